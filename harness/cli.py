@@ -1,0 +1,77 @@
+"""The ``harness`` command.
+
+Subcommands live in their own modules and are imported only when invoked, so ``harness --help``
+does not pay for importing ``mcp`` or ``anthropic`` (seconds on a small machine). Errors from
+the ``HarnessError`` tree are printed as one clear line and mapped to their exit code; no
+traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from harness import __version__
+from harness.errors import HarnessError
+
+__all__ = ["main"]
+
+# name -> ("module", "attribute", "short help"); the help text is here so listing commands
+# imports nothing.
+_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "fake-api": (
+        "fake_servers.anthropic.cli",
+        "fake_api",
+        "Fake Anthropic Messages API (serve it on loopback).",
+    ),
+    "fake-mcp": (
+        "fake_servers.mcp.cli",
+        "fake_mcp",
+        "Run a scripted fake MCP server (stdio or streamable HTTP).",
+    ),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a subcommand's module only when that subcommand runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _COMMANDS:
+            module_name, attr, _ = _COMMANDS[cmd_name]
+            command = getattr(importlib.import_module(module_name), attr)
+            if not isinstance(command, click.Command):
+                raise TypeError(f"{module_name}.{attr} is not a click command")
+            return command
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, _COMMANDS[name][2]) for name in sorted(_COMMANDS)]
+        rows += [
+            (name, cmd.get_short_help_str())
+            for name, cmd in sorted(self.commands.items())
+            if not cmd.hidden
+        ]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(sorted(rows))
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="harness")
+def cli() -> None:
+    """Heisenharness: reproduce agent-runtime concurrency bugs on demand, and see why."""
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point of the ``harness`` console script."""
+    try:
+        return cli.main(args=argv, prog_name="harness", standalone_mode=True)
+    except HarnessError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)

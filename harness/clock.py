@@ -1,0 +1,53 @@
+"""The injected clock.
+
+All waiting in the harness and its fake servers goes through a ``Clock``. The default
+``LoopClock`` reads and sleeps on the running event loop, so under the sim loop (whose
+``time()`` is virtual) a 150 s wait costs nothing, and under a normal loop it is real time.
+Nothing in the harness reads ``time.time()`` or ``time.monotonic()`` for run logic.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import anyio
+
+__all__ = ["Clock", "LoopClock"]
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """Source of run time in seconds and the way to wait on it."""
+
+    def now(self) -> float:
+        """Seconds on the run's clock (monotonic; origin is the clock's start)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of run time."""
+        ...
+
+
+class LoopClock:
+    """Run time of the running event loop (virtual under the sim loop, real otherwise).
+
+    ``now()`` is measured from the first reading, so journals and event logs start near 0.
+    Must be used from inside a running loop.
+    """
+
+    __slots__ = ("_origin",)
+
+    def __init__(self) -> None:
+        self._origin: float | None = None
+
+    def now(self) -> float:
+        current = anyio.current_time()
+        if self._origin is None:
+            self._origin = current
+        return current - self._origin
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            await anyio.sleep(seconds)
+        else:
+            await anyio.lowlevel.checkpoint()
