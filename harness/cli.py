@@ -27,6 +27,11 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "fake_api",
         "Fake Anthropic Messages API (serve it on loopback).",
     ),
+    "proxy": (
+        "harness.faults.cli",
+        "proxy",
+        "Toxiproxy-compatible TCP proxy with toxics (serve it on loopback).",
+    ),
     "fake-mcp": (
         "fake_servers.mcp.cli",
         "fake_mcp",
