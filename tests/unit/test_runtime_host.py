@@ -8,13 +8,14 @@ of racing timers.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 import pytest
 from mcp.server.mcpserver import MCPServer
 
 from harness.errors import ConfigError
-from harness.runtime.host import MCPHostManager, ServerSpec
+from harness.runtime.host import MCPHostManager, ServerSpec, ToolCallOutcome
 
 # Short real timeouts keep these in-process tests fast; the 150 s default is exercised under
 # virtual time by the scenario tests.
@@ -50,6 +51,7 @@ def gated() -> GatedServer:
     return GatedServer()
 
 
+@asynccontextmanager
 async def _host(gated: GatedServer, policy: str) -> AsyncIterator[MCPHostManager]:
     spec = ServerSpec("ssh", instance=gated.server, timeout=TIMEOUT)
     async with MCPHostManager([spec], policy=policy) as host:  # type: ignore[arg-type]
@@ -72,7 +74,7 @@ async def test_connects_lazily_and_lists_tools(gated: GatedServer) -> None:
 
 @pytest.mark.parametrize("policy", ["naive", "coordinated"])
 async def test_timeout_is_an_error_result_not_an_exception(gated: GatedServer, policy: str) -> None:
-    async for host in _host(gated, policy):
+    async with _host(gated, policy) as host:
         outcome = await host.call_tool("ssh", "hang", {})
         assert outcome.is_error
         assert outcome.error_type == "timeout"
@@ -81,8 +83,8 @@ async def test_timeout_is_an_error_result_not_an_exception(gated: GatedServer, p
 
 
 async def test_naive_reconnect_kills_the_call_in_flight(gated: GatedServer) -> None:
-    async for host in _host(gated, "naive"):
-        outcomes: dict[str, object] = {}
+    async with _host(gated, "naive") as host:
+        outcomes: dict[str, ToolCallOutcome] = {}
 
         async def call(key: str, tool: str, args: dict[str, str]) -> None:
             # Only A's call has the short timeout, so B is still healthy when A gives up.
@@ -95,9 +97,11 @@ async def test_naive_reconnect_kills_the_call_in_flight(gated: GatedServer) -> N
             tg.start_soon(call, "A", "hang", {})
         b = outcomes["B"]
         a = outcomes["A"]
-        assert a.is_error and a.error_type == "timeout"  # type: ignore[attr-defined]
+        assert a.is_error
+        assert a.error_type == "timeout"
         # B's healthy call died because A tore the shared connection down under it ...
-        assert b.is_error and b.error_type == "connection_closed"  # type: ignore[attr-defined]
+        assert b.is_error
+        assert b.error_type == "connection_closed"
         # ... and B reconnected too: two reconnects for one failure, decided with calls live.
         reconnects = host.events.of_kind("reconnect")
         assert [r.data["decision"] for r in reconnects] == ["performed", "performed"]
@@ -106,8 +110,8 @@ async def test_naive_reconnect_kills_the_call_in_flight(gated: GatedServer) -> N
 
 
 async def test_coordinated_waits_for_in_flight_then_reconnects_once(gated: GatedServer) -> None:
-    async for host in _host(gated, "coordinated"):
-        outcomes: dict[str, object] = {}
+    async with _host(gated, "coordinated") as host:
+        outcomes: dict[str, ToolCallOutcome] = {}
 
         async def call(key: str, tool: str, args: dict[str, str]) -> None:
             # Only A's call has the short timeout, so B is still healthy when A gives up.
@@ -125,10 +129,12 @@ async def test_coordinated_waits_for_in_flight_then_reconnects_once(gated: Gated
             tg.start_soon(call, "C", "echo", {"text": "C"})
             gated.gate.set()
         b, a, c = outcomes["B"], outcomes["A"], outcomes["C"]
-        assert not b.is_error  # type: ignore[attr-defined]
-        assert not c.is_error  # type: ignore[attr-defined]
+        assert not b.is_error
+        assert not c.is_error
         # A retried once on the new connection; "hang" hangs again, so it reports the timeout.
-        assert a.is_error and a.retried and a.error_type == "timeout"  # type: ignore[attr-defined]
+        assert a.is_error
+        assert a.retried
+        assert a.error_type == "timeout"
         performed = [
             r for r in host.events.of_kind("reconnect") if r.data["decision"] == "performed"
         ]
@@ -139,7 +145,7 @@ async def test_coordinated_waits_for_in_flight_then_reconnects_once(gated: Gated
 
 
 async def test_coordinated_retry_succeeds_after_a_dead_connection(gated: GatedServer) -> None:
-    async for host in _host(gated, "coordinated"):
+    async with _host(gated, "coordinated") as host:
         await host.list_tools()
         first = host.live_connections("ssh")[0]
         await first.close()  # the connection dies under the manager
