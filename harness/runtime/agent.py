@@ -1,0 +1,548 @@
+"""The agent loop, subagents and the tool dispatch of the runtime under test.
+
+An agent sends its conversation with ``messages.create`` on the real ``anthropic`` SDK. On
+``stop_reason == "tool_use"`` it runs every ``tool_use`` block of the response concurrently
+(MCP tools through the shared ``MCPHostManager``, plus the built-in ``spawn_subagent``), appends
+one user message with all the ``tool_result`` blocks (failures as ``is_error`` results) and asks
+again, until ``end_turn`` or the turn budget. An API error ends the agent with its cause recorded:
+never a silent death, never a hang.
+
+Requests are routed in the fake API by ``metadata.user_id = "agent:<name>"`` (harmless against
+the real API), so a parent and its concurrent subagents each follow their own script.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import anthropic
+import anyio
+from mcp.types import CallToolResult, ImageContent, TextContent
+from opentelemetry import metrics, propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from harness.chaos_random import ChaosRandom
+from harness.clock import Clock
+from harness.runtime.compaction import Compactor
+from harness.runtime.conversation import Conversation, ConversationStateError
+from harness.runtime.events import RuntimeEvents
+from harness.runtime.host import MCPHostManager
+from harness.runtime.scope import ScopePolicy, ScopeRefused
+from harness.telemetry import semconv as sc
+
+__all__ = ["SPAWN_TOOL", "AgentResult", "AgentRunner", "AgentSpec"]
+
+SPAWN_TOOL = "spawn_subagent"
+
+_SPAWN_TOOL_PARAM: dict[str, Any] = {
+    "name": SPAWN_TOOL,
+    "description": (
+        "Start a subagent on a task. It runs concurrently with other subagents, shares this "
+        "agent's tools and chat context (unless context_id is given) and returns its final answer."
+    ),
+    "input_schema": {
+        "type": "object",
+        "properties": {
+            "task": {"type": "string", "description": "What the subagent must do."},
+            "name": {"type": "string", "description": "A name for the subagent."},
+            "context_id": {"type": "string", "description": "Chat context to run in."},
+        },
+        "required": ["task"],
+    },
+}
+
+Stop = Literal["end_turn", "max_turns", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSpec:
+    """Who an agent is and where it runs."""
+
+    name: str
+    system: str = "You are a helpful assistant."
+    context_id: str = "General"
+    scope: str | None = None  # the declared query scope of a scheduled task
+    automated: bool = False  # a scheduled task or a subagent of one
+    max_turns: int = 20
+    parent: str | None = None
+
+
+@dataclass(slots=True)
+class AgentResult:
+    name: str
+    agent_id: str
+    stop: Stop
+    text: str = ""
+    error: str | None = None
+    error_type: str | None = None
+    turns: int = 0
+    children: list[AgentResult] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "agent_id": self.agent_id,
+            "stop": self.stop,
+            "text": self.text,
+            "error": self.error,
+            "error_type": self.error_type,
+            "turns": self.turns,
+            "children": [c.to_dict() for c in self.children],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    model: str
+    max_tokens: int
+    strict_conversation: bool
+    capture_content: bool
+    compactor_agent: str
+
+
+class AgentRunner:
+    """Runs agents (and their subagents) against one API client and one MCP host."""
+
+    def __init__(
+        self,
+        *,
+        client: anthropic.AsyncAnthropic,
+        host: MCPHostManager,
+        compactor: Compactor,
+        scope: ScopePolicy,
+        clock: Clock,
+        rng: ChaosRandom,
+        events: RuntimeEvents,
+        model: str = "claude-sonnet-4-6",
+        max_tokens: int = 1024,
+        strict_conversation: bool = True,
+        capture_content: bool = False,
+        compactor_agent: str = "compactor",
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
+    ) -> None:
+        self._client = client
+        self._host = host
+        self._compactor = compactor
+        self._scope = scope
+        self._clock = clock
+        self._rng = rng.fork("runtime.agents")
+        self.events = events
+        self._settings = _Settings(
+            model, max_tokens, strict_conversation, capture_content, compactor_agent
+        )
+        self._tracer = trace.get_tracer("harness.runtime", tracer_provider=tracer_provider)
+        meter = metrics.get_meter("harness.runtime", meter_provider=meter_provider)
+        self._duration = meter.create_histogram(
+            sc.METRIC_GEN_AI_CLIENT_OPERATION_DURATION, unit="s", description="GenAI operation"
+        )
+        self._tokens = meter.create_histogram(
+            sc.METRIC_GEN_AI_CLIENT_TOKEN_USAGE, unit="{token}", description="GenAI token usage"
+        )
+        self._tool_params: list[dict[str, Any]] | None = None
+
+    # -- agents ----------------------------------------------------------------------------
+    async def run(self, spec: AgentSpec, prompt: str) -> AgentResult:
+        """Run one agent to completion. Never raises for API or tool failures."""
+        agent_id = f"agent_{self._rng.token(12)}"
+        attributes: dict[str, Any] = {
+            sc.GEN_AI_OPERATION_NAME: "invoke_agent",
+            sc.GEN_AI_PROVIDER_NAME: sc.GEN_AI_PROVIDER_ANTHROPIC,
+            sc.GEN_AI_AGENT_NAME: spec.name,
+            sc.GEN_AI_AGENT_ID: agent_id,
+            sc.GEN_AI_CONVERSATION_ID: agent_id,
+            sc.HARNESS_CONTEXT_ID: spec.context_id,
+        }
+        if spec.parent:
+            attributes[sc.HARNESS_AGENT_PARENT] = spec.parent
+        self.events.record(
+            "agent_started",
+            agent=spec.name,
+            agent_id=agent_id,
+            parent=spec.parent,
+            context_id=spec.context_id,
+            scope=spec.scope,
+            automated=spec.automated,
+        )
+        with self._tracer.start_as_current_span(
+            f"invoke_agent {spec.name}", kind=SpanKind.INTERNAL, attributes=attributes
+        ) as span:
+            result = await self._loop(spec, agent_id, prompt)
+            span.set_attribute("harness.agent.stop", result.stop)
+            if result.stop == "error":
+                span.set_status(Status(StatusCode.ERROR, result.error or "agent failed"))
+                span.set_attribute(sc.ERROR_TYPE, result.error_type or "error")
+        self.events.record(
+            "agent_finished",
+            agent=spec.name,
+            agent_id=agent_id,
+            stop=result.stop,
+            error=result.error,
+            error_type=result.error_type,
+            turns=result.turns,
+        )
+        return result
+
+    async def _loop(self, spec: AgentSpec, agent_id: str, prompt: str) -> AgentResult:
+        result = AgentResult(spec.name, agent_id, "max_turns")
+        conv = Conversation(strict=self._settings.strict_conversation)
+        conv.add_user_text(prompt)
+        try:
+            tools = await self._tools()
+        except Exception as exc:
+            return self._fail(result, f"could not list tools: {exc}", "tools_unavailable")
+        context_tokens = 0
+        for turn in range(spec.max_turns):
+            result.turns = turn + 1
+            # between_turns compacts here: no tool call is open, every pair is complete.
+            if self._compactor.settings.policy == "between_turns" and self._compactor.due(
+                context_tokens, None, conv
+            ):
+                await self._compactor.compact(
+                    conv,
+                    agent=spec.name,
+                    context_tokens=context_tokens,
+                    stop_reason=None,
+                    summarize=lambda msgs: self._summarize(spec, msgs),
+                )
+            try:
+                messages = conv.begin_request()
+            except ConversationStateError as exc:
+                return self._fail(result, str(exc), "conversation_state")
+            try:
+                response = await self._create(spec, agent_id, messages, tools)
+            except anthropic.APIError as exc:
+                conv.abort_request()
+                return self._fail(result, _api_error_text(exc), _api_error_type(exc))
+            content = [
+                block.model_dump(mode="json", exclude_none=True) for block in response.content
+            ]
+            conv.add_response(content, response.stop_reason)
+            usage = response.usage
+            context_tokens = usage.input_tokens + usage.output_tokens
+            if self._compactor.settings.policy == "eager" and self._compactor.due(
+                context_tokens, response.stop_reason, conv
+            ):
+                try:
+                    await self._compactor.compact(
+                        conv,
+                        agent=spec.name,
+                        context_tokens=context_tokens,
+                        stop_reason=response.stop_reason,
+                        summarize=lambda msgs: self._summarize(spec, msgs),
+                    )
+                except anthropic.APIError as exc:
+                    return self._fail(result, _api_error_text(exc), "compaction_failed")
+            if response.stop_reason != "tool_use":
+                result.stop = "end_turn"
+                result.text = "".join(b.get("text", "") for b in content if b["type"] == "text")
+                return result
+            uses = [b for b in content if b["type"] == "tool_use"]
+            results = await self._run_tools(spec, uses, result)
+            try:
+                conv.add_tool_results(results)
+            except ConversationStateError as exc:
+                return self._fail(result, str(exc), "conversation_state")
+        return result
+
+    def _fail(self, result: AgentResult, error: str, error_type: str) -> AgentResult:
+        result.stop, result.error, result.error_type = "error", error, error_type
+        return result
+
+    # -- the model -------------------------------------------------------------------------
+    async def _create(
+        self,
+        spec: AgentSpec,
+        agent_id: str,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+    ) -> anthropic.types.Message:
+        model = self._settings.model
+        attributes: dict[str, Any] = {
+            sc.GEN_AI_OPERATION_NAME: sc.GEN_AI_OPERATION_CHAT,
+            sc.GEN_AI_PROVIDER_NAME: sc.GEN_AI_PROVIDER_ANTHROPIC,
+            sc.GEN_AI_REQUEST_MODEL: model,
+            sc.GEN_AI_REQUEST_MAX_TOKENS: self._settings.max_tokens,
+            sc.GEN_AI_CONVERSATION_ID: agent_id,
+            sc.GEN_AI_AGENT_NAME: spec.name,
+        }
+        metric_attrs: dict[str, Any] = {
+            sc.GEN_AI_OPERATION_NAME: sc.GEN_AI_OPERATION_CHAT,
+            sc.GEN_AI_PROVIDER_NAME: sc.GEN_AI_PROVIDER_ANTHROPIC,
+            sc.GEN_AI_REQUEST_MODEL: model,
+        }
+        started = self._clock.now()
+        with self._tracer.start_as_current_span(
+            f"chat {model}", kind=SpanKind.CLIENT, attributes=attributes
+        ) as span:
+            headers: dict[str, str] = {}
+            propagate.inject(headers)
+            try:
+                params: dict[str, Any] = {
+                    "model": model,
+                    "max_tokens": self._settings.max_tokens,
+                    "system": spec.system,
+                    "messages": messages,
+                    "metadata": {"user_id": f"agent:{spec.name}"},
+                    "extra_headers": headers,
+                }
+                if tools:
+                    params["tools"] = tools
+                response: anthropic.types.Message = await self._client.messages.create(**params)
+            except anthropic.APIError as exc:
+                error_type = _api_error_type(exc)
+                span.set_status(Status(StatusCode.ERROR, _api_error_text(exc)))
+                span.set_attribute(sc.ERROR_TYPE, error_type)
+                self._duration.record(
+                    self._clock.now() - started, {**metric_attrs, sc.ERROR_TYPE: error_type}
+                )
+                self.events.record(
+                    "llm_error", agent=spec.name, error_type=error_type, error=_api_error_text(exc)
+                )
+                raise
+            usage = response.usage
+            input_tokens = (
+                usage.input_tokens
+                + (usage.cache_read_input_tokens or 0)
+                + (usage.cache_creation_input_tokens or 0)
+            )
+            span.set_attributes(
+                {
+                    sc.GEN_AI_RESPONSE_ID: response.id,
+                    sc.GEN_AI_RESPONSE_MODEL: response.model,
+                    sc.GEN_AI_RESPONSE_FINISH_REASONS: [response.stop_reason or ""],
+                    sc.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
+                    sc.GEN_AI_USAGE_OUTPUT_TOKENS: usage.output_tokens,
+                }
+            )
+        metric_attrs[sc.GEN_AI_RESPONSE_MODEL] = response.model
+        self._duration.record(self._clock.now() - started, metric_attrs)
+        self._tokens.record(input_tokens, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "input"})
+        self._tokens.record(usage.output_tokens, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "output"})
+        self.events.record(
+            "llm_response",
+            agent=spec.name,
+            response_id=response.id,
+            stop_reason=response.stop_reason,
+            tool_use_ids=[b.id for b in response.content if b.type == "tool_use"],
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+        )
+        return response
+
+    async def _summarize(self, spec: AgentSpec, messages: list[dict[str, Any]]) -> str:
+        """Ask the model (the compactor agent of the script) for a summary of ``messages``."""
+        summarizer = AgentSpec(
+            name=self._settings.compactor_agent,
+            system="Summarize the conversation below for the assistant that will continue it.",
+            context_id=spec.context_id,
+            parent=spec.name,
+        )
+        transcript = json.dumps(messages, ensure_ascii=False)
+        response = await self._create(
+            summarizer,
+            f"compaction_{spec.name}",
+            [{"role": "user", "content": [{"type": "text", "text": transcript}]}],
+            [],
+        )
+        text = "".join(b.text for b in response.content if b.type == "text")
+        return text or "(empty summary)"
+
+    # -- tools -----------------------------------------------------------------------------
+    async def _tools(self) -> list[dict[str, Any]]:
+        if self._tool_params is None:
+            listed = await self._host.list_tools()
+            params = [
+                {
+                    "name": tool.name,
+                    "description": tool.description or tool.name,
+                    "input_schema": tool.input_schema,
+                }
+                for server in sorted(listed)
+                for tool in listed[server]
+            ]
+            self._tool_params = [*params, _SPAWN_TOOL_PARAM]
+        return self._tool_params
+
+    async def _run_tools(
+        self, spec: AgentSpec, uses: Sequence[dict[str, Any]], result: AgentResult
+    ) -> list[dict[str, Any]]:
+        """Run every tool_use block concurrently; results keep the blocks' order."""
+        results: list[dict[str, Any] | None] = [None] * len(uses)
+
+        async def one(index: int, use: dict[str, Any]) -> None:
+            results[index] = await self._run_tool(spec, use, result)
+
+        async with anyio.create_task_group() as tg:
+            for index, use in enumerate(uses):
+                tg.start_soon(one, index, use)
+        return [r for r in results if r is not None]
+
+    async def _run_tool(
+        self, spec: AgentSpec, use: dict[str, Any], parent_result: AgentResult
+    ) -> dict[str, Any]:
+        name, call_id = str(use["name"]), str(use["id"])
+        arguments = use.get("input") or {}
+        server = self._host.server_of(name)
+        attributes: dict[str, Any] = {
+            sc.GEN_AI_OPERATION_NAME: "execute_tool",
+            sc.GEN_AI_TOOL_NAME: name,
+            sc.GEN_AI_TOOL_CALL_ID: call_id,
+            sc.GEN_AI_TOOL_TYPE: "function" if name == SPAWN_TOOL else "extension",
+            sc.GEN_AI_AGENT_NAME: spec.name,
+        }
+        if server:
+            attributes["harness.mcp.server"] = server
+        if self._settings.capture_content:
+            attributes["gen_ai.tool.call.arguments"] = json.dumps(arguments, ensure_ascii=False)
+        with self._tracer.start_as_current_span(
+            f"execute_tool {name}", kind=SpanKind.INTERNAL, attributes=attributes
+        ) as span:
+            if name == SPAWN_TOOL:
+                block = await self._spawn(spec, call_id, arguments, parent_result)
+            elif server is None:
+                block = _error_result(call_id, f"unknown tool {name!r}")
+                span.set_attribute(sc.ERROR_TYPE, "unknown_tool")
+            else:
+                block = await self._call_mcp(spec, server, name, call_id, arguments, span)
+            if block.get("is_error"):
+                span.set_status(Status(StatusCode.ERROR, "tool call failed"))
+            if self._settings.capture_content:
+                span.set_attribute(
+                    "gen_ai.tool.call.result", json.dumps(block["content"], ensure_ascii=False)
+                )
+        return block
+
+    async def _call_mcp(
+        self,
+        spec: AgentSpec,
+        server: str,
+        tool: str,
+        call_id: str,
+        arguments: dict[str, Any],
+        span: trace.Span,
+    ) -> dict[str, Any]:
+        try:
+            decision = self._scope.apply(
+                server=server,
+                tool=tool,
+                arguments=arguments,
+                context_id=spec.context_id,
+                declared_scope=spec.scope,
+                automated=spec.automated,
+            )
+        except ScopeRefused as exc:
+            span.set_attribute(sc.ERROR_TYPE, "scope_refused")
+            self.events.record("scope_refused", agent=spec.name, tool=tool, reason=str(exc))
+            return _error_result(call_id, str(exc))
+        if decision.effective_scope is not None:
+            span.set_attribute(sc.HARNESS_CONTEXT_ID, decision.effective_scope)
+            self.events.record(
+                "scoped_query",
+                agent=spec.name,
+                tool=tool,
+                context_id=spec.context_id,
+                scope=decision.effective_scope,
+                explicit=self._scope.argument in decision.arguments,
+            )
+        outcome = await self._host.call_tool(server, tool, decision.arguments, meta=decision.meta)
+        if outcome.result is None:
+            span.set_attribute(sc.ERROR_TYPE, outcome.error_type or "error")
+            return _error_result(call_id, outcome.error or "tool call failed")
+        if outcome.result.is_error:
+            span.set_attribute(sc.ERROR_TYPE, "tool_error")
+        return _mcp_result_block(call_id, outcome.result)
+
+    async def _spawn(
+        self,
+        spec: AgentSpec,
+        call_id: str,
+        arguments: dict[str, Any],
+        parent_result: AgentResult,
+    ) -> dict[str, Any]:
+        task = arguments.get("task")
+        if not isinstance(task, str) or not task.strip():
+            return _error_result(call_id, "spawn_subagent needs a non-empty 'task' string")
+        name = str(arguments.get("name") or f"{spec.name}.sub{len(parent_result.children) + 1}")
+        child = AgentSpec(
+            name=name,
+            system=spec.system,
+            context_id=str(arguments.get("context_id") or spec.context_id),
+            scope=spec.scope,
+            automated=spec.automated,
+            max_turns=spec.max_turns,
+            parent=spec.name,
+        )
+        child_result = await self.run(child, task)
+        parent_result.children.append(child_result)
+        if child_result.stop == "error":
+            trace.get_current_span().set_attribute(sc.ERROR_TYPE, "subagent_failed")
+            return _error_result(call_id, f"subagent {name} failed: {child_result.error}")
+        return {
+            "type": "tool_result",
+            "tool_use_id": call_id,
+            "content": [{"type": "text", "text": child_result.text or "(no answer)"}],
+        }
+
+
+def _error_result(call_id: str, text: str) -> dict[str, Any]:
+    return {
+        "type": "tool_result",
+        "tool_use_id": call_id,
+        "is_error": True,
+        "content": [{"type": "text", "text": text}],
+    }
+
+
+def _mcp_result_block(call_id: str, result: CallToolResult) -> dict[str, Any]:
+    content: list[dict[str, Any]] = []
+    for item in result.content:
+        if isinstance(item, TextContent):
+            if item.text.strip():
+                content.append({"type": "text", "text": item.text})
+        elif isinstance(item, ImageContent):
+            content.append(
+                {
+                    "type": "image",
+                    "source": {"type": "base64", "media_type": item.mime_type, "data": item.data},
+                }
+            )
+        else:
+            content.append({"type": "text", "text": item.model_dump_json(exclude_none=True)})
+    if not content and result.structured_content is not None:
+        content.append({"type": "text", "text": json.dumps(result.structured_content)})
+    if not content:
+        content.append({"type": "text", "text": "(empty result)"})
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": call_id, "content": content}
+    if result.is_error:
+        block["is_error"] = True
+    return block
+
+
+def _api_error_type(exc: anthropic.APIError) -> str:
+    if isinstance(exc, anthropic.APIStatusError):
+        body = exc.body
+        if isinstance(body, dict):
+            error = body.get("error")
+            if isinstance(error, dict) and isinstance(error.get("type"), str):
+                return str(error["type"])
+        return f"http_{exc.status_code}"
+    if isinstance(exc, anthropic.APITimeoutError):
+        return "timeout"
+    if isinstance(exc, anthropic.APIConnectionError):
+        return "connection_error"
+    return type(exc).__name__
+
+
+def _api_error_text(exc: anthropic.APIError) -> str:
+    if isinstance(exc, anthropic.APIStatusError):
+        body = exc.body
+        if isinstance(body, dict):
+            error = body.get("error")
+            if isinstance(error, dict) and isinstance(error.get("message"), str):
+                return f"{exc.status_code} {error.get('type')}: {error['message']}"
+        return f"{exc.status_code}: {exc.message}"
+    return str(exc)
