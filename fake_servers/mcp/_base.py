@@ -1,0 +1,185 @@
+"""``FakeServer``: one scripted fake MCP server (an ``MCPServer`` plus its script, clock,
+event log and crash behaviour), and ``build_server`` to make one by name."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import anyio
+from mcp.server.mcpserver import MCPServer
+from mcp_types import CallToolResult
+from opentelemetry.trace import TracerProvider
+
+from fake_servers.mcp._behaviour import BehaviourMiddleware
+from fake_servers.mcp._events import EventKind, EventLog
+from fake_servers.mcp._names import SERVER_NAMES
+from fake_servers.mcp._script import Crash, ServerScript
+from fake_servers.mcp._spans import use_tracer_provider
+from harness.chaos_random import ChaosRandom
+from harness.clock import Clock, LoopClock
+from harness.errors import ConfigError
+
+__all__ = ["SERVER_NAMES", "FakeServer", "ServerEnv", "build_server"]
+
+
+CrashMode = Literal["connections", "process"]
+_TOOL_FN = Callable[..., Awaitable[CallToolResult]]
+
+
+class ServerEnv:
+    """What a server module gets to build its tools: the clock, the seeded randomness, the
+    chat fixture path, and ``tool`` to register a tool."""
+
+    def __init__(
+        self, server: MCPServer, *, clock: Clock, rng: ChaosRandom, chat_fixture: Path | None
+    ) -> None:
+        self.server = server
+        self.clock = clock
+        self.rng = rng
+        self.chat_fixture = chat_fixture
+        self.tool_names: set[str] = set()
+
+    def tool(self, fn: _TOOL_FN) -> _TOOL_FN:
+        """Register ``fn`` as a tool. Tools return ``CallToolResult`` and declare no output
+        schema, so a scripted result never fails the client's output validation."""
+        self.server.tool(structured_output=False)(fn)
+        self.tool_names.add(fn.__name__)
+        return fn
+
+
+class _ServerModule(Protocol):
+    def register(self, env: ServerEnv) -> None: ...
+
+
+class FakeServer:
+    """A scripted fake MCP server.
+
+    ``server`` is the ``MCPServer`` (``Client(fake.server, mode="legacy")`` in memory);
+    ``events`` its event log. A crash ends the process when the server runs as a subprocess
+    (``crash_mode="process"``); in memory there is no process of its own, so a crash closes
+    the server side of every open connection: the client sees ``MCPError`` -32000
+    "Connection closed" on every in-flight call, as with a dead subprocess.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        script: ServerScript,
+        clock: Clock,
+        events: EventLog,
+        stderr: Callable[[bytes], object] | None,
+    ) -> None:
+        self.name = name
+        self.script = script
+        self.clock = clock
+        self.events = events
+        self.server = MCPServer(f"fake-{name}", version="1.0.0", log_level="WARNING")
+        self.crash_mode: CrashMode = "connections"
+        self.transport = "memory"
+        # Set by in-process HTTP serving: how to drop the sockets when crashing.
+        self.on_crash: Callable[[], None] | None = None
+        self._stderr = stderr
+        self._connections: set[anyio.CancelScope] = set()
+        self.server.middleware.append(BehaviourMiddleware(self))
+        lowlevel = self.server._lowlevel_server
+        self._serve_connection = lowlevel.run
+        lowlevel.run = self._run_connection  # type: ignore[method-assign]
+
+    def log(self, kind: EventKind, *, time: float, **fields: Any) -> None:
+        self.events.append(kind, time=time, server=self.name, **fields)
+
+    def flood_stderr(self, nbytes: int) -> None:
+        """Write ``nbytes`` to stderr (a real, blocking write in a subprocess: a client that
+        does not drain the pipe stalls the server) or to the in-memory sink."""
+        line = b"fake-mcp: flooding stderr " + b"." * 53 + b"\n"
+        data = (line * (nbytes // len(line) + 1))[:nbytes]
+        if self._stderr is not None:
+            self._stderr(data)
+
+    async def crash(self, crash: Crash) -> None:
+        """End the server as scripted; never returns normally."""
+        if self.crash_mode == "process":
+            if crash.how == "sigkill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            os._exit(crash.code)
+        if self.on_crash is not None:
+            self.on_crash()
+        for scope in list(self._connections):
+            scope.cancel()
+        await anyio.sleep_forever()
+
+    async def _run_connection(self, *args: Any, **kwargs: Any) -> None:
+        # Every in-memory and stdio connection runs through here, so a crash can cancel it:
+        # the serve loop then closes its write stream and the client reads EOF.
+        with anyio.CancelScope() as scope:
+            self._connections.add(scope)
+            self.log("started", time=self.clock.now(), detail={"transport": self.transport})
+            try:
+                await self._serve_connection(*args, **kwargs)
+            finally:
+                self._connections.discard(scope)
+                self.log("stopped", time=self.clock.now(), detail={"transport": self.transport})
+
+
+def _write_stderr(data: bytes) -> None:
+    sys.stderr.buffer.write(data)
+    sys.stderr.buffer.flush()
+
+
+def build_server(
+    name: str,
+    *,
+    script: ServerScript | None = None,
+    clock: Clock | None = None,
+    rng: ChaosRandom | None = None,
+    events: EventLog | None = None,
+    chat_fixture: str | Path | None = None,
+    tracer_provider: TracerProvider | None = None,
+    stderr: Callable[[bytes], object] | None = None,
+) -> FakeServer:
+    """Build the fake server ``name`` (one of ``SERVER_NAMES``).
+
+    ``script`` defaults to no scripting (built-in results only); ``clock`` to ``LoopClock``;
+    ``rng`` to ``ChaosRandom(0)`` (vault values are drawn from it); ``events`` to a new log;
+    ``tracer_provider`` to the global one. ``stderr`` receives the bytes of a scripted stderr
+    flood in memory (default: discarded; subprocesses write to the real stderr).
+    Raises ``ConfigError`` for an unknown name and ``ScriptError`` when the script names a
+    tool the server lacks.
+    """
+    if name not in SERVER_NAMES:
+        raise ConfigError(
+            f"unknown fake MCP server '{name}' (choose from {', '.join(SERVER_NAMES)})",
+            field="name",
+        )
+    script = script if script is not None else ServerScript()
+    fake = FakeServer(
+        name,
+        script=script,
+        clock=clock if clock is not None else LoopClock(),
+        events=events if events is not None else EventLog(),
+        stderr=stderr,
+    )
+    if tracer_provider is not None:
+        use_tracer_provider(fake.server, tracer_provider)
+    module: _ServerModule = importlib.import_module(f"fake_servers.mcp.{name}")
+    env = ServerEnv(
+        fake.server,
+        clock=fake.clock,
+        rng=rng if rng is not None else ChaosRandom(0),
+        chat_fixture=Path(chat_fixture) if chat_fixture is not None else None,
+    )
+    module.register(env)
+    script.check_server(name, env.tool_names)
+    return fake
+
+
+def process_stderr() -> Callable[[bytes], object]:
+    """The stderr sink of a server running as its own process."""
+    return _write_stderr

@@ -1,0 +1,125 @@
+"""The middleware that makes a fake server scripted and observable.
+
+It sits inside the SDK's span middleware (so a scripted latency is inside the SERVER span) and,
+for every request: logs it, applies the script (slow start on ``initialize``; stderr flood,
+latency, hang, crash, protocol error or scripted result on ``tools/call``) and logs how it
+ended. Vault values are never logged: results are not written to the event log at all.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.shared.exceptions import MCPError
+from mcp_types import CallToolResult
+
+from fake_servers.mcp._results import scripted_result
+from fake_servers.mcp._script import Behaviour
+from harness.telemetry.semconv import META_CONTEXT_ID
+
+if TYPE_CHECKING:
+    from fake_servers.mcp._base import FakeServer
+
+__all__ = ["BehaviourMiddleware"]
+
+
+class BehaviourMiddleware:
+    """Applies ``fake.script`` and records ``fake.events``; one per server (all connections)."""
+
+    def __init__(self, fake: FakeServer) -> None:
+        self._fake = fake
+        self._calls: Counter[str] = Counter()
+        self._total_calls = 0
+
+    async def __call__(
+        self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+    ) -> HandlerResult:
+        if ctx.request_id is None:  # notifications: the dispatcher already acted on them
+            return await call_next(ctx)
+        fake = self._fake
+        clock = fake.clock
+        params = ctx.params or {}
+        meta = ctx.meta or {}
+        context_id = meta.get(META_CONTEXT_ID)
+        fields: dict[str, Any] = {
+            "method": ctx.method,
+            "request_id": str(ctx.request_id),
+            "context_id": context_id if isinstance(context_id, str) else None,
+        }
+        behaviour: Behaviour | None = None
+        if ctx.method == "tools/call":
+            tool = str(params.get("name"))
+            arguments = params.get("arguments") or {}
+            self._calls[tool] += 1
+            self._total_calls += 1
+            index = self._calls[tool]
+            fields.update(tool=tool, call_index=index, arguments=arguments)
+            behaviour = self._select(tool, index, arguments)
+        start = clock.now()
+        fake.log("request", time=start, **fields)
+        try:
+            if ctx.method == "initialize" and fake.script.slow_start:
+                await clock.sleep(fake.script.slow_start)
+            result = await self._apply(behaviour, ctx, call_next, fields)
+        except anyio.get_cancelled_exc_class():
+            fake.log("cancelled", time=clock.now(), duration=clock.now() - start, **fields)
+            raise
+        except MCPError as exc:
+            error = {"code": exc.error.code, "message": exc.error.message}
+            fake.log(
+                "errored", time=clock.now(), duration=clock.now() - start, detail=error, **fields
+            )
+            raise
+        except Exception as exc:
+            error = {"exception": type(exc).__qualname__}
+            fake.log(
+                "errored", time=clock.now(), duration=clock.now() - start, detail=error, **fields
+            )
+            raise
+        is_error = isinstance(result, CallToolResult) and result.is_error
+        fake.log(
+            "errored" if is_error else "finished",
+            time=clock.now(),
+            duration=clock.now() - start,
+            detail={"is_error": True} if is_error else {},
+            **fields,
+        )
+        return result
+
+    def _select(self, tool: str, index: int, arguments: dict[str, Any]) -> Behaviour | None:
+        script = self._fake.script
+        limit = script.crash_after_calls
+        if limit is not None and self._total_calls > limit:
+            return Behaviour(crash=script.crash_after)
+        tool_script = script.for_tool(tool)
+        return tool_script.select(index, arguments) if tool_script is not None else None
+
+    async def _apply(
+        self,
+        behaviour: Behaviour | None,
+        ctx: ServerRequestContext[Any, Any],
+        call_next: CallNext,
+        fields: dict[str, Any],
+    ) -> HandlerResult:
+        if behaviour is None:
+            return await call_next(ctx)
+        fake = self._fake
+        if behaviour.stderr_bytes:
+            fake.flood_stderr(behaviour.stderr_bytes)
+        if behaviour.latency:
+            await fake.clock.sleep(behaviour.latency)
+        if behaviour.hang:
+            await anyio.sleep_forever()
+        if behaviour.crash is not None:
+            fake.log(
+                "crashed", time=fake.clock.now(), detail=behaviour.crash.model_dump(), **fields
+            )
+            await fake.crash(behaviour.crash)
+        if behaviour.error is not None:
+            raise MCPError(code=behaviour.error.code, message=behaviour.error.message)
+        if behaviour.result is not None:
+            return scripted_result(behaviour.result)
+        return await call_next(ctx)

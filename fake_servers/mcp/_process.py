@@ -1,0 +1,139 @@
+"""A fake server as its own process: stdio or streamable HTTP, with the event log and spans
+written to files, and a clean exit on stdin EOF (stdio) or SIGTERM / SIGINT."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Literal
+
+import anyio
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+from fake_servers.mcp._base import FakeServer, build_server, process_stderr
+from fake_servers.mcp._events import EventLog
+from fake_servers.mcp._script import ServerScript
+from fake_servers.mcp._transports import bind_socket, http_server
+from harness.chaos_random import ChaosRandom
+from harness.telemetry.providers import build_tracer_provider
+from harness.telemetry.semconv import SERVICE_FAKE_MCP_PREFIX, SERVICE_NAME
+
+__all__ = ["SpanFileExporter", "run_process"]
+
+_SHUTDOWN_GRACE = 1.0
+
+
+class SpanFileExporter(SpanExporter):
+    """Finished spans as JSON Lines (trace_id, span_id, parent_id, name, kind, service,
+    attributes), flushed per span so a test can read them even after the process was killed."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._out: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        for span in spans:
+            context = span.get_span_context()
+            record = {
+                "trace_id": f"{context.trace_id:032x}" if context else None,
+                "span_id": f"{context.span_id:016x}" if context else None,
+                "parent_id": f"{span.parent.span_id:016x}" if span.parent else None,
+                "name": span.name,
+                "kind": span.kind.name,
+                "service": span.resource.attributes.get(SERVICE_NAME),
+                "attributes": dict(span.attributes or {}),
+            }
+            self._out.write(json.dumps(record, default=str) + "\n")
+        self._out.flush()
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self._out.close()
+
+
+def run_process(
+    name: str,
+    *,
+    script: ServerScript,
+    transport: Literal["stdio", "http"],
+    host: str,
+    port: int,
+    seed: int,
+    events_path: Path | None,
+    spans_path: Path | None,
+    chat_fixture: Path | None,
+) -> None:
+    """Serve fake server ``name`` until stdin EOF (stdio) or SIGTERM / SIGINT."""
+    processors = [SimpleSpanProcessor(SpanFileExporter(spans_path))] if spans_path else []
+    provider = build_tracer_provider(f"{SERVICE_FAKE_MCP_PREFIX}{name}", processors=processors)
+    events = EventLog(sink=events_path)
+    fake = build_server(
+        name,
+        script=script,
+        rng=ChaosRandom(seed),
+        events=events,
+        chat_fixture=chat_fixture,
+        tracer_provider=provider,
+        stderr=process_stderr(),
+    )
+    fake.crash_mode = "process"
+    try:
+        if transport == "stdio":
+            anyio.run(_serve_stdio, fake, provider)
+        else:
+            anyio.run(_serve_http, fake, host, port)
+    finally:
+        provider.shutdown()
+        events.close()
+
+
+async def _serve_stdio(fake: FakeServer, provider: TracerProvider) -> None:
+    fake.transport = "stdio"
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_exit_on_signal, fake, provider)
+        await fake.server.run_stdio_async()
+        tg.cancel_scope.cancel()
+
+
+async def _exit_on_signal(fake: FakeServer, provider: TracerProvider) -> None:
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            fake.log(
+                "stopped",
+                time=fake.clock.now(),
+                detail={"transport": "stdio", "signal": signal.Signals(signum).name},
+            )
+            provider.shutdown()
+            fake.events.close()
+            # The SDK reads stdin in a worker thread that cannot be cancelled; waiting for it
+            # could take forever, and every log and span is already flushed.
+            os._exit(0)
+
+
+async def _serve_http(fake: FakeServer, host: str, port: int) -> None:
+    sock = bind_socket(host, port)
+    server = http_server(fake, host=host)
+    fake.transport = "http"
+    bound_port = sock.getsockname()[1]
+    fake.log("started", time=fake.clock.now(), detail={"transport": "http", "port": bound_port})
+    print(f"listening on http://{host}:{bound_port}/mcp", flush=True)
+    async with anyio.create_task_group() as tg:
+
+        async def stop_on_signal() -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for _ in signals:
+                    server.should_exit = True
+                    # Graceful first; open streams (SSE) get the grace period, then are cut.
+                    await anyio.sleep(_SHUTDOWN_GRACE)
+                    server.force_exit = True
+
+        tg.start_soon(stop_on_signal)
+        await server.serve([sock])
+        tg.cancel_scope.cancel()
+    sock.close()
+    fake.log("stopped", time=fake.clock.now(), detail={"transport": "http"})
+    sys.stdout.flush()

@@ -1,0 +1,187 @@
+"""Fake ``chat`` MCP server: the assistant's chat history, a stateful store of contexts (tabs
+such as General, Blog, Dahlia) seeded from a fixture file.
+
+``chat_list_messages(context_id=None, since=None, limit=100)`` resolves its scope like the
+interactive app does: an explicit ``context_id`` wins; ``"all"`` means every context; when it
+is omitted the **caller's** context is used, read from the request's
+``params._meta["harness/context_id"]``; when the caller sent none either, the app's default
+tab (the fixture's ``default_context``, "General") is used. That implicit default is the trap of
+the scope-leak scenario, so it is kept faithful. Every returned message names its context and
+the result says how the scope was chosen (``scope``: argument | caller | default | all).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fake_servers.mcp._base import ServerEnv
+from fake_servers.mcp._results import text_result
+from harness.clock import Clock
+from harness.errors import ConfigError
+from harness.telemetry.semconv import META_CONTEXT_ID
+
+__all__ = ["ALL_CONTEXTS", "DEFAULT_FIXTURE", "ChatFixture", "ChatStore", "register"]
+
+ALL_CONTEXTS = "all"
+DEFAULT_FIXTURE = Path(__file__).parent / "fixtures" / "chat.yaml"
+
+
+class _FixtureMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    at: datetime
+    author: str
+    text: str
+
+
+class ChatFixture(BaseModel):
+    """A chat history file: ``default_context`` and ``contexts`` (name -> messages)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default_context: str = "General"
+    contexts: dict[str, list[_FixtureMessage]] = Field(min_length=1)
+
+    @classmethod
+    def load(cls, path: str | Path) -> ChatFixture:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read chat fixture: {exc.strerror}", path=path) from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"not valid YAML: {exc}", path=path) from None
+        try:
+            fixture = cls.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ConfigError(
+                first["msg"], path=path, field=".".join(str(p) for p in first["loc"])
+            ) from None
+        if fixture.default_context not in fixture.contexts:
+            raise ConfigError(
+                "default_context is not one of the contexts",
+                path=path,
+                field="default_context",
+                value=fixture.default_context,
+            )
+        return fixture
+
+
+class ChatStore:
+    """The messages of every context; new posts are stamped after the fixture's last message,
+    advanced by the server's clock."""
+
+    def __init__(self, fixture: ChatFixture, *, clock: Clock) -> None:
+        self.default_context = fixture.default_context
+        self._clock = clock
+        self._messages: dict[str, list[dict[str, Any]]] = {}
+        latest = datetime.min
+        counter = 0
+        for context, messages in fixture.contexts.items():
+            self._messages[context] = []
+            for message in sorted(messages, key=lambda m: m.at):
+                counter += 1
+                self._messages[context].append(_message(counter, context, message.at, message))
+                latest = max(latest, message.at.replace(tzinfo=None))
+        self._epoch = latest
+        self._counter = counter
+
+    @property
+    def contexts(self) -> list[str]:
+        return sorted(self._messages)
+
+    def list(self, context: str, *, since: datetime | None, limit: int) -> list[dict[str, Any]]:
+        if context == ALL_CONTEXTS:
+            pool = [m for messages in self._messages.values() for m in messages]
+            pool.sort(key=lambda m: (m["at"], m["id"]))
+        else:
+            pool = list(self._messages[context])
+        if since is not None:
+            pool = [m for m in pool if _parse(m["at"]) > since]
+        return pool[-limit:] if limit else []
+
+    def post(self, context: str, text: str, *, author: str) -> dict[str, Any]:
+        self._counter += 1
+        at = self._epoch + timedelta(seconds=self._clock.now())
+        message = {
+            "id": f"m{self._counter:04d}",
+            "context_id": context,
+            "at": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "author": author,
+            "text": text,
+        }
+        self._messages[context].append(message)
+        return message
+
+
+def _message(number: int, context: str, at: datetime, message: _FixtureMessage) -> dict[str, Any]:
+    return {
+        "id": f"m{number:04d}",
+        "context_id": context,
+        "at": at.replace(tzinfo=None).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "author": message.author,
+        "text": message.text,
+    }
+
+
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value).replace(tzinfo=None)
+
+
+def register(env: ServerEnv) -> None:
+    store = ChatStore(ChatFixture.load(env.chat_fixture or DEFAULT_FIXTURE), clock=env.clock)
+
+    def check_context(context: str) -> None:
+        if context not in store.contexts:
+            raise ToolError(f"unknown context '{context}' (contexts: {', '.join(store.contexts)})")
+
+    @env.tool
+    async def chat_list_messages(
+        ctx: Context, context_id: str | None = None, since: str | None = None, limit: int = 100
+    ) -> CallToolResult:
+        """Messages of a chat context (tab), oldest first. Without ``context_id`` the caller's
+        own context is used; ``"all"`` lists every context. ``since`` is an ISO 8601 time."""
+        if context_id is not None:
+            context, scope = context_id, "argument"
+        else:
+            meta = ctx.request_context.meta or {}
+            caller = meta.get(META_CONTEXT_ID)
+            if isinstance(caller, str) and caller:
+                context, scope = caller, "caller"
+            else:
+                context, scope = store.default_context, "default"
+        if context == ALL_CONTEXTS:
+            scope = ALL_CONTEXTS
+        else:
+            check_context(context)
+        if limit < 0:
+            raise ToolError(f"limit must be >= 0 (got {limit})")
+        try:
+            after = _parse(since) if since is not None else None
+        except ValueError:
+            raise ToolError(f"since is not an ISO 8601 time: '{since}'") from None
+        messages = store.list(context, since=after, limit=limit)
+        listing = {"context_id": context, "scope": scope, "messages": messages}
+        return text_result(json.dumps(listing), structured=listing)
+
+    @env.tool
+    async def chat_post_message(context_id: str, text: str) -> CallToolResult:
+        """Post a message (as the assistant) to a chat context."""
+        check_context(context_id)
+        message = store.post(context_id, text, author="assistant")
+        return text_result(json.dumps(message), structured=message)
+
+
+if __name__ == "__main__":
+    from fake_servers.mcp.cli import run_module
+
+    run_module("chat")

@@ -1,0 +1,78 @@
+"""``harness fake-mcp NAME``: run a scripted fake MCP server over stdio or streamable HTTP.
+
+In stdio mode stdout is the protocol channel: nothing else is ever printed there (diagnostics
+go to stderr). In HTTP mode the first stdout line is ``listening on http://HOST:PORT/mcp``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Literal
+
+import click
+
+from fake_servers.mcp._names import SERVER_NAMES
+from harness.errors import ConfigError
+
+__all__ = ["fake_mcp", "run_module"]
+
+_FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+@click.command("fake-mcp")
+@click.argument("name")
+@click.option("--script", type=_FILE, help="YAML or JSON script of tool behaviours.")
+@click.option("--events", type=_FILE, help="Append the event log here as JSON Lines.")
+@click.option("--spans", type=_FILE, help="Append finished spans here as JSON Lines.")
+@click.option(
+    "--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="HTTP bind address.")
+@click.option("--port", type=int, default=0, show_default=True, help="HTTP port (0: any free).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of generated values.")
+@click.option("--chat-fixture", type=_FILE, help="Chat history YAML (chat server).")
+def fake_mcp(
+    name: str,
+    script: Path | None,
+    events: Path | None,
+    spans: Path | None,
+    transport: Literal["stdio", "http"],
+    host: str,
+    port: int,
+    seed: int,
+    chat_fixture: Path | None,
+) -> None:
+    """Run the fake MCP server NAME (ssh, vault, traffic, cameras, chat).
+
+    Stops on stdin EOF (stdio) or SIGTERM / SIGINT, with the event log flushed.
+    """
+    if name not in SERVER_NAMES:
+        raise ConfigError(
+            f"unknown fake MCP server '{name}' (choose from {', '.join(SERVER_NAMES)})",
+            field="NAME",
+        )
+    from fake_servers.mcp._script import ServerScript
+
+    loaded = ServerScript.load(script) if script is not None else ServerScript()
+    # Imported here: importing mcp costs seconds, not worth paying for --help or a bad script.
+    from fake_servers.mcp._process import run_process
+
+    run_process(
+        name,
+        script=loaded,
+        transport=transport,
+        host=host,
+        port=port,
+        seed=seed,
+        events_path=events,
+        spans_path=spans,
+        chat_fixture=chat_fixture,
+    )
+
+
+def run_module(name: str) -> None:
+    """Entry of ``python -m fake_servers.mcp.NAME [OPTIONS]``: ``harness fake-mcp NAME``."""
+    from harness.cli import main
+
+    main(["fake-mcp", name, *sys.argv[1:]])
