@@ -1,0 +1,67 @@
+"""The SSE event sequence of a streamed answer, as the real API sends it.
+
+``message_start`` → ``ping`` → per block ``content_block_start`` / ``content_block_delta``
+(``text_delta`` or ``input_json_delta`` with ``partial_json``) / ``content_block_stop`` →
+``message_delta`` (stop_reason, cumulative usage) → ``message_stop``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["sse_events"]
+
+_CHUNK = 16
+
+
+def _event(name: str, data: dict[str, Any]) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def _delta(index: int, delta: dict[str, Any]) -> bytes:
+    data = {"type": "content_block_delta", "index": index, "delta": delta}
+    return _event("content_block_delta", data)
+
+
+def _chunks(text: str) -> list[str]:
+    return [text[i : i + _CHUNK] for i in range(0, len(text), _CHUNK)] or [""]
+
+
+def sse_events(message: dict[str, Any]) -> list[bytes]:
+    """Encoded SSE events that stream ``message`` (a complete Messages API response)."""
+    usage = message["usage"]
+    start = dict(message, content=[], stop_reason=None, stop_sequence=None)
+    start["usage"] = dict(usage, output_tokens=1)
+    events = [
+        _event("message_start", {"type": "message_start", "message": start}),
+        _event("ping", {"type": "ping"}),
+    ]
+    for index, block in enumerate(message["content"]):
+        if block["type"] == "text":
+            opening: dict[str, Any] = {"type": "text", "text": ""}
+            deltas = [{"type": "text_delta", "text": part} for part in _chunks(block["text"])]
+        else:
+            opening = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
+            encoded = json.dumps(block["input"], separators=(",", ":"))
+            deltas = [{"type": "input_json_delta", "partial_json": p} for p in _chunks(encoded)]
+        events.append(
+            _event(
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": opening},
+            )
+        )
+        events.extend(_delta(index, d) for d in deltas)
+        events.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
+    events.append(
+        _event(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+                "usage": usage,
+            },
+        )
+    )
+    events.append(_event("message_stop", {"type": "message_stop"}))
+    return events

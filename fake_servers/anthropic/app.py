@@ -1,0 +1,427 @@
+"""``FakeAnthropic``: the fake Messages API as an ASGI app, in-process client and loopback server.
+
+Order of checks for a request: route (404 ``not_found_error``, 405), body size (413 over 32 MB,
+from ``Content-Length`` or while streaming the body in), auth (``x-api-key`` or ``Authorization:
+Bearer``, else 401), ``anthropic-version`` header, content type and JSON (400), validation (400,
+see ``_validation``), model name (404 when the script lists models), routing to an agent, turn
+selection, then injected faults (run-time ones from ``inject`` first, then the turn's ``fail``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import propagate, trace
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from fake_servers.anthropic._errors import ApiError, error_body
+from fake_servers.anthropic._model import ScriptedModel, Selection
+from fake_servers.anthropic._responses import ConnectionRegistry, DropConnection, SSEStream
+from fake_servers.anthropic._sse import sse_events
+from fake_servers.anthropic._tokens import count_input_tokens
+from fake_servers.anthropic._validation import ParsedRequest, validate_request
+from fake_servers.anthropic.faults import (
+    ApiFailure,
+    ConnectionDrop,
+    Fault,
+    Latency,
+    Overloaded,
+    RateLimit,
+    StreamCut,
+)
+from fake_servers.anthropic.journal import Journal, JournalRecord
+from fake_servers.anthropic.script import ModelScript
+from harness.chaos_random import ChaosRandom
+from harness.clock import Clock, LoopClock
+from harness.telemetry import semconv
+
+if TYPE_CHECKING:
+    import anthropic
+
+__all__ = ["MAX_BODY_BYTES", "FakeAnthropic"]
+
+MAX_BODY_BYTES = 32 * 1024 * 1024
+_IN_PROCESS_BASE_URL = "http://fake-anthropic.invalid"
+_DEFAULT_MODEL = "claude-sonnet-4-6"
+
+
+@dataclass(slots=True)
+class _Injection:
+    fault: Fault
+    agent: str | None
+    remaining: int
+
+
+class FakeAnthropic:
+    """The fake Messages API: ``.app`` (ASGI), ``.journal``, ``.async_client()``, ``.serve()``.
+
+    ``rng`` seeds request, message and tool_use ids (default ``ChaosRandom(0)``); ``clock``
+    times the journal and waits scripted latency (default ``LoopClock``); ``tracer_provider``
+    makes the SERVER spans (default: the global provider).
+    """
+
+    def __init__(
+        self,
+        script: ModelScript,
+        *,
+        rng: ChaosRandom | None = None,
+        clock: Clock | None = None,
+        tracer_provider: trace.TracerProvider | None = None,
+        journal: Journal | None = None,
+    ) -> None:
+        rng = (rng or ChaosRandom(0)).fork("fake-anthropic")
+        self.script = script
+        self.journal = journal if journal is not None else Journal()
+        self._clock = clock or LoopClock()
+        self._model = ScriptedModel(script, rng)
+        self._request_ids = rng.fork("request-ids")
+        self._tracer = trace.get_tracer("fake_servers.anthropic", tracer_provider=tracer_provider)
+        self._injections: deque[_Injection] = deque()
+        self._connections: ConnectionRegistry = {}
+        self.app: ASGIApp = Starlette(
+            routes=[
+                Route("/v1/messages", self._messages, methods=["POST"]),
+                Route("/v1/messages/count_tokens", self._count_tokens, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
+            ],
+            exception_handlers={HTTPException: self._http_exception},
+        )
+
+    # -- public API ------------------------------------------------------------------------
+
+    def inject(self, fault: Fault, *, agent: str | None = None, count: int = 1) -> None:
+        """Answer the next ``count`` requests (of ``agent``, or any agent) with ``fault``.
+
+        Run-time injections are drawn before a turn's scripted failures; a failure consumes
+        itself and not the turn, so the retry gets the turn.
+        """
+        if agent is not None and agent not in self.script.agents:
+            raise ValueError(f"unknown agent {agent!r}")
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        self._injections.append(_Injection(fault, agent, count))
+
+    def async_client(self, **kwargs: Any) -> anthropic.AsyncAnthropic:
+        """A real ``anthropic.AsyncAnthropic`` wired to this app in-process (no socket).
+
+        Keyword arguments go to ``AsyncAnthropic`` (e.g. ``max_retries``); ``api_key`` and
+        ``base_url`` have defaults.
+        """
+        import anthropic
+        import httpx2
+
+        kwargs.setdefault("api_key", "sk-ant-fake")
+        kwargs.setdefault("base_url", _IN_PROCESS_BASE_URL)
+        transport = httpx2.ASGITransport(app=self.app, client=("in-process", 0))
+        http_client = httpx2.AsyncClient(transport=transport, base_url=kwargs["base_url"])
+        return anthropic.AsyncAnthropic(http_client=http_client, **kwargs)
+
+    @asynccontextmanager
+    async def serve(self, *, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+        """Serve on loopback with uvicorn; yields ``http://127.0.0.1:PORT``."""
+        from fake_servers.anthropic._serve import serve_app
+
+        async with serve_app(self.app, self._connections, host=host, port=port) as url:
+            yield url
+
+    # -- request plumbing ------------------------------------------------------------------
+
+    async def _handle(self, request: Request, route: str, body: bool) -> Response:
+        record = JournalRecord(
+            seq=self.journal.next_seq(),
+            time=self._clock.now(),
+            method=request.method,
+            endpoint=route,
+            request_id=f"req_{self._request_ids.token(24)}",
+            traceparent=request.headers.get("traceparent"),
+        )
+        retry_count = request.headers.get("x-stainless-retry-count")
+        if retry_count is not None:
+            record.request["retry_count"] = retry_count
+        self.journal.begin(record)
+        context = propagate.extract(request.headers)
+        with self._tracer.start_as_current_span(
+            f"{request.method} {route}",
+            context=context,
+            kind=trace.SpanKind.SERVER,
+            attributes={
+                semconv.HTTP_REQUEST_METHOD: request.method,
+                semconv.URL_PATH: request.url.path,
+                semconv.HTTP_ROUTE: route,
+            },
+        ) as span:
+            response = await self._respond(request, route, body, record)
+            span.set_attribute(semconv.HTTP_RESPONSE_STATUS_CODE, record.status)
+            if record.agent is not None:
+                span.set_attribute(semconv.HARNESS_FAKE_AGENT, record.agent)
+            if record.turn is not None:
+                span.set_attribute(semconv.HARNESS_FAKE_TURN, record.turn)
+            if record.error is not None:
+                span.set_attribute(semconv.ERROR_TYPE, str(record.error["type"]))
+                if record.status >= 500:
+                    span.set_status(trace.StatusCode.ERROR)
+        self.journal.finish(record)
+        return response
+
+    async def _respond(
+        self, request: Request, route: str, body: bool, record: JournalRecord
+    ) -> Response:
+        try:
+            data = await self._read(request, body)
+            parsed = (
+                self._validate(data, record, count_tokens=route != "/v1/messages") if body else None
+            )
+        except ApiError as error:
+            record.verdict = {"type": error.error_type, "message": error.message}
+            return self._error(error, record)
+        try:
+            if parsed is None:
+                return self._json(self._model_list(), record)
+            if route == "/v1/messages":
+                return await self._answer(parsed, record)
+            return self._json({"input_tokens": count_input_tokens(parsed.body)}, record)
+        except ApiError as error:
+            return self._error(error, record)
+
+    async def _read(self, request: Request, body: bool) -> dict[str, Any]:
+        if not body:
+            self._check_auth(request)
+            return {}
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            raise ApiError(413, "Request exceeds the maximum size")
+        chunks = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise ApiError(413, "Request exceeds the maximum size")
+            chunks.append(chunk)
+        self._check_auth(request)
+        if request.headers.get("anthropic-version") is None:
+            raise ApiError(400, "anthropic-version: header is required")
+        content_type = request.headers.get("content-type", "")
+        if content_type.split(";", 1)[0].strip().lower() != "application/json":
+            raise ApiError(
+                400, f"Invalid content type: {content_type or 'none'}. Expected application/json"
+            )
+        try:
+            data = json.loads(b"".join(chunks))
+        except (ValueError, RecursionError) as exc:
+            raise ApiError(
+                400, f"There was an error parsing the body of your request: {exc}"
+            ) from exc
+        if not isinstance(data, dict):
+            raise ApiError(400, "Input should be a valid dictionary")
+        return data
+
+    def _check_auth(self, request: Request) -> None:
+        if request.headers.get("x-api-key"):
+            return
+        authorization = request.headers.get("authorization", "")
+        if authorization.startswith("Bearer ") and authorization[7:].strip():
+            return
+        raise ApiError(401, "x-api-key header is required")
+
+    def _summary(self, parsed: ParsedRequest) -> dict[str, Any]:
+        body = parsed.body
+        summary: dict[str, Any] = {
+            "model": parsed.model,
+            "message_count": parsed.message_count,
+            "stream": parsed.stream,
+            "max_tokens": body.get("max_tokens"),
+        }
+        if self.journal.capture_content:
+            summary["system"] = body.get("system")
+            summary["messages"] = body["messages"]
+            return summary
+        messages = []
+        for message in body["messages"]:
+            content = message["content"]
+            blocks = []
+            if isinstance(content, list):
+                for block in content:
+                    entry = {"type": block["type"]}
+                    if block["type"] == "tool_use":
+                        entry["id"] = block["id"]
+                        entry["name"] = block["name"]
+                    elif block["type"] == "tool_result":
+                        entry["tool_use_id"] = block["tool_use_id"]
+                        if block.get("is_error"):
+                            entry["is_error"] = True
+                    blocks.append(entry)
+            else:
+                blocks.append({"type": "text"})
+            messages.append({"role": message["role"], "blocks": blocks})
+        summary["messages"] = messages
+        return summary
+
+    async def _answer(self, parsed: ParsedRequest, record: JournalRecord) -> Response:
+        if self.script.models and parsed.model not in self.script.models:
+            raise ApiError(404, f"model: {parsed.model}")
+        agent = self._model.route(parsed)
+        record.agent = agent
+        injected = self._draw_injection(agent)
+        try:
+            selection = self._model.select(agent, parsed)
+        except ApiError:
+            # A run-time fault still applies when the script has nothing left for the agent.
+            if injected is None or isinstance(injected, Latency | StreamCut):
+                raise
+            record.fault = injected.model_dump()
+            return self._failure(injected, record)
+        record.turn = selection.index
+        fault = injected or self._model.draw_failure(selection)
+        if fault is not None:
+            record.fault = fault.model_dump()
+        if isinstance(fault, Latency):
+            await self._clock.sleep(fault.seconds)
+            fault = None
+        if fault is None:
+            self._model.consume(selection)
+        elif not isinstance(fault, StreamCut) or not parsed.stream:
+            return self._failure(fault, record)
+        return await self._reply(parsed, selection, record, fault)
+
+    def _validate(
+        self, data: dict[str, Any], record: JournalRecord, *, count_tokens: bool
+    ) -> ParsedRequest:
+        parsed = validate_request(data, count_tokens=count_tokens)
+        record.request.update(self._summary(parsed))
+        return parsed
+
+    async def _reply(
+        self,
+        parsed: ParsedRequest,
+        selection: Selection,
+        record: JournalRecord,
+        cut: StreamCut | None,
+    ) -> Response:
+        if selection.turn.latency:
+            await self._clock.sleep(selection.turn.latency)
+        message = self._model.message(
+            selection, model=parsed.model, input_tokens=count_input_tokens(parsed.body)
+        )
+        record.response = {
+            "id": message["id"],
+            "stop_reason": message["stop_reason"],
+            "tool_use_ids": [b["id"] for b in message["content"] if b["type"] == "tool_use"],
+            "usage": message["usage"],
+        }
+        if not parsed.stream:
+            return self._json(message, record)
+        headers = {
+            "content-type": "text/event-stream; charset=utf-8",
+            "cache-control": "no-cache",
+            "request-id": record.request_id,
+        }
+        stream = SSEStream(
+            sse_events(message),
+            headers,
+            connections=self._connections,
+            cut_after=cut.after_events if cut is not None else None,
+        )
+        return stream  # type: ignore[return-value]
+
+    def _draw_injection(self, agent: str) -> Fault | None:
+        for injection in self._injections:
+            if injection.agent is None or injection.agent == agent:
+                injection.remaining -= 1
+                if injection.remaining == 0:
+                    self._injections.remove(injection)
+                return injection.fault
+        return None
+
+    def _failure(self, fault: Fault, record: JournalRecord) -> Response:
+        if isinstance(fault, RateLimit):
+            seconds = fault.retry_after
+            shown = str(int(seconds)) if float(seconds).is_integer() else str(seconds)
+            error = ApiError(
+                429,
+                "This request would exceed the rate limit for your organization. "
+                "Please try again later.",
+                headers={"retry-after": shown},
+            )
+        elif isinstance(fault, ApiFailure):
+            error = ApiError(500, "Internal server error")
+        elif isinstance(fault, Overloaded):
+            error = ApiError(529, "Overloaded")
+        else:
+            assert isinstance(fault, ConnectionDrop | StreamCut)
+            record.status = 0
+            record.error = {"type": "connection_drop", "message": "connection closed by server"}
+            return DropConnection(self._connections)  # type: ignore[return-value]
+        return self._error(error, record)
+
+    # -- endpoints -------------------------------------------------------------------------
+
+    async def _messages(self, request: Request) -> Response:
+        return await self._handle(request, "/v1/messages", True)
+
+    async def _count_tokens(self, request: Request) -> Response:
+        return await self._handle(request, "/v1/messages/count_tokens", True)
+
+    async def _models(self, request: Request) -> Response:
+        return await self._handle(request, "/v1/models", False)
+
+    def _model_list(self) -> dict[str, Any]:
+        names = self.script.models or [_DEFAULT_MODEL]
+        data = [
+            {
+                "type": "model",
+                "id": name,
+                "display_name": name,
+                "created_at": "2025-01-01T00:00:00Z",
+            }
+            for name in names
+        ]
+        return {"data": data, "has_more": False, "first_id": names[0], "last_id": names[-1]}
+
+    async def _http_exception(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        record = JournalRecord(
+            seq=self.journal.next_seq(),
+            time=self._clock.now(),
+            method=request.method,
+            endpoint=request.url.path,
+            request_id=f"req_{self._request_ids.token(24)}",
+            traceparent=request.headers.get("traceparent"),
+        )
+        self.journal.begin(record)
+        if exc.status_code == 404:
+            error = ApiError(404, "Not Found")
+        else:
+            error = ApiError(exc.status_code, exc.detail, error_type="invalid_request_error")
+        record.verdict = {"type": error.error_type, "message": error.message}
+        response = self._error(error, record)
+        self.journal.finish(record)
+        return response
+
+    # -- answers ---------------------------------------------------------------------------
+
+    def _json(self, payload: dict[str, Any], record: JournalRecord) -> Response:
+        return Response(
+            json.dumps(payload),
+            media_type="application/json",
+            headers={"request-id": record.request_id},
+        )
+
+    def _error(self, error: ApiError, record: JournalRecord) -> Response:
+        record.status = error.status
+        record.error = {"type": error.error_type, "message": error.message}
+        return Response(
+            error_body(error.error_type, error.message, record.request_id),
+            status_code=error.status,
+            media_type="application/json",
+            headers={"request-id": record.request_id, **error.headers},
+        )

@@ -1,0 +1,91 @@
+"""Failures the fake API can inject, in a script turn or at run time (``FakeAnthropic.inject``).
+
+Each fault is a small pydantic model tagged by ``kind`` so a script file spells it as a mapping
+(``{kind: rate_limit, retry_after: 1}``) and Python code builds it directly
+(``RateLimit(retry_after=1)``).
+
+========================  =====================================================================
+kind                      effect on the request that draws it
+========================  =====================================================================
+``rate_limit``            429 ``rate_limit_error`` with a ``retry-after`` header (seconds)
+``api_error``             500 ``api_error``
+``overloaded``            529 ``overloaded_error``
+``connection_drop``       the connection closes without a response (loopback: the socket is
+                          closed; in-process: the ASGI app raises, which the SDK sees as
+                          ``APIConnectionError``)
+``stream_cut``            a streaming response stops after ``after_events`` SSE events and the
+                          connection closes (in-process the transport buffers the whole
+                          response, so the SDK sees a connection error before any event); on a
+                          non-streaming request it acts as ``connection_drop``
+``latency``               wait ``seconds`` on the injected clock, then answer normally
+========================  =====================================================================
+
+A failure (every kind but ``latency``) consumes itself, not the turn: the SDK's retry of the
+failed request gets the turn.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "ApiFailure",
+    "ConnectionDrop",
+    "Fault",
+    "Latency",
+    "Overloaded",
+    "RateLimit",
+    "StreamCut",
+]
+
+
+class _FaultBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RateLimit(_FaultBase):
+    """429 ``rate_limit_error``; the SDK waits ``retry_after`` seconds before its retry."""
+
+    kind: Literal["rate_limit"] = "rate_limit"
+    retry_after: float = Field(default=1.0, ge=0)
+
+
+class ApiFailure(_FaultBase):
+    """500 ``api_error``."""
+
+    kind: Literal["api_error"] = "api_error"
+
+
+class Overloaded(_FaultBase):
+    """529 ``overloaded_error``."""
+
+    kind: Literal["overloaded"] = "overloaded"
+
+
+class ConnectionDrop(_FaultBase):
+    """The connection closes without any response."""
+
+    kind: Literal["connection_drop"] = "connection_drop"
+
+
+class StreamCut(_FaultBase):
+    """A streaming response stops after ``after_events`` events and the connection closes."""
+
+    kind: Literal["stream_cut"] = "stream_cut"
+    after_events: int = Field(default=1, ge=0)
+
+
+class Latency(_FaultBase):
+    """Added latency before an otherwise normal answer (costs nothing in virtual time)."""
+
+    kind: Literal["latency"] = "latency"
+    seconds: float = Field(ge=0)
+
+
+Fault = Annotated[
+    RateLimit | ApiFailure | Overloaded | ConnectionDrop | StreamCut | Latency,
+    Field(discriminator="kind"),
+]
+"""Any fault; pydantic picks the class from ``kind``."""

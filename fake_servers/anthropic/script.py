@@ -1,0 +1,218 @@
+"""Model scripts: what the scripted model answers, per agent and per turn.
+
+A script holds one or more *agents*; each agent has an ordered list of *turns*. The same script
+is a YAML or JSON file (``ModelScript.load(path)``) or built in Python::
+
+    ModelScript(agents={"parent": Agent(turns=[
+        Turn(text="Checking.", tool_use=[ToolCall(name="mem_ssh", input={"host": "a"})]),
+        Turn(when=Condition(tool_result_for="mem_ssh"), text="Saw: {tool_results}"),
+    ])})
+
+YAML form::
+
+    default_agent: parent          # optional; a one-agent script defaults to its agent
+    models: [claude-sonnet-4-6]    # optional; /v1/models lists them, other models get 404
+    compaction_marker: "<compaction-summary>"
+    agents:
+      parent:
+        turns:
+          - text: Checking.
+            tool_use: [{name: mem_ssh, input: {host: a}}]
+          - when: {tool_result_for: mem_ssh, tool_result_error: false}
+            text: "Saw: {tool_results}"
+            latency: 0.5
+            fail: [{kind: rate_limit, retry_after: 1}]
+
+**Turn selection.** Each request routed to an agent takes the first turn at or after the
+agent's cursor whose ``when`` holds (a turn without ``when`` always holds); the cursor then moves
+past it, so skipped conditional turns are never used. When no turn is left the request gets a
+400 naming the agent and the cursor, unless the agent has ``repeat: true`` (the cursor wraps).
+
+**Conditions** (all given fields must hold): ``tool_result_for`` (the last message holds a
+tool_result answering a tool_use of that tool name), ``tool_result_error`` (the last tool_result
+of the last message has ``is_error`` equal to this), ``has_compaction_summary`` (some text of the
+system prompt or the messages contains ``compaction_marker``), ``contains`` (substring) and
+``matches`` (regular expression, ``re.search``) over all conversation text (system, text blocks,
+tool_result texts).
+
+**Echo placeholders** in ``text``: ``{tool_results}`` (the tool_result texts of the last message,
+one per line), ``{tool_names}`` (the tools those results answer, comma-separated),
+``{last_user_text}`` (the text blocks of the last user message), ``{message_count}`` (messages in
+the request, before merging), ``{agent}``, ``{turn}``. Other braces are left as they are.
+
+**Failures.** ``fail`` is a list of faults (see ``fake_servers.anthropic.faults``); the first
+requests that select the turn each draw one failure instead of the answer, and the cursor does
+not move, so the retry after the last failure gets the turn.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from fake_servers.anthropic.faults import Fault
+from harness.errors import ScriptError
+
+__all__ = ["Agent", "Condition", "ModelScript", "StopReason", "ToolCall", "Turn"]
+
+StopReason = Literal[
+    "end_turn",
+    "max_tokens",
+    "stop_sequence",
+    "tool_use",
+    "pause_turn",
+    "refusal",
+    "model_context_window_exceeded",
+]
+
+_FAULT_KINDS = frozenset(
+    {"rate_limit", "api_error", "overloaded", "connection_drop", "stream_cut", "latency"}
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ToolCall(_Strict):
+    """One tool_use block; several in a turn are parallel tool calls."""
+
+    name: str = Field(min_length=1)
+    input: dict[str, Any] = Field(default_factory=dict)
+    id: str | None = None
+    """Fixed ``toolu_…`` id; by default one is drawn from the seeded generator."""
+
+
+class Condition(_Strict):
+    """A condition on the conversation; every field that is set must hold."""
+
+    tool_result_for: str | None = None
+    tool_result_error: bool | None = None
+    has_compaction_summary: bool | None = None
+    contains: str | None = None
+    matches: str | None = None
+
+    @field_validator("matches")
+    @classmethod
+    def _regex_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return value
+
+
+class Turn(_Strict):
+    """One scripted answer of an agent."""
+
+    when: Condition | None = None
+    text: str | None = None
+    tool_use: list[ToolCall] = Field(default_factory=list)
+    stop_reason: StopReason | None = None
+    """Default: ``tool_use`` when the turn calls tools, else ``end_turn``."""
+    latency: float = Field(default=0.0, ge=0)
+    """Seconds on the injected clock before the answer."""
+    fail: list[Fault] = Field(default_factory=list)
+    output_tokens: int | None = Field(default=None, ge=0)
+
+    @field_validator("fail", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, dict) else value
+
+    @model_validator(mode="after")
+    def _has_content(self) -> Turn:
+        if not self.text and not self.tool_use:
+            raise ValueError("a turn needs 'text' or 'tool_use'")
+        return self
+
+
+class Agent(_Strict):
+    """An agent's ordered turns."""
+
+    turns: list[Turn] = Field(min_length=1)
+    repeat: bool = False
+    """When true the cursor wraps to the first turn instead of running out."""
+
+
+class ModelScript(_Strict):
+    """A whole script: agents, routing default, model names, compaction marker."""
+
+    agents: dict[str, Agent] = Field(min_length=1)
+    default_agent: str | None = None
+    models: list[str] = Field(default_factory=list)
+    compaction_marker: str = Field(default="<compaction-summary>", min_length=1)
+
+    @model_validator(mode="after")
+    def _default_agent_exists(self) -> ModelScript:
+        if self.default_agent is not None and self.default_agent not in self.agents:
+            raise ValueError(
+                f"default_agent {self.default_agent!r} is not one of the agents "
+                f"({', '.join(sorted(self.agents))})"
+            )
+        return self
+
+    @property
+    def fallback_agent(self) -> str | None:
+        """``default_agent``, or the only agent of a one-agent script."""
+        if self.default_agent is not None:
+            return self.default_agent
+        if len(self.agents) == 1:
+            return next(iter(self.agents))
+        return None
+
+    @classmethod
+    def load(cls, path: str | Path) -> ModelScript:
+        """Read a YAML or JSON script; raise ``ScriptError`` naming file, field and value."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ScriptError(f"cannot read script: {exc.strerror}", path=path) from exc
+        try:
+            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        except (json.JSONDecodeError, yaml.YAMLError) as exc:
+            line = getattr(exc, "lineno", None)
+            mark = getattr(exc, "problem_mark", None)
+            if mark is not None:
+                line = mark.line + 1
+            raise ScriptError(f"not valid YAML/JSON: {exc}", path=path, line=line) from exc
+        return cls.from_data(data, path=path)
+
+    @classmethod
+    def from_data(cls, data: object, *, path: str | Path | None = None) -> ModelScript:
+        """Validate already-parsed data; raise ``ScriptError`` naming field and value."""
+        if not isinstance(data, dict):
+            raise ScriptError("a script must be a mapping with 'agents'", path=path, value=data)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            raise ScriptError(
+                error["msg"], path=path, field=_dotted(error["loc"]), value=error.get("input")
+            ) from exc
+
+    @classmethod
+    def default(cls) -> ModelScript:
+        """The built-in script: one agent that always answers a short text."""
+        turn = Turn(text="Hello from the fake Anthropic API.")
+        return cls(agents={"default": Agent(turns=[turn], repeat=True)}, default_agent="default")
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in _FAULT_KINDS or part.startswith("function-"):
+            # pydantic adds the union tag / validator name to the location: not a field.
+            continue
+        else:
+            out += f".{part}" if out else part
+    return out
