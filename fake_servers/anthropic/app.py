@@ -343,24 +343,25 @@ class FakeAnthropic:
         return None
 
     def _failure(self, fault: Fault, record: JournalRecord) -> Response:
-        if isinstance(fault, RateLimit):
-            seconds = fault.retry_after
-            shown = str(int(seconds)) if float(seconds).is_integer() else str(seconds)
-            error = ApiError(
-                429,
-                "This request would exceed the rate limit for your organization. "
-                "Please try again later.",
-                headers={"retry-after": shown},
-            )
-        elif isinstance(fault, ApiFailure):
-            error = ApiError(500, "Internal server error")
-        elif isinstance(fault, Overloaded):
-            error = ApiError(529, "Overloaded")
-        else:
-            assert isinstance(fault, ConnectionDrop | StreamCut)
+        if isinstance(fault, ConnectionDrop | StreamCut):
             record.status = 0
             record.error = {"type": "connection_drop", "message": "connection closed by server"}
             return DropConnection(self._connections)  # type: ignore[return-value]
+        assert isinstance(fault, RateLimit | ApiFailure | Overloaded)
+        headers = {}
+        if fault.retry_after is not None:
+            seconds = fault.retry_after
+            headers["retry-after"] = str(int(seconds)) if seconds.is_integer() else str(seconds)
+        if isinstance(fault, RateLimit):
+            message = (
+                "This request would exceed the rate limit for your organization. "
+                "Please try again later."
+            )
+            error = ApiError(429, message, headers=headers)
+        elif isinstance(fault, ApiFailure):
+            error = ApiError(500, "Internal server error", headers=headers)
+        else:
+            error = ApiError(529, "Overloaded", headers=headers)
         return self._error(error, record)
 
     # -- endpoints -------------------------------------------------------------------------

@@ -8,7 +8,7 @@ Each fault is a small pydantic model tagged by ``kind`` so a script file spells 
 kind                      effect on the request that draws it
 ========================  =====================================================================
 ``rate_limit``            429 ``rate_limit_error`` with a ``retry-after`` header (seconds)
-``api_error``             500 ``api_error``
+``api_error``             500 ``api_error`` (``retry_after`` optional, as for the others)
 ``overloaded``            529 ``overloaded_error``
 ``connection_drop``       the connection closes without a response (loopback: the socket is
                           closed; in-process: the ASGI app raises, which the SDK sees as
@@ -56,12 +56,16 @@ class ApiFailure(_FaultBase):
     """500 ``api_error``."""
 
     kind: Literal["api_error"] = "api_error"
+    retry_after: float | None = Field(default=None, ge=0)
+    """When set, a ``retry-after`` header (seconds) asks the client to wait that long."""
 
 
 class Overloaded(_FaultBase):
     """529 ``overloaded_error``."""
 
     kind: Literal["overloaded"] = "overloaded"
+    retry_after: float | None = Field(default=None, ge=0)
+    """When set, a ``retry-after`` header (seconds) asks the client to wait that long."""
 
 
 class ConnectionDrop(_FaultBase):

@@ -1,0 +1,95 @@
+"""``harness fake-api``: serve the fake Anthropic Messages API on loopback.
+
+Heavy modules (the app, uvicorn, OpenTelemetry SDK) are imported inside the command so that
+``harness --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import click
+
+__all__ = ["fake_api"]
+
+
+@click.group("fake-api")
+def fake_api() -> None:
+    """Fake Anthropic Messages API (serve it on loopback)."""
+
+
+@fake_api.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address only.")
+@click.option("--port", default=0, show_default=True, type=int, help="0 picks a free port.")
+@click.option(
+    "--script",
+    "script_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Model script (YAML or JSON). Default: one agent answering a short text.",
+)
+@click.option(
+    "--journal",
+    "journal_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the request journal here as JSON Lines.",
+)
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for ids.")
+@click.option(
+    "--capture-content", is_flag=True, help="Record full messages in the journal, not only ids."
+)
+def serve(
+    host: str,
+    port: int,
+    script_path: Path | None,
+    journal_path: Path | None,
+    seed: int,
+    capture_content: bool,
+) -> None:
+    """Serve until SIGINT/SIGTERM; the first line printed is ``listening on URL``."""
+    import anyio
+
+    from fake_servers.anthropic._serve import check_loopback
+    from fake_servers.anthropic.script import ModelScript
+
+    check_loopback(host)
+    script = ModelScript.load(script_path) if script_path is not None else ModelScript.default()
+    anyio.run(_serve, host, port, script, journal_path, seed, capture_content)
+
+
+async def _serve(
+    host: str,
+    port: int,
+    script: object,
+    journal_path: Path | None,
+    seed: int,
+    capture_content: bool,
+) -> None:
+    import anyio
+
+    from fake_servers.anthropic.app import FakeAnthropic
+    from fake_servers.anthropic.journal import Journal
+    from fake_servers.anthropic.script import ModelScript
+    from harness.chaos_random import ChaosRandom
+    from harness.telemetry.providers import build_tracer_provider
+    from harness.telemetry.semconv import SERVICE_FAKE_ANTHROPIC
+
+    assert isinstance(script, ModelScript)
+    journal = Journal(capture_content=capture_content, path=journal_path)
+    fake = FakeAnthropic(
+        script,
+        rng=ChaosRandom(seed),
+        tracer_provider=build_tracer_provider(SERVICE_FAKE_ANTHROPIC),
+        journal=journal,
+    )
+    try:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with fake.serve(host=host, port=port) as url:
+                # Flushed at once: a parent process waits for this first line on a pipe.
+                print(f"listening on {url}", flush=True)
+                async for _ in signals:
+                    break
+    finally:
+        journal.close()
