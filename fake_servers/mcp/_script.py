@@ -208,8 +208,9 @@ class ServerScript(_Model):
         try:
             data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
         except (json.JSONDecodeError, yaml.YAMLError) as exc:
-            line = _error_line(exc)
-            raise ScriptError(f"not valid {_kind(path)}: {exc}", path=path, line=line) from None
+            raise ScriptError(
+                f"not valid {_kind(path)}: {_error_text(exc)}", path=path, line=_error_line(exc)
+            ) from None
         return cls.from_data(data, source=str(path))
 
     @classmethod
@@ -256,6 +257,16 @@ def _error_line(exc: Exception) -> int | None:
         return exc.lineno
     mark = getattr(exc, "problem_mark", None)
     return mark.line + 1 if mark is not None else None
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} (column {exc.colno})"
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if problem and mark is not None:
+        return f"{problem} (column {mark.column + 1})"
+    return str(exc).replace("\n", " ")
 
 
 def _script_error(exc: ValidationError, source: str | None) -> ScriptError:
