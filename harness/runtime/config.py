@@ -1,0 +1,215 @@
+"""The runtime's configuration: one YAML file (or the same model built in Python).
+
+Example::
+
+    model: claude-sonnet-4-6
+    api:
+      fake_script: model-script.yaml     # in-process fake Messages API; or base_url + api_key_env
+    policies: {reconnect: coordinated, compaction: between_turns, scope: explicit}
+    compaction: {threshold_tokens: 150000, keep_last: 4}
+    servers:
+      ssh: {fake: ssh, timeout: 150}                  # in-memory fake server
+      chat: {command: [python, -m, my_chat_server]}   # any stdio MCP server
+      web: {url: "http://127.0.0.1:8931/mcp"}         # any streamable HTTP server
+    agents:
+      main: {system: "You are the house assistant.", context_id: General}
+    scheduled:
+      - {name: blog_review, at: 3600, agent: main, context_id: Blog, scope: all,
+         prompt: "Review today's chats for blog material."}
+
+Errors name the file, line and field (``servers.ssh.timeout``) and the bad value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from harness.errors import ConfigError
+
+__all__ = [
+    "AgentConfig",
+    "ApiConfig",
+    "CompactionConfig",
+    "PoliciesConfig",
+    "RuntimeConfig",
+    "ScheduledTaskConfig",
+    "ServerConfig",
+    "load_runtime_config",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ApiConfig(_Strict):
+    """Where the Messages API is: the in-process fake (``fake_script``) or a base URL."""
+
+    fake_script: str | None = None
+    base_url: str | None = None
+    api_key_env: str = "ANTHROPIC_API_KEY"
+    max_retries: int = Field(default=2, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ApiConfig:
+        if self.fake_script is not None and self.base_url is not None:
+            raise ValueError("give fake_script or base_url, not both")
+        return self
+
+
+class PoliciesConfig(_Strict):
+    reconnect: Literal["naive", "coordinated"] = "coordinated"
+    compaction: Literal["eager", "between_turns"] = "between_turns"
+    scope: Literal["inherit", "explicit"] = "explicit"
+
+
+class CompactionConfig(_Strict):
+    threshold_tokens: int = Field(default=150_000, gt=0)
+    keep_last: int = Field(default=4, ge=0)
+    agent: str = "compactor"
+
+
+class ServerConfig(_Strict):
+    """One MCP server: ``fake`` (in-memory fake server), ``command`` (stdio) or ``url``."""
+
+    fake: str | None = None
+    command: list[str] | None = None
+    env: dict[str, str] | None = None
+    url: str | None = None
+    timeout: float = Field(default=150.0, gt=0)
+    script: str | None = None
+    chat_fixture: str | None = None
+    scoped: bool = False
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ServerConfig:
+        given = [k for k in ("fake", "command", "url") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of fake, command or url")
+        if self.command is not None and not self.command:
+            raise ValueError("command must not be empty")
+        return self
+
+
+class AgentConfig(_Strict):
+    system: str = "You are a helpful assistant."
+    context_id: str = "General"
+    max_turns: int = Field(default=20, gt=0, le=1000)
+
+
+class ScheduledTaskConfig(_Strict):
+    name: str
+    at: float = Field(ge=0, description="seconds after the run starts, on the runtime's clock")
+    agent: str
+    prompt: str = Field(min_length=1)
+    context_id: str
+    scope: str | None = None
+
+
+class RuntimeConfig(_Strict):
+    model: str = "claude-sonnet-4-6"
+    max_tokens: int = Field(default=1024, gt=0)
+    api: ApiConfig = ApiConfig()
+    policies: PoliciesConfig = PoliciesConfig()
+    compaction: CompactionConfig = CompactionConfig()
+    servers: dict[str, ServerConfig] = Field(default_factory=dict)
+    agents: dict[str, AgentConfig] = Field(default_factory=lambda: {"main": AgentConfig()})
+    main_agent: str = "main"
+    prompt: str | None = None
+    scheduled: list[ScheduledTaskConfig] = Field(default_factory=list)
+    capture_content: bool = False
+
+    @model_validator(mode="after")
+    def _references(self) -> RuntimeConfig:
+        if self.main_agent not in self.agents:
+            raise ValueError(f"main_agent {self.main_agent!r} is not one of agents")
+        for task in self.scheduled:
+            if task.agent not in self.agents:
+                raise ValueError(f"scheduled task {task.name!r} names unknown agent {task.agent!r}")
+        return self
+
+
+def _line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
+    """Best-effort line of a dotted location in a YAML document."""
+    try:
+        node: Any = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line: int | None = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = [v for k, v in node.value if getattr(k, "value", None) == str(part)]
+            if not match:
+                break
+            node = match[0]
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
+            node = node.value[part]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def load_runtime_config(path: str | Path) -> RuntimeConfig:
+    """Load and validate a runtime config; raise ``ConfigError`` naming file, line and field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config: {exc.strerror}", path=path) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(
+            f"not valid YAML: {getattr(exc, 'problem', exc)}",
+            path=path,
+            line=mark.line + 1 if mark is not None else None,
+        ) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("the config must be a mapping", path=path, value=type(data).__name__)
+    try:
+        config = RuntimeConfig.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = tuple(error["loc"])
+        raise ConfigError(
+            error["msg"],
+            path=path,
+            line=_line_of(text, loc),
+            field=".".join(str(p) for p in loc) or None,
+            value=error.get("input"),
+        ) from None
+    base = path.parent
+    return _resolve_paths(config, base)
+
+
+def _resolve_paths(config: RuntimeConfig, base: Path) -> RuntimeConfig:
+    """Relative script and fixture paths are relative to the config file."""
+
+    def rel(value: str | None) -> str | None:
+        if value is None or Path(value).is_absolute():
+            return value
+        return str(base / value)
+
+    servers = {
+        name: s.model_copy(
+            update={
+                "script": rel(s.script),
+                "chat_fixture": rel(s.chat_fixture),
+            }
+        )
+        for name, s in config.servers.items()
+    }
+    api = config.api
+    if api.fake_script is not None:
+        api = api.model_copy(update={"fake_script": rel(api.fake_script)})
+    return config.model_copy(update={"servers": servers, "api": api})

@@ -1,0 +1,234 @@
+"""``Runtime``: assembles the runtime under test from a ``RuntimeConfig`` and runs it.
+
+It owns the API client, the shared ``MCPHostManager``, the compactor and the scope policy, runs
+the main agent and the scheduled tasks concurrently on the injected clock, and closes every
+connection (and subprocess) on the way out, faults and cancellation included.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anthropic
+import anyio
+from opentelemetry import metrics, trace
+
+from harness.chaos_random import ChaosRandom
+from harness.clock import Clock, LoopClock
+from harness.errors import ConfigError
+from harness.runtime.agent import AgentResult, AgentRunner, AgentSpec
+from harness.runtime.compaction import CompactionSettings, Compactor
+from harness.runtime.config import RuntimeConfig
+from harness.runtime.events import RuntimeEvents
+from harness.runtime.host import MCPHostManager, ServerSpec
+from harness.runtime.scope import ScopePolicy
+
+if TYPE_CHECKING:
+    from fake_servers.anthropic import FakeAnthropic
+    from fake_servers.mcp import FakeServer
+
+__all__ = ["RunResult", "Runtime"]
+
+
+@dataclass(slots=True)
+class RunResult:
+    main: AgentResult | None
+    tasks: dict[str, AgentResult] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "main": self.main.to_dict() if self.main else None,
+            "tasks": {name: r.to_dict() for name, r in self.tasks.items()},
+        }
+
+
+class Runtime:
+    """The runtime under test. Use as ``async with Runtime(config) as rt: await rt.run()``."""
+
+    def __init__(
+        self,
+        config: RuntimeConfig,
+        *,
+        client: anthropic.AsyncAnthropic | None = None,
+        server_specs: list[ServerSpec] | None = None,
+        clock: Clock | None = None,
+        rng: ChaosRandom | None = None,
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
+    ) -> None:
+        self.config = config
+        self._clock = clock or LoopClock()
+        self._rng = rng or ChaosRandom(0)
+        self._tracer_provider = tracer_provider
+        self._meter_provider = meter_provider
+        self.events = RuntimeEvents(self._clock)
+        self.fake_api: FakeAnthropic | None = None
+        self.fake_servers: dict[str, FakeServer] = {}
+        self._client = client
+        self._owns_client = client is None
+        self._extra_specs = server_specs or []
+        self._host: MCPHostManager | None = None
+        self._runner: AgentRunner | None = None
+
+    # -- assembly --------------------------------------------------------------------------
+    def _build_client(self) -> anthropic.AsyncAnthropic:
+        api = self.config.api
+        if api.fake_script is not None:
+            from fake_servers.anthropic import FakeAnthropic, ModelScript
+
+            self.fake_api = FakeAnthropic(
+                ModelScript.load(api.fake_script),
+                rng=self._rng.fork("fake-anthropic"),
+                clock=self._clock,
+                tracer_provider=self._tracer_provider,
+            )
+            return self.fake_api.async_client(max_retries=api.max_retries)
+        key = os.environ.get(api.api_key_env)
+        if not key:
+            raise ConfigError(
+                f"the API key variable {api.api_key_env} is not set",
+                field="api.api_key_env",
+            )
+        return anthropic.AsyncAnthropic(
+            api_key=key, base_url=api.base_url, max_retries=api.max_retries
+        )
+
+    def _build_specs(self) -> list[ServerSpec]:
+        from mcp import StdioServerParameters
+
+        specs: list[ServerSpec] = []
+        for name, server in self.config.servers.items():
+            if server.fake is not None:
+                from fake_servers.mcp import ServerScript, build_server
+
+                script = ServerScript.load(server.script) if server.script else None
+                fake = build_server(
+                    server.fake,
+                    script=script,
+                    clock=self._clock,
+                    rng=self._rng.fork(f"fake-mcp-{name}"),
+                    chat_fixture=server.chat_fixture,
+                    tracer_provider=self._tracer_provider,
+                )
+                self.fake_servers[name] = fake
+                specs.append(ServerSpec(name, instance=fake.server, timeout=server.timeout))
+            elif server.command is not None:
+                params = StdioServerParameters(
+                    command=server.command[0], args=server.command[1:], env=server.env
+                )
+                specs.append(ServerSpec(name, command=params, timeout=server.timeout))
+            else:
+                specs.append(ServerSpec(name, url=server.url, timeout=server.timeout))
+        return [*specs, *self._extra_specs]
+
+    def _scoped_servers(self) -> frozenset[str]:
+        return frozenset(
+            name for name, s in self.config.servers.items() if s.scoped or s.fake == "chat"
+        )
+
+    async def __aenter__(self) -> Runtime:
+        config = self.config
+        specs = self._build_specs()
+        if self._client is None:
+            self._client = self._build_client()
+        self._host = MCPHostManager(
+            specs,
+            policy=config.policies.reconnect,
+            clock=self._clock,
+            events=self.events,
+            tracer_provider=self._tracer_provider,
+            meter_provider=self._meter_provider,
+        )
+        await self._host.__aenter__()
+        compactor = Compactor(
+            CompactionSettings(
+                policy=config.policies.compaction,
+                threshold_tokens=config.compaction.threshold_tokens,
+                keep_last=config.compaction.keep_last,
+            ),
+            events=self.events,
+            tracer_provider=self._tracer_provider,
+            meter_provider=self._meter_provider,
+        )
+        self._runner = AgentRunner(
+            client=self._client,
+            host=self._host,
+            compactor=compactor,
+            scope=ScopePolicy(config.policies.scope, scoped_servers=self._scoped_servers()),
+            clock=self._clock,
+            rng=self._rng,
+            events=self.events,
+            model=config.model,
+            max_tokens=config.max_tokens,
+            strict_conversation=config.policies.compaction == "between_turns",
+            capture_content=config.capture_content,
+            compactor_agent=config.compaction.agent,
+            tracer_provider=self._tracer_provider,
+            meter_provider=self._meter_provider,
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._host is not None:
+                # Closing the connections is shielded inside; the task group must be exited
+                # from this task's own scope, so no extra scope around it.
+                await self._host.__aexit__(exc_type, exc, tb)
+        finally:
+            if self._client is not None and self._owns_client:
+                with anyio.CancelScope(shield=True):
+                    await self._client.close()
+
+    @property
+    def host(self) -> MCPHostManager:
+        assert self._host is not None, "Runtime used outside 'async with'"
+        return self._host
+
+    # -- running ---------------------------------------------------------------------------
+    def agent_spec(self, agent: str, **overrides: Any) -> AgentSpec:
+        cfg = self.config.agents[agent]
+        values: dict[str, Any] = {
+            "name": agent,
+            "system": cfg.system,
+            "context_id": cfg.context_id,
+            "max_turns": cfg.max_turns,
+            **overrides,
+        }
+        return AgentSpec(**values)
+
+    async def run_agent(self, spec: AgentSpec, prompt: str) -> AgentResult:
+        assert self._runner is not None, "Runtime used outside 'async with'"
+        return await self._runner.run(spec, prompt)
+
+    async def run(self, prompt: str | None = None) -> RunResult:
+        """Run the main agent (if there is a prompt) and every scheduled task, concurrently."""
+        prompt = prompt if prompt is not None else self.config.prompt
+        result = RunResult(main=None)
+
+        async def main() -> None:
+            assert prompt is not None
+            result.main = await self.run_agent(self.agent_spec(self.config.main_agent), prompt)
+
+        async def scheduled(index: int) -> None:
+            task = self.config.scheduled[index]
+            await self._clock.sleep(task.at - self._clock.now())
+            self.events.record("task_fired", task=task.name, context_id=task.context_id)
+            spec = self.agent_spec(
+                task.agent, context_id=task.context_id, scope=task.scope, automated=True
+            )
+            result.tasks[task.name] = await self.run_agent(spec, task.prompt)
+
+        async with anyio.create_task_group() as tg:
+            if prompt is not None:
+                tg.start_soon(main)
+            for index in range(len(self.config.scheduled)):
+                tg.start_soon(scheduled, index)
+        return result

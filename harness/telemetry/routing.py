@@ -1,0 +1,139 @@
+"""A process-global tracer provider that routes spans to the run that is active.
+
+The ``mcp`` SDK takes its tracer from the global provider at import time, so its client and
+server spans can only reach a run's trace through the global provider. ``install_router()``
+sets, once per process, a global ``TracerProvider`` whose span processor and id generator
+delegate to the *sink* attached at the time (``with router.attach(sink): ...``). A run (or a
+test) attaches its own processors and seeded id generator, so runs in one process do not mix
+their spans and sim runs keep deterministic ids. Spans started with no sink attached are
+dropped.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
+
+from harness.chaos_random import ChaosRandom
+from harness.telemetry.providers import SeededIdGenerator
+from harness.telemetry.semconv import SERVICE_NAME, SERVICE_RUNTIME
+
+__all__ = ["SpanRouter", "SpanSink", "install_router"]
+
+
+@dataclass(eq=False)
+class SpanSink:
+    """Where one run's spans go, and how their ids are drawn."""
+
+    processors: Sequence[SpanProcessor]
+    rng: ChaosRandom | None = None
+    _ids: IdGenerator = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._ids = SeededIdGenerator(self.rng) if self.rng is not None else RandomIdGenerator()
+
+
+class _RoutingIds(IdGenerator):
+    def __init__(self, router: SpanRouter) -> None:
+        self._router = router
+        self._fallback = RandomIdGenerator()
+
+    def _current(self) -> IdGenerator:
+        sink = self._router.current
+        return sink._ids if sink is not None else self._fallback
+
+    def generate_span_id(self) -> int:
+        return self._current().generate_span_id()
+
+    def generate_trace_id(self) -> int:
+        return self._current().generate_trace_id()
+
+
+def _key(span: ReadableSpan) -> tuple[int, int]:
+    # on_end receives a new ReadableSpan, not the started Span: key by the span's identity.
+    ctx = span.get_span_context()
+    return (ctx.trace_id, ctx.span_id) if ctx is not None else (0, id(span))
+
+
+class _RoutingProcessor(SpanProcessor):
+    def __init__(self, router: SpanRouter) -> None:
+        self._router = router
+        # A span ends in the sink it started in, even if the sink changed meanwhile.
+        self._owner: dict[tuple[int, int], SpanSink] = {}
+
+    def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
+        sink = self._router.current
+        if sink is None:
+            return
+        self._owner[_key(span)] = sink
+        for processor in sink.processors:
+            processor.on_start(span, parent_context=parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        sink = self._owner.pop(_key(span), None)
+        if sink is None:
+            return
+        for processor in sink.processors:
+            processor.on_end(span)
+
+    def shutdown(self) -> None:
+        self._owner.clear()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        sink = self._router.current
+        if sink is None:
+            return True
+        return all(p.force_flush(timeout_millis) for p in sink.processors)
+
+
+class SpanRouter:
+    """The global provider's switchboard. One per process, from ``install_router()``."""
+
+    def __init__(self, resource: Resource) -> None:
+        self._lock = threading.Lock()
+        self._current: SpanSink | None = None
+        self.provider = TracerProvider(resource=resource, id_generator=_RoutingIds(self))
+        self.provider.add_span_processor(_RoutingProcessor(self))
+
+    @property
+    def current(self) -> SpanSink | None:
+        return self._current
+
+    @contextmanager
+    def attach(self, sink: SpanSink) -> Iterator[SpanSink]:
+        """Route spans to ``sink`` inside the block. Runs attach one at a time."""
+        with self._lock:
+            if self._current is not None:
+                raise RuntimeError("another run's span sink is attached")
+            self._current = sink
+        try:
+            yield sink
+        finally:
+            with self._lock:
+                self._current = None
+
+
+_router: SpanRouter | None = None
+
+
+def install_router(service_name: str = SERVICE_RUNTIME) -> SpanRouter:
+    """Install (once) and return the global routing tracer provider."""
+    global _router
+    if _router is None:
+        router = SpanRouter(Resource.create({SERVICE_NAME: service_name}))
+        current = trace.get_tracer_provider()
+        if not isinstance(current, trace.ProxyTracerProvider):
+            raise RuntimeError(
+                "a global tracer provider is already set; the harness must install its own"
+            )
+        trace.set_tracer_provider(router.provider)
+        _router = router
+    return _router

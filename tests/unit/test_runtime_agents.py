@@ -1,0 +1,251 @@
+"""The runtime end to end in memory: real anthropic SDK against the fake Messages API, real mcp
+client against the fake MCP servers, spans collected by the OTel SDK.
+
+Each policy pair is run both ways on the same scripts: the buggy policy must reproduce its bug,
+the fixed one must hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from harness.chaos_random import ChaosRandom
+from harness.runtime.config import RuntimeConfig, load_runtime_config
+from harness.runtime.runtime import Runtime
+
+
+def _write(tmp_path: Path, name: str, data: dict[str, Any]) -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def _by_id(spans: Sequence[ReadableSpan]) -> dict[int, ReadableSpan]:
+    return {s.context.span_id: s for s in spans}
+
+
+def _parent_name(span: ReadableSpan, index: dict[int, ReadableSpan]) -> str | None:
+    if span.parent is None or span.parent.span_id not in index:
+        return None
+    return index[span.parent.span_id].name
+
+
+FAMILY_SCRIPT = {
+    "agents": {
+        "main": {
+            "turns": [
+                {
+                    "text": "Splitting the work.",
+                    "tool_use": [
+                        {"name": "spawn_subagent", "input": {"task": "check web1", "name": "A"}},
+                        {"name": "spawn_subagent", "input": {"task": "check db1", "name": "B"}},
+                    ],
+                },
+                {"when": {"tool_result_for": "spawn_subagent"}, "text": "All: {tool_results}"},
+            ]
+        },
+        "A": {
+            "turns": [
+                {"tool_use": [{"name": "mem_ssh", "input": {"host": "web1", "command": "up"}}]},
+                {"text": "A saw {tool_results}"},
+            ]
+        },
+        "B": {
+            "turns": [
+                {"tool_use": [{"name": "mem_ssh", "input": {"host": "db1", "command": "up"}}]},
+                {"text": "B saw {tool_results}"},
+            ]
+        },
+    }
+}
+
+SSH_SCRIPT = {
+    "tools": {
+        "mem_ssh": {
+            "match": [
+                {"args": {"host": "web1"}, "then": {"latency": 5, "result": {"text": "web1 ok"}}},
+                {"args": {"host": "db1"}, "then": {"latency": 2, "result": {"text": "db1 ok"}}},
+            ]
+        }
+    }
+}
+
+
+async def test_parent_and_two_subagents_share_one_connection_and_nest_spans(
+    tmp_path: Path, spans: InMemorySpanExporter
+) -> None:
+    config = RuntimeConfig.model_validate(
+        {
+            "api": {"fake_script": str(_write(tmp_path, "model.yaml", FAMILY_SCRIPT))},
+            "servers": {
+                "ssh": {"fake": "ssh", "script": str(_write(tmp_path, "ssh.yaml", SSH_SCRIPT))}
+            },
+        }
+    )
+    async with Runtime(config, rng=ChaosRandom(1)) as rt:
+        result = await rt.run("check the fleet")
+        connections = len(rt.host.live_connections("ssh"))
+    assert result.main is not None
+    assert result.main.stop == "end_turn", result.main.error
+    assert "A saw web1 ok" in result.main.text
+    assert "B saw db1 ok" in result.main.text
+    assert connections == 1
+
+    finished = spans.get_finished_spans()
+    index = _by_id(finished)
+    tree = sorted(
+        (s.name, _parent_name(s, index))
+        for s in finished
+        if s.name.startswith(("invoke_agent", "execute_tool", "chat "))
+    )
+    assert tree == sorted(
+        [
+            ("invoke_agent main", None),
+            ("chat claude-sonnet-4-6", "invoke_agent main"),
+            ("chat claude-sonnet-4-6", "invoke_agent main"),
+            ("execute_tool spawn_subagent", "invoke_agent main"),
+            ("execute_tool spawn_subagent", "invoke_agent main"),
+            ("invoke_agent A", "execute_tool spawn_subagent"),
+            ("invoke_agent B", "execute_tool spawn_subagent"),
+            ("chat claude-sonnet-4-6", "invoke_agent A"),
+            ("chat claude-sonnet-4-6", "invoke_agent A"),
+            ("chat claude-sonnet-4-6", "invoke_agent B"),
+            ("chat claude-sonnet-4-6", "invoke_agent B"),
+            ("execute_tool mem_ssh", "invoke_agent A"),
+            ("execute_tool mem_ssh", "invoke_agent B"),
+        ]
+    )
+    # One trace for the whole run, and the MCP client span sits under execute_tool.
+    assert len({s.context.trace_id for s in finished}) == 1
+    mcp_client = [s for s in finished if s.name.startswith("MCP send tools/call")]
+    assert len(mcp_client) == 2
+    assert {_parent_name(s, index) for s in mcp_client} == {"execute_tool mem_ssh"}
+    tool_spans = [s for s in finished if s.name == "execute_tool mem_ssh"]
+    assert all(str(s.attributes["gen_ai.tool.call.id"]).startswith("toolu_") for s in tool_spans)
+
+
+def _orphan_config(tmp_path: Path, policy: str) -> RuntimeConfig:
+    # A long result pushes the context over the threshold on the response that asks for the
+    # second tool call; the compactor agent answers the summary request.
+    model = {
+        "agents": {
+            "main": {
+                "turns": [
+                    {"tool_use": [{"name": "mem_ssh", "input": {"host": "h1", "command": "log"}}]},
+                    {"tool_use": [{"name": "mem_ssh", "input": {"host": "h2", "command": "log"}}]},
+                    {"text": "Done after {message_count} messages."},
+                ]
+            },
+            "compactor": {"repeat": True, "turns": [{"text": "Earlier: read the h1 log."}]},
+        }
+    }
+    ssh = {"tools": {"mem_ssh": {"default": {"result": {"text": "x" * 4000}}}}}
+    return RuntimeConfig.model_validate(
+        {
+            "api": {"fake_script": str(_write(tmp_path, "model.yaml", model)), "max_retries": 0},
+            "policies": {"compaction": policy},
+            "compaction": {"threshold_tokens": 800, "keep_last": 1},
+            "servers": {"ssh": {"fake": "ssh", "script": str(_write(tmp_path, "ssh.yaml", ssh))}},
+        }
+    )
+
+
+async def test_eager_compaction_orphans_a_tool_result_and_the_api_rejects_it(
+    tmp_path: Path,
+) -> None:
+    async with Runtime(_orphan_config(tmp_path, "eager"), rng=ChaosRandom(2)) as rt:
+        result = await rt.run("read the logs")
+        journal = rt.fake_api.journal.records if rt.fake_api else []
+    assert result.main is not None
+    assert result.main.stop == "error"
+    assert result.main.error_type == "invalid_request_error"
+    assert "unexpected `tool_use_id` found in `tool_result` blocks" in (result.main.error or "")
+    compactions = rt.events.of_kind("compaction")
+    assert compactions[0].data["stop_reason"] == "tool_use"
+    assert compactions[0].data["outcome"] == "compacted"
+    assert any(r.verdict != "ok" for r in journal)
+
+
+async def test_between_turns_compaction_keeps_every_pair(tmp_path: Path) -> None:
+    async with Runtime(_orphan_config(tmp_path, "between_turns"), rng=ChaosRandom(2)) as rt:
+        result = await rt.run("read the logs")
+        journal = rt.fake_api.journal.records if rt.fake_api else []
+    assert result.main is not None
+    assert result.main.stop == "end_turn", result.main.error
+    compactions = rt.events.of_kind("compaction")
+    assert compactions
+    assert all(c.data["open_tool_calls"] == [] for c in compactions)
+    assert all(r.verdict == "ok" for r in journal)
+
+
+def _scope_config(tmp_path: Path, policy: str) -> RuntimeConfig:
+    model = {
+        "agents": {
+            "reviewer": {
+                "turns": [
+                    {"tool_use": [{"name": "chat_list_messages", "input": {"limit": 100}}]},
+                    {"text": "Seen: {tool_results}"},
+                ]
+            }
+        }
+    }
+    return RuntimeConfig.model_validate(
+        {
+            "api": {"fake_script": str(_write(tmp_path, "model.yaml", model)), "max_retries": 0},
+            "policies": {"scope": policy},
+            "servers": {"chat": {"fake": "chat"}},
+            "agents": {"reviewer": {"context_id": "Blog"}},
+            "main_agent": "reviewer",
+            "scheduled": [
+                {
+                    "name": "blog_review",
+                    "at": 3600,
+                    "agent": "reviewer",
+                    "context_id": "Blog",
+                    "scope": "all",
+                    "prompt": "What happened today worth a blog post?",
+                }
+            ],
+        }
+    )
+
+
+@pytest.mark.parametrize(("policy", "sees_general"), [("inherit", False), ("explicit", True)])
+async def test_scheduled_review_scope(tmp_path: Path, policy: str, sees_general: bool) -> None:
+    config = _scope_config(tmp_path, policy)
+    async with Runtime(config, rng=ChaosRandom(3)) as rt:
+        # Scheduled at t=3600 on the runtime's clock: move the task forward for a real-time test.
+        rt.config = config.model_copy(
+            update={"scheduled": [config.scheduled[0].model_copy(update={"at": 0})]}
+        )
+        result = await rt.run()
+        chat_events = rt.fake_servers["chat"].events.events
+    review = result.tasks["blog_review"]
+    assert review.stop == "end_turn", review.error
+    assert ("General" in review.text) is sees_general
+    assert "Blog" in review.text
+    requests = [e for e in chat_events if e.kind == "request" and e.tool == "chat_list_messages"]
+    assert requests[0].context_id == "Blog"
+    assert (requests[0].arguments or {}).get("context_id") == (
+        None if policy == "inherit" else "all"
+    )
+
+
+def test_config_errors_name_file_line_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("servers:\n  ssh:\n    fake: ssh\n    timeout: -3\n", encoding="utf-8")
+    from harness.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        load_runtime_config(path)
+    text = str(info.value)
+    assert f"{path}:4" in text
+    assert "servers.ssh.timeout" in text
+    assert "-3" in text
