@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 __all__ = ["BehaviourMiddleware"]
 
+# The first request of a connection: the legacy handshake, or the modern discovery probe.
+_OPENING_METHODS = frozenset({"initialize", "server/discover"})
+
 
 class BehaviourMiddleware:
     """Applies ``fake.script`` and records ``fake.events``; one per server (all connections)."""
@@ -61,7 +64,7 @@ class BehaviourMiddleware:
         start = clock.now()
         fake.log("request", time=start, **fields)
         try:
-            if ctx.method == "initialize" and fake.script.slow_start:
+            if ctx.method in _OPENING_METHODS and fake.script.slow_start:
                 await clock.sleep(fake.script.slow_start)
             result = await self._apply(behaviour, ctx, call_next, fields)
         except anyio.get_cancelled_exc_class():

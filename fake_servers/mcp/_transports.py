@@ -54,7 +54,8 @@ def abort_connections(server: uvicorn.Server) -> None:
         transport = getattr(connection, "transport", None)
         if transport is not None:
             transport.abort()
-    server.should_exit = server.force_exit = True
+    # Not force_exit: uvicorn would then skip the app's lifespan shutdown and leave it dangling.
+    server.should_exit = True
 
 
 @asynccontextmanager
@@ -77,6 +78,7 @@ async def serve_http(
             await server.serve([sock])
         finally:
             done.set()
+            fake.log("stopped", time=fake.clock.now(), detail={"transport": "http"})
 
     fake.transport = "http"
     fake.on_crash = lambda: abort_connections(server)
@@ -96,7 +98,6 @@ async def serve_http(
     finally:
         sock.close()
         fake.on_crash = None
-        fake.log("stopped", time=fake.clock.now(), detail={"transport": "http"})
 
 
 def stdio_parameters(
