@@ -15,8 +15,9 @@ How a round (``_run_once``) differs from asyncio's:
 - The ready queue belongs to the scheduling strategy (``harness.sim.strategies``): ``fifo`` is
   asyncio's deque, ``random`` / ``pct`` choose among sources at each step.
 - Nothing ready, no timer, no I/O that could arrive: ``SimDeadlock`` listing the pending tasks.
-  If a real file descriptor (other than the loop's own wake-up pipe) is registered or a worker
-  thread pool exists, the loop first waits for real I/O for at most ``io_wait`` real seconds.
+  If a real file descriptor (other than the loop's own wake-up pipe) is registered, the loop
+  has an executor or other threads are alive (they may call ``call_soon_threadsafe``), the
+  loop first waits for real I/O for at most ``io_wait`` real seconds.
   Sim mode uses neither; note that while timers are pending the clock jumps without waiting
   for real I/O, which is why virtual time is only for in-process, async-only runs.
 - Budgets: a jump past ``virtual_deadline`` or a round started after ``wall_deadline``
@@ -43,6 +44,7 @@ import hashlib
 import heapq
 import selectors
 import sys
+import threading
 import time
 from collections.abc import Callable, Coroutine, Generator
 from contextvars import Context
@@ -80,6 +82,8 @@ def check_internals() -> None:
     base = asyncio.SelectorEventLoop
     for method in (
         "_run_once",
+        "_check_callback",
+        "_check_thread",
         "_process_events",
         "_add_callback",
         "_call_soon",
@@ -108,6 +112,7 @@ def check_internals() -> None:
                 "_ready": collections.deque,
                 "_scheduled": list,
                 "_stopping": bool,
+                "_debug": bool,
                 "_timer_cancelled_count": int,
                 "_clock_resolution": float,
                 "_selector": selectors.BaseSelector,
@@ -135,6 +140,11 @@ def check_internals() -> None:
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
     """A selector event loop whose clock is virtual and whose ready queue is a strategy."""
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> VirtualTimeLoop:
+        # Checked before an instance exists: a half-built loop would fail again in __del__.
+        check_internals()
+        return super().__new__(cls)
+
     def __init__(
         self,
         *,
@@ -142,7 +152,6 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         record_trace: bool = False,
         io_wait: float = 1.0,
     ) -> None:
-        check_internals()
         super().__init__()
         self.strategy = strategy if strategy is not None else StrategyConfig.create("fifo", seed=0)
         self._ready: FifoQueue | KeyedQueue = self.strategy.make_queue()
@@ -150,6 +159,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._io_wait = io_wait
         self._inbox: collections.deque[asyncio.Handle] = collections.deque()
         self._task_counter = 0
+        self._timer_counter = 0
         self._hash = hashlib.blake2b(digest_size=16)
         self.trace: list[str] | None = [] if record_trace else None
         self.steps = 0
@@ -180,6 +190,32 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         if name is None:
             name = f"sim-task-{self._task_counter}"
         return super().create_task(coro, name=name, context=context)
+
+    def call_at(  # type: ignore[override]
+        self,
+        when: float,
+        callback: Callable[..., object],
+        *args: Any,
+        context: Context | None = None,
+    ) -> asyncio.TimerHandle:
+        # asyncio's call_at with a timer that breaks ties by scheduling order: in virtual time
+        # many timers share one instant, and they must fire as they would in real time (where
+        # the later-scheduled one has the later deadline), not in heap order.
+        if when is None:
+            raise TypeError("when cannot be None")
+        raw: Any = self
+        raw._check_closed()
+        if raw._debug:
+            raw._check_thread()
+            raw._check_callback(callback, "call_at")
+        self._timer_counter += 1
+        timer = _SimTimer(when, callback, args, self, context)
+        timer._seq = self._timer_counter
+        if raw._debug and timer._source_traceback:  # type: ignore[attr-defined]
+            del timer._source_traceback[-1]  # type: ignore[attr-defined]
+        heapq.heappush(raw._scheduled, timer)
+        timer._scheduled = True  # type: ignore[attr-defined]
+        return timer
 
     def call_soon_threadsafe(  # type: ignore[override]
         self, callback: Callable[..., object], *args: Any, context: Context | None = None
@@ -285,18 +321,22 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     def _wait_for_real_io(
         self, selector: selectors.BaseSelector
     ) -> list[tuple[selectors.SelectorKey, int]]:
-        own = self._ssock.fileno()  # type: ignore[attr-defined]
+        raw: Any = self
+        own = raw._ssock.fileno()
+        sources = []
         foreign = sorted(key.fd for key in selector.get_map().values() if key.fd != own)
-        executor = self._default_executor  # type: ignore[attr-defined]
-        if foreign or executor is not None:
+        if foreign:
+            sources.append(f"file descriptors {foreign}")
+        if raw._default_executor is not None:
+            sources.append("the loop's executor")
+        others = threading.active_count() - 1
+        if others > 0:
+            # A thread may call call_soon_threadsafe (anyio.to_thread does): give it a chance.
+            sources.append(f"{others} other thread(s)")
+        if sources:
             event_list = selector.select(self._io_wait)
             if event_list or self._inbox:
                 return event_list
-            sources = []
-            if foreign:
-                sources.append(f"file descriptors {foreign}")
-            if executor is not None:
-                sources.append("the worker-thread executor")
             raise SimDeadlock(
                 "sim deadlock: nothing is ready and no timer is scheduled; waited "
                 f"{self._io_wait} s of real time for {' and '.join(sources)} and nothing "
@@ -310,6 +350,19 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
             virtual_time=self._vnow,
             pending=pending_tasks(self),
         )
+
+
+class _SimTimer(asyncio.TimerHandle):
+    """A timer ordered by (deadline, scheduling order)."""
+
+    __slots__ = ("_seq",)
+
+    _seq: int
+
+    def __lt__(self, other: object) -> bool:
+        if isinstance(other, _SimTimer):
+            return (self.when(), self._seq) < (other.when(), other._seq)
+        return super().__lt__(other)  # type: ignore[operator]
 
 
 def _label(handle: asyncio.Handle) -> str:

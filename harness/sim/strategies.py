@@ -43,6 +43,7 @@ priority (the same escape hatch PCT implementations use for yields).
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -122,7 +123,7 @@ class FifoQueue(deque[asyncio.Handle]):
 class _Source:
     """A source of callbacks that is not a task (a timer, an I/O event, a thread-safe call)."""
 
-    __slots__ = ()
+    __slots__ = ("__weakref__",)
 
 
 class KeyedQueue:
@@ -232,17 +233,17 @@ class PctQueue(KeyedQueue):
         self._rng = rng
         self._depth = depth
         self._starvation_limit = starvation_limit
-        self._priority: dict[object, float] = {}
+        # Kept while the source lives (not only while it has callbacks): a task that yields
+        # and comes back keeps its priority, as a PCT thread does.
+        self._priority: weakref.WeakKeyDictionary[object, float] = weakref.WeakKeyDictionary()
         points = min(depth - 1, steps)
         chosen = sorted(set(_sample_distinct(rng, 1, steps, points)))
         # Change point i (1-based, in step order) lowers the chosen source to priority d - i.
         self._change_points = {step: depth - i for i, step in enumerate(chosen, start=1)}
 
     def _on_new_source(self, key: object) -> None:
-        self._priority[key] = self._depth + self._rng.random()
-
-    def _on_source_gone(self, key: object) -> None:
-        del self._priority[key]
+        if key not in self._priority:
+            self._priority[key] = self._depth + self._rng.random()
 
     def _choose(self) -> object:
         step = self._step + 1
