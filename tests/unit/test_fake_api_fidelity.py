@@ -106,7 +106,12 @@ SHAPES = [
     ),
     Shape(
         "compaction summarized the tool_use away",
-        body([user("<compaction-summary>earlier work</compaction-summary>"), user([tool_result("toolu_9")])]),
+        body(
+            [
+                user("<compaction-summary>earlier work</compaction-summary>"),
+                user([tool_result("toolu_9")]),
+            ]
+        ),
         400,
         UNEXPECTED.format(n=1, k=0, id="toolu_9"),
     ),
@@ -124,7 +129,13 @@ SHAPES = [
     ),
     Shape(
         "tool_result after text",
-        body([user("go"), assistant([tool_use("toolu_1")]), user([text("x"), tool_result("toolu_1")])]),
+        body(
+            [
+                user("go"),
+                assistant([tool_use("toolu_1")]),
+                user([text("x"), tool_result("toolu_1")]),
+            ]
+        ),
         400,
         MISSING.format(n=1, ids="toolu_1"),
     ),
@@ -214,7 +225,12 @@ SHAPES = [
         400,
         "max_tokens: Input should be greater than or equal to 1",
     ),
-    Shape("model not a string", body([user("x")], model=5), 400, "model: Input should be a valid string"),
+    Shape(
+        "model not a string",
+        body([user("x")], model=5),
+        400,
+        "model: Input should be a valid string",
+    ),
     Shape("missing messages", {"model": MODEL, "max_tokens": 5}, 400, "messages: Field required"),
     Shape("messages not a list", body("hello"), 400, "messages: Input should be a valid list"),
     Shape("no messages", body([]), 400, "messages: at least one message is required"),
@@ -334,4 +350,5 @@ async def test_shape(client: anthropic.AsyncAnthropic, shape: Shape, stream: boo
     expected_type = {400: "invalid_request_error", 404: "not_found_error"}[shape.status]
     assert error.body["error"]["type"] == expected_type
     assert error.request_id == error.body["request_id"]
-    assert error.request_id is not None and error.request_id.startswith("req_")
+    assert error.request_id is not None
+    assert error.request_id.startswith("req_")

@@ -1,0 +1,489 @@
+"""The scripted model: routing, conditional turns, echoes, failures, cuts, exhaustion, ids."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anthropic
+import anyio
+import pytest
+
+from fake_servers.anthropic import (
+    Agent,
+    ApiFailure,
+    Condition,
+    ConnectionDrop,
+    FakeAnthropic,
+    Latency,
+    ModelScript,
+    Overloaded,
+    RateLimit,
+    StreamCut,
+    ToolCall,
+    Turn,
+)
+from harness.chaos_random import ChaosRandom
+
+MODEL = "claude-sonnet-4-6"
+
+
+class GateClock:
+    """A clock whose sleeps finish only when the test opens their gate (keyed by seconds)."""
+
+    def __init__(self) -> None:
+        self.gates: dict[float, anyio.Event] = {}
+        self.waiting: dict[float, anyio.Event] = {}
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        return float(len(self.slept))
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.waiting.setdefault(seconds, anyio.Event()).set()
+        await self.gates.setdefault(seconds, anyio.Event()).wait()
+
+    async def started(self, seconds: float) -> None:
+        await self.waiting.setdefault(seconds, anyio.Event()).wait()
+
+    def open(self, seconds: float) -> None:
+        self.gates.setdefault(seconds, anyio.Event()).set()
+
+
+class InstantClock:
+    """A clock whose sleeps cost nothing (scripted latency is recorded, not waited)."""
+
+    def __init__(self) -> None:
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        return sum(self.slept)
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        await anyio.lowlevel.checkpoint()
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The SDK's backoff for connection errors has no header to shorten it.
+    monkeypatch.setattr(anthropic._base_client, "INITIAL_RETRY_DELAY", 0.001)
+
+
+def create_kwargs(messages: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {"model": MODEL, "max_tokens": 100, "messages": messages, **extra}
+
+
+def first_text(message: anthropic.types.Message) -> str:
+    block = message.content[0]
+    assert isinstance(block, anthropic.types.TextBlock)
+    return block.text
+
+
+@pytest.fixture
+async def tools_fake() -> AsyncIterator[tuple[FakeAnthropic, anthropic.AsyncAnthropic]]:
+    script = ModelScript(
+        agents={
+            "worker": Agent(
+                turns=[
+                    Turn(
+                        text="Calling both.",
+                        tool_use=[
+                            ToolCall(name="mem_ssh", input={"host": "a"}),
+                            ToolCall(name="vault_get", input={"key": "k"}),
+                        ],
+                    ),
+                    Turn(
+                        when=Condition(tool_result_error=True),
+                        text="A tool failed: {tool_results}",
+                    ),
+                    Turn(
+                        when=Condition(tool_result_for="mem_ssh"),
+                        text="Results from {tool_names}: {tool_results} ({message_count})",
+                    ),
+                    Turn(when=Condition(has_compaction_summary=True), text="Resumed from summary."),
+                    Turn(when=Condition(matches=r"deploy #\d+"), text="Deploy noted."),
+                    Turn(when=Condition(contains="bye"), text="Bye, {last_user_text}!"),
+                ]
+            )
+        }
+    )
+    fake = FakeAnthropic(script, rng=ChaosRandom(3))
+    async with fake.async_client(max_retries=0) as client:
+        yield fake, client
+
+
+async def test_parallel_tool_calls_then_echo_of_results(
+    tools_fake: tuple[FakeAnthropic, anthropic.AsyncAnthropic],
+) -> None:
+    fake, client = tools_fake
+    first = await client.messages.create(**create_kwargs([{"role": "user", "content": "go"}]))
+    assert first.stop_reason == "tool_use"
+    uses = [b for b in first.content if isinstance(b, anthropic.types.ToolUseBlock)]
+    assert [u.name for u in uses] == ["mem_ssh", "vault_get"]
+    assert all(u.id.startswith("toolu_") for u in uses)
+    history = [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": uses[0].id, "content": "load 0.3"},
+                {
+                    "type": "tool_result",
+                    "tool_use_id": uses[1].id,
+                    "content": [{"type": "text", "text": "s3cret"}],
+                },
+            ],
+        },
+    ]
+    second = await client.messages.create(**create_kwargs(history))
+    # The tool_result_error turn (index 1) does not hold, so turn 2 answers and 1 is skipped.
+    assert first_text(second) == "Results from mem_ssh, vault_get: load 0.3\ns3cret (3)"
+    assert [(r.agent, r.turn) for r in fake.journal.records] == [("worker", 0), ("worker", 2)]
+
+
+async def test_conditional_turns_on_error_summary_regex_and_text(
+    tools_fake: tuple[FakeAnthropic, anthropic.AsyncAnthropic],
+) -> None:
+    fake, client = tools_fake
+    first = await client.messages.create(**create_kwargs([{"role": "user", "content": "go"}]))
+    uses = [b for b in first.content if isinstance(b, anthropic.types.ToolUseBlock)]
+    history: list[dict[str, Any]] = [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": uses[0].id, "content": "ok"},
+                {
+                    "type": "tool_result",
+                    "tool_use_id": uses[1].id,
+                    "content": "denied",
+                    "is_error": True,
+                },
+            ],
+        },
+    ]
+    failed = await client.messages.create(**create_kwargs(history))
+    assert first_text(failed) == "A tool failed: ok\ndenied"
+    # No summary yet: the compaction turn is not eligible, and a non-matching request that
+    # skips to the regex turn would consume it; send the summary first.
+    summary = [
+        {"role": "user", "content": "<compaction-summary>we ran two tools</compaction-summary>"}
+    ]
+    resumed = await client.messages.create(**create_kwargs(summary))
+    assert first_text(resumed) == "Resumed from summary."
+    noted = await client.messages.create(
+        **create_kwargs([{"role": "user", "content": "log deploy #42 please"}])
+    )
+    assert first_text(noted) == "Deploy noted."
+    bye = await client.messages.create(**create_kwargs([{"role": "user", "content": "bye now"}]))
+    assert first_text(bye) == "Bye, bye now!"
+    assert [r.turn for r in fake.journal.records] == [0, 1, 3, 4, 5]
+
+
+async def test_no_matching_turn_left_is_a_clear_400(
+    tools_fake: tuple[FakeAnthropic, anthropic.AsyncAnthropic],
+) -> None:
+    fake, client = tools_fake
+    await client.messages.create(**create_kwargs([{"role": "user", "content": "go"}]))
+    # Only conditional turns remain and none holds for this conversation.
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        await client.messages.create(**create_kwargs([{"role": "user", "content": "plain"}]))
+    assert caught.value.body == {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "fake-anthropic: agent 'worker' has no scripted turn left at turn 1 "
+            "(6 turns scripted, none at or after 1 matches)",
+        },
+        "request_id": caught.value.request_id,
+    }
+    last = fake.journal.records[-1]
+    assert (last.agent, last.turn, last.status, last.verdict) == ("worker", None, 400, "ok")
+
+
+async def test_exhausted_agent_answers_400_naming_agent_and_turn() -> None:
+    script = ModelScript(agents={"one": Agent(turns=[Turn(text="only")])})
+    async with FakeAnthropic(script).async_client(max_retries=0) as client:
+        await client.messages.create(**create_kwargs([{"role": "user", "content": "a"}]))
+        with pytest.raises(
+            anthropic.BadRequestError, match="agent 'one' has no scripted turn left at turn 1"
+        ):
+            await client.messages.create(**create_kwargs([{"role": "user", "content": "b"}]))
+
+
+def routing_script() -> ModelScript:
+    def agent(name: str, latency: float) -> Agent:
+        return Agent(
+            turns=[
+                Turn(text=f"{name} first", latency=latency),
+                Turn(text=f"{name} second"),
+            ]
+        )
+
+    return ModelScript(
+        agents={
+            "parent": agent("parent", 1.0),
+            "sub1": agent("sub1", 2.0),
+            "sub2": agent("sub2", 3.0),
+        }
+    )
+
+
+async def test_concurrent_agents_follow_their_own_turns() -> None:
+    clock = GateClock()
+    fake = FakeAnthropic(routing_script(), clock=clock)
+    routes: dict[str, dict[str, Any]] = {
+        "parent": {"system": "You lead. [agent:parent]"},
+        "sub1": {
+            "system": [{"type": "text", "text": "helper"}, {"type": "text", "text": "[agent:sub1]"}]
+        },
+        "sub2": {"metadata": {"user_id": "agent:sub2"}},
+    }
+    answers: dict[str, list[str]] = {name: [] for name in routes}
+    async with fake.async_client(max_retries=0) as client:
+
+        async def run(name: str) -> None:
+            for _ in range(2):
+                reply = await client.messages.create(
+                    **create_kwargs([{"role": "user", "content": "work"}], **routes[name])
+                )
+                answers[name].append(first_text(reply))
+
+        async with anyio.create_task_group() as group:
+            for name in routes:
+                group.start_soon(run, name)
+            for seconds in (1.0, 2.0, 3.0):
+                await clock.started(seconds)
+            # Finish the first turns in the reverse order of arrival.
+            for seconds in (3.0, 2.0, 1.0):
+                clock.open(seconds)
+    assert answers == {name: [f"{name} first", f"{name} second"] for name in routes}
+    turns = {(r.agent, r.turn) for r in fake.journal.records}
+    assert turns == {(name, t) for name in routes for t in (0, 1)}
+    assert [r.seq for r in fake.journal.records] == list(range(1, 7))
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            {"system": "[agent:ghost]"},
+            "fake-anthropic: the system prompt names agent 'ghost', which the script does not "
+            "define; available agents: parent, sub1, sub2",
+        ),
+        (
+            {"metadata": {"user_id": "someone"}},
+            "fake-anthropic: no agent matches this request (put [agent:NAME] in the system "
+            "prompt or set metadata.user_id to NAME); available agents: parent, sub1, sub2",
+        ),
+    ],
+)
+async def test_unroutable_requests_name_the_agents(extra: dict[str, Any], message: str) -> None:
+    fake = FakeAnthropic(routing_script())
+    async with fake.async_client(max_retries=0) as client:
+        with pytest.raises(anthropic.BadRequestError) as caught:
+            await client.messages.create(
+                **create_kwargs([{"role": "user", "content": "x"}], **extra)
+            )
+    assert isinstance(caught.value.body, dict)
+    assert caught.value.body["error"]["message"] == message
+    assert fake.journal.records[0].agent is None
+
+
+async def test_scripted_failures_are_retried_and_the_retry_gets_the_turn() -> None:
+    script = ModelScript(
+        agents={
+            "a": Agent(
+                turns=[
+                    Turn(
+                        text="finally",
+                        fail=[
+                            RateLimit(retry_after=0.01),
+                            ApiFailure(retry_after=0.01),
+                            Overloaded(retry_after=0.01),
+                        ],
+                    ),
+                    Turn(text="next"),
+                ]
+            )
+        }
+    )
+    fake = FakeAnthropic(script)
+    async with fake.async_client(max_retries=3) as client:
+        reply = await client.messages.create(**create_kwargs([{"role": "user", "content": "x"}]))
+        assert first_text(reply) == "finally"
+        again = await client.messages.create(**create_kwargs([{"role": "user", "content": "y"}]))
+        assert first_text(again) == "next"
+    records = fake.journal.records
+    assert [r.request["retry_count"] for r in records] == ["0", "1", "2", "3", "0"]
+    assert [r.status for r in records] == [429, 500, 529, 200, 200]
+    assert [r.turn for r in records] == [0, 0, 0, 0, 1]
+    assert [r.fault["kind"] if r.fault else None for r in records] == [
+        "rate_limit",
+        "api_error",
+        "overloaded",
+        None,
+        None,
+    ]
+    assert [r.error["type"] if r.error else None for r in records[:3]] == [
+        "rate_limit_error",
+        "api_error",
+        "overloaded_error",
+    ]
+
+
+async def test_failure_without_retries_reaches_the_caller_with_retry_after() -> None:
+    script = ModelScript(
+        agents={"a": Agent(turns=[Turn(text="t", fail=[RateLimit(retry_after=7)])])}
+    )
+    async with FakeAnthropic(script).async_client(max_retries=0) as client:
+        with pytest.raises(anthropic.RateLimitError) as caught:
+            await client.messages.create(**create_kwargs([{"role": "user", "content": "x"}]))
+    assert caught.value.status_code == 429
+    assert caught.value.response.headers["retry-after"] == "7"
+    assert isinstance(caught.value.body, dict)
+    assert caught.value.body["error"]["type"] == "rate_limit_error"
+
+
+async def test_injected_connection_drops_are_retried_by_the_sdk(fast_retries: None) -> None:
+    clock = InstantClock()
+    fake = FakeAnthropic(routing_script(), clock=clock)
+    fake.inject(ConnectionDrop(), agent="sub1", count=2)
+    parent = {"system": "[agent:parent]"}
+    sub1 = {"system": "[agent:sub1]"}
+    async with fake.async_client(max_retries=2) as client:
+        # The parent is not affected by a fault aimed at sub1.
+        reply = await client.messages.create(
+            **create_kwargs([{"role": "user", "content": "x"}], **parent)
+        )
+        assert first_text(reply) == "parent first"
+        reply = await client.messages.create(
+            **create_kwargs([{"role": "user", "content": "x"}], **sub1)
+        )
+        assert first_text(reply) == "sub1 first"
+    sub_records = [r for r in fake.journal.records if r.agent == "sub1"]
+    assert [r.request["retry_count"] for r in sub_records] == ["0", "1", "2"]
+    assert [r.status for r in sub_records] == [0, 0, 200]
+    assert clock.slept == [1.0, 2.0]
+
+
+async def test_connection_drop_without_retries_is_a_connection_error() -> None:
+    fake = FakeAnthropic(routing_script(), clock=InstantClock())
+    fake.inject(ConnectionDrop())
+    async with fake.async_client(max_retries=0) as client:
+        with pytest.raises(anthropic.APIConnectionError):
+            await client.messages.create(
+                **create_kwargs([{"role": "user", "content": "x"}], system="[agent:parent]")
+            )
+        reply = await client.messages.create(
+            **create_kwargs([{"role": "user", "content": "x"}], system="[agent:parent]")
+        )
+    assert first_text(reply) == "parent first"
+
+
+async def test_stream_cut_in_process_fails_then_the_turn_streams_whole() -> None:
+    script = ModelScript(
+        agents={
+            "a": Agent(
+                turns=[
+                    Turn(
+                        text="a long enough answer to need several deltas",
+                        tool_use=[ToolCall(name="t", input={"path": "/var/log/syslog"})],
+                        fail=[StreamCut(after_events=3)],
+                    )
+                ]
+            )
+        }
+    )
+    fake = FakeAnthropic(script)
+    async with fake.async_client(max_retries=0) as client:
+        with pytest.raises(anthropic.APIConnectionError):
+            async with client.messages.stream(
+                **create_kwargs([{"role": "user", "content": "x"}])
+            ) as stream:
+                await stream.get_final_message()
+        async with client.messages.stream(
+            **create_kwargs([{"role": "user", "content": "x"}])
+        ) as stream:
+            kinds = [event.type async for event in stream]
+            final = await stream.get_final_message()
+    assert final.stop_reason == "tool_use"
+    assert first_text(final) == "a long enough answer to need several deltas"
+    tool = final.content[1]
+    assert isinstance(tool, anthropic.types.ToolUseBlock)
+    assert tool.input == {"path": "/var/log/syslog"}
+    assert "input_json" in kinds
+    assert kinds[-1] == "message_stop"
+    assert fake.journal.records[0].fault == {"kind": "stream_cut", "after_events": 3}
+    assert [r.turn for r in fake.journal.records] == [0, 0]
+
+
+async def test_latency_uses_the_injected_clock() -> None:
+    clock = GateClock()
+    script = ModelScript(agents={"a": Agent(turns=[Turn(text="slow", latency=150.0)])})
+    fake = FakeAnthropic(script, clock=clock)
+    fake.inject(Latency(seconds=2.5))
+    clock.open(2.5)
+    clock.open(150.0)
+    async with fake.async_client(max_retries=0) as client:
+        reply = await client.messages.create(**create_kwargs([{"role": "user", "content": "x"}]))
+    assert first_text(reply) == "slow"
+    assert clock.slept == [2.5, 150.0]
+
+
+def test_inject_rejects_unknown_agents_and_bad_counts() -> None:
+    fake = FakeAnthropic(routing_script())
+    with pytest.raises(ValueError, match="unknown agent 'nobody'"):
+        fake.inject(ConnectionDrop(), agent="nobody")
+    with pytest.raises(ValueError, match="count must be at least 1"):
+        fake.inject(ConnectionDrop(), count=0)
+
+
+async def ids_for(seed: int) -> list[str]:
+    script = ModelScript(
+        agents={"a": Agent(turns=[Turn(text="x", tool_use=[ToolCall(name="t")])], repeat=True)}
+    )
+    fake = FakeAnthropic(script, rng=ChaosRandom(seed))
+    async with fake.async_client(max_retries=0) as client:
+        out = []
+        for _ in range(2):
+            reply = await client.messages.create(
+                **create_kwargs([{"role": "user", "content": "x"}])
+            )
+            out += [reply.id, reply.content[1].id]  # type: ignore[union-attr]
+            out.append(reply._request_id or "")
+    return out
+
+
+async def test_same_seed_same_ids_other_seed_other_ids() -> None:
+    first, again, other = await ids_for(11), await ids_for(11), await ids_for(12)
+    assert first == again
+    assert first != other
+    assert first[0].startswith("msg_")
+    assert first[1].startswith("toolu_")
+    assert first[2].startswith("req_")
+
+
+async def test_count_tokens_matches_usage_and_models_lists_script_models() -> None:
+    script = ModelScript(
+        agents={"a": Agent(turns=[Turn(text="x")])}, models=[MODEL, "claude-haiku-4-5"]
+    )
+    messages = [{"role": "user", "content": "how many tokens is this sentence?"}]
+    system = "You count."
+    async with FakeAnthropic(script).async_client(max_retries=0) as client:
+        counted = await client.messages.count_tokens(model=MODEL, messages=messages, system=system)  # type: ignore[arg-type]
+        reply = await client.messages.create(**create_kwargs(messages, system=system))
+        models = [m.id async for m in client.models.list()]
+    expected = -(
+        -len(
+            '{"system":"You count.","messages":[{"role":"user","content":"how many tokens is this sentence?"}],"tools":null}'
+        )
+        // 4
+    )
+    assert counted.input_tokens == reply.usage.input_tokens == expected
+    assert models == [MODEL, "claude-haiku-4-5"]
