@@ -479,11 +479,9 @@ async def test_count_tokens_matches_usage_and_models_lists_script_models() -> No
         counted = await client.messages.count_tokens(model=MODEL, messages=messages, system=system)  # type: ignore[arg-type]
         reply = await client.messages.create(**create_kwargs(messages, system=system))
         models = [m.id async for m in client.models.list()]
-    expected = -(
-        -len(
-            '{"system":"You count.","messages":[{"role":"user","content":"how many tokens is this sentence?"}],"tools":null}'
-        )
-        // 4
+    compact = json.dumps(
+        {"system": system, "messages": messages, "tools": None}, separators=(",", ":")
     )
+    expected = -(-len(compact) // 4)
     assert counted.input_tokens == reply.usage.input_tokens == expected
     assert models == [MODEL, "claude-haiku-4-5"]
