@@ -6,7 +6,8 @@ where they enter our code, so callers catch one family::
     HarnessError
     ├── ConfigError              bad input: a file, a field, a value; the CLI exits 2
     │   ├── ScriptError          a fake server's script (model script, MCP tool script)
-    │   └── ScenarioError        a scenario file
+    │   ├── ScenarioError        a scenario file
+    │   └── FaultConfigError     a toxic, proxy or fault definition (carries an HTTP status)
     ├── ServerError              a fake server or proxy could not start, serve or stop
     ├── RuntimeFailure           the agent runtime under test failed (recorded, never silent)
     ├── FaultError               a fault could not be applied
@@ -22,6 +23,7 @@ from pathlib import Path
 
 __all__ = [
     "ConfigError",
+    "FaultConfigError",
     "FaultError",
     "HarnessDefect",
     "HarnessError",
@@ -84,6 +86,27 @@ class ScriptError(ConfigError):
 
 class ScenarioError(ConfigError):
     """A scenario file is malformed or inconsistent."""
+
+
+class FaultConfigError(ConfigError):
+    """A toxic, proxy or fault definition is malformed, unknown or conflicting.
+
+    ``status`` is the HTTP status the Toxiproxy-compatible API answers with (400 bad input,
+    404 unknown proxy or toxic, 409 duplicate name).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 400,
+        path: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        value: object = _MISSING,
+    ) -> None:
+        self.status = status
+        super().__init__(message, path=path, line=line, field=field, value=value)
 
 
 class ServerError(HarnessError):

@@ -1,0 +1,144 @@
+"""The Toxiproxy HTTP API as a Starlette app over a ``ProxyRegistry``.
+
+Status codes and JSON error bodies (``{"error": message, "status": code}``) follow Toxiproxy:
+201 for a created proxy and for populate, 204 for deletes and reset, 400 bad input, 404 unknown
+proxy or toxic, 409 duplicate name, 500 when a listener cannot start. No request, however
+malformed, stops the server or its proxies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from harness.errors import FaultConfigError, HarnessError
+from harness.faults.proxy.registry import ProxyRegistry
+from harness.faults.toxics import ToxicSpec
+
+__all__ = ["TOXIPROXY_VERSION", "build_app"]
+
+# The Toxiproxy API version this server implements.
+TOXIPROXY_VERSION = "2.12.0"
+
+_log = logging.getLogger(__name__)
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _error(message: str, status: int) -> JSONResponse:
+    return JSONResponse({"error": message, "status": status}, status_code=status)
+
+
+def _guarded(handler: Handler) -> Handler:
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except FaultConfigError as exc:
+            return _error(str(exc), exc.status)
+        except HarnessError as exc:
+            return _error(str(exc), 500)
+        except Exception as exc:
+            _log.exception("toxiproxy API request failed: %s %s", request.method, request.url)
+            return _error(f"internal error: {type(exc).__name__}", 500)
+
+    return endpoint
+
+
+async def _body(request: Request, *, required: bool = True) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        if required:
+            raise FaultConfigError("bad request body: empty")
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FaultConfigError(f"bad request body: invalid JSON ({exc})") from None
+
+
+def build_app(registry: ProxyRegistry) -> Starlette:
+    """The API app; every route acts on ``registry``."""
+
+    async def version(request: Request) -> Response:
+        return PlainTextResponse(TOXIPROXY_VERSION)
+
+    async def list_proxies(request: Request) -> Response:
+        return JSONResponse({proxy.name: proxy.to_json() for proxy in registry})
+
+    async def create_proxy(request: Request) -> Response:
+        proxy = await registry.create(await _body(request))
+        return JSONResponse(proxy.to_json(), status_code=201)
+
+    async def populate(request: Request) -> Response:
+        proxies = await registry.populate(await _body(request))
+        return JSONResponse({"proxies": [p.to_json() for p in proxies]}, status_code=201)
+
+    async def reset(request: Request) -> Response:
+        await registry.reset()
+        return Response(status_code=204)
+
+    async def get_proxy(request: Request) -> Response:
+        return JSONResponse(registry.get(request.path_params["proxy"]).to_json())
+
+    async def update_proxy(request: Request) -> Response:
+        proxy = await registry.update(request.path_params["proxy"], await _body(request))
+        return JSONResponse(proxy.to_json())
+
+    async def delete_proxy(request: Request) -> Response:
+        await registry.delete(request.path_params["proxy"])
+        return Response(status_code=204)
+
+    async def list_toxics(request: Request) -> Response:
+        proxy = registry.get(request.path_params["proxy"])
+        return JSONResponse([spec.to_json() for spec in proxy.toxics])
+
+    async def create_toxic(request: Request) -> Response:
+        proxy = registry.get(request.path_params["proxy"])
+        spec = ToxicSpec.parse(await _body(request))
+        proxy.add_toxic(spec)
+        return JSONResponse(spec.to_json())
+
+    async def get_toxic(request: Request) -> Response:
+        proxy = registry.get(request.path_params["proxy"])
+        return JSONResponse(proxy.toxics.get(request.path_params["toxic"]).to_json())
+
+    async def update_toxic(request: Request) -> Response:
+        proxy = registry.get(request.path_params["proxy"])
+        spec = proxy.update_toxic(request.path_params["toxic"], await _body(request))
+        return JSONResponse(spec.to_json())
+
+    async def delete_toxic(request: Request) -> Response:
+        proxy = registry.get(request.path_params["proxy"])
+        proxy.remove_toxic(request.path_params["toxic"])
+        return Response(status_code=204)
+
+    routes = [
+        Route("/version", _guarded(version), methods=["GET"]),
+        Route("/proxies", _guarded(list_proxies), methods=["GET"]),
+        Route("/proxies", _guarded(create_proxy), methods=["POST"]),
+        Route("/populate", _guarded(populate), methods=["POST"]),
+        Route("/reset", _guarded(reset), methods=["POST"]),
+        Route("/proxies/{proxy}", _guarded(get_proxy), methods=["GET"]),
+        Route("/proxies/{proxy}", _guarded(update_proxy), methods=["POST", "PATCH"]),
+        Route("/proxies/{proxy}", _guarded(delete_proxy), methods=["DELETE"]),
+        Route("/proxies/{proxy}/toxics", _guarded(list_toxics), methods=["GET"]),
+        Route("/proxies/{proxy}/toxics", _guarded(create_toxic), methods=["POST"]),
+        Route("/proxies/{proxy}/toxics/{toxic}", _guarded(get_toxic), methods=["GET"]),
+        Route("/proxies/{proxy}/toxics/{toxic}", _guarded(update_toxic), methods=["POST", "PATCH"]),
+        Route("/proxies/{proxy}/toxics/{toxic}", _guarded(delete_toxic), methods=["DELETE"]),
+    ]
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
+        return _error(str(detail).lower(), status)
+
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error})

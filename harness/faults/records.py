@@ -1,0 +1,146 @@
+"""Fault records: every fault decision as a JSON line and as a ``harness.fault`` span.
+
+A record says what happened (``action``: added, removed, applied, reset, closed, holding,
+limit_reached, ...), to what (``type``, ``target`` proxy, ``name`` of the toxic, ``stream``,
+``connection``) and, for random decisions, the seeded draw that decided it (``draw``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from opentelemetry import trace
+
+from harness.clock import Clock, LoopClock
+from harness.telemetry import semconv
+
+__all__ = ["FaultRecord", "FaultRecorder"]
+
+_log = logging.getLogger(__name__)
+
+_SPAN_KEYS = {
+    "action": semconv.HARNESS_FAULT_ACTION,
+    "type": semconv.HARNESS_FAULT_TYPE,
+    "target": semconv.HARNESS_FAULT_TARGET,
+    "name": semconv.HARNESS_FAULT_NAME,
+    "stream": semconv.HARNESS_FAULT_STREAM,
+    "trigger": semconv.HARNESS_FAULT_TRIGGER,
+    "draw": semconv.HARNESS_FAULT_DRAW,
+    "connection": semconv.HARNESS_FAULT_CONNECTION,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRecord:
+    """One fault decision; ``details`` holds toxic-specific values (e.g. ``timeout_ms``)."""
+
+    time: float
+    action: str
+    type: str
+    target: str
+    name: str | None = None
+    stream: str | None = None
+    trigger: str | None = None
+    draw: float | None = None
+    connection: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"t": round(self.time, 6), "event": semconv.HARNESS_FAULT}
+        for key in _SPAN_KEYS:
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
+        data.update(self.details)
+        return data
+
+
+class FaultRecorder:
+    """Writes fault records to an optional JSON-lines file, to OTel, and to subscribers.
+
+    Recording never raises into the caller: a failing sink is logged once and skipped.
+    """
+
+    def __init__(
+        self,
+        *,
+        events_path: str | Path | None = None,
+        tracer_provider: trace.TracerProvider | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self._clock = clock or LoopClock()
+        self._tracer = trace.get_tracer("harness.faults", tracer_provider=tracer_provider)
+        self._file: IO[str] | None = None
+        if events_path is not None:
+            self._file = Path(events_path).open("a", encoding="utf-8")  # noqa: SIM115
+        self._subscribers: list[Callable[[FaultRecord], None]] = []
+        self.records: list[FaultRecord] = []
+
+    def subscribe(self, callback: Callable[[FaultRecord], None]) -> Callable[[], None]:
+        """Call ``callback`` with every new record; returns the function that unsubscribes."""
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback)
+
+    def record(
+        self,
+        action: str,
+        *,
+        type: str,
+        target: str,
+        name: str | None = None,
+        stream: str | None = None,
+        trigger: str | None = None,
+        draw: float | None = None,
+        connection: int | None = None,
+        **details: Any,
+    ) -> FaultRecord:
+        entry = FaultRecord(
+            time=self._clock.now(),
+            action=action,
+            type=type,
+            target=target,
+            name=name,
+            stream=stream,
+            trigger=trigger,
+            draw=draw,
+            connection=connection,
+            details=details,
+        )
+        self.records.append(entry)
+        self._emit(entry)
+        return entry
+
+    def _emit(self, entry: FaultRecord) -> None:
+        try:
+            attributes: dict[str, Any] = {
+                span_key: getattr(entry, key)
+                for key, span_key in _SPAN_KEYS.items()
+                if getattr(entry, key) is not None
+            }
+            attributes.update({f"harness.fault.{k}": v for k, v in entry.details.items()})
+            with self._tracer.start_as_current_span(semconv.HARNESS_FAULT, attributes=attributes):
+                pass
+        except Exception:  # instrumentation must never break the proxy
+            _log.exception("could not emit a fault span")
+        if self._file is not None:
+            try:
+                self._file.write(json.dumps(entry.to_json(), sort_keys=True) + "\n")
+                self._file.flush()
+            except (OSError, TypeError, ValueError):
+                _log.exception("could not write a fault event; events file disabled")
+                self._file = None
+        for callback in list(self._subscribers):
+            try:
+                callback(entry)
+            except Exception:
+                _log.exception("a fault record subscriber failed")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
