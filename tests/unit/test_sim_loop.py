@@ -201,7 +201,8 @@ def test_virtual_budget_stops_the_run_and_lists_pending_tasks() -> None:
 
 def test_wall_budget_stops_a_livelock() -> None:
     async def main() -> None:
-        while True:
+        # A busy loop on purpose: virtual time never moves, only the wall budget can stop it.
+        while True:  # noqa: ASYNC110
             await asyncio.sleep(0)
 
     with pytest.raises(SimBudgetExceeded) as caught:
