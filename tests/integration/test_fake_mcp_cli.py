@@ -1,0 +1,177 @@
+"""``harness fake-mcp``: bad input, HTTP mode, exit codes, clean shutdown on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from anyio.abc import Process
+from anyio.streams.buffered import BufferedByteReceiveStream
+from mcp import Client
+from opentelemetry.sdk.trace import TracerProvider
+
+from harness.telemetry.semconv import META_CONTEXT_ID
+
+pytestmark = pytest.mark.integration
+
+TIMEOUT = 10.0
+HARNESS = [sys.executable, "-m", "harness", "fake-mcp"]
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*HARNESS, *args], capture_output=True, text=True, timeout=TIMEOUT, check=False
+    )
+
+
+def test_unknown_server_name_is_exit_2_without_traceback() -> None:
+    done = run_cli("sshh")
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ")
+    assert "unknown fake MCP server 'sshh'" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+def test_malformed_script_is_exit_2_naming_file_tool_and_field(tmp_path: Path) -> None:
+    script = tmp_path / "bad.yaml"
+    script.write_text("tools:\n  mem_ssh:\n    default: {latency: fast}\n", encoding="utf-8")
+    done = run_cli("ssh", "--script", str(script))
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    for part in ("bad.yaml", "tool 'mem_ssh'", "tools.mem_ssh.default.latency", "'fast'"):
+        assert part in done.stderr
+
+
+def test_script_naming_a_missing_tool_is_exit_2(tmp_path: Path) -> None:
+    script = tmp_path / "wrong.yaml"
+    script.write_text("tools:\n  vault_get: {default: {latency: 1}}\n", encoding="utf-8")
+    done = run_cli("ssh", "--script", str(script))
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "wrong.yaml" in done.stderr
+    assert "server 'ssh' has no tool 'vault_get'" in done.stderr
+
+
+async def read_line(stdout: BufferedByteReceiveStream) -> bytes:
+    return await stdout.receive_until(b"\n", 10_000_000)
+
+
+async def test_http_mode_prints_url_serves_traces_and_stops_on_sigterm(tmp_path: Path) -> None:
+    events, spans = tmp_path / "events.jsonl", tmp_path / "spans.jsonl"
+    command = [*HARNESS, "chat", "--transport", "http", "--port", "0"]
+    command += ["--events", str(events), "--spans", str(spans)]
+    async with await anyio.open_process(command, stderr=subprocess.DEVNULL) as process:
+        try:
+            assert process.stdout is not None
+            with anyio.fail_after(TIMEOUT):
+                first = (await read_line(BufferedByteReceiveStream(process.stdout))).decode()
+            assert first.startswith("listening on http://127.0.0.1:")
+            url = first.removeprefix("listening on ")
+            assert url.endswith("/mcp")
+            assert not url.endswith(":0/mcp")
+            tracer = TracerProvider().get_tracer("test")
+            async with Client(url) as client:
+                with tracer.start_as_current_span("scheduled review") as caller:
+                    listed = await client.call_tool(
+                        "chat_list_messages",
+                        {},
+                        read_timeout_seconds=TIMEOUT,
+                        meta={META_CONTEXT_ID: "Dahlia"},
+                    )
+            assert listed.structured_content is not None
+            assert listed.structured_content["scope"] == "caller"
+            assert listed.structured_content["context_id"] == "Dahlia"
+            process.send_signal(signal.SIGTERM)
+            with anyio.fail_after(TIMEOUT):
+                assert await process.wait() == 0
+        finally:
+            if process.returncode is None:
+                process.kill()
+    logged = read_jsonl(events)
+    assert logged[-1]["kind"] == "stopped"
+    trace_id = f"{caller.get_span_context().trace_id:032x}"
+    server = [s for s in read_jsonl(spans) if s["name"] == "tools/call chat_list_messages"]
+    assert server[0]["trace_id"] == trace_id
+    assert server[0]["service"] == "fake-mcp-chat"
+
+
+async def send(process: Process, message: dict[str, Any]) -> None:
+    assert process.stdin is not None
+    await process.stdin.send((json.dumps({"jsonrpc": "2.0", **message}) + "\n").encode())
+
+
+async def handshake(process: Process) -> BufferedByteReceiveStream:
+    assert process.stdout is not None
+    stdout = BufferedByteReceiveStream(process.stdout)
+    await send(
+        process,
+        {
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "0"},
+            },
+        },
+    )
+    assert json.loads(await read_line(stdout))["id"] == 1
+    await send(process, {"method": "notifications/initialized"})
+    return stdout
+
+
+async def test_stdio_crash_after_n_calls_exits_with_the_scripted_code(tmp_path: Path) -> None:
+    script = tmp_path / "crash.yaml"
+    script.write_text("crash_after_calls: 1\ncrash_after: {how: exit, code: 3}\n", encoding="utf-8")
+    events = tmp_path / "events.jsonl"
+    command = [*HARNESS, "traffic", "--script", str(script), "--events", str(events)]
+    async with await anyio.open_process(command, stderr=subprocess.DEVNULL) as process:
+        try:
+            with anyio.fail_after(TIMEOUT):
+                stdout = await handshake(process)
+                call = {"method": "tools/call", "params": {"name": "traffic_status"}}
+                await send(
+                    process,
+                    {"id": 2, **call, "params": {**call["params"], "arguments": {"route": "a"}}},
+                )
+                answer = json.loads(await read_line(stdout))
+                assert answer["id"] == 2
+                assert "result" in answer
+                await send(
+                    process,
+                    {"id": 3, **call, "params": {**call["params"], "arguments": {"route": "b"}}},
+                )
+                assert await process.wait() == 3
+        finally:
+            if process.returncode is None:
+                process.kill()
+    crashed = read_jsonl(events)[-1]
+    assert (crashed["kind"], crashed["call_index"], crashed["request_id"]) == ("crashed", 2, "3")
+
+
+async def test_stdio_sigterm_is_a_clean_exit_with_the_log_flushed(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    command = [*HARNESS, "vault", "--events", str(events)]
+    async with await anyio.open_process(command, stderr=subprocess.DEVNULL) as process:
+        try:
+            with anyio.fail_after(TIMEOUT):
+                await handshake(process)
+                process.send_signal(signal.SIGTERM)
+                assert await process.wait() == 0
+        finally:
+            if process.returncode is None:
+                process.kill()
+    logged = read_jsonl(events)
+    assert logged[-1]["kind"] == "stopped"
+    assert logged[-1]["detail"] == {"transport": "stdio", "signal": "SIGTERM"}
