@@ -22,6 +22,11 @@ __all__ = ["main"]
 # name -> ("module", "attribute", "short help"); the help text is here so listing commands
 # imports nothing.
 _COMMANDS: dict[str, tuple[str, str, str]] = {
+    "agent": (
+        "harness.runtime.cli",
+        "agent",
+        "Run the agent runtime under test from a config file.",
+    ),
     "fake-api": (
         "fake_servers.anthropic.cli",
         "fake_api",
