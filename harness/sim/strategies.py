@@ -43,6 +43,7 @@ priority (the same escape hatch PCT implementations use for yields).
 from __future__ import annotations
 
 import asyncio
+import heapq
 import weakref
 from collections import deque
 from collections.abc import Mapping
@@ -163,7 +164,9 @@ class KeyedQueue:
         key = self._choose()
         queue = self._queues[key]
         _, handle = queue.popleft()
-        if not queue:
+        if queue:
+            self._on_new_head(key, queue[0][0])
+        else:
             del self._queues[key]
             self._on_source_gone(key)
         self._size -= 1
@@ -191,6 +194,9 @@ class KeyedQueue:
 
     def _on_source_gone(self, key: object) -> None:
         """Hook: a source has no pending callback any more."""
+
+    def _on_new_head(self, key: object, enqueued: int) -> None:
+        """Hook: a source's oldest callback is now the one enqueued at step ``enqueued``."""
 
 
 class RandomQueue(KeyedQueue):
@@ -224,7 +230,11 @@ class RandomQueue(KeyedQueue):
 
 
 class PctQueue(KeyedQueue):
-    """PCT priorities over sources (see the module docstring for the adaptation)."""
+    """PCT priorities over sources (see the module docstring for the adaptation).
+
+    Choosing is O(log n): a max-heap of live sources by priority and a min-heap by the age of
+    their oldest callback (for the starvation limit), both with lazy deletion.
+    """
 
     name = "pct"
 
@@ -236,34 +246,76 @@ class PctQueue(KeyedQueue):
         # Kept while the source lives (not only while it has callbacks): a task that yields
         # and comes back keeps its priority, as a PCT thread does.
         self._priority: weakref.WeakKeyDictionary[object, float] = weakref.WeakKeyDictionary()
+        self._live: dict[object, float] = {}
+        self._by_priority: list[tuple[float, int, object]] = []
+        self._by_age: list[tuple[int, int, object]] = []
+        self._pushes = 0
         points = min(depth - 1, steps)
         chosen = sorted(set(_sample_distinct(rng, 1, steps, points)))
         # Change point i (1-based, in step order) lowers the chosen source to priority d - i.
         self._change_points = {step: depth - i for i, step in enumerate(chosen, start=1)}
 
     def _on_new_source(self, key: object) -> None:
-        if key not in self._priority:
-            self._priority[key] = self._depth + self._rng.random()
+        priority = self._priority.get(key)
+        if priority is None:
+            priority = self._priority[key] = self._depth + self._rng.random()
+        self._live[key] = priority
+        self._push_priority(key, priority)
+        self._push_age(key, self._step)
+
+    def _on_source_gone(self, key: object) -> None:
+        del self._live[key]
+        if len(self._by_priority) > 4 * len(self._live) + 64:
+            self._rebuild()
+
+    def _on_new_head(self, key: object, enqueued: int) -> None:
+        self._push_age(key, enqueued)
 
     def _choose(self) -> object:
         step = self._step + 1
-        oldest_allowed = step - self._starvation_limit
-        best: object = None
-        best_priority = -1.0e300
-        for key, queue in self._queues.items():
-            if queue[0][0] < oldest_allowed:
-                return key
-            priority = self._priority[key]
-            if priority > best_priority:
-                best, best_priority = key, priority
+        ages = self._by_age
+        queues = self._queues
+        while ages:
+            enqueued, _, key = ages[0]
+            queue = queues.get(key)
+            if queue is not None and queue[0][0] == enqueued:
+                if enqueued < step - self._starvation_limit:
+                    return key
+                break
+            heapq.heappop(ages)
+        best = self._highest()
         lowered = self._change_points.get(step)
         if lowered is not None:
-            self._priority[best] = float(lowered)
-            return self._choose_without_change()
+            self._priority[best] = self._live[best] = float(lowered)
+            self._push_priority(best, float(lowered))
+            best = self._highest()
         return best
 
-    def _choose_without_change(self) -> object:
-        return max(self._queues, key=self._priority.__getitem__)
+    def _highest(self) -> object:
+        heap = self._by_priority
+        while True:
+            negated, _, key = heap[0]
+            if self._live.get(key) == -negated:
+                return key
+            heapq.heappop(heap)
+
+    def _push_priority(self, key: object, priority: float) -> None:
+        self._pushes += 1
+        heapq.heappush(self._by_priority, (-priority, self._pushes, key))
+
+    def _push_age(self, key: object, enqueued: int) -> None:
+        self._pushes += 1
+        heapq.heappush(self._by_age, (enqueued, self._pushes, key))
+
+    def _rebuild(self) -> None:
+        self._by_priority = [
+            (-priority, order, key) for order, (key, priority) in enumerate(self._live.items())
+        ]
+        heapq.heapify(self._by_priority)
+        self._by_age = [
+            (self._queues[key][0][0], order, key) for order, key in enumerate(self._live)
+        ]
+        heapq.heapify(self._by_age)
 
 
 def _sample_distinct(rng: ChaosRandom, low: int, high: int, count: int) -> list[int]:

@@ -1,0 +1,107 @@
+"""Sim loop benchmark: virtual/wall ratio, and cost per step against the stock asyncio loop.
+
+    python -m benchmarks.sim_loop [--repeat 3]
+
+1. Virtual/wall ratio: N tasks each sleep 10 times for 1..10 virtual seconds (different per
+   task), under each strategy.
+2. Overhead per step: the same N tasks with zero-length sleeps (every step is a ready callback,
+   no timer), on the stock ``asyncio`` selector loop and on the sim loop under each strategy.
+   Microseconds per executed callback, best of ``--repeat`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from harness.sim import STRATEGIES, run_sim
+
+SLEEPS_PER_TASK = 10
+
+
+def sleeping_workload(tasks: int, *, zero: bool) -> Callable[[], Awaitable[None]]:
+    async def main() -> None:
+        async def worker(ident: int) -> None:
+            for round_ in range(SLEEPS_PER_TASK):
+                await asyncio.sleep(0 if zero else 1 + (ident + round_) % 10)
+
+        await asyncio.gather(*(worker(i) for i in range(tasks)))
+
+    return main
+
+
+def stock_loop_wall(main: Callable[[], Awaitable[None]]) -> float:
+    loop = asyncio.SelectorEventLoop()
+    try:
+
+        async def entry() -> None:
+            await main()
+
+        started = time.perf_counter()
+        loop.run_until_complete(entry())
+        return time.perf_counter() - started
+    finally:
+        loop.close()
+
+
+def ratio_table(sizes: list[int], repeat: int) -> None:
+    print("Virtual/wall ratio (N tasks x 10 sleeps of 1-10 virtual s)")
+    print(f"{'N':>6} {'strategy':>8} {'virtual s':>10} {'wall ms':>9} {'steps':>8} {'ratio':>12}")
+    for size in sizes:
+        for strategy in STRATEGIES:
+            best = None
+            for _ in range(repeat):
+                stats = run_sim(
+                    sleeping_workload(size, zero=False), seed=1, strategy=strategy
+                ).stats
+                if best is None or stats.wall_elapsed < best.wall_elapsed:
+                    best = stats
+            assert best is not None
+            print(
+                f"{size:>6} {strategy:>8} {best.virtual_elapsed:>10.1f} "
+                f"{best.wall_elapsed * 1000:>9.2f} {best.steps:>8} "
+                f"{best.virtual_wall_ratio:>11,.0f}x"
+            )
+
+
+def overhead_table(sizes: list[int], repeat: int) -> None:
+    print()
+    print("Cost per executed callback, zero-length sleeps (best of runs)")
+    header = f"{'N':>6} {'steps':>8} {'stock us':>9}"
+    header += "".join(f" {name + ' us':>10} {'x':>5}" for name in (*STRATEGIES, "fifo+trace"))
+    print(header)
+    for size in sizes:
+        workload = sleeping_workload(size, zero=True)
+        fifo = run_sim(workload, seed=0).stats
+        steps = fifo.steps
+        stock = min(stock_loop_wall(workload) for _ in range(repeat)) / steps
+        line = f"{size:>6} {steps:>8} {stock * 1e6:>9.2f}"
+        for name, strategy, trace in (
+            *((name, name, False) for name in STRATEGIES),
+            ("fifo+trace", "fifo", True),
+        ):
+            del name
+            wall = min(
+                run_sim(workload, seed=0, strategy=strategy, record_trace=trace).stats.wall_elapsed
+                for _ in range(repeat)
+            )
+            per_step = wall / steps
+            line += f" {per_step * 1e6:>10.2f} {per_step / stock:>5.2f}"
+        print(line)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per cell (best is shown)")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[10, 100, 1000], help="numbers of tasks"
+    )
+    args = parser.parse_args()
+    ratio_table(args.sizes, args.repeat)
+    overhead_table(args.sizes, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
