@@ -25,11 +25,11 @@ from harness.chaos_random import ChaosRandom
 from harness.clock import Clock, LoopClock
 from harness.errors import ConfigError
 
-__all__ = ["SERVER_NAMES", "FakeServer", "ServerEnv", "build_server"]
+__all__ = ["SERVER_NAMES", "FakeServer", "ServerEnv", "build_server", "write_process_stderr"]
 
 
 CrashMode = Literal["connections", "process"]
-_TOOL_FN = Callable[..., Awaitable[CallToolResult]]
+ToolFunction = Callable[..., Awaitable[CallToolResult]]
 
 
 class ServerEnv:
@@ -45,7 +45,7 @@ class ServerEnv:
         self.chat_fixture = chat_fixture
         self.tool_names: set[str] = set()
 
-    def tool(self, fn: _TOOL_FN) -> _TOOL_FN:
+    def tool(self, fn: ToolFunction) -> ToolFunction:
         """Register ``fn`` as a tool. Tools return ``CallToolResult`` and declare no output
         schema, so a scripted result never fails the client's output validation."""
         self.server.tool(structured_output=False)(fn)
@@ -128,7 +128,8 @@ class FakeServer:
                 self.log("stopped", time=self.clock.now(), detail={"transport": self.transport})
 
 
-def _write_stderr(data: bytes) -> None:
+def write_process_stderr(data: bytes) -> None:
+    """The stderr sink of a server running as its own process: a real, blocking write."""
     sys.stderr.buffer.write(data)
     sys.stderr.buffer.flush()
 
@@ -178,8 +179,3 @@ def build_server(
     module.register(env)
     script.check_server(name, env.tool_names)
     return fake
-
-
-def process_stderr() -> Callable[[bytes], object]:
-    """The stderr sink of a server running as its own process."""
-    return _write_stderr

@@ -15,7 +15,7 @@ import anyio
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
-from fake_servers.mcp._base import FakeServer, build_server, process_stderr
+from fake_servers.mcp._base import FakeServer, build_server, write_process_stderr
 from fake_servers.mcp._events import EventLog
 from fake_servers.mcp._script import ServerScript
 from fake_servers.mcp._transports import bind_socket, http_server
@@ -78,7 +78,7 @@ def run_process(
         events=events,
         chat_fixture=chat_fixture,
         tracer_provider=provider,
-        stderr=process_stderr(),
+        stderr=write_process_stderr,
     )
     fake.crash_mode = "process"
     try:

@@ -41,6 +41,7 @@ __all__ = [
     "ImageSpec",
     "MatchRule",
     "ProtocolError",
+    "Regex",
     "ResultSpec",
     "ServerScript",
     "ToolScript",
