@@ -179,7 +179,9 @@ def _validated(data: object, *, index: int | None = None) -> dict[str, Any]:
             toxics.append(ToxicSpec.parse(item))
         except FaultConfigError as exc:
             raise FaultConfigError(
-                exc.message, field=f"{where}toxics[{position}].{exc.field or ''}".rstrip(".")
+                exc.message,
+                field=f"{where}toxics[{position}].{exc.field or ''}".rstrip("."),
+                value=exc.value,
             ) from None
     return {
         "name": name,

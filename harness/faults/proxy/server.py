@@ -109,9 +109,9 @@ class ToxiproxyServer:
             self._server = _Server(config)
             self._served = anyio.Event()
             tg.start_soon(self._serve, self._server, sock, self._served)
-        except BaseException as exc:
+        except BaseException:
             sock.close()
-            await self._shutdown(type(exc), exc, exc.__traceback__)
+            await self._shutdown()
             raise
         port = sock.getsockname()[1]
         host = f"[{self._host}]" if ":" in self._host else self._host
@@ -123,18 +123,13 @@ class ToxiproxyServer:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool | None:
-        return await self._shutdown(exc_type, exc, tb)
+    ) -> None:
+        await self._shutdown()
 
-    async def _shutdown(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
+    async def _shutdown(self) -> None:
         tg, self._tg = self._tg, None
         if tg is None:
-            return None
+            return
         try:
             with anyio.CancelScope(shield=True), anyio.move_on_after(_SHUTDOWN_SECONDS):
                 if self._server is not None:
@@ -150,7 +145,9 @@ class ToxiproxyServer:
             self._server = None
             if self._owns_recorder:
                 self.recorder.close()
-        return await tg.__aexit__(exc_type, exc, tb)
+        # The task group holds only the server's own tasks; an error of the caller's block
+        # propagates by itself and is not the task group's to wrap.
+        await tg.__aexit__(None, None, None)
 
     @staticmethod
     async def _serve(server: _Server, sock: socket.socket, served: anyio.Event) -> None:
