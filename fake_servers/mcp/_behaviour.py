@@ -63,8 +63,10 @@ class BehaviourMiddleware:
             behaviour = self._select(tool, index, arguments)
         start = clock.now()
         fake.log("request", time=start, **fields)
+        detail: dict[str, Any] = {}
         try:
             if ctx.method in _OPENING_METHODS and fake.script.slow_start:
+                detail["slow_start"] = fake.script.slow_start
                 await clock.sleep(fake.script.slow_start)
             result = await self._apply(behaviour, ctx, call_next, fields)
         except anyio.get_cancelled_exc_class():
@@ -87,7 +89,7 @@ class BehaviourMiddleware:
             "errored" if is_error else "finished",
             time=clock.now(),
             duration=clock.now() - start,
-            detail={"is_error": True} if is_error else {},
+            detail={**detail, "is_error": True} if is_error else detail,
             **fields,
         )
         return result

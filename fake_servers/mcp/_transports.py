@@ -98,6 +98,7 @@ async def serve_http(
     finally:
         sock.close()
         fake.on_crash = None
+        fake.transport = "memory"
 
 
 def stdio_parameters(

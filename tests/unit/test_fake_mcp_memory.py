@@ -257,6 +257,7 @@ async def test_slow_start_delays_initialize() -> None:
     assert clock.sleeps == [30.0]
     init = fake.events.find(kind="finished", method="initialize")[0]
     assert init.duration == 30.0
+    assert init.detail == {"slow_start": 30.0}
 
 
 async def test_hang_times_out_with_32001_and_the_server_logs_the_cancellation() -> None:
