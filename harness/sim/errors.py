@@ -11,9 +11,12 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessDefect
+
+if TYPE_CHECKING:
+    from harness.sim.runner import SimStats
 
 __all__ = ["PendingTask", "SimBudgetExceeded", "SimDeadlock", "SimStalled", "pending_tasks"]
 
@@ -40,8 +43,8 @@ class SimStalled(HarnessDefect):
         self.reason = reason
         self.virtual_time = virtual_time
         self.pending = tuple(pending)
-        # Set by run_sim once the loop is closed (a SimStats).
-        self.stats: Any = None
+        # Set by run_sim when the run stops.
+        self.stats: SimStats | None = None
         lines = [f"{reason} (at virtual time {virtual_time:.6f} s)"]
         if self.pending:
             lines.append(f"{len(self.pending)} pending task(s):")

@@ -240,6 +240,9 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
             )
         raw: Any = self  # asyncio internals, checked by check_internals()
         ready = self._ready
+        # Timers and I/O events enqueued below start new sources, even if the previous round
+        # was left by an exception escaping a callback.
+        ready.leave()
         while self._inbox:
             ready.append(self._inbox.popleft())
         self._drop_cancelled_timers()

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -250,3 +254,35 @@ def test_bad_strategy_input_is_a_config_error(
         StrategyConfig.create(name, seed=0, params=params)
 
     assert caught.value.field == field
+
+
+_HASH_PROGRAM = """
+from tests.unit.test_sim_strategies import interleaving_program
+from harness.sim import STRATEGIES, run_sim
+for name in STRATEGIES:
+    print(name, run_sim(interleaving_program(), seed=21, strategy=name).stats.step_hash)
+"""
+
+
+@pytest.mark.integration
+def test_schedule_hash_is_the_same_across_processes_and_hash_seeds() -> None:
+    def hashes(hash_seed: str) -> str:
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        done = subprocess.run(
+            [sys.executable, "-c", _HASH_PROGRAM],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=Path(__file__).resolve().parents[2],
+            timeout=60,
+            check=True,
+        )
+        return done.stdout
+
+    first, second = hashes("1"), hashes("2")
+    in_process = "".join(
+        f"{name} {run_sim(interleaving_program(), seed=21, strategy=name).stats.step_hash}\n"
+        for name in STRATEGIES
+    )
+
+    assert first == second == in_process
