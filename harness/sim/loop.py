@@ -16,8 +16,9 @@ How a round (``_run_once``) differs from asyncio's:
   asyncio's deque, ``random`` / ``pct`` choose among sources at each step.
 - Nothing ready, no timer, no I/O that could arrive: ``SimDeadlock`` listing the pending tasks.
   If a real file descriptor (other than the loop's own wake-up pipe) is registered, the loop
-  has an executor or other threads are alive (they may call ``call_soon_threadsafe``), the
-  loop first waits for real I/O for at most ``io_wait`` real seconds.
+  has an executor, or threads started since the loop was built are alive (they may call
+  ``call_soon_threadsafe``), the loop first waits for real I/O for at most ``io_wait`` real
+  seconds.
   Sim mode uses neither; note that while timers are pending the clock jumps without waiting
   for real I/O, which is why virtual time is only for in-process, async-only runs.
 - Budgets: a jump past ``virtual_deadline`` or a round started after ``wall_deadline``
@@ -159,6 +160,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._io_wait = io_wait
         self._inbox: collections.deque[asyncio.Handle] = collections.deque()
         self._task_counter = 0
+        self._threads_before = frozenset(threading.enumerate())
         self._timer_counter = 0
         self._hash = hashlib.blake2b(digest_size=16)
         self.trace: list[str] | None = [] if record_trace else None
@@ -332,10 +334,16 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
             sources.append(f"file descriptors {foreign}")
         if raw._default_executor is not None:
             sources.append("the loop's executor")
-        others = threading.active_count() - 1
-        if others > 0:
-            # A thread may call call_soon_threadsafe (anyio.to_thread does): give it a chance.
-            sources.append(f"{others} other thread(s)")
+        # A thread started during the run may call call_soon_threadsafe (anyio.to_thread does):
+        # give it a chance. Threads that existed before the loop (exporters, the test runner)
+        # cannot know this loop and are ignored.
+        threads = sorted(
+            thread.name
+            for thread in threading.enumerate()
+            if thread.is_alive() and thread not in self._threads_before
+        )
+        if threads:
+            sources.append(f"threads {threads}")
         if sources:
             event_list = selector.select(self._io_wait)
             if event_list or self._inbox:

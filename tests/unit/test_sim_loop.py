@@ -110,6 +110,45 @@ def test_deadlock_after_virtual_time_passed_reports_that_time() -> None:
     assert caught.value.virtual_time == 12.0
 
 
+def test_threads_from_before_the_run_do_not_delay_deadlock_detection() -> None:
+    stop = threading.Event()
+    bystander = threading.Thread(target=stop.wait, name="bystander")
+    bystander.start()
+
+    async def main() -> None:
+        await asyncio.get_running_loop().create_future()
+
+    try:
+        with pytest.raises(SimDeadlock) as caught:
+            run_sim(main, seed=0, io_wait=30)
+    finally:
+        stop.set()
+        bystander.join()
+
+    assert "no I/O can arrive" in str(caught.value)
+
+
+def test_a_thread_started_during_the_run_is_waited_on_then_reported() -> None:
+    stop = threading.Event()
+    started: list[threading.Thread] = []
+
+    async def main() -> None:
+        worker = threading.Thread(target=stop.wait, name="run-worker")
+        worker.start()
+        started.append(worker)
+        await asyncio.get_running_loop().create_future()
+
+    try:
+        with pytest.raises(SimDeadlock) as caught:
+            run_sim(main, seed=0, io_wait=0.05)
+    finally:
+        stop.set()
+        for worker in started:
+            worker.join()
+
+    assert "threads ['run-worker']" in str(caught.value)
+
+
 def test_registered_real_fd_is_waited_on_then_reported() -> None:
     left, right = socket.socketpair()
     fd = left.fileno()

@@ -131,3 +131,15 @@ def test_real_sdk_run_is_deterministic_per_seed() -> None:
     assert first.value == second.value
     assert first.stats.step_hash == second.stats.step_hash
     assert first.stats.steps == second.stats.steps
+
+
+@pytest.mark.parametrize("strategy", ["random", "pct"])
+def test_real_sdks_hold_their_contract_under_every_explored_schedule(strategy: str) -> None:
+    expected = run_sim(scenario, seed=0).value
+    hashes = set()
+    for seed in range(15):
+        result = run_sim(scenario, seed=seed, strategy=strategy, virtual_time_limit=1_000)
+        assert result.value == expected
+        hashes.add(result.stats.step_hash)
+
+    assert len(hashes) > 1
