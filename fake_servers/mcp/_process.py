@@ -21,7 +21,7 @@ from fake_servers.mcp._script import ServerScript
 from fake_servers.mcp._transports import bind_socket, http_server
 from harness.chaos_random import ChaosRandom
 from harness.telemetry.providers import build_tracer_provider
-from harness.telemetry.semconv import SERVICE_FAKE_MCP_PREFIX, SERVICE_NAME
+from harness.telemetry.semconv import SERVICE_FAKE_MCP_PREFIX
 
 __all__ = ["SpanFileExporter", "run_process"]
 
@@ -29,26 +29,20 @@ _SHUTDOWN_GRACE = 1.0
 
 
 class SpanFileExporter(SpanExporter):
-    """Finished spans as JSON Lines (trace_id, span_id, parent_id, name, kind, service,
-    attributes), flushed per span so a test can read them even after the process was killed."""
+    """Finished spans as OTLP JSON Lines (one ``TracesData`` per export, the format of a run's
+    ``trace.jsonl``), flushed per export so they survive the process being killed."""
 
     def __init__(self, path: str | Path) -> None:
+        # Imported only when asked for: protobuf adds to the server's start-up time.
+        from harness.telemetry.otlp_json import spans_to_otlp_json
+
+        self._encode = spans_to_otlp_json
         self._out: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        for span in spans:
-            context = span.get_span_context()
-            record = {
-                "trace_id": f"{context.trace_id:032x}" if context else None,
-                "span_id": f"{context.span_id:016x}" if context else None,
-                "parent_id": f"{span.parent.span_id:016x}" if span.parent else None,
-                "name": span.name,
-                "kind": span.kind.name,
-                "service": span.resource.attributes.get(SERVICE_NAME),
-                "attributes": dict(span.attributes or {}),
-            }
-            self._out.write(json.dumps(record, default=str) + "\n")
-        self._out.flush()
+        if spans:
+            self._out.write(json.dumps(self._encode(spans), separators=(",", ":")) + "\n")
+            self._out.flush()
         return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:

@@ -24,7 +24,7 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 @click.argument("name")
 @click.option("--script", type=_FILE, help="YAML or JSON script of tool behaviours.")
 @click.option("--events", type=_FILE, help="Append the event log here as JSON Lines.")
-@click.option("--spans", type=_FILE, help="Append finished spans here as JSON Lines.")
+@click.option("--spans", type=_FILE, help="Append finished spans here as OTLP JSON Lines.")
 @click.option(
     "--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True
 )

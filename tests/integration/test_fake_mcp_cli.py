@@ -16,6 +16,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from mcp import Client
 from opentelemetry.sdk.trace import TracerProvider
 
+from harness.telemetry.otlp_json import read_trace_file
 from harness.telemetry.semconv import META_CONTEXT_ID
 
 pytestmark = pytest.mark.integration
@@ -101,7 +102,7 @@ async def test_http_mode_prints_url_serves_traces_and_stops_on_sigterm(tmp_path:
     logged = read_jsonl(events)
     assert logged[-1]["kind"] == "stopped"
     trace_id = f"{caller.get_span_context().trace_id:032x}"
-    server = [s for s in read_jsonl(spans) if s["name"] == "tools/call chat_list_messages"]
+    server = [s for s in read_trace_file(spans) if s["name"] == "tools/call chat_list_messages"]
     assert server[0]["trace_id"] == trace_id
     assert server[0]["service"] == "fake-mcp-chat"
 

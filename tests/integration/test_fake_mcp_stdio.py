@@ -15,6 +15,7 @@ from mcp_types import TextContent
 from opentelemetry.sdk.trace import TracerProvider
 
 from fake_servers.mcp import stdio_parameters
+from harness.telemetry.otlp_json import read_trace_file
 
 pytestmark = pytest.mark.integration
 
@@ -115,10 +116,10 @@ async def test_scripted_behaviours_over_stdio(tmp_path: Path) -> None:
     ]  # fmt: skip
 
     trace_id = f"{caller.get_span_context().trace_id:032x}"
-    server_span = next(s for s in read_jsonl(spans) if s["name"] == "tools/call mem_ssh")
+    server_span = next(s for s in read_trace_file(spans) if s["name"] == "tools/call mem_ssh")
     assert server_span["trace_id"] == trace_id
     assert server_span["parent_id"] is not None
-    assert server_span["kind"] == "SERVER"
+    assert server_span["kind"] == 2  # SERVER
     assert server_span["service"] == "fake-mcp-ssh"
 
 
