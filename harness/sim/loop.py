@@ -18,9 +18,9 @@ How a round (``_run_once``) differs from asyncio's:
   If a real file descriptor (other than the loop's own wake-up pipe) is registered, the loop
   has an executor, or threads started since the loop was built are alive (they may call
   ``call_soon_threadsafe``), the loop first waits for real I/O for at most ``io_wait`` real
-  seconds.
-  Sim mode uses neither; note that while timers are pending the clock jumps without waiting
-  for real I/O, which is why virtual time is only for in-process, async-only runs.
+  seconds. Sim mode uses none of these; while timers are pending the clock jumps without
+  waiting for real I/O or threads, which is why virtual time is only for in-process,
+  async-only runs.
 - Budgets: a jump past ``virtual_deadline`` or a round started after ``wall_deadline``
   (``time.perf_counter()``) raises ``SimBudgetExceeded``.
 - Every executed callback is counted and its deterministic label (task name and coroutine
@@ -32,9 +32,9 @@ counter (asyncio's default ``Task-N`` comes from a process-wide counter). Things
 cannot make deterministic: code that reads ``time.time()``/``time.monotonic()`` directly,
 iterates sets of objects hashed by address, uses threads, or real I/O.
 
-Not supported: debug-mode slow-callback warnings; signal handlers (they enqueue from a signal
-context); ``call_soon_threadsafe`` is supported (calls are queued and picked up at the next round
-as new sources).
+``call_soon_threadsafe`` calls are queued and moved into the ready queue by the loop thread at
+the next round, each as a new source. Not supported: debug-mode slow-callback warnings, and
+signal handlers (they enqueue from a signal context, bypassing that queue).
 """
 
 from __future__ import annotations

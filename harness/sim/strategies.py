@@ -62,7 +62,13 @@ _PCT_DEFAULTS: Final[dict[str, int]] = {"depth": 3, "steps": 10_000, "starvation
 
 @dataclass(frozen=True)
 class StrategyConfig:
-    """A strategy, its parameters and its seed: everything needed to replay a schedule."""
+    """A strategy, its parameters and its seed: everything needed to replay a schedule.
+
+    ``pct`` params: ``depth`` (d: the bug depth aimed at; d - 1 priority change points),
+    ``steps`` (k: the estimated number of executed callbacks in a run; a ``fifo`` run's
+    ``stats.steps`` is a good estimate), ``starvation_limit`` (steps a ready callback may wait
+    before it runs regardless of priority). ``fifo`` and ``random`` take no params.
+    """
 
     name: str
     seed: int
