@@ -93,7 +93,8 @@ def run_sim(
     and its params. ``virtual_time_limit`` / ``wall_time_limit`` bound the run (seconds):
     overrunning raises ``SimBudgetExceeded``; a run that can never progress raises
     ``SimDeadlock``. Both are ``SimStalled`` (a ``HarnessDefect``) listing the pending tasks,
-    with ``.stats`` set. An exception raised by ``main`` propagates unchanged. In every case
+    with ``.stats`` set. An exception raised by ``main`` propagates with a note naming the
+    strategy, seed, virtual time and step hash (to replay it). In every case
     the tasks left over are cancelled and awaited, async generators are shut down and the loop
     is closed. ``record_trace`` keeps the label of every executed callback in ``stats.trace``.
     """
@@ -132,6 +133,15 @@ def run_sim(
             value = loop.run_until_complete(task)
         except SimStalled as stalled:
             stalled.stats = stats = _stats(loop, config, started)
+            raise
+        except Exception as error:
+            # The note is what a person needs to replay the failing schedule.
+            failed = _stats(loop, config, started)
+            error.add_note(
+                f"sim run: strategy {config.to_dict()}, stopped at virtual time "
+                f"{failed.virtual_elapsed:.6f} s after {failed.steps} steps "
+                f"(step hash {failed.step_hash})"
+            )
             raise
         stats = _stats(loop, config, started)
     finally:

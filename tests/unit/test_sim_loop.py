@@ -266,10 +266,13 @@ def test_main_exception_propagates_and_leftovers_are_cancelled() -> None:
         await anyio.sleep(1)
         raise ValueError("boom")
 
-    with pytest.raises(ValueError, match="boom"):
-        run_sim(main, seed=0)
+    with pytest.raises(ValueError, match="boom") as caught:
+        run_sim(main, seed=13, strategy="random")
 
     assert cancelled == ["background"]
+    (note,) = caught.value.__notes__
+    assert "'name': 'random', 'seed': 13" in note
+    assert "virtual time 1.000000 s" in note
 
 
 def test_async_generators_are_finalized() -> None:
