@@ -85,6 +85,8 @@ class FakeServer:
         self.transport = "memory"
         # Set by in-process HTTP serving: how to drop the sockets when crashing.
         self.on_crash: Callable[[], None] | None = None
+        # Set by the process entry point: flush telemetry before a scripted self-kill.
+        self.before_exit: Callable[[], object] | None = None
         self._stderr = stderr
         self._connections: set[anyio.CancelScope] = set()
         self.server.middleware.append(BehaviourMiddleware(self))
@@ -106,6 +108,8 @@ class FakeServer:
     async def crash(self, crash: Crash) -> None:
         """End the server as scripted; never returns normally."""
         if self.crash_mode == "process":
+            if self.before_exit is not None:
+                self.before_exit()
             if crash.how == "sigkill":
                 os.kill(os.getpid(), signal.SIGKILL)
             os._exit(crash.code)

@@ -12,20 +12,27 @@ from pathlib import Path
 from typing import IO, Literal
 
 import anyio
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
 
 from fake_servers.mcp._base import FakeServer, build_server, write_process_stderr
 from fake_servers.mcp._events import EventLog
 from fake_servers.mcp._script import ServerScript
 from fake_servers.mcp._transports import bind_socket, http_server
 from harness.chaos_random import ChaosRandom
+from harness.errors import ConfigError
 from harness.telemetry.providers import build_tracer_provider
 from harness.telemetry.semconv import SERVICE_FAKE_MCP_PREFIX
 
 __all__ = ["SpanFileExporter", "run_process"]
 
 _SHUTDOWN_GRACE = 1.0
+_FLUSH_MILLIS = 1000
 
 
 class SpanFileExporter(SpanExporter):
@@ -62,7 +69,12 @@ def run_process(
     chat_fixture: Path | None,
 ) -> None:
     """Serve fake server ``name`` until stdin EOF (stdio) or SIGTERM / SIGINT."""
-    processors = [SimpleSpanProcessor(SpanFileExporter(spans_path))] if spans_path else []
+    processors: list[SpanProcessor] = []
+    if spans_path:
+        processors.append(SimpleSpanProcessor(SpanFileExporter(spans_path)))
+    otlp = _otlp_processor()
+    if otlp is not None:
+        processors.append(otlp)
     provider = build_tracer_provider(f"{SERVICE_FAKE_MCP_PREFIX}{name}", processors=processors)
     events = EventLog(sink=events_path)
     fake = build_server(
@@ -75,6 +87,8 @@ def run_process(
         stderr=write_process_stderr,
     )
     fake.crash_mode = "process"
+    # Spans already ended reach the collector before a scripted self-kill (bounded wait).
+    fake.before_exit = lambda: provider.force_flush(_FLUSH_MILLIS)
     try:
         if transport == "stdio":
             anyio.run(_serve_stdio, fake, provider)
@@ -83,6 +97,36 @@ def run_process(
     finally:
         provider.shutdown()
         events.close()
+
+
+def _otlp_processor() -> SpanProcessor | None:
+    """A batch OTLP exporter when ``OTEL_EXPORTER_OTLP[_TRACES]_ENDPOINT`` is set (live runs
+    sending to a collector). The protocol is ``OTEL_EXPORTER_OTLP_PROTOCOL``, read explicitly
+    because the SDK's own default differs between entry points; default ``http/protobuf``."""
+    if not (
+        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    ):
+        return None
+    protocol = os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    exporter: SpanExporter
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter()
+    elif protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+            OTLPSpanExporter as HttpSpanExporter,
+        )
+
+        exporter = HttpSpanExporter()
+    else:
+        raise ConfigError(
+            "unsupported OTLP protocol (use grpc or http/protobuf)",
+            field="OTEL_EXPORTER_OTLP_PROTOCOL",
+            value=protocol,
+        )
+    return BatchSpanProcessor(exporter)
 
 
 async def _serve_stdio(fake: FakeServer, provider: TracerProvider) -> None:

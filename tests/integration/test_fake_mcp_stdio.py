@@ -9,12 +9,19 @@ from typing import Any
 
 import anyio
 import pytest
+import uvicorn
 from mcp import Client, MCPError
 from mcp.client.stdio import stdio_client
 from mcp_types import TextContent
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import TracerProvider
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from fake_servers.mcp import stdio_parameters
+from fake_servers.mcp._transports import bind_socket
 from harness.telemetry.otlp_json import read_trace_file
 
 pytestmark = pytest.mark.integration
@@ -163,3 +170,53 @@ async def test_self_sigkill_mid_call_fails_every_in_flight_call(tmp_path: Path) 
     assert logged[-1]["detail"] == {"how": "sigkill", "code": 1}
     initialize = next(e for e in logged if e["kind"] == "finished" and e["method"] == "initialize")
     assert initialize["detail"] == {"slow_start": 0.2}  # the handshake was held
+
+
+async def test_spans_reach_an_otlp_collector_before_a_self_kill(tmp_path: Path) -> None:
+    received: list[bytes] = []
+    arrived = anyio.Event()
+
+    async def traces(request: Request) -> Response:
+        received.append(await request.body())
+        arrived.set()
+        return Response(status_code=200)
+
+    app = Starlette(routes=[Route("/v1/traces", traces, methods=["POST"])])
+    sock = bind_socket("127.0.0.1", 0)
+    collector = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    script = tmp_path / "traffic.yaml"
+    script.write_text("crash_after_calls: 1\ncrash_after: {how: sigkill}\n", encoding="utf-8")
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sock.getsockname()[1]}",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+    }
+    params = stdio_parameters("traffic", script=script, env=env)
+    tracer = TracerProvider().get_tracer("test")
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(collector.serve, [sock])
+        try:
+            async with Client(params, mode="legacy") as client:
+                with tracer.start_as_current_span("caller") as caller:
+                    await client.call_tool(
+                        "traffic_status", {"route": "a"}, read_timeout_seconds=TIMEOUT
+                    )
+                with pytest.raises(MCPError):
+                    await client.call_tool(
+                        "traffic_status", {"route": "b"}, read_timeout_seconds=TIMEOUT
+                    )
+            with anyio.fail_after(TIMEOUT):
+                await arrived.wait()
+        finally:
+            collector.should_exit = True
+    sock.close()
+    spans = []
+    for body in received:
+        request = ExportTraceServiceRequest.FromString(body)
+        for resource_spans in request.resource_spans:
+            service = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+            for scope_spans in resource_spans.scope_spans:
+                spans += [
+                    (service["service.name"], s.name, s.trace_id.hex()) for s in scope_spans.spans
+                ]
+    trace_id = f"{caller.get_span_context().trace_id:032x}"
+    assert ("fake-mcp-traffic", "tools/call traffic_status", trace_id) in spans
