@@ -181,8 +181,9 @@ class ToolScript(_Model):
 class ServerScript(_Model):
     """The script of one fake MCP server.
 
-    ``slow_start`` delays the answer to ``initialize``; ``crash_after_calls`` N crashes the
-    server (with ``crash_after``) on the tool call that follows N answered calls.
+    ``slow_start`` delays the answer to ``initialize`` (or ``server/discover``);
+    ``crash_after_calls`` N crashes the server, as ``crash_after`` says, on the (N+1)-th
+    ``tools/call`` it receives (any tool, counted in arrival order).
     """
 
     server: str | None = None
