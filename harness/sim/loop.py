@@ -128,6 +128,8 @@ def check_internals() -> None:
                         f"asyncio's loop.{name} is a {type(getattr(probe, name)).__name__}, "
                         f"expected {kind}"
                     )
+            if not problems:
+                _check_task_steps(probe, problems)
         finally:
             probe.close()
     if problems:
@@ -136,6 +138,20 @@ def check_internals() -> None:
             "asyncio internals that changed: " + "; ".join(problems)
         )
     _checked = True
+
+
+def _check_task_steps(probe: asyncio.AbstractEventLoop, problems: list[str]) -> None:
+    """The strategies recognise a task's step as a ready Handle whose callback is bound to it."""
+
+    async def nothing() -> None:
+        return None
+
+    task = probe.create_task(nothing())
+    ready: collections.deque[asyncio.Handle] = probe._ready  # type: ignore[attr-defined]
+    callback = getattr(ready[-1], "_callback", None) if ready else None
+    if getattr(callback, "__self__", None) is not task:
+        problems.append("a task's step is no longer a ready Handle bound to the task")
+    probe.run_until_complete(task)
 
 
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
