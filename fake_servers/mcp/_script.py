@@ -192,6 +192,7 @@ class ServerScript(_Model):
     crash_after: Crash = Crash()
     tools: dict[str, ToolScript] = Field(default_factory=dict)
     _source: str | None = PrivateAttr(default=None)
+    _root: yaml.Node | None = PrivateAttr(default=None)
 
     @property
     def source(self) -> str | None:
@@ -207,17 +208,26 @@ class ServerScript(_Model):
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ScriptError(f"cannot read script: {exc.strerror}", path=path) from None
+        root: yaml.Node | None = None
         try:
-            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+            if path.suffix == ".json":
+                data = json.loads(text)
+            else:
+                data = yaml.safe_load(text)
+                root = yaml.compose(text, Loader=yaml.SafeLoader)
         except (json.JSONDecodeError, yaml.YAMLError) as exc:
             raise ScriptError(
                 f"not valid {_kind(path)}: {_error_text(exc)}", path=path, line=_error_line(exc)
             ) from None
-        return cls.from_data(data, source=str(path))
+        return cls._validate(data, source=str(path), root=root)
 
     @classmethod
     def from_data(cls, data: object, *, source: str | None = None) -> ServerScript:
         """Validate already-parsed data (``source`` names where it came from in errors)."""
+        return cls._validate(data, source=source, root=None)
+
+    @classmethod
+    def _validate(cls, data: object, *, source: str | None, root: yaml.Node | None) -> ServerScript:
         if data is None:
             data = {}
         if not isinstance(data, dict):
@@ -225,8 +235,9 @@ class ServerScript(_Model):
         try:
             script = cls.model_validate(data)
         except ValidationError as exc:
-            raise _script_error(exc, source) from None
+            raise _script_error(exc, source, root) from None
         script._source = source
+        script._root = root
         return script
 
     def for_tool(self, tool: str) -> ToolScript | None:
@@ -238,6 +249,7 @@ class ServerScript(_Model):
             raise ScriptError(
                 f"script is for server '{self.server}', not '{name}'",
                 path=self.source,
+                line=_yaml_line(self._root, ["server"]),
                 field="server",
                 value=self.server,
             )
@@ -246,6 +258,7 @@ class ServerScript(_Model):
                 raise ScriptError(
                     f"server '{name}' has no tool '{tool}' (tools: {', '.join(sorted(tools))})",
                     path=self.source,
+                    line=_yaml_line(self._root, ["tools", tool]),
                     field=f"tools.{tool}",
                 )
 
@@ -271,7 +284,26 @@ def _error_text(exc: Exception) -> str:
     return str(exc).replace("\n", " ")
 
 
-def _script_error(exc: ValidationError, source: str | None) -> ScriptError:
+def _yaml_line(root: yaml.Node | None, loc: list[str]) -> int | None:
+    """1-based line of the deepest YAML node on the path ``loc`` (None without a YAML file)."""
+    node, line = root, None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if str(key.value) == part:
+                    node, line = value, key.start_mark.line + 1
+                    break
+            else:
+                break
+        elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+            node = node.value[int(part)]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _script_error(exc: ValidationError, source: str | None, root: yaml.Node | None) -> ScriptError:
     first = exc.errors()[0]
     loc = [str(part) for part in first["loc"]]
     # Union branches add type tags to the location (e.g. "Regex", "str"): not the user's field.
@@ -279,7 +311,11 @@ def _script_error(exc: ValidationError, source: str | None) -> ScriptError:
     message = first["msg"]
     if len(loc) >= 2 and loc[0] == "tools":
         message = f"tool '{loc[1]}': {message}"
-    kwargs: dict[str, Any] = {"path": source, "field": ".".join(loc) or None}
+    kwargs: dict[str, Any] = {
+        "path": source,
+        "line": _yaml_line(root, loc),
+        "field": ".".join(loc) or None,
+    }
     if "input" in first and first["type"] != "missing":
         kwargs["value"] = first["input"]
     return ScriptError(message, **kwargs)
