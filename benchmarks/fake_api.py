@@ -71,7 +71,12 @@ def conversation(size: int) -> list[dict[str, Any]]:
                 "role": "assistant",
                 "content": [
                     {"type": "text", "text": f"Checking host {index}."},
-                    {"type": "tool_use", "id": tool_id, "name": "mem_ssh", "input": {"host": index}},
+                    {
+                        "type": "tool_use",
+                        "id": tool_id,
+                        "name": "mem_ssh",
+                        "input": {"host": index},
+                    },
                 ],
             }
         )
@@ -87,15 +92,22 @@ def conversation(size: int) -> list[dict[str, Any]]:
     return messages
 
 
-async def median_ms(call: Callable[[], Awaitable[object]], iterations: int) -> float:
+async def medians_ms(
+    floor: Callable[[], Awaitable[object]],
+    ours: Callable[[], Awaitable[object]],
+    iterations: int,
+) -> tuple[float, float]:
+    """Median of each call, alternating them so machine load hits both alike."""
     for _ in range(max(10, iterations // 10)):
-        await call()
-    samples = []
+        await floor()
+        await ours()
+    samples: tuple[list[float], list[float]] = ([], [])
     for _ in range(iterations):
-        start = time.perf_counter()
-        await call()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1000
+        for call, out in ((floor, samples[0]), (ours, samples[1])):
+            start = time.perf_counter()
+            await call()
+            out.append(time.perf_counter() - start)
+    return statistics.median(samples[0]) * 1000, statistics.median(samples[1]) * 1000
 
 
 def in_process_client(app: Any) -> anthropic.AsyncAnthropic:
@@ -119,11 +131,11 @@ async def measure(iterations: int) -> list[tuple[str, float, float]]:
             )
 
         fake = FakeAnthropic(ModelScript.default())
-        async with in_process_client(fake.app) as fake_client, in_process_client(
-            floor_app()
-        ) as floor_client:
-            floor = await median_ms(caller(floor_client), iterations)
-            ours = await median_ms(caller(fake_client), iterations)
+        async with (
+            in_process_client(fake.app) as fake_client,
+            in_process_client(floor_app()) as floor_client,
+        ):
+            floor, ours = await medians_ms(caller(floor_client), caller(fake_client), iterations)
         rows.append((f"in-process, {size} message(s)", floor, ours))
 
         fake = FakeAnthropic(ModelScript.default())
@@ -134,8 +146,7 @@ async def measure(iterations: int) -> list[tuple[str, float, float]]:
             anthropic.AsyncAnthropic(api_key="k", base_url=fake_url, max_retries=0) as fc,
             anthropic.AsyncAnthropic(api_key="k", base_url=floor_url, max_retries=0) as lc,
         ):
-            floor = await median_ms(caller(lc), iterations)
-            ours = await median_ms(caller(fc), iterations)
+            floor, ours = await medians_ms(caller(lc), caller(fc), iterations)
         rows.append((f"loopback, {size} message(s)", floor, ours))
     return rows
 

@@ -24,8 +24,9 @@ the turn's answer. A request that draws an injected failure (429, 500, 529, conn
 stream cut) does not advance the cursor: the SDK's retry gets the turn. Several agents (a parent
 and concurrent subagents) therefore follow their own scripts without interfering.
 
-**Tokens.** ``usage.input_tokens`` and ``count_tokens`` both use ``ceil(len(J) / 4)`` over the
-compact JSON of ``{"system", "messages", "tools"}`` (see ``_tokens``).
+**Tokens.** ``usage.input_tokens`` and ``count_tokens`` both use ``ceil(chars / 4)`` where
+``chars`` counts the system text, 8 per message, the text / tool input JSON / tool_result text of
+every block and the JSON of ``tools`` (see ``_tokens``).
 
 **Journal.** ``fake.journal.records`` lists every request in arrival order (see ``journal``).
 """

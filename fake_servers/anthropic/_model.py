@@ -7,6 +7,7 @@ Everything here is synchronous: selecting a turn and moving an agent's cursor ha
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +19,21 @@ from fake_servers.anthropic.faults import Fault
 from fake_servers.anthropic.script import ModelScript, Turn
 from harness.chaos_random import ChaosRandom
 
-__all__ = ["ScriptedModel", "Selection"]
+__all__ = ["ScriptedModel", "Selection", "new_id"]
 
 _AGENT_TAG = re.compile(r"\[agent:([^\]\s]+)\]")
+_BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
+_ID_BITS = 143  # 62**24 > 2**143: 24 base62 characters, like the real ids' tails
+
+
+def new_id(rng: ChaosRandom) -> str:
+    """24 base62 characters from one draw of ``rng`` (cheaper than a draw per character)."""
+    value = rng.getrandbits(_ID_BITS)
+    chars = []
+    for _ in range(24):
+        value, digit = divmod(value, 62)
+        chars.append(_BASE62[digit])
+    return "".join(chars)
 
 
 @dataclass(slots=True)
@@ -123,7 +136,7 @@ class ScriptedModel:
             content.append(
                 {
                     "type": "tool_use",
-                    "id": call.id or f"toolu_{ids.token(24)}",
+                    "id": call.id or f"toolu_{new_id(ids)}",
                     "name": call.name,
                     "input": call.input,
                 }
@@ -133,7 +146,7 @@ class ScriptedModel:
             turn.output_tokens if turn.output_tokens is not None else count_output_tokens(content)
         )
         return {
-            "id": f"msg_{ids.token(24)}",
+            "id": f"msg_{new_id(ids)}",
             "type": "message",
             "role": "assistant",
             "model": model,

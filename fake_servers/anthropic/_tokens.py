@@ -1,33 +1,38 @@
 """The one token approximation of the fake API.
 
-``input_tokens = ceil(len(J) / 4)`` where ``J`` is the compact JSON (``separators=(",", ":")``,
-``ensure_ascii=False``, keys in request order) of ``{"system": ..., "messages": ..., "tools":
-...}`` taken from the request body (absent fields are ``null``). ``count_tokens`` and the
-``usage.input_tokens`` of a response use the same function, so a scenario can predict when a
-conversation crosses a compaction threshold. Output tokens are ``ceil(len(text + tool inputs as
-JSON) / 4)``, at least 1, unless a turn sets ``output_tokens``.
+``input_tokens = ceil(chars / 4)`` (at least 1) where ``chars`` adds up, over a validated
+request: the system prompt text; 8 per message (role and framing); per content block the text
+of ``text`` blocks, the name plus compact JSON input of ``tool_use`` blocks, the text of
+``tool_result`` blocks (their non-text inner blocks as compact JSON), and the compact JSON of
+any other block; plus the compact JSON of ``tools``. ``count_tokens`` and ``usage.input_tokens``
+use this same function, so a scenario can predict when a conversation crosses a compaction
+threshold. Output tokens are ``ceil(len(text + tool inputs as compact JSON) / 4)``, at least 1,
+unless a turn sets ``output_tokens``.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-__all__ = ["count_input_tokens", "count_output_tokens"]
+from fake_servers.anthropic._validation import ParsedRequest, compact_json
+
+__all__ = ["MESSAGE_OVERHEAD_CHARS", "count_input_tokens", "count_output_tokens"]
+
+MESSAGE_OVERHEAD_CHARS = 8
 
 
 def _ceil_quarter(length: int) -> int:
-    return (length + 3) // 4
+    return max(1, (length + 3) // 4)
 
 
-def count_input_tokens(body: dict[str, Any]) -> int:
-    """Approximate input tokens of a validated request body."""
-    payload = {
-        "system": body.get("system"),
-        "messages": body.get("messages"),
-        "tools": body.get("tools"),
-    }
-    return _ceil_quarter(len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False)))
+def count_input_tokens(request: ParsedRequest) -> int:
+    """Approximate input tokens of a validated request (block sizes come from validation)."""
+    chars = len(request.system_text) + MESSAGE_OVERHEAD_CHARS * request.message_count
+    chars += request.content_chars
+    tools = request.body.get("tools")
+    if tools:
+        chars += len(compact_json(tools))
+    return _ceil_quarter(chars)
 
 
 def count_output_tokens(content: list[dict[str, Any]]) -> int:
@@ -37,5 +42,5 @@ def count_output_tokens(content: list[dict[str, Any]]) -> int:
         if block["type"] == "text":
             length += len(block["text"])
         else:
-            length += len(json.dumps(block["input"], separators=(",", ":"), ensure_ascii=False))
-    return max(1, _ceil_quarter(length))
+            length += len(compact_json(block["input"]))
+    return _ceil_quarter(length)

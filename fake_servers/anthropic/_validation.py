@@ -19,12 +19,13 @@ top-level fields are accepted (newer SDKs send fields this fake does not model).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from fake_servers.anthropic._errors import ApiError
 
-__all__ = ["Block", "ParsedRequest", "validate_request"]
+__all__ = ["Block", "ParsedRequest", "compact_json", "validate_request"]
 
 _BLOCK_TYPES = (
     "text",
@@ -40,6 +41,10 @@ _BLOCK_TYPES = (
 )
 _EXPECTED_TAGS = ", ".join(f"'{name}'" for name in _BLOCK_TYPES)
 _KNOWN_BLOCK_TYPES = frozenset(_BLOCK_TYPES)
+# Blocks allowed inside a tool_result's content list.
+_INNER_TYPES = ("text", "image", "search_result", "document")
+_EXPECTED_INNER_TAGS = ", ".join(f"'{name}'" for name in _INNER_TYPES)
+_INNER_BLOCK_TYPES = frozenset(_INNER_TYPES)
 
 _TOOL_RESULT_MISSING = (
     "messages.{n}: `tool_use` ids were found without `tool_result` blocks immediately after: "
@@ -83,19 +88,26 @@ class ParsedRequest:
     message_count: int
     stream: bool
     system_text: str
+    content_chars: int
+    """Characters of all message blocks, as the token approximation counts them."""
 
 
 def _bad(message: str) -> ApiError:
     return ApiError(400, message)
 
 
-def _require_str(obj: dict[str, Any], key: str, where: str) -> str:
+def _where(loc: tuple[object, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _require_str(obj: dict[str, Any], key: str, loc: tuple[object, ...]) -> None:
+    # Paths are built only on error: formatting them for every block is a measurable cost.
+    value = obj.get(key)
+    if isinstance(value, str):
+        return
     if key not in obj:
-        raise _bad(f"{where}{key}: Field required")
-    value = obj[key]
-    if not isinstance(value, str):
-        raise _bad(f"{where}{key}: Input should be a valid string")
-    return value
+        raise _bad(f"{_where((*loc, key))}: Field required")
+    raise _bad(f"{_where((*loc, key))}: Input should be a valid string")
 
 
 def _check_int(value: object, name: str) -> None:
@@ -107,39 +119,57 @@ def _check_int(value: object, name: str) -> None:
         raise _bad(f"{name}: Input should be greater than or equal to 1")
 
 
-def _check_block(block: object, where: str) -> dict[str, Any]:
+def _tag_error(loc: tuple[object, ...], kind: str, expected: str) -> ApiError:
+    return _bad(
+        f"{_where(loc)}: Input tag '{kind}' found using 'type' does not match any of the "
+        f"expected tags: {expected}"
+    )
+
+
+def compact_json(value: object) -> str:
+    """Compact JSON, as used by the token approximation."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _check_block(
+    block: object, loc: tuple[object, ...], allowed: frozenset[str] = _KNOWN_BLOCK_TYPES
+) -> int:
+    """Check one content block; return its size in characters for the token approximation."""
     if not isinstance(block, dict):
-        raise _bad(f"{where}: Input should be a valid dictionary")
+        raise _bad(f"{_where(loc)}: Input should be a valid dictionary")
     kind = block.get("type")
     if not isinstance(kind, str):
-        raise _bad(f"{where}: Unable to extract tag using discriminator 'type'")
-    if kind not in _KNOWN_BLOCK_TYPES:
-        raise _bad(
-            f"{where}: Input tag '{kind}' found using 'type' does not match any of the "
-            f"expected tags: {_EXPECTED_TAGS}"
-        )
-    prefix = f"{where}."
+        raise _bad(f"{_where(loc)}: Unable to extract tag using discriminator 'type'")
+    if kind not in allowed:
+        expected = _EXPECTED_TAGS if allowed is _KNOWN_BLOCK_TYPES else _EXPECTED_INNER_TAGS
+        raise _tag_error(loc, kind, expected)
     if kind == "text":
-        _require_str(block, "text", prefix)
-    elif kind == "tool_use":
-        _require_str(block, "id", prefix)
-        _require_str(block, "name", prefix)
+        _require_str(block, "text", loc)
+        return len(block["text"])
+    if kind == "tool_use":
+        _require_str(block, "id", loc)
+        _require_str(block, "name", loc)
         if "input" not in block:
-            raise _bad(f"{prefix}input: Field required")
+            raise _bad(f"{_where(loc)}.input: Field required")
         if not isinstance(block["input"], dict):
-            raise _bad(f"{prefix}input: Input should be a valid dictionary")
-    elif kind == "tool_result":
-        _require_str(block, "tool_use_id", prefix)
+            raise _bad(f"{_where(loc)}.input: Input should be a valid dictionary")
+        return len(block["name"]) + len(compact_json(block["input"]))
+    if kind == "tool_result":
+        _require_str(block, "tool_use_id", loc)
         content = block.get("content")
-        if content is not None and not isinstance(content, str | list):
-            raise _bad(f"{prefix}content: Input should be a valid list")
+        chars = 0
         if isinstance(content, list):
             for index, inner in enumerate(content):
-                _check_block(inner, f"{prefix}content.{index}")
+                chars += _check_block(inner, (*loc, "content", index), _INNER_BLOCK_TYPES)
+        elif isinstance(content, str):
+            chars = len(content)
+        elif content is not None:
+            raise _bad(f"{_where(loc)}.content: Input should be a valid list")
         is_error = block.get("is_error")
         if is_error is not None and not isinstance(is_error, bool):
-            raise _bad(f"{prefix}is_error: Input should be a valid boolean")
-    return block
+            raise _bad(f"{_where(loc)}.is_error: Input should be a valid boolean")
+        return chars
+    return len(compact_json(block))
 
 
 def _system_text(system: object) -> str:
@@ -151,42 +181,52 @@ def _system_text(system: object) -> str:
         raise _bad("system: Input should be a valid string")
     parts = []
     for index, block in enumerate(system):
-        checked = _check_block(block, f"system.{index}")
-        if checked["type"] != "text":
+        _check_block(block, ("system", index))
+        if block["type"] != "text":
             raise _bad(f"system.{index}.type: Input should be 'text'")
-        parts.append(checked["text"])
+        parts.append(block["text"])
     return "\n".join(parts)
 
 
-def _parse_messages(raw: object) -> list[Message]:
+_ROLES = ("user", "assistant")
+
+
+def _message_error(n: int, message: object) -> None:
+    where = f"messages.{n}"
+    if not isinstance(message, dict):
+        raise _bad(f"{where}: Input should be a valid dictionary")
+    if "role" not in message:
+        raise _bad(f"{where}.role: Field required")
+    raise _bad(f"{where}.role: Input should be 'user' or 'assistant'")
+
+
+def _parse_messages(raw: object) -> tuple[list[Message], int]:
     if not isinstance(raw, list):
         raise _bad("messages: Input should be a valid list")
     if not raw:
         raise _bad("messages: at least one message is required")
     parsed: list[Message] = []
+    chars = 0
     for n, message in enumerate(raw):
-        where = f"messages.{n}"
-        if not isinstance(message, dict):
-            raise _bad(f"{where}: Input should be a valid dictionary")
-        if "role" not in message:
-            raise _bad(f"{where}.role: Field required")
+        if not isinstance(message, dict) or message.get("role") not in _ROLES:
+            _message_error(n, message)
+        assert isinstance(message, dict)
         role = message["role"]
-        if role not in ("user", "assistant"):
-            raise _bad(f"{where}.role: Input should be 'user' or 'assistant'")
-        if "content" not in message:
-            raise _bad(f"{where}.content: Field required")
-        content = message["content"]
+        content = message.get("content")
         if isinstance(content, str):
             blocks = [Block(n, 0, {"type": "text", "text": content})] if content else []
+            chars += len(content)
         elif isinstance(content, list):
-            blocks = [
-                Block(n, k, _check_block(block, f"{where}.content.{k}"))
-                for k, block in enumerate(content)
-            ]
+            blocks = []
+            for k, block in enumerate(content):
+                chars += _check_block(block, ("messages", n, "content", k))
+                blocks.append(Block(n, k, block))
+        elif "content" not in message:
+            raise _bad(f"messages.{n}.content: Field required")
         else:
-            raise _bad(f"{where}.content: Input should be a valid list")
+            raise _bad(f"messages.{n}.content: Input should be a valid list")
         parsed.append(Message(role, blocks))
-    return parsed
+    return parsed, chars
 
 
 def _check_conversation(messages: list[Message]) -> None:
@@ -222,14 +262,14 @@ def _merge(messages: list[Message]) -> list[Message]:
 def _check_tool_pairing(merged: list[Message]) -> None:
     for g, message in enumerate(merged):
         if message.role == "user":
-            previous = merged[g - 1] if g > 0 else None
-            allowed = (
-                {b.data["id"] for b in previous.blocks if b.data["type"] == "tool_use"}
-                if previous is not None
-                else set()
-            )
+            allowed: set[str] | None = None
             for block in message.blocks:
-                if block.data["type"] == "tool_result" and block.data["tool_use_id"] not in allowed:
+                if block.data["type"] != "tool_result":
+                    continue
+                if allowed is None:
+                    previous = merged[g - 1].blocks if g > 0 else []
+                    allowed = {b.data["id"] for b in previous if b.data["type"] == "tool_use"}
+                if block.data["tool_use_id"] not in allowed:
                     raise _bad(
                         _TOOL_RESULT_UNEXPECTED.format(
                             n=block.message_index, k=block.block_index, id=block.data["tool_use_id"]
@@ -256,14 +296,15 @@ def validate_request(body: object, *, count_tokens: bool = False) -> ParsedReque
     """Validate a Messages (or count_tokens) request body; raise ``ApiError`` like the real API."""
     if not isinstance(body, dict):
         raise _bad("Input should be a valid dictionary")
-    model = _require_str(body, "model", "")
+    _require_str(body, "model", ())
+    model: str = body["model"]
     if not count_tokens:
         if "max_tokens" not in body:
             raise _bad("max_tokens: Field required")
         _check_int(body["max_tokens"], "max_tokens")
     if "messages" not in body:
         raise _bad("messages: Field required")
-    messages = _parse_messages(body["messages"])
+    messages, content_chars = _parse_messages(body["messages"])
     stream = body.get("stream", False)
     if count_tokens:
         stream = False
@@ -290,4 +331,5 @@ def validate_request(body: object, *, count_tokens: bool = False) -> ParsedReque
         message_count=len(messages),
         stream=stream,
         system_text=system_text,
+        content_chars=content_chars,
     )

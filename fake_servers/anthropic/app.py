@@ -25,7 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from fake_servers.anthropic._errors import ApiError, error_body
-from fake_servers.anthropic._model import ScriptedModel, Selection
+from fake_servers.anthropic._model import ScriptedModel, Selection, new_id
 from fake_servers.anthropic._responses import ConnectionRegistry, DropConnection, SSEStream
 from fake_servers.anthropic._sse import sse_events
 from fake_servers.anthropic._tokens import count_input_tokens
@@ -142,7 +142,7 @@ class FakeAnthropic:
             time=self._clock.now(),
             method=request.method,
             endpoint=route,
-            request_id=f"req_{self._request_ids.token(24)}",
+            request_id=f"req_{new_id(self._request_ids)}",
             traceparent=request.headers.get("traceparent"),
         )
         retry_count = request.headers.get("x-stainless-retry-count")
@@ -156,7 +156,7 @@ class FakeAnthropic:
             kind=trace.SpanKind.SERVER,
             attributes={
                 semconv.HTTP_REQUEST_METHOD: request.method,
-                semconv.URL_PATH: request.url.path,
+                semconv.URL_PATH: request.scope["path"],
                 semconv.HTTP_ROUTE: route,
             },
         ) as span:
@@ -189,7 +189,7 @@ class FakeAnthropic:
                 return self._json(self._model_list(), record)
             if route == "/v1/messages":
                 return await self._answer(parsed, record)
-            return self._json({"input_tokens": count_input_tokens(parsed.body)}, record)
+            return self._json({"input_tokens": count_input_tokens(parsed)}, record)
         except ApiError as error:
             return self._error(error, record)
 
@@ -233,39 +233,6 @@ class FakeAnthropic:
             return
         raise ApiError(401, "x-api-key header is required")
 
-    def _summary(self, parsed: ParsedRequest) -> dict[str, Any]:
-        body = parsed.body
-        summary: dict[str, Any] = {
-            "model": parsed.model,
-            "message_count": parsed.message_count,
-            "stream": parsed.stream,
-            "max_tokens": body.get("max_tokens"),
-        }
-        if self.journal.capture_content:
-            summary["system"] = body.get("system")
-            summary["messages"] = body["messages"]
-            return summary
-        messages = []
-        for message in body["messages"]:
-            content = message["content"]
-            blocks = []
-            if isinstance(content, list):
-                for block in content:
-                    entry = {"type": block["type"]}
-                    if block["type"] == "tool_use":
-                        entry["id"] = block["id"]
-                        entry["name"] = block["name"]
-                    elif block["type"] == "tool_result":
-                        entry["tool_use_id"] = block["tool_use_id"]
-                        if block.get("is_error"):
-                            entry["is_error"] = True
-                    blocks.append(entry)
-            else:
-                blocks.append({"type": "text"})
-            messages.append({"role": message["role"], "blocks": blocks})
-        summary["messages"] = messages
-        return summary
-
     async def _answer(self, parsed: ParsedRequest, record: JournalRecord) -> Response:
         if self.script.models and parsed.model not in self.script.models:
             raise ApiError(404, f"model: {parsed.model}")
@@ -297,7 +264,16 @@ class FakeAnthropic:
         self, data: dict[str, Any], record: JournalRecord, *, count_tokens: bool
     ) -> ParsedRequest:
         parsed = validate_request(data, count_tokens=count_tokens)
-        record.request.update(self._summary(parsed))
+        body = parsed.body
+        record.request.update(
+            model=parsed.model,
+            message_count=parsed.message_count,
+            stream=parsed.stream,
+            max_tokens=body.get("max_tokens"),
+        )
+        if self.journal.capture_content:
+            record.request["system"] = body.get("system")
+        record.defer_messages(body["messages"], capture_content=self.journal.capture_content)
         return parsed
 
     async def _reply(
@@ -310,7 +286,7 @@ class FakeAnthropic:
         if selection.turn.latency:
             await self._clock.sleep(selection.turn.latency)
         message = self._model.message(
-            selection, model=parsed.model, input_tokens=count_input_tokens(parsed.body)
+            selection, model=parsed.model, input_tokens=count_input_tokens(parsed)
         )
         record.response = {
             "id": message["id"],
@@ -394,8 +370,8 @@ class FakeAnthropic:
             seq=self.journal.next_seq(),
             time=self._clock.now(),
             method=request.method,
-            endpoint=request.url.path,
-            request_id=f"req_{self._request_ids.token(24)}",
+            endpoint=request.scope["path"],
+            request_id=f"req_{new_id(self._request_ids)}",
             traceparent=request.headers.get("traceparent"),
         )
         self.journal.begin(record)

@@ -37,9 +37,51 @@ class JournalRecord:
     error: dict[str, Any] | None = None
     fault: dict[str, Any] | None = None
     traceparent: str | None = None
+    # The request's messages, summarised into ``request["messages"]`` only when the record is
+    # read: building the summary on the hot path costs as much as validating.
+    _messages: list[Any] | None = field(default=None, repr=False, compare=False)
+    _capture: bool = field(default=False, repr=False, compare=False)
+
+    def defer_messages(self, messages: list[Any], *, capture_content: bool) -> None:
+        """Record the (validated) messages; their summary is built on first read."""
+        self._messages = messages
+        self._capture = capture_content
+
+    def complete(self) -> JournalRecord:
+        """Build the deferred messages summary, if any; returns self."""
+        if self._messages is not None:
+            messages, self._messages = self._messages, None
+            self.request["messages"] = messages if self._capture else summarize_messages(messages)
+        return self
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        self.complete()
+        data = asdict(self)
+        del data["_messages"], data["_capture"]
+        return data
+
+
+def summarize_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Roles and block types with tool_use / tool_result ids, without any text."""
+    summary = []
+    for message in messages:
+        content = message["content"]
+        blocks = []
+        if isinstance(content, list):
+            for block in content:
+                entry = {"type": block["type"]}
+                if block["type"] == "tool_use":
+                    entry["id"] = block["id"]
+                    entry["name"] = block["name"]
+                elif block["type"] == "tool_result":
+                    entry["tool_use_id"] = block["tool_use_id"]
+                    if block.get("is_error"):
+                        entry["is_error"] = True
+                blocks.append(entry)
+        else:
+            blocks.append({"type": "text"})
+        summary.append({"role": message["role"], "blocks": blocks})
+    return summary
 
 
 class Journal:
@@ -47,17 +89,22 @@ class Journal:
 
     def __init__(self, *, capture_content: bool = False, path: str | Path | None = None) -> None:
         self.capture_content = capture_content
-        self.records: list[JournalRecord] = []
+        self._records: list[JournalRecord] = []
         self._sink: IO[str] | None = None
         if path is not None:
             self._sink = Path(path).open("w", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
+    @property
+    def records(self) -> list[JournalRecord]:
+        """Every record so far, in arrival order."""
+        return [record.complete() for record in self._records]
+
     def next_seq(self) -> int:
-        return len(self.records) + 1
+        return len(self._records) + 1
 
     def begin(self, record: JournalRecord) -> None:
         """Add a record when its request arrives (so records stay in arrival order)."""
-        self.records.append(record)
+        self._records.append(record)
 
     def finish(self, record: JournalRecord) -> None:
         """Mark a record complete: it is mirrored to the JSON Lines file now."""
@@ -68,7 +115,7 @@ class Journal:
     def write_jsonl(self, path: str | Path) -> None:
         """Write every record as one JSON object per line."""
         with Path(path).open("w", encoding="utf-8") as out:
-            for record in self.records:
+            for record in self._records:
                 out.write(json.dumps(record.to_dict()) + "\n")
 
     def close(self) -> None:
