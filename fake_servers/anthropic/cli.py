@@ -40,6 +40,13 @@ def fake_api() -> None:
 @click.option(
     "--capture-content", is_flag=True, help="Record full messages in the journal, not only ids."
 )
+@click.option(
+    "--spans",
+    "spans_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Append finished SERVER spans here as OTLP JSON Lines.",
+)
 def serve(
     host: str,
     port: int,
@@ -47,6 +54,7 @@ def serve(
     journal_path: Path | None,
     seed: int,
     capture_content: bool,
+    spans_path: Path | None,
 ) -> None:
     """Serve until SIGINT/SIGTERM; the first line printed is ``listening on URL``."""
     import anyio
@@ -56,7 +64,7 @@ def serve(
 
     check_loopback(host)
     script = ModelScript.load(script_path) if script_path is not None else ModelScript.default()
-    anyio.run(_serve, host, port, script, journal_path, seed, capture_content)
+    anyio.run(_serve, host, port, script, journal_path, seed, capture_content, spans_path)
 
 
 async def _serve(
@@ -66,6 +74,7 @@ async def _serve(
     journal_path: Path | None,
     seed: int,
     capture_content: bool,
+    spans_path: Path | None,
 ) -> None:
     import anyio
 
@@ -78,12 +87,15 @@ async def _serve(
 
     assert isinstance(script, ModelScript)
     journal = Journal(capture_content=capture_content, path=journal_path)
-    fake = FakeAnthropic(
-        script,
-        rng=ChaosRandom(seed),
-        tracer_provider=build_tracer_provider(SERVICE_FAKE_ANTHROPIC),
-        journal=journal,
-    )
+    processors = []
+    if spans_path is not None:
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+        from fake_servers.anthropic._span_file import SpanFileExporter
+
+        processors.append(SimpleSpanProcessor(SpanFileExporter(spans_path)))
+    provider = build_tracer_provider(SERVICE_FAKE_ANTHROPIC, processors=processors)
+    fake = FakeAnthropic(script, rng=ChaosRandom(seed), tracer_provider=provider, journal=journal)
     try:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with fake.serve(host=host, port=port) as url:
@@ -93,3 +105,4 @@ async def _serve(
                     break
     finally:
         journal.close()
+        provider.shutdown()

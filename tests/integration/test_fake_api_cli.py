@@ -14,9 +14,13 @@ import anyio
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from harness.telemetry.otlp_json import read_trace_file
+
 pytestmark = pytest.mark.integration
 
 TIMEOUT = 15.0
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT_ID = "00f067aa0ba902b7"
 SERVE = [sys.executable, "-m", "harness", "fake-api", "serve"]
 SCRIPT = """\
 agents:
@@ -36,8 +40,9 @@ agents:
 async def test_serve_answers_the_sdk_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     script = tmp_path / "script.yaml"
     script.write_text(SCRIPT)
-    journal = tmp_path / "journal.jsonl"
+    journal, spans = tmp_path / "journal.jsonl", tmp_path / "spans.jsonl"
     command = [*SERVE, "--script", str(script), "--journal", str(journal), "--seed", "5"]
+    command += ["--spans", str(spans)]
     async with await anyio.open_process(command, stderr=subprocess.PIPE) as process:
         try:
             assert process.stdout is not None
@@ -60,6 +65,7 @@ async def test_serve_answers_the_sdk_and_stops_cleanly_on_sigint(tmp_path: Path)
                     max_tokens=20,
                     metadata={"user_id": "sub"},
                     messages=[{"role": "user", "content": "help"}],
+                    extra_headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"},
                 )
                 assert sub.content[0].type == "text"
                 answer = await client.messages.create(
@@ -99,8 +105,17 @@ async def test_serve_answers_the_sdk_and_stops_cleanly_on_sigint(tmp_path: Path)
     ]
     assert [r["request"]["retry_count"] for r in records] == ["0", "0", "0", "1"]
     assert [r["seq"] for r in records] == [1, 2, 3, 4]
+    assert records[1]["traceparent"] == f"00-{TRACE_ID}-{PARENT_ID}-01"
     with pytest.raises(ProcessLookupError):
         os.kill(process.pid, 0)
+    traced = read_trace_file(spans)
+    assert [span["name"] for span in traced] == ["POST /v1/messages"] * 4
+    sub_span = traced[1]
+    assert sub_span["trace_id"] == TRACE_ID
+    assert sub_span["parent_id"] == PARENT_ID
+    assert sub_span["kind"] == 2  # SERVER
+    assert sub_span["service"] == "fake-anthropic"
+    assert sub_span["attributes"]["harness.fake.agent"] == "sub"
 
 
 def test_bad_script_is_exit_2_naming_file_and_field(tmp_path: Path) -> None:
