@@ -27,6 +27,27 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "agent",
         "Run the agent runtime under test from a config file.",
     ),
+    "check": (
+        "harness.scenarios.cli",
+        "check_cmd",
+        "Run oracles on a saved run directory.",
+    ),
+    "list": ("harness.scenarios.cli", "list_cmd", "List the built-in scenarios."),
+    "replay": (
+        "harness.scenarios.cli",
+        "replay_cmd",
+        "Re-run a saved run and say whether outcome and trace are identical.",
+    ),
+    "run": (
+        "harness.scenarios.cli",
+        "run_cmd",
+        "Run scenarios under the buggy and fixed policies and judge them.",
+    ),
+    "schema": (
+        "harness.scenarios.cli",
+        "schema_cmd",
+        "Print the JSON Schema of scenario files.",
+    ),
     "fake-api": (
         "fake_servers.anthropic.cli",
         "fake_api",

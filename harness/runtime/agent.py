@@ -447,6 +447,7 @@ class AgentRunner:
                 context_id=spec.context_id,
                 scope=decision.effective_scope,
                 explicit=self._scope.argument in decision.arguments,
+                automated=spec.automated,
             )
         outcome = await self._host.call_tool(server, tool, decision.arguments, meta=decision.meta)
         if outcome.result is None:

@@ -8,9 +8,10 @@
     come (or is kept without it): the next request carries an orphaned ``tool_result``.
 
 ``between_turns`` (the fix)
-    Runs only when no tool call is open, cuts only at a turn boundary (a user message that is
-    not a ``tool_result`` message, so no ``tool_use``/``tool_result`` pair is split), and a
-    failing summary request leaves the history intact.
+    Runs only when no tool call is open, never lets the kept part start with a ``tool_result``
+    message (so no ``tool_use``/``tool_result`` pair is split: the kept part starts with an
+    assistant message or a plain user message), and a failing summary request leaves the history
+    intact.
 
 Every attempt is a ``harness.compaction`` span with tokens and messages before/after, the
 stop_reason at the time and the outcome (compacted | skipped | failed).
@@ -125,8 +126,8 @@ class Compactor:
             while cut < len(messages) and messages[cut]["role"] != "user":
                 cut += 1
             return cut
-        # A turn boundary: a user message that is not a tool_result message.
-        while cut > 0 and (messages[cut]["role"] != "user" or tool_result_ids(messages[cut])):
+        # Never keep a tool_result without the tool_use before it.
+        while cut > 0 and tool_result_ids(messages[cut]):
             cut -= 1
         return cut
 

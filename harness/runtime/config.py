@@ -49,7 +49,7 @@ class _Strict(BaseModel):
 class ApiConfig(_Strict):
     """Where the Messages API is: the in-process fake (``fake_script``) or a base URL."""
 
-    fake_script: str | None = None
+    fake_script: str | dict[str, Any] | None = None  # a file, or the script inline
     base_url: str | None = None
     api_key_env: str = "ANTHROPIC_API_KEY"
     max_retries: int = Field(default=2, ge=0, le=10)
@@ -81,7 +81,7 @@ class ServerConfig(_Strict):
     env: dict[str, str] | None = None
     url: str | None = None
     timeout: float = Field(default=150.0, gt=0)
-    script: str | None = None
+    script: str | dict[str, Any] | None = None  # a file, or the script inline
     chat_fixture: str | None = None
     scoped: bool = False
 
@@ -195,8 +195,8 @@ def load_runtime_config(path: str | Path) -> RuntimeConfig:
 def _resolve_paths(config: RuntimeConfig, base: Path) -> RuntimeConfig:
     """Relative script and fixture paths are relative to the config file."""
 
-    def rel(value: str | None) -> str | None:
-        if value is None or Path(value).is_absolute():
+    def rel(value: Any) -> Any:
+        if not isinstance(value, str) or Path(value).is_absolute():
             return value
         return str(base / value)
 

@@ -332,7 +332,20 @@ class MCPHostManager:
         return await self._tg.__aexit__(exc_type, exc, tb)
 
     async def aclose(self) -> None:
-        """Close every connection ever opened, orphans from naive races included."""
+        """Close every connection ever opened, orphans from naive races included.
+
+        Before closing, each server's live connections that the manager no longer references
+        (spawned by a racing reconnect and then overwritten) are recorded as orphans."""
+        for name, state in self._states.items():
+            live = self.live_connections(name)
+            orphans = [c for c in live if c is not state.conn]
+            self.events.record(
+                "connections_at_close",
+                server=name,
+                live=len(live),
+                orphans=len(orphans),
+                generations=[c.generation for c in orphans],
+            )
         with anyio.CancelScope(shield=True):
             for conn in self._all_connections:
                 await conn.close()
@@ -426,6 +439,7 @@ class MCPHostManager:
             tool=tool,
             generation=conn.generation,
             in_flight=state.in_flight,
+            timeout=timeout,
         )
         outcome = "ok"
         try:

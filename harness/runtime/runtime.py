@@ -67,6 +67,7 @@ class Runtime:
         self.events = RuntimeEvents(self._clock)
         self.fake_api: FakeAnthropic | None = None
         self.fake_servers: dict[str, FakeServer] = {}
+        self._server_rngs: dict[str, ChaosRandom] = {}
         self._client = client
         self._owns_client = client is None
         self._extra_specs = server_specs or []
@@ -79,8 +80,13 @@ class Runtime:
         if api.fake_script is not None:
             from fake_servers.anthropic import FakeAnthropic, ModelScript
 
+            script = (
+                ModelScript.model_validate(api.fake_script)
+                if isinstance(api.fake_script, dict)
+                else ModelScript.load(api.fake_script)
+            )
             self.fake_api = FakeAnthropic(
-                ModelScript.load(api.fake_script),
+                script,
                 rng=self._rng.fork("fake-anthropic"),
                 clock=self._clock,
                 tracer_provider=self._tracer_provider,
@@ -104,12 +110,17 @@ class Runtime:
             if server.fake is not None:
                 from fake_servers.mcp import ServerScript, build_server
 
-                script = ServerScript.load(server.script) if server.script else None
+                script: ServerScript | None = None
+                if isinstance(server.script, dict):
+                    script = ServerScript.model_validate(server.script)
+                elif server.script is not None:
+                    script = ServerScript.load(server.script)
+                self._server_rngs[name] = self._rng.fork(f"fake-mcp-{name}")
                 fake = build_server(
                     server.fake,
                     script=script,
                     clock=self._clock,
-                    rng=self._rng.fork(f"fake-mcp-{name}"),
+                    rng=self._server_rngs[name],
                     chat_fixture=server.chat_fixture,
                     tracer_provider=self._tracer_provider,
                 )
@@ -186,6 +197,17 @@ class Runtime:
             if self._client is not None and self._owns_client:
                 with anyio.CancelScope(shield=True):
                     await self._client.close()
+
+    def secret_values(self) -> list[str]:
+        """Every value the in-memory fake vaults can hand out (for the telemetry oracle)."""
+        from fake_servers.mcp.vault import SECRET_NAMES, secret_value
+
+        return [
+            secret_value(self._server_rngs[name], secret)
+            for name, fake in self.fake_servers.items()
+            if fake.name == "vault"
+            for secret in SECRET_NAMES
+        ]
 
     @property
     def host(self) -> MCPHostManager:

@@ -7,15 +7,23 @@ delegate to the *sink* attached at the time (``with router.attach(sink): ...``).
 test) attaches its own processors and seeded id generator, so runs in one process do not mix
 their spans and sim runs keep deterministic ids. Spans started with no sink attached are
 dropped.
+
+A sink may also bring its own clock (``time_ns``): sim runs give span and event timestamps on
+the virtual clock, so a trace shows the scenario's timeline (a 150 s timeout is 150 s in
+Jaeger) and the same seed gives the same timestamps. The SDK reads the time through the module
+global ``opentelemetry.sdk.trace.time_ns``; the router replaces that one function, checked at
+install time so an SDK change fails loudly instead of silently mixing clocks.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import opentelemetry.sdk.trace as sdk_trace
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -35,6 +43,7 @@ class SpanSink:
 
     processors: Sequence[SpanProcessor]
     rng: ChaosRandom | None = None
+    time_ns: Callable[[], int] | None = None
     _ids: IdGenerator = field(init=False)
 
     def __post_init__(self) -> None:
@@ -124,6 +133,13 @@ class SpanRouter:
 _router: SpanRouter | None = None
 
 
+def _routed_time_ns() -> int:
+    sink = _router.current if _router is not None else None
+    if sink is not None and sink.time_ns is not None:
+        return sink.time_ns()
+    return time.time_ns()
+
+
 def install_router(service_name: str = SERVICE_RUNTIME) -> SpanRouter:
     """Install (once) and return the global routing tracer provider."""
     global _router
@@ -134,6 +150,12 @@ def install_router(service_name: str = SERVICE_RUNTIME) -> SpanRouter:
             raise RuntimeError(
                 "a global tracer provider is already set; the harness must install its own"
             )
+        if getattr(sdk_trace, "time_ns", None) is not time.time_ns:
+            raise RuntimeError(
+                "opentelemetry.sdk.trace no longer reads time through its time_ns global; "
+                "virtual span timestamps need updating for this SDK version"
+            )
         trace.set_tracer_provider(router.provider)
+        sdk_trace.time_ns = _routed_time_ns  # type: ignore[attr-defined]
         _router = router
     return _router

@@ -1,0 +1,271 @@
+"""The built-in oracles. Each reads the run record and says, in one sentence, what held or
+what went wrong, with the evidence (event sequence numbers, times, journal lines, span ids)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from harness.oracles._registry import Verdict, oracle
+from harness.oracles.record import RunRecord
+
+_PAIRING_MARKERS = ("`tool_use`", "`tool_result`", "tool_use_id")
+
+
+def _t(event: dict[str, Any]) -> str:
+    return f"{float(event.get('time', 0.0)):.1f} s"
+
+
+@oracle("no_reconnect_while_in_flight")
+def no_reconnect_while_in_flight(record: RunRecord) -> Verdict:
+    name = "no_reconnect_while_in_flight"
+    performed = [e for e in record.runtime("reconnect") if e.get("decision") == "performed"]
+    bad = [e for e in performed if int(e.get("in_flight", 0)) > 0]
+    if bad:
+        first = bad[0]
+        return Verdict(
+            name,
+            False,
+            f"At {_t(first)} the {first['server']} connection was torn down and respawned "
+            f"(after a {first['reason']}) while {first['in_flight']} other call(s) were still "
+            f"in flight on it.",
+            [{k: e.get(k) for k in ("seq", "time", "server", "reason", "in_flight")} for e in bad],
+        )
+    return Verdict(
+        name,
+        True,
+        f"No MCP connection was torn down while calls were in flight "
+        f"({len(performed)} reconnect(s), each with nothing in flight).",
+    )
+
+
+@oracle("at_most_one_reconnect_per_failure")
+def at_most_one_reconnect_per_failure(record: RunRecord) -> Verdict:
+    name = "at_most_one_reconnect_per_failure"
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    for e in record.runtime("reconnect"):
+        if e.get("decision") == "performed":
+            groups[(str(e["server"]), int(e["generation"]))].append(e)
+    raced = {key: events for key, events in groups.items() if len(events) > 1}
+    if raced:
+        (server, generation), events = next(iter(raced.items()))
+        return Verdict(
+            name,
+            False,
+            f"At {_t(events[0])} {server} was reconnected {len(events)} times for the same "
+            f"failed connection (generation {generation}): the reconnects raced.",
+            [
+                {k: e.get(k) for k in ("seq", "time", "server", "reason", "generation")}
+                for events in raced.values()
+                for e in events
+            ],
+        )
+    return Verdict(name, True, "Every failed connection was replaced at most once.")
+
+
+@oracle("all_calls_resolved")
+def all_calls_resolved(record: RunRecord) -> Verdict:
+    name = "all_calls_resolved"
+    open_calls: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    overdue: list[dict[str, Any]] = []
+    for e in record.runtime_events:
+        key = (str(e.get("server")), str(e.get("tool")))
+        if e.get("kind") == "call_started":
+            open_calls[key].append(e)
+        elif e.get("kind") == "call_ended" and open_calls[key]:
+            started = open_calls[key].pop(0)
+            limit = started.get("timeout")
+            if limit is not None and float(e.get("duration", 0)) > float(limit) + 1e-6:
+                overdue.append({"seq": e.get("seq"), "tool": e.get("tool"), **started})
+    unresolved = [e for events in open_calls.values() for e in events]
+    if record.hung or unresolved or overdue:
+        if unresolved:
+            first = unresolved[0]
+            sentence = (
+                f"{len(unresolved)} tool call(s) never ended; the first, {first['tool']} on "
+                f"{first['server']}, started at {_t(first)}."
+            )
+        elif overdue:
+            sentence = f"{len(overdue)} tool call(s) outlived their deadline."
+        else:
+            sentence = "The run hung: " + "; ".join(record.pending[:3] or ["nothing finished"])
+        evidence = [{k: e.get(k) for k in ("seq", "time", "server", "tool")} for e in unresolved]
+        return Verdict(name, False, sentence, evidence + overdue)
+    ended = len(record.runtime("call_ended"))
+    return Verdict(name, True, f"All {ended} tool call(s) ended within their deadlines.")
+
+
+@oracle("agents_completed")
+def agents_completed(record: RunRecord) -> Verdict:
+    name = "agents_completed"
+    started = {e["agent_id"]: e for e in record.runtime("agent_started")}
+    finished = {e["agent_id"]: e for e in record.runtime("agent_finished")}
+    problems: list[dict[str, Any]] = []
+    for agent_id, start in started.items():
+        end = finished.get(agent_id)
+        if end is None:
+            problems.append({"agent": start["agent"], "stop": "never finished"})
+        elif end.get("stop") != "end_turn":
+            problems.append(
+                {
+                    "agent": end["agent"],
+                    "stop": end.get("stop"),
+                    "error_type": end.get("error_type"),
+                    "error": end.get("error"),
+                    "seq": end.get("seq"),
+                    "time": end.get("time"),
+                }
+            )
+    if problems or record.hung:
+        if problems:
+            p = problems[0]
+            cause = f": {p['error']}" if p.get("error") else ""
+            sentence = f"Agent {p['agent']} did not complete ({p['stop']}){cause}"
+        else:
+            sentence = "The run hung before every agent finished."
+        return Verdict(name, False, sentence, problems)
+    return Verdict(name, True, f"All {len(started)} agent(s) ended their turn.")
+
+
+@oracle("tool_pairing_valid")
+def tool_pairing_valid(record: RunRecord) -> Verdict:
+    name = "tool_pairing_valid"
+    bad = []
+    for row in record.journal:
+        error = row.get("error") or {}
+        message = str((error.get("error") or {}).get("message", "")) if error else ""
+        if not message and isinstance(row.get("verdict"), dict):
+            message = str(row["verdict"].get("message", ""))
+        if int(row.get("status", 200)) == 400 and any(m in message for m in _PAIRING_MARKERS):
+            bad.append(
+                {
+                    "journal_seq": row.get("seq"),
+                    "time": row.get("time"),
+                    "agent": row.get("agent"),
+                    "message": message,
+                }
+            )
+    if bad:
+        first = bad[0]
+        who = f"agent {first['agent']}'s request" if first["agent"] else "a request"
+        return Verdict(
+            name,
+            False,
+            f"The API rejected {who} at {first['time']:.1f} s: {first['message']}",
+            bad,
+        )
+    return Verdict(name, True, f"All {len(record.journal)} API request(s) had valid tool pairs.")
+
+
+@oracle("compaction_never_split_tool_pair")
+def compaction_never_split_tool_pair(record: RunRecord) -> Verdict:
+    name = "compaction_never_split_tool_pair"
+    compacted = [e for e in record.runtime("compaction") if e.get("outcome") == "compacted"]
+    bad = [e for e in compacted if e.get("open_tool_calls") or e.get("stop_reason") == "tool_use"]
+    if bad:
+        first = bad[0]
+        return Verdict(
+            name,
+            False,
+            f"At {_t(first)} agent {first['agent']}'s history was compacted while tool call(s) "
+            f"{first.get('open_tool_calls')} were open (stop_reason {first.get('stop_reason')}).",
+            [
+                {k: e.get(k) for k in ("seq", "time", "agent", "stop_reason", "open_tool_calls")}
+                for e in bad
+            ],
+        )
+    return Verdict(name, True, f"{len(compacted)} compaction(s), none while a tool call was open.")
+
+
+@oracle("scheduled_scope_explicit")
+def scheduled_scope_explicit(record: RunRecord) -> Verdict:
+    name = "scheduled_scope_explicit"
+    automated = [e for e in record.runtime("scoped_query") if e.get("automated")]
+    implicit = [e for e in automated if not e.get("explicit")]
+    refused = record.runtime("scope_refused")
+    if implicit:
+        first = implicit[0]
+        return Verdict(
+            name,
+            False,
+            f"At {_t(first)} scheduled agent {first['agent']} ran {first['tool']} without a "
+            f"scope, so it read its tab's default ({first['context_id']}).",
+            [
+                {k: e.get(k) for k in ("seq", "time", "agent", "tool", "context_id", "scope")}
+                for e in implicit
+            ],
+        )
+    extra = f"; {len(refused)} undeclared query(ies) refused" if refused else ""
+    return Verdict(
+        name,
+        True,
+        f"{len(automated)} scheduled chat query(ies), each with an explicit scope{extra}.",
+    )
+
+
+@oracle("review_saw_all_contexts")
+def review_saw_all_contexts(record: RunRecord) -> Verdict:
+    name = "review_saw_all_contexts"
+    params = record.params.get(name, {})
+    task = str(params.get("task", ""))
+    contexts = [str(c) for c in params.get("contexts", [])]
+    result = (record.result.get("tasks") or {}).get(task)
+    if result is None:
+        return Verdict(name, False, f"The scheduled task {task!r} never produced an answer.")
+    text = str(result.get("text", ""))
+    missing = [c for c in contexts if c not in text]
+    if missing:
+        return Verdict(
+            name,
+            False,
+            f"Task {task}'s review never saw the {', '.join(missing)} context(s): it read only "
+            f"part of the day.",
+            [{"task": task, "missing": missing, "answer": text[:300]}],
+        )
+    return Verdict(name, True, f"Task {task}'s review covered {', '.join(contexts)}.")
+
+
+@oracle("no_leaked_processes")
+def no_leaked_processes(record: RunRecord) -> Verdict:
+    name = "no_leaked_processes"
+    orphans = [e for e in record.runtime("connections_at_close") if int(e.get("orphans", 0)) > 0]
+    if record.leaked or orphans:
+        if orphans:
+            first = orphans[0]
+            sentence = (
+                f"{first['orphans']} {first['server']} connection(s) were still open with no "
+                f"owner when the runtime stopped: a reconnect spawned a server twice."
+            )
+        else:
+            sentence = f"{len(record.leaked)} process(es) or connection(s) outlived the run."
+        return Verdict(name, False, sentence, orphans + [{"leaked": x} for x in record.leaked])
+    return Verdict(name, True, "Nothing the run started outlived it, and nothing was orphaned.")
+
+
+@oracle("no_secrets_in_telemetry")
+def no_secrets_in_telemetry(record: RunRecord) -> Verdict:
+    name = "no_secrets_in_telemetry"
+    secrets = [s for s in record.secrets if len(s) >= 8]
+    if not secrets:
+        return Verdict(name, True, "No secrets were handed out in this run.")
+    found: list[dict[str, Any]] = []
+    for span in record.spans:
+        text = json.dumps([span["attributes"], span["events"], span["status_message"]])
+        if any(secret in text for secret in secrets):
+            found.append({"span_id": span["span_id"], "name": span["name"]})
+    sources = {
+        "runtime events": record.runtime_events,
+        "server events": [e for events in record.server_events.values() for e in events],
+        "API journal": record.journal,
+    }
+    for source, rows in sources.items():
+        text = json.dumps(rows, default=str)
+        if any(secret in text for secret in secrets):
+            found.append({"source": source})
+    if found:
+        where = found[0].get("name") or found[0].get("source")
+        return Verdict(name, False, f"A vault secret appeared in telemetry ({where}).", found)
+    return Verdict(
+        name, True, f"None of {len(secrets)} secret value(s) appeared in spans, events or logs."
+    )

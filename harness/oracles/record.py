@@ -1,0 +1,94 @@
+"""``RunRecord``: everything a run left behind, in the form oracles read.
+
+The same record comes from a run that just finished and from a run directory on disk
+(``run.json``, ``events.jsonl``, ``journal.jsonl``, ``trace.jsonl``), so ``harness check`` on a
+saved run reaches the same verdicts as the run itself.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.telemetry.otlp_json import FlatSpan, read_trace_file
+
+__all__ = ["RunRecord", "read_jsonl"]
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """A run's record. Events are dicts with ``source`` (``runtime`` or ``mcp:<server>``)."""
+
+    scenario: str
+    policy: str
+    seed: int
+    mode: str = "sim"
+    runtime_events: list[dict[str, Any]] = field(default_factory=list)
+    server_events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    journal: list[dict[str, Any]] = field(default_factory=list)
+    spans: list[FlatSpan] = field(default_factory=list)
+    result: dict[str, Any] = field(default_factory=dict)
+    # Values that must never appear in telemetry (the vault's). Kept in memory only: on disk a
+    # run re-derives them from its scenario and seed.
+    secrets: list[str] = field(default_factory=list, repr=False)
+    hung: bool = False
+    pending: list[str] = field(default_factory=list)
+    leaked: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def runtime(self, kind: str | None = None) -> list[dict[str, Any]]:
+        return [e for e in self.runtime_events if kind is None or e.get("kind") == kind]
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Objects of a JSON Lines file; a missing file is empty, a bad line a ``ConfigError``."""
+    if not path.exists():
+        return []
+    rows: list[dict[str, Any]] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise ConfigError(f"not JSON: {exc}", path=path, line=number) from None
+        if not isinstance(row, dict):
+            raise ConfigError("each line must be a JSON object", path=path, line=number)
+        rows.append(row)
+    return rows
+
+
+def load_record(run_dir: Path) -> RunRecord:
+    """A ``RunRecord`` from a run directory (secrets are left to the caller to re-derive)."""
+    run_json = run_dir / "run.json"
+    try:
+        meta = json.loads(run_json.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"not a run directory: {exc.strerror}", path=run_json) from None
+    except ValueError as exc:
+        raise ConfigError(f"run.json is not JSON: {exc}", path=run_json) from None
+    events = read_jsonl(run_dir / "events.jsonl")
+    servers: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        source = str(event.get("source", "runtime"))
+        if source.startswith("mcp:"):
+            servers.setdefault(source[4:], []).append(event)
+    trace_path = run_dir / "trace.jsonl"
+    return RunRecord(
+        scenario=str(meta.get("scenario", "")),
+        policy=str(meta.get("policy", "")),
+        seed=int(meta.get("seed", 0)),
+        mode=str(meta.get("mode", "sim")),
+        runtime_events=[e for e in events if e.get("source", "runtime") == "runtime"],
+        server_events=servers,
+        journal=read_jsonl(run_dir / "journal.jsonl"),
+        spans=read_trace_file(trace_path) if trace_path.exists() else [],
+        result=dict(meta.get("result") or {}),
+        hung=bool(meta.get("hung", False)),
+        pending=list(meta.get("pending") or []),
+        leaked=list(meta.get("leaked") or []),
+        params=dict(meta.get("oracle_params") or {}),
+    )

@@ -1,0 +1,209 @@
+"""``harness list | run | replay | check | schema``: the scenario engine's commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from harness.scenarios.runner import RunOutcome
+
+__all__ = ["check_cmd", "list_cmd", "replay_cmd", "run_cmd", "schema_cmd"]
+
+_OUTCOME_STYLE = {"reproduced": "bold yellow", "held": "bold green", "unexpected": "bold red"}
+
+
+@click.command("list")
+def list_cmd() -> None:
+    """List the built-in scenarios with one-line descriptions."""
+    from harness.scenarios import builtin_names, resolve
+
+    for name in builtin_names():
+        scenario, _ = resolve(name)
+        first = scenario.description.split(". ")[0].rstrip(".")
+        click.echo(f"{name:<28} {first}.")
+
+
+def _table(outcomes: list[RunOutcome]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:
+        # Piped output (CI logs) should not be cut to 80 columns.
+        console = Console(width=160)
+    table = Table(box=None, pad_edge=False)
+    for column in ("scenario", "policy", "outcome", "deciding oracle", "virtual", "wall"):
+        table.add_column(column, no_wrap=True)
+    for o in outcomes:
+        table.add_row(
+            o.scenario,
+            o.policy,
+            f"[{_OUTCOME_STYLE[o.outcome]}]{o.outcome}[/]",
+            o.deciding.name if o.deciding else "",
+            f"{o.virtual_s:.1f} s",
+            f"{o.wall_s * 1000:.0f} ms",
+        )
+    console.print(table)
+    console.print()
+    for o in outcomes:
+        why = o.deciding.explanation if o.deciding else ""
+        console.print(f"[b]{o.scenario}[/b] ({o.policy}): {why}", highlight=False)
+        console.print(f"  [dim]{o.run_dir}[/dim]", highlight=False)
+        if not o.met:
+            console.print(
+                f"  [red]expected {o.expected}; replay with:[/] {o.replay_command()}",
+                highlight=False,
+            )
+
+
+@click.command("run")
+@click.argument("targets", nargs=-1)
+@click.option("--all", "run_all", is_flag=True, help="Run every built-in scenario.")
+@click.option(
+    "--policy",
+    type=click.Choice(["buggy", "fixed", "both"]),
+    default="both",
+    show_default=True,
+)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--strategy",
+    type=click.Choice(["fifo", "random", "pct"]),
+    default="fifo",
+    show_default=True,
+    help="How the sim loop orders ready tasks.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Where run directories are written.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per run.")
+def run_cmd(
+    targets: tuple[str, ...],
+    run_all: bool,
+    policy: str,
+    seed: int,
+    strategy: str,
+    out: Path,
+    as_json: bool,
+) -> None:
+    """Run scenarios (built-in names or files) in sim mode and judge each run.
+
+    Exit status 0 when every run met its expectation (bug reproduced under buggy, held under
+    fixed), 1 when one did not, 2 on bad input.
+    """
+    from harness.errors import ScenarioError
+    from harness.scenarios import builtin_names, resolve, run_scenario, write_run
+
+    names = list(targets) + (builtin_names() if run_all else [])
+    if not names:
+        raise click.UsageError("name a scenario (or a file), or pass --all")
+    loaded = [resolve(name) for name in dict.fromkeys(names)]
+    if not loaded:
+        raise ScenarioError("no scenario to run")
+    policies: list[Any] = ["buggy", "fixed"] if policy == "both" else [policy]
+    outcomes: list[RunOutcome] = []
+    for scenario, source in loaded:
+        for pol in policies:
+            outcome = run_scenario(
+                scenario, policy=pol, seed=seed, strategy=strategy, source=source
+            )
+            write_run(outcome, scenario, out)
+            outcomes.append(outcome)
+            if as_json:
+                click.echo(json.dumps(outcome.to_json()))
+    if not as_json:
+        _table(outcomes)
+    raise SystemExit(0 if all(o.met for o in outcomes) else 1)
+
+
+@click.command("replay")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+def replay_cmd(run_dir: Path) -> None:
+    """Re-run RUN_DIR's scenario, policy and seed; compare outcome and trace."""
+    from harness.errors import ConfigError
+    from harness.scenarios import Scenario, run_scenario
+    from harness.telemetry.otlp_json import flatten, read_trace_file
+
+    run_json = run_dir / "run.json"
+    try:
+        meta = json.loads(run_json.read_text(encoding="utf-8"))
+        scenario = Scenario.model_validate(meta["scenario_definition"])
+    except OSError as exc:
+        raise ConfigError(f"not a run directory: {exc.strerror}", path=run_json) from None
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(f"run.json cannot be replayed: {exc}", path=run_json) from None
+    outcome = run_scenario(
+        scenario,
+        policy=meta["policy"],
+        seed=int(meta["seed"]),
+        strategy=str(meta.get("strategy", "fifo")),
+        source=meta.get("scenario_source"),
+    )
+    saved = read_trace_file(run_dir / "trace.jsonl")
+    same_trace = flatten(outcome.trace) == saved
+    same_outcome = outcome.outcome == meta["outcome"]
+    click.echo(f"outcome: {outcome.outcome} (recorded {meta['outcome']})")
+    click.echo(f"trace: {'identical' if same_trace else 'DIFFERENT'} ({len(saved)} spans)")
+    raise SystemExit(0 if same_trace and same_outcome else 1)
+
+
+@click.command("check")
+@click.argument("target", type=click.Path(path_type=Path))
+@click.option("--oracle", "oracles", multiple=True, help="Oracle to run (default: the run's).")
+def check_cmd(target: Path, oracles: tuple[str, ...]) -> None:
+    """Run oracles on a saved run directory (RUN_DIR) or a bare trace.jsonl."""
+    from harness.oracles import ORACLES, RunRecord, check, load_record
+    from harness.telemetry.otlp_json import read_trace_file
+
+    if target.is_dir():
+        record = load_record(target)
+        meta = json.loads((target / "run.json").read_text(encoding="utf-8"))
+        names = list(oracles) or [o["name"] for o in meta.get("oracles", [])]
+        record.secrets = _secrets_of(meta)
+    else:
+        record = RunRecord(scenario="", policy="", seed=0, spans=read_trace_file(target))
+        names = list(oracles) or ["no_secrets_in_telemetry"]
+    unknown = [n for n in names if n not in ORACLES]
+    if unknown:
+        raise click.BadParameter(f"unknown oracle(s) {unknown}", param_hint="--oracle")
+    verdicts = check(record, names)
+    for v in verdicts:
+        mark = "holds" if v.holds else "FAILS"
+        click.echo(f"{v.name:<36} {mark:<6} {v.explanation}")
+    raise SystemExit(0 if all(v.holds for v in verdicts) else 1)
+
+
+def _secrets_of(meta: dict[str, Any]) -> list[str]:
+    """Re-derive the vault's values from the run's scenario and seed (never stored)."""
+    from harness.chaos_random import ChaosRandom
+    from harness.scenarios import Scenario
+
+    try:
+        scenario = Scenario.model_validate(meta["scenario_definition"])
+    except (KeyError, ValueError):
+        return []
+    from fake_servers.mcp.vault import SECRET_NAMES, secret_value
+
+    rng = ChaosRandom(int(meta.get("seed", 0)))
+    return [
+        secret_value(rng.fork(f"fake-mcp-{name}"), secret)
+        for name, server in scenario.servers.items()
+        if server.fake == "vault"
+        for secret in SECRET_NAMES
+    ]
+
+
+@click.command("schema")
+def schema_cmd() -> None:
+    """Print the JSON Schema of scenario files (for editor completion)."""
+    from harness.scenarios import Scenario
+
+    click.echo(json.dumps(Scenario.model_json_schema(), indent=2))

@@ -1,0 +1,293 @@
+"""Scenario files: one YAML file declares a whole reproducible run.
+
+::
+
+    name: cascade
+    description: Two subagents share one ssh connection; A's call outlasts the 150 s timeout.
+    start: "2026-11-27T07:00:00Z"     # the run's clock origin (trace timestamps), optional
+    runtime:                          # the runtime config, minus api / servers / policies
+      prompt: Check the fleet.
+      agents: {main: {system: You run the house.}}
+    model: {agents: {...}}            # the fake API's model script, inline
+    servers:
+      ssh: {fake: ssh, timeout: 150, script: {tools: {...}}}
+    budget: {virtual: 3600, wall: 30}
+    oracles:
+      - no_reconnect_while_in_flight
+      - review_saw_all_contexts: {task: blog_review, contexts: [General, Blog]}
+    expect:
+      buggy: [no_reconnect_while_in_flight]   # these must fail: the bug reproduced
+    policies:                          # optional: override single runtime policies
+      buggy: {scope: explicit}
+
+``buggy`` maps to naive / eager / inherit, ``fixed`` to coordinated / between_turns / explicit.
+Under ``fixed`` every listed oracle must hold. A bad file fails at load with the file, line and
+field named.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harness.errors import ScenarioError
+from harness.runtime.config import (
+    AgentConfig,
+    CompactionConfig,
+    RuntimeConfig,
+    ScheduledTaskConfig,
+    ServerConfig,
+)
+
+__all__ = ["POLICY_MAP", "Budget", "Policy", "Scenario", "load_scenario"]
+
+Policy = Literal["buggy", "fixed"]
+
+POLICY_MAP: dict[str, dict[str, str]] = {
+    "buggy": {"reconnect": "naive", "compaction": "eager", "scope": "inherit"},
+    "fixed": {"reconnect": "coordinated", "compaction": "between_turns", "scope": "explicit"},
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RuntimeSection(_Strict):
+    model: str = "claude-sonnet-4-6"
+    max_tokens: int = Field(default=1024, gt=0)
+    prompt: str | None = None
+    agents: dict[str, AgentConfig] = Field(default_factory=lambda: {"main": AgentConfig()})
+    main_agent: str = "main"
+    compaction: CompactionConfig = CompactionConfig()
+    scheduled: list[ScheduledTaskConfig] = Field(default_factory=list)
+    capture_content: bool = False
+    max_retries: int = Field(default=2, ge=0, le=10)
+
+
+class Budget(_Strict):
+    virtual: float = Field(default=3600.0, gt=0, le=30 * 24 * 3600)
+    wall: float = Field(default=60.0, gt=0, le=3600)
+
+
+class PolicyOverrides(_Strict):
+    reconnect: Literal["naive", "coordinated"] | None = None
+    compaction: Literal["eager", "between_turns"] | None = None
+    scope: Literal["inherit", "explicit"] | None = None
+
+
+class Expectation(_Strict):
+    buggy: list[str] = Field(min_length=1)
+    fixed: Literal["hold"] = "hold"
+
+
+class Scenario(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=80)
+    description: str = Field(min_length=1)
+    start: datetime = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
+    runtime: RuntimeSection = RuntimeSection()
+    model: dict[str, Any]
+    servers: dict[str, ServerConfig] = Field(default_factory=dict)
+    budget: Budget = Budget()
+    oracles: list[str | dict[str, dict[str, Any]]] = Field(min_length=1)
+    expect: Expectation
+    policies: dict[Policy, PolicyOverrides] = Field(default_factory=dict)
+
+    @field_validator("model")
+    @classmethod
+    def _model_script(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from fake_servers.anthropic import ModelScript
+
+        ModelScript.model_validate(value)
+        return value
+
+    @field_validator("servers")
+    @classmethod
+    def _server_scripts(cls, value: dict[str, ServerConfig]) -> dict[str, ServerConfig]:
+        from fake_servers.mcp import SERVER_NAMES, ServerScript, build_server
+        from harness.errors import ScriptError
+
+        for name, server in value.items():
+            if server.fake is not None and server.fake not in SERVER_NAMES:
+                raise ValueError(
+                    f"server {name!r}: unknown fake server {server.fake!r} "
+                    f"(choose from {', '.join(SERVER_NAMES)})"
+                )
+            if server.fake is not None and isinstance(server.script, dict):
+                try:
+                    # Building the server checks that the script names only its own tools.
+                    build_server(server.fake, script=ServerScript.model_validate(server.script))
+                except ScriptError as exc:
+                    raise ValueError(f"server {name!r}: {exc.message}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        from harness.oracles import ORACLES
+
+        names = self.oracle_names
+        unknown = [n for n in names if n not in ORACLES]
+        if unknown:
+            raise ValueError(
+                f"unknown oracle(s) {unknown}; choose from {', '.join(sorted(ORACLES))}"
+            )
+        missing = [n for n in self.expect.buggy if n not in names]
+        if missing:
+            raise ValueError(f"expect.buggy names oracles not listed in oracles: {missing}")
+        if self.runtime.main_agent not in self.runtime.agents:
+            raise ValueError(f"runtime.main_agent {self.runtime.main_agent!r} is not an agent")
+        if self.runtime.prompt is None and not self.runtime.scheduled:
+            raise ValueError("runtime needs a prompt or scheduled tasks: nothing would run")
+        for task in self.runtime.scheduled:
+            if task.agent not in self.runtime.agents:
+                raise ValueError(f"scheduled task {task.name!r} names unknown agent {task.agent!r}")
+            if task.at > self.budget.virtual:
+                raise ValueError(
+                    f"scheduled task {task.name!r} at {task.at} s is past the virtual budget "
+                    f"({self.budget.virtual} s)"
+                )
+        return self
+
+    @property
+    def oracle_names(self) -> list[str]:
+        return [o if isinstance(o, str) else next(iter(o)) for o in self.oracles]
+
+    @property
+    def oracle_params(self) -> dict[str, dict[str, Any]]:
+        return {next(iter(o)): next(iter(o.values())) for o in self.oracles if isinstance(o, dict)}
+
+    def content_hash(self) -> str:
+        data = self.model_dump(mode="json")
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+    def runtime_config(self, policy: Policy) -> RuntimeConfig:
+        """The runtime config of this scenario under ``policy``."""
+        policies = dict(POLICY_MAP[policy])
+        override = self.policies.get(policy)
+        if override is not None:
+            policies.update(override.model_dump(exclude_none=True))
+        rt = self.runtime
+        return RuntimeConfig.model_validate(
+            {
+                "model": rt.model,
+                "max_tokens": rt.max_tokens,
+                "api": {"fake_script": self.model, "max_retries": rt.max_retries},
+                "policies": policies,
+                "compaction": rt.compaction.model_dump(),
+                "servers": {k: v.model_dump(exclude_none=True) for k, v in self.servers.items()},
+                "agents": {k: v.model_dump() for k, v in rt.agents.items()},
+                "main_agent": rt.main_agent,
+                "prompt": rt.prompt,
+                "scheduled": [t.model_dump() for t in rt.scheduled],
+                "capture_content": rt.capture_content,
+            }
+        )
+
+
+def _line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
+    try:
+        node: Any = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line: int | None = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = [v for k, v in node.value if getattr(k, "value", None) == str(part)]
+            if not match:
+                break
+            node = match[0]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                break
+            node = node.value[part]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> None:
+    for server in (data.get("servers") or {}).values():
+        if isinstance(server, dict):
+            for key in ("script", "chat_fixture"):
+                value = server.get(key)
+                if isinstance(value, str) and not Path(value).is_absolute():
+                    server[key] = str(base / value)
+
+
+def parse_scenario(text: str, *, path: str | Path = "<scenario>") -> Scenario:
+    """Validate scenario YAML ``text``; errors name ``path``, line and field."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ScenarioError(
+            f"not valid YAML: {getattr(exc, 'problem', None) or exc}",
+            path=path,
+            line=mark.line + 1 if mark is not None else None,
+        ) from None
+    if not isinstance(data, dict):
+        raise ScenarioError(
+            "a scenario must be a YAML mapping", path=path, value=type(data).__name__
+        )
+    if isinstance(path, Path) or path != "<scenario>":
+        _resolve_paths(data, Path(path).parent)
+    # The embedded scripts first, so an error points inside them (model.agents.A.turns.0...).
+    from fake_servers.anthropic import ModelScript
+    from fake_servers.mcp import ServerScript
+
+    nested: list[tuple[tuple[int | str, ...], type[BaseModel], Any]] = []
+    if isinstance(data.get("model"), dict):
+        nested.append((("model",), ModelScript, data["model"]))
+    servers = data.get("servers")
+    if isinstance(servers, dict):
+        for name, server in servers.items():
+            if isinstance(server, dict) and isinstance(server.get("script"), dict):
+                nested.append((("servers", name, "script"), ServerScript, server["script"]))
+    try:
+        for prefix, model, value in nested:
+            try:
+                model.model_validate(value)
+            except ValidationError as exc:
+                raise _Located(prefix, exc) from None
+        return Scenario.model_validate(data)
+    except (ValidationError, _Located) as exc:
+        prefix, error_set = (exc.prefix, exc.error) if isinstance(exc, _Located) else ((), exc)
+        error = error_set.errors()[0]
+        loc = (*prefix, *error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        shown = error.get("input")
+        kwargs: dict[str, Any] = {}
+        if not isinstance(shown, dict | list):
+            kwargs["value"] = shown
+        raise ScenarioError(
+            message,
+            path=path,
+            line=_line_of(text, loc),
+            field=".".join(str(p) for p in loc) or None,
+            **kwargs,
+        ) from None
+
+
+class _Located(Exception):
+    def __init__(self, prefix: tuple[int | str, ...], error: ValidationError) -> None:
+        super().__init__(str(error))
+        self.prefix = prefix
+        self.error = error
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"cannot read the scenario: {exc.strerror}", path=path) from None
+    except UnicodeDecodeError:
+        raise ScenarioError("not a UTF-8 text file", path=path) from None
+    return parse_scenario(text, path=path)

@@ -1,0 +1,207 @@
+"""Run one scenario under one policy and seed, in sim mode, and judge it.
+
+The whole run (runtime, fake API, fake MCP servers) executes on the deterministic virtual-time
+loop: the same scenario, policy and seed give the same schedule, the same outcome and the same
+trace, span timestamps included (they are on the virtual clock, from the scenario's ``start``).
+A watchdog (the scenario's virtual and wall budgets) ends a run that hangs; it is then reported
+as hung with the tasks still pending, and everything it started is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from harness.chaos_random import ChaosRandom
+from harness.clock import LoopClock
+from harness.oracles import RunRecord, Verdict, check
+from harness.runtime.runtime import RunResult, Runtime
+from harness.scenarios.model import Policy, Scenario
+from harness.sim import SimStalled, run_sim
+from harness.telemetry.otlp_json import flatten, scrub_addresses, spans_to_otlp_json
+from harness.telemetry.routing import SpanSink, install_router
+
+__all__ = ["RunOutcome", "run_scenario"]
+
+Outcome = Literal["reproduced", "held", "unexpected"]
+
+
+@dataclass(slots=True)
+class RunOutcome:
+    """A judged run: what happened, what was expected, and why."""
+
+    scenario: str
+    policy: Policy
+    seed: int
+    strategy: str
+    outcome: Outcome
+    expected: Outcome
+    verdicts: list[Verdict]
+    deciding: Verdict | None
+    virtual_s: float
+    wall_s: float
+    record: RunRecord
+    trace: dict[str, Any]
+    stats: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
+    run_dir: Path | None = None
+
+    @property
+    def met(self) -> bool:
+        return self.outcome == self.expected
+
+    def replay_command(self) -> str:
+        target = self.source or self.scenario
+        return f"harness run {target} --policy {self.policy} --seed {self.seed}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "policy": self.policy,
+            "seed": self.seed,
+            "mode": self.record.mode,
+            "strategy": self.strategy,
+            "outcome": self.outcome,
+            "expected": self.expected,
+            "met": self.met,
+            "deciding_oracle": self.deciding.name if self.deciding else None,
+            "explanation": self.deciding.explanation if self.deciding else None,
+            "oracles": [v.to_dict() for v in self.verdicts],
+            "virtual_s": self.virtual_s,
+            "wall_s": self.wall_s,
+            "run_dir": str(self.run_dir) if self.run_dir else None,
+            "hung": self.record.hung,
+        }
+
+
+def _judge(
+    scenario: Scenario, policy: Policy, verdicts: list[Verdict]
+) -> tuple[Outcome, Outcome, Verdict | None]:
+    by_name = {v.name: v for v in verdicts}
+    failing = [v for v in verdicts if not v.holds]
+    if policy == "buggy":
+        bug_oracles = [by_name[n] for n in scenario.expect.buggy]
+        reproduced = all(not v.holds for v in bug_oracles)
+        deciding = bug_oracles[0] if reproduced else next((v for v in bug_oracles if v.holds), None)
+        return ("reproduced" if reproduced else "unexpected"), "reproduced", deciding
+    if failing:
+        return "unexpected", "held", failing[0]
+    return "held", "held", by_name[scenario.expect.buggy[0]]
+
+
+class _VirtualNanos:
+    """Span timestamps on the run's virtual clock, from the scenario's start."""
+
+    def __init__(self, epoch_ns: int) -> None:
+        self._epoch = epoch_ns
+        self._last = epoch_ns
+
+    def __call__(self) -> int:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return self._last
+        self._last = self._epoch + round(loop.time() * 1e9)
+        return self._last
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    policy: Policy,
+    seed: int = 0,
+    strategy: str = "fifo",
+    strategy_params: dict[str, Any] | None = None,
+    source: str | None = None,
+) -> RunOutcome:
+    """Run ``scenario`` under ``policy`` in sim mode and judge it with its oracles."""
+    config = scenario.runtime_config(policy)
+    clock = LoopClock()
+    rng = ChaosRandom(seed)
+    box: dict[str, Any] = {}
+
+    async def main() -> RunResult:
+        async with Runtime(config, clock=clock, rng=rng) as rt:
+            box["runtime"] = rt
+            return await rt.run()
+
+    exporter = InMemorySpanExporter()
+    epoch_ns = int(scenario.start.timestamp() * 1e9)
+    sink = SpanSink(
+        [SimpleSpanProcessor(exporter)], rng=rng.fork("trace-ids"), time_ns=_VirtualNanos(epoch_ns)
+    )
+    hung, pending = False, []
+    result: RunResult | None = None
+    stats: dict[str, Any] = {}
+    started = time.perf_counter()
+    with install_router().attach(sink):
+        try:
+            sim = run_sim(
+                main,
+                seed=seed,
+                strategy=strategy,
+                strategy_params=strategy_params,
+                virtual_time_limit=scenario.budget.virtual,
+                wall_time_limit=scenario.budget.wall,
+            )
+        except SimStalled as stalled:
+            hung = True
+            pending = [task.describe() for task in stalled.pending]
+            virtual = stalled.virtual_time
+            if stalled.stats is not None:
+                stats = stalled.stats.to_dict()
+        else:
+            result = sim.value
+            virtual = sim.stats.virtual_elapsed
+            stats = sim.stats.to_dict()
+    wall = time.perf_counter() - started
+    rt: Runtime | None = box.get("runtime")
+    spans = exporter.get_finished_spans()
+    trace = scrub_addresses(spans_to_otlp_json(spans)) if spans else {"resourceSpans": []}
+    record = RunRecord(
+        scenario=scenario.name,
+        policy=policy,
+        seed=seed,
+        mode="sim",
+        runtime_events=[{"source": "runtime", **e.to_dict()} for e in rt.events.events]
+        if rt
+        else [],
+        server_events={
+            name: [{"source": f"mcp:{name}", **e.to_json()} for e in fake.events.events]
+            for name, fake in (rt.fake_servers.items() if rt else [])
+        },
+        journal=[r.to_dict() for r in rt.fake_api.journal.records] if rt and rt.fake_api else [],
+        spans=flatten(trace),
+        result=result.to_dict() if result else {},
+        secrets=rt.secret_values() if rt else [],
+        hung=hung,
+        pending=pending,
+        leaked=[f"{c.server} generation {c.generation}" for c in rt.host.live_connections()]
+        if rt
+        else [],
+        params=scenario.oracle_params,
+    )
+    verdicts = check(record, scenario.oracle_names)
+    outcome, expected, deciding = _judge(scenario, policy, verdicts)
+    return RunOutcome(
+        scenario=scenario.name,
+        policy=policy,
+        seed=seed,
+        strategy=strategy,
+        outcome=outcome,
+        expected=expected,
+        verdicts=verdicts,
+        deciding=deciding,
+        virtual_s=virtual,
+        wall_s=wall,
+        record=record,
+        trace=trace,
+        stats=stats,
+        source=source,
+    )

@@ -1,0 +1,175 @@
+"""OTLP JSON files (``trace.jsonl``): write a run's spans, read them back.
+
+A file is JSON Lines, one ``TracesData`` per line, in the protobuf-JSON mapping of OTLP: ids as
+hex strings, enums as integers, 64-bit integers as decimal strings, lowerCamelCase keys. Jaeger
+loads it through "Search → JSON File"; ``opentelemetry-proto`` parses it. Oracles read spans in a
+flat form (``FlatSpan``) so a live run and a saved file are checked the same way.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import json_format
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
+from opentelemetry.sdk.trace import ReadableSpan
+
+from harness.errors import ConfigError
+
+__all__ = [
+    "FlatSpan",
+    "flatten",
+    "read_trace_file",
+    "scrub_addresses",
+    "spans_to_otlp_json",
+    "write_trace_file",
+]
+
+FlatSpan = dict[str, Any]
+
+_ID_KEYS = ("traceId", "spanId", "parentSpanId")
+
+
+def _hex_ids(node: Any) -> Any:
+    """protobuf's JSON mapping writes bytes as base64; OTLP JSON wants hex ids."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _ID_KEYS and isinstance(value, str) and value:
+                node[key] = base64.b64decode(value).hex()
+            else:
+                _hex_ids(value)
+    elif isinstance(node, list):
+        for item in node:
+            _hex_ids(item)
+    return node
+
+
+_ADDRESS = re.compile(r"(cancel scope |at 0x|object at 0x)[0-9a-f]{6,16}")
+_ADDRESS_KEYS = ("exception.stacktrace", "exception.message")
+
+
+def scrub_addresses(traces_data: dict[str, Any]) -> dict[str, Any]:
+    """Replace Python object addresses in exception texts (``cancel scope 7f…``, ``at 0x…``):
+    they change on every run and would make two identical sim runs' traces differ."""
+    for resource_spans in traces_data.get("resourceSpans", []):
+        for scope_spans in resource_spans.get("scopeSpans", []):
+            for span in scope_spans.get("spans", []):
+                for event in span.get("events", []):
+                    for attr in event.get("attributes", []):
+                        value = attr.get("value", {})
+                        if attr.get("key") in _ADDRESS_KEYS and "stringValue" in value:
+                            value["stringValue"] = _ADDRESS.sub(r"\1…", value["stringValue"])
+    return traces_data
+
+
+def spans_to_otlp_json(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
+    """One ``TracesData`` object (as a JSON-ready dict) holding ``spans``."""
+    request = encode_spans(spans)
+    data = TracesData(resource_spans=request.resource_spans)
+    as_dict = json_format.MessageToDict(data, use_integers_for_enums=True)
+    result: dict[str, Any] = _hex_ids(as_dict)
+    return result
+
+
+def write_trace_file(path: str | Path, spans: Sequence[ReadableSpan]) -> None:
+    with Path(path).open("w", encoding="utf-8") as fh:
+        if spans:
+            fh.write(json.dumps(spans_to_otlp_json(spans), separators=(",", ":")) + "\n")
+
+
+def _any_value(value: dict[str, Any]) -> Any:
+    if "stringValue" in value:
+        return value["stringValue"]
+    if "intValue" in value:
+        return int(value["intValue"])
+    if "doubleValue" in value:
+        return float(value["doubleValue"])
+    if "boolValue" in value:
+        return bool(value["boolValue"])
+    if "arrayValue" in value:
+        return [_any_value(v) for v in value["arrayValue"].get("values", [])]
+    return None
+
+
+def _attrs(items: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    return {item["key"]: _any_value(item.get("value", {})) for item in items}
+
+
+def flatten(traces_data: dict[str, Any]) -> list[FlatSpan]:
+    """Flat spans of one ``TracesData`` dict, ordered by start time then span id."""
+    flat: list[FlatSpan] = []
+    for resource_spans in traces_data.get("resourceSpans", []):
+        resource = _attrs(resource_spans.get("resource", {}).get("attributes", []))
+        for scope_spans in resource_spans.get("scopeSpans", []):
+            scope = scope_spans.get("scope", {}).get("name", "")
+            for span in scope_spans.get("spans", []):
+                status = span.get("status", {})
+                flat.append(
+                    {
+                        "trace_id": span.get("traceId", ""),
+                        "span_id": span.get("spanId", ""),
+                        "parent_id": span.get("parentSpanId") or None,
+                        "name": span.get("name", ""),
+                        "kind": int(span.get("kind", 0)),
+                        "start_ns": int(span.get("startTimeUnixNano", 0)),
+                        "end_ns": int(span.get("endTimeUnixNano", 0)),
+                        "attributes": _attrs(span.get("attributes", [])),
+                        "events": [
+                            {
+                                "name": e.get("name", ""),
+                                "time_ns": int(e.get("timeUnixNano", 0)),
+                                "attributes": _attrs(e.get("attributes", [])),
+                            }
+                            for e in span.get("events", [])
+                        ],
+                        "status": int(status.get("code", 0)),
+                        "status_message": status.get("message", ""),
+                        "service": resource.get("service.name", ""),
+                        "scope": scope,
+                    }
+                )
+    flat.sort(key=lambda s: (s["start_ns"], s["span_id"]))
+    return flat
+
+
+def read_trace_file(path: str | Path) -> list[FlatSpan]:
+    """Flat spans of every line of an OTLP JSON Lines file; bad input is a ``ConfigError``."""
+    path = Path(path)
+    spans: list[FlatSpan] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the trace: {exc.strerror}", path=path) from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            json_format.ParseDict(_b64_ids(json.loads(line)), TracesData())
+        except (ValueError, json_format.ParseError) as exc:
+            raise ConfigError(
+                f"not an OTLP JSON TracesData line: {exc}", path=path, line=number
+            ) from None
+        spans.extend(flatten(data))
+    spans.sort(key=lambda s: (s["start_ns"], s["span_id"]))
+    return spans
+
+
+def _b64_ids(node: Any) -> Any:
+    """Inverse of ``_hex_ids``, so protobuf can validate a file we or others wrote."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _ID_KEYS and isinstance(value, str) and value:
+                node[key] = base64.b64encode(bytes.fromhex(value)).decode()
+            else:
+                _b64_ids(value)
+    elif isinstance(node, list):
+        for item in node:
+            _b64_ids(item)
+    return node
