@@ -20,9 +20,11 @@ Endpoints: ``POST /v1/messages`` (JSON or SSE with ``"stream": true``), ``POST
 4. otherwise a 400 ``invalid_request_error`` naming the available agents.
 
 Each agent has its own cursor over its turns, advanced once per request routed to it that gets
-the turn's answer. A request that draws an injected failure (429, 500, 529, connection drop,
-stream cut) does not advance the cursor: the SDK's retry gets the turn. Several agents (a parent
-and concurrent subagents) therefore follow their own scripts without interfering.
+the turn's answer (it moves before any scripted latency, so a concurrent request of the same
+agent gets the next turn). A request that draws an injected failure (429, 500, 529, connection
+drop, stream cut, stream error) does not advance the cursor: the SDK's retry gets the turn.
+Several agents (a parent and concurrent subagents) therefore follow their own scripts without
+interfering.
 
 **Tokens.** ``usage.input_tokens`` and ``count_tokens`` both use ``ceil(chars / 4)`` where
 ``chars`` counts the system text, 8 per message, the text / tool input JSON / tool_result text of
@@ -40,6 +42,7 @@ from fake_servers.anthropic.faults import (
     Overloaded,
     RateLimit,
     StreamCut,
+    StreamError,
 )
 from fake_servers.anthropic.journal import Journal, JournalRecord
 from fake_servers.anthropic.script import Agent, Condition, ModelScript, ToolCall, Turn
@@ -59,6 +62,7 @@ __all__ = [
     "Overloaded",
     "RateLimit",
     "StreamCut",
+    "StreamError",
     "ToolCall",
     "Turn",
 ]

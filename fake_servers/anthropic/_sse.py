@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["sse_events"]
+__all__ = ["sse_error", "sse_events"]
 
 _CHUNK = 16
 
@@ -65,3 +65,8 @@ def sse_events(message: dict[str, Any]) -> list[bytes]:
     )
     events.append(_event("message_stop", {"type": "message_stop"}))
     return events
+
+
+def sse_error(error_type: str, message: str) -> bytes:
+    """An SSE ``error`` event, as the real API sends mid-stream (e.g. ``overloaded_error``)."""
+    return _event("error", {"type": "error", "error": {"type": error_type, "message": message}})

@@ -27,7 +27,7 @@ from starlette.types import ASGIApp
 from fake_servers.anthropic._errors import ApiError, error_body
 from fake_servers.anthropic._model import ScriptedModel, Selection, new_id
 from fake_servers.anthropic._responses import ConnectionRegistry, DropConnection, SSEStream
-from fake_servers.anthropic._sse import sse_events
+from fake_servers.anthropic._sse import sse_error, sse_events
 from fake_servers.anthropic._tokens import count_input_tokens
 from fake_servers.anthropic._validation import ParsedRequest, validate_request
 from fake_servers.anthropic.faults import (
@@ -38,6 +38,7 @@ from fake_servers.anthropic.faults import (
     Overloaded,
     RateLimit,
     StreamCut,
+    StreamError,
 )
 from fake_servers.anthropic.journal import Journal, JournalRecord
 from fake_servers.anthropic.script import ModelScript
@@ -53,6 +54,7 @@ __all__ = ["MAX_BODY_BYTES", "FakeAnthropic"]
 MAX_BODY_BYTES = 32 * 1024 * 1024
 _IN_PROCESS_BASE_URL = "http://fake-anthropic.invalid"
 _DEFAULT_MODEL = "claude-sonnet-4-6"
+_FAULT_MESSAGES = {"overloaded_error": "Overloaded", "api_error": "Internal server error"}
 
 
 @dataclass(slots=True)
@@ -251,14 +253,15 @@ class FakeAnthropic:
         fault = injected or self._model.draw_failure(selection)
         if fault is not None:
             record.fault = fault.model_dump()
-        if isinstance(fault, Latency):
-            await self._clock.sleep(fault.seconds)
-            fault = None
-        if fault is None:
+        if fault is None or isinstance(fault, Latency):
+            # Consumed before any wait, so a concurrent request of this agent gets the next turn.
             self._model.consume(selection)
-        elif not isinstance(fault, StreamCut) or not parsed.stream:
-            return self._failure(fault, record)
-        return await self._reply(parsed, selection, record, fault)
+            if fault is not None:
+                await self._clock.sleep(fault.seconds)
+            return await self._reply(parsed, selection, record, None)
+        if parsed.stream and isinstance(fault, StreamCut | StreamError):
+            return await self._reply(parsed, selection, record, fault)
+        return self._failure(fault, record)
 
     def _validate(
         self, data: dict[str, Any], record: JournalRecord, *, count_tokens: bool
@@ -281,7 +284,7 @@ class FakeAnthropic:
         parsed: ParsedRequest,
         selection: Selection,
         record: JournalRecord,
-        cut: StreamCut | None,
+        interruption: StreamCut | StreamError | None,
     ) -> Response:
         if selection.turn.latency:
             await self._clock.sleep(selection.turn.latency)
@@ -301,12 +304,15 @@ class FakeAnthropic:
             "cache-control": "no-cache",
             "request-id": record.request_id,
         }
-        stream = SSEStream(
-            sse_events(message),
-            headers,
-            connections=self._connections,
-            cut_after=cut.after_events if cut is not None else None,
-        )
+        events = sse_events(message)
+        # Never past the last data event: the stream must stay unfinished.
+        stop = min(interruption.after_events, len(events) - 1) if interruption else None
+        if isinstance(interruption, StreamError):
+            error_text = _FAULT_MESSAGES[interruption.error_type]
+            record.error = {"type": interruption.error_type, "message": error_text}
+            events = [*events[:stop], sse_error(interruption.error_type, error_text)]
+            stop = None
+        stream = SSEStream(events, headers, connections=self._connections, cut_after=stop)
         return stream  # type: ignore[return-value]
 
     def _draw_injection(self, agent: str) -> Fault | None:
@@ -319,6 +325,9 @@ class FakeAnthropic:
         return None
 
     def _failure(self, fault: Fault, record: JournalRecord) -> Response:
+        if isinstance(fault, StreamError):
+            status = 529 if fault.error_type == "overloaded_error" else 500
+            return self._error(ApiError(status, _FAULT_MESSAGES[fault.error_type]), record)
         if isinstance(fault, ConnectionDrop | StreamCut):
             record.status = 0
             record.error = {"type": "connection_drop", "message": "connection closed by server"}
@@ -335,9 +344,9 @@ class FakeAnthropic:
             )
             error = ApiError(429, message, headers=headers)
         elif isinstance(fault, ApiFailure):
-            error = ApiError(500, "Internal server error", headers=headers)
+            error = ApiError(500, _FAULT_MESSAGES["api_error"], headers=headers)
         else:
-            error = ApiError(529, "Overloaded", headers=headers)
+            error = ApiError(529, _FAULT_MESSAGES["overloaded_error"], headers=headers)
         return self._error(error, record)
 
     # -- endpoints -------------------------------------------------------------------------

@@ -17,6 +17,10 @@ kind                      effect on the request that draws it
                           connection closes (in-process the transport buffers the whole
                           response, so the SDK sees a connection error before any event); on a
                           non-streaming request it acts as ``connection_drop``
+``stream_error``          a streaming response sends ``after_events`` events, then an SSE
+                          ``error`` event (``error_type``, default ``overloaded_error``) and
+                          ends, as the real API does mid-stream; on a non-streaming request
+                          it is the matching status (529 or 500)
 ``latency``               wait ``seconds`` on the injected clock, then answer normally
 ========================  =====================================================================
 
@@ -38,6 +42,7 @@ __all__ = [
     "Overloaded",
     "RateLimit",
     "StreamCut",
+    "StreamError",
 ]
 
 
@@ -81,6 +86,14 @@ class StreamCut(_FaultBase):
     after_events: int = Field(default=1, ge=0)
 
 
+class StreamError(_FaultBase):
+    """An SSE ``error`` event after ``after_events`` events (e.g. ``overloaded_error``)."""
+
+    kind: Literal["stream_error"] = "stream_error"
+    after_events: int = Field(default=1, ge=0)
+    error_type: Literal["overloaded_error", "api_error"] = "overloaded_error"
+
+
 class Latency(_FaultBase):
     """Added latency before an otherwise normal answer (costs nothing in virtual time)."""
 
@@ -89,7 +102,7 @@ class Latency(_FaultBase):
 
 
 Fault = Annotated[
-    RateLimit | ApiFailure | Overloaded | ConnectionDrop | StreamCut | Latency,
+    RateLimit | ApiFailure | Overloaded | ConnectionDrop | StreamCut | StreamError | Latency,
     Field(discriminator="kind"),
 ]
 """Any fault; pydantic picks the class from ``kind``."""

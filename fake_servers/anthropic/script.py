@@ -71,7 +71,15 @@ StopReason = Literal[
 ]
 
 _FAULT_KINDS = frozenset(
-    {"rate_limit", "api_error", "overloaded", "connection_drop", "stream_cut", "latency"}
+    {
+        "rate_limit",
+        "api_error",
+        "overloaded",
+        "connection_drop",
+        "stream_cut",
+        "stream_error",
+        "latency",
+    }
 )
 
 
@@ -175,18 +183,26 @@ class ModelScript(_Strict):
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ScriptError(f"cannot read script: {exc.strerror}", path=path) from exc
+        root: yaml.Node | None = None
         try:
-            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+            if path.suffix == ".json":
+                data = json.loads(text)
+            else:
+                # The node tree keeps line numbers, so a bad field can be pointed at.
+                root = yaml.compose(text, Loader=yaml.SafeLoader)
+                data = yaml.safe_load(text)
         except (json.JSONDecodeError, yaml.YAMLError) as exc:
             line = getattr(exc, "lineno", None)
             mark = getattr(exc, "problem_mark", None)
             if mark is not None:
                 line = mark.line + 1
             raise ScriptError(f"not valid YAML/JSON: {exc}", path=path, line=line) from exc
-        return cls.from_data(data, path=path)
+        return cls.from_data(data, path=path, _root=root)
 
     @classmethod
-    def from_data(cls, data: object, *, path: str | Path | None = None) -> ModelScript:
+    def from_data(
+        cls, data: object, *, path: str | Path | None = None, _root: yaml.Node | None = None
+    ) -> ModelScript:
         """Validate already-parsed data; raise ``ScriptError`` naming field and value."""
         if not isinstance(data, dict):
             raise ScriptError("a script must be a mapping with 'agents'", path=path, value=data)
@@ -194,8 +210,13 @@ class ModelScript(_Strict):
             return cls.model_validate(data)
         except ValidationError as exc:
             error = exc.errors()[0]
+            loc = _field_loc(error["loc"])
             raise ScriptError(
-                error["msg"], path=path, field=_dotted(error["loc"]), value=error.get("input")
+                error["msg"],
+                path=path,
+                line=_yaml_line(_root, loc),
+                field=_dotted(loc),
+                value=error.get("input"),
             ) from exc
 
     @classmethod
@@ -205,14 +226,41 @@ class ModelScript(_Strict):
         return cls(agents={"default": Agent(turns=[turn], repeat=True)}, default_agent="default")
 
 
-def _dotted(loc: tuple[int | str, ...]) -> str:
+def _field_loc(loc: tuple[int | str, ...]) -> list[int | str]:
+    # pydantic adds the union tag / validator name to the location: not a field.
+    return [
+        part
+        for part in loc
+        if isinstance(part, int) or not (part in _FAULT_KINDS or part.startswith("function-"))
+    ]
+
+
+def _dotted(loc: list[int | str]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in _FAULT_KINDS or part.startswith("function-"):
-            # pydantic adds the union tag / validator name to the location: not a field.
-            continue
         else:
             out += f".{part}" if out else part
     return out
+
+
+def _yaml_line(root: yaml.Node | None, loc: list[int | str]) -> int | None:
+    """1-based line of the deepest YAML node on the path ``loc``."""
+    node, line = root, None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == str(part):
+                    node, line = value, key.start_mark.line + 1
+                    break
+            else:
+                break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                break
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line

@@ -20,6 +20,7 @@ from fake_servers.anthropic import (
     Overloaded,
     RateLimit,
     StreamCut,
+    StreamError,
     ToolCall,
     Turn,
 )
@@ -482,3 +483,84 @@ async def test_count_tokens_matches_usage_and_models_lists_script_models() -> No
     expected = 13
     assert counted.input_tokens == reply.usage.input_tokens == expected
     assert models == [MODEL, "claude-haiku-4-5"]
+
+
+async def test_stream_error_event_mid_stream_then_the_retry_gets_the_turn() -> None:
+    script = ModelScript(
+        agents={
+            "a": Agent(
+                turns=[Turn(text="streamed after an overload", fail=[StreamError(after_events=2)])]
+            )
+        }
+    )
+    fake = FakeAnthropic(script)
+    seen: list[str] = []
+
+    async def consume(client: anthropic.AsyncAnthropic) -> None:
+        async with client.messages.stream(
+            **create_kwargs([{"role": "user", "content": "x"}])
+        ) as stream:
+            async for event in stream:
+                seen.append(event.type)
+
+    async with fake.async_client(max_retries=0) as client:
+        with pytest.raises(anthropic.APIStatusError) as caught:
+            await consume(client)
+        assert isinstance(caught.value.body, dict)
+        assert caught.value.body["error"] == {"type": "overloaded_error", "message": "Overloaded"}
+        assert seen[0] == "message_start"
+        assert "message_stop" not in seen
+        async with client.messages.stream(
+            **create_kwargs([{"role": "user", "content": "x"}])
+        ) as stream:
+            final = await stream.get_final_message()
+    assert first_text(final) == "streamed after an overload"
+    assert [(r.turn, r.fault is not None) for r in fake.journal.records] == [(0, True), (0, False)]
+
+
+async def test_stream_error_on_a_json_request_is_the_matching_status() -> None:
+    fault = StreamError(after_events=1, error_type="api_error")
+    script = ModelScript(agents={"a": Agent(turns=[Turn(text="t", fail=[fault])])})
+    async with FakeAnthropic(script).async_client(max_retries=0) as client:
+        with pytest.raises(anthropic.InternalServerError) as caught:
+            await client.messages.create(**create_kwargs([{"role": "user", "content": "x"}]))
+    assert caught.value.status_code == 500
+
+
+async def test_concurrent_requests_of_one_agent_take_successive_turns_despite_latency() -> None:
+    clock = GateClock()
+    script = ModelScript(
+        agents={"a": Agent(turns=[Turn(text="slow first", latency=5.0), Turn(text="quick second")])}
+    )
+    fake = FakeAnthropic(script, clock=clock)
+    answers: list[str] = []
+    async with fake.async_client(max_retries=0) as client:
+
+        async def ask() -> None:
+            reply = await client.messages.create(
+                **create_kwargs([{"role": "user", "content": "x"}])
+            )
+            answers.append(first_text(reply))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(ask)
+            await clock.started(5.0)
+            # The first request is waiting out its latency; the second must not get its turn.
+            await ask()
+            clock.open(5.0)
+    assert answers == ["quick second", "slow first"]
+
+
+async def test_stream_cut_beyond_the_last_event_still_leaves_the_stream_unfinished() -> None:
+    script = ModelScript(
+        agents={"a": Agent(turns=[Turn(text="t", fail=[StreamCut(after_events=999)])])}
+    )
+    fake = FakeAnthropic(script)
+    async with fake.async_client(max_retries=0) as client:
+        with pytest.raises(anthropic.APIConnectionError):
+            await client.messages.create(
+                **create_kwargs([{"role": "user", "content": "x"}]), stream=True
+            )
+        # The cut consumed itself, not the turn.
+        reply = await client.messages.create(**create_kwargs([{"role": "user", "content": "x"}]))
+    assert first_text(reply) == "t"

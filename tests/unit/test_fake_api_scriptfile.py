@@ -43,7 +43,7 @@ def test_yaml_and_json_scripts_load_to_the_same_model(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "field", "value", "fragment"),
+    ("text", "field", "value", "fragment", "line"),
     [
         (
             "agents:\n  parent:\n    turns:\n      - text: a\n      - text: b\n"
@@ -51,12 +51,14 @@ def test_yaml_and_json_scripts_load_to_the_same_model(tmp_path: Path) -> None:
             "agents.parent.turns[2].tool_use[0].input",
             5,
             "Input should be a valid dictionary",
+            6,
         ),
         (
             "agents:\n  a:\n    turns:\n      - text: a\n        fail: [{kind: meteor}]\n",
             "agents.a.turns[0].fail[0]",
             {"kind": "meteor"},
             "does not match any of the expected tags",
+            5,
         ),
         (
             "agents:\n  a:\n    turns:\n      - text: a\n"
@@ -64,36 +66,41 @@ def test_yaml_and_json_scripts_load_to_the_same_model(tmp_path: Path) -> None:
             "agents.a.turns[0].fail[0].retry_after",
             -1,
             "greater than or equal to 0",
+            5,
         ),
         (
             "agents:\n  a:\n    turns:\n      - when: {matches: '('}\n        text: a\n",
             "agents.a.turns[0].when.matches",
             "(",
             "not a valid regular expression",
+            4,
         ),
         (
             "agents:\n  a:\n    turns:\n      - stop_reason: end_turn\n",
             "agents.a.turns[0]",
             {"stop_reason": "end_turn"},
             "a turn needs 'text' or 'tool_use'",
+            4,
         ),
         (
             "agents:\n  a:\n    turns:\n      - text: a\n        colour: red\n",
             "agents.a.turns[0].colour",
             "red",
             "Extra inputs are not permitted",
+            5,
         ),
-        ("agents: {}\n", "agents", {}, "at least 1 item"),
+        ("agents: {}\n", "agents", {}, "at least 1 item", 1),
         (
             "default_agent: ghost\nagents:\n  a:\n    turns: [{text: a}]\n",
             "",
             None,
             "default_agent 'ghost' is not one of the agents (a)",
+            None,
         ),
     ],
 )
 def test_bad_script_names_file_field_and_value(
-    tmp_path: Path, text: str, field: str, value: object, fragment: str
+    tmp_path: Path, text: str, field: str, value: object, fragment: str, line: int | None
 ) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(text)
@@ -102,6 +109,7 @@ def test_bad_script_names_file_field_and_value(
     error = caught.value
     assert error.path == str(path)
     assert (error.field or "") == field
+    assert error.line == line
     assert fragment in error.message
     if value is not None:
         assert error.value == value
