@@ -126,9 +126,13 @@ def _tag_error(loc: tuple[object, ...], kind: str, expected: str) -> ApiError:
     )
 
 
+# One encoder: json.dumps with options builds a new encoder per call (a measurable cost).
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def compact_json(value: object) -> str:
     """Compact JSON, as used by the token approximation."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _COMPACT.encode(value)
 
 
 def _check_block(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -54,6 +55,7 @@ __all__ = ["MAX_BODY_BYTES", "FakeAnthropic"]
 MAX_BODY_BYTES = 32 * 1024 * 1024
 _IN_PROCESS_BASE_URL = "http://fake-anthropic.invalid"
 _DEFAULT_MODEL = "claude-sonnet-4-6"
+_NO_PARENT = Context()
 _FAULT_MESSAGES = {"overloaded_error": "Overloaded", "api_error": "Internal server error"}
 
 
@@ -151,7 +153,9 @@ class FakeAnthropic:
         if retry_count is not None:
             record.request["retry_count"] = retry_count
         self.journal.begin(record)
-        context = propagate.extract(request.headers)
+        # Without a traceparent there is no remote parent (a root span, never the in-process
+        # caller's current span), and the propagators' header scans can be skipped.
+        context = propagate.extract(request.headers) if record.traceparent else _NO_PARENT
         with self._tracer.start_as_current_span(
             f"{request.method} {route}",
             context=context,

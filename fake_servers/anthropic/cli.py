@@ -56,7 +56,10 @@ def serve(
     capture_content: bool,
     spans_path: Path | None,
 ) -> None:
-    """Serve until SIGINT/SIGTERM; the first line printed is ``listening on URL``."""
+    """Serve the fake API on loopback until SIGINT or SIGTERM.
+
+    The first line printed is ``listening on http://127.0.0.1:PORT``.
+    """
     import anyio
 
     from fake_servers.anthropic._serve import check_loopback

@@ -244,3 +244,20 @@ async def test_server_span_is_parented_from_traceparent() -> None:
     assert bad.attributes[semconv.HTTP_RESPONSE_STATUS_CODE] == 400
     assert bad.attributes[semconv.ERROR_TYPE] == "invalid_request_error"
     provider.shutdown()
+
+
+async def test_without_traceparent_the_server_span_is_a_root_even_in_process() -> None:
+    exporter = InMemorySpanExporter()
+    provider = build_tracer_provider(
+        semconv.SERVICE_FAKE_ANTHROPIC, processors=[SimpleSpanProcessor(exporter)]
+    )
+    fake = FakeAnthropic(script(), tracer_provider=provider)
+    transport = httpx2.ASGITransport(app=fake.app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://fake") as client:
+        # The app runs in this task, where a caller's span is current; no header names it.
+        with provider.get_tracer("caller").start_as_current_span("caller"):
+            response = await client.post("/v1/messages", headers=HEADERS, json=BODY)
+    assert response.status_code == 200
+    server = next(s for s in exporter.get_finished_spans() if s.name == "POST /v1/messages")
+    assert server.parent is None
+    provider.shutdown()
