@@ -8,6 +8,7 @@ Nothing in the harness reads ``time.time()`` or ``time.monotonic()`` for run log
 
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol, runtime_checkable
 
 import anyio
@@ -41,7 +42,11 @@ class LoopClock:
         self._origin: float | None = None
 
     def now(self) -> float:
-        current = anyio.current_time()
+        try:
+            # The common case, and ~10x cheaper than anyio's backend lookup.
+            current = asyncio.get_running_loop().time()
+        except RuntimeError:
+            current = anyio.current_time()
         if self._origin is None:
             self._origin = current
         return current - self._origin

@@ -381,6 +381,14 @@ class AgentRunner:
                 tg.start_soon(one, index, use)
         return [r for r in results if r is not None]
 
+    async def execute_tool(
+        self, spec: AgentSpec, name: str, arguments: dict[str, Any], *, call_id: str
+    ) -> dict[str, Any]:
+        """Run one tool call as agent ``spec`` would (scope policy, shared host, spans,
+        metrics) and return its ``tool_result`` block."""
+        use = {"type": "tool_use", "id": call_id, "name": name, "input": arguments}
+        return await self._run_tool(spec, use, AgentResult(spec.name, spec.name, "end_turn"))
+
     async def _run_tool(
         self, spec: AgentSpec, use: dict[str, Any], parent_result: AgentResult
     ) -> dict[str, Any]:
@@ -392,7 +400,6 @@ class AgentRunner:
             sc.GEN_AI_TOOL_NAME: name,
             sc.GEN_AI_TOOL_CALL_ID: call_id,
             sc.GEN_AI_TOOL_TYPE: "function" if name == SPAWN_TOOL else "extension",
-            sc.GEN_AI_AGENT_NAME: spec.name,
         }
         if server:
             attributes["harness.mcp.server"] = server
@@ -449,7 +456,9 @@ class AgentRunner:
                 explicit=self._scope.argument in decision.arguments,
                 automated=spec.automated,
             )
-        outcome = await self._host.call_tool(server, tool, decision.arguments, meta=decision.meta)
+        outcome = await self._host.call_tool(
+            server, tool, decision.arguments, meta=decision.meta or None
+        )
         if outcome.result is None:
             span.set_attribute(sc.ERROR_TYPE, outcome.error_type or "error")
             return _error_result(call_id, outcome.error or "tool call failed")

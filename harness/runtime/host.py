@@ -142,6 +142,10 @@ class _ServerState:
     lock: anyio.Lock = field(default_factory=anyio.Lock)
     changed: anyio.Event = field(default_factory=anyio.Event)
     tools: list[Tool] | None = None
+    metric_attributes: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.metric_attributes = {"server": self.spec.name}
 
     def notify(self) -> None:
         self.changed.set()
@@ -227,6 +231,12 @@ class _Coordinated:
 
     async def _enter(self, host: MCPHostManager, state: _ServerState) -> Connection:
         """Wait until the server has a healthy connection, then count this call in."""
+        conn = state.conn
+        if state.broken_generation is None and conn is not None and not conn.closed:
+            # Fast path: no await between the check and the count, so no other task can
+            # break or replace the connection in between; the lock only guards (re)connects.
+            host._in_flight_add(state, +1)
+            return conn
         while True:
             async with state.lock:
                 if state.broken_generation is None:
@@ -412,8 +422,9 @@ class MCPHostManager:
 
     def _in_flight_add(self, state: _ServerState, delta: int) -> None:
         state.in_flight += delta
-        self._in_flight_metric.add(delta, {"server": state.spec.name})
-        if delta < 0:
+        self._in_flight_metric.add(delta, state.metric_attributes)
+        if delta < 0 and state.broken_generation is not None:
+            # Only a pending reconnect waits for the count to drop.
             state.notify()
 
     async def _call_on(

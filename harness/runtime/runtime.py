@@ -226,6 +226,11 @@ class Runtime:
         }
         return AgentSpec(**values)
 
+    @property
+    def runner(self) -> AgentRunner:
+        assert self._runner is not None, "Runtime used outside 'async with'"
+        return self._runner
+
     async def run_agent(self, spec: AgentSpec, prompt: str) -> AgentResult:
         assert self._runner is not None, "Runtime used outside 'async with'"
         return await self._runner.run(spec, prompt)

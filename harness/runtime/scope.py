@@ -67,9 +67,10 @@ class ScopePolicy:
     ) -> ScopeDecision:
         """The arguments and ``_meta`` to send; raises ``ScopeRefused`` when the call must not
         run. ``automated`` is true for scheduled tasks and every subagent they spawn."""
-        meta = {META_CONTEXT_ID: context_id}
         if server not in self.scoped_servers:
-            return ScopeDecision(dict(arguments), meta, None)
+            # Only scoped servers read the caller's context; others get no extra _meta.
+            return ScopeDecision(arguments, {}, None)
+        meta = {META_CONTEXT_ID: context_id}
         given = arguments.get(self.argument)
         if given is not None or self.name == "inherit" or not automated:
             return ScopeDecision(dict(arguments), meta, str(given) if given else context_id)

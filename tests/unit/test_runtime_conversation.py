@@ -222,3 +222,4 @@ def test_scope_leaves_interactive_and_unscoped_calls_alone() -> None:
         automated=True,
     )
     assert other.effective_scope is None
+    assert other.meta == {}
