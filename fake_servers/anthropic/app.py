@@ -45,6 +45,7 @@ from fake_servers.anthropic.journal import Journal, JournalRecord
 from fake_servers.anthropic.script import ModelScript
 from harness.chaos_random import ChaosRandom
 from harness.clock import Clock, LoopClock
+from harness.errors import FaultError
 from harness.telemetry import semconv
 
 if TYPE_CHECKING:
@@ -64,6 +65,18 @@ class _Injection:
     fault: Fault
     agent: str | None
     remaining: int
+
+
+def _rejected_summary(data: dict[str, Any]) -> dict[str, Any]:
+    """What can be said safely about a body that failed validation (no content)."""
+    summary: dict[str, Any] = {}
+    if isinstance(data.get("model"), str):
+        summary["model"] = data["model"]
+    if isinstance(data.get("messages"), list):
+        summary["message_count"] = len(data["messages"])
+    if isinstance(data.get("stream"), bool):
+        summary["stream"] = data["stream"]
+    return summary
 
 
 class FakeAnthropic:
@@ -110,9 +123,10 @@ class FakeAnthropic:
         itself and not the turn, so the retry gets the turn.
         """
         if agent is not None and agent not in self.script.agents:
-            raise ValueError(f"unknown agent {agent!r}")
+            agents = ", ".join(sorted(self.script.agents))
+            raise FaultError(f"cannot inject into unknown agent {agent!r} (agents: {agents})")
         if count < 1:
-            raise ValueError("count must be at least 1")
+            raise FaultError(f"an injected fault needs count >= 1 (got {count})")
         self._injections.append(_Injection(fault, agent, count))
 
     def async_client(self, **kwargs: Any) -> anthropic.AsyncAnthropic:
@@ -182,6 +196,7 @@ class FakeAnthropic:
     async def _respond(
         self, request: Request, route: str, body: bool, record: JournalRecord
     ) -> Response:
+        data: dict[str, Any] = {}
         try:
             data = await self._read(request, body)
             parsed = (
@@ -189,6 +204,7 @@ class FakeAnthropic:
             )
         except ApiError as error:
             record.verdict = {"type": error.error_type, "message": error.message}
+            record.request.update(_rejected_summary(data))
             return self._error(error, record)
         try:
             if parsed is None:

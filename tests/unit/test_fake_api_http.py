@@ -162,6 +162,28 @@ async def test_body_over_32_mb_is_413_by_header_and_by_stream(
     assert [r.status for r in fake.journal.records] == [413, 413]
 
 
+async def test_rejected_requests_are_journaled_with_a_safe_summary(
+    http: tuple[FakeAnthropic, httpx2.AsyncClient],
+) -> None:
+    fake, client = http
+    bad = {
+        "model": "claude-sonnet-4-6",
+        "max_tokens": 5,
+        "messages": [{"role": "user", "content": ""}],
+    }
+    response = await client.post("/v1/messages", headers=HEADERS, json=bad)
+    assert response.status_code == 400
+    record = fake.journal.records[0]
+    assert record.verdict == {
+        "type": "invalid_request_error",
+        "message": "messages.0: all messages must have non-empty content except for the "
+        "optional final assistant message",
+    }
+    assert record.request == {"model": "claude-sonnet-4-6", "message_count": 1}
+    assert record.agent is None
+    assert record.response is None
+
+
 async def test_journal_summarises_without_content_or_secrets(tmp_path: Path) -> None:
     fake = FakeAnthropic(script())
     traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

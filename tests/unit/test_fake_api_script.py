@@ -25,6 +25,7 @@ from fake_servers.anthropic import (
     Turn,
 )
 from harness.chaos_random import ChaosRandom
+from harness.errors import FaultError
 
 MODEL = "claude-sonnet-4-6"
 
@@ -438,9 +439,9 @@ async def test_latency_uses_the_injected_clock() -> None:
 
 def test_inject_rejects_unknown_agents_and_bad_counts() -> None:
     fake = FakeAnthropic(routing_script())
-    with pytest.raises(ValueError, match="unknown agent 'nobody'"):
+    with pytest.raises(FaultError, match=r"unknown agent 'nobody' \(agents: parent, sub1, sub2\)"):
         fake.inject(ConnectionDrop(), agent="nobody")
-    with pytest.raises(ValueError, match="count must be at least 1"):
+    with pytest.raises(FaultError, match=r"needs count >= 1 \(got 0\)"):
         fake.inject(ConnectionDrop(), count=0)
 
 
