@@ -177,6 +177,7 @@ class FakeAnthropic:
             attributes={
                 semconv.HTTP_REQUEST_METHOD: request.method,
                 semconv.URL_PATH: request.scope["path"],
+                semconv.URL_SCHEME: request.scope["scheme"],
                 semconv.HTTP_ROUTE: route,
             },
         ) as span:

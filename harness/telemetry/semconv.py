@@ -48,6 +48,7 @@ HTTP_REQUEST_METHOD: Final = "http.request.method"
 HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
 HTTP_ROUTE: Final = "http.route"
 URL_PATH: Final = "url.path"
+URL_SCHEME: Final = "url.scheme"
 
 # -- Resource ------------------------------------------------------------------------------
 SERVICE_NAME: Final = "service.name"

@@ -257,6 +257,7 @@ async def test_server_span_is_parented_from_traceparent() -> None:
     assert dict(ok.attributes or {}) == {
         semconv.HTTP_REQUEST_METHOD: "POST",
         semconv.URL_PATH: "/v1/messages",
+        semconv.URL_SCHEME: "http",
         semconv.HTTP_ROUTE: "/v1/messages",
         semconv.HTTP_RESPONSE_STATUS_CODE: 200,
         semconv.HARNESS_FAKE_AGENT: "a",
