@@ -84,7 +84,8 @@ class FakeAnthropic:
 
     ``rng`` seeds request, message and tool_use ids (default ``ChaosRandom(0)``); ``clock``
     times the journal and waits scripted latency (default ``LoopClock``); ``tracer_provider``
-    makes the SERVER spans (default: the global provider).
+    makes the SERVER spans (default: the global provider); ``journal`` records the requests
+    (default ``Journal()``; pass ``Journal(capture_content=True)`` or one with a ``path``).
     """
 
     def __init__(
@@ -182,14 +183,15 @@ class FakeAnthropic:
             },
         ) as span:
             response = await self._respond(request, route, body, record)
-            span.set_attribute(semconv.HTTP_RESPONSE_STATUS_CODE, record.status)
+            if record.status:  # 0: the connection is dropped, no status is ever sent
+                span.set_attribute(semconv.HTTP_RESPONSE_STATUS_CODE, record.status)
             if record.agent is not None:
                 span.set_attribute(semconv.HARNESS_FAKE_AGENT, record.agent)
             if record.turn is not None:
                 span.set_attribute(semconv.HARNESS_FAKE_TURN, record.turn)
             if record.error is not None:
                 span.set_attribute(semconv.ERROR_TYPE, str(record.error["type"]))
-                if record.status >= 500:
+                if record.status >= 500 or record.status == 0:
                     span.set_status(trace.StatusCode.ERROR)
         self.journal.finish(record)
         return response
