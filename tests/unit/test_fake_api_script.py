@@ -565,3 +565,57 @@ async def test_stream_cut_beyond_the_last_event_still_leaves_the_stream_unfinish
         # The cut consumed itself, not the turn.
         reply = await client.messages.create(**create_kwargs([{"role": "user", "content": "x"}]))
     assert first_text(reply) == "t"
+
+
+async def journal_of_a_run(seed: int) -> list[dict[str, Any]]:
+    fake = FakeAnthropic(routing_script(), rng=ChaosRandom(seed), clock=InstantClock())
+    fake.inject(RateLimit(retry_after=0.001), agent="sub2")
+    async with fake.async_client(max_retries=1) as client:
+        for name in ("parent", "sub1", "sub2", "parent"):
+            await client.messages.create(
+                **create_kwargs([{"role": "user", "content": "x"}], system=f"[agent:{name}]")
+            )
+    return [record.to_dict() for record in fake.journal.records]
+
+
+async def test_same_seed_same_journal() -> None:
+    first, again = await journal_of_a_run(21), await journal_of_a_run(21)
+    assert first == again
+    assert [(r["agent"], r["turn"], r["status"]) for r in first] == [
+        ("parent", 0, 200),
+        ("sub1", 0, 200),
+        ("sub2", 0, 429),
+        ("sub2", 0, 200),
+        ("parent", 1, 200),
+    ]
+
+
+async def test_tokens_count_tools_tool_inputs_and_results() -> None:
+    tools = [{"name": "mem_ssh", "description": "run", "input_schema": {"type": "object"}}]
+    messages = [
+        {"role": "user", "content": "go"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "tool_use", "id": "toolu_1", "name": "mem_ssh", "input": {"h": "a"}}
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_1",
+                    "content": [{"type": "text", "text": "up"}],
+                }
+            ],
+        },
+    ]
+    script = ModelScript(agents={"a": Agent(turns=[Turn(text="x")])})
+    async with FakeAnthropic(script).async_client(max_retries=0) as client:
+        counted = await client.messages.count_tokens(model=MODEL, messages=messages, tools=tools)  # type: ignore[arg-type]
+        reply = await client.messages.create(**create_kwargs(messages, tools=tools))
+    tools_json = '[{"name":"mem_ssh","description":"run","input_schema":{"type":"object"}}]'
+    # 3 messages x 8 + "go" + "mem_ssh" + '{"h":"a"}' + "up" + the tools JSON
+    chars = 24 + 2 + 7 + 9 + 2 + len(tools_json)
+    assert counted.input_tokens == reply.usage.input_tokens == -(-chars // 4)
