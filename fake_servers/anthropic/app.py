@@ -243,9 +243,7 @@ class FakeAnthropic:
         try:
             data = json.loads(b"".join(chunks))
         except (ValueError, RecursionError) as exc:
-            raise ApiError(
-                400, f"There was an error parsing the body of your request: {exc}"
-            ) from exc
+            raise ApiError(400, f"The request body is not valid JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise ApiError(400, "Input should be a valid dictionary")
         return data

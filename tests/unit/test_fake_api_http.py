@@ -95,7 +95,7 @@ def assert_error(response: httpx2.Response, status: int, error_type: str, messag
             "{not json",
             400,
             "invalid_request_error",
-            "There was an error parsing the body of your request: Expecting property name enclosed "
+            "The request body is not valid JSON: Expecting property name enclosed "
             "in double quotes: line 1 column 2 (char 1)",
         ),
         (
