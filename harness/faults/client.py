@@ -2,7 +2,8 @@
 
 With ``TOXIPROXY_URL`` set (e.g. ``http://127.0.0.1:8474``) the API of that server is used, so
 a real Toxiproxy can take the faults; otherwise an embedded ``ToxiproxyServer`` is started. The
-same client code drives both.
+same client code drives both. (No Toxiproxy binary can be installed on the machines this was
+built on: the switch is tested against a second embedded server on another port.)
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import anyio
@@ -29,8 +30,8 @@ class ToxicSet:
         self._generation = 0
         self._changed: anyio.Event | None = None
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return (entry.spec for entry in list(self._entries.values()))
+    def __iter__(self) -> Iterator[ToxicSpec]:
+        return iter([entry.spec for entry in self._entries.values()])
 
     def __len__(self) -> int:
         return len(self._entries)

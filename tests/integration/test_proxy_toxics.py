@@ -58,6 +58,27 @@ async def test_latency_is_added_and_removed_on_a_live_connection() -> None:
         await close(writer)
 
 
+async def test_slicer_and_bandwidth_keep_the_bytes_intact() -> None:
+    async with echo_server() as echo, proxy_server() as (server, api):
+        proxy = await api(lambda t: t.create(upstream=echo.address, name="svc"))
+        reader, writer = await connect(proxy.listen)
+        await api(
+            lambda t: t.get_proxy("svc").add_toxic(
+                type="slicer", attributes={"average_size": 700, "size_variation": 300}
+            )
+        )
+        await api(
+            lambda t: t.get_proxy("svc").add_toxic(
+                type="bandwidth", stream="upstream", attributes={"rate": 50_000}
+            )
+        )
+        payload = bytes(range(256)) * 800
+        assert await roundtrip(reader, writer, payload) == payload
+        applied = [r.name for r in server.recorder.records if r.action == "applied"]
+        assert sorted(applied) == ["bandwidth_upstream", "slicer_downstream"]
+        await close(writer)
+
+
 async def test_reset_peer_is_seen_by_the_client_as_a_reset() -> None:
     async with echo_server() as echo, proxy_server() as (server, api):
         proxy = await api(lambda t: t.create(upstream=echo.address, name="svc"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -39,7 +39,7 @@ class ProxyRegistry:
         self._proxies: dict[str, Proxy] = {}
         self._lock = anyio.Lock()
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Proxy]:
         return iter(list(self._proxies.values()))
 
     def get(self, name: str) -> Proxy:
