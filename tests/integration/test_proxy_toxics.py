@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import anyio
 import pytest
 
@@ -168,7 +170,7 @@ async def test_toxicity_zero_never_applies() -> None:
 
 
 async def test_disable_closes_listener_and_connections_enable_reopens() -> None:
-    async with echo_server() as echo, proxy_server() as (_server, api):
+    async with echo_server() as echo, proxy_server() as (server, api):
         proxy = await api(lambda t: t.create(upstream=echo.address, name="svc"))
         reader, writer = await connect(proxy.listen)
         assert await roundtrip(reader, writer, b"up") == b"up"
@@ -184,6 +186,8 @@ async def test_disable_closes_listener_and_connections_enable_reopens() -> None:
         reader, writer = await connect(proxy.listen)  # same port as before
         assert await roundtrip(reader, writer, b"back") == b"back"
         await close(writer)
+        downs = [(r.action, r.type) for r in server.recorder.records]
+        assert downs == [("disabled", "down"), ("enabled", "down")]
 
 
 async def test_reset_enables_every_proxy_and_removes_every_toxic() -> None:
@@ -202,7 +206,12 @@ async def test_reset_enables_every_proxy_and_removes_every_toxic() -> None:
         await close(writer)
 
 
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
 async def test_shutdown_closes_every_connection_and_task() -> None:
+    fds = _open_fds()
     async with echo_server() as echo:
         async with proxy_server() as (_server, api):
             proxy = await api(lambda t: t.create(upstream=echo.address, name="svc"))
@@ -216,3 +225,4 @@ async def test_shutdown_closes_every_connection_and_task() -> None:
         with pytest.raises(ConnectionRefusedError):
             await connect(proxy.listen)
     assert no_other_tasks() == []
+    assert _open_fds() == fds

@@ -106,6 +106,12 @@ class Proxy:
         for spec in self.toxics.clear():
             self._record_toxic("removed", spec)
 
+    def record_down(self, down: bool) -> None:
+        """Record that the proxy was taken down (disabled) or brought back up."""
+        self._recorder.record(
+            "disabled" if down else "enabled", type="down", target=self.name, trigger="api"
+        )
+
     def _record_toxic(self, action: str, spec: ToxicSpec, **details: Any) -> None:
         self._recorder.record(
             action,

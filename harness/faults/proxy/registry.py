@@ -103,11 +103,14 @@ class ProxyRegistry:
             enabled = data.get("enabled", proxy.enabled)
             if not isinstance(enabled, bool):
                 raise FaultConfigError("enabled must be true or false", field="enabled")
+            was_enabled = proxy.enabled
             if (listen, upstream) != (proxy.listen, proxy.upstream) or not enabled:
                 await proxy.stop()
             proxy.listen, proxy.upstream = listen, upstream
             if enabled:
                 await proxy.start(self._tg)
+            if enabled != was_enabled:
+                proxy.record_down(not enabled)
             return proxy
 
     async def delete(self, name: str) -> None:
@@ -119,7 +122,9 @@ class ProxyRegistry:
         async with self._lock:
             for proxy in self._proxies.values():
                 proxy.remove_all_toxics()
-                await proxy.start(self._tg)
+                if not proxy.enabled:
+                    await proxy.start(self._tg)
+                    proxy.record_down(False)
 
     async def close(self) -> None:
         """Stop every proxy (listeners and connections)."""
