@@ -6,6 +6,9 @@ import os
 
 import anyio
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.integration.test_proxy_helpers import (
     close,
@@ -37,7 +40,10 @@ async def test_create_list_version_and_relay() -> None:
 
 
 async def test_latency_is_added_and_removed_on_a_live_connection() -> None:
-    async with echo_server() as echo, proxy_server() as (server, api):
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    async with echo_server() as echo, proxy_server(tracer_provider=provider) as (server, api):
         proxy = await api(lambda t: t.create(upstream=echo.address, name="db"))
         reader, writer = await connect(proxy.listen)
         assert await roundtrip(reader, writer, b"warm") == b"warm"
@@ -57,6 +63,13 @@ async def test_latency_is_added_and_removed_on_a_live_connection() -> None:
         await api(lambda t: t.get_proxy("db").destroy_toxic("latency_downstream"))
         assert await roundtrip(reader, writer, b"fast" * 1000) == b"fast" * 1000
         assert server.recorder.records[-1].action == "removed"
+        spans = exporter.get_finished_spans()
+        assert [span.name for span in spans] == ["harness.fault"] * 3
+        assert [(span.attributes or {}).get("harness.fault.action") for span in spans] == [
+            "added",
+            "applied",
+            "removed",
+        ]
         await close(writer)
 
 

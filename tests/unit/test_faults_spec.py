@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from harness.errors import ConfigError, FaultConfigError
+from harness.faults.proxy._addresses import parse_address
 from harness.faults.toxic_set import ToxicSet
 from harness.faults.toxics import TOXIC_TYPES, Latency, ToxicSpec
 
@@ -89,3 +90,37 @@ def test_toxic_set_statuses_and_generations() -> None:
     toxics.replace(spec.updated({"attributes": {"latency": 1}}))
     assert toxics.chain("downstream")[0].generation > before
     assert toxics.chain("upstream") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "listen", "expected"),
+    [
+        ("127.0.0.1:0", True, ("127.0.0.1", 0)),
+        ("localhost:8080", True, ("127.0.0.1", 8080)),
+        ("[::1]:9000", True, ("::1", 9000)),
+        ("127.0.0.5:1", True, ("127.0.0.5", 1)),
+        ("db.internal:5432", False, ("db.internal", 5432)),
+    ],
+)
+def test_addresses(text: str, listen: bool, expected: tuple[str, int]) -> None:
+    assert parse_address(text, field="listen", listen=listen) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "listen", "message"),
+    [
+        ("0.0.0.0:0", True, "loopback only"),
+        ("[::]:0", True, "loopback only"),
+        ("example.com:80", True, "loopback only"),
+        (":8080", True, "no host"),
+        ("127.0.0.1", True, "host:port"),
+        ("127.0.0.1:http", True, "invalid port"),
+        ("127.0.0.1:70000", True, "invalid port"),
+        ("127.0.0.1:0", False, "invalid port"),
+        (8080, False, "host:port"),
+    ],
+)
+def test_bad_addresses(text: object, listen: bool, message: str) -> None:
+    with pytest.raises(FaultConfigError, match=message) as caught:
+        parse_address(text, field="listen", listen=listen)
+    assert caught.value.field == "listen"
