@@ -3,11 +3,12 @@ event log and crash behaviour), and ``build_server`` to make one by name."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -16,7 +17,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult
 from opentelemetry.trace import TracerProvider
 
-from fake_servers.mcp._behaviour import BehaviourMiddleware
+from fake_servers.mcp._behaviour import BehaviourMiddleware, connection_closed
 from fake_servers.mcp._events import EventKind, EventLog
 from fake_servers.mcp._names import SERVER_NAMES
 from fake_servers.mcp._script import Crash, ServerScript
@@ -80,7 +81,9 @@ class FakeServer:
         self.script = script
         self.clock = clock
         self.events = events
-        self.server = MCPServer(f"fake-{name}", version="1.0.0", log_level="WARNING")
+        self.server = MCPServer(
+            f"fake-{name}", version="1.0.0", log_level="WARNING", lifespan=self._lifespan
+        )
         self.crash_mode: CrashMode = "connections"
         self.transport = "memory"
         # Set by in-process HTTP serving: how to drop the sockets when crashing.
@@ -89,6 +92,10 @@ class FakeServer:
         self.before_exit: Callable[[], object] | None = None
         self._stderr = stderr
         self._connections: set[anyio.CancelScope] = set()
+        self._in_flight: set[anyio.CancelScope] = set()
+        # A direct-dispatch client (``Client(server)`` in "auto" mode) has no connection to
+        # close: after a crash its calls fail until a client connects anew (a respawn).
+        self.crashed = False
         self.server.middleware.append(BehaviourMiddleware(self))
         lowlevel = self.server._lowlevel_server
         self._serve_connection = lowlevel.run
@@ -113,11 +120,33 @@ class FakeServer:
             if crash.how == "sigkill":
                 os.kill(os.getpid(), signal.SIGKILL)
             os._exit(crash.code)
+        self.crashed = True
         if self.on_crash is not None:
             self.on_crash()
-        for scope in list(self._connections):
+            await anyio.sleep_forever()
+        if self._connections:
+            for scope in list(self._connections):
+                scope.cancel()
+            await anyio.sleep_forever()
+        for scope in list(self._in_flight):
             scope.cancel()
-        await anyio.sleep_forever()
+        raise connection_closed()
+
+    @contextlib.contextmanager
+    def track_call(self) -> Iterator[anyio.CancelScope]:
+        """Scope of one in-flight request; a crash under direct dispatch cancels it."""
+        with anyio.CancelScope() as scope:
+            self._in_flight.add(scope)
+            try:
+                yield scope
+            finally:
+                self._in_flight.discard(scope)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _: MCPServer) -> AsyncIterator[dict[str, Any]]:
+        # Entered once per client connection, in every mode: a new connection is a respawn.
+        self.crashed = False
+        yield {}
 
     async def _run_connection(self, *args: Any, **kwargs: Any) -> None:
         # Every in-memory and stdio connection runs through here, so a crash can cancel it:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared.exceptions import MCPError
-from mcp_types import CallToolResult
+from mcp_types import CONNECTION_CLOSED, CallToolResult
 
 from fake_servers.mcp._results import scripted_result
 from fake_servers.mcp._script import Behaviour
@@ -23,10 +23,15 @@ from harness.telemetry.semconv import META_CONTEXT_ID
 if TYPE_CHECKING:
     from fake_servers.mcp._base import FakeServer
 
-__all__ = ["BehaviourMiddleware"]
+__all__ = ["BehaviourMiddleware", "connection_closed"]
 
 # The first request of a connection: the legacy handshake, or the modern discovery probe.
 _OPENING_METHODS = frozenset({"initialize", "server/discover"})
+
+
+def connection_closed() -> MCPError:
+    """The error the SDK gives every call on a connection that closed under it."""
+    return MCPError(code=CONNECTION_CLOSED, message="Connection closed")
 
 
 class BehaviourMiddleware:
@@ -65,10 +70,15 @@ class BehaviourMiddleware:
         fake.log("request", time=start, **fields)
         detail: dict[str, Any] = {}
         try:
-            if ctx.method in _OPENING_METHODS and fake.script.slow_start:
-                detail["slow_start"] = fake.script.slow_start
-                await clock.sleep(fake.script.slow_start)
-            result = await self._apply(behaviour, ctx, call_next, fields)
+            if fake.crashed:
+                raise connection_closed()
+            with fake.track_call() as scope:
+                if ctx.method in _OPENING_METHODS and fake.script.slow_start:
+                    detail["slow_start"] = fake.script.slow_start
+                    await clock.sleep(fake.script.slow_start)
+                result = await self._apply(behaviour, ctx, call_next, fields)
+            if scope.cancelled_caught:  # only a crash cancels this scope itself
+                raise connection_closed()
         except anyio.get_cancelled_exc_class():
             fake.log("cancelled", time=clock.now(), duration=clock.now() - start, **fields)
             raise
@@ -97,7 +107,9 @@ class BehaviourMiddleware:
     def _select(self, tool: str, index: int, arguments: dict[str, Any]) -> Behaviour | None:
         script = self._fake.script
         limit = script.crash_after_calls
-        if limit is not None and self._total_calls > limit:
+        # Exactly the (N+1)-th call: in memory a reconnecting client is served again, as by a
+        # respawned process.
+        if limit is not None and self._total_calls == limit + 1:
             return Behaviour(crash=script.crash_after)
         tool_script = script.for_tool(tool)
         return tool_script.select(index, arguments) if tool_script is not None else None

@@ -25,6 +25,7 @@ from fake_servers.mcp._events import EventLog
 from fake_servers.mcp._script import ServerScript
 from fake_servers.mcp._transports import bind_socket, http_server
 from harness.chaos_random import ChaosRandom
+from harness.clock import ScaledClock
 from harness.errors import ConfigError
 from harness.telemetry.providers import build_tracer_provider
 from harness.telemetry.semconv import SERVICE_FAKE_MCP_PREFIX
@@ -67,8 +68,11 @@ def run_process(
     events_path: Path | None,
     spans_path: Path | None,
     chat_fixture: Path | None,
+    time_scale: float = 1.0,
 ) -> None:
-    """Serve fake server ``name`` until stdin EOF (stdio) or SIGTERM / SIGINT."""
+    """Serve fake server ``name`` until stdin EOF (stdio) or SIGTERM / SIGINT.
+
+    ``time_scale`` is the real length of one scripted second (a live run's ``--time-scale``)."""
     processors: list[SpanProcessor] = []
     if spans_path:
         processors.append(SimpleSpanProcessor(SpanFileExporter(spans_path)))
@@ -81,6 +85,7 @@ def run_process(
         name,
         script=script,
         rng=ChaosRandom(seed),
+        clock=ScaledClock(time_scale) if time_scale != 1.0 else None,
         events=events,
         chat_fixture=chat_fixture,
         tracer_provider=provider,

@@ -32,6 +32,13 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--port", type=int, default=0, show_default=True, help="HTTP port (0: any free).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of generated values.")
 @click.option("--chat-fixture", type=_FILE, help="Chat history YAML (chat server).")
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0.0001, max=10.0),
+    default=1.0,
+    show_default=True,
+    help="Real seconds per scripted second (latencies, slow start).",
+)
 def fake_mcp(
     name: str,
     script: Path | None,
@@ -42,6 +49,7 @@ def fake_mcp(
     port: int,
     seed: int,
     chat_fixture: Path | None,
+    time_scale: float,
 ) -> None:
     """Run the fake MCP server NAME (ssh, vault, traffic, cameras, chat).
 
@@ -68,6 +76,7 @@ def fake_mcp(
         events_path=events,
         spans_path=spans,
         chat_fixture=chat_fixture,
+        time_scale=time_scale,
     )
 
 

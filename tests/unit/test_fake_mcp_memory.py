@@ -318,6 +318,9 @@ async def test_crash_after_n_calls() -> None:
         await call(client, "traffic_status", {"route": "b"})
         with pytest.raises(MCPError, match="Connection closed"):
             await call(client, "traffic_status", {"route": "c"})
+    # Reconnecting is like a respawn: the server answers again (the crash happened once).
+    async with Client(fake.server, mode="legacy") as client:
+        assert not (await call(client, "traffic_status", {"route": "d"})).is_error
     assert [e.call_index for e in fake.events.find(kind="crashed")] == [3]
 
 
@@ -463,3 +466,38 @@ async def test_trace_continues_from_client_into_the_server_span() -> None:
     assert server_span.parent is not None
     assert server_span.attributes is not None
     assert server_span.attributes["gen_ai.tool.name"] == "mem_ssh"
+
+
+async def test_crash_under_direct_dispatch_fails_in_flight_and_later_calls() -> None:
+    # Client(server) in "auto" mode dispatches directly: no connection to close, so the crash
+    # fails every in-flight call the way a closed connection does, until a client reconnects.
+    script = ServerScript(
+        tools={
+            "chat_list_messages": ToolScript(default=Behaviour(hang=True)),
+            "chat_post_message": ToolScript(calls={1: Behaviour(crash=Crash())}),
+        }
+    )
+    fake = build_server("chat", script=script)
+    codes: list[int] = []
+
+    async def hanging_call(client: Client) -> None:
+        with pytest.raises(MCPError) as caught:
+            await call(client, "chat_list_messages", {})
+        codes.append(caught.value.error.code)
+
+    post = {"context_id": "Blog", "text": "x"}
+    async with Client(fake.server) as client:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(hanging_call, client)
+            with anyio.fail_after(TIMEOUT):
+                await fake.events.wait_for(kind="request", tool="chat_list_messages")
+            with pytest.raises(MCPError) as crashed:
+                await call(client, "chat_post_message", post)
+            codes.append(crashed.value.error.code)
+        with pytest.raises(MCPError) as later:
+            await call(client, "chat_post_message", post)
+        codes.append(later.value.error.code)
+    assert codes == [-32000, -32000, -32000]
+    # A new client is a respawned server: it is served again.
+    async with Client(fake.server) as client:
+        assert not (await call(client, "chat_post_message", post)).is_error
