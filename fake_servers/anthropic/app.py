@@ -79,6 +79,22 @@ def _rejected_summary(data: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
+def _resolve_platform(client: anthropic.AsyncAnthropic) -> None:
+    """Fill in the SDK's platform headers now instead of in a worker thread at first request.
+
+    The SDK resolves them once per client with ``asyncify`` (a thread). Under the sim loop a
+    thread answering while timers are pending lets virtual time jump past them, so an
+    in-process client must not need one. Private SDK details: skipped quietly if they change.
+    """
+    try:
+        from anthropic._base_client import get_platform
+
+        if getattr(client, "_platform", "absent") is None:
+            client._platform = get_platform()
+    except (ImportError, AttributeError):
+        return
+
+
 class FakeAnthropic:
     """The fake Messages API: ``.app`` (ASGI), ``.journal``, ``.async_client()``, ``.serve()``.
 
@@ -143,7 +159,9 @@ class FakeAnthropic:
         kwargs.setdefault("base_url", _IN_PROCESS_BASE_URL)
         transport = httpx2.ASGITransport(app=self.app, client=("in-process", 0))
         http_client = httpx2.AsyncClient(transport=transport, base_url=kwargs["base_url"])
-        return anthropic.AsyncAnthropic(http_client=http_client, **kwargs)
+        client = anthropic.AsyncAnthropic(http_client=http_client, **kwargs)
+        _resolve_platform(client)
+        return client
 
     @asynccontextmanager
     async def serve(self, *, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
