@@ -65,7 +65,9 @@ class FakeServer:
     ``events`` its event log. A crash ends the process when the server runs as a subprocess
     (``crash_mode="process"``); in memory there is no process of its own, so a crash closes
     the server side of every open connection: the client sees ``MCPError`` -32000
-    "Connection closed" on every in-flight call, as with a dead subprocess.
+    "Connection closed" on every in-flight call, as with a dead subprocess. Under direct
+    dispatch (``Client(server)`` in "auto" mode) in-flight and later calls raise that error
+    until a client connects anew. Served over HTTP in process, a crash aborts the sockets.
     """
 
     def __init__(
@@ -102,6 +104,7 @@ class FakeServer:
         lowlevel.run = self._run_connection  # type: ignore[method-assign]
 
     def log(self, kind: EventKind, *, time: float, **fields: Any) -> None:
+        """Append an event of this server to its log."""
         self.events.append(kind, time=time, server=self.name, **fields)
 
     def flood_stderr(self, nbytes: int) -> None:

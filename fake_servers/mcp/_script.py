@@ -241,6 +241,7 @@ class ServerScript(_Model):
         return script
 
     def for_tool(self, tool: str) -> ToolScript | None:
+        """The script of ``tool``, or None when it is not scripted."""
         return self.tools.get(tool)
 
     def check_server(self, name: str, tools: set[str]) -> None:

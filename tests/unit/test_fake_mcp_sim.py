@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 from mcp import Client, MCPError
 
-from fake_servers.mcp import Behaviour, ServerScript, ToolScript, build_server
+from fake_servers.mcp import ServerScript, ToolScript, build_server
 from harness.chaos_random import ChaosRandom
 from harness.sim import run_sim
 
@@ -37,10 +37,9 @@ async def scenario() -> tuple[list[dict[str, Any]], dict[str, Any]]:
         except MCPError as exc:
             outcome[host] = (exc.error.code, anyio.current_time())
 
-    async with Client(fake.server, mode="legacy") as client:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(one, "slow")
-            tg.start_soon(one, "ok")
+    async with Client(fake.server, mode="legacy") as client, anyio.create_task_group() as tg:
+        tg.start_soon(one, "slow")
+        tg.start_soon(one, "ok")
     return [e.to_json() for e in fake.events.events], outcome
 
 
