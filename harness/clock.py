@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 
 import anyio
 
-__all__ = ["Clock", "LoopClock"]
+__all__ = ["Clock", "LoopClock", "ScaledClock"]
 
 
 @runtime_checkable
@@ -54,5 +54,31 @@ class LoopClock:
     async def sleep(self, seconds: float) -> None:
         if seconds > 0:
             await anyio.sleep(seconds)
+        else:
+            await anyio.lowlevel.checkpoint()
+
+
+class ScaledClock:
+    """Scenario time on a real loop, scaled: ``now()`` and ``sleep()`` speak scenario seconds,
+    and one scenario second lasts ``scale`` real seconds (live mode's ``--time-scale``: 0.01
+    turns a 150 s timeout into 1.5 s)."""
+
+    __slots__ = ("_origin", "scale")
+
+    def __init__(self, scale: float) -> None:
+        if not scale > 0:
+            raise ValueError("the time scale must be positive")
+        self.scale = scale
+        self._origin: float | None = None
+
+    def now(self) -> float:
+        current = asyncio.get_running_loop().time()
+        if self._origin is None:
+            self._origin = current
+        return (current - self._origin) / self.scale
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            await anyio.sleep(seconds * self.scale)
         else:
             await anyio.lowlevel.checkpoint()

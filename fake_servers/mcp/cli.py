@@ -34,7 +34,7 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--chat-fixture", type=_FILE, help="Chat history YAML (chat server).")
 @click.option(
     "--time-scale",
-    type=click.FloatRange(min=0.0001, max=10.0),
+    type=click.FloatRange(min=0.00001, max=10.0),
     default=1.0,
     show_default=True,
     help="Real seconds per scripted second (latencies, slow start).",

@@ -53,6 +53,7 @@ class ApiConfig(_Strict):
     base_url: str | None = None
     api_key_env: str = "ANTHROPIC_API_KEY"
     max_retries: int = Field(default=2, ge=0, le=10)
+    loopback: bool = False  # serve the fake on a loopback port instead of in-process
 
     @model_validator(mode="after")
     def _one_target(self) -> ApiConfig:
@@ -77,6 +78,8 @@ class ServerConfig(_Strict):
     """One MCP server: ``fake`` (in-memory fake server), ``command`` (stdio) or ``url``."""
 
     fake: str | None = None
+    # How a fake server is reached: in memory (sim), a stdio subprocess, or streamable HTTP.
+    transport: Literal["memory", "stdio", "http"] = "memory"
     command: list[str] | None = None
     env: dict[str, str] | None = None
     url: str | None = None
@@ -92,6 +95,8 @@ class ServerConfig(_Strict):
             raise ValueError("give exactly one of fake, command or url")
         if self.command is not None and not self.command:
             raise ValueError("command must not be empty")
+        if self.fake is None and self.transport != "memory":
+            raise ValueError("transport applies to fake servers only")
         return self
 
 

@@ -292,7 +292,10 @@ class MCPHostManager:
         events: RuntimeEvents | None = None,
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: metrics.MeterProvider | None = None,
+        time_scale: float = 1.0,
     ) -> None:
+        """Timeouts are in the clock's (scenario) seconds; ``time_scale`` converts them to the
+        real seconds the SDK waits (live mode runs scenario time scaled)."""
         if policy not in RECONNECT_POLICIES:
             raise ConfigError(
                 f"unknown reconnect policy; choose one of {sorted(RECONNECT_POLICIES)}",
@@ -304,6 +307,7 @@ class MCPHostManager:
         if duplicates:
             raise ConfigError("server names must be unique", field="servers", value=duplicates)
         self.policy_name = policy
+        self._time_scale = time_scale
         self._policy = RECONNECT_POLICIES[policy]
         self._states = {s.name: _ServerState(s) for s in servers}
         self._clock = clock or LoopClock()
@@ -460,7 +464,7 @@ class MCPHostManager:
             result = await client.call_tool(
                 tool,
                 dict(arguments),
-                read_timeout_seconds=timeout,
+                read_timeout_seconds=timeout * self._time_scale,
                 meta=cast(RequestParamsMeta, meta) if meta is not None else None,
             )
             if result.is_error:

@@ -7,8 +7,12 @@ connection (and subprocess) on the way out, faults and cancellation included.
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -58,8 +62,15 @@ class Runtime:
         rng: ChaosRandom | None = None,
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: metrics.MeterProvider | None = None,
+        time_scale: float = 1.0,
+        workdir: Path | None = None,
     ) -> None:
+        """``time_scale`` is the real length of one scenario second (live mode); the injected
+        ``clock`` must agree with it (``ScaledClock(time_scale)``). Subprocess servers keep
+        their scripts, event logs and spans in ``workdir`` (default: a temporary directory
+        removed on exit)."""
         self.config = config
+        self.time_scale = time_scale
         self._clock = clock or LoopClock()
         self._rng = rng or ChaosRandom(0)
         self._tracer_provider = tracer_provider
@@ -68,6 +79,11 @@ class Runtime:
         self.fake_api: FakeAnthropic | None = None
         self.fake_servers: dict[str, FakeServer] = {}
         self._server_rngs: dict[str, ChaosRandom] = {}
+        self._server_seeds: dict[str, int] = {}
+        self._events_files: dict[str, Path] = {}
+        self.spans_files: dict[str, Path] = {}
+        self._stack = AsyncExitStack()
+        self._workdir: Path | None = workdir
         self._client = client
         self._owns_client = client is None
         self._extra_specs = server_specs or []
@@ -75,7 +91,7 @@ class Runtime:
         self._runner: AgentRunner | None = None
 
     # -- assembly --------------------------------------------------------------------------
-    def _build_client(self) -> anthropic.AsyncAnthropic:
+    async def _build_client(self) -> anthropic.AsyncAnthropic:
         api = self.config.api
         if api.fake_script is not None:
             from fake_servers.anthropic import FakeAnthropic, ModelScript
@@ -91,7 +107,13 @@ class Runtime:
                 clock=self._clock,
                 tracer_provider=self._tracer_provider,
             )
-            return self.fake_api.async_client(max_retries=api.max_retries)
+            if not api.loopback:
+                return self.fake_api.async_client(max_retries=api.max_retries)
+            base_url = await self._stack.enter_async_context(self.fake_api.serve())
+            # The fake accepts any key; a fixed one keeps real keys out of this path.
+            return anthropic.AsyncAnthropic(
+                api_key="sk-harness-fake", base_url=base_url, max_retries=api.max_retries
+            )
         key = os.environ.get(api.api_key_env)
         if not key:
             raise ConfigError(
@@ -102,38 +124,91 @@ class Runtime:
             api_key=key, base_url=api.base_url, max_retries=api.max_retries
         )
 
-    def _build_specs(self) -> list[ServerSpec]:
+    def _workdir_path(self) -> Path:
+        if self._workdir is None:
+            self._workdir = Path(
+                self._stack.enter_context(tempfile.TemporaryDirectory(prefix="harness-"))
+            )
+        return self._workdir
+
+    async def _build_specs(self) -> list[ServerSpec]:
         from mcp import StdioServerParameters
 
         specs: list[ServerSpec] = []
         for name, server in self.config.servers.items():
+            timeout = server.timeout
             if server.fake is not None:
-                from fake_servers.mcp import ServerScript, build_server
-
-                script: ServerScript | None = None
-                if isinstance(server.script, dict):
-                    script = ServerScript.model_validate(server.script)
-                elif server.script is not None:
-                    script = ServerScript.load(server.script)
-                self._server_rngs[name] = self._rng.fork(f"fake-mcp-{name}")
-                fake = build_server(
-                    server.fake,
-                    script=script,
-                    clock=self._clock,
-                    rng=self._server_rngs[name],
-                    chat_fixture=server.chat_fixture,
-                    tracer_provider=self._tracer_provider,
-                )
-                self.fake_servers[name] = fake
-                specs.append(ServerSpec(name, instance=fake.server, timeout=server.timeout))
+                specs.append(await self._fake_spec(name, server, timeout))
             elif server.command is not None:
                 params = StdioServerParameters(
                     command=server.command[0], args=server.command[1:], env=server.env
                 )
-                specs.append(ServerSpec(name, command=params, timeout=server.timeout))
+                specs.append(ServerSpec(name, command=params, timeout=timeout))
             else:
-                specs.append(ServerSpec(name, url=server.url, timeout=server.timeout))
+                specs.append(ServerSpec(name, url=server.url, timeout=timeout))
         return [*specs, *self._extra_specs]
+
+    async def _fake_spec(self, name: str, server: Any, timeout: float) -> ServerSpec:
+        from fake_servers.mcp import ServerScript, build_server, serve_http, stdio_parameters
+
+        assert server.fake is not None
+        script: ServerScript | None = None
+        if isinstance(server.script, dict):
+            script = ServerScript.model_validate(server.script)
+        elif server.script is not None:
+            script = ServerScript.load(server.script)
+        rng = self._rng.fork(f"fake-mcp-{name}")
+        self._server_rngs[name] = rng
+        if server.transport == "stdio":
+            work = self._workdir_path()
+            script_path: str | None = None
+            if script is not None:
+                script_file = work / f"{name}.script.json"
+                script_file.write_text(json.dumps(script.model_dump(mode="json")))
+                script_path = str(script_file)
+            self._server_seeds[name] = seed = rng.getrandbits(31)
+            self._events_files[name] = work / f"{name}.events.jsonl"
+            self.spans_files[name] = work / f"{name}.spans.jsonl"
+            params = stdio_parameters(
+                server.fake,
+                script=script_path,
+                events=self._events_files[name],
+                spans=self.spans_files[name],
+                seed=seed,
+                chat_fixture=server.chat_fixture,
+                extra_args=["--time-scale", repr(self.time_scale)],
+            )
+            return ServerSpec(name, command=params, timeout=timeout)
+        fake = build_server(
+            server.fake,
+            script=script,
+            clock=self._clock,
+            rng=rng,
+            chat_fixture=server.chat_fixture,
+            tracer_provider=self._tracer_provider,
+        )
+        self.fake_servers[name] = fake
+        if server.transport == "http":
+            url = await self._stack.enter_async_context(serve_http(fake))
+            return ServerSpec(name, url=url, timeout=timeout)
+        return ServerSpec(name, instance=fake.server, timeout=timeout)
+
+    def server_events(self) -> dict[str, list[dict[str, Any]]]:
+        """Each fake server's own event log (in memory, or read back from a subprocess's file)."""
+        out: dict[str, list[dict[str, Any]]] = {
+            name: [e.to_json() for e in fake.events.events]
+            for name, fake in self.fake_servers.items()
+        }
+        for name, path in self._events_files.items():
+            rows: list[dict[str, Any]] = []
+            if path.exists():
+                for line in path.read_text(encoding="utf-8").splitlines():
+                    try:
+                        rows.append(json.loads(line))
+                    except ValueError:
+                        continue  # a line cut short by a killed process
+            out[name] = rows
+        return out
 
     def _scoped_servers(self) -> frozenset[str]:
         return frozenset(
@@ -142,9 +217,14 @@ class Runtime:
 
     async def __aenter__(self) -> Runtime:
         config = self.config
-        specs = self._build_specs()
-        if self._client is None:
-            self._client = self._build_client()
+        await self._stack.__aenter__()
+        try:
+            specs = await self._build_specs()
+            if self._client is None:
+                self._client = await self._build_client()
+        except BaseException:
+            await self._stack.aclose()
+            raise
         self._host = MCPHostManager(
             specs,
             policy=config.policies.reconnect,
@@ -152,6 +232,7 @@ class Runtime:
             events=self.events,
             tracer_provider=self._tracer_provider,
             meter_provider=self._meter_provider,
+            time_scale=self.time_scale,
         )
         await self._host.__aenter__()
         compactor = Compactor(
@@ -194,20 +275,25 @@ class Runtime:
                 # from this task's own scope, so no extra scope around it.
                 await self._host.__aexit__(exc_type, exc, tb)
         finally:
-            if self._client is not None and self._owns_client:
-                with anyio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True):
+                if self._client is not None and self._owns_client:
                     await self._client.close()
+                await self._stack.aclose()
 
     def secret_values(self) -> list[str]:
         """Every value the in-memory fake vaults can hand out (for the telemetry oracle)."""
         from fake_servers.mcp.vault import SECRET_NAMES, secret_value
 
-        return [
+        values = [
             secret_value(self._server_rngs[name], secret)
             for name, fake in self.fake_servers.items()
             if fake.name == "vault"
             for secret in SECRET_NAMES
         ]
+        for name, seed in self._server_seeds.items():
+            if self.config.servers[name].fake == "vault":
+                values += [secret_value(ChaosRandom(seed), s) for s in SECRET_NAMES]
+        return values
 
     @property
     def host(self) -> MCPHostManager:

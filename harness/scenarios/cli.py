@@ -78,6 +78,20 @@ def _table(outcomes: list[RunOutcome]) -> None:
     help="How the sim loop orders ready tasks.",
 )
 @click.option(
+    "--mode",
+    type=click.Choice(["sim", "live"]),
+    default="sim",
+    show_default=True,
+    help="sim: one process, virtual time. live: subprocesses, sockets, scaled real time.",
+)
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0.00001, max=10.0),
+    default=None,
+    help="Live mode: real seconds per scenario second "
+    "(default 0.01, less when the scenario's virtual budget needs it).",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("runs"),
@@ -91,6 +105,8 @@ def run_cmd(
     policy: str,
     seed: int,
     strategy: str,
+    mode: str,
+    time_scale: float | None,
     out: Path,
     as_json: bool,
 ) -> None:
@@ -112,9 +128,16 @@ def run_cmd(
     outcomes: list[RunOutcome] = []
     for scenario, source in loaded:
         for pol in policies:
-            outcome = run_scenario(
-                scenario, policy=pol, seed=seed, strategy=strategy, source=source
-            )
+            if mode == "live":
+                from harness.scenarios.live import run_scenario_live
+
+                outcome = run_scenario_live(
+                    scenario, policy=pol, seed=seed, time_scale=time_scale, source=source
+                )
+            else:
+                outcome = run_scenario(
+                    scenario, policy=pol, seed=seed, strategy=strategy, source=source
+                )
             write_run(outcome, scenario, out)
             outcomes.append(outcome)
             if as_json:

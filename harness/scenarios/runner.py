@@ -58,7 +58,12 @@ class RunOutcome:
 
     def replay_command(self) -> str:
         target = self.source or self.scenario
-        return f"harness run {target} --policy {self.policy} --seed {self.seed}"
+        command = f"harness run {target} --policy {self.policy} --seed {self.seed}"
+        if self.record.mode == "live":
+            command += f" --mode live --time-scale {self.stats.get('time_scale')}"
+        elif self.strategy != "fifo":
+            command += f" --strategy {self.strategy}"
+        return command
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -80,7 +85,7 @@ class RunOutcome:
         }
 
 
-def _judge(
+def judge(
     scenario: Scenario, policy: Policy, verdicts: list[Verdict]
 ) -> tuple[Outcome, Outcome, Verdict | None]:
     by_name = {v.name: v for v in verdicts}
@@ -188,7 +193,7 @@ def run_scenario(
         params=scenario.oracle_params,
     )
     verdicts = check(record, scenario.oracle_names)
-    outcome, expected, deciding = _judge(scenario, policy, verdicts)
+    outcome, expected, deciding = judge(scenario, policy, verdicts)
     return RunOutcome(
         scenario=scenario.name,
         policy=policy,

@@ -1,0 +1,174 @@
+"""Live mode: the same scenario for real, to prove a bug is not an artefact of the simulation.
+
+Fake MCP servers run as real stdio subprocesses (the scenario may ask for streamable HTTP), the
+fake Messages API is served on a loopback port and reached over TCP by the real SDK, and time
+is real, scaled by ``time_scale`` (0.01 turns a 150 s timeout into 1.5 s): every scenario time
+(tool latencies, model latencies, call timeouts, scheduled tasks) is multiplied by it. The
+scenario's wall budget is the watchdog; a run that hits it is reported as hung, with what was
+still pending, and everything it started is closed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from harness.chaos_random import ChaosRandom
+from harness.clock import ScaledClock
+from harness.errors import ConfigError
+from harness.oracles import RunRecord, check
+from harness.runtime.config import RuntimeConfig
+from harness.runtime.runtime import RunResult, Runtime
+from harness.scenarios.model import Policy, Scenario
+from harness.scenarios.runner import RunOutcome, judge
+from harness.telemetry.otlp_json import flatten, scrub_addresses, spans_to_otlp_json
+from harness.telemetry.routing import SpanSink, install_router
+
+__all__ = ["auto_time_scale", "live_config", "run_scenario_live"]
+
+
+def _children() -> set[int]:
+    pids: set[int] = set()
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        try:
+            pids.update(int(p) for p in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return pids
+
+
+def live_config(scenario: Scenario, policy: Policy) -> RuntimeConfig:
+    """The scenario's runtime config with real transports: fake servers as stdio subprocesses
+    (unless the scenario chose HTTP) and the fake API on loopback."""
+    config = scenario.runtime_config(policy)
+    servers = {
+        name: s.model_copy(update={"transport": "stdio"}) if s.transport == "memory" else s
+        for name, s in config.servers.items()
+    }
+    api = config.api.model_copy(update={"loopback": True})
+    return config.model_copy(update={"servers": servers, "api": api})
+
+
+def _merge_subprocess_spans(trace: dict[str, Any], files: list[Path]) -> None:
+    for path in files:
+        if not path.exists():
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                data = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by a killed server
+            trace.setdefault("resourceSpans", []).extend(data.get("resourceSpans", []))
+
+
+def auto_time_scale(scenario: Scenario) -> float:
+    """0.01, or less when the scenario's virtual budget would not fit half its wall budget
+    (a task scheduled thirteen hours in must still run within the watchdog)."""
+    return min(0.01, 0.5 * scenario.budget.wall / scenario.budget.virtual)
+
+
+def run_scenario_live(
+    scenario: Scenario,
+    *,
+    policy: Policy,
+    seed: int = 0,
+    time_scale: float | None = None,
+    source: str | None = None,
+) -> RunOutcome:
+    """Run ``scenario`` under ``policy`` for real (subprocesses, sockets, scaled real time).
+
+    ``time_scale`` defaults to ``auto_time_scale(scenario)``."""
+    if time_scale is None:
+        time_scale = auto_time_scale(scenario)
+    if not 0 < time_scale <= 10:
+        raise ConfigError("must be in (0, 10]", field="--time-scale", value=time_scale)
+    config = live_config(scenario, policy)
+    rng = ChaosRandom(seed)
+    box: dict[str, Any] = {}
+    exporter = InMemorySpanExporter()
+    sink = SpanSink([SimpleSpanProcessor(exporter)])
+    before = _children()
+    hung, pending = False, []
+    result: RunResult | None = None
+    workdir_handle = tempfile.TemporaryDirectory(prefix="harness-live-")
+    workdir = Path(workdir_handle.name)
+
+    async def main() -> RunResult | None:
+        clock = ScaledClock(time_scale)
+        async with Runtime(
+            config, clock=clock, rng=rng, time_scale=time_scale, workdir=workdir
+        ) as rt:
+            box["runtime"] = rt
+            with anyio.move_on_after(scenario.budget.wall) as watchdog:
+                return await rt.run()
+            box["watchdog"] = watchdog.cancelled_caught
+            box["in_flight"] = {s: rt.host.in_flight(s) for s in rt.host.servers}
+            return None
+
+    started = time.perf_counter()
+    with workdir_handle, install_router().attach(sink):
+        result = anyio.run(main)
+        wall = time.perf_counter() - started
+        rt: Runtime = box["runtime"]
+        if result is None:
+            hung = True
+            started_agents = {
+                e.data["agent_id"]: e.data["agent"] for e in rt.events.of_kind("agent_started")
+            }
+            for e in rt.events.of_kind("agent_finished"):
+                started_agents.pop(e.data["agent_id"], None)
+            pending = [f"agent {name} still running" for name in started_agents.values()]
+            pending += [
+                f"{n} call(s) in flight on {s}" for s, n in box.get("in_flight", {}).items() if n
+            ]
+        server_events = rt.server_events()
+        spans = exporter.get_finished_spans()
+        trace = spans_to_otlp_json(spans) if spans else {"resourceSpans": []}
+        _merge_subprocess_spans(trace, list(rt.spans_files.values()))
+    scrub_addresses(trace)
+    leaked = sorted(_children() - before)
+    record = RunRecord(
+        scenario=scenario.name,
+        policy=policy,
+        seed=seed,
+        mode="live",
+        runtime_events=[{"source": "runtime", **e.to_dict()} for e in rt.events.events],
+        server_events={
+            name: [{"source": f"mcp:{name}", **e} for e in events]
+            for name, events in server_events.items()
+        },
+        journal=[r.to_dict() for r in rt.fake_api.journal.records] if rt.fake_api else [],
+        spans=flatten(trace),
+        result=result.to_dict() if result else {},
+        secrets=rt.secret_values(),
+        hung=hung,
+        pending=pending,
+        leaked=[f"process {pid}" for pid in leaked],
+        params=scenario.oracle_params,
+    )
+    verdicts = check(record, scenario.oracle_names)
+    outcome, expected, deciding = judge(scenario, policy, verdicts)
+    return RunOutcome(
+        scenario=scenario.name,
+        policy=policy,
+        seed=seed,
+        strategy="real",
+        outcome=outcome,
+        expected=expected,
+        verdicts=verdicts,
+        deciding=deciding,
+        virtual_s=rt.events.events[-1].time if rt.events.events else 0.0,
+        wall_s=wall,
+        record=record,
+        trace=trace,
+        stats={"time_scale": time_scale},
+        source=source,
+    )
