@@ -5,8 +5,9 @@ server spans can only reach a run's trace through the global provider. ``install
 sets, once per process, a global ``TracerProvider`` whose span processor and id generator
 delegate to the *sink* attached at the time (``with router.attach(sink): ...``). A run (or a
 test) attaches its own processors and seeded id generator, so runs in one process do not mix
-their spans and sim runs keep deterministic ids. Spans started with no sink attached are
-dropped.
+their spans and sim runs keep deterministic ids. With no sink attached, every tracer behaves
+like the API's no-op tracer (no span, no trace context injected), as if no provider were
+installed.
 
 A sink may also bring its own clock (``time_ns``): sim runs give span and event timestamps on
 the virtual clock, so a trace shows the scenario's timeline (a 150 s timeout is 150 s in
@@ -22,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import opentelemetry.sdk.trace as sdk_trace
 from opentelemetry import context as otel_context
@@ -103,13 +105,40 @@ class _RoutingProcessor(SpanProcessor):
         return all(p.force_flush(timeout_millis) for p in sink.processors)
 
 
+class _SwitchTracer(trace.Tracer):
+    """The SDK's tracer while a sink is attached, the no-op tracer otherwise."""
+
+    def __init__(self, router: SpanRouter, real: trace.Tracer) -> None:
+        self._router = router
+        self._real = real
+        self._noop = trace.NoOpTracer()
+
+    def _tracer(self) -> trace.Tracer:
+        return self._real if self._router.current is not None else self._noop
+
+    def start_span(self, *args: Any, **kwargs: Any) -> trace.Span:
+        return self._tracer().start_span(*args, **kwargs)
+
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
+        return self._tracer().start_as_current_span(*args, **kwargs)
+
+
+class _RoutingProvider(TracerProvider):
+    def __init__(self, router: SpanRouter, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._router = router
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+        return _SwitchTracer(self._router, super().get_tracer(*args, **kwargs))
+
+
 class SpanRouter:
     """The global provider's switchboard. One per process, from ``install_router()``."""
 
     def __init__(self, resource: Resource) -> None:
         self._lock = threading.Lock()
         self._current: SpanSink | None = None
-        self.provider = TracerProvider(resource=resource, id_generator=_RoutingIds(self))
+        self.provider = _RoutingProvider(self, resource=resource, id_generator=_RoutingIds(self))
         self.provider.add_span_processor(_RoutingProcessor(self))
 
     @property
