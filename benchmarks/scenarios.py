@@ -1,0 +1,66 @@
+"""Benchmark: the scenario engine in sim mode.
+
+Run ``python -m benchmarks.scenarios``. In one run: the wall time of every built-in scenario per
+policy after imports (median of ``--repeat`` runs) and its virtual/wall ratio, then the cold
+start of ``harness run --all`` (a fresh interpreter, imports included) measured as a subprocess.
+Targets: each sim run <= 0.25 s, cascade virtual/wall >= 500, cold ``harness run --all`` <= 15 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from harness.scenarios import builtin_names, resolve, run_scenario
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    rows: list[tuple[str, str, float, float]] = []
+    for name in builtin_names():
+        scenario, _ = resolve(name)
+        for policy in ("buggy", "fixed"):
+            run_scenario(scenario, policy=policy)  # warm caches (script parsing, imports)
+            walls, virtual = [], 0.0
+            for _ in range(args.repeat):
+                outcome = run_scenario(scenario, policy=policy)
+                walls.append(outcome.wall_s)
+                virtual = outcome.virtual_s
+            rows.append((name, policy, statistics.median(walls), virtual))
+    print(f"{'scenario':<30} {'policy':<6} {'wall ms':>8} {'virtual s':>10} {'virt/wall':>10}")
+    for name, policy, wall, virtual in rows:
+        print(
+            f"{name:<30} {policy:<6} {wall * 1000:>8.1f} {virtual:>10.1f} {virtual / wall:>10.0f}"
+        )
+    worst = max(r[2] for r in rows)
+    cascade = min(r[3] / r[2] for r in rows if r[0] == "cascade")
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "harness", "run", "--all", "--out", out],
+            capture_output=True,
+            check=False,
+        )
+        cold = time.perf_counter() - start
+    print()
+    print(f"{'figure':<40} {'value':>10} {'target':>10}")
+    print(f"{'slowest sim run (s)':<40} {worst:>10.3f} {'<= 0.25':>10}  {_met(worst <= 0.25)}")
+    print(f"{'cascade virtual/wall':<40} {cascade:>10.0f} {'>= 500':>10}  {_met(cascade >= 500)}")
+    print(
+        f"{'cold harness run --all (s), exit ' + str(proc.returncode):<40} {cold:>10.2f} "
+        f"{'<= 15':>10}  {_met(cold <= 15 and proc.returncode == 0)}"
+    )
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+if __name__ == "__main__":
+    main()
