@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +15,12 @@ if TYPE_CHECKING:
 
 __all__ = ["check_cmd", "list_cmd", "replay_cmd", "run_cmd", "schema_cmd"]
 
-_OUTCOME_STYLE = {"reproduced": "bold yellow", "held": "bold green", "unexpected": "bold red"}
+_OUTCOME_STYLE = {
+    "reproduced": "bold yellow",
+    "held": "bold green",
+    "unexpected": "bold red",
+    "interrupted": "bold magenta",
+}
 
 
 @click.command("list")
@@ -125,9 +132,12 @@ def run_cmd(
     if not loaded:
         raise ScenarioError("no scenario to run")
     policies: list[Any] = ["buggy", "fixed"] if policy == "both" else [policy]
+    jobs = [(scenario, source, pol) for scenario, source in loaded for pol in policies]
     outcomes: list[RunOutcome] = []
-    for scenario, source in loaded:
-        for pol in policies:
+    slow = mode == "live" or len(jobs) > 40  # sim runs take ~20 ms each
+    with _progress(len(jobs), enabled=slow and not as_json) as tick:
+        for scenario, source, pol in jobs:
+            tick(f"{scenario.name} ({pol})")
             if mode == "live":
                 from harness.scenarios.live import run_scenario_live
 
@@ -142,9 +152,44 @@ def run_cmd(
             outcomes.append(outcome)
             if as_json:
                 click.echo(json.dumps(outcome.to_json()))
+            if outcome.interrupted:
+                break
     if not as_json:
         _table(outcomes)
+    if outcomes and outcomes[-1].interrupted:
+        click.echo("interrupted: the runs above were recorded", err=True)
+        raise SystemExit(130)
     raise SystemExit(0 if all(o.met for o in outcomes) else 1)
+
+
+@contextmanager
+def _progress(total: int, *, enabled: bool) -> Iterator[Callable[[str], None]]:
+    """A transient progress bar on a terminal for runs that take a while; silent otherwise."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    console = Console(stderr=True)
+    if not enabled or not console.is_terminal:
+        yield lambda _label: None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("running", total=total)
+        first = True
+
+        def tick(label: str) -> None:
+            nonlocal first
+            if not first:
+                progress.advance(task)
+            first = False
+            progress.update(task, description=label)
+
+        yield tick
 
 
 @click.command("replay")

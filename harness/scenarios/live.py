@@ -114,11 +114,18 @@ def run_scenario_live(
             return None
 
     started = time.perf_counter()
+    interrupted = False
     with workdir_handle, install_router().attach(sink):
-        result = anyio.run(main)
+        try:
+            result = anyio.run(main)
+        except KeyboardInterrupt:
+            # Ctrl-C: the runtime has closed its servers on the way out; keep the record.
+            interrupted, result = True, None
         wall = time.perf_counter() - started
+        if "runtime" not in box:
+            raise KeyboardInterrupt
         rt: Runtime = box["runtime"]
-        if result is None:
+        if result is None and not interrupted:
             hung = True
             started_agents = {
                 e.data["agent_id"]: e.data["agent"] for e in rt.events.of_kind("agent_started")
@@ -156,6 +163,8 @@ def run_scenario_live(
     )
     verdicts = check(record, scenario.oracle_names)
     outcome, expected, deciding = judge(scenario, policy, verdicts)
+    if interrupted:
+        outcome = "interrupted"
     return RunOutcome(
         scenario=scenario.name,
         policy=policy,
@@ -171,4 +180,5 @@ def run_scenario_live(
         trace=trace,
         stats={"time_scale": time_scale},
         source=source,
+        interrupted=interrupted,
     )

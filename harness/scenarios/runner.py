@@ -29,7 +29,7 @@ from harness.telemetry.routing import SpanSink, install_router
 
 __all__ = ["RunOutcome", "run_scenario"]
 
-Outcome = Literal["reproduced", "held", "unexpected"]
+Outcome = Literal["reproduced", "held", "unexpected", "interrupted"]
 
 
 @dataclass(slots=True)
@@ -51,6 +51,7 @@ class RunOutcome:
     stats: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
     run_dir: Path | None = None
+    interrupted: bool = False
 
     @property
     def met(self) -> bool:
@@ -60,7 +61,7 @@ class RunOutcome:
         target = self.source or self.scenario
         command = f"harness run {target} --policy {self.policy} --seed {self.seed}"
         if self.record.mode == "live":
-            command += f" --mode live --time-scale {self.stats.get('time_scale')}"
+            command += f" --mode live --time-scale {self.stats.get('time_scale', 0.01):.3g}"
         elif self.strategy != "fifo":
             command += f" --strategy {self.strategy}"
         return command
@@ -82,6 +83,7 @@ class RunOutcome:
             "wall_s": self.wall_s,
             "run_dir": str(self.run_dir) if self.run_dir else None,
             "hung": self.record.hung,
+            "interrupted": self.interrupted,
         }
 
 
@@ -141,9 +143,10 @@ def run_scenario(
     sink = SpanSink(
         [SimpleSpanProcessor(exporter)], rng=rng.fork("trace-ids"), time_ns=_VirtualNanos(epoch_ns)
     )
-    hung, pending = False, []
+    hung, pending, interrupted = False, [], False
     result: RunResult | None = None
     stats: dict[str, Any] = {}
+    virtual = 0.0
     started = time.perf_counter()
     with install_router().attach(sink):
         try:
@@ -155,6 +158,9 @@ def run_scenario(
                 virtual_time_limit=scenario.budget.virtual,
                 wall_time_limit=scenario.budget.wall,
             )
+        except KeyboardInterrupt:
+            # Ctrl-C: run_sim has cancelled and closed everything; keep what was recorded.
+            interrupted = True
         except SimStalled as stalled:
             hung = True
             pending = [task.describe() for task in stalled.pending]
@@ -194,6 +200,8 @@ def run_scenario(
     )
     verdicts = check(record, scenario.oracle_names)
     outcome, expected, deciding = judge(scenario, policy, verdicts)
+    if interrupted:
+        outcome = "interrupted"
     return RunOutcome(
         scenario=scenario.name,
         policy=policy,
@@ -209,4 +217,5 @@ def run_scenario(
         trace=trace,
         stats=stats,
         source=source,
+        interrupted=interrupted,
     )

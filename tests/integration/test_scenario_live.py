@@ -53,3 +53,63 @@ def test_auto_time_scale_fits_the_schedule_in_the_watchdog() -> None:
     scale = auto_time_scale(scenario)
     assert scenario.budget.virtual * scale <= scenario.budget.wall / 2
     assert auto_time_scale(resolve("cascade")[0]) <= 0.01
+
+
+def test_ctrl_c_stops_a_live_run_cleanly_and_keeps_the_record(tmp_path: Path) -> None:
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", "cascade", "--mode", "live", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # Wait until the first run is under way (its servers are spawned), then interrupt.
+    servers: set[int] = set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not servers:
+        servers = {pid for pid in _pids_of(proc.pid) if "fake_servers.mcp" in _cmdline(pid)}
+        time.sleep(0.05)
+    assert servers, "the live run never started its MCP server"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    runs = list(out.glob("cascade-buggy-*"))
+    assert len(runs) == 1
+    meta = json.loads((runs[0] / "run.json").read_text())
+    assert meta["interrupted"] is True
+    assert meta["outcome"] == "interrupted"
+    for name in ("trace.jsonl", "events.jsonl", "journal.jsonl"):
+        assert (runs[0] / name).exists()
+    # The server subprocesses it had started are gone, not orphaned.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in servers):
+        time.sleep(0.05)
+    assert not any(Path(f"/proc/{p}").exists() for p in servers)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _pids_of(parent: int) -> set[int]:
+    """Children of ``parent`` still alive (empty when it has exited)."""
+    pids: set[int] = set()
+    task_dir = Path(f"/proc/{parent}/task")
+    if not task_dir.exists():
+        return pids
+    for task in task_dir.iterdir():
+        try:
+            pids.update(int(p) for p in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return pids
