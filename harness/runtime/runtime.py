@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 
 __all__ = ["RunResult", "Runtime"]
 
+# The runtime makes the one `chat {model}` span per request itself (GenAI semconv name) and
+# propagates its trace context; the SDK's own call span would count every request twice.
+_OWN_LLM_SPANS: Any = {"traces": False, "propagation": False}
+
 
 @dataclass(slots=True)
 class RunResult:
@@ -108,11 +112,16 @@ class Runtime:
                 tracer_provider=self._tracer_provider,
             )
             if not api.loopback:
-                return self.fake_api.async_client(max_retries=api.max_retries)
+                return self.fake_api.async_client(
+                    max_retries=api.max_retries, open_telemetry=_OWN_LLM_SPANS
+                )
             base_url = await self._stack.enter_async_context(self.fake_api.serve())
             # The fake accepts any key; a fixed one keeps real keys out of this path.
             return anthropic.AsyncAnthropic(
-                api_key="sk-harness-fake", base_url=base_url, max_retries=api.max_retries
+                api_key="sk-harness-fake",
+                base_url=base_url,
+                max_retries=api.max_retries,
+                open_telemetry=_OWN_LLM_SPANS,
             )
         key = os.environ.get(api.api_key_env)
         if not key:
@@ -121,7 +130,10 @@ class Runtime:
                 field="api.api_key_env",
             )
         return anthropic.AsyncAnthropic(
-            api_key=key, base_url=api.base_url, max_retries=api.max_retries
+            api_key=key,
+            base_url=api.base_url,
+            max_retries=api.max_retries,
+            open_telemetry=_OWN_LLM_SPANS,
         )
 
     def _workdir_path(self) -> Path:

@@ -249,3 +249,89 @@ def test_config_errors_name_file_line_and_field(tmp_path: Path) -> None:
     assert f"{path}:4" in text
     assert "servers.ssh.timeout" in text
     assert "-3" in text
+
+
+async def test_one_llm_span_per_request_and_metrics_recorded(
+    tmp_path: Path, spans: InMemorySpanExporter
+) -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    meters = MeterProvider(metric_readers=[reader])
+    config = RuntimeConfig.model_validate(
+        {
+            "api": {"fake_script": str(_write(tmp_path, "model.yaml", FAMILY_SCRIPT))},
+            "servers": {
+                "ssh": {"fake": "ssh", "script": str(_write(tmp_path, "ssh.yaml", SSH_SCRIPT))}
+            },
+        }
+    )
+    async with Runtime(config, rng=ChaosRandom(1), meter_provider=meters) as rt:
+        await rt.run("check the fleet")
+        requests = len(rt.fake_api.journal.records) if rt.fake_api else 0
+    finished = spans.get_finished_spans()
+    index = _by_id(finished)
+    chat = [s for s in finished if s.name.startswith("chat ")]
+    assert len(chat) == requests == 6
+    assert not [s for s in finished if s.name == "anthropic.messages.create"]
+    server_spans = [s for s in finished if s.name == "POST /v1/messages"]
+    assert {_parent_name(s, index) for s in server_spans} == {"chat claude-sonnet-4-6"}
+    usage = chat[0].attributes or {}
+    assert usage["gen_ai.usage.input_tokens"] > 0
+    assert usage["gen_ai.response.finish_reasons"] == ("tool_use",)
+
+    data = reader.get_metrics_data()
+    assert data is not None
+    names = {
+        metric.name: metric
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+    }
+    assert {
+        "harness.mcp.in_flight",
+        "mcp.client.operation.duration",
+        "gen_ai.client.operation.duration",
+        "gen_ai.client.token.usage",
+    } <= set(names)
+    in_flight = names["harness.mcp.in_flight"].data.data_points  # type: ignore[union-attr]
+    assert [p.value for p in in_flight] == [0]  # every call counted in was counted out
+    tokens = names["gen_ai.client.token.usage"].data.data_points  # type: ignore[union-attr]
+    assert {p.attributes["gen_ai.token.type"] for p in tokens} == {"input", "output"}
+
+
+async def test_vault_secrets_never_reach_spans_or_events(
+    tmp_path: Path, spans: InMemorySpanExporter
+) -> None:
+    model = {
+        "agents": {
+            "main": {
+                "turns": [
+                    {"tool_use": [{"name": "vault_get", "input": {"name": "github_token"}}]},
+                    {"text": "Got it."},
+                ]
+            }
+        }
+    }
+    config = RuntimeConfig.model_validate(
+        {
+            "api": {"fake_script": str(_write(tmp_path, "model.yaml", model))},
+            "servers": {"vault": {"fake": "vault"}},
+        }
+    )
+    async with Runtime(config, rng=ChaosRandom(4)) as rt:
+        result = await rt.run("fetch the token")
+        secrets = rt.secret_values()
+        events = rt.events.events
+    assert result.main is not None
+    assert result.main.stop == "end_turn"
+    assert any(s.startswith("ghp_") for s in secrets)
+    text = repr(
+        [
+            (s.name, s.attributes, [e.attributes for e in s.events])
+            for s in spans.get_finished_spans()
+        ]
+    )
+    text += repr([e.to_dict() for e in events])
+    assert not [s for s in secrets if s in text]
