@@ -208,6 +208,19 @@ def replay_cmd(run_dir: Path) -> None:
         raise ConfigError(f"not a run directory: {exc.strerror}", path=run_json) from None
     except (ValueError, KeyError) as exc:
         raise ConfigError(f"run.json cannot be replayed: {exc}", path=run_json) from None
+    if meta.get("mode") == "live":
+        from harness.scenarios.live import run_scenario_live
+
+        live = run_scenario_live(
+            scenario,
+            policy=meta["policy"],
+            seed=int(meta["seed"]),
+            time_scale=float((meta.get("stats") or {}).get("time_scale", 0.01)),
+            source=meta.get("scenario_source"),
+        )
+        click.echo(f"outcome: {live.outcome} (recorded {meta['outcome']})")
+        click.echo("trace: not compared (live runs use real time and real ids)")
+        raise SystemExit(0 if live.outcome == meta["outcome"] else 1)
     outcome = run_scenario(
         scenario,
         policy=meta["policy"],
