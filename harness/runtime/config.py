@@ -25,9 +25,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from harness._yaml import parse_yaml, read_text, validation_error
 from harness.errors import ConfigError
 
 __all__ = [
@@ -138,45 +138,11 @@ class RuntimeConfig(_Strict):
         return self
 
 
-def _line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
-    """Best-effort line of a dotted location in a YAML document."""
-    try:
-        node: Any = yaml.compose(text)
-    except yaml.YAMLError:
-        return None
-    line: int | None = None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = [v for k, v in node.value if getattr(k, "value", None) == str(part)]
-            if not match:
-                break
-            node = match[0]
-        elif (
-            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
-        ):
-            node = node.value[part]
-        else:
-            break
-        line = node.start_mark.line + 1
-    return line
-
-
 def load_runtime_config(path: str | Path) -> RuntimeConfig:
     """Load and validate a runtime config; raise ``ConfigError`` naming file, line and field."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read the config: {exc.strerror}", path=path) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(
-            f"not valid YAML: {getattr(exc, 'problem', exc)}",
-            path=path,
-            line=mark.line + 1 if mark is not None else None,
-        ) from None
+    text = read_text(path, error=ConfigError, what="config")
+    data = parse_yaml(text, path=path, error=ConfigError)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -184,17 +150,8 @@ def load_runtime_config(path: str | Path) -> RuntimeConfig:
     try:
         config = RuntimeConfig.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        loc = tuple(error["loc"])
-        raise ConfigError(
-            error["msg"],
-            path=path,
-            line=_line_of(text, loc),
-            field=".".join(str(p) for p in loc) or None,
-            value=error.get("input"),
-        ) from None
-    base = path.parent
-    return _resolve_paths(config, base)
+        raise validation_error(exc, text=text, path=path, error=ConfigError) from None
+    return _resolve_paths(config, path.parent)
 
 
 def _resolve_paths(config: RuntimeConfig, base: Path) -> RuntimeConfig:

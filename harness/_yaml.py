@@ -1,0 +1,86 @@
+"""YAML input with errors that point at the file, line and field.
+
+Every file the harness reads (scenarios, runtime configs, fault plans) goes through here, so a
+bad value is reported the same way everywhere: ``file:line, field 'a.b.0.c': message (got x)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from harness.errors import ConfigError
+
+__all__ = ["line_of", "parse_yaml", "read_text", "validation_error"]
+
+
+def line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
+    """Best-effort 1-based line of the node at ``loc`` (keys and list indexes) in ``text``."""
+    try:
+        node: Any = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line: int | None = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = [v for k, v in node.value if getattr(k, "value", None) == str(part)]
+            if not match:
+                break
+            node = match[0]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                break
+            node = node.value[part]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def read_text(path: Path, *, error: type[ConfigError], what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error(f"cannot read the {what}: {exc.strerror}", path=path) from None
+    except UnicodeDecodeError:
+        raise error("not a UTF-8 text file", path=path) from None
+
+
+def parse_yaml(text: str, *, path: str | Path, error: type[ConfigError]) -> Any:
+    """``yaml.safe_load`` with a located ``error`` instead of a YAML traceback."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise error(
+            f"not valid YAML: {getattr(exc, 'problem', None) or exc}",
+            path=path,
+            line=mark.line + 1 if mark is not None else None,
+        ) from None
+
+
+def validation_error(
+    exc: ValidationError,
+    *,
+    text: str,
+    path: str | Path,
+    error: type[ConfigError],
+    prefix: tuple[int | str, ...] = (),
+) -> ConfigError:
+    """The first pydantic error as a located ``error`` (file, line, dotted field, value)."""
+    first = exc.errors()[0]
+    loc = (*prefix, *first["loc"])
+    kwargs: dict[str, Any] = {}
+    shown = first.get("input")
+    if not isinstance(shown, dict | list):
+        kwargs["value"] = shown
+    return error(
+        str(first["msg"]).removeprefix("Value error, "),
+        path=path,
+        line=line_of(text, loc),
+        field=".".join(str(p) for p in loc) or None,
+        **kwargs,
+    )
