@@ -17,12 +17,20 @@
       - review_saw_all_contexts: {task: blog_review, contexts: [General, Blog]}
     expect:
       buggy: [no_reconnect_while_in_flight]   # these must fail: the bug reproduced
+      reproduces: always               # or "sometimes": a randomized scenario (below)
     policies:                          # optional: override single runtime policies
       buggy: {scope: explicit}
 
 ``buggy`` maps to naive / eager / inherit, ``fixed`` to coordinated / between_turns / explicit.
 Under ``fixed`` every listed oracle must hold. A bad file fails at load with the file, line and
 field named.
+
+Any number under ``runtime``, ``model`` or ``servers`` may be a distribution
+(``latency: {uniform: [100, 200]}``, see ``harness.scenarios.distributions``); each run draws
+its values from its seed (``Scenario.resolve(seed)``) and records them (``RunOutcome.draws``).
+A randomized scenario whose bug shows only for some seeds says ``reproduces: sometimes``: under
+``buggy`` a run that does not reproduce it still meets the expectation (``harness explore``
+measures how often it does); under ``fixed`` every oracle must hold for every seed.
 """
 
 from __future__ import annotations
@@ -85,6 +93,7 @@ class PolicyOverrides(_Strict):
 class Expectation(_Strict):
     buggy: list[str] = Field(min_length=1)
     fixed: Literal["hold"] = "hold"
+    reproduces: Literal["always", "sometimes"] = "always"
 
 
 class Scenario(_Strict):
@@ -98,6 +107,31 @@ class Scenario(_Strict):
     oracles: list[str | dict[str, dict[str, Any]]] = Field(min_length=1)
     expect: Expectation
     policies: dict[Policy, PolicyOverrides] = Field(default_factory=dict)
+    distributions: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Drawn values by JSON pointer; written inline in files, gathered at load.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_distributions(cls, data: Any) -> Any:
+        from harness.scenarios.distributions import extract, parse_spec, split_pointer
+
+        if not isinstance(data, dict):
+            return data
+        out, specs = extract(data)
+        given = out.get("distributions") or {}
+        if not specs and not given:
+            return data
+        if not isinstance(given, dict):
+            raise ValueError("distributions must be a mapping of JSON pointers to distributions")
+        for ptr, spec in given.items():
+            if not isinstance(spec, dict) or not str(ptr).startswith("/"):
+                raise ValueError(f"distributions: {ptr!r} is not a JSON pointer to a mapping")
+            parse_spec(spec, split_pointer(str(ptr)))
+        out = dict(out) if out is data else out
+        out["distributions"] = {**given, **{p: s.to_json() for p, s in specs.items()}}
+        return out
 
     @field_validator("model")
     @classmethod
@@ -165,6 +199,28 @@ class Scenario(_Strict):
     def content_hash(self) -> str:
         data = self.model_dump(mode="json")
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+    def resolve(
+        self, seed: int, *, overrides: dict[str, Any] | None = None
+    ) -> tuple[Scenario, dict[str, Any]]:
+        """This scenario with every distribution drawn for ``seed`` (``overrides``: draws by
+        JSON pointer to use instead), and the draws. Without distributions: itself, ``{}``."""
+        if not self.distributions:
+            return self, {}
+        from harness.scenarios.distributions import parse_spec, resolve_data, split_pointer
+
+        specs = {p: parse_spec(s, split_pointer(p)) for p, s in self.distributions.items()}
+        data = self.model_dump(mode="json", exclude={"distributions"})
+        resolved, draws = resolve_data(data, specs, seed=seed, overrides=overrides)
+        try:
+            return Scenario.model_validate(resolved), draws
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            raise ScenarioError(
+                f"seed {seed} drew values that do not fit: "
+                + str(error["msg"]).removeprefix("Value error, "),
+                field=".".join(str(p) for p in error["loc"]) or None,
+            ) from None
 
     def runtime_config(self, policy: Policy) -> RuntimeConfig:
         """The runtime config of this scenario under ``policy``."""
@@ -238,6 +294,24 @@ def parse_scenario(text: str, *, path: str | Path = "<scenario>") -> Scenario:
         )
     if isinstance(path, Path) or path != "<scenario>":
         _resolve_paths(data, Path(path).parent)
+    from harness.scenarios.distributions import DistributionError, extract
+
+    try:
+        # Nominal values in place of distributions, so the scripts below validate as written.
+        data, specs = extract(data)
+    except DistributionError as exc:
+        raise ScenarioError(
+            exc.message,
+            path=path,
+            line=_line_of(text, exc.loc),
+            field=".".join(str(p) for p in exc.loc),
+        ) from None
+    if specs:
+        given = data.get("distributions")
+        data["distributions"] = {
+            **(given if isinstance(given, dict) else {}),
+            **{p: s.to_json() for p, s in specs.items()},
+        }
     # The embedded scripts first, so an error points inside them (model.agents.A.turns.0...).
     from fake_servers.anthropic import ModelScript
     from fake_servers.mcp import ServerScript
