@@ -1,0 +1,420 @@
+"""In-process transport faults: the fault plan applied to an MCP client transport.
+
+``FaultyTransport`` wraps any client ``Transport`` (an async context manager yielding
+``(read_stream, write_stream)`` of ``SessionMessage``) and applies the plan's frame faults,
+process faults and toxics on the injected clock, so a sim run is deterministic and its waits
+cost no wall time:
+
+- frame faults as in the stdio interposer (``FrameEngine``); a corrupt frame or garbage reaches
+  the reader as the ``ValueError`` the stdio transport produces for a line that is not JSON;
+- ``kill`` closes the connection (the client sees -32000 "Connection closed" on every in-flight
+  and later call, as when a stdio server dies); ``freeze`` holds every frame for its duration;
+- toxics run on the frames' newline-delimited JSON bytes through the same ``ToxicLink`` as the
+  TCP proxy and the interposer (a closing toxic closes the connection).
+
+Untouched client frames are written from the caller's task, so its context variables (trace
+context included) reach the server as without the wrapper.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack, suppress
+from types import TracebackType
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectSendStream
+
+from harness.chaos_random import ChaosRandom
+from harness.clock import Clock
+from harness.faults.frame_engine import (
+    CANCELLED,
+    FrameEngine,
+    FrameInfo,
+    Inject,
+    Signal,
+    Verdict,
+)
+from harness.faults.link import ToxicLink
+from harness.faults.plan import FaultPlan
+from harness.faults.records import FaultRecorder
+from harness.faults.toxic_set import ToxicSet
+
+__all__ = ["FaultyTransport", "info_from_message", "transport_wrapper"]
+
+Deliver = Callable[[Any], Awaitable[None]]
+
+
+def transport_wrapper(
+    plan: FaultPlan,
+    server: str,
+    *,
+    clock: Clock,
+    rng: ChaosRandom,
+    recorder: FaultRecorder,
+) -> Callable[[Any], FaultyTransport]:
+    """A ``ServerSpec.wrap`` function: each connection (numbered from 1) gets its own
+    ``FaultyTransport`` with its own seeded stream ``rng.fork("<server>#<n>")``; frame counts
+    (``nth``) are per connection."""
+    numbers = itertools.count(1)
+
+    def wrap(inner: Any) -> FaultyTransport:
+        number = next(numbers)
+        return FaultyTransport(
+            inner,
+            plan=plan,
+            target=server,
+            clock=clock,
+            rng=rng.fork(f"{server}#{number}"),
+            recorder=recorder,
+            connection=number,
+        )
+
+    return wrap
+
+
+def info_from_message(message: Any, direction: str) -> FrameInfo:
+    """Classify an ``mcp_types`` JSON-RPC message without serializing it."""
+    method = getattr(message, "method", None)
+    ident = getattr(message, "id", None)
+    if isinstance(method, str):
+        params = getattr(message, "params", None) or {}
+        tool = cancels = None
+        if method == "tools/call" and isinstance(params.get("name"), str):
+            tool = params["name"]
+        elif method == CANCELLED:
+            request = params.get("requestId")
+            cancels = request if isinstance(request, int | str) else None
+        kind = "notification" if ident is None else "request"
+        return FrameInfo(direction, kind, method, ident, tool, cancels)
+    if hasattr(message, "result") or hasattr(message, "error"):
+        return FrameInfo(direction, "response", id=ident)
+    return FrameInfo(direction, "invalid")
+
+
+class FaultyTransport:
+    """A client transport with faults; use it where the wrapped transport would be used."""
+
+    def __init__(
+        self,
+        inner: Any,
+        *,
+        plan: FaultPlan,
+        target: str,
+        clock: Clock,
+        rng: ChaosRandom,
+        recorder: FaultRecorder,
+        connection: int | None = None,
+    ) -> None:
+        self._inner = inner
+        self._target = target
+        self._clock = clock
+        self._rng = rng
+        self._recorder = recorder
+        self._connection = connection
+        self.engine = FrameEngine(
+            plan.frame_faults(), target=target, rng=rng, recorder=recorder, connection=connection
+        )
+        self._toxics = ToxicSet()
+        for spec in plan.toxics(target):
+            self._toxics.add(spec)
+        self._stack: AsyncExitStack | None = None
+        self._tg: TaskGroup | None = None
+        self._inner_write: Any = None
+        self._to_client: MemoryObjectSendStream[Any] | None = None
+        self._up_bytes: MemoryObjectSendStream[bytes] | None = None
+        self._held: dict[Any, Any] = {}
+        self._frozen_until = 0.0
+        self.closed = False
+
+    # -- the Transport protocol ----------------------------------------------------------
+
+    async def __aenter__(self) -> tuple[Any, Any]:
+        stack = AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            inner_read, self._inner_write = await stack.enter_async_context(self._inner)
+            to_client, client_read = anyio.create_memory_object_stream[Any](1)
+            stack.push_async_callback(client_read.aclose)
+            self._to_client = to_client
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            # Exits run last-in first-out: stop our tasks before the inner transport closes.
+            stack.callback(tg.cancel_scope.cancel)
+            self._tg = tg
+            if self._toxics.chain("upstream"):
+                self._up_bytes = self._start_link("upstream", self._inner_write.send)
+            deliver_down: Deliver = self._down_stage
+            if self._toxics.chain("downstream"):
+                down_bytes = self._start_link("downstream", self._down_stage)
+                deliver_down = _encoder(down_bytes)
+            tg.start_soon(self._relay_down, inner_read, deliver_down)
+            if self.engine.timed():
+                tg.start_soon(self._run_timed)
+        except BaseException:
+            await stack.__aexit__(None, None, None)
+            raise
+        self._stack = stack
+        return client_read, _WriteStream(self)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        stack, self._stack = self._stack, None
+        if self._to_client is not None:
+            self._to_client.close()
+        if stack is not None:
+            return await stack.__aexit__(exc_type, exc, tb)
+        return None
+
+    # -- client -> server ----------------------------------------------------------------
+
+    async def send_up(self, message: Any) -> None:
+        if self.closed:
+            raise anyio.ClosedResourceError
+        if not self.engine.active:
+            await self._to_server(message)
+            return
+        info = info_from_message(getattr(message, "message", None), "upstream")
+        await self._apply(self.engine.on_frame(info), message, self._to_server)
+
+    async def _to_server(self, item: Any) -> None:
+        await self._wait_thaw()
+        if self._up_bytes is not None:
+            await _encoder(self._up_bytes)(item)
+        else:
+            await self._inner_write.send(item)
+
+    # -- server -> client ----------------------------------------------------------------
+
+    async def _relay_down(self, inner_read: Any, deliver: Deliver) -> None:
+        try:
+            async for item in inner_read:
+                await deliver(item)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream):
+            pass
+        self._close_client()
+
+    async def _down_stage(self, item: Any) -> None:
+        if isinstance(item, Exception) or not self.engine.active:
+            await self._to_client_send(item)
+            return
+        info = info_from_message(item.message, "downstream")
+        await self._apply(self.engine.on_frame(info), item, self._to_client_send)
+
+    async def _to_client_send(self, item: Any) -> None:
+        await self._wait_thaw()
+        if self._to_client is None:
+            return
+        with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+            await self._to_client.send(item)
+
+    # -- applying verdicts ---------------------------------------------------------------
+
+    async def _apply(self, verdict: Verdict, message: Any, deliver: Deliver) -> None:
+        if verdict.untouched:
+            await deliver(message)
+            return
+        for request, delay in verdict.release:
+            held = self._held.pop(request, None)
+            if held is not None:
+                self._spawn(self._later(delay, self._to_client_send, [held], []))
+        if verdict.hold is not None:
+            self._held[verdict.hold] = message
+            return
+        items: list[Any] = []
+        if not verdict.drop:
+            item = message if verdict.corrupt is None else ValueError("corrupted JSON-RPC frame")
+            items = [item] * (1 + verdict.copies)
+        if verdict.delay > 0:
+            self._spawn(self._later(verdict.delay, deliver, items, verdict.after))
+            return
+        for item in items:
+            await deliver(item)
+        await self._act(verdict.after)
+
+    async def _later(
+        self, delay: float, deliver: Deliver, items: list[Any], after: list[Inject | Signal]
+    ) -> None:
+        await self._clock.sleep(delay)
+        for item in items:
+            await deliver(item)
+        await self._act(after)
+
+    async def _act(self, actions: list[Inject | Signal]) -> None:
+        for action in actions:
+            if isinstance(action, Signal):
+                if action.action == "kill":
+                    await self.close_connection()
+                else:
+                    self._frozen_until = max(self._frozen_until, self._clock.now() + action.seconds)
+            else:
+                item = self._injected(action)
+                if action.stream == "downstream":
+                    await self._to_client_send(item)
+                else:
+                    await self._to_server(item)
+
+    @staticmethod
+    def _injected(action: Inject) -> Any:
+        if action.message is None:
+            return ValueError("garbage bytes on the connection")
+        from mcp.shared.message import SessionMessage
+        from mcp_types import jsonrpc_message_adapter
+
+        return SessionMessage(jsonrpc_message_adapter.validate_python(action.message))
+
+    async def _run_timed(self) -> None:
+        for fault in self.engine.timed():
+            await self._clock.sleep(fault.at - self._clock.now())
+            await self._act(self.engine.fire_timed(fault.name))
+
+    async def _wait_thaw(self) -> None:
+        while (left := self._frozen_until - self._clock.now()) > 0:
+            await self._clock.sleep(left)
+
+    # -- closing -------------------------------------------------------------------------
+
+    async def close_connection(self) -> None:
+        """End the connection like a crashed server: the client reads EOF (every in-flight
+        and later call fails with -32000) and the server reads EOF."""
+        if self.closed:
+            return
+        self.closed = True
+        self._close_client()
+        if self._up_bytes is not None:
+            self._up_bytes.close()
+        if self._inner_write is not None:
+            with anyio.CancelScope(shield=True):
+                await self._inner_write.aclose()
+
+    def _close_client(self) -> None:
+        if self._to_client is not None:
+            self._to_client.close()
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        if self._tg is None:
+            raise RuntimeError("the transport is not open")
+
+        async def run() -> None:
+            await work
+
+        self._tg.start_soon(run)
+
+    # -- toxics --------------------------------------------------------------------------
+
+    def _start_link(self, stream: str, deliver: Deliver) -> MemoryObjectSendStream[bytes]:
+        """A toxic link for ``stream``: frames go in as JSON lines, come out re-parsed."""
+        assert self._tg is not None
+        send, receive = anyio.create_memory_object_stream[bytes](16)
+        link = ToxicLink(
+            source=_QueueSource(receive),
+            sink=_LineSink(deliver, on_eof=self.close_connection),
+            toxics=self._toxics,
+            stream=stream,
+            clock=self._clock,
+            rng=self._rng.fork(f"toxics-{stream}"),
+            on_event=self._toxic_event,
+            reset_connection=lambda: self._spawn(self.close_connection()),
+        )
+
+        async def run() -> None:
+            if await link.run():
+                await self.close_connection()
+
+        self._tg.start_soon(run)
+        return send
+
+    def _toxic_event(self, action: str, spec: Any, **details: Any) -> None:
+        self._recorder.record(
+            action,
+            type=spec.type,
+            target=self._target,
+            name=spec.name,
+            stream=spec.stream,
+            connection=self._connection,
+            **details,
+        )
+
+
+class _WriteStream:
+    """The client's write stream: frames go through the fault stage in the caller's task."""
+
+    def __init__(self, transport: FaultyTransport) -> None:
+        self._transport = transport
+
+    async def send(self, item: Any, /) -> None:
+        await self._transport.send_up(item)
+
+    async def aclose(self) -> None:
+        # The inner transport closes its own streams when the wrapper exits.
+        return None
+
+    async def __aenter__(self) -> _WriteStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+def _encoder(queue: MemoryObjectSendStream[bytes]) -> Deliver:
+    async def encode(item: Any) -> None:
+        if isinstance(item, Exception):
+            data = b"\xff not json\n"
+        else:
+            data = item.message.model_dump_json(by_alias=True, exclude_unset=True).encode()
+            data += b"\n"
+        with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+            await queue.send(data)
+
+    return encode
+
+
+class _QueueSource:
+    __slots__ = ("_receive",)
+
+    def __init__(self, receive: Any) -> None:
+        self._receive = receive
+
+    async def receive(self) -> bytes:
+        try:
+            data: bytes = await self._receive.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            return b""
+        return data
+
+
+class _LineSink:
+    """Splits the link's output into lines and delivers each as a parsed frame."""
+
+    def __init__(self, deliver: Deliver, *, on_eof: Callable[[], Awaitable[None]]) -> None:
+        self._deliver = deliver
+        self._on_eof = on_eof
+        self._buffer = b""
+        self._lines: list[bytes] = []
+
+    async def send(self, data: bytes) -> None:
+        # Accept everything before the first await, as a ByteSink must.
+        *lines, self._buffer = (self._buffer + data).split(b"\n")
+        self._lines.extend(lines)
+        while self._lines:
+            line = self._lines.pop(0)
+            await self._deliver(_parse(line))
+
+    async def send_eof(self) -> None:
+        await self._on_eof()
+
+
+def _parse(line: bytes) -> Any:
+    from mcp.shared.message import SessionMessage
+    from mcp_types import jsonrpc_message_adapter
+
+    try:
+        return SessionMessage(jsonrpc_message_adapter.validate_json(line, by_name=False))
+    except ValueError as exc:
+        return exc

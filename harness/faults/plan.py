@@ -1,0 +1,515 @@
+"""The fault plan: one vocabulary for the proxy, the stdio interposer, in-process transports and
+the fake Anthropic API.
+
+A plan is a list of faults, as a YAML/JSON file (a list, or a mapping with a ``faults:`` list)
+or embedded in a scenario under ``faults:``. Every entry has a ``type``; ``target`` names the
+MCP server (or ``anthropic`` for the model API) it applies to (omitted: every MCP server)::
+
+    faults:
+      - {type: delay, target: ssh, seconds: 2,
+         match: {method: tools/call, tool: mem_ssh, direction: downstream}}
+      - {type: drop, target: ssh, match: {method: tools/call, nth: 2, direction: upstream}}
+      - {type: duplicate, match: {method: notifications/progress}, count: all}
+      - {type: corrupt, match: {direction: downstream, method: tools/list}}
+      - {type: kill, target: ssh, signal: SIGKILL, match: {method: tools/call, nth: 3}}
+      - {type: kill, target: ssh, signal: close_stdin, at: 12.5}
+      - {type: freeze, target: ssh, seconds: 30, match: {method: tools/call}}
+      - {type: late_response, target: ssh, delay: 1, match: {method: tools/call}}
+      - {type: unknown_id, target: ssh, match: {method: tools/call, direction: downstream}}
+      - {type: garbage, target: ssh, at: 3, size: 64}
+      - {type: toxic, target: ssh, toxic: {type: latency, attributes: {latency: 100}}}
+      - {type: llm, target: anthropic, agent: main, count: 2,
+         fault: {kind: rate_limit, retry_after: 1}}
+
+Frames are JSON-RPC messages. ``direction`` is Toxiproxy's: ``upstream`` client -> server,
+``downstream`` server -> client. A response matches ``method``/``tool`` of the request it
+answers. ``nth`` picks the Nth matching frame (1-based); else the first ``count`` matching frames
+are hit (``count: all`` = every one). ``probability`` < 1 draws from the run's seeded source for
+each candidate frame and the draw is recorded. Times (``at``, ``seconds``, ``delay``) are
+scenario seconds on the injected clock.
+
+``kill`` / ``freeze`` with ``match`` fire once the matching request (only requests count) has
+reached the server (the request is in flight); with ``at`` at that scenario time. In process
+(no process to signal) a kill closes the connection, like a crashed server; a freeze holds
+every frame for ``seconds``.
+``late_response`` holds the response to the matching request until the client cancels it
+(``notifications/cancelled``), keeps the cancel from the server, and delivers the response
+``delay`` seconds after the cancel: the client sees an answer to a request it gave up on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from harness.errors import FaultConfigError
+from harness.faults.toxics import ToxicSpec
+
+if TYPE_CHECKING:
+    from harness.chaos_random import ChaosRandom
+    from harness.clock import Clock
+    from harness.faults.records import FaultRecorder
+
+__all__ = [
+    "ANTHROPIC_TARGET",
+    "CorruptFault",
+    "DelayFault",
+    "DropFault",
+    "DuplicateFault",
+    "FaultEntry",
+    "FaultPlan",
+    "FrameFault",
+    "FrameMatch",
+    "FreezeFault",
+    "GarbageFault",
+    "KillFault",
+    "LateResponseFault",
+    "LlmFault",
+    "ProcessFault",
+    "ToxicFault",
+    "UnknownIdFault",
+]
+
+ANTHROPIC_TARGET = "anthropic"
+"""The ``target`` of faults on the model API."""
+
+Direction = Literal["upstream", "downstream", "any"]
+Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FrameMatch(_Strict):
+    """Which JSON-RPC frames a fault hits; every given field must match."""
+
+    method: str | None = None
+    """The frame's method, or for a response the method of the request it answers."""
+    tool: str | None = None
+    """``params.name`` of a ``tools/call`` (for a response: of the request it answers)."""
+    id: int | str | None = None
+    """The request id (a response carries the id of its request)."""
+    direction: Direction = "any"
+    kind: Literal["request", "notification", "response", "any"] = "any"
+    """``response`` covers error responses too."""
+    nth: int | None = Field(default=None, ge=1)
+    """Only the Nth matching frame (1-based, counted per connection)."""
+
+    def describe(self) -> str:
+        """A compact trigger text for records, e.g. ``method=tools/call,tool=x,nth=2``."""
+        parts = [
+            f"{key}={value}"
+            for key, value in (
+                ("method", self.method),
+                ("tool", self.tool),
+                ("id", self.id),
+                ("kind", None if self.kind == "any" else self.kind),
+                ("direction", None if self.direction == "any" else self.direction),
+                ("nth", self.nth),
+            )
+            if value is not None
+        ]
+        return ",".join(parts) or "any"
+
+
+class _FaultBase(_Strict):
+    type: ClassVar[str]
+    name: str | None = None
+    """Unique in the plan; default ``<type>_<index>``."""
+    target: str | None = None
+    """The MCP server (``anthropic`` for the model API); none = every MCP server."""
+    probability: float = Field(default=1.0, ge=0, le=1)
+    """Chance that a candidate frame is hit (a seeded draw, recorded)."""
+
+    @property
+    def label(self) -> str:
+        return self.name or self.type
+
+    def applies_to(self, target: str) -> bool:
+        return self.target is None or self.target == target
+
+
+class _Counted(_FaultBase):
+    count: int | Literal["all"] = 1
+    """How many matching frames are hit; ``all`` = every one (ignored with ``match.nth``)."""
+
+    @field_validator("count")
+    @classmethod
+    def _positive(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("count must be at least 1, or 'all'")
+        return value
+
+
+class DelayFault(_Counted):
+    """Deliver the matching frame ``seconds`` late (frames behind it are not held up)."""
+
+    type: Literal["delay"] = "delay"  # type: ignore[misc]
+    match: FrameMatch
+    seconds: Seconds
+
+
+class DropFault(_Counted):
+    """Never deliver the matching frame."""
+
+    type: Literal["drop"] = "drop"  # type: ignore[misc]
+    match: FrameMatch
+
+
+class DuplicateFault(_Counted):
+    """Deliver the matching frame, then ``copies`` more times."""
+
+    type: Literal["duplicate"] = "duplicate"  # type: ignore[misc]
+    match: FrameMatch
+    copies: int = Field(default=1, ge=1)
+
+
+class CorruptFault(_Counted):
+    """Deliver the matching frame cut at a seeded random point: it is no longer valid JSON."""
+
+    type: Literal["corrupt"] = "corrupt"  # type: ignore[misc]
+    match: FrameMatch
+
+
+class LateResponseFault(_Counted):
+    """Answer the matching request only after the client cancelled it (see the module doc)."""
+
+    type: Literal["late_response"] = "late_response"  # type: ignore[misc]
+    match: FrameMatch
+    delay: Seconds = 0.0
+
+
+class _Timed(_Counted):
+    match: FrameMatch | None = None
+    at: Seconds | None = None
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> _Timed:
+        if (self.match is None) == (self.at is None):
+            raise ValueError(f"a {self.type} fault needs exactly one of 'match' or 'at'")
+        return self
+
+    def trigger(self) -> str:
+        return f"at={self.at:g}" if self.match is None else self.match.describe()
+
+
+class UnknownIdFault(_Timed):
+    """Send the client a response whose id was never issued (after the matching frame, or at a
+    time)."""
+
+    type: Literal["unknown_id"] = "unknown_id"  # type: ignore[misc]
+    error: bool = False
+    """An error response instead of a result."""
+
+
+class GarbageFault(_Timed):
+    """Send a line of seeded random bytes (not JSON) in ``stream`` (after the matching frame, or
+    at a time)."""
+
+    type: Literal["garbage"] = "garbage"  # type: ignore[misc]
+    stream: Literal["upstream", "downstream"] = "downstream"
+    size: int = Field(default=32, ge=1, le=1 << 20)
+
+
+class KillFault(_Timed):
+    """End the server: ``SIGKILL``, ``SIGTERM`` or ``close_stdin`` (in process: the connection
+    closes)."""
+
+    type: Literal["kill"] = "kill"  # type: ignore[misc]
+    signal: Literal["SIGKILL", "SIGTERM", "close_stdin"] = "SIGKILL"
+
+
+class FreezeFault(_Timed):
+    """Stop the server (``SIGSTOP``) for ``seconds``, then continue it (in process: every frame
+    is held for ``seconds``)."""
+
+    type: Literal["freeze"] = "freeze"  # type: ignore[misc]
+    seconds: Seconds
+
+
+class ToxicFault(_FaultBase):
+    """A Toxiproxy toxic (its JSON as for ``POST /proxies/{p}/toxics``) on the target's byte
+    stream: TCP proxy, stdio pipes, or in process on the serialized frames."""
+
+    type: Literal["toxic"] = "toxic"  # type: ignore[misc]
+    toxic: dict[str, Any]
+
+    @field_validator("toxic")
+    @classmethod
+    def _valid_toxic(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            ToxicSpec.parse(value)
+        except FaultConfigError as exc:
+            where = f" (field {exc.field})" if exc.field else ""
+            raise ValueError(f"{exc.message}{where}") from None
+        return value
+
+    def spec(self) -> ToxicSpec:
+        """The validated toxic; its name defaults to the fault's name."""
+        data = dict(self.toxic)
+        if self.name is not None:
+            data.setdefault("name", self.name)
+        return ToxicSpec.parse(data)
+
+
+class LlmFault(_FaultBase):
+    """A failure of the fake Anthropic API (``fake_servers.anthropic.faults``): injected at
+    scenario time ``at`` into the next ``count`` requests of ``agent`` (or of any agent)."""
+
+    type: Literal["llm"] = "llm"  # type: ignore[misc]
+    fault: dict[str, Any]
+    agent: str | None = None
+    count: int = Field(default=1, ge=1)
+    at: Seconds = 0.0
+
+    @field_validator("fault")
+    @classmethod
+    def _valid_fault(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from pydantic import TypeAdapter
+
+        from fake_servers.anthropic.faults import Fault
+
+        try:
+            parsed = TypeAdapter(Fault).validate_python(value)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(p) for p in error["loc"])
+            raise ValueError(f"{error['msg']} (field fault{'.' if where else ''}{where})") from None
+        return parsed.model_dump()
+
+    def build(self) -> Any:
+        """The fake API's fault object for ``FakeAnthropic.inject``."""
+        from pydantic import TypeAdapter
+
+        from fake_servers.anthropic.faults import Fault
+
+        return TypeAdapter(Fault).validate_python(self.fault)
+
+
+FrameFault = (
+    DelayFault
+    | DropFault
+    | DuplicateFault
+    | CorruptFault
+    | LateResponseFault
+    | UnknownIdFault
+    | GarbageFault
+)
+ProcessFault = KillFault | FreezeFault
+FaultEntry = Annotated[
+    DelayFault
+    | DropFault
+    | DuplicateFault
+    | CorruptFault
+    | LateResponseFault
+    | UnknownIdFault
+    | GarbageFault
+    | KillFault
+    | FreezeFault
+    | ToxicFault
+    | LlmFault,
+    Field(discriminator="type"),
+]
+"""Any plan entry; pydantic picks the class from ``type``."""
+
+_FRAME_TYPES = (
+    DelayFault,
+    DropFault,
+    DuplicateFault,
+    CorruptFault,
+    LateResponseFault,
+    UnknownIdFault,
+    GarbageFault,
+    KillFault,
+    FreezeFault,
+)
+
+_NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
+
+
+class FaultPlan(_Strict):
+    """An ordered list of faults with unique names.
+
+    ``FaultPlan.model_validate(data)`` takes the list itself or ``{"faults": [...]}``;
+    ``FaultPlan.load(path)`` reads a YAML or JSON file and names file, line and field in its
+    errors.
+    """
+
+    faults: list[FaultEntry] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_list(cls, data: Any) -> Any:
+        if data is None:
+            return {"faults": []}
+        if isinstance(data, list | tuple):
+            return {"faults": list(data)}
+        return data
+
+    @field_validator("faults")
+    @classmethod
+    def _names(cls, faults: list[Any]) -> list[Any]:
+        seen: set[str] = set()
+        named: list[Any] = []
+        for index, fault in enumerate(faults):
+            name = fault.name or f"{fault.type}_{index}"
+            if not _NAME.match(name):
+                raise ValueError(
+                    f"fault {index}: a name uses letters, digits and _ . : - only (got {name!r})"
+                )
+            if name in seen:
+                raise ValueError(f"fault {index}: duplicate fault name {name!r}")
+            seen.add(name)
+            named.append(fault if fault.name else fault.model_copy(update={"name": name}))
+        return named
+
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+        return iter(self.faults)
+
+    def __len__(self) -> int:
+        return len(self.faults)
+
+    @classmethod
+    def load(cls, path: str | Path) -> FaultPlan:
+        """Read a plan file; bad input raises ``FaultConfigError`` naming file, line, field."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise FaultConfigError(
+                f"cannot read the fault plan: {exc.strerror or exc}", path=path
+            ) from None
+        except UnicodeDecodeError:
+            raise FaultConfigError("the fault plan is not UTF-8 text", path=path) from None
+        return cls.parse(text, path=path)
+
+    @classmethod
+    def parse(cls, text: str, *, path: str | Path = "<plan>") -> FaultPlan:
+        """Validate plan YAML/JSON ``text``."""
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            raise FaultConfigError(
+                f"not valid YAML or JSON: {getattr(exc, 'problem', None) or exc}",
+                path=path,
+                line=mark.line + 1 if mark is not None else None,
+            ) from None
+        if data is not None and not isinstance(data, list | dict):
+            raise FaultConfigError(
+                "a fault plan is a list of faults or a mapping with 'faults'",
+                path=path,
+                value=data,
+            )
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise _config_error(exc, data, text=text, path=path) from None
+
+    # -- selections ------------------------------------------------------------------------
+
+    def for_target(self, target: str) -> FaultPlan:
+        """The faults that apply to ``target`` (entries without a target apply to every MCP
+        server, not to the model API)."""
+        if target == ANTHROPIC_TARGET:
+            kept = [f for f in self.faults if f.target == ANTHROPIC_TARGET]
+        else:
+            kept = [f for f in self.faults if f.applies_to(target)]
+        return FaultPlan.model_construct(faults=kept)
+
+    def frame_faults(self) -> list[Any]:
+        """Frame and process faults (everything the interposer and transports act on)."""
+        return [f for f in self.faults if isinstance(f, _FRAME_TYPES)]
+
+    def toxics(self, target: str | None = None) -> list[ToxicSpec]:
+        """The toxics (for ``target`` when given), as the proxy and the links take them."""
+        return [
+            f.spec()
+            for f in self.faults
+            if isinstance(f, ToxicFault) and (target is None or f.applies_to(target))
+        ]
+
+    def llm_faults(self) -> list[LlmFault]:
+        return [f for f in self.faults if isinstance(f, LlmFault)]
+
+    # -- hooks ----------------------------------------------------------------------------
+
+    def transport_wrapper(
+        self,
+        server: str,
+        *,
+        clock: Clock,
+        rng: ChaosRandom,
+        recorder: FaultRecorder,
+    ) -> Callable[[Any], Any]:
+        """A ``ServerSpec.wrap`` for ``server``: wraps an MCP client transport so this plan's
+        faults for ``server`` act on it in process (see ``harness.faults.inprocess``)."""
+        from harness.faults.inprocess import transport_wrapper
+
+        return transport_wrapper(
+            self.for_target(server), server, clock=clock, rng=rng, recorder=recorder
+        )
+
+
+def _config_error(
+    exc: ValidationError, data: Any, *, text: str | None, path: str | Path | None
+) -> FaultConfigError:
+    error = exc.errors()[0]
+    loc = tuple(error["loc"])
+    # A discriminated union puts the tag in the location (faults.0.delay.seconds): drop it.
+    if len(loc) >= 3 and loc[0] == "faults" and isinstance(loc[1], int):
+        entry = data["faults"][loc[1]] if isinstance(data, dict) else data[loc[1]]
+        if isinstance(entry, dict) and loc[2] == entry.get("type"):
+            loc = (*loc[:2], *loc[3:])
+    if isinstance(data, list) and loc[:1] == ("faults",):
+        yaml_loc: tuple[Any, ...] = loc[1:]
+    else:
+        yaml_loc = loc
+    message = str(error["msg"]).removeprefix("Value error, ")
+    kwargs: dict[str, Any] = {}
+    shown = error.get("input")
+    if not isinstance(shown, dict | list):
+        kwargs["value"] = shown
+    return FaultConfigError(
+        message,
+        path=path,
+        line=_line_of(text, yaml_loc) if text is not None else None,
+        field=".".join(str(p) for p in loc) or None,
+        **kwargs,
+    )
+
+
+def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
+    """The line of the YAML node at ``loc`` (or of its deepest existing parent)."""
+    try:
+        node: Any = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line: int | None = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            found = [v for k, v in node.value if getattr(k, "value", None) == str(part)]
+            if not found:
+                break
+            node = found[0]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                break
+            node = node.value[part]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return line
