@@ -48,6 +48,11 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "schema_cmd",
         "Print the JSON Schema of scenario files.",
     ),
+    "explore": (
+        "harness.explore.cli",
+        "explore",
+        "Run many seeds, report the hit rate, store and shrink failures.",
+    ),
     "fake-api": (
         "fake_servers.anthropic.cli",
         "fake_api",

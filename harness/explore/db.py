@@ -1,0 +1,97 @@
+"""The failure database: failing seeds per scenario hash, replayed first by later explorations.
+
+One JSON file per scenario content hash under ``.harness/failures/`` (as Hypothesis keeps its
+example database): a changed scenario gets a new hash and starts empty. Entries are kept sorted
+and written atomically, so two processes finishing at once never leave a torn file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError
+
+__all__ = ["DEFAULT_ROOT", "FailureDB", "FailureEntry"]
+
+DEFAULT_ROOT = Path(".harness") / "failures"
+
+
+@dataclass(frozen=True, slots=True)
+class FailureEntry:
+    """One failing seed: enough to replay it and to tell its failure apart."""
+
+    policy: str
+    strategy: str
+    seed: int
+    oracle: str
+    signature: str
+    replay: str
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.policy, self.strategy, self.seed)
+
+
+class FailureDB:
+    """Failing seeds stored by scenario hash under ``root``."""
+
+    def __init__(self, root: Path = DEFAULT_ROOT) -> None:
+        self.root = Path(root)
+
+    def path_for(self, scenario_hash: str) -> Path:
+        return self.root / f"{scenario_hash}.json"
+
+    def entries(self, scenario_hash: str) -> list[FailureEntry]:
+        path = self.path_for(scenario_hash)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"unreadable failure database file: {exc}", path=path) from None
+        try:
+            return [FailureEntry(**row) for row in data["failures"]]
+        except (KeyError, TypeError) as exc:
+            raise ConfigError(f"malformed failure database file: {exc}", path=path) from None
+
+    def seeds(self, scenario_hash: str, *, policy: str, strategy: str) -> list[int]:
+        """The stored failing seeds for this policy and strategy, in ascending order."""
+        return sorted(
+            e.seed
+            for e in self.entries(scenario_hash)
+            if e.policy == policy and e.strategy == strategy
+        )
+
+    def add(self, scenario_hash: str, scenario: str, new: Iterable[FailureEntry]) -> None:
+        entries = {e.key: e for e in self.entries(scenario_hash)}
+        before = len(entries)
+        entries.update((e.key, e) for e in new)
+        if len(entries) != before:
+            self._write(scenario_hash, scenario, entries.values())
+
+    def discard(
+        self, scenario_hash: str, scenario: str, *, policy: str, strategy: str, seeds: Iterable[int]
+    ) -> None:
+        """Forget seeds that no longer fail (the runtime changed under the same scenario)."""
+        drop = {(policy, strategy, s) for s in seeds}
+        entries = self.entries(scenario_hash)
+        kept = [e for e in entries if e.key not in drop]
+        if len(kept) != len(entries):
+            self._write(scenario_hash, scenario, kept)
+
+    def _write(self, scenario_hash: str, scenario: str, entries: Iterable[FailureEntry]) -> None:
+        path = self.path_for(scenario_hash)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data: dict[str, Any] = {
+            "scenario": scenario,
+            "scenario_hash": scenario_hash,
+            "failures": [asdict(e) for e in sorted(entries, key=lambda e: e.key)],
+        }
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)

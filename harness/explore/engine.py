@@ -1,0 +1,273 @@
+"""``explore``: run many seeds of one scenario and summarize how, and how often, it fails."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.explore.db import FailureDB, FailureEntry
+from harness.explore.seeds import shard_seeds
+from harness.explore.stats import wilson_interval
+from harness.explore.worker import SeedResult, SeedRunner, WorkerConfig, init_worker, run_seed
+
+if TYPE_CHECKING:
+    from harness.explore.shrink import ShrinkResult
+    from harness.scenarios import Scenario
+
+__all__ = ["ExploreReport", "Signature", "explore", "replay_command"]
+
+Progress = Callable[[SeedResult], None]
+
+
+def replay_command(source: str, policy: str, seed: int, strategy: str) -> str:
+    return f"harness run {source} --policy {policy} --seed {seed} --strategy {strategy}"
+
+
+@dataclass(slots=True)
+class Signature:
+    """A distinct way the scenario failed, how often, and its first seed."""
+
+    signature: str
+    oracle: str
+    count: int
+    seed: int
+    explanation: str
+    replay: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "oracle": self.oracle,
+            "signature": self.signature,
+            "count": self.count,
+            "seed": self.seed,
+            "explanation": self.explanation,
+            "replay": self.replay,
+        }
+
+
+@dataclass(slots=True)
+class ExploreReport:
+    """The summary of an exploration (``to_json`` is what ``--json`` prints)."""
+
+    scenario: str
+    source: str
+    scenario_hash: str
+    policy: str
+    strategy: str
+    shard: tuple[int, int]
+    requested: int
+    runs: int = 0
+    failures: int = 0
+    first_failing_seed: int | None = None
+    signatures: list[Signature] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    jobs: int = 1
+    stopped_by_time_budget: bool = False
+    replayed: list[dict[str, Any]] = field(default_factory=list)
+    nondeterministic: list[dict[str, Any]] = field(default_factory=list)
+    shrunk: ShrinkResult | None = None
+
+    @property
+    def hit_rate(self) -> float:
+        return self.failures / self.runs if self.runs else 0.0
+
+    @property
+    def ci95(self) -> tuple[float, float]:
+        return wilson_interval(self.failures, self.runs)
+
+    @property
+    def runs_per_s(self) -> float:
+        return self.runs / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        low, high = self.ci95
+        return {
+            "scenario": self.scenario,
+            "source": self.source,
+            "scenario_hash": self.scenario_hash,
+            "policy": self.policy,
+            "strategy": self.strategy,
+            "shard": f"{self.shard[0]}/{self.shard[1]}",
+            "requested": self.requested,
+            "runs": self.runs,
+            "failures": self.failures,
+            "hit_rate": self.hit_rate,
+            "ci95": [low, high],
+            "first_failing_seed": self.first_failing_seed,
+            "signatures": [s.to_json() for s in self.signatures],
+            "runs_per_s": self.runs_per_s,
+            "elapsed_s": self.elapsed_s,
+            "jobs": self.jobs,
+            "stopped_by_time_budget": self.stopped_by_time_budget,
+            "replayed": self.replayed,
+            "nondeterministic": self.nondeterministic,
+            "shrunk": self.shrunk.to_json() if self.shrunk else None,
+        }
+
+
+def explore(
+    scenario: Scenario,
+    *,
+    source: str,
+    runs: int,
+    policy: str = "buggy",
+    strategy: str = "fifo",
+    jobs: int = 1,
+    shard: tuple[int, int] = (1, 1),
+    first_seed: int = 0,
+    time_budget: float | None = None,
+    db: FailureDB | None = None,
+    defects_dir: Path = Path(".harness") / "nondeterminism",
+    progress: Progress | None = None,
+) -> ExploreReport:
+    """Run the shard's seeds of ``scenario`` (after the failure database's, if given).
+
+    Seeds stored in ``db`` for this scenario hash, policy and strategy run first; they are
+    reported in ``replayed`` and not counted in the hit rate (they were chosen for failing).
+    New failing seeds are added to ``db``; stored seeds that pass now are removed.
+    """
+    scenario_hash = scenario.content_hash()
+    config = WorkerConfig(
+        definition=scenario.model_dump(mode="json"),
+        source=source,
+        policy=policy,
+        strategy=strategy,
+        defects_dir=str(defects_dir),
+    )
+    report = ExploreReport(
+        scenario=scenario.name,
+        source=source,
+        scenario_hash=scenario_hash,
+        policy=policy,
+        strategy=strategy,
+        shard=shard,
+        requested=runs,
+        jobs=jobs,
+    )
+    local = SeedRunner(config)
+    if db is not None:
+        _replay_db(report, local, db)
+    seeds = shard_seeds(runs, shard=shard, first_seed=first_seed)
+    failing: list[SeedResult] = []
+    started = time.perf_counter()
+    deadline = started + time_budget if time_budget is not None else None
+    results = (
+        _serial(local, seeds, deadline) if jobs <= 1 else _parallel(config, seeds, jobs, deadline)
+    )
+    for result in results:
+        report.runs += 1
+        if result.failed:
+            failing.append(result)
+            if result.nondeterministic is not None:
+                report.nondeterministic.append(
+                    {
+                        "seed": result.seed,
+                        "difference": result.difference,
+                        "runs": result.nondeterministic,
+                    }
+                )
+        if progress is not None:
+            progress(result)
+    report.elapsed_s = time.perf_counter() - started
+    report.stopped_by_time_budget = report.runs < len(seeds)
+    _summarize(report, failing)
+    if db is not None:
+        db.add(
+            scenario_hash,
+            scenario.name,
+            (
+                FailureEntry(
+                    policy=policy,
+                    strategy=strategy,
+                    seed=r.seed,
+                    oracle=r.oracle or "",
+                    signature=r.signature or "",
+                    replay=replay_command(source, policy, r.seed, strategy),
+                )
+                for r in failing
+                if r.nondeterministic is None
+            ),
+        )
+    return report
+
+
+def _replay_db(report: ExploreReport, runner: SeedRunner, db: FailureDB) -> None:
+    config = runner.config
+    stored = db.seeds(report.scenario_hash, policy=config.policy, strategy=config.strategy)
+    passing: list[int] = []
+    for seed in stored:
+        result = runner.run(seed)
+        report.replayed.append(
+            {"seed": seed, "fails": result.failed, "signature": result.signature}
+        )
+        if not result.failed:
+            passing.append(seed)
+        if result.nondeterministic is not None:
+            report.nondeterministic.append(
+                {"seed": seed, "difference": result.difference, "runs": result.nondeterministic}
+            )
+    if passing:
+        db.discard(
+            report.scenario_hash,
+            report.scenario,
+            policy=config.policy,
+            strategy=config.strategy,
+            seeds=passing,
+        )
+
+
+def _serial(
+    runner: SeedRunner, seeds: Iterable[int], deadline: float | None
+) -> Iterator[SeedResult]:
+    for seed in seeds:
+        if deadline is not None and time.perf_counter() >= deadline:
+            return
+        yield runner.run(seed)
+
+
+def _parallel(
+    config: WorkerConfig, seeds: range, jobs: int, deadline: float | None
+) -> Iterator[SeedResult]:
+    import multiprocessing
+
+    # forkserver: workers fork from a clean server that has imported the harness once
+    # (never from this process, whose threads and event loop state must not be copied).
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["harness.explore.worker", "harness.scenarios"])
+    chunk = max(1, min(16, len(seeds) // (jobs * 8)))
+    pool = context.Pool(jobs, initializer=init_worker, initargs=(config,))
+    try:
+        for result in pool.imap_unordered(run_seed, seeds, chunksize=chunk):
+            yield result
+            if deadline is not None and time.perf_counter() >= deadline:
+                return
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _summarize(report: ExploreReport, failing: list[SeedResult]) -> None:
+    report.failures = len(failing)
+    # Results of parallel workers arrive in any order; the report must not depend on it.
+    failing.sort(key=lambda r: r.seed)
+    report.first_failing_seed = failing[0].seed if failing else None
+    by_signature: dict[str, Signature] = {}
+    for r in failing:
+        key = r.signature or ""
+        entry = by_signature.get(key)
+        if entry is None:
+            by_signature[key] = Signature(
+                signature=key,
+                oracle=r.oracle or "",
+                count=1,
+                seed=r.seed,
+                explanation=r.explanation or "",
+                replay=replay_command(report.source, report.policy, r.seed, report.strategy),
+            )
+        else:
+            entry.count += 1
+    report.signatures = sorted(by_signature.values(), key=lambda s: (-s.count, s.seed))

@@ -1,0 +1,231 @@
+"""Shrinking: the simplest draws and schedule under which a failing seed still fails.
+
+Starting from a failing seed's draws, one change at a time is tried and kept when the same
+oracle still fails: the schedule back to ``fifo`` (no scheduling deviations); every fault
+drawn in (``chance``) dropped; every drawn number moved to its distribution's lower end, else
+bisected toward it, then rounded; every ``choice`` moved to an earlier option. Passes repeat
+until nothing changes. Every step is a seeded sim run, so the result is deterministic. The
+output is a scenario file with those values fixed (no distributions left) and the command
+that replays it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.explore.signature import deciding_failure
+from harness.scenarios.distributions import Spec, parse_spec, split_pointer
+
+if TYPE_CHECKING:
+    from harness.scenarios import Scenario
+
+__all__ = ["ShrinkResult", "shrink"]
+
+_BISECT_STEPS = 6
+_MAX_PASSES = 3
+
+
+@dataclass(slots=True)
+class ShrinkResult:
+    """The minimal failing plan found and how to replay it."""
+
+    scenario: str
+    policy: str
+    seed: int
+    oracle: str
+    strategy: str
+    original_strategy: str
+    original_draws: dict[str, Any]
+    draws: dict[str, Any]
+    faults_before: int
+    faults_after: int
+    attempts: int
+    steps: list[str] = field(default_factory=list)
+    path: Path | None = None
+
+    @property
+    def replay(self) -> str:
+        target = str(self.path) if self.path is not None else self.scenario
+        command = f"harness run {target} --policy {self.policy} --seed {self.seed}"
+        return command + f" --strategy {self.strategy}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "oracle": self.oracle,
+            "strategy": self.strategy,
+            "original_strategy": self.original_strategy,
+            "faults_before": self.faults_before,
+            "faults_after": self.faults_after,
+            "draws": self.draws,
+            "original_draws": self.original_draws,
+            "attempts": self.attempts,
+            "steps": self.steps,
+            "path": str(self.path) if self.path else None,
+            "replay": self.replay,
+        }
+
+
+def _faults(specs: dict[str, Spec], draws: dict[str, Any]) -> int:
+    return sum(1 for p, s in specs.items() if s.kind == "chance" and draws.get(p))
+
+
+def shrink(
+    scenario: Scenario,
+    *,
+    policy: str,
+    seed: int,
+    oracle: str,
+    strategy: str = "fifo",
+    out_dir: Path | None = None,
+    fails: Callable[[dict[str, Any], str], bool] | None = None,
+) -> ShrinkResult:
+    """Shrink the run (``scenario``, ``policy``, ``seed``, ``strategy``) that fails ``oracle``.
+
+    ``fails(draws, strategy)`` decides whether a candidate still fails (default: a sim
+    run in which ``oracle`` fails). With ``out_dir`` the minimal scenario is written there.
+    """
+    from harness.errors import ScenarioError
+    from harness.scenarios import run_scenario
+
+    specs = {p: parse_spec(s, split_pointer(p)) for p, s in scenario.distributions.items()}
+    _, original = scenario.resolve(seed)
+    attempts = 0
+
+    def default_fails(draws: dict[str, Any], strat: str) -> bool:
+        try:
+            outcome = run_scenario(
+                scenario,
+                policy=policy,  # type: ignore[arg-type]
+                seed=seed,
+                strategy=strat,
+                overrides=draws,
+            )
+        except ScenarioError:
+            return False  # a value the scenario cannot take is not a simpler failing plan
+        deciding = deciding_failure(outcome.verdicts, [oracle])
+        return deciding is not None and deciding.name == oracle
+
+    check = fails or default_fails
+
+    def still_fails(draws: dict[str, Any], strat: str) -> bool:
+        nonlocal attempts
+        attempts += 1
+        return check(draws, strat)
+
+    result = ShrinkResult(
+        scenario=scenario.name,
+        policy=policy,
+        seed=seed,
+        oracle=oracle,
+        strategy=strategy,
+        original_strategy=strategy,
+        original_draws=dict(original),
+        draws=dict(original),
+        faults_before=_faults(specs, original),
+        faults_after=0,
+        attempts=0,
+    )
+    if not still_fails(result.draws, strategy):
+        raise ScenarioError(
+            f"seed {seed} does not fail {oracle} under {policy} / {strategy}: nothing to shrink"
+        )
+    _shrink_schedule(result, still_fails)
+    for _ in range(_MAX_PASSES):
+        changed = False
+        for ptr, spec in specs.items():
+            changed |= _shrink_value(result, ptr, spec, still_fails)
+        if not changed:
+            break
+    result.faults_after = _faults(specs, result.draws)
+    result.attempts = attempts
+    if out_dir is not None:
+        result.path = _write_minimal(scenario, result, out_dir)
+    return result
+
+
+Check = Callable[[dict[str, Any], str], bool]
+
+
+def _shrink_schedule(result: ShrinkResult, still_fails: Check) -> None:
+    if result.strategy == "fifo":
+        return
+    if still_fails(result.draws, "fifo"):
+        result.steps.append(f"schedule: {result.strategy} -> fifo")
+        result.strategy = "fifo"
+
+
+def _try(result: ShrinkResult, ptr: str, value: Any, still_fails: Check) -> bool:
+    if value == result.draws.get(ptr):
+        return False
+    candidate = {**result.draws, ptr: value}
+    if still_fails(candidate, result.strategy):
+        result.steps.append(f"{ptr}: {_show(result.draws.get(ptr))} -> {_show(value)}")
+        result.draws = candidate
+        return True
+    return False
+
+
+def _shrink_value(result: ShrinkResult, ptr: str, spec: Spec, still_fails: Check) -> bool:
+    current = result.draws.get(ptr)
+    if spec.kind == "chance":
+        return bool(current) and _try(result, ptr, False, still_fails)
+    if spec.kind == "choice":
+        options = list(spec.params["options"])
+        index = options.index(current) if current in options else len(options)
+        return any(_try(result, ptr, option, still_fails) for option in options[:index])
+    if not isinstance(current, int | float):
+        return False
+    low = spec.low
+    if current <= low:
+        return False
+    if _try(result, ptr, low, still_fails):
+        return True
+    # low passes, current fails: bisect for the smallest failing value in between.
+    passing, failing = float(low), float(current)
+    for _ in range(_BISECT_STEPS):
+        middle = (passing + failing) / 2
+        value: float = round(middle) if spec.kind == "randint" else middle
+        if value in (passing, failing):
+            break
+        if still_fails({**result.draws, ptr: value}, result.strategy):
+            failing = value
+        else:
+            passing = value
+    changed = False
+    if failing < current:
+        changed = _try(result, ptr, failing, still_fails)
+    rounded = float(round(result.draws[ptr]))
+    if rounded != result.draws[ptr]:
+        changed |= _try(result, ptr, int(rounded), still_fails)
+        if not changed:
+            changed = _try(result, ptr, int(rounded) + 1, still_fails)
+    return changed
+
+
+def _show(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else repr(value)
+
+
+def _write_minimal(scenario: Scenario, result: ShrinkResult, out_dir: Path) -> Path:
+    import yaml
+
+    fixed, _ = scenario.resolve(result.seed, overrides=result.draws)
+    data = fixed.model_dump(mode="json", exclude_defaults=True)
+    data["name"] = f"{scenario.name}_s{result.seed}_min"[:80]
+    data["description"] = (
+        f"Shrunk from {scenario.name} seed {result.seed} ({result.policy}, "
+        f"{result.original_strategy}): {result.oracle} still fails with these fixed values. "
+        + scenario.description
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{data['name']}.yaml"
+    header = (
+        f"# Minimal failing plan: replay with\n#   harness run {path} --policy {result.policy} "
+        f"--seed {result.seed} --strategy {result.strategy}\n"
+    )
+    path.write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
