@@ -63,6 +63,11 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "proxy",
         "Toxiproxy-compatible TCP proxy with toxics (serve it on loopback).",
     ),
+    "interpose": (
+        "harness.faults.interposer_cli",
+        "interpose",
+        "Run an MCP server command behind a fault-injecting stdio relay.",
+    ),
     "fake-mcp": (
         "fake_servers.mcp.cli",
         "fake_mcp",

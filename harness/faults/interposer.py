@@ -1,0 +1,464 @@
+"""The stdio interposer: a fault-injecting relay between an MCP client and a server command.
+
+``Interposer`` starts the server command with piped stdin/stdout (stderr is inherited, so the
+server's stderr reaches the client exactly as without the interposer and nothing here can stall
+on it) and relays newline-delimited JSON-RPC frames both ways::
+
+    client stdin -> frame faults -> upstream toxics -> server stdin
+    server stdout -> downstream toxics -> frame faults -> client stdout
+
+Frames no fault touches keep their bytes and their order; a non-JSON line passes untouched.
+Toxics live in a ``ToxicSet`` and frame faults in a ``FrameEngine``, so both can change while
+frames flow (the control API does that). ``run()`` returns the server's exit status (``128+N``
+when a signal ``N`` ended it), once the server has exited and its output is relayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import IO, Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from harness.chaos_random import ChaosRandom
+from harness.clock import Clock
+from harness.errors import ServerError
+from harness.faults.frame_engine import (
+    FrameEngine,
+    Inject,
+    Signal,
+    Verdict,
+    encode,
+    info_from_json,
+)
+from harness.faults.link import ToxicLink
+from harness.faults.plan import FaultPlan
+from harness.faults.records import FaultRecorder
+from harness.faults.toxic_set import ToxicSet
+from harness.faults.toxics import ToxicSpec
+
+__all__ = ["Interposer", "exit_status"]
+
+_READ_SIZE = 256 * 1024
+# How long the server gets to exit after SIGTERM before it is killed.
+_TERM_GRACE_SECONDS = 2.0
+
+Deliver = Callable[[bytes], Awaitable[None]]
+
+
+def exit_status(returncode: int) -> int:
+    """A process's exit status as a shell reports it (``128+N`` for signal ``N``)."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+class Interposer:
+    """Relays between this process's stdin/stdout (or the given pipes) and ``command``."""
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        *,
+        plan: FaultPlan | None = None,
+        name: str = "stdio",
+        clock: Clock,
+        rng: ChaosRandom,
+        recorder: FaultRecorder,
+        stdin: IO[bytes] | None = None,
+        stdout: IO[bytes] | None = None,
+    ) -> None:
+        if not command:
+            raise ServerError("no server command given")
+        plan = (plan or FaultPlan()).for_target(name)
+        self.command = list(command)
+        self.name = name
+        self._clock = clock
+        self._rng = rng
+        self._recorder = recorder
+        self._stdin = stdin if stdin is not None else sys.stdin.buffer
+        self._stdout = stdout if stdout is not None else sys.stdout.buffer
+        self.toxics = ToxicSet()
+        for spec in plan.toxics():
+            self.toxics.add(spec)
+        self.engine = FrameEngine(
+            plan.frame_faults(), target=name, rng=rng.fork("frames"), recorder=recorder
+        )
+        self._process: asyncio.subprocess.Process | None = None
+        self._tg: TaskGroup | None = None
+        self._to_server: Any = None
+        self._client_out: asyncio.StreamWriter | None = None
+        self._held: dict[Any, bytes] = {}
+        self._server_gone = False
+        self._timed_scope: anyio.CancelScope | None = None
+        self._timed_changed = anyio.Event()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    # -- faults that change while running (the control API) ---------------------------------
+
+    def add_toxic(self, spec: ToxicSpec) -> None:
+        self.toxics.add(spec)
+        self._record_change("added", spec.type, spec.name, stream=spec.stream)
+
+    def update_toxic(self, name: str, data: object) -> ToxicSpec:
+        spec = self.toxics.get(name).updated(data)
+        self.toxics.replace(spec)
+        self._record_change("updated", spec.type, spec.name, stream=spec.stream)
+        return spec
+
+    def remove_toxic(self, name: str) -> None:
+        spec = self.toxics.remove(name)
+        self._record_change("removed", spec.type, spec.name, stream=spec.stream)
+
+    def add_fault(self, fault: Any) -> None:
+        self.engine.add(fault)
+        self._record_change("added", fault.type, fault.name)
+        self._reschedule()
+
+    def remove_fault(self, name: str) -> Any | None:
+        fault = self.engine.remove(name)
+        if fault is not None:
+            self._record_change("removed", fault.type, fault.name)
+        return fault
+
+    def _record_change(self, action: str, kind: str, name: str, **extra: Any) -> None:
+        self._recorder.record(
+            action, type=kind, target=self.name, name=name, trigger="api", **extra
+        )
+
+    # -- running ------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> int:
+        """Relay until the server has exited; returns its exit status."""
+        loop = asyncio.get_running_loop()
+        self._clock.now()  # scenario time starts now
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *self.command,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=None,
+            )
+        except OSError as exc:
+            raise ServerError(
+                f"cannot start the server command {self.command[0]!r}: {exc.strerror or exc}"
+            ) from None
+        self._process = process
+        assert process.stdin is not None
+        assert process.stdout is not None
+        client_in = asyncio.StreamReader(limit=_READ_SIZE)
+        await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(client_in), _dup(self._stdin)
+        )
+        out_transport, out_protocol = await loop.connect_write_pipe(
+            asyncio.streams.FlowControlMixin, _dup(self._stdout)
+        )
+        self._client_out = asyncio.StreamWriter(out_transport, out_protocol, None, loop)
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                up_send, up_receive = anyio.create_memory_object_stream[bytes](64)
+                self._to_server = up_send
+                task_status.started()
+                tg.start_soon(self._read_client, client_in, up_send)
+                tg.start_soon(self._run_upstream_link, up_receive, process.stdin)
+                await self._run_downstream_link(process.stdout)
+                # The server's output ended: it exited or closed stdout. Wait for its status.
+                returncode = await process.wait()
+                tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._stop_server()
+                out_transport.close()
+        return exit_status(returncode)
+
+    async def terminate(self) -> None:
+        """Ask the server to stop (SIGTERM, continuing it if frozen); kill it after a grace
+        period. ``run()`` then returns its status."""
+        process = self._process
+        if process is None or process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+            process.send_signal(signal.SIGCONT)
+        with anyio.move_on_after(_TERM_GRACE_SECONDS):
+            await process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+
+    async def _stop_server(self) -> None:
+        process = self._process
+        if process is None or process.returncode is not None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+        with anyio.move_on_after(_TERM_GRACE_SECONDS):
+            await process.wait()
+            return
+        await self.terminate()
+        await process.wait()
+
+    # -- client -> server -----------------------------------------------------------------------
+
+    async def _read_client(self, reader: asyncio.StreamReader, up: Any) -> None:
+        """Split the client's bytes into frames and pass each through the frame stage."""
+        buffer = b""
+        try:
+            while data := await reader.read(_READ_SIZE):
+                *lines, buffer = (buffer + data).split(b"\n")
+                for line in lines:
+                    await self._stage(line + b"\n", "upstream", self._send_up)
+            if buffer:
+                await self._send_up(buffer)
+        finally:
+            # The client is done: once the frames before the EOF are through, so is the server.
+            up.close()
+
+    async def _send_up(self, data: bytes) -> None:
+        with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+            await self._to_server.send(data)
+
+    async def _run_upstream_link(self, receive: Any, server_in: asyncio.StreamWriter) -> None:
+        link = self._link("upstream", _QueueSource(receive), _WriterSink(server_in))
+        await link.run()
+
+    # -- server -> client -----------------------------------------------------------------------
+
+    async def _run_downstream_link(self, server_out: asyncio.StreamReader) -> None:
+        assert self._client_out is not None
+        sink = _LineSink(self._stage_down)
+        link = self._link("downstream", _ReaderSource(server_out), sink)
+        await link.run()
+
+    async def _stage_down(self, line: bytes) -> None:
+        if self._server_gone:
+            return
+        await self._stage(line, "downstream", self._send_down)
+
+    async def _send_down(self, data: bytes) -> None:
+        writer = self._client_out
+        if writer is None or writer.is_closing():
+            return
+        writer.write(data)
+        with contextlib.suppress(OSError):
+            await writer.drain()
+
+    # -- the frame stage -----------------------------------------------------------------------
+
+    async def _stage(self, line: bytes, direction: str, deliver: Deliver) -> None:
+        if not self.engine.active:
+            await deliver(line)
+            return
+        try:
+            decoded = json.loads(line)
+        except ValueError:
+            await deliver(line)
+            return
+        verdict = self.engine.on_frame(info_from_json(decoded, direction))
+        await self._apply(verdict, line, deliver)
+
+    async def _apply(self, verdict: Verdict, line: bytes, deliver: Deliver) -> None:
+        if verdict.untouched:
+            await deliver(line)
+            return
+        for request, delay in verdict.release:
+            held = self._held.pop(request, None)
+            if held is not None:
+                self._spawn(self._later(delay, self._send_down, [held], []))
+        if verdict.hold is not None:
+            self._held[verdict.hold] = line
+            return
+        frames: list[bytes] = []
+        if not verdict.drop:
+            frame = line
+            if verdict.corrupt is not None:
+                body = line.rstrip(b"\n")
+                frame = body[: max(1, int(len(body) * verdict.corrupt))] + b"\n"
+            frames = [frame] * (1 + verdict.copies)
+        if verdict.delay > 0:
+            self._spawn(self._later(verdict.delay, deliver, frames, verdict.after))
+            return
+        for frame in frames:
+            await deliver(frame)
+        await self._act(verdict.after)
+
+    async def _later(
+        self, delay: float, deliver: Deliver, frames: list[bytes], after: list[Inject | Signal]
+    ) -> None:
+        await self._clock.sleep(delay)
+        for frame in frames:
+            await deliver(frame)
+        await self._act(after)
+
+    async def _act(self, actions: list[Inject | Signal]) -> None:
+        for action in actions:
+            if isinstance(action, Inject):
+                data = encode(action.message) if action.message is not None else b""
+                if action.raw is not None:
+                    data = action.raw + b"\n"
+                await (self._send_down if action.stream == "downstream" else self._send_up)(data)
+            elif action.action == "freeze":
+                self._spawn(self._freeze(action.seconds))
+            else:
+                self._kill(action.signal or "SIGKILL")
+
+    def _kill(self, how: str) -> None:
+        process = self._process
+        if process is None or process.returncode is not None:
+            return
+        if how == "close_stdin":
+            # Frames the client sends from now on go nowhere, as with a closed pipe.
+            self._to_server.close()
+            return
+        if how == "SIGKILL":
+            # A killed server says nothing more, even what it had not flushed to us yet.
+            self._server_gone = True
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGKILL if how == "SIGKILL" else signal.SIGTERM)
+            process.send_signal(signal.SIGCONT)
+
+    async def _freeze(self, seconds: float) -> None:
+        process = self._process
+        if process is None or process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGSTOP)
+        try:
+            await self._clock.sleep(seconds)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGCONT)
+
+    # -- timed faults -------------------------------------------------------------------------
+
+    async def run_timed(self) -> None:
+        """Fire the ``at`` faults at their scenario times (restarts when faults change)."""
+        fired: set[str] = set()
+        while True:
+            changed = self._timed_changed
+            with anyio.CancelScope() as scope:
+                self._timed_scope = scope
+                for fault in self.engine.timed():
+                    if fault.name in fired:
+                        continue
+                    await self._clock.sleep(fault.at - self._clock.now())
+                    fired.add(fault.name)
+                    await self._act(self.engine.fire_timed(fault.name))
+                await changed.wait()
+            self._timed_scope = None
+
+    def _reschedule(self) -> None:
+        changed, self._timed_changed = self._timed_changed, anyio.Event()
+        changed.set()
+        if self._timed_scope is not None:
+            self._timed_scope.cancel()
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        if self._tg is None:
+            return
+
+        async def run() -> None:
+            await work
+
+        self._tg.start_soon(run)
+
+    def _link(self, stream: str, source: Any, sink: Any) -> ToxicLink:
+        return ToxicLink(
+            source=source,
+            sink=sink,
+            toxics=self.toxics,
+            stream=stream,
+            clock=self._clock,
+            rng=self._rng.fork(f"toxics-{stream}"),
+            on_event=self._toxic_event,
+            reset_connection=lambda: self._kill("SIGKILL"),
+        )
+
+    def _toxic_event(self, action: str, spec: Any, **details: Any) -> None:
+        self._recorder.record(
+            action, type=spec.type, target=self.name, name=spec.name, stream=spec.stream, **details
+        )
+
+
+def _dup(stream: IO[bytes]) -> IO[bytes]:
+    """A private file object on a duplicate of ``stream``'s descriptor, so closing the
+    transport does not close the process's own stdin/stdout."""
+    return os.fdopen(os.dup(stream.fileno()), "rb" if "r" in stream.mode else "wb", buffering=0)
+
+
+class _QueueSource:
+    __slots__ = ("_receive",)
+
+    def __init__(self, receive: Any) -> None:
+        self._receive = receive
+
+    async def receive(self) -> bytes:
+        try:
+            data: bytes = await self._receive.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            return b""
+        return data
+
+
+class _ReaderSource:
+    __slots__ = ("_reader",)
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self._reader = reader
+
+    async def receive(self) -> bytes:
+        try:
+            return await self._reader.read(_READ_SIZE)
+        except OSError:
+            return b""
+
+
+class _WriterSink:
+    __slots__ = ("_writer",)
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+
+    async def send(self, data: bytes) -> None:
+        if self._writer.is_closing():
+            return
+        self._writer.write(data)
+        with contextlib.suppress(OSError):
+            await self._writer.drain()
+
+    async def send_eof(self) -> None:
+        if not self._writer.is_closing():
+            self._writer.close()
+
+
+class _LineSink:
+    """Re-frames the downstream bytes into lines for the frame stage."""
+
+    __slots__ = ("_buffer", "_lines", "_stage")
+
+    def __init__(self, stage: Deliver) -> None:
+        self._stage = stage
+        self._buffer = b""
+        self._lines: list[bytes] = []
+
+    async def send(self, data: bytes) -> None:
+        # Accept everything before the first await, as a ByteSink must.
+        *lines, self._buffer = (self._buffer + data).split(b"\n")
+        self._lines.extend(line + b"\n" for line in lines)
+        while self._lines:
+            await self._stage(self._lines.pop(0))
+
+    async def send_eof(self) -> None:
+        if self._buffer:
+            await self._stage(self._buffer)
+            self._buffer = b""

@@ -1,0 +1,182 @@
+"""``harness interpose``: run an MCP server command behind the fault-injecting stdio relay.
+
+Point any stdio MCP client at ``harness interpose [OPTIONS] -- COMMAND [ARGS...]`` instead of
+``COMMAND [ARGS...]``. Stdout carries only the server's JSON-RPC frames; messages of the
+interposer itself go to stderr. The exit status is the server's (``128+N`` after signal ``N``).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import click
+
+from harness.errors import ConfigError
+
+__all__ = ["interpose"]
+
+
+@click.command(context_settings={"allow_interspersed_args": False})
+@click.option(
+    "--plan",
+    "plan_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Fault plan (YAML or JSON); entries for other targets are ignored.",
+)
+@click.option(
+    "--control",
+    help="Serve the control API (Toxiproxy routes + /faults) at this loopback URL, e.g. "
+    "http://127.0.0.1:0 (port 0 = any); the bound URL is printed to stderr.",
+)
+@click.option(
+    "--events",
+    "events_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Append every fault record to this JSON-lines file.",
+)
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of every random draw.")
+@click.option(
+    "--name",
+    default="stdio",
+    show_default=True,
+    help="The target name: plan entries with another target are ignored; the proxy name in "
+    "the control API.",
+)
+@click.option(
+    "--time-scale",
+    default=1.0,
+    show_default=True,
+    type=float,
+    help="Real seconds per scenario second (plan times and toxic waits are scenario time).",
+)
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def interpose(
+    plan_path: Path | None,
+    control: str | None,
+    events_path: Path | None,
+    seed: int,
+    name: str,
+    time_scale: float,
+    command: tuple[str, ...],
+) -> None:
+    """Run COMMAND (an stdio MCP server) behind a relay that injects the plan's faults."""
+    import anyio
+
+    from harness.faults.plan import FaultPlan
+
+    plan = FaultPlan.load(plan_path) if plan_path is not None else FaultPlan()
+    if not time_scale > 0:
+        raise ConfigError("must be a positive number", field="--time-scale", value=time_scale)
+    address = _control_address(control) if control is not None else None
+    status = anyio.run(_run, list(command), plan, address, events_path, seed, name, time_scale)
+    sys.exit(status)
+
+
+def _control_address(url: str) -> tuple[str, int]:
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if parts.scheme != "http" or parts.hostname is None:
+        raise ConfigError("expected http://127.0.0.1:PORT", field="--control", value=url)
+    try:
+        port = parts.port or 0
+    except ValueError:
+        raise ConfigError("bad port", field="--control", value=url) from None
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ConfigError("the control API listens on loopback only", field="--control", value=url)
+    return ("127.0.0.1" if parts.hostname == "localhost" else parts.hostname), port
+
+
+async def _run(
+    command: list[str],
+    plan: Any,
+    control: tuple[str, int] | None,
+    events_path: Path | None,
+    seed: int,
+    name: str,
+    time_scale: float,
+) -> int:
+    import anyio
+
+    from harness.chaos_random import ChaosRandom
+    from harness.clock import Clock, LoopClock, ScaledClock
+    from harness.faults.interposer import Interposer
+    from harness.faults.records import FaultRecorder
+
+    clock: Clock = LoopClock() if time_scale == 1.0 else ScaledClock(time_scale)
+    recorder = FaultRecorder(events_path=events_path, clock=clock)
+    interposer = Interposer(
+        command,
+        plan=plan,
+        name=name,
+        clock=clock,
+        rng=ChaosRandom(seed).fork("interposer"),
+        recorder=recorder,
+    )
+    status = 0
+    try:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with anyio.create_task_group() as tg:
+                if control is not None:
+                    url = await tg.start(_serve_control, interposer, control)
+                    click.echo(f"control listening on {url}", err=True)
+
+                async def on_signal() -> None:
+                    async for _ in signals:
+                        await interposer.terminate()
+
+                tg.start_soon(on_signal)
+                await tg.start(_run_timed, interposer)
+                status = await interposer.run()
+                tg.cancel_scope.cancel()
+    finally:
+        recorder.close()
+    return status
+
+
+async def _run_timed(interposer: Any, *, task_status: Any) -> None:
+    task_status.started()
+    await interposer.run_timed()
+
+
+async def _serve_control(interposer: Any, address: tuple[str, int], *, task_status: Any) -> None:
+    import contextlib
+    import logging
+    import socket
+
+    import uvicorn
+
+    from harness.errors import ServerError
+    from harness.faults.interposer_api import build_control_app
+
+    class _Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:
+            yield
+
+    host, port = address
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(16)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise ServerError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    config = uvicorn.Config(
+        build_control_app(interposer),
+        lifespan="off",
+        log_level=logging.WARNING,
+        access_log=False,
+        timeout_graceful_shutdown=1,
+    )
+    server = _Server(config)
+    shown = f"[{host}]" if ":" in host else host
+    task_status.started(f"http://{shown}:{sock.getsockname()[1]}")
+    try:
+        await server.serve([sock])
+    finally:
+        sock.close()
