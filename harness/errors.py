@@ -11,6 +11,7 @@ where they enter our code, so callers catch one family::
     ├── ServerError              a fake server or proxy could not start, serve or stop
     ├── RuntimeFailure           the agent runtime under test failed (recorded, never silent)
     ├── FaultError               a fault could not be applied
+    ├── ExportError              telemetry could not be sent to a collector
     └── HarnessDefect            the harness broke its own contract (e.g. nondeterminism)
 
 Every error carries a message a person understands; ``ConfigError`` also names where the bad
@@ -23,6 +24,7 @@ from pathlib import Path
 
 __all__ = [
     "ConfigError",
+    "ExportError",
     "FaultConfigError",
     "FaultError",
     "HarnessDefect",
@@ -119,6 +121,10 @@ class RuntimeFailure(HarnessError):
 
 class FaultError(HarnessError):
     """A fault could not be applied as asked."""
+
+
+class ExportError(HarnessError):
+    """Spans could not be delivered to an OTLP collector (unreachable, refused, timed out)."""
 
 
 class HarnessDefect(HarnessError):

@@ -1,0 +1,210 @@
+"""A real OTLP receiver (gRPC and HTTP/protobuf, on loopback port 0) receives a sim run; the
+spans it decodes equal ``trace.jsonl`` span for span, each on its component's resource."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from concurrent import futures
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from click.testing import CliRunner
+from google.protobuf import json_format
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
+
+from harness.errors import ExportError
+from harness.scenarios import resolve, run_scenario, write_run
+from harness.telemetry.cli_push import push
+from harness.telemetry.export import export_traces_data, exporter_from_settings
+from harness.telemetry.otlp_json import FlatSpan, flatten, read_trace_file
+
+pytestmark = pytest.mark.integration
+
+SERVICE = "service.name"
+Request = trace_service_pb2.ExportTraceServiceRequest
+
+
+class _Received:
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+        self.arrived = threading.Event()
+
+    def add(self, request: Request) -> None:
+        self.requests.append(request)
+        self.arrived.set()
+
+    def flat(self) -> list[FlatSpan]:
+        assert self.arrived.wait(10), "the receiver got no export request"
+        spans: list[FlatSpan] = []
+        for request in self.requests:
+            data = json_format.MessageToDict(
+                TracesData(resource_spans=request.resource_spans), use_integers_for_enums=True
+            )
+            spans.extend(flatten(_hex_ids(data)))
+        spans.sort(key=lambda s: (s["start_ns"], s["span_id"]))
+        return spans
+
+
+def _hex_ids(node: Any) -> Any:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("traceId", "spanId", "parentSpanId") and isinstance(value, str) and value:
+                node[key] = base64.b64decode(value).hex()
+            else:
+                _hex_ids(value)
+    elif isinstance(node, list):
+        for item in node:
+            _hex_ids(item)
+    return node
+
+
+class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
+    def __init__(self, received: _Received) -> None:
+        self._received = received
+
+    def Export(self, request: Request, context: object) -> Any:
+        self._received.add(request)
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+
+@pytest.fixture
+def grpc_receiver() -> Iterator[tuple[str, _Received]]:
+    received = _Received()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(received), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}", received
+    finally:
+        server.stop(grace=None).wait(5)
+
+
+def _http_server(received: _Received, *, status: int) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if self.path != "/v1/traces" or status != 200:
+                self.send_response(404 if self.path != "/v1/traces" else status)
+                self.end_headers()
+                return
+            request = Request()
+            request.ParseFromString(body)
+            received.add(request)
+            payload = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+
+
+@pytest.fixture
+def http_receiver(request: pytest.FixtureRequest) -> Iterator[tuple[str, _Received]]:
+    received = _Received()
+    server = _http_server(received, status=getattr(request, "param", 200))
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", received
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def cascade_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    scenario, source = resolve("cascade")
+    outcome = run_scenario(scenario, policy="buggy", seed=3, source=source)
+    return write_run(outcome, scenario, tmp_path_factory.mktemp("runs"))
+
+
+_SAME = ("trace_id", "span_id", "parent_id", "name", "kind", "start_ns", "end_ns")
+_SAME += ("attributes", "events", "status", "status_message", "scope")
+
+
+def _assert_same_spans(received: list[FlatSpan], saved: list[FlatSpan]) -> None:
+    assert len(received) == len(saved) > 20
+    for got, want in zip(received, saved, strict=True):
+        assert {k: got[k] for k in _SAME} == {k: want[k] for k in _SAME}
+    services = {s["span_id"]: s["service"] for s in received}
+    for span in saved:
+        service = services[span["span_id"]]
+        if span["scope"] == "fake_servers.anthropic":
+            assert service == "fake-anthropic"
+        elif span["scope"] == "mcp-python-sdk" and span["kind"] == 2:
+            assert service == "fake-mcp-ssh", span["name"]
+        else:
+            assert service == "harness-runtime", span["name"]
+    assert len({s["trace_id"] for s in received}) == 1
+
+
+def test_grpc_receiver_gets_the_run_span_for_span(
+    cascade_run: Path, grpc_receiver: tuple[str, _Received]
+) -> None:
+    url, received = grpc_receiver
+    exporter = exporter_from_settings(url, "grpc", env={})
+    assert exporter is not None
+    trace = json.loads((cascade_run / "trace.jsonl").read_text())
+    try:
+        sent = export_traces_data(trace, exporter)
+    finally:
+        exporter.shutdown()
+    saved = read_trace_file(cascade_run / "trace.jsonl")
+    assert sent == len(saved)
+    _assert_same_spans(received.flat(), saved)
+    resources = [rs.resource for rs in received.requests[0].resource_spans]
+    names = [a.value.string_value for r in resources for a in r.attributes if a.key == SERVICE]
+    assert names == ["harness-runtime", "fake-anthropic", "fake-mcp-ssh"]
+
+
+def test_push_over_http_sends_the_saved_run(
+    cascade_run: Path, http_receiver: tuple[str, _Received]
+) -> None:
+    url, received = http_receiver
+    result = CliRunner().invoke(push, [str(cascade_run), "--endpoint", url])
+    assert result.exit_code == 0, result.output
+    saved = read_trace_file(cascade_run / "trace.jsonl")
+    assert f"pushed {len(saved)} spans" in result.output
+    assert f"{url}/v1/traces over http/protobuf" in result.output
+    _assert_same_spans(received.flat(), saved)
+
+
+def test_push_reads_the_endpoint_and_protocol_from_the_environment(
+    cascade_run: Path, grpc_receiver: tuple[str, _Received]
+) -> None:
+    url, received = grpc_receiver
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": url, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
+    result = CliRunner(env=env).invoke(push, [str(cascade_run / "trace.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert "over grpc" in result.output
+    _assert_same_spans(received.flat(), read_trace_file(cascade_run / "trace.jsonl"))
+
+
+@pytest.mark.parametrize("http_receiver", [400], indirect=True)
+def test_a_refusing_collector_is_an_export_error(
+    cascade_run: Path, http_receiver: tuple[str, _Received]
+) -> None:
+    url, received = http_receiver
+    exporter = exporter_from_settings(url, None, env={})
+    assert exporter is not None
+    data = json.loads((cascade_run / "trace.jsonl").read_text())
+    try:
+        with pytest.raises(ExportError, match=r"the collector did not accept the \d+ spans"):
+            export_traces_data(data, exporter)
+    finally:
+        exporter.shutdown()
+    assert received.requests == []
