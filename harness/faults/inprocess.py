@@ -135,6 +135,7 @@ class FaultyTransport:
     async def __aenter__(self) -> tuple[Any, Any]:
         stack = AsyncExitStack()
         await stack.__aenter__()
+        self._stack = stack
         try:
             inner_read, self._inner_write = await stack.enter_async_context(self._inner)
             to_client, client_read = anyio.create_memory_object_stream[Any](1)
@@ -154,9 +155,9 @@ class FaultyTransport:
             if self.engine.timed():
                 tg.start_soon(self._run_timed)
         except BaseException:
+            self._stack = None
             await stack.__aexit__(None, None, None)
             raise
-        self._stack = stack
         return client_read, _WriteStream(self)
 
     async def __aexit__(
@@ -311,7 +312,10 @@ class FaultyTransport:
     def _start_link(self, stream: str, deliver: Deliver) -> MemoryObjectSendStream[bytes]:
         """A toxic link for ``stream``: frames go in as JSON lines, come out re-parsed."""
         assert self._tg is not None
+        assert self._stack is not None
         send, receive = anyio.create_memory_object_stream[bytes](16)
+        self._stack.push_async_callback(receive.aclose)
+        self._stack.callback(send.close)
         link = ToxicLink(
             source=_QueueSource(receive),
             sink=_LineSink(deliver, on_eof=self.close_connection),

@@ -286,7 +286,10 @@ class LlmFault(_FaultBase):
             parsed = TypeAdapter(Fault).validate_python(value)
         except ValidationError as exc:
             error = exc.errors()[0]
-            where = ".".join(str(p) for p in error["loc"])
+            loc = list(error["loc"])
+            if loc and loc[0] == value.get("kind"):
+                loc = loc[1:]  # the union's tag
+            where = ".".join(str(p) for p in loc)
             raise ValueError(f"{error['msg']} (field fault{'.' if where else ''}{where})") from None
         return parsed.model_dump()
 
@@ -414,6 +417,9 @@ class FaultPlan(_Strict):
                 path=path,
                 value=data,
             )
+        entries = data.get("faults") if isinstance(data, dict) else data
+        if isinstance(entries, list):
+            _check_names(entries, text=text, path=path, nested=isinstance(data, dict))
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
@@ -462,6 +468,25 @@ class FaultPlan(_Strict):
         return transport_wrapper(
             self.for_target(server), server, clock=clock, rng=rng, recorder=recorder
         )
+
+
+def _check_names(entries: list[Any], *, text: str, path: str | Path, nested: bool) -> None:
+    """Duplicate explicit names, reported at the second entry's line."""
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in seen:
+            loc: tuple[Any, ...] = ("faults", index, "name") if nested else (index, "name")
+            raise FaultConfigError(
+                "duplicate fault name",
+                path=path,
+                line=_line_of(text, loc),
+                field=f"faults.{index}.name",
+                value=name,
+            )
+        seen.add(name)
 
 
 def _config_error(
