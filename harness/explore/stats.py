@@ -21,4 +21,7 @@ def wilson_interval(hits: int, runs: int, *, z: float = _Z95) -> tuple[float, fl
     denominator = 1 + z * z / runs
     centre = (p + z * z / (2 * runs)) / denominator
     half = z * math.sqrt(p * (1 - p) / runs + z * z / (4 * runs * runs)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # At 0 or ``runs`` hits the bound is exactly 0 or 1; rounding would leave a 1e-18 residue.
+    low = 0.0 if hits == 0 else max(0.0, centre - half)
+    high = 1.0 if hits == runs else min(1.0, centre + half)
+    return low, high

@@ -111,15 +111,21 @@ def _fingerprint(outcome: Any) -> dict[str, str]:
     trace = json.dumps(outcome.trace, sort_keys=True, separators=(",", ":"))
     return {
         "outcome": outcome.outcome,
-        "verdicts": ",".join(f"{v.name}={v.holds}" for v in outcome.verdicts),
         "schedule": str(outcome.stats.get("step_hash")),
         "trace": hashlib.sha256(trace.encode()).hexdigest()[:16],
     }
 
 
 def _difference(first: Any, second: Any) -> str | None:
+    """What differs between two runs of one seed (None: nothing), in one line."""
     a, b = _fingerprint(first), _fingerprint(second)
     changed = [f"{key}: {a[key]} then {b[key]}" for key in a if a[key] != b[key]]
+    word = {True: "holds", False: "fails"}
+    changed += [
+        f"{x.name}: {word[x.holds]} then {word[y.holds]}"
+        for x, y in zip(first.verdicts, second.verdicts, strict=True)
+        if x.holds != y.holds
+    ]
     return "; ".join(changed) or None
 
 

@@ -1,0 +1,105 @@
+"""``harness explore`` as a user runs it (subprocesses): JSON summary, exit codes, worker
+processes, shards, the failure database on disk, shrinking."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.scenarios import resolve
+
+pytestmark = pytest.mark.integration
+
+KEYS = {
+    "scenario",
+    "policy",
+    "strategy",
+    "runs",
+    "failures",
+    "hit_rate",
+    "ci95",
+    "first_failing_seed",
+    "signatures",
+    "runs_per_s",
+}
+
+
+def _explore(*args: str, cwd: Path) -> tuple[int, dict[str, Any] | None, str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "explore", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=cwd,
+    )
+    summary = json.loads(proc.stdout) if proc.stdout.startswith("{") else None
+    return proc.returncode, summary, proc.stderr
+
+
+def test_json_summary_and_the_same_result_with_two_worker_processes(tmp_path: Path) -> None:
+    code, serial, err = _explore("cascade_random", "--runs", "24", "--json", cwd=tmp_path)
+    assert code == 0, err
+    assert serial is not None and KEYS <= set(serial)
+    assert (serial["runs"], serial["failures"], serial["first_failing_seed"]) == (24, 3, 0)
+    assert serial["ci95"][0] < serial["hit_rate"] < serial["ci95"][1]
+    [signature] = serial["signatures"]
+    assert {"oracle", "count", "seed", "replay"} <= set(signature)
+    assert (
+        signature["replay"] == "harness run cascade_random --policy buggy --seed 0 --strategy fifo"
+    )
+    # The failing seeds are now in the database, keyed by scenario hash.
+    scenario, _ = resolve("cascade_random")
+    stored = json.loads(
+        (tmp_path / ".harness/failures" / f"{scenario.content_hash()}.json").read_text()
+    )
+    assert [f["seed"] for f in stored["failures"]] == [0, 13, 16]
+
+    code, parallel, err = _explore(
+        "cascade_random", "--runs", "24", "--jobs", "2", "--no-db", "--json", cwd=tmp_path
+    )
+    assert code == 0, err
+    assert parallel is not None
+    for key in ("runs", "failures", "first_failing_seed", "signatures", "hit_rate"):
+        assert parallel[key] == serial[key], key
+    assert parallel["jobs"] == 2 and parallel["replayed"] == []
+
+
+def test_shards_split_the_runs(tmp_path: Path) -> None:
+    code, half, err = _explore(
+        "cascade_random", "--runs", "24", "--shard", "2/2", "--no-db", "--json", cwd=tmp_path
+    )
+    assert code == 0, err
+    assert half is not None and half["runs"] == 12 and half["shard"] == "2/2"
+    # Of the failing seeds 0, 13 and 16, shard 2 (the odd seeds) has 13 only.
+    assert (half["failures"], half["first_failing_seed"]) == (1, 13)
+
+
+def test_a_failure_under_fixed_exits_1_and_is_shrunk(tmp_path: Path) -> None:
+    source = resolve("cascade_random")[0].model_dump(mode="json")
+    source["name"] = "cascade_random_broken_fix"
+    source["policies"] = {"fixed": {"reconnect": "naive"}}
+    path = tmp_path / "broken.yaml"
+    path.write_text(json.dumps(source))
+    code, summary, err = _explore(
+        str(path), "--runs", "3", "--policy", "fixed", "--shrink", "--json", cwd=tmp_path
+    )
+    assert code == 1, err
+    assert summary is not None and summary["failures"] >= 1
+    assert summary["first_failing_seed"] == 0
+    shrunk = summary["shrunk"]
+    assert shrunk["faults_after"] <= shrunk["faults_before"]
+    assert Path(tmp_path, shrunk["path"]).exists()
+    assert shrunk["replay"].startswith(f"harness run {shrunk['path']} --policy fixed --seed 0")
+
+
+def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
+    code, _, err = _explore("cascade_random", "--shard", "3/2", cwd=tmp_path)
+    assert code == 2
+    assert err.strip().startswith("error:") and "--shard" in err
+    assert "Traceback" not in err

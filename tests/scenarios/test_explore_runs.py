@@ -1,0 +1,129 @@
+"""Exploration end to end in sim mode: exact hit counts for fixed seed sets, the failure database
+replayed first, nondeterminism caught, shrinking to a smaller plan that still fails."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.explore import FailureDB, explore, shrink
+from harness.oracles import RunRecord, Verdict, oracle
+from harness.scenarios import Scenario, load_scenario, resolve, run_scenario
+
+_flips = itertools.count()
+
+
+@oracle("test_flaky_explore_oracle")
+def _flaky(record: RunRecord) -> Verdict:
+    """Test only: fails on every other evaluation, as a nondeterministic run would."""
+    return Verdict("test_flaky_explore_oracle", next(_flips) % 2 == 1, "flips")
+
+
+@pytest.mark.parametrize(
+    ("name", "runs", "hits"), [("cascade_random", 60, 7), ("orphaned_tool_block_random", 40, 7)]
+)
+def test_randomized_founding_bugs_hit_a_minority_under_buggy_and_never_under_fixed(
+    name: str, runs: int, hits: int
+) -> None:
+    scenario, source = resolve(name)
+    buggy = explore(scenario, source=source, runs=runs, policy="buggy")
+    assert (buggy.runs, buggy.failures, buggy.first_failing_seed) == (runs, hits, 0)
+    assert 0 < buggy.hit_rate < 0.5
+    low, high = buggy.ci95
+    assert low < buggy.hit_rate < high
+    [signature] = buggy.signatures
+    assert signature.count == hits and signature.seed == 0
+    assert signature.oracle in scenario.expect.buggy
+    assert signature.replay == f"harness run {name} --policy buggy --seed 0 --strategy fifo"
+    assert buggy.nondeterministic == []
+    fixed = explore(scenario, source=source, runs=runs, policy="fixed", strategy="random")
+    assert (fixed.runs, fixed.failures, fixed.signatures) == (runs, 0, [])
+
+
+def test_a_seed_without_the_bug_meets_a_sometimes_expectation() -> None:
+    scenario, _ = resolve("cascade_random")
+    outcomes = [run_scenario(scenario, policy="buggy", seed=s) for s in range(6)]
+    assert {o.outcome for o in outcomes} == {"reproduced", "held"}
+    assert all(o.met for o in outcomes)
+    assert all(o.draws and o.to_json()["draws"] == o.draws for o in outcomes)
+
+
+def test_failing_seeds_are_stored_and_replayed_first(tmp_path: Path) -> None:
+    scenario, source = resolve("cascade_random")
+    db = FailureDB(tmp_path / "failures")
+    first = explore(scenario, source=source, runs=20, policy="buggy", db=db)
+    stored = db.seeds(scenario.content_hash(), policy="buggy", strategy="fifo")
+    assert stored and stored[0] == first.first_failing_seed
+    assert len(stored) == first.failures
+    later = explore(scenario, source=source, runs=5, first_seed=1000, policy="buggy", db=db)
+    assert [row["seed"] for row in later.replayed] == stored
+    assert all(row["fails"] for row in later.replayed)
+    assert later.runs == 5
+
+
+def test_a_nondeterministic_failure_is_reported_as_a_harness_defect(tmp_path: Path) -> None:
+    base, _ = resolve("cascade_random")
+    data = base.model_dump(mode="json")
+    data["oracles"] = [*data["oracles"], "test_flaky_explore_oracle"]
+    scenario = Scenario.model_validate(data)
+    report = explore(
+        scenario,
+        source="flaky",
+        runs=2,
+        policy="fixed",
+        db=FailureDB(tmp_path / "failures"),
+        defects_dir=tmp_path / "defects",
+    )
+    assert report.failures == 2
+    assert [row["seed"] for row in report.nondeterministic] == [0, 1]
+    difference = report.nondeterministic[0]["difference"]
+    assert (
+        difference == "outcome: unexpected then held; test_flaky_explore_oracle: fails then holds"
+    )
+    kept = Path(report.nondeterministic[0]["runs"])
+    assert sorted(p.name for p in kept.iterdir()) == ["first", "second"]
+    assert len(list(kept.glob("*/*/trace.jsonl"))) == 2
+    # A nondeterministic seed is not a reproducible failure: it is not stored for replay.
+    assert FailureDB(tmp_path / "failures").entries(scenario.content_hash()) == []
+
+
+def test_shrinking_gives_a_simpler_plan_that_still_fails(tmp_path: Path) -> None:
+    scenario, _ = resolve("cascade_random")
+    seed = 0
+    before = run_scenario(scenario, policy="buggy", seed=seed)
+    assert before.outcome == "reproduced"
+    result = shrink(
+        scenario,
+        policy="buggy",
+        seed=seed,
+        oracle="no_reconnect_while_in_flight",
+        strategy="random",
+        out_dir=tmp_path,
+    )
+    assert result.strategy == "fifo"
+    assert result.faults_after <= result.faults_before and result.faults_after <= 2
+    assert result.steps and result.draws != result.original_draws
+    b_latency = "/model/agents/B/turns/0/latency"
+    assert result.draws[b_latency] <= result.original_draws[b_latency]
+    again = run_scenario(scenario, policy="buggy", seed=seed, overrides=result.draws)
+    assert not next(v for v in again.verdicts if v.name == "no_reconnect_while_in_flight").holds
+    # The minimal scenario file has fixed values only and fails on its own.
+    assert result.path is not None
+    minimal = load_scenario(result.path)
+    assert minimal.distributions == {}
+    assert "distributions" not in yaml.safe_load(result.path.read_text())
+    replayed = run_scenario(minimal, policy="buggy", seed=seed)
+    assert replayed.outcome == "reproduced"
+    assert result.replay.endswith(f"--policy buggy --seed {seed} --strategy fifo")
+
+
+def test_shrinking_is_deterministic() -> None:
+    scenario, _ = resolve("orphaned_tool_block_random")
+    runs = [shrink(scenario, policy="buggy", seed=0, oracle="tool_pairing_valid") for _ in range(2)]
+    assert runs[0].draws == runs[1].draws and runs[0].steps == runs[1].steps
+    assert run_scenario(scenario, policy="buggy", seed=0, overrides=runs[0].draws).outcome == (
+        "reproduced"
+    )
