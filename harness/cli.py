@@ -48,6 +48,11 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "schema_cmd",
         "Print the JSON Schema of scenario files.",
     ),
+    "trace": (
+        "harness.views.cli",
+        "trace",
+        "Inspect a run's trace: terminal waterfall, HTML report.",
+    ),
     "explore": (
         "harness.explore.cli",
         "explore",

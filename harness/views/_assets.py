@@ -1,0 +1,195 @@
+"""The report's inline stylesheet and script (the page loads nothing from anywhere)."""
+
+from __future__ import annotations
+
+__all__ = ["SCRIPT", "STYLE"]
+
+STYLE = """
+:root { --name-w: 230px; --zoom: 1; --bg: #fff; --fg: #1d2330; --mute: #6b7280;
+  --line: #e5e7eb; --agent: #0e7490; --chat: #2563eb; --tool: #16a34a; --mcp: #a21caf;
+  --err: #dc2626; --warn: #d97706; --ev: #facc15; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 13px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif;
+  color: var(--fg); background: var(--bg); }
+header, section { padding: 10px 16px; }
+h1 { font-size: 18px; margin: 0 0 4px; }
+h2 { font-size: 14px; margin: 0 0 6px; }
+code { font-family: ui-monospace, "SFMono-Regular", Menlo, monospace; font-size: 12px; }
+.badge { display: inline-block; padding: 1px 7px; border-radius: 9px; font-weight: 600;
+  font-size: 12px; background: #e5e7eb; margin-right: 4px; }
+.badge.good { background: #dcfce7; color: #166534; }
+.badge.bad { background: #fee2e2; color: #991b1b; }
+.muted { color: var(--mute); }
+table.grid { border-collapse: collapse; width: 100%; }
+table.grid th, table.grid td { text-align: left; vertical-align: top; padding: 3px 8px;
+  border-bottom: 1px solid var(--line); }
+tr.deciding td { background: #fef9c3; }
+td.fails { color: var(--err); font-weight: 600; }
+td.holds { color: var(--tool); font-weight: 600; }
+.evidence { font-family: ui-monospace, Menlo, monospace; font-size: 11px; color: #374151; }
+.toolbar { display: flex; gap: 6px; align-items: center; margin-bottom: 6px; }
+.toolbar button { font: inherit; padding: 1px 9px; cursor: pointer; }
+.legend span { margin-right: 12px; white-space: nowrap; }
+.sw { display: inline-block; width: 12px; height: 8px; margin-right: 3px; }
+.tl { overflow-x: auto; overflow-y: hidden; border: 1px solid var(--line); }
+.tl-inner { width: calc(var(--name-w) + var(--zoom) * (100% - var(--name-w))); min-width: 100%; }
+.row { display: flex; border-bottom: 1px solid #f3f4f6; }
+.row .name { position: sticky; left: 0; z-index: 3; flex: 0 0 var(--name-w);
+  width: var(--name-w); background: var(--bg); padding: 2px 6px; white-space: nowrap;
+  overflow: hidden; text-overflow: ellipsis; border-right: 1px solid var(--line); }
+/* Room on both sides so a marker at the run's first or last instant is not clipped. */
+.row .track { position: relative; flex: 1 1 auto; margin: 0 64px 0 12px; }
+.group-head { background: #f9fafb; font-weight: 600; cursor: pointer; }
+.group.collapsed > .row:not(.group-head) { display: none; }
+.axis .track { height: 20px; }
+.tick { position: absolute; top: 0; height: 100%; border-left: 1px solid var(--line);
+  padding-left: 3px; font-size: 11px; color: var(--mute); white-space: nowrap; }
+.iv { position: absolute; min-width: 3px; border-radius: 2px; height: 10px; }
+.iv.agent { background: transparent; border-top: 2px solid var(--agent); height: 2px; top: 13px; }
+.iv.chat { background: var(--chat); top: 3px; opacity: .85; }
+.iv.tool { background: var(--tool); top: 16px; opacity: .85; }
+.iv.call { background: var(--tool); height: 12px; }
+.iv.connection { background: #f5d0fe; height: 6px; top: 2px; border-left: 2px solid var(--mcp); }
+.iv.in_flight { background: var(--mcp); opacity: .55; border-radius: 0; }
+.iv.span { height: 10px; top: 4px; background: #94a3b8; }
+.iv.span.agent { background: var(--agent); border: 0; }
+.iv.span.chat { background: var(--chat); }
+.iv.span.tool { background: var(--tool); }
+.iv.span.mcp { background: var(--mcp); opacity: .7; }
+.iv.span.http { background: #60a5fa; }
+.iv.span.reconnect, .iv.span.compaction { background: var(--warn); }
+.iv.span.fault { background: var(--err); }
+.iv.err, .iv.span.err { background: var(--err); border-color: var(--err); }
+.iv.deciding, .mk.deciding { outline: 3px solid var(--ev); outline-offset: 1px; z-index: 2; }
+.mk { position: absolute; top: 1px; z-index: 2; transform: translateX(-50%); font-size: 14px;
+  line-height: 16px; width: 16px; text-align: center; border-radius: 8px; background: #fff7ed;
+  color: var(--warn); border: 1px solid var(--warn); cursor: default; }
+.mk.err { color: #fff; background: var(--err); border-color: var(--err); }
+.mk.deciding { box-shadow: 0 0 0 3px var(--ev); }
+[data-detail] { cursor: pointer; }
+.span-name { font-family: ui-monospace, Menlo, monospace; font-size: 11px; }
+.span-name.err { color: var(--err); }
+.span-name.deciding { background: var(--ev); }
+#detail { position: sticky; bottom: 0; background: #f8fafc; border-top: 2px solid var(--line);
+  padding: 6px 16px; max-height: 40vh; overflow: auto; }
+#detail table td { padding: 1px 8px 1px 0; vertical-align: top; font-size: 12px; }
+#detail table td:first-child { color: var(--mute); white-space: nowrap; }
+"""
+
+# The script only lays out and explains what the server-side HTML already holds; the page is
+# complete without it. It records its own errors on <body> so a headless browser can check it.
+SCRIPT = """
+(function () {
+  "use strict";
+  var body = document.body;
+  var errors = [];
+  window.addEventListener("error", function (ev) {
+    errors.push(String(ev.message));
+    body.setAttribute("data-js-errors", errors.join(" | "));
+  });
+  var root = document.documentElement;
+  var tl = document.getElementById("timeline-scroll");
+  var t0 = parseFloat(body.getAttribute("data-start"));
+  var t1 = parseFloat(body.getAttribute("data-end"));
+  var zoom = 1;
+  var zoomLabel = document.getElementById("zoom-level");
+
+  function fmt(s) {
+    var a = Math.abs(s);
+    if (a >= 3600) return (s / 3600).toFixed(2) + " h";
+    if (a >= 100 || s === Math.round(s)) return s.toFixed(0) + " s";
+    if (a >= 1) return s.toFixed(1) + " s";
+    return (s * 1000).toFixed(0) + " ms";
+  }
+
+  function niceStep(range, count) {
+    var raw = range / Math.max(count, 1);
+    var mag = Math.pow(10, Math.floor(Math.log10(raw)));
+    var steps = [1, 2, 5, 10];
+    for (var i = 0; i < steps.length; i++) {
+      if (steps[i] * mag >= raw) return steps[i] * mag;
+    }
+    return 10 * mag;
+  }
+
+  function drawTicks() {
+    var track = document.querySelector(".axis .track");
+    if (!track) return;
+    while (track.firstChild) track.removeChild(track.firstChild);
+    var range = t1 - t0;
+    var step = niceStep(range, 8 * zoom);
+    for (var t = Math.ceil(t0 / step) * step; t <= t1 + 1e-9; t += step) {
+      var tick = document.createElement("div");
+      tick.className = "tick";
+      tick.style.left = ((t - t0) / range * 100) + "%";
+      tick.textContent = fmt(t);
+      track.appendChild(tick);
+    }
+  }
+
+  function setZoom(next, anchorX) {
+    next = Math.max(1, Math.min(next, 512));
+    var nameW = document.querySelector(".row .name").offsetWidth;
+    var x = anchorX === undefined ? (tl.clientWidth - nameW) / 2 : anchorX;
+    var before = (tl.scrollLeft + x) / zoom;
+    zoom = next;
+    root.style.setProperty("--zoom", String(zoom));
+    tl.scrollLeft = before * zoom - x;
+    zoomLabel.textContent = zoom.toFixed(zoom < 10 ? 1 : 0) + "×";
+    drawTicks();
+  }
+
+  document.getElementById("zoom-in").addEventListener("click", function () { setZoom(zoom * 2); });
+  document.getElementById("zoom-out").addEventListener("click", function () { setZoom(zoom / 2); });
+  document.getElementById("zoom-fit").addEventListener("click", function () { setZoom(1); });
+  tl.addEventListener("wheel", function (ev) {
+    if (!(ev.ctrlKey || ev.altKey || ev.metaKey)) return;
+    ev.preventDefault();
+    var rect = tl.getBoundingClientRect();
+    var nameW = document.querySelector(".row .name").offsetWidth;
+    var x = Math.max(0, ev.clientX - rect.left - nameW);
+    setZoom(zoom * (ev.deltaY < 0 ? 1.25 : 0.8), x);
+  }, { passive: false });
+
+  Array.prototype.forEach.call(document.querySelectorAll(".group-head"), function (head) {
+    head.addEventListener("click", function () {
+      head.parentNode.classList.toggle("collapsed");
+    });
+  });
+
+  var pane = document.getElementById("detail-body");
+  function show(el) {
+    var data;
+    try { data = JSON.parse(el.getAttribute("data-detail")); } catch (e) { return; }
+    var table = document.createElement("table");
+    Object.keys(data).forEach(function (key) {
+      var tr = document.createElement("tr");
+      var k = document.createElement("td");
+      var v = document.createElement("td");
+      k.textContent = key;
+      var value = data[key];
+      v.textContent = typeof value === "string" ? value : JSON.stringify(value);
+      tr.appendChild(k); tr.appendChild(v); table.appendChild(tr);
+    });
+    while (pane.firstChild) pane.removeChild(pane.firstChild);
+    pane.appendChild(table);
+  }
+  document.addEventListener("mouseover", function (ev) {
+    var el = ev.target.closest && ev.target.closest("[data-detail]");
+    if (el) show(el);
+  });
+  document.addEventListener("click", function (ev) {
+    var el = ev.target.closest && ev.target.closest("[data-detail]");
+    if (el) show(el);
+  });
+
+  drawTicks();
+  var lanes = document.querySelectorAll("[data-lane]").length;
+  var expected = parseInt(body.getAttribute("data-lanes"), 10);
+  if (lanes === expected && errors.length === 0) {
+    body.setAttribute("data-selfcheck", "ok");
+  } else {
+    body.setAttribute("data-selfcheck", "failed: " + lanes + " of " + expected + " lanes");
+  }
+})();
+"""
