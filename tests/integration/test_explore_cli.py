@@ -45,7 +45,8 @@ def _explore(*args: str, cwd: Path) -> tuple[int, dict[str, Any] | None, str]:
 def test_json_summary_and_the_same_result_with_two_worker_processes(tmp_path: Path) -> None:
     code, serial, err = _explore("cascade_random", "--runs", "24", "--json", cwd=tmp_path)
     assert code == 0, err
-    assert serial is not None and KEYS <= set(serial)
+    assert serial is not None
+    assert set(serial) >= KEYS
     assert (serial["runs"], serial["failures"], serial["first_failing_seed"]) == (24, 3, 0)
     assert serial["ci95"][0] < serial["hit_rate"] < serial["ci95"][1]
     [signature] = serial["signatures"]
@@ -67,7 +68,8 @@ def test_json_summary_and_the_same_result_with_two_worker_processes(tmp_path: Pa
     assert parallel is not None
     for key in ("runs", "failures", "first_failing_seed", "signatures", "hit_rate"):
         assert parallel[key] == serial[key], key
-    assert parallel["jobs"] == 2 and parallel["replayed"] == []
+    assert parallel["jobs"] == 2
+    assert parallel["replayed"] == []
 
 
 def test_shards_split_the_runs(tmp_path: Path) -> None:
@@ -75,7 +77,9 @@ def test_shards_split_the_runs(tmp_path: Path) -> None:
         "cascade_random", "--runs", "24", "--shard", "2/2", "--no-db", "--json", cwd=tmp_path
     )
     assert code == 0, err
-    assert half is not None and half["runs"] == 12 and half["shard"] == "2/2"
+    assert half is not None
+    assert half["runs"] == 12
+    assert half["shard"] == "2/2"
     # Of the failing seeds 0, 13 and 16, shard 2 (the odd seeds) has 13 only.
     assert (half["failures"], half["first_failing_seed"]) == (1, 13)
 
@@ -90,7 +94,8 @@ def test_a_failure_under_fixed_exits_1_and_is_shrunk(tmp_path: Path) -> None:
         str(path), "--runs", "3", "--policy", "fixed", "--shrink", "--json", cwd=tmp_path
     )
     assert code == 1, err
-    assert summary is not None and summary["failures"] >= 1
+    assert summary is not None
+    assert summary["failures"] >= 1
     assert summary["first_failing_seed"] == 0
     shrunk = summary["shrunk"]
     assert shrunk["faults_after"] <= shrunk["faults_before"]
@@ -101,5 +106,6 @@ def test_a_failure_under_fixed_exits_1_and_is_shrunk(tmp_path: Path) -> None:
 def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
     code, _, err = _explore("cascade_random", "--shard", "3/2", cwd=tmp_path)
     assert code == 2
-    assert err.strip().startswith("error:") and "--shard" in err
+    assert err.strip().startswith("error:")
+    assert "--shard" in err
     assert "Traceback" not in err

@@ -35,7 +35,8 @@ def test_randomized_founding_bugs_hit_a_minority_under_buggy_and_never_under_fix
     low, high = buggy.ci95
     assert low < buggy.hit_rate < high
     [signature] = buggy.signatures
-    assert signature.count == hits and signature.seed == 0
+    assert signature.count == hits
+    assert signature.seed == 0
     assert signature.oracle in scenario.expect.buggy
     assert signature.replay == f"harness run {name} --policy buggy --seed 0 --strategy fifo"
     assert buggy.nondeterministic == []
@@ -56,7 +57,8 @@ def test_failing_seeds_are_stored_and_replayed_first(tmp_path: Path) -> None:
     db = FailureDB(tmp_path / "failures")
     first = explore(scenario, source=source, runs=20, policy="buggy", db=db)
     stored = db.seeds(scenario.content_hash(), policy="buggy", strategy="fifo")
-    assert stored and stored[0] == first.first_failing_seed
+    assert stored
+    assert stored[0] == first.first_failing_seed
     assert len(stored) == first.failures
     later = explore(scenario, source=source, runs=5, first_seed=1000, policy="buggy", db=db)
     assert [row["seed"] for row in later.replayed] == stored
@@ -104,8 +106,10 @@ def test_shrinking_gives_a_simpler_plan_that_still_fails(tmp_path: Path) -> None
         out_dir=tmp_path,
     )
     assert result.strategy == "fifo"
-    assert result.faults_after <= result.faults_before and result.faults_after <= 2
-    assert result.steps and result.draws != result.original_draws
+    assert result.faults_after <= result.faults_before
+    assert result.faults_after <= 2
+    assert result.steps
+    assert result.draws != result.original_draws
     b_latency = "/model/agents/B/turns/0/latency"
     assert result.draws[b_latency] <= result.original_draws[b_latency]
     again = run_scenario(scenario, policy="buggy", seed=seed, overrides=result.draws)
@@ -123,7 +127,8 @@ def test_shrinking_gives_a_simpler_plan_that_still_fails(tmp_path: Path) -> None
 def test_shrinking_is_deterministic() -> None:
     scenario, _ = resolve("orphaned_tool_block_random")
     runs = [shrink(scenario, policy="buggy", seed=0, oracle="tool_pairing_valid") for _ in range(2)]
-    assert runs[0].draws == runs[1].draws and runs[0].steps == runs[1].steps
+    assert runs[0].draws == runs[1].draws
+    assert runs[0].steps == runs[1].steps
     assert run_scenario(scenario, policy="buggy", seed=0, overrides=runs[0].draws).outcome == (
         "reproduced"
     )

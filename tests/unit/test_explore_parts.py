@@ -18,7 +18,8 @@ def test_wilson_interval_known_values() -> None:
     assert low == pytest.approx(0.05523, abs=1e-4)
     assert high == pytest.approx(0.17437, abs=1e-4)
     zero_low, zero_high = wilson_interval(0, 200)
-    assert zero_low == 0.0 and 0.0 < zero_high < 0.02
+    assert zero_low == 0.0
+    assert 0.0 < zero_high < 0.02
     assert wilson_interval(50, 50)[1] == 1.0
     assert wilson_interval(0, 0) == (0.0, 1.0)
 
@@ -59,7 +60,8 @@ def test_failure_db_round_trip(tmp_path: Path) -> None:
     assert again.seeds("abc", policy="buggy", strategy="pct") == []
     assert again.seeds("other", policy="buggy", strategy="fifo") == []
     data = json.loads((tmp_path / "failures" / "abc.json").read_text())
-    assert data["scenario"] == "s" and [f["seed"] for f in data["failures"]] == [3, 9, 4]
+    assert data["scenario"] == "s"
+    assert [f["seed"] for f in data["failures"]] == [3, 9, 4]
     again.discard("abc", "s", policy="buggy", strategy="fifo", seeds=[3])
     assert FailureDB(tmp_path / "failures").seeds("abc", policy="buggy", strategy="fifo") == [9]
     assert list((tmp_path / "failures").iterdir()) == [tmp_path / "failures" / "abc.json"]
@@ -80,7 +82,8 @@ def test_signature_prefers_bug_oracles_and_ignores_times() -> None:
         Verdict("agents_completed", True, "z"),
     ]
     deciding = deciding_failure(verdicts, ["no_reconnect_while_in_flight"])
-    assert deciding is not None and deciding.name == "no_reconnect_while_in_flight"
+    assert deciding is not None
+    assert deciding.name == "no_reconnect_while_in_flight"
     text = signature_of(verdicts, deciding)
     assert text == "no_reconnect_while_in_flight[+all_calls_resolved]{reason=timeout,server=ssh}"
     later = [{"seq": 9, "time": 170.0, "server": "ssh", "reason": "timeout"}]
