@@ -11,6 +11,7 @@ from typing import Any
 
 from harness.scenarios.model import Scenario
 from harness.scenarios.runner import RunOutcome
+from harness.views import write_report
 
 __all__ = ["run_id", "write_run"]
 
@@ -62,5 +63,6 @@ def write_run(outcome: RunOutcome, scenario: Scenario, root: Path) -> Path:
     for server_events in record.server_events.values():
         events.extend(server_events)
     _jsonl(run_dir / "events.jsonl", events)
+    write_report(run_dir)
     outcome.run_dir = run_dir
     return run_dir

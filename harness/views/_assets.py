@@ -47,8 +47,10 @@ td.holds { color: var(--tool); font-weight: 600; }
 .iv { position: absolute; min-width: 3px; border-radius: 2px; height: 10px; }
 .iv.agent { background: transparent; border-top: 2px solid var(--agent); height: 2px; top: 13px; }
 .iv.chat { background: var(--chat); top: 3px; opacity: .85; }
-.iv.tool { background: var(--tool); top: 16px; opacity: .85; }
-.iv.call { background: var(--tool); height: 12px; }
+.iv.tool { background: var(--tool); top: 15px; height: 13px; opacity: .85; }
+.iv.call { background: var(--tool); height: 13px; }
+.iv .lbl { position: absolute; left: 3px; right: 0; top: -1px; font-size: 10px; color: #fff;
+  white-space: nowrap; overflow: hidden; pointer-events: none; }
 .iv.connection { background: #f5d0fe; height: 6px; top: 2px; border-left: 2px solid var(--mcp); }
 .iv.in_flight { background: var(--mcp); opacity: .55; border-radius: 0; }
 .iv.span { height: 10px; top: 4px; background: #94a3b8; }

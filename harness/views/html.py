@@ -70,6 +70,10 @@ class _Page:
         title = f"{item.label}: {_fmt(item.start)} → {_fmt(item.end)}"
         if item.error:
             title += f" ({item.error})"
+        label = ""
+        if item.kind in ("call", "tool"):
+            text = f"{item.label} ({item.error})" if item.error else item.label
+            label = f'<span class="lbl">{_e(text)}</span>'
         detail = {
             "what": item.label,
             "start": item.start,
@@ -81,7 +85,7 @@ class _Page:
             f'<div class="{" ".join(classes)}" data-kind="{_e(item.kind)}" '
             f'style="left:{self.pct(item.start)}%;'
             f'width:{self.width(item.start, item.end)}%;{style}" '
-            f'title="{_e(title)}" data-detail="{_detail(detail)}"></div>'
+            f'title="{_e(title)}" data-detail="{_detail(detail)}">{label}</div>'
         )
 
     def markers(self, markers: list[Marker]) -> str:
