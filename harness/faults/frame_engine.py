@@ -104,6 +104,8 @@ class Signal:
     action: str
     signal: str | None = None
     seconds: float = 0.0
+    after: float = 0.0
+    """Wait this long before acting."""
 
 
 @dataclass(slots=True)
@@ -296,6 +298,8 @@ class FrameEngine:
                 details["signal"] = fault.signal
             elif isinstance(fault, FreezeFault):
                 details["seconds"] = fault.seconds
+            if isinstance(fault, KillFault | FreezeFault) and fault.after:
+                details["after"] = fault.after
         self._record(
             fault,
             info,
@@ -308,10 +312,11 @@ class FrameEngine:
 
     def _actions(self, state: _State) -> list[Inject | Signal]:
         fault, rng = state.fault, state.rng
+        after = getattr(fault, "after", 0.0) if getattr(fault, "match", None) else 0.0
         if isinstance(fault, KillFault):
-            return [Signal("kill", signal=fault.signal)]
+            return [Signal("kill", signal=fault.signal, after=after)]
         if isinstance(fault, FreezeFault):
-            return [Signal("freeze", seconds=fault.seconds)]
+            return [Signal("freeze", seconds=fault.seconds, after=after)]
         if isinstance(fault, GarbageFault):
             raw = bytes(rng.randint(0, 255) for _ in range(fault.size))
             # A leading 0xFF is never valid UTF-8, so the line can never parse as JSON.

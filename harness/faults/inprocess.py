@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack, suppress
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
@@ -249,6 +250,11 @@ class FaultyTransport:
 
     async def _act(self, actions: list[Inject | Signal]) -> None:
         for action in actions:
+            if isinstance(action, Signal) and action.after > 0:
+                self._spawn(
+                    self._later(action.after, self._nothing, [], [replace(action, after=0)])
+                )
+                continue
             if isinstance(action, Signal):
                 if action.action == "kill":
                     await self.close_connection()
@@ -297,6 +303,10 @@ class FaultyTransport:
     def _close_client(self) -> None:
         if self._to_client is not None:
             self._to_client.close()
+
+    @staticmethod
+    async def _nothing(item: Any) -> None:
+        del item
 
     def _spawn(self, work: Awaitable[None]) -> None:
         if self._tg is None:

@@ -20,9 +20,11 @@ import contextlib
 import json
 import os
 import signal
+import stat
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import IO, Any
+from dataclasses import replace
+from typing import IO, Any, Protocol
 
 import anyio
 from anyio.abc import TaskGroup
@@ -92,7 +94,7 @@ class Interposer:
         self._process: asyncio.subprocess.Process | None = None
         self._tg: TaskGroup | None = None
         self._to_server: Any = None
-        self._client_out: asyncio.StreamWriter | None = None
+        self._client_out: _Writer | None = None
         self._held: dict[Any, bytes] = {}
         self._server_gone = False
         self._timed_scope: anyio.CancelScope | None = None
@@ -138,31 +140,25 @@ class Interposer:
 
     async def run(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> int:
         """Relay until the server has exited; returns its exit status."""
-        loop = asyncio.get_running_loop()
         self._clock.now()  # scenario time starts now
+        client_in = await _open_reader(self._stdin)
+        client_out = await _open_writer(self._stdout)
+        self._client_out = client_out
         try:
-            process = await asyncio.create_subprocess_exec(
-                *self.command,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=None,
-            )
-        except OSError as exc:
-            raise ServerError(
-                f"cannot start the server command {self.command[0]!r}: {exc.strerror or exc}"
-            ) from None
-        self._process = process
-        assert process.stdin is not None
-        assert process.stdout is not None
-        client_in = asyncio.StreamReader(limit=_READ_SIZE)
-        await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(client_in), _dup(self._stdin)
-        )
-        out_transport, out_protocol = await loop.connect_write_pipe(
-            asyncio.streams.FlowControlMixin, _dup(self._stdout)
-        )
-        self._client_out = asyncio.StreamWriter(out_transport, out_protocol, None, loop)
-        try:
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    *self.command,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=None,
+                )
+            except OSError as exc:
+                raise ServerError(
+                    f"cannot start the server command {self.command[0]!r}: {exc.strerror or exc}"
+                ) from None
+            self._process = process
+            assert process.stdin is not None
+            assert process.stdout is not None
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 up_send, up_receive = anyio.create_memory_object_stream[bytes](64)
@@ -174,10 +170,11 @@ class Interposer:
                 # The server's output ended: it exited or closed stdout. Wait for its status.
                 returncode = await process.wait()
                 tg.cancel_scope.cancel()
+                up_receive.close()
         finally:
             with anyio.CancelScope(shield=True):
                 await self._stop_server()
-                out_transport.close()
+                client_out.close()
         return exit_status(returncode)
 
     async def terminate(self) -> None:
@@ -208,7 +205,7 @@ class Interposer:
 
     # -- client -> server -----------------------------------------------------------------------
 
-    async def _read_client(self, reader: asyncio.StreamReader, up: Any) -> None:
+    async def _read_client(self, reader: _Reader, up: Any) -> None:
         """Split the client's bytes into frames and pass each through the frame stage."""
         buffer = b""
         try:
@@ -300,6 +297,11 @@ class Interposer:
 
     async def _act(self, actions: list[Inject | Signal]) -> None:
         for action in actions:
+            if isinstance(action, Signal) and action.after > 0:
+                self._spawn(
+                    self._later(action.after, self._nothing, [], [replace(action, after=0)])
+                )
+                continue
             if isinstance(action, Inject):
                 data = encode(action.message) if action.message is not None else b""
                 if action.raw is not None:
@@ -363,6 +365,10 @@ class Interposer:
 
     # -- helpers ------------------------------------------------------------------------------
 
+    @staticmethod
+    async def _nothing(item: Any) -> None:
+        del item
+
     def _spawn(self, work: Awaitable[None]) -> None:
         if self._tg is None:
             return
@@ -390,10 +396,81 @@ class Interposer:
         )
 
 
-def _dup(stream: IO[bytes]) -> IO[bytes]:
-    """A private file object on a duplicate of ``stream``'s descriptor, so closing the
-    transport does not close the process's own stdin/stdout."""
-    return os.fdopen(os.dup(stream.fileno()), "rb" if "r" in stream.mode else "wb", buffering=0)
+class _Reader(Protocol):
+    async def read(self, n: int) -> bytes: ...
+
+
+class _Writer(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    def is_closing(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+def _is_stream(fd: int) -> bool:
+    """Pipes, sockets and terminals can be watched by the loop; regular files and devices
+    such as /dev/null cannot."""
+    mode = os.fstat(fd).st_mode
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd)
+
+
+async def _open_reader(stream: IO[bytes]) -> _Reader:
+    """A reader on a duplicate of ``stream``'s descriptor, so closing it leaves the process's
+    own stdin alone."""
+    fd = os.dup(stream.fileno())
+    if not _is_stream(fd):
+        return _FileReader(fd)
+    reader = asyncio.StreamReader(limit=_READ_SIZE)
+    await asyncio.get_running_loop().connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0)
+    )
+    return reader
+
+
+async def _open_writer(stream: IO[bytes]) -> _Writer:
+    fd = os.dup(stream.fileno())
+    if not _is_stream(fd):
+        return _FileWriter(fd)
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.connect_write_pipe(
+        asyncio.streams.FlowControlMixin, os.fdopen(fd, "wb", buffering=0)
+    )
+    return asyncio.StreamWriter(transport, protocol, None, loop)
+
+
+class _FileReader:
+    """Reads a regular file (never blocks for long, so no thread is needed)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    async def read(self, n: int) -> bytes:
+        await anyio.lowlevel.checkpoint()
+        return os.read(self._fd, n)
+
+
+class _FileWriter:
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while self._fd is not None and view:
+            view = view[os.write(self._fd, view) :]
+
+    async def drain(self) -> None:
+        await anyio.lowlevel.checkpoint()
+
+    def is_closing(self) -> bool:
+        return self._fd is None
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 class _QueueSource:

@@ -7,8 +7,10 @@ interposer itself go to stderr. The exit status is the server's (``128+N`` after
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -117,7 +119,10 @@ async def _run(
     )
     status = 0
     try:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        with (
+            _first_harness_error(),
+            anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals,
+        ):
             async with anyio.create_task_group() as tg:
                 if control is not None:
                     url = await tg.start(_serve_control, interposer, control)
@@ -136,13 +141,28 @@ async def _run(
     return status
 
 
+@contextlib.contextmanager
+def _first_harness_error() -> Iterator[None]:
+    """Raise a ``HarnessError`` from the task group by itself (the CLI prints it as one line)."""
+    from harness.errors import HarnessError
+
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        found = group.subgroup(lambda exc: isinstance(exc, HarnessError))
+        while isinstance(found, BaseExceptionGroup):
+            found = found.exceptions[0]
+        if found is None:
+            raise
+        raise found from None
+
+
 async def _run_timed(interposer: Any, *, task_status: Any) -> None:
     task_status.started()
     await interposer.run_timed()
 
 
 async def _serve_control(interposer: Any, address: tuple[str, int], *, task_status: Any) -> None:
-    import contextlib
     import logging
     import socket
 

@@ -230,6 +230,8 @@ class KillFault(_Timed):
 
     type: Literal["kill"] = "kill"  # type: ignore[misc]
     signal: Literal["SIGKILL", "SIGTERM", "close_stdin"] = "SIGKILL"
+    after: Seconds = 0.0
+    """With ``match``: wait this long after the request reached the server."""
 
 
 class FreezeFault(_Timed):
@@ -238,6 +240,8 @@ class FreezeFault(_Timed):
 
     type: Literal["freeze"] = "freeze"  # type: ignore[misc]
     seconds: Seconds
+    after: Seconds = 0.0
+    """With ``match``: wait this long after the request reached the server."""
 
 
 class ToxicFault(_FaultBase):

@@ -99,6 +99,15 @@ def test_kill_while_the_request_is_in_flight_fails_it_with_connection_closed() -
     assert any(e["kind"] == "cancelled" for e in events)
 
 
+def test_kill_after_a_delay_hits_the_call_mid_way() -> None:
+    script = ServerScript(tools={"mem_ssh": ToolScript(default={"latency": 100.0})})  # type: ignore[arg-type]
+    plan = [{"type": "kill", "after": 5, "match": {"method": "tools/call"}}]
+    outcomes, records, _ = run_sim(lambda: _session(plan, [{}], script=script), seed=0).value
+    assert outcomes[0][0] == -32000
+    assert outcomes[0][2] - outcomes[0][1] == pytest.approx(5.0, abs=0.01)
+    assert records[0]["after"] == 5.0
+
+
 def test_late_response_arrives_after_the_cancel_and_the_session_survives() -> None:
     plan = [{"type": "late_response", "delay": 5, "match": {"method": "tools/call", "nth": 1}}]
     calls = [{"read_timeout_seconds": 10}, {}]

@@ -1,0 +1,243 @@
+"""``harness interpose`` in front of real stdio processes: our fake MCP server through the real
+``mcp`` client, and plain commands (``cat``, ``sleep``) for byte-exact relaying, exit status,
+signals and cleanup."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+from mcp import Client, MCPError, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+from harness.faults.client import ToxiproxyClient
+
+pytestmark = pytest.mark.integration
+
+HARNESS = [sys.executable, "-m", "harness", "interpose"]
+ARGS = {"host": "db1", "command": "uptime"}
+
+SSH_SCRIPT = """
+tools:
+  mem_ssh:
+    calls:
+      5: {latency: 30}
+"""
+
+PLAN = """
+faults:
+  - {type: delay, seconds: 0.3, match: {method: tools/call, direction: downstream, nth: 1}}
+  - {type: drop, match: {method: tools/call, direction: upstream, nth: 2}}
+  - {type: late_response, match: {method: tools/call, nth: 3}}
+  - {type: kill, signal: SIGKILL, after: 0.2, match: {method: tools/call, nth: 6}}
+  - {type: drop, target: some-other-server, match: {method: tools/call}}
+"""
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+async def call(client: Client, timeout: float = 10.0) -> str | int:
+    try:
+        result = await client.call_tool("mem_ssh", ARGS, read_timeout_seconds=timeout)
+    except MCPError as exc:
+        return exc.error.code
+    return "tool_error" if result.is_error else "ok"
+
+
+async def test_plan_faults_and_control_api_in_front_of_a_fake_mcp_server(tmp_path: Path) -> None:
+    (tmp_path / "ssh.yaml").write_text(SSH_SCRIPT)
+    (tmp_path / "plan.yaml").write_text(PLAN)
+    faults, server_events = tmp_path / "faults.jsonl", tmp_path / "server.jsonl"
+    server = [sys.executable, "-m", "fake_servers.mcp.ssh", "--script", str(tmp_path / "ssh.yaml")]
+    server += ["--events", str(server_events)]
+    params = StdioServerParameters(
+        command=HARNESS[0],
+        args=[
+            *HARNESS[1:],
+            *("--plan", str(tmp_path / "plan.yaml"), "--events", str(faults)),
+            *("--control", "http://127.0.0.1:0", "--seed", "4", "--"),
+            *server,
+        ],
+    )
+    outcomes: list[Any] = []
+    with (tmp_path / "stderr.log").open("w+") as errlog:
+        async with Client(stdio_client(params, errlog=errlog), mode="legacy") as client:
+            # The interposer reports its control URL before it starts the server.
+            first_line = (tmp_path / "stderr.log").read_text().splitlines()[0]
+            url = first_line.removeprefix("control listening on ")
+            assert url.startswith("http://127.0.0.1:")
+            await client.list_tools()
+            start = anyio.current_time()
+            outcomes.append(await call(client))
+            # Lower bound only: the delay can never make a response early.
+            assert anyio.current_time() - start >= 0.3
+            outcomes.append(await call(client, timeout=0.5))  # dropped request
+            outcomes.append(await call(client, timeout=0.5))  # answered after the cancel
+            outcomes.append(await call(client))  # the session survived both
+
+            # Live changes through the Toxiproxy API (toxiproxy-python underneath).
+            api = ToxiproxyClient(url)
+            await api.add_toxic("stdio", type="latency", attributes={"latency": 400})
+            assert list(await api.toxics("stdio")) == ["latency_downstream"]
+            start = anyio.current_time()
+            outcomes.append(await call(client))
+            assert anyio.current_time() - start >= 0.4
+            await api.remove_toxic("stdio", "latency_downstream")
+            async with httpx2.AsyncClient(base_url=url) as http:
+                listed = (await http.get("/proxies/stdio/faults")).json()
+                assert [f["name"] for f in listed] == [
+                    "delay_0",
+                    "drop_1",
+                    "late_response_2",
+                    "kill_3",
+                ]
+                bad = await http.post("/proxies/stdio/faults", json={"type": "drop", "name": "x"})
+                assert bad.status_code == 400
+                assert bad.json()["error"] == "field 'match': Field required"
+                dup = await http.post(
+                    "/proxies/stdio/faults",
+                    json={"type": "drop", "name": "drop_1", "match": {}},
+                )
+                assert dup.status_code == 409
+            outcomes.append(await call(client))  # the 6th call: the server is killed under it
+            outcomes.append(await call(client))
+    assert outcomes == ["ok", -32001, -32001, "ok", "ok", -32000, -32000]
+
+    records = read_jsonl(faults)
+    applied = [(r["type"], r["action"]) for r in records]
+    assert applied == [
+        ("delay", "applied"),
+        ("drop", "applied"),
+        ("late_response", "applied"),
+        ("late_response", "released"),
+        ("latency", "added"),
+        ("latency", "applied"),
+        ("latency", "removed"),
+        ("kill", "applied"),
+    ]
+    assert all(r["target"] == "stdio" for r in records)
+    assert records[0]["trigger"] == "method=tools/call,direction=downstream,nth=1"
+    assert isinstance(records[0]["draw"], float)
+    seen = read_jsonl(server_events)
+    calls = [e for e in seen if e.get("tool") == "mem_ssh"]
+    # 6 calls reached the server (one was dropped); the late one finished, never cancelled;
+    # the 6th was in flight when the server died.
+    assert [e["call_index"] for e in calls if e["kind"] == "request"] == [1, 2, 3, 4, 5]
+    assert len([e for e in calls if e["kind"] == "finished"]) == 4
+    assert not [e for e in calls if e["kind"] == "cancelled"]
+
+
+def _frames() -> tuple[bytes, bytes]:
+    """500 frames of mixed kinds and sizes, some not JSON; and what must come back through
+    ``cat`` with ``x/drop`` dropped upstream and ``x/dup`` duplicated once."""
+    sent, expected = [], []
+    for i in range(500):
+        if i % 97 == 0:
+            line = b"not json at all %d" % i
+        elif i % 7 == 0:
+            line = json.dumps(
+                {"jsonrpc": "2.0", "id": i, "result": {"pad": "r" * (i * 37)}}
+            ).encode()
+        else:
+            method = "x/drop" if i % 50 == 3 else "x/dup" if i % 50 == 4 else "x/keep"
+            line = json.dumps(
+                {"jsonrpc": "2.0", "id": i, "method": method, "params": {"i": i}}
+            ).encode()
+        sent.append(line + b"\n")
+        if b"x/drop" not in line:
+            expected.append(line + b"\n")
+        if b"x/dup" in line:
+            expected.append(line + b"\n")
+    return b"".join(sent), b"".join(expected)
+
+
+DUMB_PLAN = """
+- {type: drop, count: all, match: {method: x/drop, direction: upstream}}
+- {type: duplicate, count: all, match: {method: x/dup, direction: upstream}}
+- type: toxic
+  toxic: {type: slicer, stream: upstream, attributes: {average_size: 700, size_variation: 600}}
+- {type: toxic, toxic: {type: latency, stream: downstream, attributes: {latency: 5, jitter: 5}}}
+"""
+
+
+async def test_untouched_frames_keep_their_bytes_and_order_and_the_exit_status(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "plan.yaml").write_text(DUMB_PLAN)
+    sent, expected = _frames()
+    command = [*HARNESS, "--plan", str(tmp_path / "plan.yaml"), "--", "sh", "-c", "cat; exit 7"]
+    async with await anyio.open_process(command) as process:
+        assert process.stdin is not None
+        assert process.stdout is not None
+        received = bytearray()
+
+        async def read_all() -> None:
+            assert process.stdout is not None
+            async for chunk in process.stdout:
+                received.extend(chunk)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read_all)
+            await process.stdin.send(sent)
+            await process.stdin.aclose()
+        assert await process.wait() == 7
+    assert bytes(received) == expected
+
+
+async def test_kill_at_a_time_and_sigterm_give_the_servers_status_and_leave_no_process(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "plan.yaml").write_text("- {type: kill, signal: SIGKILL, at: 0.2}\n")
+    command = [*HARNESS, "--plan", str(tmp_path / "plan.yaml"), "--", "sleep", "30"]
+    async with await anyio.open_process(command) as process:
+        assert await process.wait() == 128 + signal.SIGKILL
+
+    # The server says "ready" (relayed like any line) and then becomes ``sleep`` (same pid).
+    server = ["sh", "-c", "echo ready; exec sleep 30"]
+    async with await anyio.open_process([*HARNESS, "--", *server]) as process:
+        assert process.stdout is not None
+        assert await process.stdout.receive() == b"ready\n"
+        (child,) = children(process.pid)
+        process.send_signal(signal.SIGTERM)
+        assert await process.wait() == 128 + signal.SIGTERM
+        assert not await anyio.Path(f"/proc/{child}").exists()
+
+
+async def test_bad_input_is_one_error_line(tmp_path: Path) -> None:
+    (tmp_path / "plan.yaml").write_text("- type: delay\n  match: {}\n  seconds: soon\n")
+    for args, status, message in [
+        (
+            ["--plan", str(tmp_path / "plan.yaml"), "--", "cat"],
+            2,
+            "plan.yaml:3, field 'faults.0.seconds'",
+        ),
+        (["--", "no-such-server-command"], 1, "cannot start the server command"),
+        (["--control", "http://10.0.0.1:0", "--", "cat"], 2, "loopback only"),
+    ]:
+        result = await anyio.run_process([*HARNESS, *args], check=False)
+        assert result.returncode == status
+        error = result.stderr.decode()
+        assert error.startswith("error: ")
+        assert message in error
+        assert "Traceback" not in error
+        assert result.stdout == b""
+
+
+def test_no_process_of_ours_is_left() -> None:
+    assert children(os.getpid()) == []
