@@ -62,6 +62,7 @@ class ExploreReport:
     runs: int = 0
     failures: int = 0
     first_failing_seed: int | None = None
+    failing_seeds: list[int] = field(default_factory=list)
     signatures: list[Signature] = field(default_factory=list)
     elapsed_s: float = 0.0
     jobs: int = 1
@@ -97,6 +98,7 @@ class ExploreReport:
             "hit_rate": self.hit_rate,
             "ci95": [low, high],
             "first_failing_seed": self.first_failing_seed,
+            "failing_seeds": self.failing_seeds,
             "signatures": [s.to_json() for s in self.signatures],
             "runs_per_s": self.runs_per_s,
             "elapsed_s": self.elapsed_s,
@@ -255,6 +257,7 @@ def _summarize(report: ExploreReport, failing: list[SeedResult]) -> None:
     # Results of parallel workers arrive in any order; the report must not depend on it.
     failing.sort(key=lambda r: r.seed)
     report.first_failing_seed = failing[0].seed if failing else None
+    report.failing_seeds = [r.seed for r in failing]
     by_signature: dict[str, Signature] = {}
     for r in failing:
         key = r.signature or ""

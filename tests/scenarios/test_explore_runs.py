@@ -23,7 +23,12 @@ def _flaky(record: RunRecord) -> Verdict:
 
 
 @pytest.mark.parametrize(
-    ("name", "runs", "hits"), [("cascade_random", 60, 7), ("orphaned_tool_block_random", 40, 7)]
+    ("name", "runs", "hits"),
+    [
+        ("cascade_random", 60, 7),
+        ("orphaned_tool_block_random", 40, 7),
+        ("scope_leak_random", 60, 25),
+    ],
 )
 def test_randomized_founding_bugs_hit_a_minority_under_buggy_and_never_under_fixed(
     name: str, runs: int, hits: int

@@ -1,0 +1,151 @@
+"""Benchmark: exploration (``harness explore``) on ``cascade_random``.
+
+Run ``python -m benchmarks.explore``. In one run, side by side:
+
+- sim runs per second on one core (``--jobs 1``) and the speed-up with ``--jobs 2``;
+- hit rate of the ``fifo``, ``random`` and ``pct`` strategies;
+- how many explorations of ``--runs 200`` (disjoint seed ranges) find the bug;
+- shrinking the first failing seed: faults before and after, runs spent;
+- peak RSS of a fresh ``explore`` process at 100 and at 1000 runs (it must not grow);
+- time to first reproduction: the harness (sim, seeded exploration) against a live-mode stress
+  loop (real subprocesses, scaled real time, drawn latencies, no scheduler control), as a ratio.
+
+Targets (issue 8): >= 20 sim runs/s per core; ``--jobs 2`` >= 1.7x; >= 95 % of explorations of
+200 runs find the bug; shrinking ends with <= 2 faults; harness first reproduction >= 50x faster.
+The machine is shared: run it on an idle one for numbers to quote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+from harness.explore import explore, shrink
+from harness.scenarios import resolve, run_scenario
+
+NAME = "cascade_random"
+
+_RSS_PROBE = """
+import json, resource, sys
+from harness.explore import explore
+from harness.scenarios import resolve
+scenario, source = resolve(sys.argv[1])
+report = explore(scenario, source=source, runs=int(sys.argv[2]))
+rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"runs": report.runs, "rss_kb": rss_kb}))
+"""
+
+
+def _rss(runs: int) -> tuple[int, int]:
+    out = subprocess.run(
+        [sys.executable, "-c", _RSS_PROBE, NAME, str(runs)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout
+    data = json.loads(out)
+    return int(data["runs"]), int(data["rss_kb"])
+
+
+def _first_harness_hit(first_seed: int) -> tuple[float, int]:
+    scenario, source = resolve(NAME)
+    started = time.perf_counter()
+    seed = first_seed
+    while True:
+        outcome = run_scenario(scenario, policy="buggy", seed=seed, source=source)
+        if outcome.outcome == "reproduced":
+            return time.perf_counter() - started, seed - first_seed + 1
+        seed += 1
+
+
+def _first_live_hit(first_seed: int, budget: float, time_scale: float) -> tuple[float, int, bool]:
+    from harness.scenarios.live import run_scenario_live
+
+    scenario, _ = resolve(NAME)
+    started = time.perf_counter()
+    seed, tries = first_seed, 0
+    while time.perf_counter() - started < budget:
+        # The naive loop: drawn latencies, real time, whatever order the OS schedules.
+        drawn, _ = scenario.resolve(seed)
+        outcome = run_scenario_live(drawn, policy="buggy", seed=seed, time_scale=time_scale)
+        tries += 1
+        if outcome.outcome == "reproduced":
+            return time.perf_counter() - started, tries, True
+        seed += 1
+    return time.perf_counter() - started, tries, False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=300, help="runs per throughput measurement")
+    parser.add_argument("--explorations", type=int, default=10, help="explorations of 200 runs")
+    parser.add_argument("--live-budget", type=float, default=120.0, help="seconds; 0 skips")
+    parser.add_argument("--time-scale", type=float, default=0.01)
+    args = parser.parse_args()
+    scenario, source = resolve(NAME)
+    explore(scenario, source=source, runs=5)  # warm imports and caches
+
+    one = explore(scenario, source=source, runs=args.runs, jobs=1)
+    two = explore(scenario, source=source, runs=args.runs, jobs=2)
+    print(f"{NAME}: {args.runs} sim runs per measurement")
+    print(f"  jobs 1: {one.runs_per_s:7.1f} runs/s (per core)")
+    print(
+        f"  jobs 2: {two.runs_per_s:7.1f} runs/s, speed-up {two.runs_per_s / one.runs_per_s:.2f}x "
+        "(pool start-up included)"
+    )
+
+    print("hit rate by strategy (buggy):")
+    for strategy in ("fifo", "random", "pct"):
+        r = explore(scenario, source=source, runs=args.runs, strategy=strategy, jobs=2)
+        low, high = r.ci95
+        print(
+            f"  {strategy:<6} {r.hit_rate * 100:5.1f} % (95 % CI {low * 100:.1f} - "
+            f"{high * 100:.1f} %), first failing seed {r.first_failing_seed}"
+        )
+
+    total = 200 * args.explorations
+    wide = explore(scenario, source=source, runs=total, jobs=2)
+    hits = set(wide.failing_seeds)
+    found = sum(
+        any(seed in hits for seed in range(k * 200, (k + 1) * 200))
+        for k in range(args.explorations)
+    )
+    print(
+        f"explorations of 200 runs that find the bug: {found}/{args.explorations} "
+        f"({found / args.explorations * 100:.0f} %); hit rate over {total} seeds "
+        f"{wide.hit_rate * 100:.1f} %"
+    )
+
+    first = wide.first_failing_seed
+    if first is not None:
+        result = shrink(scenario, policy="buggy", seed=first, oracle="no_reconnect_while_in_flight")
+        print(
+            f"shrink seed {first}: faults {result.faults_before} -> {result.faults_after}, "
+            f"{len(result.steps)} simplifications in {result.attempts} runs"
+        )
+
+    for runs in (100, 1000):
+        done, rss = _rss(runs)
+        print(f"peak RSS of explore --runs {done}: {rss / 1024:.1f} MiB")
+
+    harness_s, harness_tries = _first_harness_hit(1000)
+    print(
+        f"time to first reproduction from seed 1000, harness sim: {harness_s:.3f} s "
+        f"({harness_tries} runs)"
+    )
+    if args.live_budget > 0:
+        live_s, live_tries, live_found = _first_live_hit(1000, args.live_budget, args.time_scale)
+        bound = "" if live_found else " (no reproduction within the budget: lower bound)"
+        print(
+            f"time to first reproduction, live stress loop (time scale {args.time_scale}): "
+            f"{live_s:.1f} s ({live_tries} runs){bound}"
+        )
+        print(f"ratio live / harness: {live_s / harness_s:.0f}x")
+
+
+if __name__ == "__main__":
+    main()
