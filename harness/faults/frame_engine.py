@@ -182,6 +182,16 @@ class FrameEngine:
         for fault in faults:
             self.add(fault)
 
+    def for_connection(self, connection: int) -> FrameEngine:
+        """An engine for another connection to the same target: it tracks that connection's
+        requests but shares the faults and their counts, so a fault hits ``count`` frames per
+        target, not per connection (a reconnect is not killed again by a one-shot kill)."""
+        engine = FrameEngine(
+            (), target=self._target, rng=self._rng, recorder=self._recorder, connection=connection
+        )
+        engine._states = self._states
+        return engine
+
     @property
     def faults(self) -> list[Any]:
         return [state.fault for state in self._states.values()]

@@ -58,9 +58,12 @@ def transport_wrapper(
     recorder: FaultRecorder,
 ) -> Callable[[Any], FaultyTransport]:
     """A ``ServerSpec.wrap`` function: each connection (numbered from 1) gets its own
-    ``FaultyTransport`` with its own seeded stream ``rng.fork("<server>#<n>")``; frame counts
-    (``nth``) are per connection."""
+    ``FaultyTransport``. Faults and their counts (``nth``, ``count``, ``at``) are per server,
+    across reconnects; toxics draw from ``rng.fork("<server>#<n>")`` per connection."""
     numbers = itertools.count(1)
+    engine = FrameEngine(
+        plan.frame_faults(), target=server, rng=rng.fork(server), recorder=recorder
+    )
 
     def wrap(inner: Any) -> FaultyTransport:
         number = next(numbers)
@@ -72,6 +75,7 @@ def transport_wrapper(
             rng=rng.fork(f"{server}#{number}"),
             recorder=recorder,
             connection=number,
+            engine=engine.for_connection(number),
         )
 
     return wrap
@@ -109,6 +113,7 @@ class FaultyTransport:
         rng: ChaosRandom,
         recorder: FaultRecorder,
         connection: int | None = None,
+        engine: FrameEngine | None = None,
     ) -> None:
         self._inner = inner
         self._target = target
@@ -116,7 +121,7 @@ class FaultyTransport:
         self._rng = rng
         self._recorder = recorder
         self._connection = connection
-        self.engine = FrameEngine(
+        self.engine = engine or FrameEngine(
             plan.frame_faults(), target=target, rng=rng, recorder=recorder, connection=connection
         )
         self._toxics = ToxicSet()

@@ -306,3 +306,37 @@ def test_llm_faults_map_onto_the_fake_api() -> None:
         ("llm", "overloaded", "at=100"),
     ]
     assert records[1]["t"] == pytest.approx(100.0)
+
+
+async def _reconnecting(
+    plan: list[dict[str, Any]], *, timeout: float | None = None
+) -> tuple[list[Any], list[dict[str, Any]]]:
+    clock = LoopClock()
+    fake = build_server("ssh", script=ServerScript(), clock=clock)
+    recorder = FaultRecorder(clock=clock)
+    wrap = FaultPlan.model_validate(plan).transport_wrapper(
+        "ssh", clock=clock, rng=ChaosRandom(0), recorder=recorder
+    )
+    outcomes: list[Any] = []
+    for _connection in range(2):
+        async with Client(wrap(InMemoryTransport(fake.server)), mode="legacy") as client:
+            for _ in range(2):
+                try:
+                    await client.call_tool("mem_ssh", ARGS, read_timeout_seconds=timeout)
+                    outcomes.append("ok")
+                except MCPError as exc:
+                    outcomes.append(exc.error.code)
+    return outcomes, [r.to_json() for r in recorder.records]
+
+
+def test_fault_counts_span_reconnects_so_a_one_shot_kill_fires_once() -> None:
+    plan = [{"type": "kill", "match": {"method": "tools/call", "nth": 2}}]
+    outcomes, records = run_sim(lambda: _reconnecting(plan), seed=0).value
+    assert outcomes == ["ok", -32000, "ok", "ok"]
+    assert [(r["type"], r["connection"]) for r in records] == [("kill", 1)]
+    plan = [
+        {"type": "drop", "count": 3, "match": {"method": "tools/call", "direction": "downstream"}}
+    ]
+    outcomes, records = run_sim(lambda: _reconnecting(plan, timeout=5), seed=0).value
+    assert outcomes == [-32001, -32001, -32001, "ok"]
+    assert [r["connection"] for r in records] == [1, 1, 2]
