@@ -329,6 +329,11 @@ class _Builder:
         return [lane for (k, _), lane in self.lanes.items() if k == kind]
 
     def server_calls(self) -> None:
+        """One interval per MCP request on the wire (a tool call that retried has several)."""
+        sends: dict[str, list[FlatSpan]] = {}
+        for span in self.record.spans:
+            if span["name"].startswith("MCP send tools/call") and span["parent_id"]:
+                sends.setdefault(span["parent_id"], []).append(span)
         for span in self.record.spans:
             attrs = span["attributes"]
             server = attrs.get(semconv.HARNESS_MCP_SERVER)
@@ -337,16 +342,22 @@ class _Builder:
             owner = self.agent_of(span)
             agent = owner["attributes"].get(semconv.GEN_AI_AGENT_NAME) if owner else None
             tool = attrs.get(semconv.GEN_AI_TOOL_NAME, "tool")
-            self.lane("server", str(server)).intervals.append(
-                Interval(
-                    "call",
-                    self.t(span["start_ns"]),
-                    self.t(span["end_ns"]),
-                    f"{agent}: {tool}" if agent else str(tool),
-                    error=_span_error(span),
-                    detail=_plain({**attrs, "agent": agent}),
+            requests = sorted(sends.get(span["span_id"], []), key=lambda s: s["start_ns"])
+            tool_error = _span_error(span)
+            for n, request in enumerate(requests or [span]):
+                # The tool's error (e.g. ``connection_closed``) belongs to its last request.
+                last = n == len(requests) - 1 or not requests
+                error = tool_error if last and tool_error else _request_error(request)
+                self.lane("server", str(server)).intervals.append(
+                    Interval(
+                        "call",
+                        self.t(request["start_ns"]),
+                        self.t(request["end_ns"]),
+                        f"{agent}: {tool}" if agent else str(tool),
+                        error=error,
+                        detail=_plain({**attrs, **request["attributes"], "agent": agent}),
+                    )
                 )
-            )
         for lane in self.lanes_of("server"):
             _assign_rows(lane)
 
@@ -698,6 +709,15 @@ def _span_error(span: FlatSpan) -> str | None:
     if span["status"] == _STATUS_ERROR or semconv.ERROR_TYPE in attrs:
         return str(attrs.get(semconv.ERROR_TYPE) or span.get("status_message") or "error")
     return None
+
+
+def _request_error(span: FlatSpan) -> str | None:
+    if span["status"] != _STATUS_ERROR:
+        return None
+    for event in span["events"]:
+        if event["name"] == "exception":
+            return str(event["attributes"].get("exception.type") or "error")
+    return _span_error(span)
 
 
 def _category(span: FlatSpan) -> str:

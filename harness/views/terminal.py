@@ -96,8 +96,8 @@ def _marker_style(marker: Marker) -> str:
 
 
 def _paint_markers(bar: _Bar, scale: _Scale, markers: Iterable[Marker]) -> None:
-    # Deciding evidence last, so it stays visible when markers share a column.
-    for marker in sorted(markers, key=lambda m: (m.deciding, m.error)):
+    # Deciding evidence last, then faults, so they stay visible when markers share a column.
+    for marker in sorted(markers, key=lambda m: (m.deciding, m.kind == "fault", m.error)):
         bar.paint([scale.col(marker.time)], SYMBOLS.get(marker.kind, "•"), _marker_style(marker))
 
 
@@ -235,15 +235,16 @@ def _keep_span(row: SpanRow, focus: Focus | None) -> bool:
     return bool(row.error) or row.deciding or row.category in ("fault", "reconnect", "compaction")
 
 
-def _span_label(row: SpanRow) -> Text:
-    label = Text("  " * row.depth)
+def _span_label(row: SpanRow, depth: int) -> Text:
+    label = Text("  " * depth)
     style = "bold red" if row.error else _CATEGORY_STYLE.get(row.category, "")
     if row.deciding:
         style = _EVIDENCE
     name = row.name
     if row.category == "reconnect":
         decision = row.attributes.get("harness.reconnect.decision", "?")
-        name = f"↻ reconnect {row.server or ''} {decision}".replace("  ", " ")
+        server = row.attributes.get("harness.mcp.server", "")
+        name = f"↻ {server} {decision}" if server else f"↻ reconnect {decision}"
     elif row.category == "compaction":
         name = f"✂ compaction {row.attributes.get('harness.compaction.outcome', '')}".strip()
     label.append(name, style=style)
@@ -267,12 +268,17 @@ def _span_bar(row: SpanRow, scale: _Scale) -> Text:
 def _spans(view: RunView, focus: Focus | None, scale: _Scale, name_width: int) -> Table:
     table = _table(name_width)
     table.add_row(Text("span tree", style="bold"), _axis(scale), "")
+    kept_depths: list[int] = []  # tree depths of the kept ancestors of the current row
     for row in view.spans:
         if not _keep_span(row, focus):
             continue
+        while kept_depths and kept_depths[-1] >= row.depth:
+            kept_depths.pop()
+        depth = len(kept_depths)
+        kept_depths.append(row.depth)
         note = row.error if row.error else _fmt(row.end - row.start)
         table.add_row(
-            _span_label(row),
+            _span_label(row, depth),
             _span_bar(row, scale),
             Text(note, style="red" if row.error else "dim"),
         )
@@ -301,7 +307,8 @@ def _markers(view: RunView, focus: Focus | None) -> Table:
         if _keep_marker(lane, marker, focus)
     ]
     for marker, lane in sorted(rows, key=lambda r: (r[0].time, r[0].ref or ("", -1))):
-        event = Text(f"{SYMBOLS.get(marker.kind, '•')} {marker.label}", style=_marker_style(marker))
+        event = Text()
+        event.append(f"{SYMBOLS.get(marker.kind, '•')} {marker.label}", style=_marker_style(marker))
         if marker.evidence_of:
             event.append(f"  ← evidence: {', '.join(marker.evidence_of)}", style="yellow")
         table.add_row(_fmt(marker.time), lane.name, event)
@@ -310,7 +317,8 @@ def _markers(view: RunView, focus: Focus | None) -> Table:
 
 def _verdicts(view: RunView) -> Table:
     table = Table(box=None, show_header=True, pad_edge=False, padding=(0, 1), header_style="bold")
-    table.add_column("oracle", max_width=34, overflow="fold")
+    longest = max((len(v.name) for v in view.verdicts), default=10) + 2
+    table.add_column("oracle", width=min(longest, 40), overflow="fold")
     table.add_column("verdict", no_wrap=True)
     table.add_column("sentence")
     for verdict in view.verdicts:
