@@ -10,6 +10,7 @@ import click
 
 if TYPE_CHECKING:
     from harness.explore.engine import ExploreReport
+    from harness.explore.shrink import ShrinkResult
 
 __all__ = ["explore"]
 
@@ -78,6 +79,8 @@ def explore(
 ) -> None:
     """Run RUNS seeds of a scenario (built-in name or file) and report how often it fails.
 
+    TARGET may also be a saved run directory with ``--shrink``: that failing run is shrunk.
+
     Seeds stored in the failure database for this scenario run first. Every failing seed is
     run twice: a different outcome is a harness nondeterminism defect (exit 3). Under
     ``--policy fixed`` any failure means the fix does not hold (exit 1); otherwise exit 0.
@@ -90,6 +93,15 @@ def explore(
     from harness.scenarios import resolve
 
     shard_spec = parse_shard(shard)
+    if do_shrink and (Path(target) / "run.json").is_file():
+        from harness.explore.shrink import shrink_run_dir
+
+        shrunk = shrink_run_dir(Path(target), out_dir=db_root.parent / "shrunk")
+        if as_json:
+            click.echo(json.dumps(shrunk.to_json()))
+        else:
+            _print_shrunk(shrunk)
+        return
     scenario, source = resolve(target)
     db = None if no_db else FailureDB(db_root)
     total = len(shard_seeds(runs, shard=shard_spec, first_seed=first_seed))
@@ -170,6 +182,22 @@ class _progress:
         self._bar.update(self._task, advance=1, failures=self._failures)
 
 
+def _print_shrunk(s: ShrinkResult) -> None:
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(width=160, highlight=False)
+    console.print(
+        f"shrunk seed {s.seed} ({s.oracle}) in {s.attempts} runs: faults {s.faults_before} -> "
+        f"{s.faults_after}, schedule {s.original_strategy} -> {s.strategy}"
+    )
+    for step in s.steps:
+        console.print(f"  {step}")
+    console.print(f"  minimal scenario: {s.path}")
+    console.print(f"  [dim]replay:[/] {s.replay}")
+
+
 def _percent(value: float) -> str:
     return f"{value * 100:.1f} %"
 
@@ -206,15 +234,7 @@ def _print_report(report: ExploreReport, db: object) -> None:
             f"(both runs under {row['runs']})"
         )
     if report.shrunk is not None:
-        s = report.shrunk
-        console.print(
-            f"shrunk seed {s.seed} in {s.attempts} runs: faults {s.faults_before} -> "
-            f"{s.faults_after}, schedule {s.original_strategy} -> {s.strategy}"
-        )
-        for step in s.steps:
-            console.print(f"  {step}")
-        console.print(f"  minimal scenario: {s.path}")
-        console.print(f"  [dim]replay:[/] {s.replay}")
+        _print_shrunk(report.shrunk)
     console.print(
         f"{report.runs_per_s:.1f} runs/s ({report.runs} runs in {report.elapsed_s:.1f} s, "
         f"jobs {report.jobs})"

@@ -1,16 +1,17 @@
 """Shrinking: the simplest draws and schedule under which a failing seed still fails.
 
 Starting from a failing seed's draws, one change at a time is tried and kept when the same
-oracle still fails: the schedule back to ``fifo`` (no scheduling deviations); every fault
-drawn in (``chance``) dropped; every drawn number moved to its distribution's lower end, else
-bisected toward it, then rounded; every ``choice`` moved to an earlier option. Passes repeat
-until nothing changes. Every step is a seeded sim run, so the result is deterministic. The
-output is a scenario file with those values fixed (no distributions left) and the command
-that replays it.
+oracle still fails and the run is judged the same (reproduced / unexpected): the schedule
+back to ``fifo`` (no scheduling deviations); every fault drawn in (``chance``) dropped; every
+drawn number moved to its distribution's lower end, else bisected toward it and rounded up to
+a whole number; every ``choice`` moved to an earlier option. Passes repeat until nothing
+changes. Every step is a seeded sim run, so the result is deterministic. The output is a
+scenario file with those values fixed (no distributions left) and the command that replays it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +95,9 @@ def shrink(
     specs = {p: parse_spec(s, split_pointer(p)) for p, s in scenario.distributions.items()}
     _, original = scenario.resolve(seed)
     attempts = 0
+    # The whole judgement must stay (e.g. "reproduced" needs every bug oracle failing), not
+    # only the one oracle, or the minimal plan would show a different failure.
+    judged: list[str] = []
 
     def default_fails(draws: dict[str, Any], strat: str) -> bool:
         try:
@@ -107,7 +111,11 @@ def shrink(
         except ScenarioError:
             return False  # a value the scenario cannot take is not a simpler failing plan
         deciding = deciding_failure(outcome.verdicts, [oracle])
-        return deciding is not None and deciding.name == oracle
+        if deciding is None or deciding.name != oracle:
+            return False
+        if not judged:
+            judged.append(outcome.outcome)
+        return outcome.outcome == judged[0]
 
     check = fails or default_fails
 
@@ -195,15 +203,13 @@ def _shrink_value(result: ShrinkResult, ptr: str, spec: Spec, still_fails: Check
             failing = value
         else:
             passing = value
-    changed = False
-    if failing < current:
-        changed = _try(result, ptr, failing, still_fails)
-    rounded = float(round(result.draws[ptr]))
-    if rounded != result.draws[ptr]:
-        changed |= _try(result, ptr, int(rounded), still_fails)
-        if not changed:
-            changed = _try(result, ptr, int(rounded) + 1, still_fails)
-    return changed
+    # Prefer a round number just above the smallest failing value found; keep a round current.
+    whole = math.ceil(failing)
+    if whole < current and _try(result, ptr, whole, still_fails):
+        return True
+    if float(current).is_integer():
+        return False
+    return failing < current and _try(result, ptr, failing, still_fails)
 
 
 def _show(value: Any) -> str:
@@ -229,3 +235,36 @@ def _write_minimal(scenario: Scenario, result: ShrinkResult, out_dir: Path) -> P
     )
     path.write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
+
+
+def shrink_run_dir(run_dir: Path, *, out_dir: Path | None = None) -> ShrinkResult:
+    """Shrink a saved failing run (``runs/<id>/``): its scenario, policy, seed and strategy come
+    from ``run.json``; the oracle shrunk for is the run's deciding failing one."""
+    import json
+
+    from harness.errors import ConfigError
+    from harness.scenarios import Scenario
+
+    run_json = run_dir / "run.json"
+    try:
+        meta = json.loads(run_json.read_text(encoding="utf-8"))
+        scenario = Scenario.model_validate(meta["scenario_definition"])
+        policy, seed = str(meta["policy"]), int(meta["seed"])
+    except OSError as exc:
+        raise ConfigError(f"not a run directory: {exc.strerror}", path=run_json) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"run.json cannot be shrunk: {exc}", path=run_json) from None
+    if meta.get("mode", "sim") != "sim":
+        raise ConfigError("only sim runs can be shrunk", path=run_json, field="mode")
+    failing = [o["name"] for o in meta.get("oracles", []) if o.get("verdict") == "fails"]
+    preferred = [n for n in scenario.expect.buggy if n in failing]
+    if not failing:
+        raise ConfigError("the run did not fail: nothing to shrink", path=run_json)
+    return shrink(
+        scenario,
+        policy=policy,
+        seed=seed,
+        oracle=(preferred or failing)[0],
+        strategy=str(meta.get("strategy", "fifo")),
+        out_dir=out_dir,
+    )
