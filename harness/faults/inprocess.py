@@ -59,7 +59,10 @@ def transport_wrapper(
 ) -> Callable[[Any], FaultyTransport]:
     """A ``ServerSpec.wrap`` function: each connection (numbered from 1) gets its own
     ``FaultyTransport``. Faults and their counts (``nth``, ``count``, ``at``) are per server,
-    across reconnects; toxics draw from ``rng.fork("<server>#<n>")`` per connection."""
+    across reconnects; toxics draw from ``rng.fork("<server>#<n>")`` per connection. With no
+    fault for ``server`` the transport is returned unchanged."""
+    if not plan.frame_faults() and not plan.toxics(server):
+        return _unwrapped
     numbers = itertools.count(1)
     engine = FrameEngine(
         plan.frame_faults(), target=server, rng=rng.fork(server), recorder=recorder
@@ -79,6 +82,11 @@ def transport_wrapper(
         )
 
     return wrap
+
+
+def _unwrapped(inner: Any) -> Any:
+    # No fault for this server: the transport stays as it is (no relay task, no cost).
+    return inner
 
 
 def info_from_message(message: Any, direction: str) -> FrameInfo:

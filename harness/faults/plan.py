@@ -49,6 +49,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    RootModel,
     ValidationError,
     field_validator,
     model_validator,
@@ -347,26 +348,29 @@ _FRAME_TYPES = (
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
 
 
-class FaultPlan(_Strict):
+class FaultPlan(RootModel[list[FaultEntry]]):
     """An ordered list of faults with unique names.
 
-    ``FaultPlan.model_validate(data)`` takes the list itself or ``{"faults": [...]}``;
-    ``FaultPlan.load(path)`` reads a YAML or JSON file and names file, line and field in its
-    errors.
+    ``FaultPlan.model_validate(data)`` takes the list itself or ``{"faults": [...]}``. As a
+    field of another model (a scenario's ``faults: FaultPlan``) it validates the list in place,
+    so errors point at ``faults.<index>.<field>``. ``FaultPlan.load(path)`` reads a YAML or
+    JSON file and names file, line and field in its errors.
     """
 
-    faults: list[FaultEntry] = Field(default_factory=list)
+    model_config = ConfigDict(frozen=True)
+
+    root: list[FaultEntry] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
-    def _accept_list(cls, data: Any) -> Any:
+    def _accept_mapping(cls, data: Any) -> Any:
         if data is None:
-            return {"faults": []}
-        if isinstance(data, list | tuple):
-            return {"faults": list(data)}
+            return []
+        if isinstance(data, dict) and set(data) == {"faults"}:
+            return data["faults"] if data["faults"] is not None else []
         return data
 
-    @field_validator("faults")
+    @field_validator("root")
     @classmethod
     def _names(cls, faults: list[Any]) -> list[Any]:
         seen: set[str] = set()
@@ -382,6 +386,11 @@ class FaultPlan(_Strict):
             seen.add(name)
             named.append(fault if fault.name else fault.model_copy(update={"name": name}))
         return named
+
+    @property
+    def faults(self) -> list[Any]:
+        """The entries, in plan order."""
+        return self.root
 
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
         return iter(self.faults)
@@ -438,7 +447,7 @@ class FaultPlan(_Strict):
             kept = [f for f in self.faults if f.target == ANTHROPIC_TARGET]
         else:
             kept = [f for f in self.faults if f.applies_to(target)]
-        return FaultPlan.model_construct(faults=kept)
+        return FaultPlan.model_construct(kept)
 
     def frame_faults(self) -> list[Any]:
         """Frame and process faults (everything the interposer and transports act on)."""
@@ -498,15 +507,13 @@ def _config_error(
 ) -> FaultConfigError:
     error = exc.errors()[0]
     loc = tuple(error["loc"])
-    # A discriminated union puts the tag in the location (faults.0.delay.seconds): drop it.
-    if len(loc) >= 3 and loc[0] == "faults" and isinstance(loc[1], int):
-        entry = data["faults"][loc[1]] if isinstance(data, dict) else data[loc[1]]
-        if isinstance(entry, dict) and loc[2] == entry.get("type"):
-            loc = (*loc[:2], *loc[3:])
-    if isinstance(data, list) and loc[:1] == ("faults",):
-        yaml_loc: tuple[Any, ...] = loc[1:]
-    else:
-        yaml_loc = loc
+    entries = data.get("faults") if isinstance(data, dict) else data
+    # A discriminated union puts the tag in the location (0.delay.seconds): drop it.
+    if len(loc) >= 2 and isinstance(loc[0], int) and isinstance(entries, list):
+        entry = entries[loc[0]] if loc[0] < len(entries) else None
+        if isinstance(entry, dict) and loc[1] == entry.get("type"):
+            loc = (loc[0], *loc[2:])
+    yaml_loc: tuple[Any, ...] = ("faults", *loc) if isinstance(data, dict) else loc
     message = str(error["msg"]).removeprefix("Value error, ")
     kwargs: dict[str, Any] = {}
     shown = error.get("input")
@@ -516,7 +523,7 @@ def _config_error(
         message,
         path=path,
         line=_line_of(text, yaml_loc) if text is not None else None,
-        field=".".join(str(p) for p in loc) or None,
+        field=".".join(str(p) for p in ("faults", *loc)),
         **kwargs,
     )
 

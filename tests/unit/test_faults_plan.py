@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel, Field, ValidationError
 
 from harness.chaos_random import ChaosRandom
 from harness.errors import FaultConfigError
@@ -61,6 +62,18 @@ def test_embedded_list_and_json_forms_are_the_same_plan() -> None:
     ]
     assert FaultPlan.model_validate(entries) == FaultPlan.model_validate({"faults": entries})
     assert FaultPlan.parse('{"faults": []}') == FaultPlan.model_validate(None)
+
+
+def test_a_plan_embeds_as_a_list_field_with_errors_at_the_entry() -> None:
+    class Scenario(BaseModel):
+        faults: FaultPlan = Field(default_factory=FaultPlan)
+
+    assert len(Scenario().faults) == 0
+    embedded = Scenario.model_validate({"faults": [{"type": "kill", "at": 3}]})
+    assert [f.name for f in embedded.faults] == ["kill_0"]
+    with pytest.raises(ValidationError) as caught:
+        Scenario.model_validate({"faults": [{"type": "delay", "match": {}, "seconds": -1}]})
+    assert caught.value.errors()[0]["loc"] == ("faults", 0, "delay", "seconds")
 
 
 def test_targets_select_entries() -> None:
