@@ -5,14 +5,15 @@
   one replay command each, runs per second; failing seeds re-run once to catch nondeterminism.
 - ``FailureDB``: failing seeds by scenario hash under ``.harness/failures/``, replayed first.
 - ``shrink(scenario, policy=..., seed=..., oracle=...) -> ShrinkResult``: the simplest draws
-  and schedule that still fail the same oracle, as a scenario file with fixed values.
+  and schedule that still fail the same oracle, as a scenario file with fixed values;
+  ``shrink_run_dir(run_dir)`` does it for a saved failing run.
 - ``wilson_interval(k, n)``, ``shard_seeds(runs, shard=..., first_seed=...)``.
 """
 
 from harness.explore.db import FailureDB, FailureEntry
 from harness.explore.engine import ExploreReport, Signature, explore
 from harness.explore.seeds import parse_shard, shard_seeds
-from harness.explore.shrink import ShrinkResult, shrink
+from harness.explore.shrink import ShrinkResult, shrink, shrink_run_dir
 from harness.explore.stats import wilson_interval
 from harness.explore.worker import SeedResult
 
@@ -27,5 +28,6 @@ __all__ = [
     "parse_shard",
     "shard_seeds",
     "shrink",
+    "shrink_run_dir",
     "wilson_interval",
 ]

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.errors import ConfigError
 from harness.explore import FailureDB, explore, shrink
+from harness.explore.shrink import shrink_run_dir
 from harness.oracles import RunRecord, Verdict, oracle
-from harness.scenarios import Scenario, load_scenario, resolve, run_scenario
+from harness.scenarios import Scenario, load_scenario, resolve, run_scenario, write_run
 
 _flips = itertools.count()
 
@@ -137,3 +139,27 @@ def test_shrinking_is_deterministic() -> None:
     assert run_scenario(scenario, policy="buggy", seed=0, overrides=runs[0].draws).outcome == (
         "reproduced"
     )
+
+
+def test_a_saved_failing_run_directory_can_be_shrunk(tmp_path: Path) -> None:
+    scenario, source = resolve("cascade_random")
+    outcome = run_scenario(scenario, policy="buggy", seed=13, strategy="random", source=source)
+    assert outcome.outcome == "reproduced"
+    run_dir = write_run(outcome, scenario, tmp_path / "runs")
+    result = shrink_run_dir(run_dir, out_dir=tmp_path / "shrunk")
+    assert (result.seed, result.policy, result.original_strategy) == (13, "buggy", "random")
+    assert result.oracle == "no_reconnect_while_in_flight"
+    assert result.path is not None
+    minimal = run_scenario(load_scenario(result.path), policy="buggy", seed=13)
+    assert minimal.outcome == "reproduced"
+    passing = write_run(run_scenario(scenario, policy="fixed", seed=13), scenario, tmp_path / "ok")
+    with pytest.raises(ConfigError, match="did not fail"):
+        shrink_run_dir(passing)
+
+
+def test_a_spent_time_budget_stops_starting_seeds() -> None:
+    scenario, source = resolve("cascade_random")
+    report = explore(scenario, source=source, runs=50, time_budget=1e-9)
+    assert report.stopped_by_time_budget
+    assert report.runs < 50
+    assert report.to_json()["runs"] == report.runs
