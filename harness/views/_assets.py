@@ -72,7 +72,8 @@ td.holds { color: var(--tool); font-weight: 600; }
 .span-name { font-family: ui-monospace, Menlo, monospace; font-size: 11px; }
 .span-name.err { color: var(--err); }
 .span-name.deciding { background: var(--ev); }
-#detail { position: sticky; bottom: 0; background: #f8fafc; border-top: 2px solid var(--line);
+#detail { position: sticky; bottom: 0; z-index: 10; background: #f8fafc;
+  border-top: 2px solid var(--line);
   padding: 6px 16px; max-height: 40vh; overflow: auto; }
 #detail table td { padding: 1px 8px 1px 0; vertical-align: top; font-size: 12px; }
 #detail table td:first-child { color: var(--mute); white-space: nowrap; }
@@ -185,7 +186,9 @@ SCRIPT = """
     if (el) show(el);
   });
 
-  drawTicks();
+  // A link can open the page zoomed: report.html#zoom=8
+  var asked = /zoom=([0-9.]+)/.exec(window.location.hash);
+  if (asked) { setZoom(parseFloat(asked[1])); } else { drawTicks(); }
   var lanes = document.querySelectorAll("[data-lane]").length;
   var expected = parseInt(body.getAttribute("data-lanes"), 10);
   if (lanes === expected && errors.length === 0) {

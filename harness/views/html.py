@@ -290,8 +290,8 @@ class _Page:
             "<button id='zoom-in' type='button' title='Zoom in'>+</button>"
             "<button id='zoom-fit' type='button' title='Fit the whole run'>fit</button>"
             "<span id='zoom-level'>1.0×</span>"
-            "<span class='muted'>Ctrl/Alt + wheel zooms at the pointer; hover or click for "
-            "details; click a group title to fold it.</span></div>"
+            "<span class='muted'>Ctrl/Alt + wheel zooms at the pointer (or open with "
+            "#zoom=8); hover or click for details; click a group title to fold it.</span></div>"
             + self.legend()
             + "<div class='tl' id='timeline-scroll'><div class='tl-inner'>"
             + axis.replace('class="row"', 'class="row axis"', 1)
