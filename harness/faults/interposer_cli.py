@@ -11,6 +11,7 @@ import contextlib
 import signal
 import sys
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,8 +32,13 @@ __all__ = ["interpose"]
 )
 @click.option(
     "--control",
-    help="Serve the control API (Toxiproxy routes + /faults) at this loopback URL, e.g. "
-    "http://127.0.0.1:0 (port 0 = any); the bound URL is printed to stderr.",
+    help="A running Toxiproxy API (harness proxy serve, or Toxiproxy): register this "
+    "interposer there as proxy NAME and mirror that proxy's toxics while running.",
+)
+@click.option(
+    "--api",
+    help="Serve this interposer's own control API (Toxiproxy routes + /faults) at this "
+    "loopback URL, e.g. http://127.0.0.1:0 (port 0 = any); the bound URL goes to stderr.",
 )
 @click.option(
     "--events",
@@ -59,6 +65,7 @@ __all__ = ["interpose"]
 def interpose(
     plan_path: Path | None,
     control: str | None,
+    api: str | None,
     events_path: Path | None,
     seed: int,
     name: str,
@@ -73,28 +80,43 @@ def interpose(
     plan = FaultPlan.load(plan_path) if plan_path is not None else FaultPlan()
     if not time_scale > 0:
         raise ConfigError("must be a positive number", field="--time-scale", value=time_scale)
-    address = _control_address(control) if control is not None else None
-    status = anyio.run(_run, list(command), plan, address, events_path, seed, name, time_scale)
+    address = _api_address(api) if api is not None else None
+    if control is not None:
+        _check_url(control)
+    status = anyio.run(
+        _run, list(command), plan, control, address, events_path, seed, name, time_scale
+    )
     sys.exit(status)
 
 
-def _control_address(url: str) -> tuple[str, int]:
+def _api_address(url: str) -> tuple[str, int]:
     parts = urlsplit(url if "://" in url else f"http://{url}")
     if parts.scheme != "http" or parts.hostname is None:
-        raise ConfigError("expected http://127.0.0.1:PORT", field="--control", value=url)
+        raise ConfigError("expected http://127.0.0.1:PORT", field="--api", value=url)
     try:
         port = parts.port or 0
     except ValueError:
-        raise ConfigError("bad port", field="--control", value=url) from None
+        raise ConfigError("bad port", field="--api", value=url) from None
     if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
-        raise ConfigError("the control API listens on loopback only", field="--control", value=url)
+        raise ConfigError("the control API listens on loopback only", field="--api", value=url)
     return ("127.0.0.1" if parts.hostname == "localhost" else parts.hostname), port
+
+
+def _check_url(url: str) -> None:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme != "http" or not parts.hostname or not port:
+        raise ConfigError("expected http://HOST:PORT", field="--control", value=url)
 
 
 async def _run(
     command: list[str],
     plan: Any,
-    control: tuple[str, int] | None,
+    control: str | None,
+    api: tuple[str, int] | None,
     events_path: Path | None,
     seed: int,
     name: str,
@@ -124,9 +146,13 @@ async def _run(
             anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals,
         ):
             async with anyio.create_task_group() as tg:
-                if control is not None:
-                    url = await tg.start(_serve_control, interposer, control)
+                if api is not None:
+                    url = await tg.start(_serve_api, interposer, api)
                     click.echo(f"control listening on {url}", err=True)
+                if control is not None:
+                    from harness.faults.registration import register_and_mirror
+
+                    await tg.start(partial(register_and_mirror, control, interposer, clock=clock))
 
                 async def on_signal() -> None:
                     async for _ in signals:
@@ -162,7 +188,7 @@ async def _run_timed(interposer: Any, *, task_status: Any) -> None:
     await interposer.run_timed()
 
 
-async def _serve_control(interposer: Any, address: tuple[str, int], *, task_status: Any) -> None:
+async def _serve_api(interposer: Any, address: tuple[str, int], *, task_status: Any) -> None:
     import logging
     import socket
 

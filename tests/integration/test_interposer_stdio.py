@@ -17,6 +17,7 @@ import pytest
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+from harness.errors import FaultConfigError
 from harness.faults.client import ToxiproxyClient
 
 pytestmark = pytest.mark.integration
@@ -71,7 +72,7 @@ async def test_plan_faults_and_control_api_in_front_of_a_fake_mcp_server(tmp_pat
         args=[
             *HARNESS[1:],
             *("--plan", str(tmp_path / "plan.yaml"), "--events", str(faults)),
-            *("--control", "http://127.0.0.1:0", "--seed", "4", "--"),
+            *("--api", "http://127.0.0.1:0", "--seed", "4", "--"),
             *server,
         ],
     )
@@ -228,7 +229,8 @@ async def test_bad_input_is_one_error_line(tmp_path: Path) -> None:
             "plan.yaml:3, field 'faults.0.seconds'",
         ),
         (["--", "no-such-server-command"], 1, "cannot start the server command"),
-        (["--control", "http://10.0.0.1:0", "--", "cat"], 2, "loopback only"),
+        (["--api", "http://10.0.0.1:0", "--", "cat"], 2, "loopback only"),
+        (["--control", "127.0.0.1", "--", "cat"], 2, "field '--control'"),
     ]:
         result = await anyio.run_process([*HARNESS, *args], check=False)
         assert result.returncode == status
@@ -241,3 +243,47 @@ async def test_bad_input_is_one_error_line(tmp_path: Path) -> None:
 
 def test_no_process_of_ours_is_left() -> None:
     assert children(os.getpid()) == []
+
+
+async def wait_for_record(path: Path, **match: Any) -> dict[str, Any]:
+    """The interposer process has no other channel to signal on: poll the file it flushes."""
+    while True:
+        for record in read_jsonl(path):
+            if all(record.get(k) == v for k, v in match.items()):
+                return record
+        await anyio.sleep(0.02)
+
+
+async def test_registered_on_a_running_proxy_api_it_mirrors_that_proxys_toxics(
+    tmp_path: Path,
+) -> None:
+    from harness.faults.proxy import ToxiproxyServer
+
+    events = tmp_path / "ev.jsonl"
+    async with ToxiproxyServer() as url:
+        api = ToxiproxyClient(url)
+        command = [*HARNESS, "--control", url, "--name", "pipe-1", "--events", str(events)]
+        async with await anyio.open_process([*command, "--", "cat"]) as process:
+            assert process.stdin is not None
+            assert process.stdout is not None
+            # An echoed frame means the interposer runs, so it has registered.
+            await process.stdin.send(b'{"jsonrpc":"2.0","method":"ping"}\n')
+            assert await process.stdout.receive() == b'{"jsonrpc":"2.0","method":"ping"}\n'
+            assert await api.toxics("pipe-1") == {}
+            await api.add_toxic(
+                "pipe-1", type="latency", stream="upstream", attributes={"latency": 300}
+            )
+            with anyio.fail_after(10):
+                await wait_for_record(events, action="added", name="latency_upstream")
+            start = anyio.current_time()
+            await process.stdin.send(b'{"jsonrpc":"2.0","id":1,"method":"x"}\n')
+            assert await process.stdout.receive() == b'{"jsonrpc":"2.0","id":1,"method":"x"}\n'
+            assert anyio.current_time() - start >= 0.3
+            await api.remove_toxic("pipe-1", "latency_upstream")
+            with anyio.fail_after(10):
+                await wait_for_record(events, action="removed", name="latency_upstream")
+            await process.stdin.aclose()
+            assert await process.wait() == 0
+        # Leaving deleted the proxy it had registered.
+        with pytest.raises(FaultConfigError, match="proxy not found"):
+            await api.toxics("pipe-1")
