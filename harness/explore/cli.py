@@ -105,7 +105,7 @@ def explore(
     scenario, source = resolve(target)
     db = None if no_db else FailureDB(db_root)
     total = len(shard_seeds(runs, shard=shard_spec, first_seed=first_seed))
-    with _progress(total, enabled=not as_json) as advance:
+    with _ProgressBar(total, enabled=not as_json) as advance:
         report = run_exploration(
             scenario,
             source=source,
@@ -143,7 +143,7 @@ def explore(
     raise SystemExit(1 if policy == "fixed" and report.failures else 0)
 
 
-class _progress:
+class _ProgressBar:
     """A rich progress bar on stderr (only on a terminal) that counts runs and failures."""
 
     def __init__(self, total: int, *, enabled: bool) -> None:
@@ -170,7 +170,7 @@ class _progress:
         )
         self._task = self._bar.add_task("explore", total=total, failures=0)
 
-    def __enter__(self) -> _progress:
+    def __enter__(self) -> _ProgressBar:
         self._bar.__enter__()
         return self
 
