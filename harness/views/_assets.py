@@ -97,9 +97,17 @@ SCRIPT = """
   var zoom = 1;
   var zoomLabel = document.getElementById("zoom-level");
 
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
   function fmt(s) {
     var a = Math.abs(s);
-    if (a >= 3600) return (s / 3600).toFixed(2) + " h";
+    if (a >= 3600) {
+      s = Math.round(s * 10) / 10;
+      var whole = Math.floor(s);
+      var text = Math.floor(whole / 3600) + ":" + pad(Math.floor(whole % 3600 / 60)) + ":" +
+        pad(whole % 60);
+      var tenths = Math.round((s - whole) * 10);
+      return tenths > 0 && tenths < 10 ? text + "." + tenths : text;
+    }
     if (a >= 100 || s === Math.round(s)) return s.toFixed(0) + " s";
     if (a >= 1) return s.toFixed(1) + " s";
     return (s * 1000).toFixed(0) + " ms";

@@ -13,6 +13,7 @@ from html import escape
 from typing import Any
 
 from harness.views._assets import SCRIPT, STYLE
+from harness.views._time import fmt
 from harness.views.model import Interval, Lane, Marker, RunView, SpanRow
 from harness.views.terminal import SYMBOLS
 
@@ -33,16 +34,6 @@ _LEVEL_H = 20
 
 def _e(value: Any) -> str:
     return escape(str(value), quote=True)
-
-
-def _fmt(seconds: float) -> str:
-    if abs(seconds) >= 3600:
-        return f"{seconds / 3600:.2f} h"
-    if abs(seconds) >= 100 or seconds == int(seconds):
-        return f"{seconds:.0f} s"
-    if abs(seconds) >= 1:
-        return f"{seconds:.1f} s"
-    return f"{seconds * 1000:.0f} ms"
 
 
 def _detail(data: Any) -> str:
@@ -67,7 +58,7 @@ class _Page:
         classes = ["iv", item.kind]
         if item.error:
             classes.append("err")
-        title = f"{item.label}: {_fmt(item.start)} → {_fmt(item.end)}"
+        title = f"{item.label}: {fmt(item.start)} → {fmt(item.end)}"
         if item.error:
             title += f" ({item.error})"
         label = ""
@@ -99,7 +90,7 @@ class _Page:
                 classes.append("err")
             if marker.deciding:
                 classes.append("deciding")
-            title = f"{_fmt(marker.time)}: {marker.label}"
+            title = f"{fmt(marker.time)}: {marker.label}"
             if marker.evidence_of:
                 title += f" (evidence: {', '.join(marker.evidence_of)})"
             detail = {
@@ -173,7 +164,7 @@ class _Page:
         if row.deciding:
             classes.append("deciding")
             name_classes.append("deciding")
-        title = f"{row.name}: {_fmt(row.start)} → {_fmt(row.end)}"
+        title = f"{row.name}: {fmt(row.start)} → {fmt(row.end)}"
         if row.error:
             title += f" ({row.error})"
         detail = {
@@ -216,7 +207,7 @@ class _Page:
             f"{'as expected' if met else 'NOT as expected'}</div>"
             f"<div>{_e(meta.get('explanation') or '')}</div>"
             f"<div class='muted'>{_e(description)}</div>"
-            f"<div class='muted'>run clock {_fmt(self.view.start)} → {_fmt(self.view.end)}"
+            f"<div class='muted'>run clock {fmt(self.view.start)} → {fmt(self.view.end)}"
             + (f" · replay: <code>{_e(replay)}</code>" if replay else "")
             + "</div></header>"
         )
@@ -251,7 +242,7 @@ class _Page:
             )
         rows = "".join(
             f'<tr data-detail="{_detail(err)}"><td>{_e(err.get("seq"))}</td>'
-            f"<td>{_fmt(float(err.get('time') or 0.0))}</td><td>{_e(err.get('agent') or '')}</td>"
+            f"<td>{fmt(float(err.get('time') or 0.0))}</td><td>{_e(err.get('agent') or '')}</td>"
             f"<td>{_e(err.get('status'))} {_e(err.get('type') or '')}</td>"
             f"<td>{_e(err.get('message') or err.get('fault') or '')}</td></tr>"
             for err in self.view.api_errors
@@ -314,7 +305,7 @@ class _Page:
         t = self.start - (self.start % step)
         t = t if t >= self.start else t + step
         while t <= self.start + self.span + 1e-9:
-            out.append(f'<div class="tick" style="left:{self.pct(t)}%">{_fmt(t)}</div>')
+            out.append(f'<div class="tick" style="left:{self.pct(t)}%">{fmt(t)}</div>')
             t += step
         return "".join(out)
 

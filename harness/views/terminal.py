@@ -11,6 +11,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
+from harness.views._time import fmt
 from harness.views.model import Interval, Lane, Marker, RunView, SpanRow
 
 __all__ = ["Focus", "render", "waterfall"]
@@ -42,16 +43,6 @@ _CATEGORY_STYLE = {
     "other": "white",
 }
 _EVIDENCE = "bold black on yellow"
-
-
-def _fmt(seconds: float) -> str:
-    if abs(seconds) >= 3600:
-        return f"{seconds / 3600:.2f} h"
-    if abs(seconds) >= 100 or seconds == int(seconds):
-        return f"{seconds:.0f} s"
-    if abs(seconds) >= 1:
-        return f"{seconds:.1f} s"
-    return f"{seconds * 1000:.0f} ms"
 
 
 class _Scale:
@@ -140,7 +131,7 @@ def _other_bar(lane: Lane, scale: _Scale) -> Text:
 
 
 def _axis(scale: _Scale) -> Text:
-    left, right = _fmt(scale.start), _fmt(scale.start + scale.span)
+    left, right = fmt(scale.start), fmt(scale.start + scale.span)
     gap = max(1, scale.width - len(left) - len(right))
     return Text(left + "┄" * gap + right, style="dim", no_wrap=True, overflow="crop")
 
@@ -163,7 +154,7 @@ def _header(view: RunView) -> Text:
     out.append(str(meta.get("outcome")), style="bold green" if met else "bold red")
     out.append(f" (expected {meta.get('expected')}) ")
     out.append("✓ as expected" if met else "✗ not as expected", style="green" if met else "red")
-    out.append(f"\nrun clock {_fmt(view.start)} → {_fmt(view.end)}")
+    out.append(f"\nrun clock {fmt(view.start)} → {fmt(view.end)}")
     if meta.get("replay"):
         out.append(f"   replay: {meta['replay']}", style="dim")
     return out
@@ -195,7 +186,7 @@ def _lanes(view: RunView, focus: Focus | None, scale: _Scale, name_width: int) -
             start = min((i.start for i in life), default=view.start)
             error = any(i.error for i in life)
             table.add_row(
-                name, _agent_bar(lane, scale), Text(_fmt(end - start), style="red" if error else "")
+                name, _agent_bar(lane, scale), Text(fmt(end - start), style="red" if error else "")
             )
         elif lane.kind == "server":
             peak = max((i.level for i in lane.of_kind("in_flight")), default=0)
@@ -210,7 +201,7 @@ def _lanes(view: RunView, focus: Focus | None, scale: _Scale, name_width: int) -
                         Text(f"    {call.label}", style="red" if call.error else "green"),
                         _call_bar(call, scale),
                         Text(
-                            call.error or _fmt(call.end - call.start),
+                            call.error or fmt(call.end - call.start),
                             style="red" if call.error else "",
                         ),
                     )
@@ -276,7 +267,7 @@ def _spans(view: RunView, focus: Focus | None, scale: _Scale, name_width: int) -
             kept_depths.pop()
         depth = len(kept_depths)
         kept_depths.append(row.depth)
-        note = row.error if row.error else _fmt(row.end - row.start)
+        note = row.error if row.error else fmt(row.end - row.start)
         table.add_row(
             _span_label(row, depth),
             _span_bar(row, scale),
@@ -311,7 +302,7 @@ def _markers(view: RunView, focus: Focus | None) -> Table:
         event.append(f"{SYMBOLS.get(marker.kind, '•')} {marker.label}", style=_marker_style(marker))
         if marker.evidence_of:
             event.append(f"  ← evidence: {', '.join(marker.evidence_of)}", style="yellow")
-        table.add_row(_fmt(marker.time), lane.name, event)
+        table.add_row(fmt(marker.time), lane.name, event)
     return table
 
 

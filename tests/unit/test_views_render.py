@@ -12,6 +12,7 @@ from rich.console import Console
 from harness.scenarios import resolve, run_scenario
 from harness.scenarios.artifacts import write_run
 from harness.views import RunView, build_view, write_report
+from harness.views._time import fmt
 from harness.views.html import render_html
 from harness.views.terminal import render
 
@@ -114,3 +115,18 @@ def test_write_report_writes_report_html(cascade_dir: Path) -> None:
     path = write_report(cascade_dir)
     assert path == cascade_dir / "report.html"
     assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.25, "250 ms"),
+        (1.5, "1.5 s"),
+        (150.0, "150 s"),
+        (5400.0, "1:30:00"),
+        (46800.2, "13:00:00.2"),
+        (46800.99999, "13:00:01"),
+    ],
+)
+def test_run_clock_times_read_well(seconds: float, text: str) -> None:
+    assert fmt(seconds) == text
