@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -300,3 +301,27 @@ def test_timed_faults_fire_once_in_time_order() -> None:
     assert engine.fire_timed("garbage_1") == []
     assert engine.fire_timed("freeze_0") == [Signal("freeze", seconds=2.0)]
     assert [r.trigger for r in recorder.records] == ["at=1", "at=9"]
+
+
+def test_live_mode_wraps_only_servers_with_faults(tmp_path: Path) -> None:
+    from mcp import StdioServerParameters
+
+    from harness.faults.live import interposed
+
+    plan = FaultPlan.parse(PLAN_YAML)
+    params = StdioServerParameters(command="srv", args=["-x"], env={"A": "1"}, cwd=str(tmp_path))
+    wrapped = interposed(params, plan, name="ssh", workdir=tmp_path, seed=7, time_scale=0.01)
+    assert wrapped.command == sys.executable
+    assert wrapped.args[:3] == ["-m", "harness", "interpose"]
+    assert wrapped.args[-3:] == ["--", "srv", "-x"]
+    assert (wrapped.env, wrapped.cwd) == (params.env, params.cwd)
+    options = dict(zip(wrapped.args[3:-3:2], wrapped.args[4:-3:2], strict=True))
+    assert options == {
+        "--plan": str(tmp_path / "faults-ssh.json"),
+        "--name": "ssh",
+        "--seed": "7",
+        "--time-scale": "0.01",
+    }
+    written = FaultPlan.load(tmp_path / "faults-ssh.json")
+    assert written == plan.for_target("ssh")
+    assert interposed(params, plan, name="anthropic", workdir=tmp_path) is params
