@@ -8,6 +8,9 @@ through the interposer with no plan, and through the interposer with a plan whos
 match (every frame is parsed and checked). Calls alternate between the clients so drift of the
 machine hits all three alike. Prints the median and p90 of each, the added median in µs and the
 ratio to direct.
+
+Then the bare relay: a 1 KiB JSON-RPC frame echoed by ``cat``, directly and through the
+interposer, alternating, ``--echoes`` times: the interposer's own cost without an MCP server.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import anyio
+from anyio.abc import Process
 from mcp import Client, StdioServerParameters
 
 SERVER = [sys.executable, "-m", "fake_servers.mcp.ssh"]
@@ -69,12 +73,54 @@ async def _main(calls: int, warmup: int) -> None:
         print(line)
 
 
+FRAME = (
+    b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"a":"'
+    + b"x" * 940
+    + b'"}}}\n'
+)
+
+
+async def _echo_once(process: Process) -> float:
+    assert process.stdin is not None
+    assert process.stdout is not None
+    start = time.perf_counter()
+    await process.stdin.send(FRAME)
+    received = b""
+    while not received.endswith(b"\n"):
+        received += await process.stdout.receive()
+    return time.perf_counter() - start
+
+
+async def _echo(echoes: int, warmup: int) -> None:
+    samples: dict[str, list[float]] = {"cat": [], "interposer+cat": []}
+    async with (
+        await anyio.open_process(["cat"]) as direct,
+        await anyio.open_process([*INTERPOSE, "--", "cat"]) as relayed,
+    ):
+        for index in range(warmup + echoes):
+            for name, process in (("cat", direct), ("interposer+cat", relayed)):
+                elapsed = await _echo_once(process)
+                if index >= warmup:
+                    samples[name].append(elapsed)
+        for process in (direct, relayed):
+            assert process.stdin is not None
+            await process.stdin.aclose()
+    base = statistics.median(samples["cat"])
+    relay = statistics.median(samples["interposer+cat"])
+    print(f"1 KiB frame echoed by cat, {echoes} each")
+    print(f"{'cat':>16}: median {base * 1e6:8.0f} µs")
+    added = (relay - base) * 1e6
+    print(f"{'interposer+cat':>16}: median {relay * 1e6:8.0f} µs  added {added:+7.0f} µs")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=400)
+    parser.add_argument("--echoes", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=50)
     options = parser.parse_args()
     anyio.run(_main, options.calls, options.warmup)
+    anyio.run(_echo, options.echoes, options.warmup)
 
 
 if __name__ == "__main__":
