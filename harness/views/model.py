@@ -548,6 +548,8 @@ class _Builder:
                 "fault": fault,
                 "request_id": row.get("request_id"),
             }
+            if isinstance(fault, dict):
+                entry["fault"] = fault.get("kind") or fault.get("type") or "fault"
             errors.append(entry)
             ref: Ref = ("journal", int(row.get("seq", -1)))
             lane = self.agent_lane_named(agent, time) if agent else self.lane("faults", "faults")
@@ -555,7 +557,8 @@ class _Builder:
                 self.marker(
                     "fault" if fault else "api_error",
                     time,
-                    f"API {status} {etype}".strip() + (f" (fault {fault})" if fault else ""),
+                    f"API {status} {etype}".strip()
+                    + (f" (injected {entry['fault']})" if fault else ""),
                     error=True,
                     ref=ref,
                     detail=entry,

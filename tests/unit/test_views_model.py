@@ -189,3 +189,69 @@ def test_a_bare_run_json_gives_an_empty_view(tmp_path: Path) -> None:
     assert view.lanes == []
     assert view.spans == []
     assert [v.name for v in view.verdicts] == ["o"]
+
+
+def _fault_span_line(trace_id: str, at_ns: int) -> str:
+    def attr(key: str, value: str) -> dict[str, object]:
+        return {"key": key, "value": {"stringValue": value}}
+
+    span = {
+        "traceId": trace_id,
+        "spanId": "00000000000000f1",
+        "name": "harness.fault",
+        "kind": 1,
+        "startTimeUnixNano": str(at_ns),
+        "endTimeUnixNano": str(at_ns),
+        "attributes": [
+            attr("harness.fault.action", "applied"),
+            attr("harness.fault.type", "latency"),
+            attr("harness.fault.target", "ssh"),
+        ],
+    }
+    return json.dumps(
+        {
+            "resourceSpans": [
+                {
+                    "resource": {"attributes": [attr("service.name", "harness-proxy")]},
+                    "scopeSpans": [{"scope": {"name": "harness.faults"}, "spans": [span]}],
+                }
+            ]
+        }
+    )
+
+
+def test_fault_spans_and_injected_api_faults_are_marked(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
+    source = runs["cascade-buggy"]
+    for name in ("run.json", "events.jsonl", "journal.jsonl", "trace.jsonl"):
+        (tmp_path / name).write_bytes((source / name).read_bytes())
+    first = json.loads((source / "trace.jsonl").read_text().splitlines()[0])
+    span = first["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    root_start = min(
+        int(s["startTimeUnixNano"])
+        for rs in first["resourceSpans"]
+        for ss in rs["scopeSpans"]
+        for s in ss["spans"]
+    )
+    with (tmp_path / "trace.jsonl").open("a") as fh:
+        fh.write(_fault_span_line(span["traceId"], root_start + 42 * 10**9) + "\n")
+    fault_row = {
+        "seq": 99,
+        "time": 120.0,
+        "status": 529,
+        "agent": "B",
+        "error": {"type": "overloaded_error", "message": "Overloaded"},
+        "fault": {"kind": "overloaded", "retry_after": None},
+    }
+    with (tmp_path / "journal.jsonl").open("a") as fh:
+        fh.write(json.dumps(fault_row) + "\n")
+
+    view = build_view(tmp_path)
+    (fault,) = view.lane("faults", "faults").markers_of("fault")
+    assert (fault.time, fault.label, fault.error) == (42.0, "applied latency → ssh", True)
+    (injected,) = view.lane("agent", "B").markers_of("fault")
+    assert injected.time == 120.0
+    assert injected.label == "API 529 overloaded_error (injected overloaded)"
+    assert view.api_errors[-1]["fault"] == "overloaded"
+    assert [r.category for r in view.spans if r.name == "harness.fault"] == ["fault"]
