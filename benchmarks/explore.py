@@ -51,6 +51,30 @@ def _rss(runs: int) -> tuple[int, int]:
     return int(data["runs"]), int(data["rss_kb"])
 
 
+def _burn(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
+def _cpu_ceiling() -> float:
+    """Speed-up of a pure CPU loop in 2 processes: what a shared machine allows right now."""
+    import multiprocessing
+
+    n = 4_000_000
+    started = time.perf_counter()
+    _burn(n)
+    _burn(n)
+    serial = time.perf_counter() - started
+    with multiprocessing.get_context("forkserver").Pool(2) as pool:
+        pool.map(_burn, [1, 1])  # workers up before timing
+        started = time.perf_counter()
+        pool.map(_burn, [n, n])
+        parallel = time.perf_counter() - started
+    return serial / parallel
+
+
 def _first_harness_hit(first_seed: int) -> tuple[float, int]:
     scenario, source = resolve(NAME)
     started = time.perf_counter()
@@ -102,6 +126,7 @@ def main() -> None:
         f"(pool start-up included); without start-up {marginal:.1f} runs/s, "
         f"{marginal / one.runs_per_s:.2f}x"
     )
+    print(f"  control: a pure CPU loop in 2 processes runs {_cpu_ceiling():.2f}x (machine ceiling)")
 
     print("hit rate by strategy (buggy):")
     for strategy in ("fifo", "random", "pct"):
