@@ -160,7 +160,16 @@ def _read_meta(run_dir: Path) -> dict[str, Any]:
     return meta
 
 
-def _offset_ns(meta: dict[str, Any], record: RunRecord) -> int:
+def _time_scale(meta: dict[str, Any]) -> float:
+    """Real seconds per run-clock second: a live run's spans are in real time, its events in
+    scenario time (``--time-scale``); a sim run's spans are on the virtual clock already."""
+    scale = (meta.get("stats") or {}).get("time_scale")
+    if meta.get("mode") == "live" and isinstance(scale, int | float) and scale > 0:
+        return float(scale)
+    return 1.0
+
+
+def _offset_ns(meta: dict[str, Any], record: RunRecord, scale: float) -> int:
     """Span time (ns) of the run clock's zero: where event ``time`` 0.0 lies on the span axis.
 
     Anchored on an agent that appears both as an ``agent_started`` event and as an
@@ -173,7 +182,7 @@ def _offset_ns(meta: dict[str, Any], record: RunRecord) -> int:
     for event in record.runtime("agent_started"):
         span_start = starts.get(event.get("agent_id"))
         if span_start is not None:
-            return int(span_start - round(float(event.get("time", 0.0)) * 1e9))
+            return int(span_start - round(float(event.get("time", 0.0)) * scale * 1e9))
     start = (meta.get("scenario_definition") or {}).get("start")
     if isinstance(start, str):
         try:
@@ -217,7 +226,8 @@ class _Builder:
     def __init__(self, meta: dict[str, Any], record: RunRecord) -> None:
         self.meta = meta
         self.record = record
-        self.offset = _offset_ns(meta, record)
+        self.scale = _time_scale(meta)
+        self.offset = _offset_ns(meta, record, self.scale)
         self.verdicts = _verdicts(meta)
         self.cited: dict[Ref, list[str]] = {}
         self.deciding_refs: set[Ref] = set()
@@ -233,7 +243,7 @@ class _Builder:
         self.lanes: dict[tuple[str, str], Lane] = {}
 
     def t(self, ns: int) -> float:
-        return round((ns - self.offset) / 1e9, 9)
+        return round((ns - self.offset) / 1e9 / self.scale, 9)
 
     def lane(self, kind: LaneKind, key: str, name: str | None = None) -> Lane:
         found = self.lanes.get((kind, key))

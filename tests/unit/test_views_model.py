@@ -255,3 +255,31 @@ def test_fault_spans_and_injected_api_faults_are_marked(
     assert injected.label == "API 529 overloaded_error (injected overloaded)"
     assert view.api_errors[-1]["fault"] == "overloaded"
     assert [r.category for r in view.spans if r.name == "harness.fault"] == ["fault"]
+
+
+def test_live_run_spans_are_put_on_the_scenario_clock(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """A live run's spans are in real time, its events in scenario time (``--time-scale``)."""
+    source = runs["cascade-buggy"]
+    for name in ("journal.jsonl", "trace.jsonl"):
+        (tmp_path / name).write_bytes((source / name).read_bytes())
+    meta = json.loads((source / "run.json").read_text())
+    meta["mode"] = "live"
+    meta["stats"] = {"time_scale": 0.5}
+    meta["virtual_s"] = 300.0
+    (tmp_path / "run.json").write_text(json.dumps(meta))
+    events = [json.loads(line) for line in (source / "events.jsonl").read_text().splitlines()]
+    with (tmp_path / "events.jsonl").open("w") as fh:
+        for event in events:
+            fh.write(json.dumps({**event, "time": event["time"] / 0.5}) + "\n")
+
+    view = build_view(tmp_path)
+    ssh = view.lane("server", "ssh")
+    assert [(i.start, i.end, i.level) for i in ssh.of_kind("in_flight")] == [
+        (0.0, 200.0, 1),
+        (200.0, 300.0, 2),
+    ]
+    assert [(c.start, c.end) for c in ssh.of_kind("call")] == [(0.0, 300.0), (200.0, 300.0)]
+    assert {m.time for m in ssh.markers_of("reconnect")} == {300.0}
+    assert (view.start, view.end) == (0.0, 300.0)
