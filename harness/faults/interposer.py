@@ -98,6 +98,7 @@ class Interposer:
         self._held: dict[Any, bytes] = {}
         self._server_gone = False
         self._timed_scope: anyio.CancelScope | None = None
+        self._in_transit = {"upstream": _InTransit(), "downstream": _InTransit()}
         self._timed_changed = anyio.Event()
 
     @property
@@ -167,6 +168,8 @@ class Interposer:
                 tg.start_soon(self._read_client, client_in, up_send)
                 tg.start_soon(self._run_upstream_link, up_receive, process.stdin)
                 await self._run_downstream_link(process.stdout)
+                if not self._server_gone:
+                    await self._in_transit["downstream"].wait_idle()
                 # The server's output ended: it exited or closed stdout. Wait for its status.
                 returncode = await process.wait()
                 tg.cancel_scope.cancel()
@@ -215,6 +218,8 @@ class Interposer:
                     await self._stage(line + b"\n", "upstream", self._send_up)
             if buffer:
                 await self._send_up(buffer)
+            # Delayed frames sent before the EOF still reach the server before it.
+            await self._in_transit["upstream"].wait_idle()
         finally:
             # The client is done: once the frames before the EOF are through, so is the server.
             up.close()
@@ -269,7 +274,7 @@ class Interposer:
         for request, delay in verdict.release:
             held = self._held.pop(request, None)
             if held is not None:
-                self._spawn(self._later(delay, self._send_down, [held], []))
+                self._deliver_later(delay, self._send_down, [held], [])
         if verdict.hold is not None:
             self._held[verdict.hold] = line
             return
@@ -281,7 +286,7 @@ class Interposer:
                 frame = body[: max(1, int(len(body) * verdict.corrupt))] + b"\n"
             frames = [frame] * (1 + verdict.copies)
         if verdict.delay > 0:
-            self._spawn(self._later(verdict.delay, deliver, frames, verdict.after))
+            self._deliver_later(verdict.delay, deliver, frames, verdict.after)
             return
         for frame in frames:
             await deliver(frame)
@@ -294,6 +299,21 @@ class Interposer:
         for frame in frames:
             await deliver(frame)
         await self._act(after)
+
+    def _deliver_later(
+        self, delay: float, deliver: Deliver, frames: list[bytes], after: list[Inject | Signal]
+    ) -> None:
+        # Counted from now (not from when the task starts), so an EOF right behind waits.
+        in_transit = self._in_transit["upstream" if deliver == self._send_up else "downstream"]
+        in_transit.add()
+
+        async def run() -> None:
+            try:
+                await self._later(delay, deliver, frames, after)
+            finally:
+                in_transit.done()
+
+        self._spawn(run())
 
     async def _act(self, actions: list[Inject | Signal]) -> None:
         for action in actions:
@@ -394,6 +414,29 @@ class Interposer:
         self._recorder.record(
             action, type=spec.type, target=self.name, name=spec.name, stream=spec.stream, **details
         )
+
+
+class _InTransit:
+    """Counts delayed frames of one direction, so the end of the stream can wait for them."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle: anyio.Event | None = None
+
+    def add(self) -> None:
+        self._count += 1
+
+    def done(self) -> None:
+        self._count -= 1
+        if self._count == 0 and self._idle is not None:
+            self._idle.set()
+            self._idle = None
+
+    async def wait_idle(self) -> None:
+        while self._count:
+            if self._idle is None:
+                self._idle = anyio.Event()
+            await self._idle.wait()
 
 
 class _Reader(Protocol):

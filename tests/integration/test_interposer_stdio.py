@@ -145,8 +145,8 @@ async def test_plan_faults_and_control_api_in_front_of_a_fake_mcp_server(tmp_pat
 
 
 def _frames() -> tuple[bytes, bytes]:
-    """500 frames of mixed kinds and sizes, some not JSON; and what must come back through
-    ``cat`` with ``x/drop`` dropped upstream and ``x/dup`` duplicated once."""
+    """500 frames of mixed kinds and sizes, some not JSON, then one delayed; and what must come
+    back through ``cat`` with ``x/drop`` dropped upstream and ``x/dup`` duplicated once."""
     sent, expected = [], []
     for i in range(500):
         if i % 97 == 0:
@@ -165,12 +165,15 @@ def _frames() -> tuple[bytes, bytes]:
             expected.append(line + b"\n")
         if b"x/dup" in line:
             expected.append(line + b"\n")
-    return b"".join(sent), b"".join(expected)
+    # Delayed, and the client closes its end right after it: it must still get through.
+    late = b'{"jsonrpc":"2.0","method":"x/late"}\n'
+    return b"".join([*sent, late]), b"".join([*expected, late])
 
 
 DUMB_PLAN = """
 - {type: drop, count: all, match: {method: x/drop, direction: upstream}}
 - {type: duplicate, count: all, match: {method: x/dup, direction: upstream}}
+- {type: delay, seconds: 0.3, match: {method: x/late, direction: upstream}}
 - type: toxic
   toxic: {type: slicer, stream: upstream, attributes: {average_size: 700, size_variation: 600}}
 - {type: toxic, toxic: {type: latency, stream: downstream, attributes: {latency: 5, jitter: 5}}}
