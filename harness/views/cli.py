@@ -1,7 +1,8 @@
 """``harness trace``: inspect a saved run's trace (terminal waterfall, HTML report).
 
-The group is a plain click group: another module adds a subcommand with one
-``trace.add_command(...)`` line below. Heavy imports happen inside the commands.
+The group is a plain click group: another module's command joins it with one line,
+``trace.add_command(command)``, at the end of this module (keep that module's top-level imports
+light: heavy ones go inside its command function, as here).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def trace() -> None:
     """Inspect a run's trace: terminal waterfall, HTML report."""
 
 
-@trace.command("show")
+@trace.command("show", short_help="Terminal waterfall of a saved run.")
 @click.argument("run_dir", type=_RUN_DIR)
 @click.option(
     "--focus",
@@ -48,7 +49,7 @@ def show_cmd(run_dir: Path, focus: str | None, width: int | None) -> None:
     render(view, console, focus=focus)  # type: ignore[arg-type]
 
 
-@trace.command("html")
+@trace.command("html", short_help="Self-contained HTML report of a saved run.")
 @click.argument("run_dir", type=_RUN_DIR)
 @click.option(
     "-o",

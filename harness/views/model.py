@@ -819,7 +819,14 @@ def build_view(run_dir: Path) -> RunView:
     run_dir = Path(run_dir)
     meta = _read_meta(run_dir)
     record = load_record(run_dir)
-    return _Builder(meta, record).build()
+    try:
+        return _Builder(meta, record).build()
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        # The files parsed but hold values of the wrong shape (hand-edited or foreign).
+        raise ConfigError(
+            f"the run's files hold a value the views cannot read ({type(exc).__name__}: {exc})",
+            path=run_dir,
+        ) from None
 
 
 def iter_markers(view: RunView) -> Iterable[tuple[Lane, Marker]]:

@@ -283,3 +283,19 @@ def test_live_run_spans_are_put_on_the_scenario_clock(
     assert [(c.start, c.end) for c in ssh.of_kind("call")] == [(0.0, 300.0), (200.0, 300.0)]
     assert {m.time for m in ssh.markers_of("reconnect")} == {300.0}
     assert (view.start, view.end) == (0.0, 300.0)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"seq": 0, "time": "soon", "kind": "call_started", "server": "s"},
+        {"seq": 0, "time": 1.0, "kind": "connecting", "server": "s", "generation": "one"},
+    ],
+)
+def test_values_of_the_wrong_shape_are_a_config_error(
+    tmp_path: Path, event: dict[str, object]
+) -> None:
+    (tmp_path / "run.json").write_text("{}")
+    (tmp_path / "events.jsonl").write_text(json.dumps(event) + "\n")
+    with pytest.raises(ConfigError, match="cannot read"):
+        build_view(tmp_path)
