@@ -48,6 +48,8 @@ td.holds { color: var(--tool); font-weight: 600; }
 .iv.agent { background: transparent; border-top: 2px solid var(--agent); height: 2px; top: 13px; }
 .iv.chat { background: var(--chat); top: 3px; opacity: .85; }
 .iv.tool { background: var(--tool); top: 15px; height: 13px; opacity: .85; }
+.iv.tool.local { background: #86efac; }
+.iv.tool.local .lbl { color: #14532d; }
 .iv.call { background: var(--tool); height: 13px; }
 .iv .lbl { position: absolute; left: 3px; right: 0; top: -1px; font-size: 10px; color: #fff;
   white-space: nowrap; overflow: hidden; pointer-events: none; }

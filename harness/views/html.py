@@ -12,6 +12,7 @@ import math
 from html import escape
 from typing import Any
 
+from harness.telemetry.semconv import HARNESS_MCP_SERVER
 from harness.views._assets import SCRIPT, STYLE
 from harness.views._time import fmt
 from harness.views.model import Interval, Lane, Marker, RunView, SpanRow
@@ -56,6 +57,8 @@ class _Page:
 
     def interval(self, item: Interval, *, style: str = "") -> str:
         classes = ["iv", item.kind]
+        if item.kind == "tool" and not item.detail.get(HARNESS_MCP_SERVER):
+            classes.append("local")
         if item.error:
             classes.append("err")
         title = f"{item.label}: {fmt(item.start)} → {fmt(item.end)}"
@@ -313,7 +316,8 @@ class _Page:
         items = [
             ("var(--agent)", "agent alive"),
             ("var(--chat)", "LLM call"),
-            ("var(--tool)", "tool call"),
+            ("var(--tool)", "MCP tool call"),
+            ("#86efac", "local tool (e.g. waiting for a subagent)"),
             ("var(--mcp)", "calls in flight"),
             ("#f5d0fe", "connection generation"),
             ("var(--err)", "error"),

@@ -11,6 +11,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
+from harness.telemetry.semconv import HARNESS_MCP_SERVER
 from harness.views._time import fmt
 from harness.views.model import Interval, Lane, Marker, RunView, SpanRow
 
@@ -33,7 +34,7 @@ SYMBOLS = {
 _LEVELS = "▁▂▃▄▅▆▇█"
 _CATEGORY_STYLE = {
     "agent": "bold cyan",
-    "chat": "blue",
+    "chat": "bright_blue",
     "tool": "green",
     "mcp": "magenta",
     "http": "dim blue",
@@ -96,10 +97,14 @@ def _agent_bar(lane: Lane, scale: _Scale) -> Text:
     bar = _Bar(scale.width)
     for life in lane.of_kind("agent"):
         bar.paint(scale.cells(life.start, life.end), "─", "red" if life.error else "cyan")
-    for chat in lane.of_kind("chat"):
-        bar.paint(scale.cells(chat.start, chat.end), "▒", "bold red" if chat.error else "blue")
     for tool in lane.of_kind("tool"):
-        bar.paint(scale.cells(tool.start, tool.end), "█", "red" if tool.error else "green")
+        # An MCP call is solid; a local tool (a subagent it waits for) is a double line.
+        char = "█" if tool.detail.get(HARNESS_MCP_SERVER) else "═"
+        bar.paint(scale.cells(tool.start, tool.end), char, "red" if tool.error else "green")
+    # LLM calls last: in virtual time they are often instants at a tool's edge.
+    for chat in lane.of_kind("chat"):
+        style = "bold red" if chat.error else "bright_blue"
+        bar.paint(scale.cells(chat.start, chat.end), "▒", style)
     _paint_markers(bar, scale, lane.markers)
     return bar.text()
 
@@ -347,10 +352,12 @@ def waterfall(view: RunView, *, focus: Focus | None = None, width: int = 80) -> 
     scale = _Scale(view.start, view.end, bar_width)
     parts: list[RenderableType] = [_header(view), Rule(style="dim")]
     parts.append(_lanes(view, focus, scale, name_width))
-    legend = "─ alive  ▒ LLM call  █ tool call  ▁▃▅█ in flight  " + "  ".join(
-        f"{s} {k}" for k, s in SYMBOLS.items() if k in ("reconnect", "compaction", "fault")
+    symbols = "  ".join(
+        f"{SYMBOLS[k]} {k}" for k in ("reconnect", "compaction", "fault", "api_error", "leak")
     )
-    parts.append(Text(legend + "  red = error  yellow = evidence", style="dim"))
+    lanes_legend = "─ alive  ▒ LLM call  █ MCP tool  ═ local tool  ▁▃▅█ in flight  red: error"
+    parts.append(Text(lanes_legend, style="dim"))
+    parts.append(Text(f"{symbols}  yellow: evidence", style="dim"))
     parts.append(Rule(style="dim"))
     parts.append(_spans(view, focus, scale, name_width))
     parts.append(Rule("markers", style="dim"))
