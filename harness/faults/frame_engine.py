@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
 from harness.chaos_random import ChaosRandom
 from harness.faults.plan import (
     CorruptFault,
@@ -37,6 +39,8 @@ __all__ = [
     "Inject",
     "Signal",
     "Verdict",
+    "classify_call",
+    "encode",
     "info_from_json",
     "opposite",
 ]
@@ -62,6 +66,8 @@ class FrameInfo:
     tool: str | None = None
     cancels: RequestId | None = None
     """For ``notifications/cancelled``: the id of the cancelled request."""
+    traceparent: str | None = None
+    """A request's W3C trace context (``params._meta.traceparent``)."""
 
 
 def info_from_json(obj: object, direction: str) -> FrameInfo:
@@ -74,18 +80,28 @@ def info_from_json(obj: object, direction: str) -> FrameInfo:
         ident = None
     params = obj.get("params")
     if isinstance(method, str):
-        tool = cancels = None
-        if isinstance(params, Mapping):
-            if method == "tools/call" and isinstance(params.get("name"), str):
-                tool = params["name"]
-            elif method == CANCELLED:
-                request = params.get("requestId")
-                cancels = request if isinstance(request, int | str) else None
-        kind = "notification" if ident is None else "request"
-        return FrameInfo(direction, kind, method, ident, tool, cancels)
+        return classify_call(direction, method, ident, params)
     if "result" in obj or "error" in obj:
         return FrameInfo(direction, "response", id=ident)
     return FrameInfo(direction, "invalid")
+
+
+def classify_call(direction: str, method: str, ident: object, params: object) -> FrameInfo:
+    """A request or notification from its method, id and params."""
+    if not isinstance(ident, int | str) or isinstance(ident, bool):
+        ident = None
+    tool = cancels = traceparent = None
+    if isinstance(params, Mapping):
+        if method == "tools/call" and isinstance(params.get("name"), str):
+            tool = params["name"]
+        elif method == CANCELLED:
+            request = params.get("requestId")
+            cancels = request if isinstance(request, int | str) else None
+        meta = params.get("_meta")
+        if isinstance(meta, Mapping) and isinstance(meta.get("traceparent"), str):
+            traceparent = meta["traceparent"]
+    kind = "notification" if ident is None else "request"
+    return FrameInfo(direction, kind, method, ident, tool, cancels, traceparent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,12 +188,13 @@ class FrameEngine:
         self._recorder = recorder
         self._connection = connection
         self._states: dict[str, _State] = {}
-        # (direction of the request, id) -> (method, tool)
-        self._requests: dict[tuple[str, RequestId], tuple[str, str | None]] = {}
+        # (direction of the request, id) -> (method, tool, traceparent)
+        self._requests: dict[tuple[str, RequestId], tuple[str, str | None, str | None]] = {}
         self._issued: set[RequestId] = set()
         # Requests hit by late_response: their response waits for the client's cancel.
         self._late: dict[RequestId, LateResponseFault] = {}
         self._held: set[RequestId] = set()
+        self._late_trace: dict[RequestId, str | None] = {}
         self._cancelled: set[RequestId] = set()
         for fault in faults:
             self.add(fault)
@@ -234,15 +251,15 @@ class FrameEngine:
         """Decide about one frame; call in the order frames pass, before delivering."""
         if info.kind == "invalid":
             return _PASS
-        method, tool = info.method, info.tool
+        method, tool, traceparent = info.method, info.tool, info.traceparent
         if info.kind == "request" and info.id is not None and method is not None:
-            self._requests[(info.direction, info.id)] = (method, tool)
+            self._requests[(info.direction, info.id)] = (method, tool, traceparent)
             if info.direction == "upstream":
                 self._issued.add(info.id)
         elif info.kind == "response" and info.id is not None:
             known = self._requests.pop((opposite(info.direction), info.id), None)
             if known is not None:
-                method, tool = known
+                method, tool, traceparent = known
         if not self._states and not self._late:
             return _PASS
         verdict = Verdict()
@@ -265,7 +282,7 @@ class FrameEngine:
             if draw is None:
                 continue
             state.hits += 1
-            self._apply(state, info, verdict, method, tool, draw)
+            self._apply(state, info, verdict, method, tool, draw, traceparent)
         return verdict
 
     # -- internals ---------------------------------------------------------------------------
@@ -284,6 +301,7 @@ class FrameEngine:
         method: str | None,
         tool: str | None,
         draw: float,
+        traceparent: str | None,
     ) -> None:
         fault = state.fault
         details: dict[str, Any] = {}
@@ -301,6 +319,7 @@ class FrameEngine:
         elif isinstance(fault, LateResponseFault):
             if info.id is not None:
                 self._late[info.id] = fault
+                self._late_trace[info.id] = traceparent
             details["delay"] = fault.delay
         else:
             verdict.after.extend(self._actions(state))
@@ -315,6 +334,7 @@ class FrameEngine:
             info,
             trigger=fault.match.describe(),
             draw=draw,
+            traceparent=traceparent,
             method=method,
             tool=tool,
             **details,
@@ -353,6 +373,7 @@ class FrameEngine:
         if info.id in self._cancelled:
             # Cancelled before the server answered: the answer is late already.
             self._cancelled.discard(info.id)
+            self._late_trace.pop(info.id, None)
             verdict.delay = max(verdict.delay, self._late.pop(info.id).delay)
         else:
             self._held.add(info.id)
@@ -365,9 +386,11 @@ class FrameEngine:
         fault = self._late[request]
         # The server must not hear of the cancel, or it would never answer.
         verdict.drop = True
+        traceparent = self._late_trace.get(request)
         if request in self._held:
             self._held.discard(request)
             del self._late[request]
+            self._late_trace.pop(request, None)
             verdict.release.append((request, fault.delay))
         else:
             self._cancelled.add(request)
@@ -377,6 +400,7 @@ class FrameEngine:
             trigger="cancelled",
             draw=None,
             action="released",
+            traceparent=traceparent,
             request_id=request,
             delay=fault.delay,
         )
@@ -389,6 +413,7 @@ class FrameEngine:
         trigger: str,
         draw: float | None,
         action: str = "applied",
+        traceparent: str | None = None,
         **details: Any,
     ) -> None:
         if info is not None:
@@ -406,9 +431,12 @@ class FrameEngine:
             trigger=trigger,
             draw=draw,
             connection=self._connection,
+            parent=_PROPAGATOR.extract({"traceparent": traceparent}) if traceparent else None,
             **clean,
         )
 
+
+_PROPAGATOR = TraceContextTextMapPropagator()
 
 # These act on a request (in flight, or to be answered late): other frames never count.
 _REQUEST_ONLY = (LateResponseFault, KillFault, FreezeFault)

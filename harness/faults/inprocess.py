@@ -32,12 +32,12 @@ from anyio.streams.memory import MemoryObjectSendStream
 from harness.chaos_random import ChaosRandom
 from harness.clock import Clock
 from harness.faults.frame_engine import (
-    CANCELLED,
     FrameEngine,
     FrameInfo,
     Inject,
     Signal,
     Verdict,
+    classify_call,
 )
 from harness.faults.link import ToxicLink
 from harness.faults.plan import FaultPlan
@@ -94,15 +94,7 @@ def info_from_message(message: Any, direction: str) -> FrameInfo:
     method = getattr(message, "method", None)
     ident = getattr(message, "id", None)
     if isinstance(method, str):
-        params = getattr(message, "params", None) or {}
-        tool = cancels = None
-        if method == "tools/call" and isinstance(params.get("name"), str):
-            tool = params["name"]
-        elif method == CANCELLED:
-            request = params.get("requestId")
-            cancels = request if isinstance(request, int | str) else None
-        kind = "notification" if ident is None else "request"
-        return FrameInfo(direction, kind, method, ident, tool, cancels)
+        return classify_call(direction, method, ident, getattr(message, "params", None))
     if hasattr(message, "result") or hasattr(message, "error"):
         return FrameInfo(direction, "response", id=ident)
     return FrameInfo(direction, "invalid")

@@ -46,6 +46,13 @@ __all__ = ["interpose"]
     type=click.Path(dir_okay=False, path_type=Path),
     help="Append every fault record to this JSON-lines file.",
 )
+@click.option(
+    "--spans",
+    "spans_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Append the harness.fault spans as OTLP JSON Lines to this file. With "
+    "OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT set they also go to that collector.",
+)
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of every random draw.")
 @click.option(
     "--name",
@@ -67,6 +74,7 @@ def interpose(
     control: str | None,
     api: str | None,
     events_path: Path | None,
+    spans_path: Path | None,
     seed: int,
     name: str,
     time_scale: float,
@@ -83,9 +91,23 @@ def interpose(
     address = _api_address(api) if api is not None else None
     if control is not None:
         _check_url(control)
-    status = anyio.run(
-        _run, list(command), plan, control, address, events_path, seed, name, time_scale
-    )
+    provider = _tracer_provider(spans_path)
+    try:
+        status = anyio.run(
+            _run,
+            list(command),
+            plan,
+            control,
+            address,
+            events_path,
+            provider,
+            seed,
+            name,
+            time_scale,
+        )
+    finally:
+        if provider is not None:
+            provider.shutdown()
     sys.exit(status)
 
 
@@ -118,6 +140,7 @@ async def _run(
     control: str | None,
     api: tuple[str, int] | None,
     events_path: Path | None,
+    provider: Any,
     seed: int,
     name: str,
     time_scale: float,
@@ -130,7 +153,7 @@ async def _run(
     from harness.faults.records import FaultRecorder
 
     clock: Clock = LoopClock() if time_scale == 1.0 else ScaledClock(time_scale)
-    recorder = FaultRecorder(events_path=events_path, clock=clock)
+    recorder = FaultRecorder(events_path=events_path, clock=clock, tracer_provider=provider)
     interposer = Interposer(
         command,
         plan=plan,
@@ -165,6 +188,29 @@ async def _run(
     finally:
         recorder.close()
     return status
+
+
+def _tracer_provider(spans_path: Path | None) -> Any:
+    """This process's provider for fault spans (service ``harness-interposer``): a file of
+    OTLP JSON Lines and/or the collector the ``OTEL_*`` variables name; ``None`` for neither.
+    Each fault span is parented on the span of the request it hit (``_meta.traceparent``),
+    so it joins the client's trace."""
+    from harness.telemetry.export import build_exporter, resolve_settings
+
+    settings = resolve_settings(None, None)
+    if spans_path is None and settings is None:
+        return None
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
+    from fake_servers.anthropic._span_file import SpanFileExporter
+    from harness.telemetry.providers import build_tracer_provider
+
+    processors: list[Any] = []
+    if spans_path is not None:
+        processors.append(SimpleSpanProcessor(SpanFileExporter(spans_path)))
+    if settings is not None:
+        processors.append(BatchSpanProcessor(build_exporter(settings)))
+    return build_tracer_provider("harness-interposer", processors=processors)
 
 
 @contextlib.contextmanager

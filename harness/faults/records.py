@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 
 from harness.clock import Clock, LoopClock
 from harness.telemetry import semconv
@@ -97,8 +98,11 @@ class FaultRecorder:
         trigger: str | None = None,
         draw: float | None = None,
         connection: int | None = None,
+        parent: Context | None = None,
         **details: Any,
     ) -> FaultRecord:
+        """Record one fault decision; ``parent`` (an OTel context) parents its span, e.g. on the
+        span of the request the fault hit."""
         entry = FaultRecord(
             time=self._clock.now(),
             action=action,
@@ -112,10 +116,10 @@ class FaultRecorder:
             details=details,
         )
         self.records.append(entry)
-        self._emit(entry)
+        self._emit(entry, parent)
         return entry
 
-    def _emit(self, entry: FaultRecord) -> None:
+    def _emit(self, entry: FaultRecord, parent: Context | None = None) -> None:
         try:
             attributes: dict[str, Any] = {
                 span_key: getattr(entry, key)
@@ -123,8 +127,10 @@ class FaultRecorder:
                 if getattr(entry, key) is not None
             }
             attributes.update({f"harness.fault.{k}": v for k, v in entry.details.items()})
-            with self._tracer.start_as_current_span(semconv.HARNESS_FAULT, attributes=attributes):
-                pass
+            span = self._tracer.start_span(
+                semconv.HARNESS_FAULT, context=parent, attributes=attributes
+            )
+            span.end()
         except Exception:  # instrumentation must never break the proxy
             _log.exception("could not emit a fault span")
         if self._file is not None:

@@ -16,9 +16,11 @@ import httpx2
 import pytest
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from harness.errors import FaultConfigError
 from harness.faults.client import ToxiproxyClient
+from harness.telemetry.otlp_json import read_trace_file
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +63,9 @@ async def call(client: Client, timeout: float = 10.0) -> str | int:
     return "tool_error" if result.is_error else "ok"
 
 
-async def test_plan_faults_and_control_api_in_front_of_a_fake_mcp_server(tmp_path: Path) -> None:
+async def test_plan_faults_and_control_api_in_front_of_a_fake_mcp_server(
+    tmp_path: Path, spans: InMemorySpanExporter
+) -> None:
     (tmp_path / "ssh.yaml").write_text(SSH_SCRIPT)
     (tmp_path / "plan.yaml").write_text(PLAN)
     faults, server_events = tmp_path / "faults.jsonl", tmp_path / "server.jsonl"
@@ -72,6 +76,7 @@ async def test_plan_faults_and_control_api_in_front_of_a_fake_mcp_server(tmp_pat
         args=[
             *HARNESS[1:],
             *("--plan", str(tmp_path / "plan.yaml"), "--events", str(faults)),
+            *("--spans", str(tmp_path / "spans.jsonl")),
             *("--api", "http://127.0.0.1:0", "--seed", "4", "--"),
             *server,
         ],
@@ -142,6 +147,21 @@ async def test_plan_faults_and_control_api_in_front_of_a_fake_mcp_server(tmp_pat
     assert [e["call_index"] for e in calls if e["kind"] == "request"] == [1, 2, 3, 4, 5]
     assert len([e for e in calls if e["kind"] == "finished"]) == 4
     assert not [e for e in calls if e["kind"] == "cancelled"]
+
+    # Each fault span of the interposer joins the client's trace under the request it hit.
+    fault_spans = [
+        s for s in read_trace_file(tmp_path / "spans.jsonl") if s["name"] == "harness.fault"
+    ]
+    assert len(fault_spans) == len(records)
+    assert fault_spans[0]["service"] == "harness-interposer"
+    client_calls = [
+        s for s in spans.get_finished_spans() if s.name == "MCP send tools/call mem_ssh"
+    ]
+    delay_span = fault_spans[0]
+    first_call = client_calls[0].context
+    assert delay_span["trace_id"] == format(first_call.trace_id, "032x")
+    assert delay_span["parent_id"] == format(first_call.span_id, "016x")
+    assert delay_span["attributes"]["harness.fault.type"] == "delay"
 
 
 def _frames() -> tuple[bytes, bytes]:

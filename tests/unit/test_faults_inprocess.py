@@ -248,6 +248,10 @@ def test_fault_records_become_harness_fault_spans(spans: InMemorySpanExporter) -
     assert attributes[semconv.HARNESS_FAULT_TRIGGER] == "method=tools/call,direction=downstream"
     assert isinstance(attributes[semconv.HARNESS_FAULT_DRAW], float)
     assert attributes["harness.fault.seconds"] == 3.0
+    # The fault hit the response: its span sits under the client span of that request.
+    (client,) = [s for s in spans.get_finished_spans() if s.name == "MCP send tools/call mem_ssh"]
+    assert faults[0].parent is not None
+    assert faults[0].parent.span_id == client.context.span_id
 
 
 async def _llm_session(seed: int) -> tuple[list[str], list[dict[str, Any]]]:
