@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from harness.telemetry.cli_push import push
+
 __all__ = ["trace"]
 
 _RUN_DIR = click.Path(path_type=Path, file_okay=False, dir_okay=True)
@@ -70,3 +72,6 @@ def html_cmd(run_dir: Path, output: Path) -> None:
     except OSError as exc:
         raise ConfigError(f"cannot write the report: {exc.strerror}", path=output) from None
     click.echo(str(output))
+
+
+trace.add_command(push)
