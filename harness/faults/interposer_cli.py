@@ -32,11 +32,13 @@ __all__ = ["interpose"]
 )
 @click.option(
     "--control",
+    metavar="URL",
     help="A running Toxiproxy API (harness proxy serve, or Toxiproxy): register this "
     "interposer there as proxy NAME and mirror that proxy's toxics while running.",
 )
 @click.option(
     "--api",
+    metavar="URL",
     help="Serve this interposer's own control API (Toxiproxy routes + /faults) at this "
     "loopback URL, e.g. http://127.0.0.1:0 (port 0 = any); the bound URL goes to stderr.",
 )
@@ -80,7 +82,11 @@ def interpose(
     time_scale: float,
     command: tuple[str, ...],
 ) -> None:
-    """Run COMMAND (an stdio MCP server) behind a relay that injects the plan's faults."""
+    """Run COMMAND (an stdio MCP server) behind a relay that injects the plan's faults.
+
+    Use it in place of the server command: harness interpose [OPTIONS] -- COMMAND [ARGS]...
+    Stdout carries the server's frames only; the exit status is the server's.
+    """
     import anyio
 
     from harness.faults.plan import FaultPlan

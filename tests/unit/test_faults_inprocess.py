@@ -86,6 +86,9 @@ def test_delay_drop_and_kill_land_at_exact_virtual_times() -> None:
     assert records[1]["request_id"] != records[2]["request_id"]
     assert all(0 <= r["draw"] < 1 for r in records)
     assert run_sim(lambda: _session(plan, calls), seed=0).value == result.value
+    shuffled = run_sim(lambda: _session(plan, calls), seed=9, strategy="random")
+    assert shuffled.value == run_sim(lambda: _session(plan, calls), seed=9, strategy="random").value
+    assert [o[0] for o in shuffled.value[0]] == ["ok", -32001, "ok", -32000, -32000]
 
 
 def test_kill_while_the_request_is_in_flight_fails_it_with_connection_closed() -> None:
