@@ -88,6 +88,9 @@ class _Page:
         for marker in markers:
             index = same_time.get(marker.time, 0)
             same_time[marker.time] = index + 1
+            # Markers at one instant fan out inward, so none is pushed off the track.
+            left = self.pct(marker.time)
+            shift = index * 17 if left < 50 else -index * 17
             classes = ["mk", f"mk-{marker.kind}"]
             if marker.error:
                 classes.append("err")
@@ -104,7 +107,7 @@ class _Page:
             }
             out.append(
                 f'<div class="{" ".join(classes)}" data-kind="{_e(marker.kind)}" '
-                f'style="left:{self.pct(marker.time)}%;margin-left:{index * 17}px" '
+                f'style="left:{left}%;margin-left:{shift}px" '
                 f'title="{_e(title)}" data-detail="{_detail(detail)}">'
                 f"{_e(SYMBOLS.get(marker.kind, '•'))}</div>"
             )
