@@ -3,7 +3,9 @@
 Run ``python -m benchmarks.explore``. In one run, side by side:
 
 - sim runs per second on one core (``--jobs 1``) and the speed-up with ``--jobs 2``;
-- hit rate of the ``fifo``, ``random`` and ``pct`` strategies;
+- hit rate of the ``fifo``, ``random`` and ``pct`` strategies, on ``cascade_random`` (timing
+  drawn from the seed) and on the cascade with a tie (two events at one virtual instant, where
+  only the scheduler decides);
 - how many explorations of ``--runs 200`` (disjoint seed ranges) find the bug;
 - shrinking the first failing seed: faults before and after, runs spent;
 - peak RSS of a fresh ``explore`` process at 100 and at 1000 runs (it must not grow);
@@ -24,7 +26,7 @@ import sys
 import time
 
 from harness.explore import explore, shrink
-from harness.scenarios import resolve, run_scenario
+from harness.scenarios import Scenario, resolve, run_scenario
 
 NAME = "cascade_random"
 
@@ -49,6 +51,14 @@ def _rss(runs: int) -> tuple[int, int]:
     ).stdout
     data = json.loads(out)
     return int(data["runs"]), int(data["rss_kb"])
+
+
+def _cascade_tie() -> Scenario:
+    base, _ = resolve("cascade")
+    data = base.model_dump(mode="json")
+    data["name"] = "cascade_tie"
+    data["model"]["agents"]["B"]["turns"][0]["latency"] = 150
+    return Scenario.model_validate(data)
 
 
 def _burn(n: int) -> int:
@@ -135,6 +145,16 @@ def main() -> None:
         print(
             f"  {strategy:<6} {r.hit_rate * 100:5.1f} % (95 % CI {low * 100:.1f} - "
             f"{high * 100:.1f} %), first failing seed {r.first_failing_seed}"
+        )
+
+    tie = _cascade_tie()
+    print("cascade with a tie (B's call starts the instant A's times out), buggy:")
+    for strategy in ("fifo", "random", "pct"):
+        r = explore(tie, source="cascade_tie", runs=args.runs, strategy=strategy, jobs=2)
+        teardown = sum(s.count for s in r.signatures if s.oracle == "no_reconnect_while_in_flight")
+        print(
+            f"  {strategy:<6} in-flight teardown in {teardown / r.runs * 100:5.1f} % of seeds "
+            f"(any failure {r.hit_rate * 100:.1f} %)"
         )
 
     total = 200 * args.explorations

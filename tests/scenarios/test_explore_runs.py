@@ -179,3 +179,27 @@ def test_an_api_fault_without_retry_after_replays_identically() -> None:
     first = run_scenario(scenario, policy="fixed", seed=0)
     again = run_scenario(scenario, policy="fixed", seed=0)
     assert first.virtual_s == again.virtual_s
+
+
+def _cascade_tie() -> Scenario:
+    """The cascade with B's call starting at the very instant A's call times out (150 s)."""
+    base, _ = resolve("cascade")
+    data = base.model_dump(mode="json")
+    data["name"] = "cascade_tie"
+    data["model"]["agents"]["B"]["turns"][0]["latency"] = 150
+    return Scenario.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "in_flight_teardowns"), [("fifo", 0), ("random", 11), ("pct", 10)]
+)
+def test_scheduling_strategies_reach_interleavings_fifo_never_runs(
+    strategy: str, in_flight_teardowns: int
+) -> None:
+    scenario = _cascade_tie()
+    buggy = explore(scenario, source="cascade_tie", runs=30, strategy=strategy)
+    counts = {s.oracle: s.count for s in buggy.signatures}
+    assert counts.get("no_reconnect_while_in_flight", 0) == in_flight_teardowns
+    assert buggy.nondeterministic == []
+    fixed = explore(scenario, source="cascade_tie", runs=30, strategy=strategy, policy="fixed")
+    assert fixed.failures == 0
