@@ -196,6 +196,9 @@ SCRIPT = """
     if (el) show(el);
   });
 
+  // The pane opens on the deciding evidence, the first thing a reader wants to see.
+  var deciding = document.querySelector(".mk.deciding[data-detail], .iv.deciding[data-detail]");
+  if (deciding) show(deciding);
   // A link can open the page zoomed: report.html#zoom=8
   var asked = /zoom=([0-9.]+)/.exec(window.location.hash);
   if (asked) { setZoom(parseFloat(asked[1])); } else { drawTicks(); }
