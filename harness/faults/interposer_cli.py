@@ -181,7 +181,9 @@ async def _run(
                 if control is not None:
                     from harness.faults.registration import register_and_mirror
 
-                    await tg.start(partial(register_and_mirror, control, interposer, clock=clock))
+                    # Polling the API is plumbing: real time, whatever the scenario scale.
+                    poll = partial(register_and_mirror, control, interposer, clock=LoopClock())
+                    await tg.start(poll)
 
                 async def on_signal() -> None:
                     async for _ in signals:
