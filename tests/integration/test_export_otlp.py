@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from concurrent import futures
@@ -208,3 +210,70 @@ def test_a_refusing_collector_is_an_export_error(
     finally:
         exporter.shutdown()
     assert received.requests == []
+
+
+pytest_plugins = ["pytester"]
+
+
+def test_the_pytest_plugin_sends_each_run_with_harness_otlp(
+    pytester: pytest.Pytester, http_receiver: tuple[str, _Received]
+) -> None:
+    url, received = http_receiver
+    pytester.makeini(
+        """
+        [pytest]
+        asyncio_default_fixture_loop_scope = function
+        filterwarnings =
+            error
+            ignore::pytest.PytestAssertRewriteWarning
+        """
+    )
+    pytester.makepyfile(
+        """
+        def test_run(harness_run):
+            assert harness_run("scope_leak", policy="buggy").outcome == "reproduced"
+        """
+    )
+    out = pytester.path / "runs"
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--harness-otlp", url, "--harness-out", str(out)
+    )
+    result.assert_outcomes(passed=1)
+    (trace_file,) = out.glob("*/scope_leak-buggy-s0-*/trace.jsonl")
+    saved = read_trace_file(trace_file)
+    got = received.flat()
+    assert [s["span_id"] for s in got] == [s["span_id"] for s in saved]
+    assert {s["service"] for s in got} == {"harness-runtime", "fake-anthropic", "fake-mcp-chat"}
+
+
+def test_harness_trace_push_from_the_command_line(
+    cascade_run: Path, grpc_receiver: tuple[str, _Received]
+) -> None:
+    url, received = grpc_receiver
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "trace", "push", str(cascade_run), "--protocol", "grpc",
+         "--endpoint", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "(harness-runtime, fake-anthropic, fake-mcp-ssh)" in done.stdout
+    _assert_same_spans(received.flat(), read_trace_file(cascade_run / "trace.jsonl"))
+
+
+def test_push_of_a_bad_file_is_a_one_line_error(tmp_path: Path) -> None:
+    bad = tmp_path / "trace.jsonl"
+    bad.write_text('{"resourceSpans": 5}\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "trace", "push", str(bad), "--endpoint", "http://x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ")
+    assert str(bad) in done.stderr
+    assert "Traceback" not in done.stderr
