@@ -310,3 +310,48 @@ async def test_registered_on_a_running_proxy_api_it_mirrors_that_proxys_toxics(
         # Leaving deleted the proxy it had registered.
         with pytest.raises(FaultConfigError, match="proxy not found"):
             await api.toxics("pipe-1")
+
+
+SIGNAL_PLAN = """
+- {type: freeze, seconds: 0.4, match: {method: a/freeze}}
+- {type: corrupt, match: {method: a/corrupt, direction: upstream}}
+- {type: garbage, size: 40, match: {method: a/garbage, direction: upstream}}
+- {type: unknown_id, match: {method: a/unknown, direction: upstream}}
+"""
+
+
+async def test_freeze_corrupt_garbage_and_unknown_id_on_the_wire(tmp_path: Path) -> None:
+    (tmp_path / "plan.yaml").write_text(SIGNAL_PLAN)
+    frames = {
+        name: json.dumps({"jsonrpc": "2.0", "id": index, "method": name}).encode() + b"\n"
+        for index, name in enumerate(["a/freeze", "a/corrupt", "a/garbage", "a/unknown"], 1)
+    }
+    command = [*HARNESS, "--plan", str(tmp_path / "plan.yaml"), "--", "cat"]
+    async with await anyio.open_process(command) as process:
+        assert process.stdin is not None
+        assert process.stdout is not None
+        start = anyio.current_time()
+        await process.stdin.send(frames["a/freeze"])
+        assert await process.stdout.receive() == frames["a/freeze"]
+        # cat was stopped with the frame in its stdin: nothing came back before the freeze ended.
+        assert anyio.current_time() - start >= 0.4
+        for name in ("a/corrupt", "a/garbage", "a/unknown"):
+            await process.stdin.send(frames[name])
+        await process.stdin.aclose()
+        output = b""
+        async for chunk in process.stdout:
+            output += chunk
+        assert await process.wait() == 0
+    lines = output.splitlines(keepends=True)
+    assert len(lines) == 5
+    corrupted = [line for line in lines if frames["a/corrupt"].startswith(line.rstrip(b"\n"))]
+    assert len(corrupted) == 1
+    assert corrupted[0] != frames["a/corrupt"]
+    garbage = [line for line in lines if line.startswith(b"\xff")]
+    assert len(garbage) == 1
+    assert len(garbage[0]) == 41
+    injected = [json.loads(line) for line in lines if line.startswith(b'{"jsonrpc":"2.0","id":')]
+    assert [message["result"] for message in injected] == [{}]
+    assert injected[0]["id"] >= 1_000_000_000
+    assert frames["a/garbage"] in lines
+    assert frames["a/unknown"] in lines
