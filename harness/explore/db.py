@@ -12,11 +12,14 @@ import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError
 
-__all__ = ["DEFAULT_ROOT", "FailureDB", "FailureEntry"]
+if TYPE_CHECKING:
+    from harness.scenarios import RunOutcome, Scenario
+
+__all__ = ["DEFAULT_ROOT", "FailureDB", "FailureEntry", "replay_stored"]
 
 DEFAULT_ROOT = Path(".harness") / "failures"
 
@@ -95,3 +98,28 @@ class FailureDB:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, path)
+
+
+def replay_stored(
+    scenario: Scenario,
+    *,
+    policy: str,
+    strategy: str = "fifo",
+    source: str | None = None,
+    root: Path = DEFAULT_ROOT,
+) -> list[RunOutcome]:
+    """Run the failing seeds stored for ``scenario`` (this policy and strategy) first, as
+    ``harness run`` does before the seed it was asked for; returns their outcomes."""
+    from harness.scenarios import run_scenario
+
+    seeds = FailureDB(root).seeds(scenario.content_hash(), policy=policy, strategy=strategy)
+    return [
+        run_scenario(
+            scenario,
+            policy=policy,  # type: ignore[arg-type]
+            seed=seed,
+            strategy=strategy,
+            source=source,
+        )
+        for seed in seeds
+    ]

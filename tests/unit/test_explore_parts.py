@@ -90,3 +90,14 @@ def test_signature_prefers_bug_oracles_and_ignores_times() -> None:
     moved = [verdicts[0], Verdict("no_reconnect_while_in_flight", False, "y", later)]
     assert signature_of(moved, moved[1]) == text
     assert deciding_failure([verdicts[2]], []) is None
+
+
+def test_replay_stored_runs_the_stored_failing_seeds(tmp_path: Path) -> None:
+    from harness.explore import replay_stored
+    from harness.scenarios import resolve
+
+    scenario, source = resolve("cascade_random")
+    assert replay_stored(scenario, policy="buggy", root=tmp_path) == []
+    FailureDB(tmp_path).add(scenario.content_hash(), scenario.name, [_entry(13)])
+    [outcome] = replay_stored(scenario, policy="buggy", source=source, root=tmp_path)
+    assert (outcome.seed, outcome.outcome) == (13, "reproduced")
