@@ -76,9 +76,9 @@ td.holds { color: var(--tool); font-weight: 600; }
 .span-name.deciding { background: var(--ev); }
 #detail { position: sticky; bottom: 0; z-index: 10; background: #f8fafc;
   border-top: 2px solid var(--line);
-  padding: 6px 16px; max-height: 40vh; overflow: auto; }
-#detail table td { padding: 1px 8px 1px 0; vertical-align: top; font-size: 12px; }
-#detail table td:first-child { color: var(--mute); white-space: nowrap; }
+  padding: 6px 16px; max-height: 22vh; overflow: auto; }
+#detail .kv { display: inline-block; margin: 0 16px 2px 0; font-size: 12px; }
+#detail .kv b { color: var(--mute); font-weight: 500; }
 """
 
 # The script only lays out and explains what the server-side HTML already holds; the page is
@@ -174,18 +174,20 @@ SCRIPT = """
   function show(el) {
     var data;
     try { data = JSON.parse(el.getAttribute("data-detail")); } catch (e) { return; }
-    var table = document.createElement("table");
+    var list = document.createElement("div");
     Object.keys(data).forEach(function (key) {
-      var tr = document.createElement("tr");
-      var k = document.createElement("td");
-      var v = document.createElement("td");
-      k.textContent = key;
+      var item = document.createElement("span");
+      var k = document.createElement("b");
       var value = data[key];
-      v.textContent = typeof value === "string" ? value : JSON.stringify(value);
-      tr.appendChild(k); tr.appendChild(v); table.appendChild(tr);
+      item.className = "kv";
+      k.textContent = key;
+      item.appendChild(k);
+      item.appendChild(document.createTextNode(
+        " " + (typeof value === "string" ? value : JSON.stringify(value))));
+      list.appendChild(item);
     });
     while (pane.firstChild) pane.removeChild(pane.firstChild);
-    pane.appendChild(table);
+    pane.appendChild(list);
   }
   document.addEventListener("mouseover", function (ev) {
     var el = ev.target.closest && ev.target.closest("[data-detail]");

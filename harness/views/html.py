@@ -38,7 +38,7 @@ def _e(value: Any) -> str:
 
 
 def _detail(data: Any) -> str:
-    return _e(json.dumps(data, default=str, sort_keys=True))
+    return _e(json.dumps(data, default=str))
 
 
 class _Page:

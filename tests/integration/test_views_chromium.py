@@ -75,8 +75,8 @@ def test_report_loads_without_console_messages_and_shows_lanes(
     assert 'class="mk mk-leak err"' in dom
     # The detail pane opens on the deciding evidence (the first reconnect, in flight 1).
     pane = dom[dom.index('<div id="detail-body">') :]
-    assert "<td>what</td><td>reconnect performed (timeout, in flight 1)</td>" in pane
-    assert "<td>evidence of</td>" in pane
+    assert '<span class="kv"><b>what</b> reconnect performed (timeout, in flight 1)</span>' in pane
+    assert "<b>evidence of</b>" in pane
     # The script redrew the time axis (the CSSOM writes "left: N%;", the page "left:N%").
     assert '<div class="tick" style="left: 93.3333%;">140 s</div>' in dom
 
