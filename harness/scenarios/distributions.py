@@ -360,11 +360,18 @@ def resolve_data(
         if value is REMOVED:
             removed.append(loc)
         else:
-            set_at(out, loc, value)
+            _place(out, loc, value)
     # Deepest and last first, so removing a list item never shifts one still to remove.
     for loc in sorted(removed, key=_removal_order, reverse=True):
-        set_at(out, loc, REMOVED)
+        _place(out, loc, REMOVED)
     return out, draws
+
+
+def _place(data: dict[str, Any], loc: tuple[int | str, ...], value: Any) -> None:
+    try:
+        set_at(data, loc, value)
+    except (LookupError, TypeError, ValueError):
+        raise DistributionError(loc, "the distribution points to no value here") from None
 
 
 def _removal_order(loc: tuple[int | str, ...]) -> tuple[tuple[int, int, str], ...]:

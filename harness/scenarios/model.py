@@ -207,11 +207,19 @@ class Scenario(_Strict):
         JSON pointer to use instead), and the draws. Without distributions: itself, ``{}``."""
         if not self.distributions:
             return self, {}
-        from harness.scenarios.distributions import parse_spec, resolve_data, split_pointer
+        from harness.scenarios.distributions import (
+            DistributionError,
+            parse_spec,
+            resolve_data,
+            split_pointer,
+        )
 
         specs = {p: parse_spec(s, split_pointer(p)) for p, s in self.distributions.items()}
         data = self.model_dump(mode="json", exclude={"distributions"})
-        resolved, draws = resolve_data(data, specs, seed=seed, overrides=overrides)
+        try:
+            resolved, draws = resolve_data(data, specs, seed=seed, overrides=overrides)
+        except DistributionError as exc:
+            raise ScenarioError(exc.message, field=".".join(map(str, exc.loc))) from None
         try:
             return Scenario.model_validate(resolved), draws
         except ValidationError as exc:

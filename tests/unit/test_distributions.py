@@ -170,3 +170,12 @@ def test_drawn_values_that_do_not_fit_are_a_scenario_error() -> None:
     with pytest.raises(ScenarioError, match="drew values that do not fit") as info:
         scenario.resolve(0, overrides={LATENCY: -1.0})
     assert info.value.field is not None
+
+
+def test_a_pointer_to_nowhere_is_a_scenario_error() -> None:
+    data = _scenario().model_dump(mode="json")
+    data["distributions"]["/model/agents/main/turns/7/latency"] = {"uniform": [1, 2]}
+    scenario = Scenario.model_validate(data)
+    with pytest.raises(ScenarioError, match="points to no value") as info:
+        scenario.resolve(0)
+    assert info.value.field == "model.agents.main.turns.7.latency"
