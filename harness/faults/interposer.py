@@ -288,9 +288,16 @@ class Interposer:
         if verdict.delay > 0:
             self._deliver_later(verdict.delay, deliver, frames, verdict.after)
             return
+        after = verdict.after
+        if any(_freezes_now(action) for action in after):
+            # Stopped before the frame is written: the server finds it only once it thaws.
+            for action in after:
+                if _freezes_now(action):
+                    self._start_freeze(action.seconds)  # type: ignore[union-attr]
+            after = [action for action in after if not _freezes_now(action)]
         for frame in frames:
             await deliver(frame)
-        await self._act(verdict.after)
+        await self._act(after)
 
     async def _later(
         self, delay: float, deliver: Deliver, frames: list[bytes], after: list[Inject | Signal]
@@ -328,7 +335,7 @@ class Interposer:
                     data = action.raw + b"\n"
                 await (self._send_down if action.stream == "downstream" else self._send_up)(data)
             elif action.action == "freeze":
-                self._spawn(self._freeze(action.seconds))
+                self._start_freeze(action.seconds)
             else:
                 self._kill(action.signal or "SIGKILL")
 
@@ -347,17 +354,22 @@ class Interposer:
             process.send_signal(signal.SIGKILL if how == "SIGKILL" else signal.SIGTERM)
             process.send_signal(signal.SIGCONT)
 
-    async def _freeze(self, seconds: float) -> None:
+    def _start_freeze(self, seconds: float) -> None:
+        """SIGSTOP the server now; SIGCONT it ``seconds`` later."""
         process = self._process
         if process is None or process.returncode is not None:
             return
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGSTOP)
-        try:
-            await self._clock.sleep(seconds)
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGCONT)
+
+        async def thaw() -> None:
+            try:
+                await self._clock.sleep(seconds)
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGCONT)
+
+        self._spawn(thaw())
 
     # -- timed faults -------------------------------------------------------------------------
 
@@ -414,6 +426,10 @@ class Interposer:
         self._recorder.record(
             action, type=spec.type, target=self.name, name=spec.name, stream=spec.stream, **details
         )
+
+
+def _freezes_now(action: Inject | Signal) -> bool:
+    return isinstance(action, Signal) and action.action == "freeze" and action.after == 0
 
 
 class _InTransit:

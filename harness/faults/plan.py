@@ -237,7 +237,8 @@ class KillFault(_Timed):
 
 class FreezeFault(_Timed):
     """Stop the server (``SIGSTOP``) for ``seconds``, then continue it (in process: every frame
-    is held for ``seconds``)."""
+    is held for ``seconds``). With ``match`` the server is stopped before the matching request
+    is written to it, so it finds the request only once it thaws."""
 
     type: Literal["freeze"] = "freeze"  # type: ignore[misc]
     seconds: Seconds
