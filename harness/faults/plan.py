@@ -28,10 +28,11 @@ are hit (``count: all`` = every one). ``probability`` < 1 draws from the run's s
 each candidate frame and the draw is recorded. Times (``at``, ``seconds``, ``delay``) are
 scenario seconds on the injected clock.
 
-``kill`` / ``freeze`` with ``match`` fire once the matching request (only requests count) has
-reached the server (the request is in flight); with ``at`` at that scenario time. In process
-(no process to signal) a kill closes the connection, like a crashed server; a freeze holds
-every frame for ``seconds``.
+``kill`` with ``match`` fires once the matching request (only requests count) has been written
+to the server (it is in flight; ``after`` waits longer); ``freeze`` stops the server just
+before that request is written; with ``at`` either fires at that scenario time. A SIGKILLed
+server's unread output is discarded. In process (no process to signal) a kill closes the
+connection, like a crashed server; a freeze holds every frame for ``seconds``.
 ``late_response`` holds the response to the matching request until the client cancels it
 (``notifications/cancelled``), keeps the cancel from the server, and delivers the response
 ``delay`` seconds after the cancel: the client sees an answer to a request it gave up on.
