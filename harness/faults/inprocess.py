@@ -241,9 +241,17 @@ class FaultyTransport:
         if verdict.delay > 0:
             self._spawn(self._later(verdict.delay, deliver, items, verdict.after))
             return
+        # A freeze starts before the triggering frame moves on (as the interposer stops the
+        # server before writing it), so the server sees the request only once it thaws.
+        now: list[Inject | Signal] = [
+            a
+            for a in verdict.after
+            if isinstance(a, Signal) and a.action == "freeze" and not a.after
+        ]
+        await self._act(now)
         for item in items:
             await deliver(item)
-        await self._act(verdict.after)
+        await self._act([a for a in verdict.after if a not in now])
 
     async def _later(
         self, delay: float, deliver: Deliver, items: list[Any], after: list[Inject | Signal]

@@ -160,9 +160,12 @@ def test_corrupt_response_is_lost_and_the_call_times_out() -> None:
 
 def test_freeze_holds_every_frame_for_its_duration() -> None:
     plan = [{"type": "freeze", "seconds": 42, "match": {"method": "tools/call", "nth": 1}}]
-    outcomes, _, _ = run_sim(lambda: _session(plan, [{}, {}]), seed=0).value
+    outcomes, _, events = run_sim(lambda: _session(plan, [{}, {}]), seed=0).value
     assert [o[0] for o in outcomes] == ["ok", "ok"]
     assert outcomes[0][2] - outcomes[0][1] == pytest.approx(42.0)
+    # Frozen before the request moved on: the server got it only when the freeze ended.
+    first = next(e for e in events if e.get("tool") == "mem_ssh" and e["kind"] == "request")
+    assert first["time"] == pytest.approx(outcomes[0][1] + 42.0, abs=0.01)
     assert outcomes[1][2] - outcomes[1][1] < 1.0
 
 
