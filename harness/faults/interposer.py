@@ -101,10 +101,6 @@ class Interposer:
         self._in_transit = {"upstream": _InTransit(), "downstream": _InTransit()}
         self._timed_changed = anyio.Event()
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
     # -- faults that change while running (the control API) ---------------------------------
 
     def add_toxic(self, spec: ToxicSpec) -> None:
