@@ -22,7 +22,7 @@ from typing import Any, Literal, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags
@@ -37,6 +37,7 @@ __all__ = [
     "PROTOCOLS",
     "ExportSettings",
     "Protocol",
+    "RunExporter",
     "build_exporter",
     "export_traces_data",
     "exporter_from_settings",
@@ -152,9 +153,10 @@ def exporter_from_settings(
     """The OTLP exporter ``harness run --otlp-endpoint/--otlp-protocol`` asks for, or ``None``
     when neither the flags nor the ``OTEL_*`` variables name an endpoint.
 
-    Give it a finished run with ``export_traces_data(outcome.trace, exporter)``, and call
-    ``exporter.shutdown()`` once after the last run. Do not put it in a span processor of the
-    routing provider: those spans all carry the ``harness-runtime`` resource.
+    Give it finished runs through ``RunExporter(exporter)`` (batched, in the background) or
+    ``export_traces_data(outcome.trace, exporter)`` (at once, raising on failure), and shut
+    it down after the last run. Do not put it in a span processor of the routing provider:
+    those spans all carry the ``harness-runtime`` resource.
     """
     settings = resolve_settings(endpoint, protocol, env)
     return build_exporter(settings) if settings is not None else None
@@ -268,6 +270,35 @@ def export_traces_data(
     if result is not SpanExportResult.SUCCESS:
         raise ExportError(f"the collector did not accept the {len(spans)} spans")
     return len(spans)
+
+
+class RunExporter:
+    """Sends finished runs' traces from a background thread, batched across runs (the SDK's
+    ``BatchSpanProcessor``), so exporting adds little to each run's wall time.
+
+    ``submit(trace)`` queues a run's spans (one resource per component); ``close()`` sends
+    what is queued (waiting at most ``timeout_millis``) and shuts the exporter down. A
+    collector that refuses spans is logged by the SDK, not raised: use ``export_traces_data``
+    when the caller must know.
+    """
+
+    def __init__(self, exporter: SpanExporter) -> None:
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        self._processor: SpanProcessor = BatchSpanProcessor(exporter)
+
+    def submit(self, traces_data: Mapping[str, Any]) -> int:
+        """Queue a run's OTLP JSON; returns the number of spans queued."""
+        spans = readable_spans(regroup_by_service(dict(traces_data)))
+        for span in spans:
+            self._processor.on_end(span)
+        return len(spans)
+
+    def close(self, timeout_millis: int = 30_000) -> bool:
+        """Send everything queued and shut down; ``False`` when it did not finish in time."""
+        flushed = self._processor.force_flush(timeout_millis)
+        self._processor.shutdown()
+        return flushed
 
 
 def read_traces_data(target: str | Path) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 from harness.errors import ExportError
 from harness.scenarios import resolve, run_scenario, write_run
 from harness.telemetry.cli_push import push
-from harness.telemetry.export import export_traces_data, exporter_from_settings
+from harness.telemetry.export import RunExporter, export_traces_data, exporter_from_settings
 from harness.telemetry.otlp_json import FlatSpan, flatten, read_trace_file
 
 pytestmark = pytest.mark.integration
@@ -277,3 +277,23 @@ def test_push_of_a_bad_file_is_a_one_line_error(tmp_path: Path) -> None:
     assert done.stderr.startswith("error: ")
     assert str(bad) in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_run_exporter_batches_several_runs_in_the_background(
+    http_receiver: tuple[str, _Received],
+) -> None:
+    url, received = http_receiver
+    exporter = exporter_from_settings(url, None, env={})
+    assert exporter is not None
+    runner = RunExporter(exporter)
+    scenario, _ = resolve("scope_leak")
+    traces = [run_scenario(scenario, policy=p, seed=1).trace for p in ("buggy", "fixed")]
+    queued = [runner.submit(trace) for trace in traces]
+    assert runner.close(timeout_millis=10_000)
+    saved = sorted((s for t in traces for s in flatten(t)), key=lambda s: s["span_id"])
+    got = sorted(received.flat(), key=lambda s: s["span_id"])
+    assert sum(queued) == len(got) == len(saved)
+    assert [(s["span_id"], s["name"], s["start_ns"]) for s in got] == [
+        (s["span_id"], s["name"], s["start_ns"]) for s in saved
+    ]
+    assert {s["service"] for s in got} == {"harness-runtime", "fake-anthropic", "fake-mcp-chat"}
