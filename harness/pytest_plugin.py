@@ -62,6 +62,7 @@ __all__ = [
 ]
 
 _SCENARIO_SUFFIXES = (".yaml", ".yml")
+_OTLP_FLAGS = ("--harness-otlp", "OTEL_EXPORTER_OTLP_PROTOCOL")
 _EXPORTER_KEY = pytest.StashKey[list["SpanExporter"]]()
 
 
@@ -128,6 +129,14 @@ def pytest_configure(config: pytest.Config) -> None:
         given = [Path(arg.split("::")[0]).resolve() for arg in config.args]
         if not any(directory == g or g in directory.parents for g in given):
             config.args.append(str(directory))
+    if config.getoption("harness_otlp"):
+        from harness.errors import ConfigError
+        from harness.telemetry.export import resolve_settings
+
+        try:
+            resolve_settings(config.getoption("harness_otlp"), None, flags=_OTLP_FLAGS)
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
     config.stash[SETTINGS_KEY] = _settings(config)
 
 
@@ -151,7 +160,7 @@ def _settings(config: pytest.Config) -> RunSettings:
         if not exporters:
             from harness.telemetry.export import build_exporter, resolve_settings
 
-            settings = resolve_settings(url, None)
+            settings = resolve_settings(url, None, flags=_OTLP_FLAGS)
             assert settings is not None  # a URL was given
             exporters.append(build_exporter(settings))
         return exporters[0]

@@ -100,17 +100,20 @@ def resolve_settings(
     env: Mapping[str, str] | None = None,
     *,
     default_endpoint: bool = False,
+    flags: tuple[str, str] = ("--endpoint", "--protocol"),
 ) -> ExportSettings | None:
     """Where and how to export, from flags then ``OTEL_*`` variables; ``None`` means off.
 
     A flag or ``OTEL_EXPORTER_OTLP_ENDPOINT`` is a base URL (for HTTP ``/v1/traces`` is
     added when missing); ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is used as is. With
     ``default_endpoint`` and nothing set, the local collector (``http://localhost:4318`` or
-    ``:4317`` for gRPC) is used. Bad values are ``ConfigError``s naming the flag or variable.
+    ``:4317`` for gRPC) is used. Bad values are ``ConfigError``s naming the flag (``flags``:
+    the endpoint's and the protocol's option names) or the variable.
     """
+    endpoint_flag, protocol_flag = flags
     env = os.environ if env is None else env
     if protocol:
-        chosen = _protocol(protocol, "--protocol")
+        chosen = _protocol(protocol, protocol_flag)
     elif env.get(ENV_TRACES_PROTOCOL):
         chosen = _protocol(env[ENV_TRACES_PROTOCOL], ENV_TRACES_PROTOCOL)
     elif env.get(ENV_PROTOCOL):
@@ -118,7 +121,7 @@ def resolve_settings(
     else:
         chosen = DEFAULT_PROTOCOL
     if endpoint:
-        url = _normalize(endpoint, chosen, field="--endpoint", signal_path=True)
+        url = _normalize(endpoint, chosen, field=endpoint_flag, signal_path=True)
     elif env.get(ENV_TRACES_ENDPOINT):
         url = _normalize(
             env[ENV_TRACES_ENDPOINT], chosen, field=ENV_TRACES_ENDPOINT, signal_path=False
@@ -126,7 +129,7 @@ def resolve_settings(
     elif env.get(ENV_ENDPOINT):
         url = _normalize(env[ENV_ENDPOINT], chosen, field=ENV_ENDPOINT, signal_path=True)
     elif default_endpoint:
-        url = _normalize("http://localhost", chosen, field="--endpoint", signal_path=True)
+        url = _normalize("http://localhost", chosen, field=endpoint_flag, signal_path=True)
     else:
         return None
     return ExportSettings(url, chosen)
@@ -158,7 +161,9 @@ def exporter_from_settings(
     it down after the last run. Do not put it in a span processor of the routing provider:
     those spans all carry the ``harness-runtime`` resource.
     """
-    settings = resolve_settings(endpoint, protocol, env)
+    settings = resolve_settings(
+        endpoint, protocol, env, flags=("--otlp-endpoint", "--otlp-protocol")
+    )
     return build_exporter(settings) if settings is not None else None
 
 

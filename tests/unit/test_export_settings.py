@@ -118,6 +118,10 @@ def test_exporter_from_settings_builds_the_protocol_asked_for(
     assert isinstance(exporter, cls)
     exporter.shutdown()
     assert exporter_from_settings(None, None, env={}) is None
+    # Errors name harness run's own options.
+    with pytest.raises(ConfigError) as info:
+        exporter_from_settings("127.0.0.1:4318", None, env={})
+    assert info.value.field == "--otlp-endpoint"
 
 
 def test_readable_spans_round_trip_a_run_exactly() -> None:

@@ -173,6 +173,7 @@ def test_yaml_outside_the_scenario_dirs_and_runs_without_options_are_untouched(
         (["--harness-seeds", "0"], "--harness-seeds must be at least 1"),
         (["--harness-scenarios", "missing"], "is not a directory"),
         (["--harness-mode", "warp"], "invalid choice: 'warp'"),
+        (["--harness-otlp", "localhost:4318"], "--harness-otlp"),
     ],
 )
 def test_bad_options_are_usage_errors(
