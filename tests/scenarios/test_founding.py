@@ -62,8 +62,9 @@ def test_buggy_cascade_trace_names_the_decision() -> None:
     scenario, _ = resolve("cascade")
     spans = run_scenario(scenario, policy="buggy").record.spans
     decisions = [s["attributes"] for s in spans if s["name"] == "harness.mcp.reconnect"]
+    # Both start at the same virtual instant; their order in the file follows span ids.
     assert [d["harness.reconnect.decision"] for d in decisions] == ["performed", "performed"]
-    assert decisions[0]["harness.mcp.in_flight"] == 1
+    assert sorted(d["harness.mcp.in_flight"] for d in decisions) == [0, 1]
     fixed = run_scenario(scenario, policy="fixed").record.spans
     fixed_decisions = [
         s["attributes"]["harness.reconnect.decision"]
