@@ -56,6 +56,7 @@ from pydantic import (
     model_validator,
 )
 
+from harness._yaml import line_of
 from harness.errors import FaultConfigError
 from harness.faults.toxics import ToxicSpec
 
@@ -497,7 +498,7 @@ def _check_names(entries: list[Any], *, text: str, path: str | Path, nested: boo
             raise FaultConfigError(
                 "duplicate fault name",
                 path=path,
-                line=_line_of(text, loc),
+                line=line_of(text, loc),
                 field=f"faults.{index}.name",
                 value=name,
             )
@@ -524,30 +525,7 @@ def _config_error(
     return FaultConfigError(
         message,
         path=path,
-        line=_line_of(text, yaml_loc) if text is not None else None,
+        line=line_of(text, yaml_loc) if text is not None else None,
         field=".".join(str(p) for p in ("faults", *loc)),
         **kwargs,
     )
-
-
-def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
-    """The line of the YAML node at ``loc`` (or of its deepest existing parent)."""
-    try:
-        node: Any = yaml.compose(text)
-    except yaml.YAMLError:
-        return None
-    line: int | None = None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            found = [v for k, v in node.value if getattr(k, "value", None) == str(part)]
-            if not found:
-                break
-            node = found[0]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if part >= len(node.value):
-                break
-            node = node.value[part]
-        else:
-            break
-        line = node.start_mark.line + 1
-    return line

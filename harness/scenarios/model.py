@@ -44,6 +44,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from harness._yaml import line_of
 from harness.errors import ScenarioError
 from harness.runtime.config import (
     AgentConfig,
@@ -254,28 +255,6 @@ class Scenario(_Strict):
         )
 
 
-def _line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
-    try:
-        node: Any = yaml.compose(text)
-    except yaml.YAMLError:
-        return None
-    line: int | None = None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = [v for k, v in node.value if getattr(k, "value", None) == str(part)]
-            if not match:
-                break
-            node = match[0]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if part >= len(node.value):
-                break
-            node = node.value[part]
-        else:
-            break
-        line = node.start_mark.line + 1
-    return line
-
-
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     for server in (data.get("servers") or {}).values():
         if isinstance(server, dict):
@@ -311,7 +290,7 @@ def parse_scenario(text: str, *, path: str | Path = "<scenario>") -> Scenario:
         raise ScenarioError(
             exc.message,
             path=path,
-            line=_line_of(text, exc.loc),
+            line=line_of(text, exc.loc),
             field=".".join(str(p) for p in exc.loc),
         ) from None
     if specs:
@@ -351,7 +330,7 @@ def parse_scenario(text: str, *, path: str | Path = "<scenario>") -> Scenario:
         raise ScenarioError(
             message,
             path=path,
-            line=_line_of(text, loc),
+            line=line_of(text, loc),
             field=".".join(str(p) for p in loc) or None,
             **kwargs,
         ) from None
