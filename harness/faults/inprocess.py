@@ -134,6 +134,7 @@ class FaultyTransport:
         self._up_bytes: MemoryObjectSendStream[bytes] | None = None
         self._held: dict[Any, Any] = {}
         self._frozen_until = 0.0
+        self._up_backlog: list[Any] = []
         self.closed = False
 
     # -- the Transport protocol ----------------------------------------------------------
@@ -191,7 +192,25 @@ class FaultyTransport:
         await self._apply(self.engine.on_frame(info), message, self._to_server)
 
     async def _to_server(self, item: Any) -> None:
+        # A frozen server does not read, but a client's write still succeeds (a pipe or socket
+        # buffers it): frames wait in order in a backlog, and the caller's own timeout runs.
+        if self._up_backlog or self._frozen_until > self._clock.now():
+            self._up_backlog.append(item)
+            if len(self._up_backlog) == 1:
+                self._spawn(self._drain_up())
+            return
+        await self._write_up(item)
+
+    async def _drain_up(self) -> None:
         await self._wait_thaw()
+        try:
+            while self._up_backlog:
+                await self._write_up(self._up_backlog[0])
+                self._up_backlog.pop(0)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._up_backlog.clear()  # the connection ended while the server was frozen
+
+    async def _write_up(self, item: Any) -> None:
         if self._up_bytes is not None:
             await _encoder(self._up_bytes)(item)
         else:
