@@ -62,6 +62,15 @@ def parse_yaml(text: str, *, path: str | Path, error: type[ConfigError]) -> Any:
         ) from None
 
 
+class LocatedError(ValueError):
+    """A validator's error about a node other than the one it validates (``loc`` from the
+    document root), so the file's line and field point at that node."""
+
+    def __init__(self, message: str, *, loc: tuple[int | str, ...]) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
 def validation_error(
     exc: ValidationError,
     *,
@@ -69,10 +78,19 @@ def validation_error(
     path: str | Path,
     error: type[ConfigError],
     prefix: tuple[int | str, ...] = (),
+    data: Any = None,
 ) -> ConfigError:
-    """The first pydantic error as a located ``error`` (file, line, dotted field, value)."""
+    """The first pydantic error as a located ``error`` (file, line, dotted field, value).
+
+    With ``data`` (the validated document) the tags of tagged unions that pydantic puts in
+    the location (``faults.1.freeze.seconds``) are dropped, so the field is the one written."""
     first = exc.errors()[0]
-    loc = (*prefix, *first["loc"])
+    loc: tuple[int | str, ...] = (*prefix, *first["loc"])
+    cause = (first.get("ctx") or {}).get("error")
+    if isinstance(cause, LocatedError):
+        loc = cause.loc
+    elif data is not None:
+        loc = _without_tags(loc, data)
     kwargs: dict[str, Any] = {}
     shown = first.get("input")
     if not isinstance(shown, dict | list):
@@ -84,3 +102,26 @@ def validation_error(
         field=".".join(str(p) for p in loc) or None,
         **kwargs,
     )
+
+
+def _without_tags(loc: tuple[int | str, ...], data: Any) -> tuple[int | str, ...]:
+    out: list[int | str] = []
+    node = data
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
+        if (
+            isinstance(node, dict)
+            and out
+            and isinstance(out[-1], int)
+            and part in (node.get("type"), node.get("kind"))
+        ):
+            continue  # the union member pydantic tried, not a key of the document
+        out.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(out)

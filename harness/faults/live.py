@@ -26,6 +26,7 @@ def interposed(
     seed: int = 0,
     time_scale: float = 1.0,
     events: str | Path | None = None,
+    spans: str | Path | None = None,
 ) -> Any:
     """``params`` (``mcp.StdioServerParameters``) wrapped by the interposer for server
     ``name``; returns ``params`` unchanged when the plan has nothing for ``name``."""
@@ -38,5 +39,7 @@ def interposed(
     args += ["--seed", str(seed), "--time-scale", repr(time_scale)]
     if events is not None:
         args += ["--events", str(events)]
+    if spans is not None:
+        args += ["--spans", str(spans)]
     args += ["--", params.command, *params.args]
     return params.model_copy(update={"command": sys.executable, "args": args})

@@ -20,7 +20,8 @@ __all__ = ["RunRecord", "read_jsonl"]
 
 @dataclass(slots=True)
 class RunRecord:
-    """A run's record. Events are dicts with ``source`` (``runtime`` or ``mcp:<server>``)."""
+    """A run's record. Events are dicts with ``source``: ``runtime``, ``mcp:<server>`` or
+    ``faults`` (every fault decision of the run's fault plan)."""
 
     scenario: str
     policy: str
@@ -28,6 +29,7 @@ class RunRecord:
     mode: str = "sim"
     runtime_events: list[dict[str, Any]] = field(default_factory=list)
     server_events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    fault_events: list[dict[str, Any]] = field(default_factory=list)
     journal: list[dict[str, Any]] = field(default_factory=list)
     spans: list[FlatSpan] = field(default_factory=list)
     result: dict[str, Any] = field(default_factory=dict)
@@ -84,6 +86,7 @@ def load_record(run_dir: Path) -> RunRecord:
         mode=str(meta.get("mode", "sim")),
         runtime_events=[e for e in events if e.get("source", "runtime") == "runtime"],
         server_events=servers,
+        fault_events=[e for e in events if e.get("source") == "faults"],
         journal=read_jsonl(run_dir / "journal.jsonl"),
         spans=read_trace_file(trace_path) if trace_path.exists() else [],
         result=dict(meta.get("result") or {}),

@@ -10,12 +10,15 @@ Example::
     servers:
       ssh: {fake: ssh, timeout: 150}                  # in-memory fake server
       chat: {command: [python, -m, my_chat_server]}   # any stdio MCP server
-      web: {url: "http://127.0.0.1:8931/mcp"}         # any streamable HTTP server
+      web: {url: "http://127.0.0.1:8931/mcp", proxy: true}  # streamable HTTP, via the TCP proxy
     agents:
       main: {system: "You are the house assistant.", context_id: General}
     scheduled:
       - {name: blog_review, at: 3600, agent: main, context_id: Blog, scope: all,
          prompt: "Review today's chats for blog material."}
+    faults:                                           # a fault plan (harness.faults.plan)
+      - {type: kill, target: chat, signal: SIGKILL, match: {method: tools/call, nth: 3}}
+      - {type: toxic, target: web, toxic: {type: latency, attributes: {latency: 200}}}
 
 Errors name the file, line and field (``servers.ssh.timeout``) and the bad value.
 """
@@ -27,8 +30,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from harness._yaml import parse_yaml, read_text, validation_error
+from harness._yaml import LocatedError, parse_yaml, read_text, validation_error
 from harness.errors import ConfigError
+from harness.faults.plan import ANTHROPIC_TARGET, FaultPlan, LlmFault
 
 __all__ = [
     "AgentConfig",
@@ -87,6 +91,10 @@ class ServerConfig(_Strict):
     script: str | dict[str, Any] | None = None  # a file, or the script inline
     chat_fixture: str | None = None
     scoped: bool = False
+    # Reach the server through the harness's TCP proxy (streamable HTTP only): the fault plan's
+    # toxics for this server then act on real sockets. In sim mode, where servers are in
+    # memory, the same toxics act on the in-process transport.
+    proxy: bool = False
 
     @model_validator(mode="after")
     def _one_target(self) -> ServerConfig:
@@ -97,6 +105,8 @@ class ServerConfig(_Strict):
             raise ValueError("command must not be empty")
         if self.fake is None and self.transport != "memory":
             raise ValueError("transport applies to fake servers only")
+        if self.proxy and not (self.url is not None or self.transport == "http"):
+            raise ValueError("proxy needs a streamable HTTP server (url, or transport: http)")
         return self
 
 
@@ -127,6 +137,7 @@ class RuntimeConfig(_Strict):
     prompt: str | None = None
     scheduled: list[ScheduledTaskConfig] = Field(default_factory=list)
     capture_content: bool = False
+    faults: FaultPlan = Field(default_factory=lambda: FaultPlan([]))
 
     @model_validator(mode="after")
     def _references(self) -> RuntimeConfig:
@@ -135,7 +146,34 @@ class RuntimeConfig(_Strict):
         for task in self.scheduled:
             if task.agent not in self.agents:
                 raise ValueError(f"scheduled task {task.name!r} names unknown agent {task.agent!r}")
+        check_fault_targets(self.faults, servers=self.servers, api_is_fake=self.api.fake_script)
         return self
+
+
+def check_fault_targets(plan: FaultPlan, *, servers: dict[str, Any], api_is_fake: Any) -> None:
+    """Every fault names a configured server or the model API; model-API faults need the fake
+    API (they are injected into it) and are ``llm`` entries, not toxics."""
+    for index, fault in enumerate(plan):
+        target = fault.target
+        where = f"fault {fault.label}"
+        if target == ANTHROPIC_TARGET or isinstance(fault, LlmFault):
+            if not isinstance(fault, LlmFault):
+                raise LocatedError(
+                    f"{where}: only 'llm' faults apply to the model API; "
+                    "toxics on it are not supported",
+                    loc=("faults", index, "type"),
+                )
+            if api_is_fake is None:
+                raise LocatedError(
+                    f"{where}: llm faults need the fake API (api.fake_script)",
+                    loc=("faults", index),
+                )
+        elif target is not None and target not in servers:
+            known = ", ".join(sorted(servers)) or "none"
+            raise LocatedError(
+                f"{where}: target {target!r} is not a configured server ({known})",
+                loc=("faults", index, "target"),
+            )
 
 
 def load_runtime_config(path: str | Path) -> RuntimeConfig:
@@ -150,7 +188,7 @@ def load_runtime_config(path: str | Path) -> RuntimeConfig:
     try:
         config = RuntimeConfig.model_validate(data)
     except ValidationError as exc:
-        raise validation_error(exc, text=text, path=path, error=ConfigError) from None
+        raise validation_error(exc, text=text, path=path, error=ConfigError, data=data) from None
     return _resolve_paths(config, path.parent)
 
 

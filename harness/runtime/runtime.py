@@ -27,6 +27,7 @@ from harness.runtime.agent import AgentResult, AgentRunner, AgentSpec
 from harness.runtime.compaction import CompactionSettings, Compactor
 from harness.runtime.config import RuntimeConfig
 from harness.runtime.events import RuntimeEvents
+from harness.runtime.faults import RuntimeFaults
 from harness.runtime.host import MCPHostManager, ServerSpec
 from harness.runtime.scope import ScopePolicy
 
@@ -93,6 +94,13 @@ class Runtime:
         self._extra_specs = server_specs or []
         self._host: MCPHostManager | None = None
         self._runner: AgentRunner | None = None
+        self.faults = RuntimeFaults(
+            config.faults,
+            clock=self._clock,
+            rng=self._rng.fork("faults"),
+            time_scale=time_scale,
+            tracer_provider=tracer_provider,
+        )
 
     # -- assembly --------------------------------------------------------------------------
     async def _build_client(self) -> anthropic.AsyncAnthropic:
@@ -155,10 +163,19 @@ class Runtime:
                 params = StdioServerParameters(
                     command=server.command[0], args=server.command[1:], env=server.env
                 )
+                params = self.faults.interposed(params, name, workdir=self._workdir_path())
                 specs.append(ServerSpec(name, command=params, timeout=timeout))
             else:
-                specs.append(ServerSpec(name, url=server.url, timeout=timeout))
+                assert server.url is not None
+                specs.append(await self._url_spec(name, server.url, server, timeout))
         return [*specs, *self._extra_specs]
+
+    async def _url_spec(self, name: str, url: str, server: Any, timeout: float) -> ServerSpec:
+        # Behind the proxy the toxics act on its sockets; frame faults stay on the transport.
+        if server.proxy:
+            url = await self.faults.proxied(url, name, stack=self._stack)
+        wrap = self.faults.wrap(name, skip_toxics=server.proxy)
+        return ServerSpec(name, url=url, timeout=timeout, wrap=wrap)
 
     async def _fake_spec(self, name: str, server: Any, timeout: float) -> ServerSpec:
         from fake_servers.mcp import ServerScript, build_server, serve_http, stdio_parameters
@@ -190,6 +207,7 @@ class Runtime:
                 chat_fixture=server.chat_fixture,
                 extra_args=["--time-scale", repr(self.time_scale)],
             )
+            params = self.faults.interposed(params, name, workdir=work)
             return ServerSpec(name, command=params, timeout=timeout)
         fake = build_server(
             server.fake,
@@ -202,8 +220,8 @@ class Runtime:
         self.fake_servers[name] = fake
         if server.transport == "http":
             url = await self._stack.enter_async_context(serve_http(fake))
-            return ServerSpec(name, url=url, timeout=timeout)
-        return ServerSpec(name, instance=fake.server, timeout=timeout)
+            return await self._url_spec(name, url, server, timeout)
+        return ServerSpec(name, instance=fake.server, timeout=timeout, wrap=self.faults.wrap(name))
 
     def server_events(self) -> dict[str, list[dict[str, Any]]]:
         """Each fake server's own event log (in memory, or read back from a subprocess's file)."""
@@ -232,6 +250,7 @@ class Runtime:
         await self._stack.__aenter__()
         try:
             specs = await self._build_specs()
+            self.spans_files.update(self.faults.spans_files)
             if self._client is None:
                 self._client = await self._build_client()
         except BaseException:
@@ -290,7 +309,9 @@ class Runtime:
             with anyio.CancelScope(shield=True):
                 if self._client is not None and self._owns_client:
                     await self._client.close()
-                await self._stack.aclose()
+            # Not under the shield: the stack holds servers with task groups of their own,
+            # whose cancel scopes must be exited in order; each shields its own shutdown.
+            await self._stack.aclose()
 
     def secret_values(self) -> list[str]:
         """Every value the in-memory fake vaults can hand out (for the telemetry oracle)."""
@@ -351,9 +372,14 @@ class Runtime:
             )
             result.tasks[task.name] = await self.run_agent(spec, task.prompt)
 
-        async with anyio.create_task_group() as tg:
-            if prompt is not None:
-                tg.start_soon(main)
-            for index in range(len(self.config.scheduled)):
-                tg.start_soon(scheduled, index)
+        async with anyio.create_task_group() as faults:
+            if self.fake_api is not None:
+                await self.faults.inject_llm(self.fake_api, faults)
+            async with anyio.create_task_group() as tg:
+                if prompt is not None:
+                    tg.start_soon(main)
+                for index in range(len(self.config.scheduled)):
+                    tg.start_soon(scheduled, index)
+            # Faults planned for later than the run's end never fire.
+            faults.cancel_scope.cancel()
         return result

@@ -62,6 +62,7 @@ def write_run(outcome: RunOutcome, scenario: Scenario, root: Path) -> Path:
     events = list(record.runtime_events)
     for server_events in record.server_events.values():
         events.extend(server_events)
+    events.extend(record.fault_events)
     _jsonl(run_dir / "events.jsonl", events)
     write_report(run_dir)
     outcome.run_dir = run_dir

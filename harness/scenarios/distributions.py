@@ -1,8 +1,9 @@
 """Distributions in scenario files: timing drawn from the run seed instead of written down.
 
-Wherever a scenario gives a number under ``runtime``, ``model`` or ``servers`` (tool latencies,
-model turn latencies, scheduled task times, server timeouts, fault parameters), it may give a
-distribution instead. A distribution is a mapping with one of these keys::
+Wherever a scenario gives a number under ``runtime``, ``model``, ``servers`` or ``faults`` (tool
+latencies, model turn latencies, scheduled task times, server timeouts, fault triggers, durations,
+probabilities and toxic parameters), it may give a distribution instead. A distribution is a
+mapping with one of these keys::
 
     latency: {uniform: [100, 200]}                      # float in [100, 200]
     at: {randint: [3600, 7200]}                         # int in [3600, 7200], both included
@@ -12,6 +13,9 @@ distribution instead. A distribution is a mapping with one of these keys::
     oversized_bytes: {choice: [500, 4000], weights: [3, 1]}  # weights optional
     fail:                                                # a fault present with probability p
       - {chance: 0.3, then: {kind: rate_limit, retry_after: 2}}
+    faults:
+      - {type: freeze, target: ssh, seconds: {uniform: [100, 200]}, at: {uniform: [0, 60]}}
+      - {chance: 0.5, then: {type: kill, target: ssh, at: 30}}
 
 ``chance`` takes ``then`` (used with probability p) and optional ``else``; without ``else`` the
 entry is removed (a list item, or a mapping key so the field takes its default). Distributions
@@ -49,7 +53,7 @@ __all__ = [
 ]
 
 KINDS: Final = ("uniform", "randint", "normal", "lognormal", "pareto", "choice", "chance")
-SECTIONS: Final = ("runtime", "model", "servers")
+SECTIONS: Final = ("runtime", "model", "servers", "faults")
 # Keys whose values are data passed through to tools or matched against: never distributions.
 _DATA_KEYS: Final = frozenset({"input", "args"})
 _BOUNDED: Final = {"normal": ("mu", "sigma"), "lognormal": ("mu", "sigma"), "pareto": ("alpha",)}

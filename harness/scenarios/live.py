@@ -1,9 +1,13 @@
 """Live mode: the same scenario for real, to prove a bug is not an artefact of the simulation.
 
-Fake MCP servers run as real stdio subprocesses (the scenario may ask for streamable HTTP), the
+Fake MCP servers run as real stdio subprocesses (the scenario may ask for streamable HTTP, and
+for the TCP proxy in front of it), the
 fake Messages API is served on a loopback port and reached over TCP by the real SDK, and time
 is real, scaled by ``time_scale`` (0.01 turns a 150 s timeout into 1.5 s): every scenario time
-(tool latencies, model latencies, call timeouts, scheduled tasks) is multiplied by it. The
+(tool latencies, model latencies, call timeouts, scheduled tasks, fault times) is multiplied by
+it. The scenario's faults act for real: kills and freezes through the stdio interposer, toxics
+on the proxy's sockets, ``llm`` faults in the served fake API. Distributions are drawn from the
+seed as in sim mode. The
 scenario's wall budget is the watchdog; a run that hits it is reported as hung, with what was
 still pending, and everything it started is closed.
 """
@@ -24,12 +28,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from harness.chaos_random import ChaosRandom
 from harness.clock import ScaledClock
 from harness.errors import ConfigError
-from harness.oracles import RunRecord, check
+from harness.oracles import check
 from harness.runtime.config import RuntimeConfig
 from harness.runtime.runtime import RunResult, Runtime
+from harness.scenarios._record import build_record
 from harness.scenarios.model import Policy, Scenario
 from harness.scenarios.runner import RunOutcome, judge
-from harness.telemetry.otlp_json import flatten, scrub_addresses, spans_to_otlp_json
+from harness.telemetry.components import regroup_by_service
+from harness.telemetry.otlp_json import scrub_addresses, spans_to_otlp_json
 from harness.telemetry.routing import SpanSink, install_router
 
 __all__ = ["auto_time_scale", "live_config", "run_scenario_live"]
@@ -90,6 +96,7 @@ def run_scenario_live(
         time_scale = auto_time_scale(scenario)
     if not 0 < time_scale <= 10:
         raise ConfigError("must be in (0, 10]", field="--time-scale", value=time_scale)
+    scenario, draws = scenario.resolve(seed)
     config = live_config(scenario, policy)
     rng = ChaosRandom(seed)
     box: dict[str, Any] = {}
@@ -136,31 +143,25 @@ def run_scenario_live(
             pending += [
                 f"{n} call(s) in flight on {s}" for s, n in box.get("in_flight", {}).items() if n
             ]
-        server_events = rt.server_events()
         spans = exporter.get_finished_spans()
         trace = spans_to_otlp_json(spans) if spans else {"resourceSpans": []}
         _merge_subprocess_spans(trace, list(rt.spans_files.values()))
-    scrub_addresses(trace)
-    leaked = sorted(_children() - before)
-    record = RunRecord(
-        scenario=scenario.name,
-        policy=policy,
-        seed=seed,
-        mode="live",
-        runtime_events=[{"source": "runtime", **e.to_dict()} for e in rt.events.events],
-        server_events={
-            name: [{"source": f"mcp:{name}", **e} for e in events]
-            for name, events in server_events.items()
-        },
-        journal=[r.to_dict() for r in rt.fake_api.journal.records] if rt.fake_api else [],
-        spans=flatten(trace),
-        result=result.to_dict() if result else {},
-        secrets=rt.secret_values(),
-        hung=hung,
-        pending=pending,
-        leaked=[f"process {pid}" for pid in leaked],
-        params=scenario.oracle_params,
-    )
+        trace = regroup_by_service(scrub_addresses(trace))
+        # The runtime has closed everything it started: any child left now is a leak. The
+        # record is built here, while the subprocesses' files in the work directory remain.
+        leaked = sorted(_children() - before)
+        record = build_record(
+            scenario,
+            policy=policy,
+            seed=seed,
+            mode="live",
+            rt=rt,
+            trace=trace,
+            result=result,
+            hung=hung,
+            pending=pending,
+            leaked=[f"process {pid}" for pid in leaked],
+        )
     verdicts = check(record, scenario.oracle_names)
     outcome, expected, deciding = judge(scenario, policy, verdicts)
     if interrupted:
@@ -181,4 +182,5 @@ def run_scenario_live(
         stats={"time_scale": time_scale},
         source=source,
         interrupted=interrupted,
+        draws=draws,
     )

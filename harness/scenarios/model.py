@@ -12,6 +12,9 @@
     servers:
       ssh: {fake: ssh, timeout: 150, script: {tools: {...}}}
     budget: {virtual: 3600, wall: 30}
+    faults:                           # optional: a fault plan (harness.faults.plan)
+      - {type: kill, target: ssh, signal: SIGKILL, match: {method: tools/call, nth: 2}}
+      - {type: llm, agent: main, fault: {kind: overloaded, retry_after: 1}}
     oracles:
       - no_reconnect_while_in_flight
       - review_saw_all_contexts: {task: blog_review, contexts: [General, Blog]}
@@ -20,6 +23,11 @@
       reproduces: always               # or "sometimes": a randomized scenario (below)
     policies:                          # optional: override single runtime policies
       buggy: {scope: explicit}
+
+Faults act where the mode puts each server: in sim on the in-process transport (a kill closes
+the connection), in live through the stdio interposer (real signals) or, for a streamable HTTP
+server with ``proxy: true``, the TCP proxy (toxics on real sockets); ``llm`` faults go into the
+fake API. Every fault is a ``harness.fault`` span and an event with ``"source": "faults"``.
 
 ``buggy`` maps to naive / eager / inherit, ``fixed`` to coordinated / between_turns / explicit.
 Under ``fixed`` every listed oracle must hold. A bad file fails at load with the file, line and
@@ -44,8 +52,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from harness._yaml import line_of
+from harness._yaml import LocatedError, line_of, validation_error
 from harness.errors import ScenarioError
+from harness.faults.plan import FaultPlan, LlmFault
 from harness.runtime.config import (
     AgentConfig,
     CompactionConfig,
@@ -104,6 +113,7 @@ class Scenario(_Strict):
     runtime: RuntimeSection = RuntimeSection()
     model: dict[str, Any]
     servers: dict[str, ServerConfig] = Field(default_factory=dict)
+    faults: FaultPlan = Field(default_factory=lambda: FaultPlan([]))
     budget: Budget = Budget()
     oracles: list[str | dict[str, dict[str, Any]]] = Field(min_length=1)
     expect: Expectation
@@ -187,7 +197,28 @@ class Scenario(_Strict):
                     f"scheduled task {task.name!r} at {task.at} s is past the virtual budget "
                     f"({self.budget.virtual} s)"
                 )
+        self._check_faults()
         return self
+
+    def _check_faults(self) -> None:
+        from harness.runtime.config import check_fault_targets
+
+        check_fault_targets(self.faults, servers=self.servers, api_is_fake=self.model)
+        agents = set((self.model.get("agents") or {}).keys())
+        for index, fault in enumerate(self.faults):
+            at = getattr(fault, "at", None)
+            if at is not None and at > self.budget.virtual:
+                raise LocatedError(
+                    f"fault {fault.label}: at {at} s is past the virtual budget "
+                    f"({self.budget.virtual} s)",
+                    loc=("faults", index, "at"),
+                )
+            if isinstance(fault, LlmFault) and fault.agent not in (None, *agents):
+                raise LocatedError(
+                    f"fault {fault.label}: agent {fault.agent!r} is not in the model "
+                    f"script (agents: {', '.join(sorted(agents))})",
+                    loc=("faults", index, "agent"),
+                )
 
     @property
     def oracle_names(self) -> list[str]:
@@ -251,6 +282,7 @@ class Scenario(_Strict):
                 "prompt": rt.prompt,
                 "scheduled": [t.model_dump() for t in rt.scheduled],
                 "capture_content": rt.capture_content,
+                "faults": self.faults.model_dump(mode="json", exclude_none=True),
             }
         )
 
@@ -320,19 +352,8 @@ def parse_scenario(text: str, *, path: str | Path = "<scenario>") -> Scenario:
         return Scenario.model_validate(data)
     except (ValidationError, _Located) as exc:
         prefix, error_set = (exc.prefix, exc.error) if isinstance(exc, _Located) else ((), exc)
-        error = error_set.errors()[0]
-        loc = (*prefix, *error["loc"])
-        message = str(error["msg"]).removeprefix("Value error, ")
-        shown = error.get("input")
-        kwargs: dict[str, Any] = {}
-        if not isinstance(shown, dict | list):
-            kwargs["value"] = shown
-        raise ScenarioError(
-            message,
-            path=path,
-            line=line_of(text, loc),
-            field=".".join(str(p) for p in loc) or None,
-            **kwargs,
+        raise validation_error(
+            error_set, text=text, path=path, error=ScenarioError, prefix=prefix, data=data
         ) from None
 
 

@@ -24,13 +24,16 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from harness.chaos_random import ChaosRandom
 from harness.clock import LoopClock
 from harness.oracles import RunRecord, Verdict, check
+from harness.runtime.config import RuntimeConfig
 from harness.runtime.runtime import RunResult, Runtime
+from harness.scenarios._record import build_record
 from harness.scenarios.model import Policy, Scenario
 from harness.sim import SimStalled, run_sim
-from harness.telemetry.otlp_json import flatten, scrub_addresses, spans_to_otlp_json
+from harness.telemetry.components import regroup_by_service
+from harness.telemetry.otlp_json import scrub_addresses, spans_to_otlp_json
 from harness.telemetry.routing import SpanSink, install_router
 
-__all__ = ["RunOutcome", "run_scenario"]
+__all__ = ["RunOutcome", "run_scenario", "sim_config"]
 
 Outcome = Literal["reproduced", "held", "unexpected", "interrupted"]
 
@@ -126,6 +129,20 @@ class _VirtualNanos:
         return self._last
 
 
+def sim_config(scenario: Scenario, policy: Policy) -> RuntimeConfig:
+    """The scenario's runtime config for sim mode: every fake server in memory (a server the
+    scenario puts on streamable HTTP or behind the proxy gets its faults and toxics on the
+    in-process transport instead)."""
+    config = scenario.runtime_config(policy)
+    if all(s.transport == "memory" for s in config.servers.values()):
+        return config
+    servers = {
+        name: s.model_copy(update={"transport": "memory", "proxy": False}) if s.fake else s
+        for name, s in config.servers.items()
+    }
+    return config.model_copy(update={"servers": servers})
+
+
 def run_scenario(
     scenario: Scenario,
     *,
@@ -138,7 +155,7 @@ def run_scenario(
 ) -> RunOutcome:
     """Run ``scenario`` under ``policy`` in sim mode and judge it with its oracles."""
     scenario, draws = scenario.resolve(seed, overrides=dict(overrides) if overrides else None)
-    config = scenario.runtime_config(policy)
+    config = sim_config(scenario, policy)
     clock = LoopClock()
     rng = ChaosRandom(seed)
     box: dict[str, Any] = {}
@@ -184,29 +201,24 @@ def run_scenario(
     wall = time.perf_counter() - started
     rt: Runtime | None = box.get("runtime")
     spans = exporter.get_finished_spans()
-    trace = scrub_addresses(spans_to_otlp_json(spans)) if spans else {"resourceSpans": []}
-    record = RunRecord(
-        scenario=scenario.name,
+    trace = (
+        regroup_by_service(scrub_addresses(spans_to_otlp_json(spans)))
+        if spans
+        else {"resourceSpans": []}
+    )
+    record = build_record(
+        scenario,
         policy=policy,
         seed=seed,
         mode="sim",
-        runtime_events=[{"source": "runtime", **e.to_dict()} for e in rt.events.events]
-        if rt
-        else [],
-        server_events={
-            name: [{"source": f"mcp:{name}", **e.to_json()} for e in fake.events.events]
-            for name, fake in (rt.fake_servers.items() if rt else [])
-        },
-        journal=[r.to_dict() for r in rt.fake_api.journal.records] if rt and rt.fake_api else [],
-        spans=flatten(trace),
-        result=result.to_dict() if result else {},
-        secrets=rt.secret_values() if rt else [],
+        rt=rt,
+        trace=trace,
+        result=result,
         hung=hung,
         pending=pending,
         leaked=[f"{c.server} generation {c.generation}" for c in rt.host.live_connections()]
         if rt
         else [],
-        params=scenario.oracle_params,
     )
     verdicts = check(record, scenario.oracle_names)
     outcome, expected, deciding = judge(scenario, policy, verdicts)

@@ -41,6 +41,25 @@ def test_founding_bug_live(name: str, time_scale: float, policy: str) -> None:
         assert any(s.startswith("fake-mcp-") for s in services), services
 
 
+@pytest.mark.parametrize(
+    ("name", "fault_type", "service"),
+    [
+        ("cascade_http_proxy", "latency", "harness-proxy"),
+        ("cascade_frozen_server", "freeze", "harness-interposer"),
+    ],
+)
+def test_fault_plan_acts_for_real(name: str, fault_type: str, service: str) -> None:
+    # The proxy's toxic on real sockets, the interposer's freeze as a real SIGSTOP.
+    scenario, _ = resolve(name)
+    outcome = run_scenario_live(scenario, policy="buggy", time_scale=0.01)
+    assert outcome.outcome == "reproduced", [v.to_dict() for v in outcome.verdicts]
+    applied = [e for e in outcome.record.fault_events if e["action"] == "applied"]
+    assert {e["type"] for e in applied} == {fault_type}
+    assert all(e["source"] == "faults" and e["target"] == "ssh" for e in applied)
+    assert service in {s["service"] for s in outcome.record.spans}
+    assert outcome.record.leaked == []
+
+
 def test_live_config_uses_real_transports() -> None:
     scenario, _ = resolve("cascade")
     config = live_config(scenario, "buggy")

@@ -1,0 +1,50 @@
+"""The run record of a finished runtime, the same in sim and live mode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.oracles import RunRecord
+from harness.runtime.runtime import RunResult, Runtime
+from harness.scenarios.model import Policy, Scenario
+from harness.telemetry.otlp_json import flatten
+
+
+def build_record(
+    scenario: Scenario,
+    *,
+    policy: Policy,
+    seed: int,
+    mode: str,
+    rt: Runtime | None,
+    trace: dict[str, Any],
+    result: RunResult | None,
+    hung: bool,
+    pending: list[str],
+    leaked: list[str],
+) -> RunRecord:
+    """Everything the oracles and the run directory need: runtime, server and fault events,
+    the fake API's journal, the spans and the result (``rt`` is None when the run was stopped
+    before the runtime existed)."""
+    return RunRecord(
+        scenario=scenario.name,
+        policy=policy,
+        seed=seed,
+        mode=mode,
+        runtime_events=[{"source": "runtime", **e.to_dict()} for e in rt.events.events]
+        if rt
+        else [],
+        server_events={
+            name: [{"source": f"mcp:{name}", **e} for e in events]
+            for name, events in (rt.server_events().items() if rt else [])
+        },
+        fault_events=[{"source": "faults", **e} for e in rt.faults.events()] if rt else [],
+        journal=[r.to_dict() for r in rt.fake_api.journal.records] if rt and rt.fake_api else [],
+        spans=flatten(trace),
+        result=result.to_dict() if result else {},
+        secrets=rt.secret_values() if rt else [],
+        hung=hung,
+        pending=pending,
+        leaked=leaked,
+        params=scenario.oracle_params,
+    )
