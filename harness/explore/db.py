@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -107,19 +107,19 @@ def replay_stored(
     strategy: str = "fifo",
     source: str | None = None,
     root: Path = DEFAULT_ROOT,
-) -> list[RunOutcome]:
-    """Run the failing seeds stored for ``scenario`` (this policy and strategy) first, as
-    ``harness run`` does before the seed it was asked for; returns their outcomes."""
+    skip: int | None = None,
+) -> Iterator[RunOutcome]:
+    """Run the failing seeds stored for ``scenario`` (this policy and strategy, ``skip``
+    excepted), one by one, as ``harness run`` does before the seed it was asked for."""
     from harness.scenarios import run_scenario
 
     seeds = FailureDB(root).seeds(scenario.content_hash(), policy=policy, strategy=strategy)
-    return [
-        run_scenario(
-            scenario,
-            policy=policy,  # type: ignore[arg-type]
-            seed=seed,
-            strategy=strategy,
-            source=source,
-        )
-        for seed in seeds
-    ]
+    for seed in seeds:
+        if seed != skip:
+            yield run_scenario(
+                scenario,
+                policy=policy,  # type: ignore[arg-type]
+                seed=seed,
+                strategy=strategy,
+                source=source,
+            )

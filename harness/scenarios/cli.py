@@ -106,6 +106,25 @@ def _table(outcomes: list[RunOutcome]) -> None:
     help="Where run directories are written.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per run.")
+@click.option(
+    "--otlp-endpoint",
+    metavar="URL",
+    help="Also send every run's trace to this OTLP collector (e.g. http://localhost:4318); "
+    "default: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT when set.",
+)
+@click.option(
+    "--otlp-protocol",
+    type=click.Choice(["http/protobuf", "grpc"]),
+    default=None,
+    help="OTLP protocol (default: OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL, else http/protobuf).",
+)
+@click.option(
+    "--failure-db/--no-failure-db",
+    default=True,
+    show_default=True,
+    help="Sim mode: first replay the failing seeds that harness explore stored for each "
+    "scenario (.harness/failures/).",
+)
 def run_cmd(
     targets: tuple[str, ...],
     run_all: bool,
@@ -116,14 +135,19 @@ def run_cmd(
     time_scale: float | None,
     out: Path,
     as_json: bool,
+    otlp_endpoint: str | None,
+    otlp_protocol: str | None,
+    failure_db: bool,
 ) -> None:
-    """Run scenarios (built-in names or files) in sim mode and judge each run.
+    """Run scenarios (built-in names or files) and judge each run.
 
-    Exit status 0 when every run met its expectation (bug reproduced under buggy, held under
-    fixed), 1 when one did not, 2 on bad input.
+    In sim mode the failing seeds an exploration stored for a scenario run first (as
+    Hypothesis replays its example database). Exit status 0 when every run met its
+    expectation (bug reproduced under buggy, held under fixed), 1 when one did not, 2 on
+    bad input, 130 when interrupted.
     """
     from harness.errors import ScenarioError
-    from harness.scenarios import builtin_names, resolve, run_scenario, write_run
+    from harness.scenarios import builtin_names, resolve
 
     names = list(targets) + (builtin_names() if run_all else [])
     if not names:
@@ -131,35 +155,110 @@ def run_cmd(
     loaded = [resolve(name) for name in dict.fromkeys(names)]
     if not loaded:
         raise ScenarioError("no scenario to run")
+    exporter = _run_exporter(otlp_endpoint, otlp_protocol)
     policies: list[Any] = ["buggy", "fixed"] if policy == "both" else [policy]
     jobs = [(scenario, source, pol) for scenario, source in loaded for pol in policies]
     outcomes: list[RunOutcome] = []
     slow = mode == "live" or len(jobs) > 40  # sim runs take ~20 ms each
-    with _progress(len(jobs), enabled=slow and not as_json) as tick:
-        for scenario, source, pol in jobs:
-            tick(f"{scenario.name} ({pol})")
-            if mode == "live":
-                from harness.scenarios.live import run_scenario_live
-
-                outcome = run_scenario_live(
-                    scenario, policy=pol, seed=seed, time_scale=time_scale, source=source
-                )
-            else:
-                outcome = run_scenario(
-                    scenario, policy=pol, seed=seed, strategy=strategy, source=source
-                )
-            write_run(outcome, scenario, out)
-            outcomes.append(outcome)
-            if as_json:
-                click.echo(json.dumps(outcome.to_json()))
-            if outcome.interrupted:
-                break
+    try:
+        with _progress(len(jobs), enabled=slow and not as_json) as tick:
+            for scenario, source, pol in jobs:
+                tick(f"{scenario.name} ({pol})")
+                for outcome in _runs(
+                    scenario,
+                    source,
+                    pol,
+                    seed=seed,
+                    strategy=strategy,
+                    mode=mode,
+                    time_scale=time_scale,
+                    failure_db=failure_db,
+                ):
+                    _keep(outcome, scenario, out, exporter, as_json)
+                    outcomes.append(outcome)
+                    if outcome.interrupted:
+                        break
+                if outcomes and outcomes[-1].interrupted:
+                    break
+    finally:
+        if exporter is not None:
+            _close_exporter(exporter, otlp_endpoint)
     if not as_json:
         _table(outcomes)
     if outcomes and outcomes[-1].interrupted:
         click.echo("interrupted: the runs above were recorded", err=True)
         raise SystemExit(130)
     raise SystemExit(0 if all(o.met for o in outcomes) else 1)
+
+
+def _runs(
+    scenario: Any,
+    source: str | None,
+    policy: Any,
+    *,
+    seed: int,
+    strategy: str,
+    mode: str,
+    time_scale: float | None,
+    failure_db: bool,
+) -> Iterator[RunOutcome]:
+    """The stored failing seeds first (sim mode), then the asked-for seed."""
+    if mode == "live":
+        from harness.scenarios.live import run_scenario_live
+
+        yield run_scenario_live(
+            scenario, policy=policy, seed=seed, time_scale=time_scale, source=source
+        )
+        return
+    from harness.scenarios import run_scenario
+
+    if failure_db:
+        from harness.explore import replay_stored
+
+        yield from replay_stored(
+            scenario, policy=policy, strategy=strategy, source=source, skip=seed
+        )
+    yield run_scenario(scenario, policy=policy, seed=seed, strategy=strategy, source=source)
+
+
+def _keep(outcome: RunOutcome, scenario: Any, out: Path, exporter: Any, as_json: bool) -> None:
+    from harness.scenarios import write_run
+
+    write_run(outcome, scenario, out)
+    if exporter is not None:
+        exporter.submit(outcome.trace)
+    if as_json:
+        click.echo(json.dumps(outcome.to_json()))
+
+
+def _run_exporter(endpoint: str | None, protocol: str | None) -> Any:
+    """A ``RunExporter`` when the flags or ``OTEL_*`` variables name a collector."""
+    if endpoint is None and protocol is None and not _otel_env():
+        return None  # keeps the OTLP exporter packages unimported on the common path
+    from harness.telemetry.export import RunExporter, exporter_from_settings
+
+    exporter = exporter_from_settings(endpoint, protocol)
+    return RunExporter(exporter) if exporter is not None else None
+
+
+def _otel_env() -> bool:
+    import os
+
+    return any(
+        os.environ.get(name)
+        for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
+
+
+def _close_exporter(exporter: Any, endpoint: str | None) -> None:
+    where = endpoint or "the OTEL_EXPORTER_OTLP_* endpoint"
+    finished = exporter.close(timeout_millis=30_000)
+    if exporter.refused or not finished:
+        lost = f"{exporter.refused} span(s) refused or unreachable"
+        late = "" if finished else "; the rest did not finish within 30 s"
+        click.echo(f"warning: OTLP export to {where}: {lost}{late}", err=True)
+    else:
+        click.echo(f"exported {exporter.sent} spans to {where}", err=True)
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -290,7 +290,18 @@ class RunExporter:
     def __init__(self, exporter: SpanExporter) -> None:
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        self._processor: SpanProcessor = BatchSpanProcessor(exporter)
+        self._tally = _Tally(exporter)
+        self._processor: SpanProcessor = BatchSpanProcessor(self._tally)
+
+    @property
+    def sent(self) -> int:
+        """Spans the collector accepted so far."""
+        return self._tally.sent
+
+    @property
+    def refused(self) -> int:
+        """Spans that did not reach the collector (refused, unreachable, timed out)."""
+        return self._tally.refused
 
     def submit(self, traces_data: Mapping[str, Any]) -> int:
         """Queue a run's OTLP JSON; returns the number of spans queued."""
@@ -304,6 +315,29 @@ class RunExporter:
         flushed = self._processor.force_flush(timeout_millis)
         self._processor.shutdown()
         return flushed
+
+
+class _Tally(SpanExporter):
+    """Counts what the wrapped exporter delivered, for the end-of-run report."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self._inner = inner
+        self.sent = 0
+        self.refused = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        result = self._inner.export(spans)
+        if result is SpanExportResult.SUCCESS:
+            self.sent += len(spans)
+        else:
+            self.refused += len(spans)
+        return result
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._inner.force_flush(timeout_millis)
 
 
 def read_traces_data(target: str | Path) -> dict[str, Any]:

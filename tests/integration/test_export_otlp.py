@@ -290,6 +290,7 @@ def test_run_exporter_batches_several_runs_in_the_background(
     traces = [run_scenario(scenario, policy=p, seed=1).trace for p in ("buggy", "fixed")]
     queued = [runner.submit(trace) for trace in traces]
     assert runner.close(timeout_millis=10_000)
+    assert (runner.sent, runner.refused) == (sum(queued), 0)
     saved = sorted((s for t in traces for s in flatten(t)), key=lambda s: s["span_id"])
     got = sorted(received.flat(), key=lambda s: s["span_id"])
     assert sum(queued) == len(got) == len(saved)
@@ -297,3 +298,37 @@ def test_run_exporter_batches_several_runs_in_the_background(
         (s["span_id"], s["name"], s["start_ns"]) for s in saved
     ]
     assert {s["service"] for s in got} == {"harness-runtime", "fake-anthropic", "fake-mcp-chat"}
+
+
+def test_harness_run_sends_each_run_to_the_collector(
+    tmp_path: Path, grpc_receiver: tuple[str, _Received]
+) -> None:
+    from harness.scenarios.cli import run_cmd
+
+    url, received = grpc_receiver
+    args = ["cascade", "--policy", "buggy", "--out", str(tmp_path), "--no-failure-db"]
+    args += ["--otlp-endpoint", url, "--otlp-protocol", "grpc"]
+    result = CliRunner().invoke(run_cmd, args)
+    assert result.exit_code == 0, result.output
+    assert f"exported {len(received.flat())} spans to {url}" in result.output
+    [run_dir] = tmp_path.iterdir()
+    saved = sorted(read_trace_file(run_dir / "trace.jsonl"), key=lambda s: s["span_id"])
+    got = sorted(received.flat(), key=lambda s: s["span_id"])
+    assert [(s["span_id"], s["name"], s["start_ns"], s["service"]) for s in got] == [
+        (s["span_id"], s["name"], s["start_ns"], s["service"]) for s in saved
+    ]
+    assert {s["service"] for s in got} == {"harness-runtime", "fake-anthropic", "fake-mcp-ssh"}
+
+
+def test_harness_run_with_a_bad_otlp_endpoint_is_a_clear_error(tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "cascade", "--out", str(out),
+         "--otlp-endpoint", "localhost:4317"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ")
+    assert "--otlp-endpoint" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not out.exists()  # nothing ran

@@ -97,7 +97,7 @@ def test_replay_stored_runs_the_stored_failing_seeds(tmp_path: Path) -> None:
     from harness.scenarios import resolve
 
     scenario, source = resolve("cascade_random")
-    assert replay_stored(scenario, policy="buggy", root=tmp_path) == []
+    assert list(replay_stored(scenario, policy="buggy", root=tmp_path)) == []
     FailureDB(tmp_path).add(scenario.content_hash(), scenario.name, [_entry(13)])
     [outcome] = replay_stored(scenario, policy="buggy", source=source, root=tmp_path)
     assert (outcome.seed, outcome.outcome) == (13, "reproduced")

@@ -1,0 +1,42 @@
+"""``harness run`` replays the failing seeds an exploration stored before the asked-for seed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.explore import FailureDB, FailureEntry
+from harness.scenarios import resolve
+
+pytestmark = pytest.mark.integration
+
+
+def _run(cwd: Path, *extra: str) -> list[dict[str, object]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "cascade_random", "--policy", "buggy",
+         "--json", "--out", str(cwd / "runs"), *extra],
+        cwd=cwd, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_stored_failing_seeds_run_first(tmp_path: Path) -> None:
+    scenario, _ = resolve("cascade_random")
+    entry = FailureEntry(
+        policy="buggy", strategy="fifo", seed=13, oracle="no_reconnect_while_in_flight",
+        signature="x", replay="harness run cascade_random --policy buggy --seed 13",
+    )  # fmt: skip
+    FailureDB(tmp_path / ".harness" / "failures").add(
+        scenario.content_hash(), scenario.name, [entry]
+    )
+    runs = _run(tmp_path)
+    assert [r["seed"] for r in runs] == [13, 0]
+    assert runs[0]["outcome"] == "reproduced"
+    # --no-failure-db runs the asked-for seed alone; another policy's seeds are not replayed.
+    assert [r["seed"] for r in _run(tmp_path, "--no-failure-db")] == [0]
+    assert [r["seed"] for r in _run(tmp_path, "--seed", "13")] == [13]
