@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from benchmarks._figures import Figure, make
 from fake_servers.anthropic import FakeAnthropic, ModelScript
 from fake_servers.anthropic._responses import ConnectionRegistry
 from fake_servers.anthropic._serve import serve_app
@@ -149,6 +150,23 @@ async def measure(iterations: int) -> list[tuple[str, float, float]]:
             floor, ours = await medians_ms(caller(lc), caller(fc), iterations)
         rows.append((f"loopback, {size} message(s)", floor, ours))
     return rows
+
+
+def figures(*, quick: bool = False) -> list[Figure]:
+    """Median round trip of the fake vs the floor, per transport and conversation size."""
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
+    rows = anyio.run(measure, 60 if quick else 300)
+    targets = {"in-process, 1 message(s)": "<= 2.5 ms", "in-process, 20 message(s)": "<= 1.3x"}
+    return [
+        make(
+            f"fake API round trip, {name}",
+            ours,
+            "ms",
+            baseline=floor,
+            target=targets.get(name, ""),
+        )
+        for name, floor, ours in rows
+    ]
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ import anyio
 from mcp import Client, StdioServerParameters
 from mcp.server.mcpserver import MCPServer
 
+from benchmarks._figures import Figure, make
 from fake_servers.mcp import (
     Behaviour,
     ResultSpec,
@@ -132,6 +133,21 @@ def print_table(rows: list[tuple[str, float, float]]) -> None:
 
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.3f} ms"
+
+
+def figures(*, quick: bool = False) -> list[Figure]:
+    """Median ``tools/call`` round trip of the fake vs the bare floor, and stdio spawn to ready."""
+    rows = anyio.run(bench, 300 if quick else 2000, 1 if quick else 3)
+    return [
+        make(
+            f"fake MCP {label}",
+            fake * 1000,
+            "ms",
+            baseline=floor * 1000,
+            target="<= 1.2x" if "scripted" in label else "",
+        )
+        for label, floor, fake in rows
+    ]
 
 
 def main() -> None:

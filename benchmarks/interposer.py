@@ -27,6 +27,8 @@ import anyio
 from anyio.abc import Process
 from mcp import Client, StdioServerParameters
 
+from benchmarks._figures import Figure, make
+
 SERVER = [sys.executable, "-m", "fake_servers.mcp.ssh"]
 INTERPOSE = [sys.executable, "-m", "harness", "interpose"]
 ARGS = {"host": "db1", "command": "uptime"}
@@ -40,7 +42,8 @@ def _params(command: list[str]) -> StdioServerParameters:
     return StdioServerParameters(command=command[0], args=command[1:])
 
 
-async def _main(calls: int, warmup: int) -> None:
+async def _call_samples(calls: int, warmup: int) -> dict[str, list[float]]:
+    """Seconds per ``tools/call`` for each setup, alternating between them."""
     with tempfile.TemporaryDirectory() as tmp:
         plan = Path(tmp) / "plan.yaml"
         plan.write_text(IDLE_PLAN)
@@ -62,6 +65,11 @@ async def _main(calls: int, warmup: int) -> None:
                     elapsed = time.perf_counter() - start
                     if index >= warmup:
                         samples[name].append(elapsed)
+    return samples
+
+
+async def _main(calls: int, warmup: int) -> None:
+    samples = await _call_samples(calls, warmup)
     direct = statistics.median(samples["direct"])
     print(f"tools/call round trip over stdio, {calls} calls each (after {warmup} warm-up)")
     for name, values in samples.items():
@@ -91,7 +99,8 @@ async def _echo_once(process: Process) -> float:
     return time.perf_counter() - start
 
 
-async def _echo(echoes: int, warmup: int) -> None:
+async def _echo_samples(echoes: int, warmup: int) -> dict[str, list[float]]:
+    """Seconds per 1 KiB frame echoed by ``cat``, direct and through the interposer."""
     samples: dict[str, list[float]] = {"cat": [], "interposer+cat": []}
     async with (
         await anyio.open_process(["cat"]) as direct,
@@ -105,12 +114,47 @@ async def _echo(echoes: int, warmup: int) -> None:
         for process in (direct, relayed):
             assert process.stdin is not None
             await process.stdin.aclose()
+    return samples
+
+
+async def _echo(echoes: int, warmup: int) -> None:
+    samples = await _echo_samples(echoes, warmup)
     base = statistics.median(samples["cat"])
     relay = statistics.median(samples["interposer+cat"])
     print(f"1 KiB frame echoed by cat, {echoes} each")
     print(f"{'cat':>16}: median {base * 1e6:8.0f} µs")
     added = (relay - base) * 1e6
     print(f"{'interposer+cat':>16}: median {relay * 1e6:8.0f} µs  added {added:+7.0f} µs")
+
+
+def figures(*, quick: bool = False) -> list[Figure]:
+    """Median ``tools/call`` round trip through the interposer (with and without a plan) and
+    the bare relay cost, each against the direct connection measured alongside."""
+    calls, echoes, warmup = (100, 300, 20) if quick else (400, 2000, 50)
+    calls_s = anyio.run(_call_samples, calls, warmup)
+    echo_s = anyio.run(_echo_samples, echoes, warmup)
+    direct = statistics.median(calls_s["direct"]) * 1e6
+    cat = statistics.median(echo_s["cat"]) * 1e6
+    return [
+        make(
+            "interposer tools/call round trip (stdio, median)",
+            statistics.median(calls_s["interposer"]) * 1e6,
+            "us",
+            baseline=direct,
+        ),
+        make(
+            "interposer + idle fault plan tools/call round trip",
+            statistics.median(calls_s["interposer+plan"]) * 1e6,
+            "us",
+            baseline=direct,
+        ),
+        make(
+            "interposer relay, 1 KiB frame echoed by cat",
+            statistics.median(echo_s["interposer+cat"]) * 1e6,
+            "us",
+            baseline=cat,
+        ),
+    ]
 
 
 def main() -> None:

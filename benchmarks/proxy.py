@@ -24,6 +24,8 @@ from collections.abc import Awaitable, Callable
 
 from toxiproxy import Toxiproxy
 
+from benchmarks._figures import Figure, make
+
 CHUNK = 1 << 20
 MESSAGE = 1024
 
@@ -106,7 +108,10 @@ async def _best_pair(
     return pick(a for a, _ in pairs), pick(b for _, b in pairs)
 
 
-async def main(megabytes: int, round_trips: int, repeat: int) -> None:
+async def measure(
+    megabytes: int, round_trips: int, repeat: int
+) -> tuple[float, float, float, float]:
+    """(direct MiB/s, proxied MiB/s, direct round trip s, proxied round trip s)."""
     sink = await asyncio.start_server(_sink, "127.0.0.1", 0)
     echo = await asyncio.start_server(_echo, "127.0.0.1", 0)
     sink_port = sink.sockets[0].getsockname()[1]
@@ -142,7 +147,35 @@ async def main(megabytes: int, round_trips: int, repeat: int) -> None:
             await server.wait_closed()
         # Let the echo handlers see the proxy's connections close before the loop ends.
         await asyncio.sleep(0.1)
+    return direct_mib, proxied_mib, direct_rtt, proxied_rtt
 
+
+def figures(*, quick: bool = False) -> list[Figure]:
+    """Throughput and 1 KiB round trip through the proxy (its own process) vs direct."""
+    megabytes, round_trips, repeat = (32, 300, 2) if quick else (256, 2000, 3)
+    direct_mib, proxied_mib, direct_rtt, proxied_rtt = asyncio.run(
+        measure(megabytes, round_trips, repeat)
+    )
+    return [
+        make(
+            f"proxy throughput ({megabytes} MiB, no toxics)",
+            proxied_mib,
+            "MiB/s",
+            baseline=direct_mib,
+            target=">= 0.45x",
+        ),
+        make(
+            "proxy round trip (1 KiB, median)",
+            proxied_rtt * 1e6,
+            "us",
+            baseline=direct_rtt * 1e6,
+            target="<= +150 us",
+        ),
+    ]
+
+
+async def main(megabytes: int, round_trips: int, repeat: int) -> None:
+    direct_mib, proxied_mib, direct_rtt, proxied_rtt = await measure(megabytes, round_trips, repeat)
     ratio = proxied_mib / direct_mib
     added_us = (proxied_rtt - direct_rtt) * 1e6
     print(f"throughput ({megabytes} MiB, best of {repeat})")

@@ -14,25 +14,55 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 
-from harness.scenarios import builtin_names, resolve, run_scenario
+from benchmarks._figures import Figure, make
+from harness.scenarios import Policy, builtin_names, resolve, run_scenario
+
+FOUNDING = ("cascade", "orphaned_tool_block", "scope_leak")
+POLICIES: tuple[Policy, ...] = ("buggy", "fixed")
+
+
+def measure(names: Iterable[str], repeat: int) -> list[tuple[str, str, float, float]]:
+    """(scenario, policy, median wall s, virtual s) of each scenario under each policy."""
+    rows: list[tuple[str, str, float, float]] = []
+    for name in names:
+        scenario, _ = resolve(name)
+        for policy in POLICIES:
+            run_scenario(scenario, policy=policy)  # warm caches (script parsing, imports)
+            walls, virtual = [], 0.0
+            for _ in range(repeat):
+                outcome = run_scenario(scenario, policy=policy)
+                walls.append(outcome.wall_s)
+                virtual = outcome.virtual_s
+            rows.append((name, policy, statistics.median(walls), virtual))
+    return rows
+
+
+def figures(*, quick: bool = False) -> list[Figure]:
+    """Sim run wall time and virtual/wall ratio of each founding scenario under each policy
+    (the cold ``harness run --all`` is in ``benchmarks.startup``)."""
+    out: list[Figure] = []
+    for name, policy, wall, virtual in measure(FOUNDING, 2 if quick else 5):
+        out.append(
+            make(f"sim run {name} ({policy}), median wall", wall * 1000, "ms", target="<= 250 ms")
+        )
+        out.append(
+            make(
+                f"sim run {name} ({policy}), virtual/wall",
+                virtual / wall,
+                "",
+                target=">= 500" if name == "cascade" else "",
+            )
+        )
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    rows: list[tuple[str, str, float, float]] = []
-    for name in builtin_names():
-        scenario, _ = resolve(name)
-        for policy in ("buggy", "fixed"):
-            run_scenario(scenario, policy=policy)  # warm caches (script parsing, imports)
-            walls, virtual = [], 0.0
-            for _ in range(args.repeat):
-                outcome = run_scenario(scenario, policy=policy)
-                walls.append(outcome.wall_s)
-                virtual = outcome.virtual_s
-            rows.append((name, policy, statistics.median(walls), virtual))
+    rows = measure(builtin_names(), args.repeat)
     print(f"{'scenario':<30} {'policy':<6} {'wall ms':>8} {'virtual s':>10} {'virt/wall':>10}")
     for name, policy, wall, virtual in rows:
         print(

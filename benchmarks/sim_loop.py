@@ -16,7 +16,8 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from harness.sim import STRATEGIES, run_sim
+from benchmarks._figures import Figure, make
+from harness.sim import STRATEGIES, SimStats, run_sim
 
 SLEEPS_PER_TASK = 10
 
@@ -46,19 +47,55 @@ def stock_loop_wall(main: Callable[[], Awaitable[None]]) -> float:
         loop.close()
 
 
+def best_sleeping_run(size: int, strategy: str, repeat: int) -> SimStats:
+    """The fastest of ``repeat`` runs of ``size`` tasks with 1-10 virtual s sleeps."""
+    runs = (
+        run_sim(sleeping_workload(size, zero=False), seed=1, strategy=strategy).stats
+        for _ in range(repeat)
+    )
+    return min(runs, key=lambda stats: stats.wall_elapsed)
+
+
+def cost_per_step(
+    size: int, strategy: str, repeat: int, *, trace: bool = False
+) -> tuple[float, float]:
+    """(sim loop, stock asyncio loop) seconds per executed callback with zero-length sleeps,
+    best of ``repeat`` runs each."""
+    workload = sleeping_workload(size, zero=True)
+    steps = run_sim(workload, seed=0).stats.steps
+    stock = min(stock_loop_wall(workload) for _ in range(repeat)) / steps
+    wall = min(
+        run_sim(workload, seed=0, strategy=strategy, record_trace=trace).stats.wall_elapsed
+        for _ in range(repeat)
+    )
+    return wall / steps, stock
+
+
+def figures(*, quick: bool = False) -> list[Figure]:
+    """Virtual/wall ratio of 100 sleeping tasks, and the cost per step of each strategy
+    against the stock asyncio loop (1000 tasks, zero-length sleeps)."""
+    repeat = 1 if quick else 3
+    ratio = best_sleeping_run(100, "fifo", repeat).virtual_wall_ratio
+    rows = [make("sim loop virtual/wall, 100 tasks x 10 sleeps (fifo)", ratio, "")]
+    for strategy in STRATEGIES:
+        sim, stock = cost_per_step(1000, strategy, repeat)
+        rows.append(
+            make(
+                f"sim loop cost per step vs stock asyncio, 1000 tasks ({strategy})",
+                sim * 1e6,
+                "us",
+                baseline=stock * 1e6,
+            )
+        )
+    return rows
+
+
 def ratio_table(sizes: list[int], repeat: int) -> None:
     print("Virtual/wall ratio (N tasks x 10 sleeps of 1-10 virtual s)")
     print(f"{'N':>6} {'strategy':>8} {'virtual s':>10} {'wall ms':>9} {'steps':>8} {'ratio':>12}")
     for size in sizes:
         for strategy in STRATEGIES:
-            best = None
-            for _ in range(repeat):
-                stats = run_sim(
-                    sleeping_workload(size, zero=False), seed=1, strategy=strategy
-                ).stats
-                if best is None or stats.wall_elapsed < best.wall_elapsed:
-                    best = stats
-            assert best is not None
+            best = best_sleeping_run(size, strategy, repeat)
             print(
                 f"{size:>6} {strategy:>8} {best.virtual_elapsed:>10.1f} "
                 f"{best.wall_elapsed * 1000:>9.2f} {best.steps:>8} "
@@ -73,21 +110,12 @@ def overhead_table(sizes: list[int], repeat: int) -> None:
     header += "".join(f" {name + ' us':>10} {'x':>5}" for name in (*STRATEGIES, "fifo+trace"))
     print(header)
     for size in sizes:
-        workload = sleeping_workload(size, zero=True)
-        fifo = run_sim(workload, seed=0).stats
-        steps = fifo.steps
-        stock = min(stock_loop_wall(workload) for _ in range(repeat)) / steps
-        line = f"{size:>6} {steps:>8} {stock * 1e6:>9.2f}"
-        for name, strategy, trace in (
-            *((name, name, False) for name in STRATEGIES),
-            ("fifo+trace", "fifo", True),
-        ):
-            del name
-            wall = min(
-                run_sim(workload, seed=0, strategy=strategy, record_trace=trace).stats.wall_elapsed
-                for _ in range(repeat)
-            )
-            per_step = wall / steps
+        steps = run_sim(sleeping_workload(size, zero=True), seed=0).stats.steps
+        line = ""
+        for strategy, trace in (*((name, False) for name in STRATEGIES), ("fifo", True)):
+            per_step, stock = cost_per_step(size, strategy, repeat, trace=trace)
+            if not line:
+                line = f"{size:>6} {steps:>8} {stock * 1e6:>9.2f}"
             line += f" {per_step * 1e6:>10.2f} {per_step / stock:>5.2f}"
         print(line)
 

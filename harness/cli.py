@@ -22,6 +22,7 @@ __all__ = ["main"]
 # name -> ("module", "attribute", "short help"); the help text is here so listing commands
 # imports nothing.
 _COMMANDS: dict[str, tuple[str, str, str]] = {
+    "bench": ("harness.bench", "bench", "Run every benchmark and print one table of figures."),
     "agent": (
         "harness.runtime.cli",
         "agent",
