@@ -2,9 +2,10 @@
 
 Starting from a failing seed's draws, one change at a time is tried and kept when the same
 oracle still fails and the run is judged the same (reproduced / unexpected): the schedule
-back to ``fifo`` (no scheduling deviations); every fault drawn in (``chance``) dropped; every
-drawn number moved to its distribution's lower end, else bisected toward it and rounded up to
-a whole number; every ``choice`` moved to an earlier option. Passes repeat until nothing
+back to ``fifo`` (no scheduling deviations); every entry of the scenario's fault plan dropped,
+last first; every fault drawn in (``chance``) dropped; every drawn number moved to its
+distribution's lower end, else bisected toward it and rounded up to a whole number; every
+``choice`` moved to an earlier option. Passes repeat until nothing
 changes. Every step is a seeded sim run, so the result is deterministic. The output is a
 scenario file with those values fixed (no distributions left) and the command that replays it.
 """
@@ -82,12 +83,12 @@ def shrink(
     oracle: str,
     strategy: str = "fifo",
     out_dir: Path | None = None,
-    fails: Callable[[dict[str, Any], str], bool] | None = None,
+    fails: Callable[[Scenario, dict[str, Any], str], bool] | None = None,
 ) -> ShrinkResult:
     """Shrink the run (``scenario``, ``policy``, ``seed``, ``strategy``) that fails ``oracle``.
 
-    ``fails(draws, strategy)`` decides whether a candidate still fails (default: a sim
-    run in which ``oracle`` fails). With ``out_dir`` the minimal scenario is written there.
+    ``fails(scenario, draws, strategy)`` decides whether a candidate still fails (default: a
+    sim run in which ``oracle`` fails). With ``out_dir`` the minimal scenario is written there.
     """
     from harness.errors import ScenarioError
     from harness.scenarios import run_scenario
@@ -99,10 +100,10 @@ def shrink(
     # only the one oracle, or the minimal plan would show a different failure.
     judged: list[str] = []
 
-    def default_fails(draws: dict[str, Any], strat: str) -> bool:
+    def default_fails(candidate: Scenario, draws: dict[str, Any], strat: str) -> bool:
         try:
             outcome = run_scenario(
-                scenario,
+                candidate,
                 policy=policy,  # type: ignore[arg-type]
                 seed=seed,
                 strategy=strat,
@@ -118,11 +119,12 @@ def shrink(
         return outcome.outcome == judged[0]
 
     check = fails or default_fails
+    current = [scenario]  # the scenario as shrunk so far (fault plan entries dropped)
 
     def still_fails(draws: dict[str, Any], strat: str) -> bool:
         nonlocal attempts
         attempts += 1
-        return check(draws, strat)
+        return check(current[0], draws, strat)
 
     result = ShrinkResult(
         scenario=scenario.name,
@@ -133,7 +135,7 @@ def shrink(
         original_strategy=strategy,
         original_draws=dict(original),
         draws=dict(original),
-        faults_before=_faults(specs, original),
+        faults_before=_faults(specs, original) + len(scenario.faults),
         faults_after=0,
         attempts=0,
     )
@@ -142,16 +144,17 @@ def shrink(
             f"seed {seed} does not fail {oracle} under {policy} / {strategy}: nothing to shrink"
         )
     _shrink_schedule(result, still_fails)
+    specs = _drop_plan_faults(result, current, specs, still_fails)
     for _ in range(_MAX_PASSES):
         changed = False
         for ptr, spec in specs.items():
             changed |= _shrink_value(result, ptr, spec, still_fails)
         if not changed:
             break
-    result.faults_after = _faults(specs, result.draws)
+    result.faults_after = _faults(specs, result.draws) + len(current[0].faults)
     result.attempts = attempts
     if out_dir is not None:
-        result.path = _write_minimal(scenario, result, out_dir)
+        result.path = _write_minimal(current[0], result, out_dir)
     return result
 
 
@@ -164,6 +167,53 @@ def _shrink_schedule(result: ShrinkResult, still_fails: Check) -> None:
     if still_fails(result.draws, "fifo"):
         result.steps.append(f"schedule: {result.strategy} -> fifo")
         result.strategy = "fifo"
+
+
+def _drop_plan_faults(
+    result: ShrinkResult, current: list[Scenario], specs: dict[str, Spec], still_fails: Check
+) -> dict[str, Spec]:
+    """Drop each fault plan entry (last first) that the failure does not need; returns the
+    distributions renumbered for the plan that is left."""
+    for index in reversed(range(len(current[0].faults))):
+        before = (current[0], result.draws)
+        scenario, draws = _without_fault(current[0], result.draws, index)
+        label = before[0].faults.faults[index].label
+        current[0] = scenario
+        if still_fails(draws, result.strategy):
+            result.steps.append(f"faults: dropped {label}")
+            result.draws = draws
+        else:
+            current[0] = before[0]
+    return {p: parse_spec(s, split_pointer(p)) for p, s in current[0].distributions.items()}
+
+
+def _without_fault(
+    scenario: Scenario, draws: dict[str, Any], index: int
+) -> tuple[Scenario, dict[str, Any]]:
+    """``scenario`` without fault plan entry ``index``: its distributions and draws go with
+    it, the later entries' pointers move down by one."""
+    from harness.faults.plan import FaultPlan
+
+    prefix = f"/faults/{index}"
+
+    def moved(ptr: str) -> str | None:
+        parts = ptr.split("/")
+        if len(parts) < 3 or parts[1] != "faults" or not parts[2].isdigit():
+            return ptr
+        if ptr == prefix or ptr.startswith(prefix + "/"):
+            return None
+        number = int(parts[2])
+        return "/".join([*parts[:2], str(number - 1), *parts[3:]]) if number > index else ptr
+
+    entries = [f for i, f in enumerate(scenario.faults.faults) if i != index]
+    distributions = {
+        new: spec for ptr, spec in scenario.distributions.items() if (new := moved(ptr))
+    }
+    kept = {new: value for ptr, value in draws.items() if (new := moved(ptr))}
+    changed = scenario.model_copy(
+        update={"faults": FaultPlan.model_construct(entries), "distributions": distributions}
+    )
+    return changed, kept
 
 
 def _try(result: ShrinkResult, ptr: str, value: Any, still_fails: Check) -> bool:
@@ -221,6 +271,9 @@ def _write_minimal(scenario: Scenario, result: ShrinkResult, out_dir: Path) -> P
 
     fixed, _ = scenario.resolve(result.seed, overrides=result.draws)
     data = fixed.model_dump(mode="json", exclude_defaults=True)
+    if len(fixed.faults):
+        # A fault's ``type`` is its default and the tag the plan needs: keep it.
+        data["faults"] = fixed.faults.model_dump(mode="json", exclude_none=True)
     data["name"] = f"{scenario.name}_s{result.seed}_min"[:80]
     data["description"] = (
         f"Shrunk from {scenario.name} seed {result.seed} ({result.policy}, "
