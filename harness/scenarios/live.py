@@ -28,12 +28,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from harness.chaos_random import ChaosRandom
 from harness.clock import ScaledClock
 from harness.errors import ConfigError
-from harness.oracles import check
 from harness.runtime.config import RuntimeConfig
 from harness.runtime.runtime import RunResult, Runtime
 from harness.scenarios._record import build_record
 from harness.scenarios.model import Policy, Scenario
-from harness.scenarios.runner import RunOutcome, judge
+from harness.scenarios.runner import RunOutcome, judged
 from harness.telemetry.components import regroup_by_service
 from harness.telemetry.otlp_json import scrub_addresses, spans_to_otlp_json
 from harness.telemetry.routing import SpanSink, install_router
@@ -162,23 +161,13 @@ def run_scenario_live(
             pending=pending,
             leaked=[f"process {pid}" for pid in leaked],
         )
-    verdicts = check(record, scenario.oracle_names)
-    outcome, expected, deciding = judge(scenario, policy, verdicts)
-    if interrupted:
-        outcome = "interrupted"
-    return RunOutcome(
-        scenario=scenario.name,
-        policy=policy,
-        seed=seed,
+    return judged(
+        scenario,
+        record,
         strategy="real",
-        outcome=outcome,
-        expected=expected,
-        verdicts=verdicts,
-        deciding=deciding,
+        trace=trace,
         virtual_s=rt.events.events[-1].time if rt.events.events else 0.0,
         wall_s=wall,
-        record=record,
-        trace=trace,
         stats={"time_scale": time_scale},
         source=source,
         interrupted=interrupted,

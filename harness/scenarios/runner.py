@@ -220,21 +220,48 @@ def run_scenario(
         if rt
         else [],
     )
+    return judged(
+        scenario,
+        record,
+        strategy=strategy,
+        trace=trace,
+        virtual_s=virtual,
+        wall_s=wall,
+        stats=stats,
+        source=source,
+        interrupted=interrupted,
+        draws=draws,
+    )
+
+
+def judged(
+    scenario: Scenario,
+    record: RunRecord,
+    *,
+    strategy: str,
+    trace: dict[str, Any],
+    virtual_s: float,
+    wall_s: float,
+    stats: dict[str, Any],
+    source: str | None,
+    interrupted: bool,
+    draws: dict[str, Any],
+) -> RunOutcome:
+    """Check the scenario's oracles on ``record`` and judge the run (sim or live)."""
+    policy: Policy = record.policy  # type: ignore[assignment]
     verdicts = check(record, scenario.oracle_names)
     outcome, expected, deciding = judge(scenario, policy, verdicts)
-    if interrupted:
-        outcome = "interrupted"
     return RunOutcome(
         scenario=scenario.name,
         policy=policy,
-        seed=seed,
+        seed=record.seed,
         strategy=strategy,
-        outcome=outcome,
+        outcome="interrupted" if interrupted else outcome,
         expected=expected,
         verdicts=verdicts,
         deciding=deciding,
-        virtual_s=virtual,
-        wall_s=wall,
+        virtual_s=virtual_s,
+        wall_s=wall_s,
         record=record,
         trace=trace,
         stats=stats,
