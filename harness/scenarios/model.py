@@ -49,10 +49,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from harness._yaml import LocatedError, line_of, validation_error
+from harness._yaml import LocatedError, line_of, parse_yaml, read_text, validation_error
 from harness.errors import ScenarioError
 from harness.faults.plan import FaultPlan, LlmFault
 from harness.runtime.config import (
@@ -298,15 +297,7 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
 
 def parse_scenario(text: str, *, path: str | Path = "<scenario>") -> Scenario:
     """Validate scenario YAML ``text``; errors name ``path``, line and field."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ScenarioError(
-            f"not valid YAML: {getattr(exc, 'problem', None) or exc}",
-            path=path,
-            line=mark.line + 1 if mark is not None else None,
-        ) from None
+    data = parse_yaml(text, path=path, error=ScenarioError)
     if not isinstance(data, dict):
         raise ScenarioError(
             "a scenario must be a YAML mapping", path=path, value=type(data).__name__
@@ -366,10 +357,4 @@ class _Located(Exception):
 
 def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"cannot read the scenario: {exc.strerror}", path=path) from None
-    except UnicodeDecodeError:
-        raise ScenarioError("not a UTF-8 text file", path=path) from None
-    return parse_scenario(text, path=path)
+    return parse_scenario(read_text(path, error=ScenarioError, what="scenario"), path=path)
