@@ -39,7 +39,7 @@ from harness.faults.frame_engine import (
     Verdict,
     classify_call,
 )
-from harness.faults.link import ToxicLink
+from harness.faults.link import QueueSource, ToxicLink
 from harness.faults.plan import FaultPlan
 from harness.faults.records import FaultRecorder
 from harness.faults.toxic_set import ToxicSet
@@ -359,7 +359,7 @@ class FaultyTransport:
         self._stack.push_async_callback(receive.aclose)
         self._stack.callback(send.close)
         link = ToxicLink(
-            source=_QueueSource(receive),
+            source=QueueSource(receive),
             sink=_LineSink(deliver, on_eof=self.close_connection),
             toxics=self._toxics,
             stream=stream,
@@ -419,20 +419,6 @@ def _encoder(queue: MemoryObjectSendStream[bytes]) -> Deliver:
             await queue.send(data)
 
     return encode
-
-
-class _QueueSource:
-    __slots__ = ("_receive",)
-
-    def __init__(self, receive: Any) -> None:
-        self._receive = receive
-
-    async def receive(self) -> bytes:
-        try:
-            data: bytes = await self._receive.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            return b""
-        return data
 
 
 class _LineSink:

@@ -40,7 +40,7 @@ from harness.faults.frame_engine import (
     encode,
     info_from_json,
 )
-from harness.faults.link import ToxicLink
+from harness.faults.link import QueueSource, ToxicLink
 from harness.faults.plan import FaultPlan
 from harness.faults.records import FaultRecorder
 from harness.faults.toxic_set import ToxicSet
@@ -225,7 +225,7 @@ class Interposer:
             await self._to_server.send(data)
 
     async def _run_upstream_link(self, receive: Any, server_in: asyncio.StreamWriter) -> None:
-        link = self._link("upstream", _QueueSource(receive), _WriterSink(server_in))
+        link = self._link("upstream", QueueSource(receive), _WriterSink(server_in))
         await link.run()
 
     # -- server -> client -----------------------------------------------------------------------
@@ -526,20 +526,6 @@ class _FileWriter:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-
-
-class _QueueSource:
-    __slots__ = ("_receive",)
-
-    def __init__(self, receive: Any) -> None:
-        self._receive = receive
-
-    async def receive(self) -> bytes:
-        try:
-            data: bytes = await self._receive.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            return b""
-        return data
 
 
 class _ReaderSource:

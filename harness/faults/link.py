@@ -20,13 +20,29 @@ from harness.clock import Clock
 from harness.faults.toxic_set import ToxicEntry, ToxicSet
 from harness.faults.toxics import ChunkChannel, StreamChunk, Toxic, ToxicStub
 
-__all__ = ["ByteSink", "ByteSource", "LinkEvent", "ToxicLink"]
+__all__ = ["ByteSink", "ByteSource", "LinkEvent", "QueueSource", "ToxicLink"]
 
 
 class ByteSource(Protocol):
     async def receive(self) -> bytes:
         """The next bytes; ``b""`` at the end. Cancellation must not lose data."""
         ...
+
+
+class QueueSource:
+    """A ``ByteSource`` over an anyio memory object stream of bytes (closed = the end)."""
+
+    __slots__ = ("_receive",)
+
+    def __init__(self, receive: Any) -> None:
+        self._receive = receive
+
+    async def receive(self) -> bytes:
+        try:
+            data: bytes = await self._receive.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            return b""
+        return data
 
 
 class ByteSink(Protocol):
