@@ -206,6 +206,11 @@ def _runs(
     if mode == "live":
         from harness.scenarios.live import run_scenario_live
 
+        for name, server in scenario.servers.items():
+            if server.command is not None:
+                # A scenario starts a program only when it declares one: say which.
+                shown = " ".join(server.command)
+                click.echo(f"note: {scenario.name} starts server {name}: {shown}", err=True)
         yield run_scenario_live(
             scenario, policy=policy, seed=seed, time_scale=time_scale, source=source
         )

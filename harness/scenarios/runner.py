@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from harness.chaos_random import ChaosRandom
 from harness.clock import LoopClock
+from harness.errors import ScenarioError
 from harness.oracles import RunRecord, Verdict, check
 from harness.runtime.config import RuntimeConfig
 from harness.runtime.runtime import RunResult, Runtime
@@ -132,8 +133,17 @@ class _VirtualNanos:
 def sim_config(scenario: Scenario, policy: Policy) -> RuntimeConfig:
     """The scenario's runtime config for sim mode: every fake server in memory (a server the
     scenario puts on streamable HTTP or behind the proxy gets its faults and toxics on the
-    in-process transport instead)."""
+    in-process transport instead). A server that runs a command or is reached by URL is a
+    ``ScenarioError``: sim mode never starts a program a scenario names."""
     config = scenario.runtime_config(policy)
+    for name, server in config.servers.items():
+        if server.fake is None:
+            kind = "runs a command" if server.command is not None else "is reached by URL"
+            raise ScenarioError(
+                f"server {name!r} {kind}: sim mode runs the built-in fake servers in memory "
+                "only (virtual time does not cross process boundaries); use --mode live",
+                field=f"servers.{name}",
+            )
     if all(s.transport == "memory" for s in config.servers.values()):
         return config
     servers = {

@@ -4,6 +4,8 @@ events, drawn from the seed where it gives distributions."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.errors import ScenarioError
@@ -131,3 +133,16 @@ def test_a_fault_scenario_replays_identically() -> None:
     second = run_scenario(scenario, policy="buggy", seed=5)
     assert first.trace == second.trace
     assert first.record.fault_events == second.record.fault_events
+
+
+def test_sim_mode_refuses_a_server_that_runs_a_command(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    text = BASE.replace(
+        "  ssh: {fake: ssh, timeout: 150}\n",
+        f"  ssh: {{command: [python3, -c, \"open('{marker}', 'w')\"]}}\n",
+    )
+    scenario = parse_scenario(text)
+    with pytest.raises(ScenarioError, match="runs a command") as caught:
+        run_scenario(scenario, policy="fixed")
+    assert caught.value.field == "servers.ssh"
+    assert not marker.exists()
