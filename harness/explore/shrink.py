@@ -3,7 +3,9 @@
 Starting from a failing seed's draws, one change at a time is tried and kept when the same
 oracle still fails and the run is judged the same (reproduced / unexpected): the schedule
 back to ``fifo`` (no scheduling deviations); every entry of the scenario's fault plan dropped,
-last first; every fault drawn in (``chance``) dropped; every drawn number moved to its
+last first; every tool call of a model turn that makes several dropped, last first (a dropped
+``spawn_subagent`` takes the subagent's script with it: agents not needed go); every fault
+drawn in (``chance``) dropped; every drawn number moved to its
 distribution's lower end, else bisected toward it and rounded up to a whole number; every
 ``choice`` moved to an earlier option. Passes repeat until nothing
 changes. Every step is a seeded sim run, so the result is deterministic. The output is a
@@ -145,6 +147,7 @@ def shrink(
         )
     _shrink_schedule(result, still_fails)
     specs = _drop_plan_faults(result, current, specs, still_fails)
+    specs = _drop_tool_calls(result, current, specs, still_fails)
     for _ in range(_MAX_PASSES):
         changed = False
         for ptr, spec in specs.items():
@@ -185,6 +188,95 @@ def _drop_plan_faults(
         else:
             current[0] = before[0]
     return {p: parse_spec(s, split_pointer(p)) for p, s in current[0].distributions.items()}
+
+
+def _drop_tool_calls(
+    result: ShrinkResult, current: list[Scenario], specs: dict[str, Spec], still_fails: Check
+) -> dict[str, Spec]:
+    """Drop each tool call of a multi-call model turn (last first) that the failure does not
+    need; a dropped subagent's own script goes too. Returns the renumbered distributions."""
+    agents = list((current[0].model.get("agents") or {}).keys())
+    for agent in agents:
+        turns = ((current[0].model.get("agents") or {}).get(agent) or {}).get("turns") or []
+        for turn_index in range(len(turns)):
+            while True:
+                dropped = False
+                script = current[0].model["agents"].get(agent)
+                if script is None:
+                    break  # this agent's own script went with a dropped spawn
+                calls = script["turns"][turn_index].get("tool_use") or []
+                for call_index in reversed(range(len(calls))):
+                    if len(calls) < 2:
+                        break
+                    candidate = _without_tool_call(
+                        current[0], result.draws, agent, turn_index, call_index
+                    )
+                    if candidate is None:
+                        continue
+                    scenario, draws, label = candidate
+                    before = current[0]
+                    current[0] = scenario
+                    if still_fails(draws, result.strategy):
+                        result.steps.append(f"model: dropped {label}")
+                        result.draws = draws
+                        dropped = True
+                        break
+                    current[0] = before
+                if not dropped:
+                    break
+    return {p: parse_spec(s, split_pointer(p)) for p, s in current[0].distributions.items()}
+
+
+def _without_tool_call(
+    scenario: Scenario, draws: dict[str, Any], agent: str, turn: int, index: int
+) -> tuple[Scenario, dict[str, Any], str] | None:
+    """``scenario`` without tool call ``index`` of ``agent``'s turn ``turn`` (and, for a
+    ``spawn_subagent`` call, without the subagent's script when nothing else spawns it)."""
+    import copy
+
+    model = copy.deepcopy(scenario.model)
+    calls = model["agents"][agent]["turns"][turn]["tool_use"]
+    call = calls.pop(index)
+    base = f"/model/agents/{agent}/turns/{turn}/tool_use"
+    gone = [f"{base}/{index}"]
+    label = f"{agent} turn {turn} {call.get('name')}"
+    child = (call.get("input") or {}).get("name") if call.get("name") == "spawn_subagent" else None
+    if isinstance(child, str) and child in model["agents"] and not _spawned(model, child):
+        del model["agents"][child]
+        gone.append(f"/model/agents/{child}")
+        label += f" (agent {child})"
+
+    def moved(ptr: str) -> str | None:
+        if any(ptr == g or ptr.startswith(g + "/") for g in gone):
+            return None
+        if ptr.startswith(base + "/"):
+            rest = ptr[len(base) + 1 :].split("/")
+            if rest[0].isdigit() and int(rest[0]) > index:
+                return "/".join([base, str(int(rest[0]) - 1), *rest[1:]])
+        return ptr
+
+    distributions = {
+        new: spec for ptr, spec in scenario.distributions.items() if (new := moved(ptr))
+    }
+    kept = {new: value for ptr, value in draws.items() if (new := moved(ptr))}
+    try:
+        changed = scenario.model_copy(update={"model": model, "distributions": distributions})
+    except ValueError:
+        return None
+    return changed, kept, label
+
+
+def _spawned(model: dict[str, Any], name: str) -> bool:
+    """Whether any remaining tool call spawns a subagent called ``name``."""
+    for script in (model.get("agents") or {}).values():
+        for turn in (script or {}).get("turns") or []:
+            for call in turn.get("tool_use") or []:
+                if (
+                    call.get("name") == "spawn_subagent"
+                    and (call.get("input") or {}).get("name") == name
+                ):
+                    return True
+    return False
 
 
 def _without_fault(

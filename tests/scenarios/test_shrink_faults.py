@@ -1,4 +1,5 @@
-"""Shrinking drops the fault plan entries a failure does not need, and keeps the ones it does."""
+"""Shrinking drops the fault plan entries, tool calls and subagents a failure does not need,
+and keeps the ones it does."""
 
 from __future__ import annotations
 
@@ -47,3 +48,20 @@ def test_shrinking_keeps_only_the_fault_the_failure_needs(tmp_path: Path) -> Non
     minimal = load_scenario(result.path)
     assert [f.label for f in minimal.faults] == ["freeze_on_first_call"]
     assert run_scenario(minimal, policy="buggy", seed=2).outcome == "reproduced"
+
+
+def test_shrinking_drops_a_subagent_the_failure_does_not_need(tmp_path: Path) -> None:
+    from harness.scenarios import resolve
+
+    scenario, _ = resolve("cascade_three_subagents")
+    result = shrink(
+        scenario, policy="buggy", seed=0, oracle="no_reconnect_while_in_flight", out_dir=tmp_path
+    )
+    assert result.steps == ["model: dropped main turn 0 spawn_subagent (agent C)"]
+    assert result.path is not None
+    minimal = load_scenario(result.path)
+    assert sorted(minimal.model["agents"]) == ["A", "B", "main"]
+    spawned = [c["input"]["name"] for c in minimal.model["agents"]["main"]["turns"][0]["tool_use"]]
+    assert spawned == ["A", "B"]
+    # A and B are both needed: A's call times out while B's is in flight.
+    assert run_scenario(minimal, policy="buggy", seed=0).outcome == "reproduced"
