@@ -165,7 +165,12 @@ def run_scenario(
 ) -> RunOutcome:
     """Run ``scenario`` under ``policy`` in sim mode and judge it with its oracles."""
     scenario, draws = scenario.resolve(seed, overrides=dict(overrides) if overrides else None)
-    config = sim_config(scenario, policy)
+    try:
+        config = sim_config(scenario, policy)
+    except ScenarioError as exc:
+        if exc.path is not None or source is None or not source.endswith((".yaml", ".yml")):
+            raise
+        raise ScenarioError(exc.message, path=source, field=exc.field) from None
     clock = LoopClock()
     rng = ChaosRandom(seed)
     box: dict[str, Any] = {}
