@@ -165,9 +165,8 @@ def render_table(rows: Sequence[Figure], console: Console) -> None:
     for row in rows:
         if "note" in row:
             style = "red" if row["met"] is False else "dim"
-            table.add_row(
-                row["figure"], Text(row["note"], style=style), "", "", "", _met(row["met"])
-            )
+            label = Text(f"{row['figure']}: {row['note']}", style=style)
+            table.add_row(label, "", "", "", "", _met(row["met"]))
             continue
         ratio = "" if row["ratio"] is None else f"{row['ratio']:.2f}x"
         table.add_row(

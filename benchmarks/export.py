@@ -20,7 +20,8 @@ import json
 import statistics
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -93,33 +94,43 @@ def wall_per_run(rounds: int, runs: int) -> dict[str, list[float]]:
 
 
 def spans_per_second(sends: int) -> dict[str, float]:
-    """Spans/s of one run's trace sent at once over each protocol, and written to a file."""
+    """Spans/s of one run's trace sent at once over each protocol, and written to a file
+    (the median send)."""
     scenario, _ = resolve(NAME)
     trace: Mapping[str, Any] = run_scenario(scenario, policy="buggy", source=NAME).trace
     spans = sum(len(s["spans"]) for rs in trace["resourceSpans"] for s in rs["scopeSpans"])
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "trace.jsonl"
-        started = time.perf_counter()
-        for _ in range(sends):
+
+        def write() -> None:
             path.write_text(json.dumps(trace, separators=(",", ":")) + "\n", encoding="utf-8")
-        out["trace.jsonl"] = time.perf_counter() - started
+
+        out["trace.jsonl"] = _median_seconds(write, sends)
     for protocol in PROTOCOLS:
         with otlp_receiver(protocol) as (url, received):
             exporter = build_exporter(_settings(protocol, url))
             try:
-                export_traces_data(trace, exporter)  # warm-up: connection, imports
-                started = time.perf_counter()
-                for _ in range(sends):
-                    export_traces_data(trace, exporter)
-                out[protocol] = time.perf_counter() - started
+                out[protocol] = _median_seconds(partial(export_traces_data, trace, exporter), sends)
             finally:
                 exporter.shutdown()
+            # One warm-up send and ``sends`` timed ones, each delivered in full.
             if received.spans != spans * (sends + 1):
                 raise RuntimeError(
                     f"the {protocol} receiver got {received.spans} of {spans * (sends + 1)} spans"
                 )
-    return {side: spans * sends / seconds for side, seconds in out.items()}
+    return {side: spans / seconds for side, seconds in out.items()}
+
+
+def _median_seconds(send: Callable[[], object], times: int) -> float:
+    """Median seconds of ``send()`` over ``times`` calls, after one warm-up call."""
+    send()
+    samples = []
+    for _ in range(times):
+        started = time.perf_counter()
+        send()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
 
 
 def figures(*, quick: bool = False) -> list[Figure]:

@@ -188,8 +188,8 @@ def test_the_table_has_one_row_per_figure_and_no_blank_lines() -> None:
     assert cells[0] == ["proxy round trip", "212 us", "120 us", "1.77x", "<= +150 us", "yes"]
     assert cells[1] == ["cascade virtual/wall", "9,714", "", "", ">= 500", "yes"]
     assert cells[2] == ["fake API round trip", "1.23 ms", "1.00 ms", "1.23x", "<= 1.2x", "NO"]
-    assert cells[3] == ["explore", "not reported (no figures() yet)", "", "", "", ""]
-    assert cells[4] == ["export", "error: OSError: refused", "", "", "", "NO"]
+    assert cells[3] == ["explore: not reported (no figures() yet)", "", "", "", "", ""]
+    assert cells[4] == ["export: error: OSError: refused", "", "", "", "", "NO"]
 
 
 def test_json_has_the_report_keys_and_notes_only_where_set() -> None:
