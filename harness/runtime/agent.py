@@ -7,6 +7,10 @@ one user message with all the ``tool_result`` blocks (failures as ``is_error`` r
 again, until ``end_turn`` or the turn budget. An API error ends the agent with its cause recorded:
 never a silent death, never a hang.
 
+The runner owns the API retries (``harness.runtime.retry``): its client is built with
+``max_retries=0`` and a retryable error is retried after a wait drawn from the run's seed and
+taken on the run's clock, each retry recorded as an ``llm_retry`` event and a span event.
+
 Requests are routed in the fake API by ``metadata.user_id = "agent:<name>"`` (harmless against
 the real API), so a parent and its concurrent subagents each follow their own script.
 """
@@ -30,6 +34,7 @@ from harness.runtime.compaction import Compactor
 from harness.runtime.conversation import Conversation, ConversationStateError
 from harness.runtime.events import RuntimeEvents
 from harness.runtime.host import MCPHostManager
+from harness.runtime.retry import RetryPolicy
 from harness.runtime.scope import ScopePolicy, ScopeRefused
 from harness.telemetry import semconv as sc
 
@@ -118,18 +123,27 @@ class AgentRunner:
         events: RuntimeEvents,
         model: str = "claude-sonnet-4-6",
         max_tokens: int = 1024,
+        max_retries: int = 2,
         strict_conversation: bool = True,
         capture_content: bool = False,
         compactor_agent: str = "compactor",
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: metrics.MeterProvider | None = None,
     ) -> None:
+        """``client`` must be built with ``max_retries=0``: the runner retries API requests
+        itself, up to ``max_retries`` times, so that their timing is seeded."""
+        if client.max_retries:
+            raise ValueError(
+                f"the API client retries on its own (max_retries={client.max_retries}); "
+                "build it with max_retries=0 and give the budget to AgentRunner"
+            )
         self._client = client
         self._host = host
         self._compactor = compactor
         self._scope = scope
         self._clock = clock
         self._rng = rng.fork("runtime.agents")
+        self._retry = RetryPolicy(max_retries, rng=rng.fork("runtime.api-retries"))
         self.events = events
         self._settings = _Settings(
             model, max_tokens, strict_conversation, capture_content, compactor_agent
@@ -280,18 +294,17 @@ class AgentRunner:
         ) as span:
             headers: dict[str, str] = {}
             propagate.inject(headers)
+            params: dict[str, Any] = {
+                "model": model,
+                "max_tokens": self._settings.max_tokens,
+                "system": spec.system,
+                "messages": messages,
+                "metadata": {"user_id": f"agent:{spec.name}"},
+            }
+            if tools:
+                params["tools"] = tools
             try:
-                params: dict[str, Any] = {
-                    "model": model,
-                    "max_tokens": self._settings.max_tokens,
-                    "system": spec.system,
-                    "messages": messages,
-                    "metadata": {"user_id": f"agent:{spec.name}"},
-                    "extra_headers": headers,
-                }
-                if tools:
-                    params["tools"] = tools
-                response: anthropic.types.Message = await self._client.messages.create(**params)
+                response = await self._send(spec, params, headers, span)
             except anthropic.APIError as exc:
                 error_type = _api_error_type(exc)
                 span.set_status(Status(StatusCode.ERROR, _api_error_text(exc)))
@@ -332,6 +345,45 @@ class AgentRunner:
             output_tokens=usage.output_tokens,
         )
         return response
+
+    async def _send(
+        self, spec: AgentSpec, params: dict[str, Any], headers: dict[str, str], span: trace.Span
+    ) -> anthropic.types.Message:
+        """``messages.create`` with the runner's retries; the last error propagates."""
+        retries_taken = 0
+        while True:
+            # The SDK's own retry counter header, which the fake API journals.
+            attempt_headers = {**headers, "x-stainless-retry-count": str(retries_taken)}
+            try:
+                response: anthropic.types.Message = await self._client.messages.create(
+                    **params, extra_headers=attempt_headers
+                )
+                return response
+            except anthropic.APIError as exc:
+                retry = self._retry.next(retries_taken, exc)
+                if retry is None:
+                    raise
+                error_type, error = _api_error_type(exc), _api_error_text(exc)
+            event: dict[str, Any] = {
+                sc.HARNESS_LLM_RETRY_ATTEMPT: retry.attempt,
+                sc.HARNESS_LLM_RETRY_DELAY: retry.delay,
+                sc.ERROR_TYPE: error_type,
+            }
+            if retry.retry_after is not None:
+                event[sc.HARNESS_LLM_RETRY_AFTER] = retry.retry_after
+            span.add_event(sc.HARNESS_LLM_RETRY, event)
+            span.set_attribute(sc.HARNESS_LLM_RETRIES, retry.attempt)
+            self.events.record(
+                "llm_retry",
+                agent=spec.name,
+                attempt=retry.attempt,
+                delay=retry.delay,
+                retry_after=retry.retry_after,
+                error_type=error_type,
+                error=error,
+            )
+            await self._clock.sleep(retry.delay)
+            retries_taken = retry.attempt
 
     async def _summarize(self, spec: AgentSpec, messages: list[dict[str, Any]]) -> str:
         """Ask the model (the compactor agent of the script) for a summary of ``messages``."""

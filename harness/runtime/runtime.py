@@ -40,6 +40,8 @@ __all__ = ["RunResult", "Runtime"]
 # The runtime makes the one `chat {model}` span per request itself (GenAI semconv name) and
 # propagates its trace context; the SDK's own call span would count every request twice.
 _OWN_LLM_SPANS: Any = {"traces": False, "propagation": False}
+# Clients are built with max_retries=0 (see _build_client): the AgentRunner retries API requests
+# itself with seeded jitter on the run's clock; the configured budget goes to it.
 
 
 @dataclass(slots=True)
@@ -120,15 +122,13 @@ class Runtime:
                 tracer_provider=self._tracer_provider,
             )
             if not api.loopback:
-                return self.fake_api.async_client(
-                    max_retries=api.max_retries, open_telemetry=_OWN_LLM_SPANS
-                )
+                return self.fake_api.async_client(max_retries=0, open_telemetry=_OWN_LLM_SPANS)
             base_url = await self._stack.enter_async_context(self.fake_api.serve())
             # The fake accepts any key; a fixed one keeps real keys out of this path.
             return anthropic.AsyncAnthropic(
                 api_key="sk-harness-fake",
                 base_url=base_url,
-                max_retries=api.max_retries,
+                max_retries=0,
                 open_telemetry=_OWN_LLM_SPANS,
             )
         key = os.environ.get(api.api_key_env)
@@ -140,7 +140,7 @@ class Runtime:
         return anthropic.AsyncAnthropic(
             api_key=key,
             base_url=api.base_url,
-            max_retries=api.max_retries,
+            max_retries=0,
             open_telemetry=_OWN_LLM_SPANS,
         )
 
@@ -286,6 +286,7 @@ class Runtime:
             events=self.events,
             model=config.model,
             max_tokens=config.max_tokens,
+            max_retries=config.api.max_retries,
             strict_conversation=config.policies.compaction == "between_turns",
             capture_content=config.capture_content,
             compactor_agent=config.compaction.agent,

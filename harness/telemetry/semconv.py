@@ -84,6 +84,13 @@ HARNESS_FAULT_DRAW: Final = "harness.fault.draw"
 HARNESS_FAULT_CONNECTION: Final = "harness.fault.connection"
 HARNESS_FAKE_AGENT: Final = "harness.fake.agent"
 HARNESS_FAKE_TURN: Final = "harness.fake.turn"
+# An API request retried by the runtime: a span event on the `chat` span, its attributes, and the
+# number of retries the request took (span attribute).
+HARNESS_LLM_RETRY: Final = "harness.llm.retry"
+HARNESS_LLM_RETRY_ATTEMPT: Final = "harness.llm.retry.attempt"
+HARNESS_LLM_RETRY_DELAY: Final = "harness.llm.retry.delay"
+HARNESS_LLM_RETRY_AFTER: Final = "harness.llm.retry.retry_after"
+HARNESS_LLM_RETRIES: Final = "harness.llm.retries"
 
 # Key under which a caller sends its chat context in MCP ``params._meta``.
 META_CONTEXT_ID: Final = "harness/context_id"
