@@ -328,6 +328,7 @@ class MCPHostManager:
         self._tg: TaskGroup | None = None
         self._all_connections: list[Connection] = []
         self._tool_owner: dict[str, str] = {}
+        self._call_metric_attributes: dict[str, dict[str, str]] = {}
 
     # -- resource --------------------------------------------------------------------------
     async def __aenter__(self) -> MCPHostManager:
@@ -447,15 +448,15 @@ class MCPHostManager:
         ``counted`` says the policy already counted the call in (under its lock)."""
         if not counted:
             self._in_flight_add(state, +1)
-        started = self._clock.now()
-        self.events.record(
+        # The start event's clock reading is the call's start.
+        started = self.events.record(
             "call_started",
             server=state.spec.name,
             tool=tool,
             generation=conn.generation,
             in_flight=state.in_flight,
             timeout=timeout,
-        )
+        ).time
         outcome = "ok"
         try:
             client = conn.client
@@ -463,7 +464,7 @@ class MCPHostManager:
                 raise MCPError(CONNECTION_CLOSED, "Connection closed")
             result = await client.call_tool(
                 tool,
-                dict(arguments),
+                arguments if type(arguments) is dict else dict(arguments),
                 read_timeout_seconds=timeout * self._time_scale,
                 meta=cast(RequestParamsMeta, meta) if meta is not None else None,
             )
@@ -481,9 +482,11 @@ class MCPHostManager:
         finally:
             self._in_flight_add(state, -1)
             elapsed = self._clock.now() - started
-            self._duration_metric.record(
-                elapsed, {sc.MCP_METHOD_NAME: "tools/call", sc.GEN_AI_TOOL_NAME: tool}
-            )
+            attributes = self._call_metric_attributes.get(tool)
+            if attributes is None:
+                attributes = {sc.MCP_METHOD_NAME: "tools/call", sc.GEN_AI_TOOL_NAME: tool}
+                self._call_metric_attributes[tool] = attributes
+            self._duration_metric.record(elapsed, attributes)
             self.events.record(
                 "call_ended",
                 server=state.spec.name,

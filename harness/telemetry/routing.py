@@ -57,31 +57,30 @@ class _RoutingIds(IdGenerator):
         self._router = router
         self._fallback = RandomIdGenerator()
 
-    def _current(self) -> IdGenerator:
-        sink = self._router.current
-        return sink._ids if sink is not None else self._fallback
-
+    # Every span of the process passes here: read the router's slot directly.
     def generate_span_id(self) -> int:
-        return self._current().generate_span_id()
+        sink = self._router._current
+        return (sink._ids if sink is not None else self._fallback).generate_span_id()
 
     def generate_trace_id(self) -> int:
-        return self._current().generate_trace_id()
+        sink = self._router._current
+        return (sink._ids if sink is not None else self._fallback).generate_trace_id()
 
 
-def _key(span: ReadableSpan) -> tuple[int, int]:
-    # on_end receives a new ReadableSpan, not the started Span: key by the span's identity.
-    ctx = span.get_span_context()
-    return (ctx.trace_id, ctx.span_id) if ctx is not None else (0, id(span))
+def _key(span: ReadableSpan) -> int:
+    # on_end receives a new ReadableSpan, not the started Span, but the SDK hands it the
+    # started span's own SpanContext object: its identity names the span while it is open.
+    return id(span.get_span_context())
 
 
 class _RoutingProcessor(SpanProcessor):
     def __init__(self, router: SpanRouter) -> None:
         self._router = router
         # A span ends in the sink it started in, even if the sink changed meanwhile.
-        self._owner: dict[tuple[int, int], SpanSink] = {}
+        self._owner: dict[int, SpanSink] = {}
 
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
-        sink = self._router.current
+        sink = self._router._current
         if sink is None:
             return
         self._owner[_key(span)] = sink
@@ -113,14 +112,13 @@ class _SwitchTracer(trace.Tracer):
         self._real = real
         self._noop = trace.NoOpTracer()
 
-    def _tracer(self) -> trace.Tracer:
-        return self._real if self._router.current is not None else self._noop
-
     def start_span(self, *args: Any, **kwargs: Any) -> trace.Span:
-        return self._tracer().start_span(*args, **kwargs)
+        tracer = self._real if self._router._current is not None else self._noop
+        return tracer.start_span(*args, **kwargs)
 
     def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
-        return self._tracer().start_as_current_span(*args, **kwargs)
+        tracer = self._real if self._router._current is not None else self._noop
+        return tracer.start_as_current_span(*args, **kwargs)
 
 
 class _RoutingProvider(TracerProvider):
@@ -163,7 +161,7 @@ _router: SpanRouter | None = None
 
 
 def _routed_time_ns() -> int:
-    sink = _router.current if _router is not None else None
+    sink = _router._current if _router is not None else None
     if sink is not None and sink.time_ns is not None:
         return sink.time_ns()
     return time.time_ns()
