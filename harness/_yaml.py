@@ -21,7 +21,7 @@ def line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
     """Best-effort 1-based line of the node at ``loc`` (keys and list indexes) in ``text``."""
     try:
         node: Any = yaml.compose(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         return None
     line: int | None = None
     for part in loc:
@@ -53,6 +53,9 @@ def parse_yaml(text: str, *, path: str | Path, error: type[ConfigError]) -> Any:
     """``yaml.safe_load`` with a located ``error`` instead of a YAML traceback."""
     try:
         return yaml.safe_load(text)
+    except RecursionError:
+        # PyYAML recurses once per nesting level: a deep document must not be a traceback.
+        raise error("not valid YAML: nested too deeply", path=path) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise error(
@@ -110,11 +113,10 @@ def _without_tags(loc: tuple[int | str, ...], data: Any) -> tuple[int | str, ...
     parts = list(loc)
     while parts:
         part = parts.pop(0)
-        if (
-            isinstance(node, dict)
-            and out
-            and isinstance(out[-1], int)
-            and part in (node.get("type"), node.get("kind"))
+        if part == "[key]":
+            continue  # a bad mapping key: the field is the entry itself
+        if isinstance(part, str) and _is_tag(
+            node, part, parts, after_index=bool(out) and isinstance(out[-1], int)
         ):
             continue  # the union member pydantic tried, not a key of the document
         out.append(part)
@@ -125,3 +127,16 @@ def _without_tags(loc: tuple[int | str, ...], data: Any) -> tuple[int | str, ...
         else:
             node = None
     return tuple(out)
+
+
+def _is_tag(node: Any, part: str, rest: list[int | str], *, after_index: bool) -> bool:
+    """Whether ``part`` names a union member (``str``, ``Regex``, a ``type:`` tag) rather than
+    a key written in the document at ``node``."""
+    if isinstance(node, dict):
+        if after_index and part in (node.get("type"), node.get("kind")):
+            return True
+        if part in node:
+            return False
+        return bool(rest) and rest[0] in node
+    # A scalar or a list has no named fields; a missing value (None) may be a required field.
+    return node is not None
