@@ -6,6 +6,7 @@ go to stderr). In HTTP mode the first stdout line is ``listening on http://HOST:
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from pathlib import Path
 from typing import Literal
@@ -60,6 +61,8 @@ def fake_mcp(
             f"unknown fake MCP server '{name}' (choose from {', '.join(SERVER_NAMES)})",
             field="NAME",
         )
+    if transport == "http":
+        _check_loopback(host)
     from fake_servers.mcp._script import ServerScript
 
     loaded = ServerScript.load(script) if script is not None else ServerScript()
@@ -78,6 +81,18 @@ def fake_mcp(
         chat_fixture=chat_fixture,
         time_scale=time_scale,
     )
+
+
+def _check_loopback(host: str) -> None:
+    """Fake servers serve this machine only: a wildcard or outside address is refused."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ConfigError(
+            "the fake MCP server binds loopback only (use 127.0.0.1)", field="--host", value=host
+        )
 
 
 def run_module(name: str) -> None:
