@@ -60,6 +60,8 @@ async def _body(request: Request, *, required: bool = True) -> Any:
         return {}
     try:
         return json.loads(raw)
+    except RecursionError:
+        raise FaultConfigError("bad request body: JSON nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise FaultConfigError(f"bad request body: invalid JSON ({exc})") from None
 

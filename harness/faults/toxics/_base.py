@@ -12,8 +12,9 @@ from harness.faults.toxics._stub import ToxicStub
 
 __all__ = ["Count", "Toxic"]
 
-# Toxiproxy's attributes are int64 JSON numbers: refuse strings, booleans, fractions and negatives.
-Count = Annotated[int, Field(ge=0, strict=True)]
+# Toxiproxy's attributes are int64 JSON numbers: refuse strings, booleans, fractions, negatives
+# and numbers past int64 (Toxiproxy cannot decode them either).
+Count = Annotated[int, Field(ge=0, le=2**63 - 1, strict=True)]
 
 
 class Toxic(BaseModel, ABC):
