@@ -1,0 +1,1 @@
+"""Reliability suite: leaks, interrupts, hangs, bad input, security and data integrity."""
