@@ -21,6 +21,15 @@ __all__ = ["ExploreReport", "Signature", "explore", "replay_command"]
 
 Progress = Callable[[SeedResult], None]
 
+# What the forkserver imports once, before it forks workers: the worker, and what a run imports
+# on first use (the fake servers), so no worker of any pool pays for those imports again.
+WORKER_PRELOAD = (
+    "harness.explore.worker",
+    "harness.scenarios",
+    "fake_servers.anthropic",
+    "fake_servers.mcp",
+)
+
 
 def replay_command(source: str, policy: str, seed: int, strategy: str) -> str:
     return f"harness run {source} --policy {policy} --seed {seed} --strategy {strategy}"
@@ -67,6 +76,7 @@ class ExploreReport:
     elapsed_s: float = 0.0
     jobs: int = 1
     stopped_by_time_budget: bool = False
+    interrupted: bool = False
     replayed: list[dict[str, Any]] = field(default_factory=list)
     nondeterministic: list[dict[str, Any]] = field(default_factory=list)
     shrunk: ShrinkResult | None = None
@@ -104,6 +114,7 @@ class ExploreReport:
             "elapsed_s": self.elapsed_s,
             "jobs": self.jobs,
             "stopped_by_time_budget": self.stopped_by_time_budget,
+            "interrupted": self.interrupted,
             "replayed": self.replayed,
             "nondeterministic": self.nondeterministic,
             "shrunk": self.shrunk.to_json() if self.shrunk else None,
@@ -159,22 +170,28 @@ def explore(
     results = (
         _serial(local, seeds, deadline) if jobs <= 1 else _parallel(config, seeds, jobs, deadline)
     )
-    for result in results:
-        report.runs += 1
-        if result.failed:
-            failing.append(result)
-            if result.nondeterministic is not None:
-                report.nondeterministic.append(
-                    {
-                        "seed": result.seed,
-                        "difference": result.difference,
-                        "runs": result.nondeterministic,
-                    }
-                )
-        if progress is not None:
-            progress(result)
+    try:
+        for result in results:
+            report.runs += 1
+            if result.failed:
+                failing.append(result)
+                if result.nondeterministic is not None:
+                    report.nondeterministic.append(
+                        {
+                            "seed": result.seed,
+                            "difference": result.difference,
+                            "runs": result.nondeterministic,
+                        }
+                    )
+            if progress is not None:
+                progress(result)
+    except KeyboardInterrupt:
+        # Ctrl-C: the runs finished so far are reported (and their failures stored).
+        report.interrupted = True
+    finally:
+        results.close()  # stops the worker pool now, whatever ended the loop
     report.elapsed_s = time.perf_counter() - started
-    report.stopped_by_time_budget = report.runs < len(seeds)
+    report.stopped_by_time_budget = not report.interrupted and report.runs < len(seeds)
     _summarize(report, failing)
     if db is not None:
         db.add(
@@ -238,8 +255,11 @@ def _parallel(
     # forkserver: workers fork from a clean server that has imported the harness once
     # (never from this process, whose threads and event loop state must not be copied).
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["harness.explore.worker", "harness.scenarios"])
-    chunk = max(1, min(16, len(seeds) // (jobs * 8)))
+    context.set_forkserver_preload(list(WORKER_PRELOAD))
+    _start_forkserver_deaf_to_ctrl_c()
+    # A run takes tens of milliseconds and a chunk's round trip well under one: small chunks
+    # cost little and keep both workers busy to the end (and a time budget honoured).
+    chunk = max(1, min(4, len(seeds) // (jobs * 8)))
     pool = context.Pool(jobs, initializer=init_worker, initargs=(config,))
     try:
         for result in pool.imap_unordered(run_seed, seeds, chunksize=chunk):
@@ -250,6 +270,25 @@ def _parallel(
     finally:
         pool.terminate()
         pool.join()
+
+
+def _start_forkserver_deaf_to_ctrl_c() -> None:
+    """Start the fork server with SIGINT ignored: Ctrl-C at a terminal reaches the whole
+    process group, and only this process should act on it (by terminating the pool), not the
+    server halfway through importing the harness nor the workers it forks (a child inherits
+    an ignored signal across exec, and Python keeps it ignored)."""
+    import signal
+    import threading
+    from multiprocessing import forkserver
+
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _summarize(report: ExploreReport, failing: list[SeedResult]) -> None:
