@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    from harness.explore.db import FailureDB
     from harness.explore.engine import ExploreReport
     from harness.explore.shrink import ShrinkResult
+    from harness.scenarios import Scenario
 
 __all__ = ["explore"]
 
@@ -84,12 +86,10 @@ def explore(
     Seeds stored in the failure database for this scenario run first. Every failing seed is
     run twice: a different outcome is a harness nondeterminism defect (exit 3). Under
     ``--policy fixed`` any failure means the fix does not hold (exit 1); otherwise exit 0.
+    Ctrl-C stops the workers, reports the runs finished so far and exits 130.
     """
-    from harness.errors import HarnessDefect
     from harness.explore.db import FailureDB
-    from harness.explore.engine import explore as run_exploration
-    from harness.explore.seeds import parse_shard, shard_seeds
-    from harness.explore.shrink import shrink
+    from harness.explore.seeds import parse_shard
     from harness.scenarios import resolve
 
     shard_spec = parse_shard(shard)
@@ -104,6 +104,49 @@ def explore(
         return
     scenario, source = resolve(target)
     db = None if no_db else FailureDB(db_root)
+    try:
+        _explore(
+            scenario,
+            source,
+            runs=runs,
+            policy=policy,
+            strategy=strategy,
+            jobs=jobs,
+            shard_spec=shard_spec,
+            first_seed=first_seed,
+            time_budget=time_budget,
+            do_shrink=do_shrink,
+            db=db,
+            db_root=db_root,
+            as_json=as_json,
+        )
+    except KeyboardInterrupt:
+        # Ctrl-C outside the seed loop (replaying stored seeds, shrinking): nothing to report.
+        click.echo("interrupted", err=True)
+        raise SystemExit(130) from None
+
+
+def _explore(
+    scenario: Scenario,
+    source: str,
+    *,
+    runs: int,
+    policy: str,
+    strategy: str,
+    jobs: int,
+    shard_spec: tuple[int, int],
+    first_seed: int,
+    time_budget: float | None,
+    do_shrink: bool,
+    db: FailureDB | None,
+    db_root: Path,
+    as_json: bool,
+) -> None:
+    from harness.errors import HarnessDefect
+    from harness.explore.engine import explore as run_exploration
+    from harness.explore.seeds import shard_seeds
+    from harness.explore.shrink import shrink
+
     total = len(shard_seeds(runs, shard=shard_spec, first_seed=first_seed))
     with _ProgressBar(total, enabled=not as_json) as advance:
         report = run_exploration(
@@ -120,6 +163,13 @@ def explore(
             defects_dir=db_root.parent / "nondeterminism",
             progress=advance,
         )
+    if report.interrupted:
+        if as_json:
+            click.echo(json.dumps(report.to_json()))
+        else:
+            _print_report(report, db)
+        click.echo(f"interrupted after {report.runs} of {total} runs", err=True)
+        raise SystemExit(130)
     if do_shrink and report.first_failing_seed is not None and report.signatures:
         first = min(report.signatures, key=lambda s: s.seed)
         report.shrunk = shrink(

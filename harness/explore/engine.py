@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -240,7 +240,7 @@ def _replay_db(report: ExploreReport, runner: SeedRunner, db: FailureDB) -> None
 
 def _serial(
     runner: SeedRunner, seeds: Iterable[int], deadline: float | None
-) -> Iterator[SeedResult]:
+) -> Generator[SeedResult, None, None]:
     for seed in seeds:
         if deadline is not None and time.perf_counter() >= deadline:
             return
@@ -249,7 +249,7 @@ def _serial(
 
 def _parallel(
     config: WorkerConfig, seeds: range, jobs: int, deadline: float | None
-) -> Iterator[SeedResult]:
+) -> Generator[SeedResult, None, None]:
     import multiprocessing
 
     # forkserver: workers fork from a clean server that has imported the harness once
@@ -260,7 +260,20 @@ def _parallel(
     # A run takes tens of milliseconds and a chunk's round trip well under one: small chunks
     # cost little and keep both workers busy to the end (and a time budget honoured).
     chunk = max(1, min(4, len(seeds) // (jobs * 8)))
-    pool = context.Pool(jobs, initializer=init_worker, initargs=(config,))
+    try:
+        pool = context.Pool(jobs, initializer=init_worker, initargs=(config,))
+    except BaseException:
+        # Pool() stops the workers it started only on an Exception: after a Ctrl-C while they
+        # were starting, stop them here, or they outlive this process. The fork server goes
+        # too: it would still fork the workers it was asked for once done importing, and they
+        # would fail with a traceback, this process and their queues gone.
+        _stop_forkserver()
+        starting = [p for p in multiprocessing.active_children() if "PoolWorker" in p.name]
+        for process in starting:
+            process.terminate()
+        for process in starting:
+            process.join()
+        raise
     try:
         for result in pool.imap_unordered(run_seed, seeds, chunksize=chunk):
             yield result
@@ -289,6 +302,20 @@ def _start_forkserver_deaf_to_ctrl_c() -> None:
         forkserver.ensure_running()
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _stop_forkserver() -> None:
+    """SIGTERM this process's fork server (the next pool starts a new one)."""
+    import os
+    import signal
+    from contextlib import suppress
+    from multiprocessing import forkserver
+
+    # The server's pid is not public API; without it the server ends when this process does.
+    pid = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+    if isinstance(pid, int):
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
 
 
 def _summarize(report: ExploreReport, failing: list[SeedResult]) -> None:
