@@ -39,9 +39,9 @@ _SCENARIOS = {name: load_scenario(SCENARIOS / f"{name}.yaml") for name in FIXTUR
 
 
 def _plan(runs: int) -> list[tuple[str, str, int]]:
-    """``runs`` (fixture, policy, seed) triples: every fixture under both policies in turn,
-    then the same with the next seed."""
-    combos = [(name, policy) for name in FIXTURES for policy in ("fixed", "buggy")]
+    """``runs`` (fixture, policy, seed) triples: every fixture under ``fixed``, then under
+    ``buggy``, then the same with the next seed (any four runs cover every fault type)."""
+    combos = [(name, policy) for policy in ("fixed", "buggy") for name in FIXTURES]
     return [
         (name, policy, index // len(combos))
         for index, (name, policy) in enumerate(islice(cycle(combos), runs))
@@ -85,7 +85,7 @@ def test_live_runs_under_faults_leave_nothing_behind(reaper: None) -> None:
 
     injected = _run_and_account(run, _plan(LIVE_RUNS))
     print(f"\n{LIVE_RUNS} live runs, faults acted: {dict(injected)}")
-    assert set(injected) == {"kill", "freeze", "toxic", "drop"}
+    assert set(injected) == {"kill", "freeze", "toxic", "drop"} or LIVE_RUNS < len(FIXTURES)
 
 
 @pytest.mark.timeout(60 + 1 * SIM_RUNS)
@@ -95,4 +95,4 @@ def test_sim_runs_under_faults_leave_no_task_or_thread(reaper: None) -> None:
 
     injected = _run_and_account(run, _plan(SIM_RUNS))
     print(f"\n{SIM_RUNS} sim runs, faults acted: {dict(injected)}")
-    assert set(injected) == {"kill", "freeze", "toxic", "drop"}
+    assert set(injected) == {"kill", "freeze", "toxic", "drop"} or SIM_RUNS < len(FIXTURES)
