@@ -9,7 +9,7 @@ same fault plans in process.
 
 ``HARNESS_RELIABILITY_RUNS`` sets the number of live runs (default 12: a live run starts at
 least two Python processes per server generation, about 0.5-3 s on a shared 2-core machine);
-``HARNESS_RELIABILITY_SIM_RUNS`` the number of sim runs (default 120).
+``HARNESS_RELIABILITY_SIM_RUNS`` the number of sim runs (default 200).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 
 FIXTURES = ("leak_kill", "leak_freeze", "leak_reset", "leak_drop")
 LIVE_RUNS = reliability_runs(12)
-SIM_RUNS = reliability_runs(120, name="HARNESS_RELIABILITY_SIM_RUNS")
+SIM_RUNS = reliability_runs(200, name="HARNESS_RELIABILITY_SIM_RUNS")
 # Scenario seconds per real second: a 30 s call timeout is 0.3 s.
 TIME_SCALE = 0.01
 
@@ -85,7 +85,7 @@ def test_live_runs_under_faults_leave_nothing_behind(reaper: None) -> None:
 
     injected = _run_and_account(run, _plan(LIVE_RUNS))
     print(f"\n{LIVE_RUNS} live runs, faults acted: {dict(injected)}")
-    assert set(injected) == {"kill", "freeze", "toxic", "drop"} or LIVE_RUNS < len(FIXTURES)
+    assert set(injected) == {"kill", "freeze", "toxic", "drop"} or len(FIXTURES) > LIVE_RUNS
 
 
 @pytest.mark.timeout(60 + 1 * SIM_RUNS)
@@ -95,4 +95,4 @@ def test_sim_runs_under_faults_leave_no_task_or_thread(reaper: None) -> None:
 
     injected = _run_and_account(run, _plan(SIM_RUNS))
     print(f"\n{SIM_RUNS} sim runs, faults acted: {dict(injected)}")
-    assert set(injected) == {"kill", "freeze", "toxic", "drop"} or SIM_RUNS < len(FIXTURES)
+    assert set(injected) == {"kill", "freeze", "toxic", "drop"} or len(FIXTURES) > SIM_RUNS
