@@ -96,8 +96,13 @@ class FailureDB:
             "failures": [asdict(e) for e in sorted(entries, key=lambda e: e.key)],
         }
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+            os.replace(tmp, path)
+        except BaseException:
+            # A failed or interrupted write leaves the previous file and no stray temporary.
+            tmp.unlink(missing_ok=True)
+            raise
 
 
 def replay_stored(

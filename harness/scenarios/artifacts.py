@@ -1,19 +1,38 @@
-"""Run directories: ``runs/<id>/`` with ``run.json``, ``trace.jsonl``, ``journal.jsonl`` and
-``events.jsonl``. A run directory alone is enough to replay the run and to check it again."""
+"""Run directories: ``runs/<id>/`` with ``run.json``, ``trace.jsonl``, ``journal.jsonl``,
+``events.jsonl`` and ``report.html``. A run directory alone is enough to replay the run and to
+check it again.
+
+Every file is written to a hidden temporary file in the run directory and renamed into place
+(``os.replace``), so a run killed or crashed while writing never leaves a truncated line or a
+half-written ``run.json``: each file is the previous complete version or the new one (a killed
+writer may leave a ``.NAME.PID.tmp`` behind). The data files are all staged before any is
+renamed, ``run.json`` is renamed last and ``report.html`` is drawn from the renamed files.
+
+``run.json`` keeps each agent's final answer (oracles read it); the vault secret values a run
+handed out are replaced there by ``[redacted secret]``. The telemetry files are written as
+recorded: ``no_secrets_in_telemetry`` judges them, and a replay compares the trace byte for byte.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Callable, Iterable
+from contextlib import suppress
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from harness.scenarios.model import Scenario
 from harness.scenarios.runner import RunOutcome
-from harness.views import write_report
+from harness.views import REPORT_NAME, build_view
 
-__all__ = ["run_id", "write_run"]
+__all__ = ["REDACTED", "run_id", "write_run"]
+
+REDACTED = "[redacted secret]"
+# Shorter values would match ordinary text; the secrets oracle uses the same floor.
+_MIN_SECRET_LENGTH = 8
 
 
 def run_id(outcome: RunOutcome, scenario: Scenario) -> str:
@@ -30,10 +49,39 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    with path.open("w", encoding="utf-8") as fh:
+def _jsonl(rows: Iterable[Any]) -> Callable[[IO[str]], object]:
+    def write(fh: IO[str]) -> None:
         for row in rows:
             fh.write(json.dumps(row, default=str, separators=(",", ":")) + "\n")
+
+    return write
+
+
+def _stage(path: Path, write: Callable[[IO[str]], object]) -> Path:
+    """Write ``path``'s new content to a hidden temporary file beside it; return that file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            write(fh)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    return tmp
+
+
+def _redact(value: Any, secrets: list[str]) -> Any:
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {k: _redact(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact(v, secrets) for v in value]
+    return value
 
 
 def write_run(outcome: RunOutcome, scenario: Scenario, root: Path) -> Path:
@@ -41,29 +89,62 @@ def write_run(outcome: RunOutcome, scenario: Scenario, root: Path) -> Path:
     run_dir = root / run_id(outcome, scenario)
     run_dir.mkdir(parents=True, exist_ok=True)
     record = outcome.record
-    meta = {
+    secrets = sorted(
+        {s for s in record.secrets if len(s) >= _MIN_SECRET_LENGTH}, key=len, reverse=True
+    )
+    summary = {
         **outcome.to_json(),
         "run_dir": str(run_dir),
         "scenario_hash": scenario.content_hash(),
         "scenario_source": outcome.source,
+    }
+    meta = {
+        **_redact(summary, secrets),
+        # The scenario as loaded, unchanged: the replay runs exactly this definition.
         "scenario_definition": scenario.model_dump(mode="json"),
         "versions": _versions(),
-        "stats": outcome.stats,
-        "result": record.result,
-        "pending": record.pending,
-        "leaked": record.leaked,
-        "oracle_params": record.params,
-        "replay": outcome.replay_command(),
+        **_redact(
+            {
+                "stats": outcome.stats,
+                "result": record.result,
+                "pending": record.pending,
+                "leaked": record.leaked,
+                "oracle_params": record.params,
+                "replay": outcome.replay_command(),
+            },
+            secrets,
+        ),
     }
-    (run_dir / "run.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
-    with (run_dir / "trace.jsonl").open("w", encoding="utf-8") as fh:
-        fh.write(json.dumps(outcome.trace, separators=(",", ":")) + "\n")
-    _jsonl(run_dir / "journal.jsonl", record.journal)
     events = list(record.runtime_events)
     for server_events in record.server_events.values():
         events.extend(server_events)
     events.extend(record.fault_events)
-    _jsonl(run_dir / "events.jsonl", events)
-    write_report(run_dir)
+    files: list[tuple[str, Callable[[IO[str]], object]]] = [
+        ("trace.jsonl", _jsonl([outcome.trace])),
+        ("journal.jsonl", _jsonl(record.journal)),
+        ("events.jsonl", _jsonl(events)),
+        ("run.json", lambda fh: fh.write(json.dumps(meta, indent=2, default=str) + "\n")),
+    ]
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for name, write in files:
+            staged.append((_stage(run_dir / name, write), run_dir / name))
+    except BaseException:
+        for tmp, _ in staged:
+            with suppress(FileNotFoundError):
+                tmp.unlink()
+        raise
+    # run.json last: a run directory whose run.json is new has every new data file.
+    for tmp, path in staged:
+        os.replace(tmp, path)
+    _write_report(run_dir)
     outcome.run_dir = run_dir
     return run_dir
+
+
+def _write_report(run_dir: Path) -> None:
+    from harness.views.html import render_html
+
+    page = render_html(build_view(run_dir))
+    path = run_dir / REPORT_NAME
+    os.replace(_stage(path, lambda fh: fh.write(page)), path)
