@@ -23,6 +23,9 @@ import os
 import re
 import socket
 import struct
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,7 @@ __all__ = [
     "ApiRequest",
     "CorpusCase",
     "abort_with_reset",
+    "audited",
     "corpus_cases",
     "corpus_params",
     "is_loopback",
@@ -556,3 +560,33 @@ def abort_with_reset(writer: asyncio.StreamWriter) -> None:
     sock = writer.get_extra_info("socket")
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     writer.transport.abort()
+
+
+# -- what this process starts: Python's audit events -----------------------------------------
+
+_WATCHED = frozenset({"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "socket.bind"})
+_recording: list[list[tuple[str, tuple[Any, ...]]]] = []
+_hooked = False
+
+
+def _hook(event: str, args: tuple[Any, ...]) -> None:
+    if event in _WATCHED and _recording:
+        _recording[-1].append((event, args))
+
+
+@contextmanager
+def audited() -> Iterator[list[tuple[str, tuple[Any, ...]]]]:
+    """Record every program this process starts and every address it binds while the block
+    runs (``subprocess.Popen`` with its argv, ``os.system``, ``os.exec``, ``os.posix_spawn``,
+    ``socket.bind`` with its address), from Python's audit hooks: what really happened, however
+    the code got there. An audit hook cannot be removed; outside a block it does nothing."""
+    global _hooked
+    if not _hooked:
+        sys.addaudithook(_hook)
+        _hooked = True
+    events: list[tuple[str, tuple[Any, ...]]] = []
+    _recording.append(events)
+    try:
+        yield events
+    finally:
+        _recording.remove(events)

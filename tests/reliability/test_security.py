@@ -1,0 +1,350 @@
+"""Security: every listener binds loopback, runs leave no secret, key or message content in
+their artefacts, and a scenario file starts no program it does not declare.
+
+- listeners: the servers started in this process (read from the kernel's socket table and
+  from every ``socket.bind`` audit event), ``harness fake-api``, ``harness proxy``, ``harness
+  fake-mcp --transport http`` and ``harness interpose --api`` as subprocesses (their sockets read
+  from ``/proc/<pid>``), and every non-loopback ``--host`` refused with exit 2;
+- artefacts (``run.json`` without the scenario definition it replays, ``trace.jsonl``,
+  ``journal.jsonl``, ``events.jsonl``, ``report.html``) of the founding scenarios and of a
+  scenario whose agent fetches vault secrets and repeats them, in sim and once live: no vault
+  secret, no API key, no prompt or system prompt text; with ``capture_content`` on, still no
+  secret;
+- commands: the only field of a scenario that names a program is ``servers.<name>.command``;
+  sim mode refuses it without starting anything; a live run of a scenario without one starts
+  only the built-in fake servers (every ``subprocess.Popen`` audited).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import cli
+from harness.errors import HarnessError, ScenarioError
+from harness.scenarios import Scenario, load_scenario, resolve, run_scenario, write_run
+from harness.scenarios.model import parse_scenario
+from harness.scenarios.runner import RunOutcome
+from tests.reliability._inputs import CORPUS_DIR, audited, is_loopback, listening_sockets
+
+pytestmark = pytest.mark.integration
+
+VAULT_ECHO = CORPUS_DIR.parent / "secrets" / "vault_echo.yaml"
+FOUNDING = ("cascade", "orphaned_tool_block", "scope_leak")
+# A real-looking key in the environment: no run may pick it up or write it anywhere.
+ENV_API_KEY = "sk-ant-api03-RELIABILITY-SENTINEL-key-never-written"
+# The keys the harness hands its own fake API (in process, and on loopback in live mode).
+FAKE_API_KEYS = ("sk-ant-fake", "sk-harness-fake")
+ARTEFACTS = ("run.json", "trace.jsonl", "journal.jsonl", "events.jsonl", "report.html")
+
+
+# -- listeners ---------------------------------------------------------------------------------
+
+
+def _bound_addresses(events: list[tuple[str, tuple[Any, ...]]]) -> list[str]:
+    return [
+        args[1][0]
+        for event, args in events
+        if event == "socket.bind" and isinstance(args[1], tuple) and isinstance(args[1][0], str)
+    ]
+
+
+async def test_every_listener_started_in_process_binds_loopback() -> None:
+    from fake_servers.anthropic import FakeAnthropic, ModelScript
+    from fake_servers.mcp import build_server, serve_http
+    from harness.faults.proxy import ToxiproxyServer
+
+    with audited() as events:
+        toxiproxy = ToxiproxyServer()
+        async with (
+            FakeAnthropic(ModelScript.default()).serve() as api_url,
+            serve_http(build_server("ssh")) as mcp_url,
+            toxiproxy as toxiproxy_url,
+        ):
+            proxy = await toxiproxy.registry.create({"name": "p", "upstream": "127.0.0.1:9"})
+            ports = {
+                urlsplit(api_url).port,
+                urlsplit(mcp_url).port,
+                urlsplit(toxiproxy_url).port,
+                proxy.listen[1],
+            }
+            listening = listening_sockets(os.getpid())
+    assert ports <= {port for _, port in listening}, (ports, listening)
+    assert all(is_loopback(address) for address, _ in listening), listening
+    bound = _bound_addresses(events)
+    assert len(bound) >= 4, events
+    assert set(bound) == {"127.0.0.1"}, bound
+
+
+async def _first_line(stream: asyncio.StreamReader, prefix: str) -> str:
+    while True:
+        line = (await stream.readline()).decode()
+        assert line, f"the process ended before printing {prefix!r}"
+        if line.startswith(prefix):
+            return line[len(prefix) :].strip()
+
+
+@asynccontextmanager
+async def _serving(
+    args: list[str], *, prefix: str, on_stderr: bool = False
+) -> AsyncIterator[tuple[int, str]]:
+    """``python -m harness ARGS`` until it prints ``prefix URL``; yields its pid and the URL;
+    then SIGTERM (and stdin closed), bounded, and SIGKILL if it does not end."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "harness",
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    try:
+        with anyio.fail_after(40):
+            url = await _first_line(proc.stderr if on_stderr else proc.stdout, prefix)
+        yield proc.pid, url
+    finally:
+        with anyio.CancelScope(shield=True):
+            if proc.returncode is None:
+                proc.terminate()
+            if proc.stdin is not None:
+                proc.stdin.close()
+            with anyio.move_on_after(10):
+                await proc.communicate()
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+
+_SSH_SERVER = [sys.executable, "-m", "fake_servers.mcp.ssh"]
+
+
+async def test_every_listener_of_the_harness_commands_binds_loopback(tmp_path: Path) -> None:
+    config = tmp_path / "proxies.json"
+    config.write_text(
+        json.dumps([{"name": "p", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:9"}])
+    )
+    commands: dict[str, tuple[list[str], str, bool, int]] = {
+        "fake-api": (["fake-api", "serve", "--port", "0"], "listening on ", False, 1),
+        "proxy": (
+            ["proxy", "serve", "--port", "0", "--config", str(config)],
+            "listening on ",
+            False,
+            2,  # its API and proxy "p"
+        ),
+        "fake-mcp": (
+            ["fake-mcp", "ssh", "--transport", "http", "--port", "0"],
+            "listening on ",
+            False,
+            1,
+        ),
+        "interpose": (
+            [
+                "interpose",
+                "--api",
+                "http://127.0.0.1:0",
+                "--",
+                sys.executable,
+                "-m",
+                "fake_servers.mcp.ssh",
+            ],
+            "control listening on ",
+            True,
+            1,
+        ),
+    }
+    found: dict[str, list[tuple[str, int]]] = {}
+
+    async def check(name: str) -> None:
+        args, prefix, on_stderr, expected = commands[name]
+        async with _serving(args, prefix=prefix, on_stderr=on_stderr) as (pid, url):
+            listening = listening_sockets(pid)
+            found[name] = listening
+            assert len(listening) == expected, (name, listening)
+            assert urlsplit(url).port in {port for _, port in listening}, (name, url, listening)
+
+    async with anyio.create_task_group() as tg:
+        for name in commands:
+            tg.start_soon(check, name)
+    assert set(found) == set(commands)
+    for name, listening in found.items():
+        assert all(address == "127.0.0.1" for address, _ in listening), (name, listening)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["fake-api", "serve", "--host", "0.0.0.0"],
+        ["fake-api", "serve", "--host", "192.0.2.7"],
+        ["fake-mcp", "ssh", "--transport", "http", "--host", "0.0.0.0"],
+        ["fake-mcp", "ssh", "--transport", "http", "--host", "::"],
+        ["proxy", "serve", "--host", "0.0.0.0", "--port", "0"],
+        ["interpose", "--api", "http://0.0.0.0:0", "--", "true"],
+    ],
+    ids=lambda args: " ".join(args[:2] + args[-2:]),
+)
+def test_a_non_loopback_address_is_refused_with_exit_2(args: list[str]) -> None:
+    result = CliRunner().invoke(cli, args)
+    assert isinstance(result.exception, HarnessError), result.output
+    assert result.exception.exit_code == 2
+    assert "loopback" in str(result.exception)
+
+
+# -- secrets, keys and content in the artefacts ------------------------------------------------
+
+
+def _artefact_texts(run_dir: Path) -> dict[str, str]:
+    texts = {name: (run_dir / name).read_text(encoding="utf-8") for name in ARTEFACTS}
+    meta = json.loads(texts["run.json"])
+    # The scenario as written (prompts, scripted texts) is the replay's input, not a capture.
+    meta.pop("scenario_definition")
+    texts["run.json"] = json.dumps(meta)
+    return texts
+
+
+def _content(scenario: Scenario) -> list[str]:
+    """The conversation text a scenario starts: prompts and system prompts."""
+    runtime = scenario.runtime
+    texts = [runtime.prompt or ""]
+    texts += [agent.system for agent in runtime.agents.values()]
+    texts += [task.prompt for task in runtime.scheduled]
+    return [t for t in texts if len(t) >= 16]
+
+
+def _secrets(outcome: RunOutcome) -> list[str]:
+    return [s for s in outcome.record.secrets if len(s) >= 8]
+
+
+def _leaks(run_dir: Path, needles: list[str]) -> list[tuple[str, str]]:
+    return [
+        (name, needle[:24])
+        for name, text in _artefact_texts(run_dir).items()
+        for needle in needles
+        if needle in text
+    ]
+
+
+def _vault_run(outcome: RunOutcome) -> list[str]:
+    """The vault values this run handed out, checked to have passed through it."""
+    secrets = _secrets(outcome)
+    assert len(secrets) >= 2
+    answers = json.dumps(outcome.record.result)
+    assert sum(secret in answers for secret in secrets) == 2, "the agent repeated two secrets"
+    return secrets
+
+
+def test_sim_runs_leave_no_secret_key_or_content_in_their_artefacts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", ENV_API_KEY)
+    keys = [ENV_API_KEY, *FAKE_API_KEYS]
+    checked = 0
+    for name in FOUNDING:
+        scenario, _ = resolve(name)
+        needles = keys + _content(scenario)
+        assert len(needles) > len(keys), name
+        for policy in ("buggy", "fixed"):
+            outcome = run_scenario(scenario, policy=policy, seed=0)
+            run_dir = write_run(outcome, scenario, tmp_path)
+            assert _leaks(run_dir, needles + _secrets(outcome)) == [], (name, policy)
+            checked += 1
+    vault = load_scenario(VAULT_ECHO)
+    outcome = run_scenario(vault, policy="fixed", seed=3)
+    secrets = _vault_run(outcome)
+    run_dir = write_run(outcome, vault, tmp_path)
+    assert _leaks(run_dir, secrets + keys + _content(vault)) == []
+    assert "[redacted secret]" in _artefact_texts(run_dir)["run.json"]
+    assert checked == 2 * len(FOUNDING)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="with capture_content on, the runtime copies each tool result verbatim into the "
+    "execute_tool span attribute gen_ai.tool.call.result (harness/runtime/agent.py, "
+    "_execute_tool): the vault values land in trace.jsonl and report.html",
+)
+def test_with_content_capture_on_secrets_still_stay_out_of_the_artefacts(tmp_path: Path) -> None:
+    text = VAULT_ECHO.read_text(encoding="utf-8").replace(
+        "runtime:\n", "runtime:\n  capture_content: true\n", 1
+    )
+    vault = parse_scenario(text, path=VAULT_ECHO)
+    assert vault.runtime.capture_content
+    outcome = run_scenario(vault, policy="fixed", seed=3)
+    secrets = _vault_run(outcome)
+    run_dir = write_run(outcome, vault, tmp_path)
+    # Content capture is on: tool arguments are recorded, so content may appear.
+    assert "gen_ai.tool.call.arguments" in _artefact_texts(run_dir)["trace.jsonl"]
+    assert _leaks(run_dir, secrets) == []
+
+
+def test_a_live_run_binds_loopback_starts_only_fake_servers_and_leaks_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.scenarios.live import run_scenario_live
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", ENV_API_KEY)
+    vault = load_scenario(VAULT_ECHO)
+    with audited() as events:
+        outcome = run_scenario_live(vault, policy="fixed", seed=3)
+    assert outcome.record.mode == "live"
+    secrets = _vault_run(outcome)
+    run_dir = write_run(outcome, vault, tmp_path)
+    assert _leaks(run_dir, [*secrets, ENV_API_KEY, *FAKE_API_KEYS, *_content(vault)]) == []
+    started = [args for event, args in events if event != "socket.bind"]
+    assert started, "the live run starts the vault server"
+    for event, args in ((e, a) for e, a in events if e != "socket.bind"):
+        assert event == "subprocess.Popen", (event, args)
+        executable, argv = args[0], [str(a) for a in args[1]]
+        assert executable == sys.executable, argv
+        assert argv[1:3] == ["-m", "fake_servers.mcp.vault"], argv
+    bound = _bound_addresses(events)
+    assert bound, "the live run serves the fake API on loopback"
+    assert set(bound) == {"127.0.0.1"}, bound
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+def _properties(schema: dict[str, Any]) -> dict[str, set[str]]:
+    """Property names per model of a JSON schema (the root and every ``$defs`` entry)."""
+    models = {"Scenario": schema, **schema.get("$defs", {})}
+    return {name: set(model.get("properties", {})) for name, model in models.items()}
+
+
+def test_only_servers_command_names_a_program() -> None:
+    program_words = {"command", "cmd", "exec", "shell", "argv", "program", "executable", "env"}
+    holders = {
+        (model, prop)
+        for model, props in _properties(Scenario.model_json_schema()).items()
+        for prop in props & program_words
+    }
+    assert holders == {("ServerConfig", "command"), ("ServerConfig", "env")}
+
+
+def test_sim_mode_refuses_a_command_server_without_starting_it(tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+    text = VAULT_ECHO.read_text(encoding="utf-8").replace(
+        "  vault: {fake: vault, timeout: 30}",
+        "  vault: {command: "
+        + json.dumps([sys.executable, "-c", f"open({str(marker)!r}, 'w')"])
+        + "}",
+    )
+    scenario = parse_scenario(text, path=tmp_path / "declared.yaml")
+    assert scenario.servers["vault"].command is not None
+    with audited() as events, pytest.raises(ScenarioError, match="sim mode runs the built-in"):
+        run_scenario(scenario, policy="fixed")
+    assert [e for e, _ in events if e != "socket.bind"] == []
+    assert not marker.exists()
