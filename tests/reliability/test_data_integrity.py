@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -102,17 +103,18 @@ def test_a_failure_database_write_that_fails_keeps_the_previous_file(tmp_path: P
     assert db.entries("abc123") == [good]
 
 
-# The writer: one sim run, then, per command on stdin, a forked worker that writes the run
-# again and again (each generation with its number in the trace and in run.json's stats, and
-# 20000 small trace attributes so that serializing the trace takes a while), announcing when it
-# starts to serialize the trace or run.json and before every rename. A command names the
-# announcement at which the test kills the worker. Forking keeps the imports to one per test.
+# The writer: a process that makes one sim run and writes it again and again into one run
+# directory (each generation with its number in the trace and in run.json's stats, and 20000
+# small trace attributes so that serializing the trace takes a while), announcing when it starts
+# to serialize the trace or run.json and before every rename. The test SIGKILLs it at a chosen
+# announcement. Every round is a fresh process (no fork of a process that ran an event loop), and
+# every read has a deadline, so a stuck writer fails the test with what it saw instead of hanging.
 _WRITER = r"""
 import json, os, signal, sys
 from pathlib import Path
 from harness.scenarios import resolve, run_scenario, write_run
 
-root = Path(sys.argv[1])
+root, first, pause_at = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 scenario, _ = resolve("cascade")
 outcome = run_scenario(scenario, policy="buggy", seed=0)
 span = outcome.trace["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
@@ -124,110 +126,122 @@ def generation(n):
     span["attributes"] = [*base_attributes, marker]
     outcome.stats["generation"] = n
 
-generation(0)
-run_dir = write_run(outcome, scenario, root)
-print(f"ready {run_dir}", flush=True)
+if first == 0:
+    generation(0)
+    print(f"ready {write_run(outcome, scenario, root)}", flush=True)
+    sys.exit(0)
 real_replace, real_dumps = os.replace, json.dumps
-for command in sys.stdin:
-    pause_at, first = command.rstrip("\n").rsplit(" ", 1)
-    sys.stdout.flush()
-    pid = os.fork()
-    if pid == 0:
-        def announce(line):
-            print(line, flush=True)
-            if line == pause_at:
-                signal.pause()
-        def replace(src, dst):
-            announce(f"replace {Path(dst).name}")
-            real_replace(src, dst)
-        def dumps(obj, *args, **kwargs):
-            if isinstance(obj, dict) and "resourceSpans" in obj:
-                announce("dumps trace.jsonl")
-            elif isinstance(obj, dict) and "scenario_definition" in obj:
-                announce("dumps run.json")
-            return real_dumps(obj, *args, **kwargs)
-        os.replace, json.dumps = replace, dumps
-        n = int(first)
-        while True:
-            generation(n)
-            write_run(outcome, scenario, root)
-            announce(f"wrote {n}")
-            n += 1
-    print(f"worker {pid}", flush=True)
-    os.waitpid(pid, 0)
-    print("reaped", flush=True)
+def announce(line):
+    print(line, flush=True)
+    if line == pause_at:
+        signal.pause()
+def replace(src, dst):
+    announce(f"replace {Path(dst).name}")
+    real_replace(src, dst)
+def dumps(obj, *args, **kwargs):
+    if isinstance(obj, dict) and "resourceSpans" in obj:
+        announce("dumps trace.jsonl")
+    elif isinstance(obj, dict) and "scenario_definition" in obj:
+        announce("dumps run.json")
+    return real_dumps(obj, *args, **kwargs)
+os.replace, json.dumps = replace, dumps
+print("started", flush=True)
+n = first
+while True:
+    generation(n)
+    write_run(outcome, scenario, root)
+    announce(f"wrote {n}")
+    n += 1
 """
+
+_READ_DEADLINE_S = 45.0
 
 
 class _Writer:
+    """Spawns writer processes on one run directory and kills them at chosen steps."""
+
     def __init__(self, root: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", _WRITER, str(root)],
-            stdin=subprocess.PIPE,
+        self.root = root
+        proc, lines = self._spawn(0)
+        try:
+            first = self._line(proc, lines, [])
+            assert first.startswith("ready "), first
+            assert proc.wait(timeout=_READ_DEADLINE_S) == 0
+        finally:
+            self._stop(proc)
+        self.run_dir = Path(first.split(" ", 1)[1])
+
+    def _spawn(
+        self, first: int, pause_at: str = "-"
+    ) -> tuple[subprocess.Popen[str], queue.Queue[str | None]]:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(self.root), str(first), pause_at],
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             text=True,
         )
-        assert self.proc.stdin is not None
-        assert self.proc.stdout is not None
-        self.stdin = self.proc.stdin
-        self.stdout = self.proc.stdout
-        first = self._line()
-        assert first.startswith("ready "), first
-        self.run_dir = Path(first.split(" ", 1)[1])
+        lines: queue.Queue[str | None] = queue.Queue()
 
-    def _line(self) -> str:
-        line = self.stdout.readline()
-        assert line, f"the writer exited ({self.proc.poll()})"
-        return line.strip()
+        def pump() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.put(line.strip())
+            lines.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+        return proc, lines
+
+    @staticmethod
+    def _line(proc: subprocess.Popen[str], lines: queue.Queue[str | None], seen: list[str]) -> str:
+        try:
+            line = lines.get(timeout=_READ_DEADLINE_S)
+        except queue.Empty:
+            raise AssertionError(
+                f"the writer said nothing for {_READ_DEADLINE_S} s; it said {seen}"
+            ) from None
+        assert line is not None, f"the writer exited ({proc.poll()}) after {seen}"
+        return line
+
+    @staticmethod
+    def _stop(proc: subprocess.Popen[str]) -> None:
+        with suppress(ProcessLookupError):
+            proc.kill()
+        proc.wait(timeout=_READ_DEADLINE_S)
+        assert proc.stdout is not None
+        proc.stdout.close()
 
     def round(self, start: int, kill_at: str, nth: int = 1, *, pause: bool = False) -> list[str]:
-        """Start a worker at generation ``start`` and SIGKILL it at its ``nth`` announcement
-        starting with ``kill_at`` (``pause``: the worker stops there and waits for the kill),
-        or after its third whole run. Returns every announcement the worker made."""
-        self.stdin.write(f"{kill_at if pause else '-'} {start}\n")
-        self.stdin.flush()
+        """Start a writer at generation ``start`` and SIGKILL it at its ``nth`` announcement
+        starting with ``kill_at`` (``pause``: the writer stops there and waits for the kill),
+        or after its third whole run. Returns every announcement the writer made."""
+        proc, lines = self._spawn(start, kill_at if pause else "-")
         seen: list[str] = []
-        worker = 0
-        while True:
-            line = self._line()
-            if line.startswith("worker "):
-                worker = int(line.split()[1])
-                continue
-            seen.append(line)
-            hits = sum(1 for s in seen if s.startswith(kill_at))
-            if hits == nth or sum(1 for s in seen if s.startswith("wrote")) == 3:
-                break
-        while worker == 0:
-            line = self._line()
-            if line.startswith("worker "):
-                worker = int(line.split()[1])
-            else:
-                seen.append(line)
-        os.kill(worker, signal.SIGKILL)
-        while (line := self._line()) != "reaped":
-            seen.append(line)
-        return seen
-
-    def close(self) -> None:
-        self.stdin.close()
         try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            assert self._line(proc, lines, seen) == "started"
+            while True:
+                line = self._line(proc, lines, seen)
+                seen.append(line)
+                hits = sum(1 for s in seen if s.startswith(kill_at))
+                if hits == nth or sum(1 for s in seen if s.startswith("wrote")) == 3:
+                    break
+            # The writer is stopped mid-step: it keeps running until the signal lands.
+            os.kill(proc.pid, signal.SIGKILL)
+            assert proc.wait(timeout=_READ_DEADLINE_S) == -signal.SIGKILL
         finally:
-            self.stdout.close()
+            self._stop(proc)
+        while (rest := lines.get(timeout=_READ_DEADLINE_S)) is not None:
+            seen.append(rest)
+        return seen
 
 
 @pytest.fixture
-def writer(tmp_path: Path) -> Iterator[_Writer]:
-    w = _Writer(tmp_path)
-    try:
-        yield w
-    finally:
-        w.close()
+def writer(tmp_path: Path) -> _Writer:
+    return _Writer(tmp_path)
 
 
+# Ten writer processes, each importing the harness and making a sim run: longer than the
+# suite's default per-test limit on a loaded machine; every read above has its own deadline.
+@pytest.mark.timeout(300)
 def test_a_writer_killed_at_any_step_leaves_only_complete_files(writer: _Writer) -> None:
     run_dir = writer.run_dir
     assert _check_complete(run_dir) == (0, 0)
