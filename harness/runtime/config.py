@@ -25,10 +25,19 @@ Errors name the file, line and field (``servers.ssh.timeout``) and the bad value
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from harness._yaml import LocatedError, parse_yaml, read_text, validation_error
 from harness.errors import ConfigError
@@ -57,6 +66,9 @@ class ApiConfig(_Strict):
     base_url: str | None = None
     api_key_env: str = "ANTHROPIC_API_KEY"
     max_retries: int = Field(default=2, ge=0, le=10)
+    # Seconds one request may take. Always given to the SDK: without it the SDK refuses a
+    # non-streaming request whose max_tokens could outlast its 10-minute default.
+    timeout: float = Field(default=600.0, gt=0, allow_inf_nan=False)
     loopback: bool = False  # serve the fake on a loopback port instead of in-process
 
     @model_validator(mode="after")
@@ -87,7 +99,7 @@ class ServerConfig(_Strict):
     command: list[str] | None = None
     env: dict[str, str] | None = None
     url: str | None = None
-    timeout: float = Field(default=150.0, gt=0)
+    timeout: float = Field(default=150.0, gt=0, allow_inf_nan=False)
     script: str | dict[str, Any] | None = None  # a file, or the script inline
     chat_fixture: str | None = None
     scoped: bool = False
@@ -105,9 +117,30 @@ class ServerConfig(_Strict):
             raise ValueError("command must not be empty")
         if self.fake is None and self.transport != "memory":
             raise ValueError("transport applies to fake servers only")
+        if self.env is not None and self.command is None:
+            # A fake server's process is the harness's own: its environment is not scenario data.
+            raise ValueError("env applies to command servers only")
         if self.proxy and not (self.url is not None or self.transport == "http"):
             raise ValueError("proxy needs a streamable HTTP server (url, or transport: http)")
         return self
+
+
+# The largest output budget any current model accepts (the API answers 400 above a model's own).
+MAX_OUTPUT_TOKENS = 128_000
+
+# A server's name becomes part of file names (live mode's per-server script, events and spans
+# files), tool span attributes and service names: letters, digits, ``_`` and ``-`` only.
+SERVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def check_server_names(names: Iterable[str]) -> None:
+    """Raise ``ValueError`` naming the first server name that is not a plain word."""
+    for name in names:
+        if not SERVER_NAME.fullmatch(str(name)):
+            raise ValueError(
+                f"server name {str(name)[:80]!r} is not allowed: use letters, digits, '_' and '-' "
+                "(at most 64, starting with a letter or digit)"
+            )
 
 
 class AgentConfig(_Strict):
@@ -127,7 +160,7 @@ class ScheduledTaskConfig(_Strict):
 
 class RuntimeConfig(_Strict):
     model: str = "claude-sonnet-4-6"
-    max_tokens: int = Field(default=1024, gt=0)
+    max_tokens: int = Field(default=1024, gt=0, le=MAX_OUTPUT_TOKENS)
     api: ApiConfig = ApiConfig()
     policies: PoliciesConfig = PoliciesConfig()
     compaction: CompactionConfig = CompactionConfig()
@@ -138,6 +171,12 @@ class RuntimeConfig(_Strict):
     scheduled: list[ScheduledTaskConfig] = Field(default_factory=list)
     capture_content: bool = False
     faults: FaultPlan = Field(default_factory=lambda: FaultPlan([]))
+
+    @field_validator("servers")
+    @classmethod
+    def _server_names(cls, value: dict[str, ServerConfig]) -> dict[str, ServerConfig]:
+        check_server_names(value)
+        return value
 
     @model_validator(mode="after")
     def _references(self) -> RuntimeConfig:

@@ -122,13 +122,16 @@ class Runtime:
                 tracer_provider=self._tracer_provider,
             )
             if not api.loopback:
-                return self.fake_api.async_client(max_retries=0, open_telemetry=_OWN_LLM_SPANS)
+                return self.fake_api.async_client(
+                    max_retries=0, timeout=api.timeout, open_telemetry=_OWN_LLM_SPANS
+                )
             base_url = await self._stack.enter_async_context(self.fake_api.serve())
             # The fake accepts any key; a fixed one keeps real keys out of this path.
             return anthropic.AsyncAnthropic(
                 api_key="sk-harness-fake",
                 base_url=base_url,
                 max_retries=0,
+                timeout=api.timeout,
                 open_telemetry=_OWN_LLM_SPANS,
             )
         key = os.environ.get(api.api_key_env)
@@ -141,6 +144,7 @@ class Runtime:
             api_key=key,
             base_url=api.base_url,
             max_retries=0,
+            timeout=api.timeout,
             open_telemetry=_OWN_LLM_SPANS,
         )
 

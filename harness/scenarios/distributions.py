@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -123,8 +123,38 @@ class Spec:
         return {self.kind: {k: v for k, v in p.items() if v is not None}}
 
 
+# The largest magnitude a distribution parameter may have: 10^12 seconds is 30,000 years, far
+# past any run budget, and keeps every draw (and its conversion to float) finite.
+MAX_MAGNITUDE: Final = 1e12
+# exp() overflows a float past ~709.78: a lognormal needs mu plus ten sigmas below that.
+_LOG_LIMIT: Final = 700.0
+
+
 def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return isinstance(value, int | float) and not isinstance(value, bool) and _finite(value)
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def _too_large(values: Any, kind: str, here: tuple[int | str, ...]) -> None:
+    for v in values:
+        number = isinstance(v, int | float) and not isinstance(v, bool)
+        if number and v != v:  # NaN
+            raise DistributionError(here, f"{kind} value nan is not a number")
+        if number and (not _finite(v) or abs(v) > MAX_MAGNITUDE):
+            raise DistributionError(
+                here, f"{kind} value {_short(v)} is too large (at most {MAX_MAGNITUDE:g})"
+            )
+
+
+def _short(value: int | float) -> str:
+    text = str(value)
+    return text if len(text) <= 24 else f"{text[:10]}...({len(text)} digits)"
 
 
 def _contains_spec(value: Any) -> bool:
@@ -156,6 +186,8 @@ def parse_spec(value: Mapping[str, Any], loc: tuple[int | str, ...] = ()) -> Spe
     arg = value[kind]
     here = (*loc, kind)
     if kind in ("uniform", "randint"):
+        if isinstance(arg, list):
+            _too_large(arg, kind, here)
         if not (isinstance(arg, list) and len(arg) == 2 and all(_number(v) for v in arg)):
             raise DistributionError(here, f"{kind} takes [low, high] (two numbers)")
         if kind == "randint" and not all(isinstance(v, int) for v in arg):
@@ -208,6 +240,7 @@ def _bounded_params(kind: str, arg: Any, here: tuple[int | str, ...]) -> dict[st
     for key in required:
         if key not in arg:
             raise DistributionError(here, f"{kind} needs {key!r}")
+    _too_large(arg.values(), kind, here)
     for key, v in arg.items():
         if not _number(v):
             raise DistributionError((*here, key), f"{kind} {key} must be a number")
@@ -219,6 +252,12 @@ def _bounded_params(kind: str, arg: Any, here: tuple[int | str, ...]) -> dict[st
             raise DistributionError(here, "pareto alpha and scale must be positive")
     elif params["sigma"] < 0:
         raise DistributionError((*here, "sigma"), f"{kind} sigma must not be negative")
+    elif kind == "lognormal" and params["mu"] + 10 * params["sigma"] > _LOG_LIMIT:
+        raise DistributionError(
+            here,
+            f"lognormal mu {params['mu']} and sigma {params['sigma']} overflow: mu is the log "
+            f"of the value, so mu + 10 sigma must stay below {_LOG_LIMIT:g}",
+        )
     if params["min"] is not None and params["max"] is not None and params["min"] > params["max"]:
         raise DistributionError(here, f"{kind} min {params['min']} is above max {params['max']}")
     return params
@@ -242,9 +281,9 @@ def draw(spec: Spec, rng: ChaosRandom) -> Any:
     if spec.kind == "normal":
         return _clamp(rng.gauss(p["mu"], p["sigma"]), p)
     if spec.kind == "lognormal":
-        return _clamp(rng.lognormvariate(p["mu"], p["sigma"]), p)
+        return _clamp(_or_inf(lambda: rng.lognormvariate(p["mu"], p["sigma"])), p)
     if spec.kind == "pareto":
-        return _clamp(p["scale"] * rng.paretovariate(p["alpha"]), p)
+        return _clamp(_or_inf(lambda: p["scale"] * rng.paretovariate(p["alpha"])), p)
     if spec.kind == "choice":
         options, weights = p["options"], p["weights"]
         if weights is None:
@@ -256,6 +295,15 @@ def draw(spec: Spec, rng: ChaosRandom) -> Any:
                 return option
         return options[-1]
     return rng.chance(p["p"])
+
+
+def _or_inf(sample: Callable[[], float]) -> float:
+    # A heavy tail (a tiny pareto alpha) can leave float range; the draw is then infinite, a
+    # ``max`` clamps it, and a field that needs a finite number names itself and the seed.
+    try:
+        return sample()
+    except (OverflowError, ZeroDivisionError):
+        return math.inf
 
 
 def value_of(spec: Spec, drawn: Any) -> Any:

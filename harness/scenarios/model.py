@@ -55,11 +55,13 @@ from harness._yaml import LocatedError, line_of, parse_yaml, read_text, validati
 from harness.errors import ScenarioError
 from harness.faults.plan import FaultPlan, LlmFault
 from harness.runtime.config import (
+    MAX_OUTPUT_TOKENS,
     AgentConfig,
     CompactionConfig,
     RuntimeConfig,
     ScheduledTaskConfig,
     ServerConfig,
+    check_server_names,
 )
 
 __all__ = ["POLICY_MAP", "Budget", "Policy", "Scenario", "load_scenario"]
@@ -78,7 +80,7 @@ class _Strict(BaseModel):
 
 class RuntimeSection(_Strict):
     model: str = "claude-sonnet-4-6"
-    max_tokens: int = Field(default=1024, gt=0)
+    max_tokens: int = Field(default=1024, gt=0, le=MAX_OUTPUT_TOKENS)
     prompt: str | None = None
     agents: dict[str, AgentConfig] = Field(default_factory=lambda: {"main": AgentConfig()})
     main_agent: str = "main"
@@ -157,6 +159,7 @@ class Scenario(_Strict):
         from fake_servers.mcp import SERVER_NAMES, ServerScript, build_server
         from harness.errors import ScriptError
 
+        check_server_names(value)
         for name, server in value.items():
             if server.fake is not None and server.fake not in SERVER_NAMES:
                 raise ValueError(
@@ -287,7 +290,10 @@ class Scenario(_Strict):
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
-    for server in (data.get("servers") or {}).values():
+    servers = data.get("servers")
+    if not isinstance(servers, dict):
+        return  # validation names the field
+    for server in servers.values():
         if isinstance(server, dict):
             for key in ("script", "chat_fixture"):
                 value = server.get(key)

@@ -150,6 +150,34 @@ def test_a_scenario_that_loads_but_cannot_run_stops_with_exit_2(
         assert f"field '{header['field']}'" in output, output
 
 
+def test_a_large_output_budget_runs_without_streaming(tmp_path: Path) -> None:
+    # The SDK refuses a non-streaming request whose max_tokens could outlast its default
+    # timeout unless the client names a timeout; the runtime always does.
+    code, output = _invoke(
+        [
+            "run",
+            str(CORPUS_DIR.parent / "max_tokens_64000.yaml"),
+            "--policy",
+            "fixed",
+            "--json",
+            "--out",
+            str(tmp_path),
+            "--no-failure-db",
+        ]
+    )
+    assert code == 0, output
+    result = json.loads(output)
+    assert result["outcome"] == "held", result
+    run_dir = Path(result["run_dir"])
+    journal = [
+        json.loads(line)
+        for line in (run_dir / "journal.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    assert len(journal) == 2
+    assert all(entry["status"] == 200 for entry in journal), journal
+    assert [entry["request"]["max_tokens"] for entry in journal] == [64000, 64000]
+
+
 # Exercised end to end in a fresh interpreter (each costs ~2 s of imports): YAML syntax (with a
 # line), bytes that are not UTF-8, a document nested too deeply, a wrong value (field and line).
 _SUBPROCESS_FILES = [

@@ -83,6 +83,12 @@ def test_each_kind_parses_and_has_a_lower_end(spec: dict[str, object], low: obje
         ({"chance": 0.5, "then": {"uniform": [1, 2]}}, "do not nest"),
         ({"uniform": [1, 2], "choice": [1]}, "one distribution per value"),
         ({"uniform": [1, 2], "seed": 3}, "unexpected key 'seed'"),
+        ({"randint": [1, 10**400]}, "too large"),
+        ({"uniform": [0, 2e12]}, "too large"),
+        ({"normal": {"mu": -2e12, "sigma": 1}}, "too large"),
+        ({"uniform": [float("nan"), 1]}, "not a number"),
+        ({"lognormal": {"mu": 1e6, "sigma": 1}}, "overflow"),
+        ({"lognormal": {"mu": 10, "sigma": 70}}, "overflow"),
     ],
 )
 def test_bad_specs_say_what_is_wrong(spec: dict[str, object], message: str) -> None:
@@ -179,3 +185,15 @@ def test_a_pointer_to_nowhere_is_a_scenario_error() -> None:
     with pytest.raises(ScenarioError, match="points to no value") as info:
         scenario.resolve(0)
     assert info.value.field == "model.agents.main.turns.7.latency"
+
+
+def test_a_heavy_tail_that_leaves_float_range_draws_infinity_or_its_max() -> None:
+    # alpha 1e-4: (1 - u) ** 10000 underflows to 0 for most u, and 1 / 0 must not escape.
+    unbounded = parse_spec({"pareto": {"alpha": 1e-4}})
+    bounded = parse_spec({"pareto": {"alpha": 1e-4, "max": 300}})
+    rng = ChaosRandom(1)
+    unbounded_draws = [draw(unbounded, rng.fork(str(i))) for i in range(20)]
+    bounded_draws = [draw(bounded, rng.fork(str(i))) for i in range(20)]
+    assert float("inf") in unbounded_draws
+    assert all(1 <= d <= 300 for d in bounded_draws)
+    assert bounded_draws.count(300) >= unbounded_draws.count(float("inf"))

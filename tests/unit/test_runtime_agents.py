@@ -251,6 +251,30 @@ def test_config_errors_name_file_line_and_field(tmp_path: Path) -> None:
     assert "-3" in text
 
 
+@pytest.mark.parametrize(
+    ("text", "field", "message"),
+    [
+        ("servers:\n  ../../x:\n    fake: ssh\n", "servers", "server name '../../x'"),
+        ("servers:\n  a/b:\n    command: [cat]\n", "servers", "server name 'a/b'"),
+        ("servers:\n  ssh:\n    fake: ssh\n    env: {A: b}\n", "servers.ssh", "env applies"),
+        ("servers:\n  ssh:\n    fake: ssh\n    timeout: .inf\n", "servers.ssh.timeout", "finite"),
+        ("max_tokens: 200000\n", "max_tokens", "less than or equal to 128000"),
+        ("api:\n  base_url: http://127.0.0.1:1\n  timeout: 0\n", "api.timeout", "greater than 0"),
+    ],
+)
+def test_config_refuses_unsafe_or_unbounded_values(
+    tmp_path: Path, text: str, field: str, message: str
+) -> None:
+    from harness.errors import ConfigError
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_runtime_config(path)
+    assert info.value.field == field
+    assert message in str(info.value)
+
+
 async def test_one_llm_span_per_request_and_metrics_recorded(
     tmp_path: Path, spans: InMemorySpanExporter
 ) -> None:
