@@ -18,7 +18,7 @@ the real API), so a parent and its concurrent subagents each follow their own sc
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -38,6 +38,7 @@ from harness.runtime.host import MCPHostManager, ToolCallOutcome
 from harness.runtime.retry import RetryPolicy
 from harness.runtime.scope import ScopePolicy, ScopeRefused
 from harness.telemetry import semconv as sc
+from harness.telemetry.redact import Redactor
 
 __all__ = ["SPAWN_TOOL", "AgentResult", "AgentRunner", "AgentSpec"]
 
@@ -127,6 +128,7 @@ class AgentRunner:
         max_retries: int = 2,
         strict_conversation: bool = True,
         capture_content: bool = False,
+        redact: Callable[[str], str] | None = None,
         compactor_agent: str = "compactor",
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: metrics.MeterProvider | None = None,
@@ -149,6 +151,8 @@ class AgentRunner:
         self._settings = _Settings(
             model, max_tokens, strict_conversation, capture_content, compactor_agent
         )
+        # Captured content passes through it: secrets never reach a span attribute.
+        self._redact = redact if redact is not None else Redactor()
         self._tracer = trace.get_tracer("harness.runtime", tracer_provider=tracer_provider)
         meter = metrics.get_meter("harness.runtime", meter_provider=meter_provider)
         self._duration = meter.create_histogram(
@@ -465,7 +469,9 @@ class AgentRunner:
         if server:
             attributes["harness.mcp.server"] = server
         if self._settings.capture_content:
-            attributes["gen_ai.tool.call.arguments"] = json.dumps(arguments, ensure_ascii=False)
+            attributes["gen_ai.tool.call.arguments"] = self._redact(
+                json.dumps(arguments, ensure_ascii=False)
+            )
         with _CurrentSpan(self._tracer, f"execute_tool {name}", attributes) as span:
             if name == SPAWN_TOOL:
                 if parent_result is None:
@@ -480,7 +486,8 @@ class AgentRunner:
                 span.set_status(Status(StatusCode.ERROR, "tool call failed"))
             if self._settings.capture_content:
                 span.set_attribute(
-                    "gen_ai.tool.call.result", json.dumps(block["content"], ensure_ascii=False)
+                    "gen_ai.tool.call.result",
+                    self._redact(json.dumps(block["content"], ensure_ascii=False)),
                 )
         return block
 

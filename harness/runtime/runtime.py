@@ -30,6 +30,7 @@ from harness.runtime.events import RuntimeEvents
 from harness.runtime.faults import RuntimeFaults
 from harness.runtime.host import MCPHostManager, ServerSpec
 from harness.runtime.scope import ScopePolicy
+from harness.telemetry.redact import Redactor
 
 if TYPE_CHECKING:
     from fake_servers.anthropic import FakeAnthropic
@@ -293,6 +294,7 @@ class Runtime:
             max_retries=config.api.max_retries,
             strict_conversation=config.policies.compaction == "between_turns",
             capture_content=config.capture_content,
+            redact=Redactor(self._known_secrets),
             compactor_agent=config.compaction.agent,
             tracer_provider=self._tracer_provider,
             meter_provider=self._meter_provider,
@@ -332,6 +334,11 @@ class Runtime:
             if self.config.servers[name].fake == "vault":
                 values += [secret_value(ChaosRandom(seed), s) for s in SECRET_NAMES]
         return values
+
+    def _known_secrets(self) -> list[str]:
+        # The fake vaults' values, and the API key when one is read from the environment.
+        key = os.environ.get(self.config.api.api_key_env) if self.config.api.base_url else None
+        return [*self.secret_values(), *([key] if key else [])]
 
     @property
     def host(self) -> MCPHostManager:

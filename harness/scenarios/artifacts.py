@@ -26,13 +26,13 @@ from typing import IO, Any
 
 from harness.scenarios.model import Scenario
 from harness.scenarios.runner import RunOutcome
+from harness.telemetry.redact import MIN_SECRET_LENGTH, REDACTED
 from harness.views import REPORT_NAME, build_view
 
 __all__ = ["REDACTED", "run_id", "write_run"]
 
-REDACTED = "[redacted secret]"
 # Shorter values would match ordinary text; the secrets oracle uses the same floor.
-_MIN_SECRET_LENGTH = 8
+_MIN_SECRET_LENGTH = MIN_SECRET_LENGTH
 
 
 def run_id(outcome: RunOutcome, scenario: Scenario) -> str:

@@ -270,12 +270,6 @@ def test_sim_runs_leave_no_secret_key_or_content_in_their_artefacts(
     assert checked == 2 * len(FOUNDING)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with capture_content on, the runtime copies each tool result verbatim into the "
-    "execute_tool span attribute gen_ai.tool.call.result (harness/runtime/agent.py, "
-    "_execute_tool): the vault values land in trace.jsonl and report.html",
-)
 def test_with_content_capture_on_secrets_still_stay_out_of_the_artefacts(tmp_path: Path) -> None:
     text = VAULT_ECHO.read_text(encoding="utf-8").replace(
         "runtime:\n", "runtime:\n  capture_content: true\n", 1
