@@ -479,6 +479,9 @@ class MCPHostManager:
                     content=[TextContent(type="text", text=error.message)], is_error=True
                 )
             raise _Failure(reason, error) from error
+        except anyio.get_cancelled_exc_class():
+            outcome = "cancelled"  # the caller went away (a watchdog, a cancelled agent)
+            raise
         finally:
             self._in_flight_add(state, -1)
             elapsed = self._clock.now() - started

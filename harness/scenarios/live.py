@@ -80,6 +80,19 @@ def auto_time_scale(scenario: Scenario) -> float:
     return min(0.01, 0.5 * scenario.budget.wall / scenario.budget.virtual)
 
 
+def _calls_in_flight(rt: Runtime) -> dict[str, list[str]]:
+    """The tools whose calls have started and not ended, per server, in start order."""
+    open_calls: dict[str, list[str]] = {}
+    for event in rt.events.events:
+        if event.kind == "call_started":
+            open_calls.setdefault(event.data["server"], []).append(event.data["tool"])
+        elif event.kind == "call_ended":
+            tools = open_calls.get(event.data["server"], [])
+            if event.data["tool"] in tools:
+                tools.remove(event.data["tool"])
+    return {server: tools for server, tools in open_calls.items() if tools}
+
+
 def run_scenario_live(
     scenario: Scenario,
     *,
@@ -113,11 +126,18 @@ def run_scenario_live(
             config, clock=clock, rng=rng, time_scale=time_scale, workdir=workdir
         ) as rt:
             box["runtime"] = rt
-            with anyio.move_on_after(scenario.budget.wall) as watchdog:
-                return await rt.run()
-            box["watchdog"] = watchdog.cancelled_caught
-            box["in_flight"] = {s: rt.host.in_flight(s) for s in rt.host.servers}
-            return None
+            async with anyio.create_task_group() as watchdog:
+
+                async def expire() -> None:
+                    await anyio.sleep(scenario.budget.wall)
+                    # What is pending, read before the cancellation unwinds the calls.
+                    box["in_flight"] = _calls_in_flight(rt)
+                    watchdog.cancel_scope.cancel()
+
+                watchdog.start_soon(expire)
+                box["result"] = await rt.run()
+                watchdog.cancel_scope.cancel()
+            return box.get("result")
 
     started = time.perf_counter()
     interrupted = False
@@ -140,7 +160,8 @@ def run_scenario_live(
                 started_agents.pop(e.data["agent_id"], None)
             pending = [f"agent {name} still running" for name in started_agents.values()]
             pending += [
-                f"{n} call(s) in flight on {s}" for s, n in box.get("in_flight", {}).items() if n
+                f"{len(tools)} call(s) in flight on {server}: {', '.join(tools)}"
+                for server, tools in box.get("in_flight", {}).items()
             ]
         spans = exporter.get_finished_spans()
         trace = spans_to_otlp_json(spans) if spans else {"resourceSpans": []}

@@ -56,12 +56,6 @@ def test_live_run_ends_by_its_watchdog(name: str, reaper: None) -> None:
     assert leaks(before, snapshot()) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="harness/scenarios/live.py reads rt.host.in_flight() after the watchdog's cancel "
-    "scope has unwound the calls (in_flight is 0 again): a live hung run never names the call "
-    "still in flight on the frozen server",
-)
 def test_live_hung_run_names_the_call_in_flight(reaper: None) -> None:
     scenario = load_scenario(SCENARIOS / "hang_frozen_server.yaml")
     outcome = run_scenario_live(scenario, policy="fixed", seed=0, time_scale=0.01)
