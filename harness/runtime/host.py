@@ -191,8 +191,15 @@ class _Naive:
         except _Failure as failure:
             # The original handler: tear down whatever connection is current and respawn now,
             # whoever else is using it.
-            with host._reconnect_span(state, reason=failure.reason, decision="performed"):
-                await host._replace(state, reason=failure.reason)
+            try:
+                with host._reconnect_span(state, reason=failure.reason, decision="performed"):
+                    await host._replace(state, reason=failure.reason)
+            except RuntimeFailure as exc:
+                # The respawn failed too (the server is unreachable for now): the call fails
+                # with both causes; the next call connects lazily again.
+                return ToolCallOutcome(
+                    None, error=f"{failure.error.message}; then {exc}", error_type=failure.reason
+                )
             return ToolCallOutcome(None, error=failure.error.message, error_type=failure.reason)
         return ToolCallOutcome(result)
 

@@ -109,6 +109,43 @@ async def test_naive_reconnect_kills_the_call_in_flight(gated: GatedServer) -> N
         assert host.generation("ssh") == 3
 
 
+class _Refusing:
+    """A transport whose connection attempt fails, as a server that is down would."""
+
+    async def __aenter__(self) -> None:
+        raise OSError("connection refused")
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+@pytest.mark.parametrize("policy", ["naive", "coordinated"])
+async def test_a_failed_reconnect_is_an_error_result_and_the_next_call_connects(
+    gated: GatedServer, policy: str
+) -> None:
+    attempts: list[int] = []
+
+    def wrap(transport: object) -> object:
+        # The first connection works, the second (the reconnect) is refused, later ones work.
+        attempts.append(1)
+        return _Refusing() if len(attempts) == 2 else transport
+
+    spec = ServerSpec("ssh", instance=gated.server, timeout=TIMEOUT, wrap=wrap)
+    async with MCPHostManager([spec], policy=policy) as host:  # type: ignore[arg-type]
+        failed = await host.call_tool("ssh", "hang", {})
+        assert failed.is_error
+        assert failed.error_type == "timeout"
+        assert [e.data["generation"] for e in host.events.of_kind("connect_failed")] == [2]
+        if policy == "naive":
+            assert "could not connect" in (failed.error or "")
+        after = await host.call_tool("ssh", "echo", {"text": "back"})
+        assert not after.is_error, after.error
+        # Coordinated retried the hanging call once on a fresh connection, which timed out too
+        # and was replaced again.
+        assert len(attempts) == (3 if policy == "naive" else 4)
+        assert host.in_flight("ssh") == 0
+
+
 async def test_coordinated_waits_for_in_flight_then_reconnects_once(gated: GatedServer) -> None:
     async with _host(gated, "coordinated") as host:
         outcomes: dict[str, ToolCallOutcome] = {}
