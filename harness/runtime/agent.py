@@ -431,7 +431,15 @@ class AgentRunner:
         results: list[dict[str, Any] | None] = [None] * len(uses)
 
         async def one(index: int, use: dict[str, Any]) -> None:
-            results[index] = await self._run_tool(spec, use, result)
+            try:
+                results[index] = await self._run_tool(spec, use, result)
+            except Exception as exc:
+                # Whatever breaks inside one tool call (recorded on its span) is that call's
+                # error result: the model sees it, the sibling calls and the agent go on.
+                self.events.record(
+                    "tool_crashed", agent=spec.name, tool=str(use.get("name")), error=repr(exc)
+                )
+                results[index] = _error_result(str(use["id"]), f"the tool call failed: {exc}")
 
         async with anyio.create_task_group() as tg:
             for index, use in enumerate(uses):

@@ -251,6 +251,47 @@ def test_config_errors_name_file_line_and_field(tmp_path: Path) -> None:
     assert "-3" in text
 
 
+async def test_a_tool_call_that_raises_is_its_error_result_and_the_agents_go_on(
+    tmp_path: Path, spans: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.errors import RuntimeFailure
+
+    config = RuntimeConfig.model_validate(
+        {
+            "api": {"fake_script": str(_write(tmp_path, "model.yaml", FAMILY_SCRIPT))},
+            "servers": {
+                "ssh": {"fake": "ssh", "script": str(_write(tmp_path, "ssh.yaml", SSH_SCRIPT))}
+            },
+        }
+    )
+    async with Runtime(config, rng=ChaosRandom(1)) as rt:
+        real_call = rt.host.call_tool
+        broken: list[str] = []
+
+        async def call_tool(server: str, tool: str, arguments: Any, **kwargs: Any) -> Any:
+            if arguments.get("host") == "web1":
+                broken.append(tool)
+                raise RuntimeFailure("the host broke in an unforeseen way")
+            return await real_call(server, tool, arguments, **kwargs)
+
+        monkeypatch.setattr(rt.host, "call_tool", call_tool)
+        result = await rt.run("check the fleet")
+        crashed = rt.events.of_kind("tool_crashed")
+    assert broken == ["mem_ssh"]
+    assert result.main is not None
+    assert result.main.stop == "end_turn", result.main.error
+    assert "B saw db1 ok" in result.main.text
+    assert [e.data["tool"] for e in crashed] == ["mem_ssh"]
+    assert "unforeseen" in crashed[0].data["error"]
+    failed = [
+        s
+        for s in spans.get_finished_spans()
+        if s.name == "execute_tool mem_ssh" and s.status.status_code.name == "ERROR"
+    ]
+    assert len(failed) == 1
+    assert any(e.name == "exception" for e in failed[0].events)
+
+
 @pytest.mark.parametrize(
     ("text", "field", "message"),
     [
