@@ -4,6 +4,7 @@ spans it decodes equal ``trace.jsonl`` span for span, each on its component's re
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import subprocess
 import sys
@@ -24,7 +25,12 @@ from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 from harness.errors import ExportError
 from harness.scenarios import resolve, run_scenario, write_run
 from harness.telemetry.cli_push import push
-from harness.telemetry.export import RunExporter, export_traces_data, exporter_from_settings
+from harness.telemetry.export import (
+    RunExporter,
+    encode_traces_data,
+    export_traces_data,
+    exporter_from_settings,
+)
 from harness.telemetry.otlp_json import FlatSpan, flatten, read_trace_file
 
 pytestmark = pytest.mark.integration
@@ -36,6 +42,7 @@ Request = trace_service_pb2.ExportTraceServiceRequest
 class _Received:
     def __init__(self) -> None:
         self.requests: list[Request] = []
+        self.headers: list[dict[str, str]] = []
         self.arrived = threading.Event()
 
     def add(self, request: Request) -> None:
@@ -93,6 +100,9 @@ def _http_server(received: _Received, *, status: int) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
+            if self.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            received.headers.append({k.lower(): v for k, v in self.headers.items()})
             if self.path != "/v1/traces" or status != 200:
                 self.send_response(404 if self.path != "/v1/traces" else status)
                 self.end_headers()
@@ -194,6 +204,27 @@ def test_push_reads_the_endpoint_and_protocol_from_the_environment(
     assert result.exit_code == 0, result.output
     assert "over grpc" in result.output
     _assert_same_spans(received.flat(), read_trace_file(cascade_run / "trace.jsonl"))
+
+
+def test_headers_and_compression_from_the_environment_apply_to_the_encoded_request(
+    cascade_run: Path, http_receiver: tuple[str, _Received], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, received = http_receiver
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-tenant=heisen,x-token=a%20b")
+    exporter = exporter_from_settings(url, None, env={})
+    assert exporter is not None
+    trace = json.loads((cascade_run / "trace.jsonl").read_text())
+    try:
+        export_traces_data(trace, exporter)
+    finally:
+        exporter.shutdown()
+    assert received.arrived.wait(10)
+    [headers] = received.headers
+    assert headers["content-encoding"] == "gzip"
+    assert headers["content-type"] == "application/x-protobuf"
+    assert (headers["x-tenant"], headers["x-token"]) == ("heisen", "a b")
+    assert received.requests == [encode_traces_data(trace)]
 
 
 @pytest.mark.parametrize("http_receiver", [400], indirect=True)
