@@ -1,12 +1,16 @@
 """A minimal OTLP trace receiver on 127.0.0.1 port 0, gRPC or HTTP/protobuf, for benchmarks.
 
 It decodes every ``ExportTraceServiceRequest`` (as a collector would) and counts the spans;
-``wait_for(n)`` blocks until ``n`` spans have arrived.
+``wait_for(n)`` blocks until ``n`` spans have arrived. ``otlp_receiver(..., process=True)``
+runs it in a child process, as a real collector runs: its decoding then does not take the
+measured process's interpreter lock.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
+import time
 from collections.abc import Iterator
 from concurrent import futures
 from contextlib import contextmanager
@@ -15,7 +19,7 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-__all__ = ["Received", "otlp_receiver"]
+__all__ = ["Received", "SharedCount", "otlp_receiver"]
 
 _Request = trace_service_pb2.ExportTraceServiceRequest
 _RESPONSE = trace_service_pb2.ExportTraceServiceResponse
@@ -41,6 +45,26 @@ class Received:
         """Whether ``spans`` spans in all arrived within ``timeout`` seconds."""
         with self._changed:
             return self._changed.wait_for(lambda: self.spans >= spans, timeout)
+
+
+class SharedCount:
+    """The span count of a receiver in a child process, read through shared memory."""
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+
+    @property
+    def spans(self) -> int:
+        return int(self._value.value)
+
+    def wait_for(self, spans: int, timeout: float) -> bool:
+        """Whether ``spans`` spans in all arrived within ``timeout`` seconds (polled)."""
+        deadline = time.monotonic() + timeout
+        while self.spans < spans:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.0005)
+        return True
 
 
 class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
@@ -106,9 +130,59 @@ def _http(received: Received) -> Iterator[str]:
         thread.join(5)
 
 
+class _Counting(Received):
+    """``Received`` that also publishes its span count to shared memory."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__()
+        self._value = value
+
+    def add(self, request: Any) -> None:
+        super().add(request)
+        self._value.value = self.spans
+
+
+def _serve_in_child(protocol: str, value: Any, conn: Any, stop: Any) -> None:
+    serve = _grpc if protocol == "grpc" else _http
+    with serve(_Counting(value)) as url:
+        conn.send(url)
+        stop.wait()
+
+
 @contextmanager
-def otlp_receiver(protocol: str) -> Iterator[tuple[str, Received]]:
-    """``(base URL, received)`` of a receiver for ``protocol`` ("grpc" or "http/protobuf")."""
+def _child(protocol: str) -> Iterator[tuple[str, SharedCount]]:
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding gRPC threads
+    value = context.Value("q", 0, lock=False)
+    parent_end, child_end = context.Pipe(duplex=False)
+    stop = context.Event()
+    process = context.Process(
+        target=_serve_in_child, args=(protocol, value, child_end, stop), daemon=True
+    )
+    process.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not parent_end.poll(0.05):
+            if not process.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the {protocol} receiver process did not start")
+        yield parent_end.recv(), SharedCount(value)
+    finally:
+        stop.set()
+        process.join(5)
+        if process.is_alive():
+            process.kill()
+            process.join(5)
+
+
+@contextmanager
+def otlp_receiver(
+    protocol: str, *, process: bool = False
+) -> Iterator[tuple[str, Received | SharedCount]]:
+    """``(base URL, received)`` of a receiver for ``protocol`` ("grpc" or "http/protobuf"),
+    in this process or, with ``process``, in a child process."""
+    if process:
+        with _child(protocol) as served:
+            yield served
+        return
     received = Received()
     serve = _grpc if protocol == "grpc" else _http
     with serve(received) as url:
