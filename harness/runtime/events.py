@@ -45,9 +45,10 @@ class RuntimeEvents:
     def record(self, kind: str, **data: Any) -> RuntimeEvent:
         event = RuntimeEvent(len(self._events), self._clock.now(), kind, data)
         self._events.append(event)
-        for waiter in [w for w in self._waiters if _matches(event, w[0], w[1])]:
-            self._waiters.remove(waiter)
-            waiter[2].set()
+        if self._waiters:  # usually none, and every tool call records two events
+            for waiter in [w for w in self._waiters if _matches(event, w[0], w[1])]:
+                self._waiters.remove(waiter)
+                waiter[2].set()
         return event
 
     async def wait_for(self, kind: str, **match: Any) -> RuntimeEvent:

@@ -216,10 +216,17 @@ class _Coordinated:
     ) -> ToolCallOutcome:
         failure: _Failure | None = None
         for attempt in range(2):
-            try:
-                conn = await self._enter(host, state)
-            except RuntimeFailure as exc:
-                return ToolCallOutcome(None, error=str(exc), error_type="connect_failed")
+            conn = state.conn
+            if state.broken_generation is None and conn is not None and not conn.closed:
+                # Fast path, inline (no coroutine of its own on every call): no await between
+                # the check and the count, so no other task can break or replace the
+                # connection in between; the lock only guards (re)connects.
+                host._in_flight_add(state, +1)
+            else:
+                try:
+                    conn = await self._enter(host, state)
+                except RuntimeFailure as exc:
+                    return ToolCallOutcome(None, error=str(exc), error_type="connect_failed")
             try:
                 result = await host._call_on(
                     state, conn, tool, arguments, meta, timeout, counted=True
@@ -237,13 +244,8 @@ class _Coordinated:
         )
 
     async def _enter(self, host: MCPHostManager, state: _ServerState) -> Connection:
-        """Wait until the server has a healthy connection, then count this call in."""
-        conn = state.conn
-        if state.broken_generation is None and conn is not None and not conn.closed:
-            # Fast path: no await between the check and the count, so no other task can
-            # break or replace the connection in between; the lock only guards (re)connects.
-            host._in_flight_add(state, +1)
-            return conn
+        """Wait until the server has a healthy connection, then count this call in (the slow
+        path of ``call``: the connection is broken, missing or closed)."""
         while True:
             async with state.lock:
                 if state.broken_generation is None:
@@ -421,7 +423,7 @@ class MCPHostManager:
         """Call ``tool`` on ``server`` under the reconnect policy; never raises for call errors.
 
         ``timeout`` overrides the server's call timeout for this call (a per-tool timeout)."""
-        state = self._state(server)
+        state = self._states.get(server) or self._state(server)
         limit = state.spec.timeout if timeout is None else timeout
         return await self._policy.call(self, state, tool, arguments, meta, limit)
 
