@@ -334,3 +334,15 @@ def test_the_plugin_is_inert_until_used(pytester: pytest.Pytester) -> None:
         """
     )
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_the_readme_example_passes_as_written(pytester: pytest.Pytester) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Gate merges with pytest", 1)[1].split("\n## ", 1)[0]
+    [example] = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+    assert "harness_run(" in example
+    # The example's scenario file is a user's copy of the built-in cascade.
+    (pytester.path / "my_cascade.yaml").write_text((BUILTIN_DIR / "cascade.yaml").read_text())
+    pytester.makepyfile(test_readme=example)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
