@@ -43,12 +43,13 @@ def _table(outcomes: list[RunOutcome]) -> None:
         # Piped output (CI logs) should not be cut to 80 columns.
         console = Console(width=160)
     table = Table(box=None, pad_edge=False)
-    for column in ("scenario", "policy", "outcome", "deciding oracle", "virtual", "wall"):
-        table.add_column(column, no_wrap=True)
+    for column in ("scenario", "policy", "seed", "outcome", "deciding oracle", "virtual", "wall"):
+        table.add_column(column, no_wrap=True, justify="right" if column == "seed" else "left")
     for o in outcomes:
         table.add_row(
             o.scenario,
             o.policy,
+            str(o.seed),  # seeds from the failure database run first, beside --seed
             f"[{_OUTCOME_STYLE[o.outcome]}]{o.outcome}[/]",
             o.deciding.name if o.deciding else "",
             f"{o.virtual_s:.1f} s",

@@ -40,3 +40,23 @@ def test_stored_failing_seeds_run_first(tmp_path: Path) -> None:
     # --no-failure-db runs the asked-for seed alone; another policy's seeds are not replayed.
     assert [r["seed"] for r in _run(tmp_path, "--no-failure-db")] == [0]
     assert [r["seed"] for r in _run(tmp_path, "--seed", "13")] == [13]
+
+
+def test_the_table_names_each_rows_seed(tmp_path: Path) -> None:
+    scenario, _ = resolve("cascade_random")
+    entry = FailureEntry(
+        policy="buggy", strategy="fifo", seed=13, oracle="no_reconnect_while_in_flight",
+        signature="x", replay="harness run cascade_random --policy buggy --seed 13",
+    )  # fmt: skip
+    FailureDB(tmp_path / ".harness" / "failures").add(
+        scenario.content_hash(), scenario.name, [entry]
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "cascade_random", "--policy", "buggy",
+         "--out", str(tmp_path / "runs")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr
+    header, *rows = done.stdout.split("\n\n")[0].splitlines()
+    assert header.split()[:3] == ["scenario", "policy", "seed"]
+    assert [row.split()[2] for row in rows] == ["13", "0"]
