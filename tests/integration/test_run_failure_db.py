@@ -25,15 +25,18 @@ def _run(cwd: Path, *extra: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
-def test_stored_failing_seeds_run_first(tmp_path: Path) -> None:
+def _store_failing_seed_13(cwd: Path) -> None:
+    """A failure database in ``cwd`` holding seed 13 of cascade_random under buggy."""
     scenario, _ = resolve("cascade_random")
     entry = FailureEntry(
         policy="buggy", strategy="fifo", seed=13, oracle="no_reconnect_while_in_flight",
         signature="x", replay="harness run cascade_random --policy buggy --seed 13",
     )  # fmt: skip
-    FailureDB(tmp_path / ".harness" / "failures").add(
-        scenario.content_hash(), scenario.name, [entry]
-    )
+    FailureDB(cwd / ".harness" / "failures").add(scenario.content_hash(), scenario.name, [entry])
+
+
+def test_stored_failing_seeds_run_first(tmp_path: Path) -> None:
+    _store_failing_seed_13(tmp_path)
     runs = _run(tmp_path)
     assert [r["seed"] for r in runs] == [13, 0]
     assert runs[0]["outcome"] == "reproduced"
@@ -43,14 +46,7 @@ def test_stored_failing_seeds_run_first(tmp_path: Path) -> None:
 
 
 def test_the_table_names_each_rows_seed(tmp_path: Path) -> None:
-    scenario, _ = resolve("cascade_random")
-    entry = FailureEntry(
-        policy="buggy", strategy="fifo", seed=13, oracle="no_reconnect_while_in_flight",
-        signature="x", replay="harness run cascade_random --policy buggy --seed 13",
-    )  # fmt: skip
-    FailureDB(tmp_path / ".harness" / "failures").add(
-        scenario.content_hash(), scenario.name, [entry]
-    )
+    _store_failing_seed_13(tmp_path)
     done = subprocess.run(
         [sys.executable, "-m", "harness", "run", "cascade_random", "--policy", "buggy",
          "--out", str(tmp_path / "runs")],
