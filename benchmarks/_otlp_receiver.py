@@ -11,9 +11,9 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent import futures
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -142,9 +142,12 @@ class _Counting(Received):
         self._value.value = self.spans
 
 
+def _server(protocol: str) -> Callable[[Received], AbstractContextManager[str]]:
+    return _grpc if protocol == "grpc" else _http
+
+
 def _serve_in_child(protocol: str, value: Any, conn: Any, stop: Any) -> None:
-    serve = _grpc if protocol == "grpc" else _http
-    with serve(_Counting(value)) as url:
+    with _server(protocol)(_Counting(value)) as url:
         conn.send(url)
         stop.wait()
 
@@ -184,6 +187,5 @@ def otlp_receiver(
             yield served
         return
     received = Received()
-    serve = _grpc if protocol == "grpc" else _http
-    with serve(received) as url:
+    with _server(protocol)(received) as url:
         yield url, received

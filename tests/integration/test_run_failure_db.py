@@ -15,14 +15,19 @@ from harness.scenarios import resolve
 pytestmark = pytest.mark.integration
 
 
-def _run(cwd: Path, *extra: str) -> list[dict[str, object]]:
+def _stdout(cwd: Path, *extra: str) -> str:
+    """What ``harness run cascade_random --policy buggy`` prints in ``cwd``."""
     done = subprocess.run(
         [sys.executable, "-m", "harness", "run", "cascade_random", "--policy", "buggy",
-         "--json", "--out", str(cwd / "runs"), *extra],
+         "--out", str(cwd / "runs"), *extra],
         cwd=cwd, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode in (0, 1), done.stderr
-    return [json.loads(line) for line in done.stdout.splitlines()]
+    return done.stdout
+
+
+def _run(cwd: Path, *extra: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in _stdout(cwd, "--json", *extra).splitlines()]
 
 
 def _store_failing_seed_13(cwd: Path) -> None:
@@ -47,12 +52,6 @@ def test_stored_failing_seeds_run_first(tmp_path: Path) -> None:
 
 def test_the_table_names_each_rows_seed(tmp_path: Path) -> None:
     _store_failing_seed_13(tmp_path)
-    done = subprocess.run(
-        [sys.executable, "-m", "harness", "run", "cascade_random", "--policy", "buggy",
-         "--out", str(tmp_path / "runs")],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert done.returncode in (0, 1), done.stderr
-    header, *rows = done.stdout.split("\n\n")[0].splitlines()
+    header, *rows = _stdout(tmp_path).split("\n\n")[0].splitlines()
     assert header.split()[:3] == ["scenario", "policy", "seed"]
     assert [row.split()[2] for row in rows] == ["13", "0"]
