@@ -12,6 +12,10 @@ batch span processor and an in-memory exporter), so the MCP SDK's own spans cost
 both. The machine is shared and noisy: each round times a batch of calls on both sides, in
 alternating order (raw first on even rounds, runtime first on odd ones), and the ratio is the
 median of the per-round ratios, so drift between rounds cancels. Target: runtime <= 1.15x.
+
+``--breakdown`` adds two sides that split what the runtime adds: the raw call inside the
+runtime's own ``execute_tool`` span (same attributes, nothing else), and the host manager's
+``call_tool`` alone (policy, in-flight accounting, events, metrics; no span).
 """
 
 from __future__ import annotations
@@ -19,17 +23,19 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import anyio
 from mcp import Client
+from opentelemetry import trace
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from benchmarks._figures import Figure, make
 from fake_servers.mcp import build_server
 from harness.chaos_random import ChaosRandom
-from harness.runtime.agent import AgentSpec
+from harness.runtime.agent import AgentSpec, _CurrentSpan
 from harness.runtime.config import RuntimeConfig
 from harness.runtime.host import ServerSpec
 from harness.runtime.runtime import Runtime
@@ -47,62 +53,99 @@ class Result:
     rounds: int
 
 
+SIDES = ("raw", "runtime")
+BREAKDOWN = ("raw", "span only", "host only", "runtime")
+
+
 async def _measure(
-    calls: int, rounds: int, exporter: InMemorySpanExporter
-) -> tuple[list[float], list[float]]:
+    calls: int, rounds: int, exporter: InMemorySpanExporter, sides: tuple[str, ...]
+) -> dict[str, list[float]]:
     fake = build_server("ssh")
-    raw: list[float] = []
-    runtime: list[float] = []
     config = RuntimeConfig.model_validate(
         {"api": {"fake_script": {"agents": {"main": {"turns": [{"text": "unused"}]}}}}}
     )
     spec = AgentSpec(name="bench")
+    tracer = trace.get_tracer("harness.runtime")
     async with (
         Client(fake.server, mode="legacy", cache=None) as client,
         Runtime(config, server_specs=[ServerSpec("ssh", instance=fake.server)]) as rt,
     ):
         await client.list_tools()
         await rt.host.list_tools()
-        runner = rt.runner
+        runner, host = rt.runner, rt.host
 
-        async def raw_side() -> None:
-            start = time.perf_counter()
-            for _ in range(calls):
+        async def raw(i: int) -> None:
+            await client.call_tool("mem_ssh", ARGS, read_timeout_seconds=150)
+
+        async def span_only(i: int) -> None:
+            # The attributes execute_tool gives an MCP tool's span.
+            attributes = {
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": "mem_ssh",
+                "gen_ai.tool.call.id": f"toolu_{i}",
+                "gen_ai.tool.type": "extension",
+                "harness.mcp.server": "ssh",
+            }
+            with _CurrentSpan(tracer, "execute_tool mem_ssh", attributes):
                 await client.call_tool("mem_ssh", ARGS, read_timeout_seconds=150)
-            raw.append((time.perf_counter() - start) / calls)
 
-        async def runtime_side() -> None:
+        async def host_only(i: int) -> None:
+            await host.call_tool("ssh", "mem_ssh", ARGS)
+
+        async def runtime(i: int) -> None:
+            await runner.execute_tool(spec, "mem_ssh", ARGS, call_id=f"toolu_{i}")
+
+        bodies: dict[str, Callable[[int], Awaitable[None]]] = {
+            "raw": raw,
+            "span only": span_only,
+            "host only": host_only,
+            "runtime": runtime,
+        }
+        times: dict[str, list[float]] = {side: [] for side in sides}
+
+        async def timed(side: str) -> None:
+            body = bodies[side]
             start = time.perf_counter()
             for i in range(calls):
-                await runner.execute_tool(spec, "mem_ssh", ARGS, call_id=f"toolu_{i}")
-            runtime.append((time.perf_counter() - start) / calls)
+                await body(i)
+            times[side].append((time.perf_counter() - start) / calls)
 
-        # One untimed round of each warms both paths (first-call caches, lazy imports).
-        await raw_side()
-        await runtime_side()
-        raw.clear()
-        runtime.clear()
+        # One untimed round of each warms every path (first-call caches, lazy imports).
+        for side in sides:
+            await timed(side)
+        for series in times.values():
+            series.clear()
         for index in range(rounds):
-            sides = (raw_side, runtime_side) if index % 2 == 0 else (runtime_side, raw_side)
-            for side in sides:
-                await side()
+            # Alternate the order: forwards on even rounds, backwards on odd ones.
+            for side in sides if index % 2 == 0 else sides[::-1]:
+                await timed(side)
             # Untimed: finished spans are dropped between rounds, as an exporter that sends
             # them would; kept, they would grow every garbage collection pass of the run.
             exporter.clear()
-    return raw, runtime
+    return times
 
 
-def measure(*, calls: int = 100, rounds: int = 31) -> Result:
-    """Time both sides under the harness's routing tracer provider (attached for the run)."""
+def _timings(calls: int, rounds: int, sides: tuple[str, ...]) -> dict[str, list[float]]:
+    """Per-round seconds per call of each side, under the harness's routing tracer provider
+    (attached for the run)."""
     exporter = InMemorySpanExporter()
     # A queue big enough that no span is dropped (a dropped span would cost neither side).
     sink = SpanSink([BatchSpanProcessor(exporter, max_queue_size=65_536)], rng=ChaosRandom(0))
     with install_router().attach(sink):
-        raw, runtime = anyio.run(_measure, calls, rounds, exporter)
+        return anyio.run(_measure, calls, rounds, exporter, sides)
+
+
+def _ratio(times: dict[str, list[float]], side: str) -> float:
+    return statistics.median(r / b for r, b in zip(times[side], times["raw"], strict=True))
+
+
+def measure(*, calls: int = 100, rounds: int = 31) -> Result:
+    """Time the runtime's tool call against the raw client call, rounds alternated."""
+    times = _timings(calls, rounds, SIDES)
     return Result(
-        raw_us=statistics.median(raw) * 1e6,
-        runtime_us=statistics.median(runtime) * 1e6,
-        ratio=statistics.median(r / b for r, b in zip(runtime, raw, strict=True)),
+        raw_us=statistics.median(times["raw"]) * 1e6,
+        runtime_us=statistics.median(times["runtime"]) * 1e6,
+        ratio=_ratio(times, "runtime"),
         rounds=rounds,
     )
 
@@ -122,11 +165,31 @@ def figures(*, quick: bool = False) -> list[Figure]:
     ]
 
 
+def _breakdown(calls: int, rounds: int) -> None:
+    times = _timings(calls, rounds, BREAKDOWN)
+    raw = statistics.median(times["raw"]) * 1e6
+    print(f"{'side':<12} {'us/call':>9} {'added us':>9} {'ratio':>7}")
+    for side in BREAKDOWN:
+        value = statistics.median(times[side]) * 1e6
+        print(f"{side:<12} {value:>9.1f} {value - raw:>+9.1f} {_ratio(times, side):>7.3f}")
+    print(f"(medians of {rounds} rounds of {calls} calls per side; ratios are per-round medians)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--calls", type=int, default=100, help="calls per round and side")
     parser.add_argument("--rounds", type=int, default=31)
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also time the execute_tool span alone and the host manager alone",
+    )
     args = parser.parse_args()
+    if args.calls < 1 or args.rounds < 1:
+        parser.error("--calls and --rounds must be at least 1")
+    if args.breakdown:
+        _breakdown(args.calls, args.rounds)
+        return
     result = measure(calls=args.calls, rounds=args.rounds)
     [row] = [
         make(
