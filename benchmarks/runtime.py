@@ -16,14 +16,25 @@ median of the per-round ratios, so drift between rounds cancels. Target: runtime
 ``--breakdown`` adds two sides that split what the runtime adds: the raw call inside the
 runtime's own ``execute_tool`` span (same attributes, nothing else), and the host manager's
 ``call_tool`` alone (policy, in-flight accounting, events, metrics; no span).
+
+``--instructions`` counts the same four sides in CPU instructions instead of time, under
+valgrind's callgrind (which must be installed): each side runs in its own process at two
+lengths, and the difference over the extra calls is the count per call. It is slow (minutes)
+but free of the machine's noise, so it shows changes of a fraction of a percent.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import shutil
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import anyio
@@ -175,20 +186,83 @@ def _breakdown(calls: int, rounds: int) -> None:
     print(f"(medians of {rounds} rounds of {calls} calls per side; ratios are per-round medians)")
 
 
+_COLLECTED = re.compile(r"Collected : (\d+)")
+# Each side runs this many rounds of 100 calls in its short and its long process (plus the
+# warm-up round); the difference between the two is what 1,000 calls cost.
+_SHORT_ROUNDS, _LONG_ROUNDS, _ROUND_CALLS = 1, 11, 100
+
+
+def _instructions_of(side: str, rounds: int) -> int:
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        sys.executable,
+        "-m",
+        "benchmarks.runtime",
+        "--run",
+        side,
+        "--calls",
+        str(_ROUND_CALLS),
+        "--rounds",
+        str(rounds),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    found = _COLLECTED.search(done.stderr)
+    if done.returncode != 0 or found is None:
+        tail = done.stderr.strip().splitlines()[-3:]
+        raise SystemExit(f"valgrind run of side {side!r} failed: {' / '.join(tail)}")
+    return int(found.group(1))
+
+
+def _instructions() -> None:
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind on PATH (e.g. apt install valgrind)")
+    jobs = [(side, rounds) for side in BREAKDOWN for rounds in (_SHORT_ROUNDS, _LONG_ROUNDS)]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        counts = dict(zip(jobs, pool.map(lambda job: _instructions_of(*job), jobs), strict=True))
+    extra_calls = (_LONG_ROUNDS - _SHORT_ROUNDS) * _ROUND_CALLS
+    per_call = {
+        side: (counts[side, _LONG_ROUNDS] - counts[side, _SHORT_ROUNDS]) / extra_calls
+        for side in BREAKDOWN
+    }
+    raw = per_call["raw"]
+    print(f"{'side':<12} {'instr/call':>11} {'added':>9} {'ratio':>7}")
+    for side in BREAKDOWN:
+        value = per_call[side]
+        print(f"{side:<12} {value:>11,.0f} {value - raw:>+9,.0f} {value / raw:>7.4f}")
+    print(f"(callgrind instruction counts over {extra_calls} calls per side)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--calls", type=int, default=100, help="calls per round and side")
     parser.add_argument("--rounds", type=int, default=31)
-    parser.add_argument(
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
         "--breakdown",
         action="store_true",
         help="also time the execute_tool span alone and the host manager alone",
+    )
+    mode.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count the breakdown's sides in CPU instructions under valgrind (slow)",
+    )
+    mode.add_argument(
+        "--run", choices=BREAKDOWN, help="only run one side, untimed (what --instructions counts)"
     )
     args = parser.parse_args()
     if args.calls < 1 or args.rounds < 1:
         parser.error("--calls and --rounds must be at least 1")
     if args.breakdown:
         _breakdown(args.calls, args.rounds)
+        return
+    if args.instructions:
+        _instructions()
+        return
+    if args.run:
+        _timings(args.calls, args.rounds, (args.run,))
         return
     result = measure(calls=args.calls, rounds=args.rounds)
     [row] = [
