@@ -84,20 +84,20 @@ async def _measure(
         await client.list_tools()
         await rt.host.list_tools()
         runner, host = rt.runner, rt.host
+        # "span only" records the span the runtime records: same name and attributes, taken
+        # from one real call (untimed) so they cannot drift from the runtime's.
+        await runner.execute_tool(spec, "mem_ssh", ARGS, call_id="toolu_probe")
+        install_router().provider.force_flush()
+        [probe] = [s for s in exporter.get_finished_spans() if s.name.startswith("execute_tool")]
+        exporter.clear()
+        span_name, span_attributes = probe.name, dict(probe.attributes or {})
 
         async def raw(i: int) -> None:
             await client.call_tool("mem_ssh", ARGS, read_timeout_seconds=150)
 
         async def span_only(i: int) -> None:
-            # The attributes execute_tool gives an MCP tool's span.
-            attributes = {
-                "gen_ai.operation.name": "execute_tool",
-                "gen_ai.tool.name": "mem_ssh",
-                "gen_ai.tool.call.id": f"toolu_{i}",
-                "gen_ai.tool.type": "extension",
-                "harness.mcp.server": "ssh",
-            }
-            with _CurrentSpan(tracer, "execute_tool mem_ssh", attributes):
+            attributes = {**span_attributes, "gen_ai.tool.call.id": f"toolu_{i}"}
+            with _CurrentSpan(tracer, span_name, attributes):
                 await client.call_tool("mem_ssh", ARGS, read_timeout_seconds=150)
 
         async def host_only(i: int) -> None:
@@ -236,8 +236,8 @@ def _instructions() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--calls", type=int, default=100, help="calls per round and side")
-    parser.add_argument("--rounds", type=int, default=31)
+    parser.add_argument("--calls", type=int, help="calls per round and side (default 100)")
+    parser.add_argument("--rounds", type=int, help="timed rounds (default 31)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--breakdown",
@@ -253,18 +253,22 @@ def main() -> None:
         "--run", choices=BREAKDOWN, help="only run one side, untimed (what --instructions counts)"
     )
     args = parser.parse_args()
-    if args.calls < 1 or args.rounds < 1:
-        parser.error("--calls and --rounds must be at least 1")
-    if args.breakdown:
-        _breakdown(args.calls, args.rounds)
-        return
     if args.instructions:
+        if args.calls is not None or args.rounds is not None:
+            parser.error("--instructions picks its own lengths; drop --calls and --rounds")
         _instructions()
         return
-    if args.run:
-        _timings(args.calls, args.rounds, (args.run,))
+    calls = 100 if args.calls is None else args.calls
+    rounds = 31 if args.rounds is None else args.rounds
+    if calls < 1 or rounds < 1:
+        parser.error("--calls and --rounds must be at least 1")
+    if args.breakdown:
+        _breakdown(calls, rounds)
         return
-    result = measure(calls=args.calls, rounds=args.rounds)
+    if args.run:
+        _timings(calls, rounds, (args.run,))
+        return
+    result = measure(calls=calls, rounds=rounds)
     [row] = [
         make(
             "tool call (median, us)",
