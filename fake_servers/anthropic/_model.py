@@ -13,6 +13,7 @@ from typing import Any
 
 from fake_servers.anthropic._conversation import ConversationView
 from fake_servers.anthropic._errors import ApiError
+from fake_servers.anthropic._thinking import SignatureBook, sign
 from fake_servers.anthropic._tokens import count_output_tokens
 from fake_servers.anthropic._validation import ParsedRequest
 from fake_servers.anthropic.faults import Fault
@@ -55,6 +56,15 @@ class ScriptedModel:
         self._failures_drawn: dict[tuple[str, int], int] = {}
         # One id stream per agent: concurrent agents get the same ids whatever their order.
         self._ids = {name: rng.fork(f"agent/{name}") for name in script.agents}
+        turns = [turn for agent in script.agents.values() for turn in agent.turns]
+        self.signatures = SignatureBook(
+            signed=[
+                (t.thinking_signature, t.thinking)
+                for t in turns
+                if t.thinking is not None and t.thinking_signature is not None
+            ],
+            redacted=[t.redacted_thinking for t in turns if t.redacted_thinking is not None],
+        )
 
     def _available(self) -> str:
         return ", ".join(sorted(self.script.agents))
@@ -124,11 +134,20 @@ class ScriptedModel:
         self._cursor[selection.agent] = following % len(spec.turns) if spec.repeat else following
         self._failures_drawn.pop((selection.agent, selection.index), None)
 
-    def message(self, selection: Selection, *, model: str, input_tokens: int) -> dict[str, Any]:
-        """The Messages API response body of the selected turn."""
+    def message(
+        self,
+        selection: Selection,
+        *,
+        request: ParsedRequest,
+        usage: dict[str, int],
+    ) -> dict[str, Any]:
+        """The Messages API response body of the selected turn; ``usage`` holds the input
+        side (input, cache creation and cache read tokens)."""
         ids = self._ids[selection.agent]
         turn = selection.turn
         content: list[dict[str, Any]] = []
+        if request.thinking is not None:
+            content.extend(_thinking_blocks(turn, omitted=request.thinking_display == "omitted"))
         if turn.text:
             text = selection.view.render(turn.text, agent=selection.agent, turn=selection.index)
             content.append({"type": "text", "text": text})
@@ -149,14 +168,29 @@ class ScriptedModel:
             "id": f"msg_{new_id(ids)}",
             "type": "message",
             "role": "assistant",
-            "model": model,
+            "model": request.model,
             "content": content,
             "stop_reason": stop_reason,
             "stop_sequence": None,
             "usage": {
-                "input_tokens": input_tokens,
+                "input_tokens": usage["input_tokens"],
                 "output_tokens": output_tokens,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
+                "cache_creation_input_tokens": usage["cache_creation_input_tokens"],
+                "cache_read_input_tokens": usage["cache_read_input_tokens"],
             },
         }
+
+
+def _thinking_blocks(turn: Turn, *, omitted: bool) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    if turn.thinking is not None:
+        signature = turn.thinking_signature or sign(turn.thinking)
+        # ``display: omitted`` keeps the signature (multi-turn continuity) and drops the text;
+        # such a block is sent back with empty text, so its signature covers the empty text.
+        if omitted and turn.thinking_signature is None:
+            signature = sign("")
+        text = "" if omitted else turn.thinking
+        blocks.append({"type": "thinking", "thinking": text, "signature": signature})
+    if turn.redacted_thinking is not None:
+        blocks.append({"type": "redacted_thinking", "data": turn.redacted_thinking})
+    return blocks

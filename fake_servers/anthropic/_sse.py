@@ -1,8 +1,10 @@
 """The SSE event sequence of a streamed answer, as the real API sends it.
 
 ``message_start`` → ``ping`` → per block ``content_block_start`` / ``content_block_delta``
-(``text_delta`` or ``input_json_delta`` with ``partial_json``) / ``content_block_stop`` →
-``message_delta`` (stop_reason, cumulative usage) → ``message_stop``.
+(``thinking_delta`` then one ``signature_delta``, ``text_delta``, or ``input_json_delta`` with
+``partial_json``) / ``content_block_stop`` → ``message_delta`` (stop_reason, cumulative usage,
+``context_management`` when edits applied) → ``message_stop``. A ``redacted_thinking`` block
+comes whole in its ``content_block_start``, without deltas.
 """
 
 from __future__ import annotations
@@ -32,15 +34,25 @@ def sse_events(message: dict[str, Any]) -> list[bytes]:
     """Encoded SSE events that stream ``message`` (a complete Messages API response)."""
     usage = message["usage"]
     start = dict(message, content=[], stop_reason=None, stop_sequence=None)
+    start.pop("context_management", None)
     start["usage"] = dict(usage, output_tokens=1)
     events = [
         _event("message_start", {"type": "message_start", "message": start}),
         _event("ping", {"type": "ping"}),
     ]
     for index, block in enumerate(message["content"]):
-        if block["type"] == "text":
+        kind = block["type"]
+        if kind == "text":
             opening: dict[str, Any] = {"type": "text", "text": ""}
             deltas = [{"type": "text_delta", "text": part} for part in _chunks(block["text"])]
+        elif kind == "thinking":
+            opening = {"type": "thinking", "thinking": "", "signature": ""}
+            deltas = [
+                {"type": "thinking_delta", "thinking": part} for part in _chunks(block["thinking"])
+            ]
+            deltas.append({"type": "signature_delta", "signature": block["signature"]})
+        elif kind == "redacted_thinking":
+            opening, deltas = block, []
         else:
             opening = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
             encoded = json.dumps(block["input"], separators=(",", ":"))
@@ -53,16 +65,14 @@ def sse_events(message: dict[str, Any]) -> list[bytes]:
         )
         events.extend(_delta(index, d) for d in deltas)
         events.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
-    events.append(
-        _event(
-            "message_delta",
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
-                "usage": usage,
-            },
-        )
-    )
+    final: dict[str, Any] = {
+        "type": "message_delta",
+        "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+        "usage": usage,
+    }
+    if "context_management" in message:
+        final["context_management"] = message["context_management"]
+    events.append(_event("message_delta", final))
     events.append(_event("message_stop", {"type": "message_stop"}))
     return events
 

@@ -6,8 +6,8 @@ of ``text`` blocks, the name plus compact JSON input of ``tool_use`` blocks, the
 ``tool_result`` blocks (their non-text inner blocks as compact JSON), and the compact JSON of
 any other block; plus the compact JSON of ``tools``. ``count_tokens`` and ``usage.input_tokens``
 use this same function, so a scenario can predict when a conversation crosses a compaction
-threshold. Output tokens are ``ceil(len(text + tool inputs as compact JSON) / 4)``, at least 1,
-unless a turn sets ``output_tokens``.
+threshold. Output tokens are ``ceil(len(thinking + text + tool inputs as compact JSON) / 4)``,
+at least 1, unless a turn sets ``output_tokens``.
 """
 
 from __future__ import annotations
@@ -16,13 +16,36 @@ from typing import Any
 
 from fake_servers.anthropic._validation import ParsedRequest, compact_json
 
-__all__ = ["MESSAGE_OVERHEAD_CHARS", "count_input_tokens", "count_output_tokens"]
+__all__ = [
+    "MESSAGE_OVERHEAD_CHARS",
+    "block_chars",
+    "ceil_quarter",
+    "count_input_tokens",
+    "count_output_tokens",
+]
 
 MESSAGE_OVERHEAD_CHARS = 8
 
 
-def _ceil_quarter(length: int) -> int:
+def ceil_quarter(length: int) -> int:
     return max(1, (length + 3) // 4)
+
+
+def block_chars(block: dict[str, Any]) -> int:
+    """Characters of one content block, as validation counts them for ``input_tokens``."""
+    kind = block.get("type")
+    if kind == "text":
+        return len(str(block.get("text", "")))
+    if kind == "tool_use":
+        return len(str(block.get("name", ""))) + len(compact_json(block.get("input", {})))
+    if kind == "tool_result":
+        content = block.get("content")
+        if isinstance(content, str):
+            return len(content)
+        if isinstance(content, list):
+            return sum(block_chars(inner) for inner in content if isinstance(inner, dict))
+        return 0
+    return len(compact_json(block))
 
 
 def count_input_tokens(request: ParsedRequest) -> int:
@@ -32,15 +55,20 @@ def count_input_tokens(request: ParsedRequest) -> int:
     tools = request.body.get("tools")
     if tools:
         chars += len(compact_json(tools))
-    return _ceil_quarter(chars)
+    return ceil_quarter(chars)
 
 
 def count_output_tokens(content: list[dict[str, Any]]) -> int:
     """Approximate output tokens of response content blocks."""
     length = 0
     for block in content:
-        if block["type"] == "text":
+        kind = block["type"]
+        if kind == "text":
             length += len(block["text"])
+        elif kind == "thinking":
+            length += len(block["thinking"])
+        elif kind == "redacted_thinking":
+            length += len(block["data"])
         else:
             length += len(compact_json(block["input"]))
-    return _ceil_quarter(length)
+    return ceil_quarter(length)

@@ -2,9 +2,13 @@
 
 Order of checks for a request: route (404 ``not_found_error``, 405), body size (413 over 32 MB,
 from ``Content-Length`` or while streaming the body in), auth (``x-api-key`` or ``Authorization:
-Bearer``, else 401), ``anthropic-version`` header, content type and JSON (400), validation (400,
-see ``_validation``), model name (404 when the script lists models), routing to an agent, turn
-selection, then injected faults (run-time ones from ``inject`` first, then the turn's ``fail``).
+Bearer``, else 401), ``anthropic-version`` header (required, and one of the published versions),
+content type and JSON (400), validation (400, see ``_validation``; ``anthropic-beta`` gates some
+fields), model name (404 when the script lists models), ``max_tokens`` against the model's output
+limit, thinking-block signatures, routing to an agent, context-management edits, the context
+window ("prompt is too long"), turn selection, then injected faults (run-time ones from
+``inject`` first, then the turn's ``fail``). Prompt caching splits ``usage`` by the prefixes
+seen before (``_caching``).
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from fake_servers.anthropic._caching import PromptCache
+from fake_servers.anthropic._context_edits import apply_edits
 from fake_servers.anthropic._errors import ApiError, error_body
+from fake_servers.anthropic._limits import check_max_tokens, check_prompt, limits_for
 from fake_servers.anthropic._model import ScriptedModel, Selection, new_id
 from fake_servers.anthropic._responses import ConnectionRegistry, DropConnection, SSEStream
 from fake_servers.anthropic._sse import sse_error, sse_events
@@ -34,6 +41,7 @@ from fake_servers.anthropic._validation import ParsedRequest, validate_request
 from fake_servers.anthropic.faults import (
     ApiFailure,
     ConnectionDrop,
+    ContextEditFault,
     Fault,
     Latency,
     Overloaded,
@@ -58,6 +66,16 @@ _IN_PROCESS_BASE_URL = "http://fake-anthropic.invalid"
 _DEFAULT_MODEL = "claude-sonnet-4-6"
 _NO_PARENT = Context()
 _FAULT_MESSAGES = {"overloaded_error": "Overloaded", "api_error": "Internal server error"}
+# The versions the real API's versioning page lists; the behaviour changes 2026-10-21 brings
+# (removed sampling parameters and others) are not modelled.
+_API_VERSIONS = frozenset({"2023-01-01", "2023-06-01", "2026-10-21"})
+_NO_USAGE_SPLIT = {"cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+
+
+def _betas(header: str | None) -> frozenset[str]:
+    if not header:
+        return frozenset()
+    return frozenset(part.strip() for part in header.split(",") if part.strip())
 
 
 @dataclass(slots=True)
@@ -122,6 +140,7 @@ class FakeAnthropic:
         self._tracer = trace.get_tracer("fake_servers.anthropic", tracer_provider=tracer_provider)
         self._injections: deque[_Injection] = deque()
         self._connections: ConnectionRegistry = {}
+        self._cache = PromptCache()
         self.app: ASGIApp = Starlette(
             routes=[
                 Route("/v1/messages", self._messages, methods=["POST"]),
@@ -221,7 +240,14 @@ class FakeAnthropic:
         try:
             data = await self._read(request, body)
             parsed = (
-                self._validate(data, record, count_tokens=route != "/v1/messages") if body else None
+                self._validate(
+                    data,
+                    record,
+                    count_tokens=route != "/v1/messages",
+                    betas=_betas(request.headers.get("anthropic-beta")),
+                )
+                if body
+                else None
             )
         except ApiError as error:
             record.verdict = {"type": error.error_type, "message": error.message}
@@ -232,6 +258,7 @@ class FakeAnthropic:
                 return self._json(self._model_list(), record)
             if route == "/v1/messages":
                 return await self._answer(parsed, record)
+            apply_edits(parsed)
             return self._json({"input_tokens": count_input_tokens(parsed)}, record)
         except ApiError as error:
             return self._error(error, record)
@@ -251,8 +278,11 @@ class FakeAnthropic:
                 raise ApiError(413, "Request exceeds the maximum size")
             chunks.append(chunk)
         self._check_auth(request)
-        if request.headers.get("anthropic-version") is None:
+        version = request.headers.get("anthropic-version")
+        if version is None:
             raise ApiError(400, "anthropic-version: header is required")
+        if version not in _API_VERSIONS:
+            raise ApiError(400, f'anthropic-version: "{version}" is not a valid version')
         content_type = request.headers.get("content-type", "")
         if content_type.split(";", 1)[0].strip().lower() != "application/json":
             raise ApiError(
@@ -277,9 +307,35 @@ class FakeAnthropic:
     async def _answer(self, parsed: ParsedRequest, record: JournalRecord) -> Response:
         if self.script.models and parsed.model not in self.script.models:
             raise ApiError(404, f"model: {parsed.model}")
+        limits = limits_for(parsed.model, self.script.limits)
+        check_max_tokens(parsed.model, int(parsed.body["max_tokens"]), limits)
+        self._model.signatures.check(parsed)
         agent = self._model.route(parsed)
         record.agent = agent
         injected = self._draw_injection(agent)
+        edit_mode = None
+        if isinstance(injected, ContextEditFault):
+            record.fault = injected.model_dump()
+            edit_mode, injected = injected.mode, None
+        edits = apply_edits(parsed, edit_mode)
+        if edits is not None:
+            record.context_edits = {
+                "applied_edits": edits.applied,
+                "cleared_tool_use_ids": edits.cleared_tool_use_ids,
+                "cleared_thinking_blocks": edits.cleared_thinking_blocks,
+            }
+        input_tokens = count_input_tokens(parsed)
+        check_prompt(input_tokens, limits)
+        if parsed.cache_breakpoints:
+            usage = self._cache.usage(
+                parsed.body,
+                model=parsed.model,
+                total=input_tokens,
+                min_tokens=limits.cache_min_tokens if limits else 1024,
+                now=self._clock.now(),
+            )
+        else:
+            usage = {"input_tokens": input_tokens, **_NO_USAGE_SPLIT}
         try:
             selection = self._model.select(agent, parsed)
         except ApiError:
@@ -297,15 +353,20 @@ class FakeAnthropic:
             self._model.consume(selection)
             if fault is not None:
                 await self._clock.sleep(fault.seconds)
-            return await self._reply(parsed, selection, record, None)
+            return await self._reply(parsed, selection, record, usage, None)
         if parsed.stream and isinstance(fault, StreamCut | StreamError):
-            return await self._reply(parsed, selection, record, fault)
+            return await self._reply(parsed, selection, record, usage, fault)
         return self._failure(fault, record)
 
     def _validate(
-        self, data: dict[str, Any], record: JournalRecord, *, count_tokens: bool
+        self,
+        data: dict[str, Any],
+        record: JournalRecord,
+        *,
+        count_tokens: bool,
+        betas: frozenset[str],
     ) -> ParsedRequest:
-        parsed = validate_request(data, count_tokens=count_tokens)
+        parsed = validate_request(data, count_tokens=count_tokens, betas=betas)
         body = parsed.body
         record.request.update(
             model=parsed.model,
@@ -323,13 +384,14 @@ class FakeAnthropic:
         parsed: ParsedRequest,
         selection: Selection,
         record: JournalRecord,
+        usage: dict[str, int],
         interruption: StreamCut | StreamError | None,
     ) -> Response:
         if selection.turn.latency:
             await self._clock.sleep(selection.turn.latency)
-        message = self._model.message(
-            selection, model=parsed.model, input_tokens=count_input_tokens(parsed)
-        )
+        message = self._model.message(selection, request=parsed, usage=usage)
+        if record.context_edits is not None:
+            message["context_management"] = {"applied_edits": record.context_edits["applied_edits"]}
         record.response = {
             "id": message["id"],
             "stop_reason": message["stop_reason"],

@@ -22,10 +22,15 @@ kind                      effect on the request that draws it
                           ends, as the real API does mid-stream; on a non-streaming request
                           it is the matching status (529 or 500)
 ``latency``               wait ``seconds`` on the injected clock, then answer normally
+``context_edit``          the server-side context management of the request goes wrong, then
+                          it is answered normally: ``mode: skip`` applies no edit although one
+                          triggers (the whole history counts, up to "prompt is too long");
+                          ``mode: clear_all`` clears every tool result and every thinking block
+                          of earlier turns whatever the edit's ``keep`` and ``trigger`` say
 ========================  =====================================================================
 
-A failure (every kind but ``latency``) consumes itself, not the turn: the SDK's retry of the
-failed request gets the turn.
+A failure (every kind but ``latency`` and ``context_edit``) consumes itself, not the turn: the
+SDK's retry of the failed request gets the turn.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "ApiFailure",
     "ConnectionDrop",
+    "ContextEditFault",
     "Fault",
     "Latency",
     "Overloaded",
@@ -101,8 +107,22 @@ class Latency(_FaultBase):
     seconds: float = Field(ge=0)
 
 
+class ContextEditFault(_FaultBase):
+    """Server-side context management that fails to clear (``skip``) or clears too much."""
+
+    kind: Literal["context_edit"] = "context_edit"
+    mode: Literal["skip", "clear_all"] = "skip"
+
+
 Fault = Annotated[
-    RateLimit | ApiFailure | Overloaded | ConnectionDrop | StreamCut | StreamError | Latency,
+    RateLimit
+    | ApiFailure
+    | Overloaded
+    | ConnectionDrop
+    | StreamCut
+    | StreamError
+    | Latency
+    | ContextEditFault,
     Field(discriminator="kind"),
 ]
 """Any fault; pydantic picks the class from ``kind``."""

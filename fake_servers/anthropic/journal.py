@@ -5,8 +5,8 @@ request summary (model, message count, stream flag, ``x-stainless-retry-count``,
 role and block types with tool_use / tool_result ids; the full messages and system prompt only
 when the journal is created with ``capture_content=True``), the validation verdict (``"ok"`` or
 the exact error), a response summary (id, stop_reason, tool_use ids, usage) or the error
-answered, the injected fault if any, the ``request-id`` and the request's ``traceparent``. API
-keys are never recorded.
+answered, the injected fault if any, what server-side context management cleared, the
+``request-id`` and the request's ``traceparent``. API keys are never recorded.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ class JournalRecord:
     error: dict[str, Any] | None = None
     fault: dict[str, Any] | None = None
     traceparent: str | None = None
+    context_edits: dict[str, Any] | None = None
+    """What server-side context management cleared (``applied_edits``, tool_use ids)."""
     # The request's messages, summarised into ``request["messages"]`` only when the record is
     # read: building the summary on the hot path costs as much as validating.
     _messages: list[Any] | None = field(default=None, repr=False, compare=False)

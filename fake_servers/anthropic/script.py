@@ -13,6 +13,8 @@ YAML form::
     default_agent: parent          # optional; a one-agent script defaults to its agent
     models: [claude-sonnet-4-6]    # optional; /v1/models lists them, other models get 404
     compaction_marker: "<compaction-summary>"
+    limits:                        # optional; per model, over the built-in table
+      claude-sonnet-4-6: {context_window: 5000, max_output_tokens: 64000}
     agents:
       parent:
         turns:
@@ -40,6 +42,11 @@ one per line), ``{tool_names}`` (the tools those results answer, comma-separated
 ``{last_user_text}`` (the text blocks of the last user message), ``{message_count}`` (messages in
 the request, before merging), ``{agent}``, ``{turn}``. Other braces are left as they are.
 
+**Thinking.** ``thinking`` (text, signed by the fake unless ``thinking_signature`` is given)
+and ``redacted_thinking`` (opaque data) put thinking blocks before the answer when the request
+enables thinking (``thinking: {type: enabled|adaptive}``); with ``display: omitted`` the
+thinking text is empty and the signature stays.
+
 **Failures.** ``fail`` is a list of faults (see ``fake_servers.anthropic.faults``); the first
 requests that select the turn each draw one failure instead of the answer, and the cursor does
 not move, so the retry after the last failure gets the turn.
@@ -55,6 +62,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from fake_servers.anthropic._limits import ModelLimits
 from fake_servers.anthropic.faults import Fault
 from harness.errors import ScriptError
 
@@ -79,6 +87,7 @@ _FAULT_KINDS = frozenset(
         "stream_cut",
         "stream_error",
         "latency",
+        "context_edit",
     }
 )
 
@@ -128,11 +137,28 @@ class Turn(_Strict):
     """Seconds on the injected clock before the answer."""
     fail: list[Fault] = Field(default_factory=list)
     output_tokens: int | None = Field(default=None, ge=0)
+    thinking: str | None = None
+    """A thinking block before the answer (sent only when the request enables thinking)."""
+    thinking_signature: str | None = None
+    """The thinking block's signature; by default the fake signs its text."""
+    redacted_thinking: str | None = None
+    """A ``redacted_thinking`` block's opaque ``data`` (sent only with thinking enabled)."""
 
     @field_validator("fail", mode="before")
     @classmethod
     def _one_or_many(cls, value: object) -> object:
         return [value] if isinstance(value, dict) else value
+
+    @field_validator("fail")
+    @classmethod
+    def _no_context_edit(cls, value: list[Fault]) -> list[Fault]:
+        # Edits run before a turn is chosen (the turn's conditions see the edited prompt).
+        if any(fault.kind == "context_edit" for fault in value):
+            raise ValueError(
+                "a context_edit fault is injected at run time (FakeAnthropic.inject or a "
+                "scenario's llm fault), not in a turn's 'fail'"
+            )
+        return value
 
     @model_validator(mode="after")
     def _has_content(self) -> Turn:
@@ -156,6 +182,8 @@ class ModelScript(_Strict):
     default_agent: str | None = None
     models: list[str] = Field(default_factory=list)
     compaction_marker: str = Field(default="<compaction-summary>", min_length=1)
+    limits: dict[str, ModelLimits] = Field(default_factory=dict)
+    """Per-model ``context_window`` / ``max_output_tokens`` / ``cache_min_tokens`` overrides."""
 
     @model_validator(mode="after")
     def _default_agent_exists(self) -> ModelScript:
