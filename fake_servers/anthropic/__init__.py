@@ -37,6 +37,7 @@ from fake_servers.anthropic.app import MAX_BODY_BYTES, FakeAnthropic
 from fake_servers.anthropic.faults import (
     ApiFailure,
     ConnectionDrop,
+    ContextEditFault,
     Fault,
     Latency,
     Overloaded,
@@ -53,6 +54,7 @@ __all__ = [
     "ApiFailure",
     "Condition",
     "ConnectionDrop",
+    "ContextEditFault",
     "FakeAnthropic",
     "Fault",
     "Journal",
