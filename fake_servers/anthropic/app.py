@@ -374,6 +374,10 @@ class FakeAnthropic:
             stream=parsed.stream,
             max_tokens=body.get("max_tokens"),
         )
+        if betas:
+            record.request["betas"] = sorted(betas)
+        if parsed.thinking is not None:
+            record.request["thinking"] = parsed.thinking
         if self.journal.capture_content:
             record.request["system"] = body.get("system")
         record.defer_messages(body["messages"], capture_content=self.journal.capture_content)
