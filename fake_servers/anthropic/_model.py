@@ -149,7 +149,9 @@ class ScriptedModel:
         if request.thinking is not None:
             content.extend(_thinking_blocks(turn, omitted=request.thinking_display == "omitted"))
         if turn.text:
-            text = selection.view.render(turn.text, agent=selection.agent, turn=selection.index)
+            text = turn.text
+            if not turn.verbatim:
+                text = selection.view.render(text, agent=selection.agent, turn=selection.index)
             content.append({"type": "text", "text": text})
         for call in turn.tool_use:
             content.append(

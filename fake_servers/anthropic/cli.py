@@ -16,7 +16,7 @@ __all__ = ["fake_api"]
 
 @click.group("fake-api")
 def fake_api() -> None:
-    """Fake Anthropic Messages API (serve it on loopback)."""
+    """Fake Anthropic Messages API (serve it on loopback, or record a session for it)."""
 
 
 @fake_api.command("serve")
@@ -109,3 +109,51 @@ async def _serve(
     finally:
         journal.close()
         provider.shutdown()
+
+
+@fake_api.command("record")
+@click.option("--upstream", required=True, help="Base URL of the Messages API to record.")
+@click.option(
+    "--out",
+    "out_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Model script to write (YAML), rewritten after every recorded turn.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address only.")
+@click.option("--port", default=0, show_default=True, type=int, help="0 picks a free port.")
+def record(upstream: str, out_path: Path, host: str, port: int) -> None:
+    """Proxy a client to UPSTREAM and write what it answered as a script the fake replays.
+
+    The first line printed is ``recording on http://127.0.0.1:PORT``; point the client's
+    ``ANTHROPIC_BASE_URL`` there. SIGINT / SIGTERM stop it. API keys and known secret shapes
+    are redacted from the script.
+    """
+    import anyio
+
+    from fake_servers.anthropic._serve import check_loopback
+
+    check_loopback(host)
+    if not upstream.startswith(("http://", "https://")):
+        raise click.BadParameter("must start with http:// or https://", param_hint="--upstream")
+    parent = out_path.parent if str(out_path.parent) else Path(".")
+    if not parent.is_dir():
+        raise click.BadParameter(f"directory {parent} does not exist", param_hint="--out")
+    anyio.run(_record, upstream, out_path, host, port)
+
+
+async def _record(upstream: str, out_path: Path, host: str, port: int) -> None:
+    import anyio
+
+    from fake_servers.anthropic._serve import serve_app
+    from fake_servers.anthropic.record import Recorder
+
+    recorder = Recorder(upstream, out_path)
+    try:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with serve_app(recorder, {}, host=host, port=port) as url:
+                print(f"recording on {url} (upstream {upstream})", flush=True)
+                async for _ in signals:
+                    break
+    finally:
+        await recorder.aclose()

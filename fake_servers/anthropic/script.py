@@ -143,6 +143,8 @@ class Turn(_Strict):
     """The thinking block's signature; by default the fake signs its text."""
     redacted_thinking: str | None = None
     """A ``redacted_thinking`` block's opaque ``data`` (sent only with thinking enabled)."""
+    verbatim: bool = False
+    """Send ``text`` as it is, without echo placeholders (recorded sessions use this)."""
 
     @field_validator("fail", mode="before")
     @classmethod
