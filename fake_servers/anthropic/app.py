@@ -14,6 +14,7 @@ seen before (``_caching``).
 from __future__ import annotations
 
 import json
+import logging
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,7 +25,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
@@ -59,12 +60,15 @@ from harness.telemetry import semconv
 if TYPE_CHECKING:
     import anthropic
 
+    from fake_servers.anthropic._serve import ConnectionGuard
+
 __all__ = ["MAX_BODY_BYTES", "FakeAnthropic"]
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 _IN_PROCESS_BASE_URL = "http://fake-anthropic.invalid"
 _DEFAULT_MODEL = "claude-sonnet-4-6"
 _NO_PARENT = Context()
+_LOG = logging.getLogger("fake_servers.anthropic")
 _FAULT_MESSAGES = {"overloaded_error": "Overloaded", "api_error": "Internal server error"}
 # The versions the real API's versioning page lists; the behaviour changes 2026-10-21 brings
 # (removed sampling parameters and others) are not modelled.
@@ -183,11 +187,14 @@ class FakeAnthropic:
         return client
 
     @asynccontextmanager
-    async def serve(self, *, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-        """Serve on loopback with uvicorn; yields ``http://127.0.0.1:PORT``."""
+    async def serve(
+        self, *, host: str = "127.0.0.1", port: int = 0, guard: ConnectionGuard | None = None
+    ) -> AsyncIterator[str]:
+        """Serve on loopback with uvicorn; yields ``http://127.0.0.1:PORT``. ``guard`` sets the
+        connection limit and read timeouts (``_serve.ConnectionGuard`` defaults otherwise)."""
         from fake_servers.anthropic._serve import serve_app
 
-        async with serve_app(self.app, self._connections, host=host, port=port) as url:
+        async with serve_app(self.app, self._connections, host=host, port=port, guard=guard) as url:
             yield url
 
     # -- request plumbing ------------------------------------------------------------------
@@ -238,7 +245,7 @@ class FakeAnthropic:
     ) -> Response:
         data: dict[str, Any] = {}
         try:
-            data = await self._read(request, body)
+            data = await self._read(request, body, record)
             parsed = (
                 self._validate(
                     data,
@@ -249,6 +256,20 @@ class FakeAnthropic:
                 if body
                 else None
             )
+        except ClientDisconnect:
+            # Nothing can be answered; one line, not an ASGI traceback.
+            record.status = 0
+            record.error = {
+                "type": "client_disconnect",
+                "message": f"the client disconnected after {record._size} bytes of the body",
+            }
+            _LOG.warning(
+                "fake-api: %s %s: client disconnected after %d bytes of the request body",
+                record.request_id,
+                route,
+                record._size,
+            )
+            return Response(status_code=400)
         except ApiError as error:
             record.verdict = {"type": error.error_type, "message": error.message}
             record.request.update(_rejected_summary(data))
@@ -263,7 +284,7 @@ class FakeAnthropic:
         except ApiError as error:
             return self._error(error, record)
 
-    async def _read(self, request: Request, body: bool) -> dict[str, Any]:
+    async def _read(self, request: Request, body: bool, record: JournalRecord) -> dict[str, Any]:
         if not body:
             self._check_auth(request)
             return {}
@@ -271,10 +292,9 @@ class FakeAnthropic:
         if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
             raise ApiError(413, "Request exceeds the maximum size")
         chunks = []
-        size = 0
         async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
+            record._size += len(chunk)
+            if record._size > MAX_BODY_BYTES:
                 raise ApiError(413, "Request exceeds the maximum size")
             chunks.append(chunk)
         self._check_auth(request)

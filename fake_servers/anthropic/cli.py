@@ -47,6 +47,26 @@ def fake_api() -> None:
     default=None,
     help="Append finished SERVER spans here as OTLP JSON Lines.",
 )
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Open connections at most (default: 512, less under a low file limit).",
+)
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0.001),
+    default=10.0,
+    show_default=True,
+    help="Seconds a new connection has to send its request headers.",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(min=0.001),
+    default=30.0,
+    show_default=True,
+    help="Seconds a request body may stall between bytes.",
+)
 def serve(
     host: str,
     port: int,
@@ -55,6 +75,9 @@ def serve(
     seed: int,
     capture_content: bool,
     spans_path: Path | None,
+    max_connections: int | None,
+    header_timeout: float,
+    body_timeout: float,
 ) -> None:
     """Serve the fake API on loopback until SIGINT or SIGTERM.
 
@@ -67,7 +90,12 @@ def serve(
 
     check_loopback(host)
     script = ModelScript.load(script_path) if script_path is not None else ModelScript.default()
-    anyio.run(_serve, host, port, script, journal_path, seed, capture_content, spans_path)
+    from fake_servers.anthropic._serve import ConnectionGuard
+
+    guard = ConnectionGuard(
+        max_connections=max_connections, header_timeout=header_timeout, body_timeout=body_timeout
+    )
+    anyio.run(_serve, host, port, script, journal_path, seed, capture_content, spans_path, guard)
 
 
 async def _serve(
@@ -78,9 +106,11 @@ async def _serve(
     seed: int,
     capture_content: bool,
     spans_path: Path | None,
+    guard: object,
 ) -> None:
     import anyio
 
+    from fake_servers.anthropic._serve import ConnectionGuard
     from fake_servers.anthropic.app import FakeAnthropic
     from fake_servers.anthropic.journal import Journal
     from fake_servers.anthropic.script import ModelScript
@@ -89,6 +119,7 @@ async def _serve(
     from harness.telemetry.semconv import SERVICE_FAKE_ANTHROPIC
 
     assert isinstance(script, ModelScript)
+    assert isinstance(guard, ConnectionGuard)
     journal = Journal(capture_content=capture_content, path=journal_path)
     processors = []
     if spans_path is not None:
@@ -101,7 +132,7 @@ async def _serve(
     fake = FakeAnthropic(script, rng=ChaosRandom(seed), tracer_provider=provider, journal=journal)
     try:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async with fake.serve(host=host, port=port) as url:
+            async with fake.serve(host=host, port=port, guard=guard) as url:
                 # Flushed at once: a parent process waits for this first line on a pipe.
                 print(f"listening on {url}", flush=True)
                 async for _ in signals:

@@ -12,6 +12,8 @@ answered, the injected fault if any, what server-side context management cleared
 from __future__ import annotations
 
 import json
+import tempfile
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -43,6 +45,9 @@ class JournalRecord:
     # read: building the summary on the hot path costs as much as validating.
     _messages: list[Any] | None = field(default=None, repr=False, compare=False)
     _capture: bool = field(default=False, repr=False, compare=False)
+    _size: int = field(default=0, repr=False, compare=False)
+    """Bytes of the request body: what holding this record in memory costs, roughly."""
+    _offset: int | None = field(default=None, repr=False, compare=False)
 
     def defer_messages(self, messages: list[Any], *, capture_content: bool) -> None:
         """Record the (validated) messages; their summary is built on first read."""
@@ -59,7 +64,8 @@ class JournalRecord:
     def to_dict(self) -> dict[str, Any]:
         self.complete()
         data = asdict(self)
-        del data["_messages"], data["_capture"]
+        for private in ("_messages", "_capture", "_size", "_offset"):
+            del data[private]
         return data
 
 
@@ -87,41 +93,97 @@ def summarize_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class Journal:
-    """Ordered ``JournalRecord`` list, optionally mirrored line by line to a JSON Lines file."""
+    """Ordered ``JournalRecord`` list, optionally mirrored line by line to a JSON Lines file.
 
-    def __init__(self, *, capture_content: bool = False, path: str | Path | None = None) -> None:
+    Memory is bounded: once the finished records held in memory weigh more than
+    ``memory_budget`` bytes of request bodies, the oldest are dropped from memory and read back
+    from the JSON Lines file when ``records`` is asked for (the ``path`` file, or a temporary
+    spill file without one). A handful of 30 MB requests therefore costs a file, not RSS.
+    """
+
+    def __init__(
+        self,
+        *,
+        capture_content: bool = False,
+        path: str | Path | None = None,
+        memory_budget: int = 64 * 1024 * 1024,
+    ) -> None:
         self.capture_content = capture_content
-        self._records: list[JournalRecord] = []
+        self.memory_budget = memory_budget
+        self._entries: list[JournalRecord | int] = []
+        self._finished: deque[JournalRecord] = deque()
+        self._held = 0
         self._sink: IO[str] | None = None
+        self._spill: IO[str] | None = None
         if path is not None:
-            self._sink = Path(path).open("w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            # Read back too: spilled records are found again by their offset.
+            self._sink = Path(path).open("w+", encoding="utf-8")  # noqa: SIM115 - in close()
 
     @property
     def records(self) -> list[JournalRecord]:
         """Every record so far, in arrival order."""
-        return [record.complete() for record in self._records]
+        return [
+            entry.complete() if isinstance(entry, JournalRecord) else self._load(entry)
+            for entry in self._entries
+        ]
+
+    @property
+    def held_bytes(self) -> int:
+        """Request-body bytes of the finished records still held in memory."""
+        return self._held
 
     def next_seq(self) -> int:
-        return len(self._records) + 1
+        return len(self._entries) + 1
 
     def begin(self, record: JournalRecord) -> None:
         """Add a record when its request arrives (so records stay in arrival order)."""
-        self._records.append(record)
+        self._entries.append(record)
 
     def finish(self, record: JournalRecord) -> None:
         """Mark a record complete: it is mirrored to the JSON Lines file now."""
         if self._sink is not None:
-            self._sink.write(json.dumps(record.to_dict()) + "\n")
-            self._sink.flush()
+            record._offset = self._append(self._sink, record)
+        self._held += record._size
+        self._finished.append(record)
+        while self._held > self.memory_budget and self._finished:
+            self._evict(self._finished.popleft())
+
+    def _append(self, out: IO[str], record: JournalRecord) -> int:
+        out.seek(0, 2)
+        offset = out.tell()
+        out.write(json.dumps(record.to_dict()) + "\n")
+        out.flush()
+        return offset
+
+    def _evict(self, record: JournalRecord) -> None:
+        if record._offset is None:
+            if self._spill is None:
+                self._spill = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+            record._offset = self._append(self._spill, record)
+        index = record.seq - 1
+        if 0 <= index < len(self._entries) and self._entries[index] is record:
+            # A negative offset marks the spill file, a non-negative one the journal file.
+            self._entries[index] = record._offset if self._sink is not None else -1 - record._offset
+        self._held -= record._size
+
+    def _load(self, offset: int) -> JournalRecord:
+        source = self._sink if offset >= 0 else self._spill
+        assert source is not None
+        source.seek(offset if offset >= 0 else -1 - offset)
+        line = source.readline()
+        source.seek(0, 2)
+        return JournalRecord(**json.loads(line))
 
     def write_jsonl(self, path: str | Path) -> None:
         """Write every record as one JSON object per line."""
         with Path(path).open("w", encoding="utf-8") as out:
-            for record in self._records:
+            for record in self.records:
                 out.write(json.dumps(record.to_dict()) + "\n")
 
     def close(self) -> None:
-        """Flush and close the mirror file, if any."""
-        if self._sink is not None:
-            self._sink.close()
-            self._sink = None
+        """Flush and close the mirror file, if any; records spilled out of memory can no
+        longer be read back after this."""
+        for handle in (self._sink, self._spill):
+            if handle is not None:
+                handle.close()
+        self._sink = self._spill = None
