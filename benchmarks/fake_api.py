@@ -9,6 +9,8 @@ Run ``python -m benchmarks.fake_api``. Measures, side by side in one run, the me
 in-process (``httpx2.ASGITransport``) and on loopback (uvicorn), for a 1-message and a
 20-message conversation (tool_use / tool_result pairs, so validation walks every block).
 Targets on a small machine: in-process <= 2.5 ms median; fake <= 1.3x the floor for 20 messages.
+With node and npm present it also compares the fake with ``@copilotkit/aimock`` over loopback,
+JSON and streaming (target <= 1.0x aimock per call; see ``benchmarks/_aimock.py``).
 """
 
 from __future__ import annotations
@@ -157,6 +159,8 @@ def figures(*, quick: bool = False) -> list[Figure]:
     logging.getLogger("httpx2").setLevel(logging.WARNING)
     rows = anyio.run(measure, 60 if quick else 300)
     targets = {"in-process, 1 message(s)": "<= 2.5 ms", "in-process, 20 message(s)": "<= 1.3x"}
+    from benchmarks._aimock import aimock_figures
+
     return [
         make(
             f"fake API round trip, {name}",
@@ -166,7 +170,7 @@ def figures(*, quick: bool = False) -> list[Figure]:
             target=targets.get(name, ""),
         )
         for name, floor, ours in rows
-    ]
+    ] + aimock_figures(quick=quick)
 
 
 def main() -> None:
@@ -185,6 +189,16 @@ def main() -> None:
         f"20-message overhead {100 * (in_process_20[2] / in_process_20[1] - 1):.1f}% "
         "over the floor (target <= 30%)"
     )
+    from benchmarks._aimock import aimock_figures
+
+    for row in aimock_figures():
+        if row["ratio"] is None:
+            print(f"{row['figure']}: {row.get('note', '')}")
+        else:
+            print(
+                f"{row['figure']}: aimock {row['baseline']:.3f} ms, fake {row['value']:.3f} ms, "
+                f"{row['ratio']:.2f}x (target <= 1.0x)"
+            )
 
 
 if __name__ == "__main__":
