@@ -14,15 +14,14 @@ import asyncio
 import json
 import shutil
 import socket
-import statistics
 import subprocess
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anthropic
 
 from benchmarks._figures import Figure, make, note_row
+from benchmarks.fake_api import medians_ms
 from fake_servers.anthropic import FakeAnthropic, ModelScript
 
 __all__ = ["aimock_figures"]
@@ -68,21 +67,6 @@ async def _wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("aimock did not listen within 15 s")
 
 
-async def _medians(
-    theirs: Callable[[], Awaitable[object]], ours: Callable[[], Awaitable[object]], n: int
-) -> tuple[float, float]:
-    for _ in range(max(10, n // 10)):
-        await theirs()
-        await ours()
-    samples: tuple[list[float], list[float]] = ([], [])
-    for _ in range(n):
-        for call, out in ((theirs, samples[0]), (ours, samples[1])):
-            start = time.perf_counter()
-            await call()
-            out.append(time.perf_counter() - start)
-    return statistics.median(samples[0]) * 1000, statistics.median(samples[1]) * 1000
-
-
 async def _measure(
     n: int, port: int, process: subprocess.Popen[bytes]
 ) -> list[tuple[float, float]]:
@@ -112,7 +96,7 @@ async def _measure(
 
                 return call
 
-            rows.append(await _medians(caller(theirs), caller(ours), n))
+            rows.append(await medians_ms(caller(theirs), caller(ours), n))
     return rows
 
 
