@@ -27,11 +27,6 @@ import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-try:  # httptools parses HTTP in C: about half the server CPU of h11 per request.
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _Base
-except ImportError:  # pragma: no cover - httptools is a dependency; h11 is the fallback
-    _Base = H11Protocol  # type: ignore[misc,assignment]
-
 from fake_servers.anthropic._responses import ConnectionRegistry
 from harness.errors import ConfigError, ServerError
 
@@ -105,7 +100,7 @@ def _cycle(protocol: Any) -> Any:
 def _protocol_class(
     connections: ConnectionRegistry, guard: ConnectionGuard
 ) -> type[asyncio.Protocol]:
-    class TrackedProtocol(_Base):
+    class TrackedProtocol(H11Protocol):
         """h11 protocol that records its transport (so the app can drop the connection) and
         enforces the guard's limit and read timeouts."""
 
