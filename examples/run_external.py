@@ -43,7 +43,7 @@ def _server_entry(
     if plan:
         relay = ["-m", "harness", "interpose", "--plan", str(Path(plan).resolve())]
         relay += ["--name", name, "--events", str(out / f"faults-{name}.jsonl"), "--"]
-        args = relay + [sys.executable, *args]
+        args = [*relay, sys.executable, *args]
     return {"command": sys.executable, "args": args, "env": {_TAG: tag}}
 
 
@@ -122,9 +122,7 @@ def main() -> int:
     servers = {}
     for item in args.server:
         name, spec = item.split("=", 1)
-        servers[name] = _server_entry(
-            name, spec, out, plans.get(name), tag, args.server_time_scale
-        )
+        servers[name] = _server_entry(name, spec, out, plans.get(name), tag, args.server_time_scale)
     mcp_config = out / "mcp.json"
     mcp_config.write_text(json.dumps({"mcpServers": servers}, indent=2))
 

@@ -160,4 +160,3 @@ def make_factory(
 
 
 create = make_factory()
-
