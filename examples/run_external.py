@@ -68,7 +68,7 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _journal_line(record: dict[str, Any]) -> str:
+def journal_line(record: dict[str, Any]) -> str:
     request = record.get("request") or {}
     messages = []
     for message in request.get("messages", []):
@@ -84,7 +84,7 @@ def _journal_line(record: dict[str, Any]) -> str:
     )
 
 
-def _event_line(event: dict[str, Any]) -> str:
+def event_line(event: dict[str, Any]) -> str:
     parts = [f"{event.get('kind')}", f"t={event.get('time', 0):.2f}"]
     for key in ("method", "tool", "request_id", "context_id", "duration"):
         if event.get(key) is not None:
@@ -185,8 +185,8 @@ def main() -> int:
         "answer": stdout.strip(),
         "stderr_tail": stderr.strip().splitlines()[-15:],
         "orphans": orphans,
-        "journal": [_journal_line(r) for r in records],
-        "events": {name: [_event_line(e) for e in evs] for name, evs in events.items()},
+        "journal": [journal_line(r) for r in records],
+        "events": {name: [event_line(e) for e in evs] for name, evs in events.items()},
         "faults": faults,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
