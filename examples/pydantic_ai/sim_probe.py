@@ -1,17 +1,23 @@
-"""The pydantic-ai adapter in process, on the harness's virtual-time sim loop: the cascade setup.
+"""The pydantic-ai adapter in process, on the harness's virtual-time sim loop.
 
-One agent turn makes two parallel ``mem_ssh`` calls on one in-memory fake ssh server through the
-harness's fault layer: host ``a`` takes longer than the MCP client's timeout, host ``b`` answers
-well before it (``--variant timeout``), or the server is killed while both calls are in flight
-(``--variant kill``). The context handed to the adapter is the one the harness will hand it:
-``client`` = ``FakeAnthropic(...).async_client()`` (ASGI transport, no socket), ``servers`` =
-``{"ssh": ServerParams(transport="memory", connect=...)}`` where ``connect()`` yields the
-fault-wrapped in-memory streams. Prints the answer, virtual vs wall time, the API journal, the
-server's events, the fault records, and every thread, executor job or socket the run started
-(which would make the run depend on real time)::
+The context handed to the adapter is the one the harness will hand it: ``client`` =
+``FakeAnthropic(...).async_client()`` (ASGI transport, no socket), ``servers`` = ``{name:
+ServerParams(transport="memory", connect=...)}`` where ``connect()`` yields the fault-wrapped
+in-memory streams of a ``fake_servers.mcp`` server. Variants (the founding bug classes):
 
-    python -m examples.pydantic_ai.sim_cascade --seed 7
-    python -m examples.pydantic_ai.sim_cascade --variant kill
+- ``timeout``: one turn, two parallel ``mem_ssh`` calls on one server; host ``a`` takes 200 s
+  against the client's 150 s timeout, host ``b`` answers at 20 s (cascade);
+- ``kill``: both calls in flight when the server dies, then the model calls ``b`` again;
+- ``history``: a six-call tool loop with thinking on, through a keep-the-last-3-messages
+  history processor (orphaned tool block);
+- ``scope`` / ``scope-fixed``: a scheduled task in the Blog tab (declared scope ``all``)
+  delegates to a subagent that lists chat messages without a context (scope leak), without and
+  with the declared scope applied at the call site.
+
+Prints the answer, virtual vs wall time, the API journal, the servers' events, the fault records,
+and every thread, executor job or socket the run started (which would tie it to real time)::
+
+    python -m examples.pydantic_ai.sim_probe timeout --seed 7
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -33,7 +40,7 @@ from mcp.client._memory import InMemoryTransport
 from examples.pydantic_ai.adapter import make_factory
 from examples.run_external import event_line, journal_line
 from fake_servers.anthropic import FakeAnthropic, ModelScript
-from fake_servers.mcp import ServerScript, build_server
+from fake_servers.mcp import FakeServer, ServerScript, build_server
 from harness.chaos_random import ChaosRandom
 from harness.clock import LoopClock
 from harness.faults.inprocess import transport_wrapper
@@ -41,14 +48,54 @@ from harness.faults.plan import FaultPlan
 from harness.faults.records import FaultRecorder
 from harness.sim import run_sim
 
-PROBES = Path(__file__).parent / "probes"
+EXAMPLES = Path(__file__).parent.parent
 
+
+@dataclass(frozen=True)
+class Variant:
+    model: str  # the fake API's script, relative to examples/
+    servers: dict[str, str]  # name -> "kind" or "kind:script" (script relative to examples/)
+    task: dict[str, Any]
+    options: dict[str, Any] = field(default_factory=dict)
+    plan: str | None = None
+
+
+_CASCADE_TASK = {"agent": "main", "prompt": "check hosts a and b"}
+_SCOPE_TASK = {
+    "agent": "review",
+    "prompt": "Review today's chats for blog topics.",
+    "context_id": "Blog",
+    "scope": "all",
+    "scheduled": True,
+}
+_SCOPE = {"delegate_to": "sub", "forward_context": True}
 VARIANTS = {
-    # a: 200 s against a 150 s client timeout; b: 20 s.
-    "timeout": ("cascade.model.yaml", "sim_cascade.ssh.yaml", None),
-    # both calls in flight (b has 20 s, a hangs), then the server dies; the model then calls b
-    # again, which shows whether the runtime reaches the server after it died.
-    "kill": ("kill.model.yaml", "sim_kill.ssh.yaml", "sim_kill.plan.yaml"),
+    "timeout": Variant(
+        "probes/cascade.model.yaml",
+        {"ssh": "ssh:pydantic_ai/probes/sim_cascade.ssh.yaml"},
+        _CASCADE_TASK,
+        {"mcp_timeout": 150.0},
+    ),
+    "kill": Variant(
+        "probes/kill.model.yaml",
+        {"ssh": "ssh:pydantic_ai/probes/sim_kill.ssh.yaml"},
+        _CASCADE_TASK,
+        {"mcp_timeout": 150.0},
+        plan="pydantic_ai/probes/sim_kill.plan.yaml",
+    ),
+    "history": Variant(
+        "probes/history.model.yaml",
+        {"ssh": "ssh"},
+        {"agent": "main", "prompt": "check hosts h1 to h6"},
+        {"keep_last_messages": 3, "thinking_budget": 2048},
+    ),
+    "scope": Variant("pydantic_ai/probes/scope.model.yaml", {"chat": "chat"}, _SCOPE_TASK, _SCOPE),
+    "scope-fixed": Variant(
+        "pydantic_ai/probes/scope.model.yaml",
+        {"chat": "chat"},
+        _SCOPE_TASK,
+        {**_SCOPE, "declared_scope": True},
+    ),
 }
 
 
@@ -97,45 +144,46 @@ class Audit:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("variant", choices=sorted(VARIANTS))
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--variant", choices=sorted(VARIANTS), default="timeout")
-    parser.add_argument("--mcp-timeout", type=float, default=150.0)
     parser.add_argument("--strategy", default="fifo", choices=["fifo", "random", "pct"])
     args = parser.parse_args()
-    model_script, ssh_script, plan_file = VARIANTS[args.variant]
+    variant = VARIANTS[args.variant]
     rng = ChaosRandom(args.seed)
     clock = LoopClock()
-    fake_api = FakeAnthropic(ModelScript.load(PROBES / model_script), rng=rng, clock=clock)
-    ssh = build_server("ssh", script=ServerScript.load(PROBES / ssh_script), clock=clock, rng=rng)
-    plan = FaultPlan.load(PROBES / plan_file) if plan_file else FaultPlan([])
+    fake_api = FakeAnthropic(ModelScript.load(EXAMPLES / variant.model), rng=rng, clock=clock)
+    plan = FaultPlan.load(EXAMPLES / variant.plan) if variant.plan else FaultPlan([])
     recorder = FaultRecorder(clock=clock)
-    wrap = transport_wrapper(plan, "ssh", clock=clock, rng=rng, recorder=recorder)
-
-    def connect() -> Any:
-        # One fresh in-memory connection per call, through the fault layer: what the harness's
-        # ServerParams.connect() will be for a memory server.
-        return wrap(InMemoryTransport(ssh.server))
+    fakes: dict[str, FakeServer] = {}
+    servers: dict[str, Any] = {}
+    for name, spec in variant.servers.items():
+        kind, _, script = spec.partition(":")
+        loaded = ServerScript.load(EXAMPLES / script) if script else None
+        fake = fakes[name] = build_server(kind, script=loaded, clock=clock, rng=rng)
+        wrap = transport_wrapper(plan, name, clock=clock, rng=rng, recorder=recorder)
+        # A fresh in-memory connection per connect(), through the fault layer: what the
+        # harness's ServerParams.connect() is for a memory server.
+        servers[name] = SimpleNamespace(
+            name=name,
+            transport="memory",
+            connect=lambda wrap=wrap, fake=fake: wrap(InMemoryTransport(fake.server)),
+        )
 
     audit = Audit()
 
     async def run() -> str:
         ctx = SimpleNamespace(
             client=fake_api.async_client(max_retries=0),
-            servers={"ssh": SimpleNamespace(name="ssh", transport="memory", connect=connect)},
+            servers=servers,
             model="claude-sonnet-4-6",
             seed=args.seed,
             clock=clock,
         )
         task = SimpleNamespace(
-            agent="main",
-            prompt="check hosts a and b",
-            context_id=None,
-            scope=None,
-            scheduled=False,
-            at=0.0,
+            **{"context_id": None, "scope": None, "scheduled": False, "at": 0.0, **variant.task}
         )
         with audit.watching(asyncio.get_running_loop()):
-            runtime = await make_factory(mcp_timeout=args.mcp_timeout)(ctx)
+            runtime = await make_factory(**variant.options)(ctx)
             try:
                 return await runtime.run(task)
             finally:
@@ -149,7 +197,7 @@ def main() -> int:
             print(f"  {note}")
     else:
         stats = result.stats
-        print(f"answer: {result.value}")
+        print(f"answer: {result.value[:1200]}")
         print(
             f"virtual time {stats.virtual_elapsed:.3f} s, wall {stats.wall_elapsed:.3f} s, "
             f"{stats.steps} steps, step hash {stats.step_hash}"
@@ -157,9 +205,10 @@ def main() -> int:
     print("API journal:")
     for record in fake_api.journal.records:
         print("  ", journal_line(record.to_dict()))
-    print("ssh server events:")
-    for event in ssh.events.events:
-        print("  ", event_line(event.to_json()))
+    for name, fake in fakes.items():
+        print(f"server {name} events:")
+        for event in fake.events.events:
+            print("  ", event_line(event.to_json()))
     print("fault records:")
     for fault in recorder.records:
         print("  ", json.dumps(fault.to_json(), default=str, sort_keys=True))
