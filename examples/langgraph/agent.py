@@ -13,6 +13,7 @@ as their documentation shows:
 
 ``--mcp-timeout`` sets the MCP client's read timeout (``session_kwargs.read_timeout_seconds``);
 ``--summarize-at N`` adds ``SummarizationMiddleware(trigger=("tokens", N), keep=("messages", K))``;
+``--thinking-budget`` turns on extended thinking;
 ``--subagent`` gives the agent a ``delegate`` tool that runs a second agent (the same tools,
 its own system prompt ``[agent:sub]``) on a task the model writes.
 """
@@ -64,14 +65,17 @@ async def main() -> int:
     parser.add_argument("--summarize-at", type=int, default=None, metavar="TOKENS")
     parser.add_argument("--keep-messages", type=int, default=4)
     parser.add_argument("--subagent", action="store_true")
+    parser.add_argument("--thinking-budget", type=int, default=None)
     args = parser.parse_args()
     prompt = os.environ.get("HARNESS_PROMPT") or sys.stdin.read()
-    model = ChatAnthropic(
-        model=args.model,
-        base_url=os.environ["ANTHROPIC_BASE_URL"],
-        api_key=os.environ["ANTHROPIC_API_KEY"],
-        max_tokens=1024,
-    )
+    endpoint = {
+        "model": args.model,
+        "base_url": os.environ["ANTHROPIC_BASE_URL"],
+        "api_key": os.environ["ANTHROPIC_API_KEY"],
+        "max_tokens": 4096,
+    }
+    thinking = {"type": "enabled", "budget_tokens": args.thinking_budget}
+    model = ChatAnthropic(**endpoint, thinking=thinking if args.thinking_budget else None)
     client = MultiServerMCPClient(connections(os.environ["HARNESS_MCP_CONFIG"], args.mcp_timeout))
     async with contextlib.AsyncExitStack() as stack:
         tools: list[BaseTool] = []
