@@ -74,7 +74,8 @@ def journal_line(record: dict[str, Any]) -> str:
     for message in request.get("messages", []):
         blocks = ",".join(
             block.get("type", "?") + ("!" if block.get("is_error") else "")
-            for block in message.get("blocks", [])
+            for block in message.get("blocks") or message.get("content") or []
+            if isinstance(block, dict)
         )
         messages.append(f"{message.get('role', '?')[0]}[{blocks}]")
     return (
