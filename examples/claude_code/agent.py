@@ -8,7 +8,8 @@ exit status is this process's. It runs::
 
 with a throw-away ``HOME`` (no user settings, no session history leaks in or out) and
 ``CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1`` (no traffic besides the API it is pointed at).
-Every server in the config is allowed (``mcp__<name>`` allows all of that server's tools).
+Every server in the config is allowed (``mcp__<name>`` allows all of that server's tools), plus
+the tools named in ``CLAUDE_EXTRA_ALLOWED_TOOLS`` (e.g. ``Agent`` for subagents).
 The CLI is ``$CLAUDE_CLI`` or the one bundled in the ``claude-agent-sdk`` wheel. Extra arguments
 after ``--`` go to the CLI (e.g. ``--model``); Claude Code's own knobs are environment variables
 (``MCP_TOOL_TIMEOUT`` in ms, ``CLAUDE_CODE_AUTO_COMPACT_WINDOW``, ...).
@@ -49,7 +50,9 @@ def main() -> int:
     prompt = os.environ.get("HARNESS_PROMPT") or sys.stdin.read()
     servers = json.loads(Path(config).read_text())["mcpServers"]
     command = [claude_cli(), "-p", prompt, "--mcp-config", config, "--output-format", "text"]
-    command += ["--allowedTools", *(f"mcp__{name}" for name in servers), *extra]
+    allowed = [f"mcp__{name}" for name in servers]
+    allowed += os.environ.get("CLAUDE_EXTRA_ALLOWED_TOOLS", "").split()
+    command += ["--allowedTools", *allowed, *extra]
     home = tempfile.mkdtemp(prefix="claude-home-")
     try:
         env = {**os.environ, "HOME": home, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
