@@ -30,7 +30,7 @@ def claude_cli() -> str:
     if os.environ.get("CLAUDE_CLI"):
         return os.environ["CLAUDE_CLI"]
     try:
-        import claude_agent_sdk
+        import claude_agent_sdk  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         sys.exit(
             "error: Claude Code CLI not found: pip install claude-agent-sdk "

@@ -43,7 +43,7 @@ async def main(prompt: str, config: dict[str, Any]) -> None:
     api = anthropic.AsyncAnthropic()  # reads ANTHROPIC_BASE_URL and ANTHROPIC_API_KEY
     async with AsyncExitStack() as stack:
         owner: dict[str, Client] = {}  # tool name -> the connected server that has it
-        tools: list[dict[str, Any]] = []
+        tools: list[Any] = []
         for entry in config.values():
             target: Any = entry.get("url") or StdioServerParameters(
                 command=entry["command"], args=entry.get("args", []),
@@ -54,13 +54,13 @@ async def main(prompt: str, config: dict[str, Any]) -> None:
                 owner[tool.name] = client
                 tools.append({"name": tool.name, "description": tool.description or "",
                               "input_schema": tool.input_schema})  # fmt: skip
-        messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+        messages: list[Any] = [{"role": "user", "content": prompt}]
         while True:
             reply = await api.messages.create(
                 model=MODEL,
                 max_tokens=4096,
                 messages=messages,
-                tools=tools,  # type: ignore[arg-type]
+                tools=tools,
             )
             messages.append({"role": "assistant", "content": reply.content})
             uses = [block for block in reply.content if block.type == "tool_use"]

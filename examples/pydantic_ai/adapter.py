@@ -18,7 +18,7 @@ Only duck typing on ``ctx`` and ``task``: the attribute names are the whole cont
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -211,7 +211,7 @@ class PydanticAIRuntime:
         await self._stack.aclose()
 
 
-def make_factory(**options: Any) -> Callable[[Any], Any]:
+def make_factory(**options: Any) -> Callable[[Any], Awaitable[PydanticAIRuntime]]:
     """A factory with options (``Options`` fields, e.g. the MCP call timeout a scenario needs)."""
     settings = Options(**options)
 

@@ -131,9 +131,9 @@ class Audit:
             self.note(f"run_in_executor {getattr(func, '__qualname__', func)}")
             return run_in_executor(executor, func, *args)
 
-        threading.Thread.start = start  # type: ignore[method-assign]
-        socket.socket.connect = sock_connect  # type: ignore[method-assign]
-        loop.run_in_executor = executor  # type: ignore[method-assign]
+        threading.Thread.start = start  # type: ignore[method-assign,assignment]
+        socket.socket.connect = sock_connect  # type: ignore[method-assign,assignment]
+        loop.run_in_executor = executor  # type: ignore[method-assign,assignment]
         try:
             yield
         finally:
