@@ -39,10 +39,11 @@ seed and strategy give the same hash on the same interpreter and libraries.
 
 Deterministic ids: tasks created without a name are named ``sim-task-N`` from a per-loop counter
 (asyncio's default ``Task-N`` comes from a process-wide counter). Things this loop cannot make
-deterministic: code that reads ``time.time()``/``time.monotonic()`` directly, iterates sets of
-objects hashed by address (anyio delivers a cancellation to nested cancel scopes in set order, so
-a run's step hash may differ from the same seed's earlier run in one process, while its spans,
-events and outcome do not), uses threads, or real I/O.
+deterministic: code that reads ``time.time()``/``time.monotonic()`` directly, uses threads or
+real I/O, or iterates sets of objects hashed by memory address. anyio does the last when it
+delivers a cancellation to the tasks and nested cancel scopes of a scope, so where that order
+matters (a cancelled task group whose tasks wake each other) a seed's schedule can differ between
+two runs in one process; a fresh process repeats the same run.
 
 A ``call_soon_threadsafe`` from another thread is queued by the strategy and enters the schedule
 at the next round as a new source. Not supported: debug-mode checks and slow-callback warnings,
