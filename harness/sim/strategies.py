@@ -44,11 +44,11 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import threading
 import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from threading import get_ident
 from typing import Any, ClassVar, Final, TypeAlias
 
 from harness.chaos_random import ChaosRandom
@@ -179,7 +179,7 @@ class KeyedQueue:
 
     def __init__(self, record: Recorder) -> None:
         self._record = record
-        self._owner = threading.get_ident()
+        self._owner = get_ident()
         self._foreign: deque[asyncio.Handle] = deque()
         self._queues: dict[object, deque[tuple[int, asyncio.Handle]]] = {}
         self._size = 0
@@ -194,7 +194,7 @@ class KeyedQueue:
         return self._size > 0
 
     def append(self, handle: asyncio.Handle) -> None:
-        if threading.get_ident() != self._owner:
+        if get_ident() != self._owner:
             self._foreign.append(handle)  # deque.append is atomic
             return
         key = self._context if self._context is not None else _Source()
@@ -225,7 +225,7 @@ class KeyedQueue:
 
     def enter(self) -> None:
         """Called by the loop when it starts running: its thread owns the queue."""
-        self._owner = threading.get_ident()
+        self._owner = get_ident()
 
     def leave(self) -> None:
         """Called by the loop when no callback is running: new callbacks start new sources."""
