@@ -35,6 +35,7 @@ MODULES: tuple[str, ...] = (
     "sim_loop",
     "scenarios",
     "explore",
+    "pythons",
     "export",
     "startup",
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import inspect
 import os
 import signal
 import sys
@@ -49,7 +50,8 @@ class ServerEnv:
     def tool(self, fn: ToolFunction) -> ToolFunction:
         """Register ``fn`` as a tool. Tools return ``CallToolResult`` and declare no output
         schema, so a scripted result never fails the client's output validation."""
-        self.server.tool(structured_output=False)(fn)
+        # getdoc: the same description on every Python (3.13 dedents docstrings when compiling).
+        self.server.tool(description=inspect.getdoc(fn), structured_output=False)(fn)
         self.tool_names.add(fn.__name__)
         return fn
 

@@ -1,48 +1,61 @@
 """``VirtualTimeLoop``: asyncio with a virtual clock, a seeded scheduler and deadlock detection.
 
-This is the one module of the harness that relies on asyncio internals (``_run_once``,
-``_ready``, ``_scheduled``, ``_selector``, ``_process_events``, ``_stopping``, timer and handle
-slots). It is checked against CPython 3.11; ``check_internals()`` runs when the first loop is
-built and raises ``HarnessDefect`` if the interpreter or the internals differ, so an upgrade
-fails loudly instead of running a silently wrong schedule.
+asyncio runs its own rounds (``run_forever`` / ``_run_once``); this loop only changes what those
+rounds see, through four seams, in the way looptime and trio's ``MockClock`` keep fake time
+portable (the clock and the "how long may I sleep" question, never the round itself):
 
-How a round (``_run_once``) differs from asyncio's:
+- ``time()`` (a public method) returns the virtual clock, which starts at 0.0.
+- ``call_at()`` (public; ``call_later`` and every timeout go through it) keeps timers in the
+  loop's own heap, ordered by (deadline, scheduling order): in virtual time many timers share one
+  instant, and they fire as they would in real time, where the later-scheduled one has the later
+  deadline. asyncio's own timer heap stays empty.
+- The selector, handed to asyncio's public ``SelectorEventLoop(selector=...)`` argument, is where
+  a round asks to wait. Each round it polls real I/O with timeout 0 and moves due timers (deadline
+  ``<= time()``, no clock-resolution slack) into the ready queue. When asyncio would block (nothing
+  ready, not stopping) and no I/O arrived, the clock jumps to the earliest timer, so a 150 s
+  timeout costs one round. Nothing ready, no timer and no I/O that could arrive:
+  ``SimDeadlock`` listing the pending tasks. If a real file descriptor other than the loop's own
+  wake-up pipe is registered, or threads started since the loop was built are alive (they may
+  call ``call_soon_threadsafe``), the loop first waits for real I/O for at most ``io_wait`` real
+  seconds. Sim mode uses none of these; while timers are pending the clock jumps without waiting
+  for real I/O or threads, which is why virtual time is only for in-process, async-only runs.
+- The ready queue: asyncio's ``loop._ready`` deque is replaced by the scheduling strategy's queue
+  (``harness.sim.strategies``), which implements the five deque operations asyncio uses on it.
+  ``fifo`` is asyncio's order; ``random`` / ``pct`` choose among sources at each step. This and
+  reading a handle's ``_callback`` (to label a step and to tell a task's step from other
+  callbacks) are the only private asyncio details the loop relies on.
 
-- ``time()`` returns the virtual clock (starts at 0.0). It only moves when nothing is ready:
-  the selector is polled with timeout 0 and, if no I/O arrived, the clock jumps to the earliest
-  timer. A 150 s timeout therefore costs one round.
-- A timer is due when ``when <= time()`` (no clock-resolution slack: virtual time is exact).
-- The ready queue belongs to the scheduling strategy (``harness.sim.strategies``): ``fifo`` is
-  asyncio's deque, ``random`` / ``pct`` choose among sources at each step.
-- Nothing ready, no timer, no I/O that could arrive: ``SimDeadlock`` listing the pending tasks.
-  If a real file descriptor (other than the loop's own wake-up pipe) is registered, the loop
-  has an executor, or threads started since the loop was built are alive (they may call
-  ``call_soon_threadsafe``), the loop first waits for real I/O for at most ``io_wait`` real
-  seconds. Sim mode uses none of these; while timers are pending the clock jumps without
-  waiting for real I/O or threads, which is why virtual time is only for in-process,
-  async-only runs.
-- Budgets: a jump past ``virtual_deadline`` or a round started after ``wall_deadline``
-  (``time.perf_counter()``) raises ``SimBudgetExceeded``.
-- Every executed callback is counted and its deterministic label (task name and coroutine
-  qualname, or callback qualname; never an address) is fed to a running BLAKE2b hash
-  (``step_hash``): the same seed and strategy give the same hash.
+``check_internals()`` runs when the first loop is built. It refuses an interpreter whose version
+is not in ``TESTED_PYTHON`` and checks, on a probe run, that asyncio still drives the seams as
+described, so an upgrade fails loudly instead of running a silently wrong schedule. The tested
+versions (CPython 3.11, 3.12, 3.13) need no per-version code: their rounds are the same.
 
-Deterministic ids: tasks created without a name are named ``sim-task-N`` from a per-loop
-counter (asyncio's default ``Task-N`` comes from a process-wide counter). Things this loop
-cannot make deterministic: code that reads ``time.time()``/``time.monotonic()`` directly,
-iterates sets of objects hashed by address, uses threads, or real I/O.
+Budgets: a jump past ``virtual_deadline`` or a round started after ``wall_deadline``
+(``time.perf_counter()``) raises ``SimBudgetExceeded``.
 
-``call_soon_threadsafe`` calls are queued and moved into the ready queue by the loop thread at
-the next round, each as a new source. Not supported: debug-mode slow-callback warnings, and
-signal handlers (they enqueue from a signal context, bypassing that queue).
+Every executed callback is counted and its deterministic label (task name and coroutine qualname,
+or callback qualname; never an address) is fed to a running BLAKE2b hash (``step_hash``): the same
+seed and strategy give the same hash on the same interpreter and libraries.
+
+Deterministic ids: tasks created without a name are named ``sim-task-N`` from a per-loop counter
+(asyncio's default ``Task-N`` comes from a process-wide counter). Things this loop cannot make
+deterministic: code that reads ``time.time()``/``time.monotonic()`` directly, uses threads or
+real I/O, or iterates sets of objects hashed by memory address. anyio does the last when it
+delivers a cancellation to the tasks and nested cancel scopes of a scope, so where that order
+matters (a cancelled task group whose tasks wake each other) a seed's schedule can differ between
+two runs in one process; a fresh process repeats the same run.
+
+A ``call_soon_threadsafe`` from another thread is queued by the strategy and enters the schedule
+at the next round as a new source. Not supported: debug-mode checks and slow-callback warnings,
+and signal handlers (they enqueue from a signal context, bypassing that queue).
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import hashlib
 import heapq
+import inspect
 import selectors
 import sys
 import threading
@@ -53,105 +66,116 @@ from typing import Any, Final, TypeVar
 
 from harness.errors import HarnessDefect
 from harness.sim.errors import SimBudgetExceeded, SimDeadlock, pending_tasks
-from harness.sim.strategies import FifoQueue, KeyedQueue, StrategyConfig
+from harness.sim.strategies import ReadyQueue, StrategyConfig
 
-__all__ = ["SUPPORTED_PYTHON", "VirtualTimeLoop", "check_internals"]
+__all__ = ["TESTED_PYTHON", "VirtualTimeLoop", "check_internals"]
 
 T = TypeVar("T")
 
-SUPPORTED_PYTHON: Final = ((3, 11),)
+# CPython versions whose asyncio drives the seams above as described (checked by CI on each).
+TESTED_PYTHON: Final = ((3, 11), (3, 12), (3, 13))
 
-# asyncio's thresholds for compacting the timer heap (base_events.py in 3.11).
-_MIN_SCHEDULED_TIMER_HANDLES: Final = 100
-_MIN_CANCELLED_TIMER_HANDLES_FRACTION: Final = 0.5
+# A compaction drops cancelled timers once the heap is this big and twice its live size.
+_MIN_COMPACT: Final = 100
 
-_checked = False
+_Event = tuple[selectors.SelectorKey, int]
+
+_state = "unchecked"  # -> "checking" (the probe run) -> "checked"
 
 
 def check_internals() -> None:
-    """Raise ``HarnessDefect`` unless this interpreter's asyncio has the shape this loop needs."""
-    global _checked
-    if _checked:
+    """Raise ``HarnessDefect`` unless this interpreter's asyncio drives the loop as it must."""
+    global _state
+    if _state != "unchecked":
         return
-    problems: list[str] = []
-    if sys.version_info[:2] not in SUPPORTED_PYTHON:
-        supported = ", ".join(f"{major}.{minor}" for major, minor in SUPPORTED_PYTHON)
-        problems.append(
-            f"Python {sys.version_info.major}.{sys.version_info.minor} is not a supported "
-            f"version for the sim loop (supported: {supported})"
-        )
-    base = asyncio.SelectorEventLoop
-    for method in (
-        "_run_once",
-        "_check_callback",
-        "_check_thread",
-        "_process_events",
-        "_add_callback",
-        "_call_soon",
-        "_check_closed",
-        "_write_to_self",
-    ):
-        if not callable(getattr(base, method, None)):
-            problems.append(f"asyncio.SelectorEventLoop.{method} is missing")
-    run_forever = getattr(base, "run_forever", None)
-    if run_forever is None or "_run_once" not in run_forever.__code__.co_names:
-        problems.append("asyncio's run_forever no longer drives the loop through _run_once")
-    handle_slots = set(getattr(asyncio.Handle, "__slots__", ()))
-    for slot in ("_callback", "_args", "_cancelled"):
-        if slot not in handle_slots:
-            problems.append(f"asyncio.Handle has no slot {slot}")
-    if not callable(getattr(asyncio.Handle, "_run", None)):
-        problems.append("asyncio.Handle._run is missing")
-    timer_slots = set(getattr(asyncio.TimerHandle, "__slots__", ()))
-    for slot in ("_when", "_scheduled"):
-        if slot not in timer_slots:
-            problems.append(f"asyncio.TimerHandle has no slot {slot}")
+    problems = _version_problems()
     if not problems:
-        probe = asyncio.SelectorEventLoop()
+        problems = _shape_problems()
+    if not problems:
+        _state = "checking"
         try:
-            expected: dict[str, type | tuple[type, ...]] = {
-                "_ready": collections.deque,
-                "_scheduled": list,
-                "_stopping": bool,
-                "_debug": bool,
-                "_timer_cancelled_count": int,
-                "_clock_resolution": float,
-                "_selector": selectors.BaseSelector,
-                "_ssock": object,
-                "_default_executor": type(None),
-            }
-            for name, kind in expected.items():
-                if not hasattr(probe, name):
-                    problems.append(f"asyncio event loops have no attribute {name}")
-                elif not isinstance(getattr(probe, name), kind):
-                    problems.append(
-                        f"asyncio's loop.{name} is a {type(getattr(probe, name)).__name__}, "
-                        f"expected {kind}"
-                    )
-            if not problems:
-                _check_task_steps(probe, problems)
+            problems = _probe_problems()
         finally:
-            probe.close()
+            _state = "unchecked"
     if problems:
         raise HarnessDefect(
-            "the virtual-time sim loop cannot run on this interpreter, because it relies on "
-            "asyncio internals that changed: " + "; ".join(problems)
+            "the virtual-time sim loop cannot run on this interpreter: " + "; ".join(problems)
         )
-    _checked = True
+    _state = "checked"
 
 
-def _check_task_steps(probe: asyncio.AbstractEventLoop, problems: list[str]) -> None:
-    """The strategies recognise a task's step as a ready Handle whose callback is bound to it."""
+def _version_problems() -> list[str]:
+    version = sys.version_info[:2]
+    tested = ", ".join(f"{major}.{minor}" for major, minor in TESTED_PYTHON)
+    implementation = sys.implementation.name
+    if implementation != "cpython" or version not in TESTED_PYTHON:
+        name = "Python" if implementation == "cpython" else implementation
+        return [
+            f"{name} {version[0]}.{version[1]} is not a version the sim loop is tested on "
+            f"(tested: CPython {tested}); sim mode depends on how asyncio runs its rounds, so "
+            "use a tested interpreter, or --mode live which needs no sim loop"
+        ]
+    return []
 
-    async def nothing() -> None:
-        return None
 
-    task = probe.create_task(nothing())
-    ready: collections.deque[asyncio.Handle] = probe._ready  # type: ignore[attr-defined]
-    callback = getattr(ready[-1], "_callback", None) if ready else None
-    if getattr(callback, "__self__", None) is not task:
-        problems.append("a task's step is no longer a ready Handle bound to the task")
-    probe.run_until_complete(task)
+def _shape_problems() -> list[str]:
+    problems = []
+    base = asyncio.SelectorEventLoop
+    if "selector" not in inspect.signature(base.__init__).parameters:
+        problems.append("asyncio.SelectorEventLoop no longer takes a selector")
+    run_once = getattr(asyncio.BaseEventLoop, "_run_once", None)
+    names = set(getattr(getattr(run_once, "__code__", None), "co_names", ()))
+    for name in ("_ready", "popleft", "_selector", "select"):
+        if name not in names:
+            problems.append(f"asyncio's round (_run_once) no longer uses {name}")
+    if "_callback" not in getattr(asyncio.Handle, "__slots__", ()):
+        problems.append("asyncio.Handle has no slot _callback")
+    return problems
+
+
+def _probe_problems() -> list[str]:
+    """Run a task that sleeps 5 s and expect one clock jump and its steps in the ready queue."""
+
+    async def sleeper() -> float:
+        await asyncio.sleep(5)
+        return asyncio.get_running_loop().time()
+
+    probe: VirtualTimeLoop | None = None
+    try:
+        probe = VirtualTimeLoop(record_trace=True)
+        woke_at = probe.run_until_complete(probe.create_task(sleeper(), name="probe"))
+    except Exception as error:
+        return [f"a probe run failed: {type(error).__name__}: {error}"]
+    finally:
+        if probe is not None:
+            probe.close()
+    problems = []
+    if woke_at != 5.0 or probe.timer_jumps != 1:
+        problems.append(
+            f"a 5 s sleep woke at virtual {woke_at!r} s after {probe.timer_jumps} clock jumps "
+            "(expected 5.0 s after 1)"
+        )
+    if "probe:_probe_problems.<locals>.sleeper" not in (probe.trace or []):
+        problems.append("a task's steps no longer pass through the ready queue bound to the task")
+    return problems
+
+
+class _Selector(selectors.DefaultSelector):
+    """The platform's selector, with ``select`` handed to the loop's round hook."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hook: Callable[[float | None], list[_Event]] | None = None
+
+    def select(self, timeout: float | None = None) -> list[_Event]:
+        if self.hook is None:
+            return self.poll(timeout)
+        return self.hook(timeout)
+
+    def poll(self, timeout: float | None) -> list[_Event]:
+        """The real select: wait at most ``timeout`` real seconds (``None``: forever)."""
+        events: list[_Event] = super().select(timeout)
+        return events
 
 
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
@@ -169,15 +193,21 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         record_trace: bool = False,
         io_wait: float = 1.0,
     ) -> None:
-        super().__init__()
+        self._vselector = _Selector()
+        super().__init__(selector=self._vselector)
+        # The loop's wake-up pipe is all that is registered yet: it is not a source of work.
+        self._own_fds = frozenset(key.fd for key in self._vselector.get_map().values())
         self.strategy = strategy if strategy is not None else StrategyConfig.create("fifo", seed=0)
-        self._ready: FifoQueue | KeyedQueue = self.strategy.make_queue()
+        self._queue: ReadyQueue = self.strategy.make_queue(self._record)
+        self._ready = self._queue
+        self._vselector.hook = self._round
         self._vnow = 0.0
         self._io_wait = io_wait
-        self._inbox: collections.deque[asyncio.Handle] = collections.deque()
+        self._timers: list[tuple[float, int, asyncio.TimerHandle]] = []
+        self._compact_at = _MIN_COMPACT
+        self._timer_counter = 0
         self._task_counter = 0
         self._threads_before = frozenset(threading.enumerate())
-        self._timer_counter = 0
         self._hash = hashlib.blake2b(digest_size=16)
         self.trace: list[str] | None = [] if record_trace else None
         self.steps = 0
@@ -216,38 +246,34 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         *args: Any,
         context: Context | None = None,
     ) -> asyncio.TimerHandle:
-        # asyncio's call_at with a timer that breaks ties by scheduling order: in virtual time
-        # many timers share one instant, and they must fire as they would in real time (where
-        # the later-scheduled one has the later deadline), not in heap order.
         if when is None:
             raise TypeError("when cannot be None")
-        raw: Any = self
-        raw._check_closed()
-        if raw._debug:
-            raw._check_thread()
-            raw._check_callback(callback, "call_at")
+        if self.is_closed():
+            raise RuntimeError("Event loop is closed")
+        timer = asyncio.TimerHandle(when, callback, args, self, context)
         self._timer_counter += 1
-        timer = _SimTimer(when, callback, args, self, context)
-        timer._seq = self._timer_counter
-        if raw._debug and timer._source_traceback:  # type: ignore[attr-defined]
-            del timer._source_traceback[-1]  # type: ignore[attr-defined]
-        heapq.heappush(raw._scheduled, timer)
-        timer._scheduled = True  # type: ignore[attr-defined]
+        heapq.heappush(self._timers, (when, self._timer_counter, timer))
+        if len(self._timers) > self._compact_at:
+            self._compact_timers()
         return timer
 
-    def call_soon_threadsafe(  # type: ignore[override]
-        self, callback: Callable[..., object], *args: Any, context: Context | None = None
-    ) -> asyncio.Handle:
-        self._check_closed()  # type: ignore[attr-defined]
-        handle = asyncio.Handle(callback, args, self, context)
-        # deque.append is atomic; the loop thread moves it into the ready queue next round.
-        self._inbox.append(handle)
-        self._write_to_self()  # type: ignore[attr-defined]
-        return handle
+    def run_forever(self) -> None:
+        self._queue.enter()
+        try:
+            super().run_forever()
+        finally:
+            # Whatever is scheduled from outside the loop (a cancel at shutdown) starts a source.
+            self._queue.leave()
+
+    def close(self) -> None:
+        self._timers.clear()
+        super().close()
+        self._vselector.hook = None
 
     # -- the round -----------------------------------------------------------------------
 
-    def _run_once(self) -> None:
+    def _round(self, timeout: float | None) -> list[_Event]:
+        """asyncio's round asks to wait ``timeout`` s: 0 when work is ready, ``None`` when not."""
         self.rounds += 1
         if self.wall_deadline is not None and time.perf_counter() > self.wall_deadline:
             raise SimBudgetExceeded(
@@ -256,49 +282,38 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
                 virtual_time=self._vnow,
                 pending=pending_tasks(self),
             )
-        raw: Any = self  # asyncio internals, checked by check_internals()
-        ready = self._ready
-        # Timers and I/O events enqueued below start new sources, even if the previous round
-        # was left by an exception escaping a callback.
-        ready.leave()
-        while self._inbox:
-            ready.append(self._inbox.popleft())
-        self._drop_cancelled_timers()
-        scheduled: list[asyncio.TimerHandle] = raw._scheduled
-        selector: selectors.BaseSelector = raw._selector
-        if ready or raw._stopping:
-            event_list = selector.select(0)
-        elif scheduled:
-            event_list = selector.select(0)
-            if not event_list:
-                self._jump_to(scheduled[0].when())
-        else:
-            event_list = self._wait_for_real_io(selector)
-        raw._process_events(event_list)
-        del event_list
-        while self._inbox:
-            ready.append(self._inbox.popleft())
-
+        if timeout:
+            raise HarnessDefect(
+                "asyncio scheduled a timer without call_at, which the virtual clock cannot see"
+            )
+        queue = self._queue
+        # Timers, I/O events and thread-safe calls enqueued from here start new sources.
+        queue.leave()
+        timers = self._timers
+        while timers and timers[0][2].cancelled():
+            heapq.heappop(timers)
+        events = self._vselector.poll(0)
+        queue.take_foreign()
+        if timeout is None and not events and not queue:
+            if timers:
+                self._jump_to(timers[0][0])
+            else:
+                events = self._wait_for_real_io()
         now = self._vnow
-        while scheduled and scheduled[0].when() <= now:
-            timer = heapq.heappop(scheduled)
-            timer._scheduled = False  # type: ignore[attr-defined]
-            ready.append(timer)
+        while timers and timers[0][0] <= now:
+            # A cancelled timer behind a live one is queued and skipped, as asyncio does.
+            queue.append(heapq.heappop(timers)[2])
+        return events
 
-        trace = self.trace
-        update = self._hash.update
-        for _ in range(len(ready)):
-            handle = ready.popleft()
-            if handle._cancelled:
-                continue
-            self.steps += 1
-            label = _label(handle)
-            update(label.encode())
-            update(b"\n")
-            if trace is not None:
-                trace.append(label)
-            handle._run()
-        ready.leave()
+    def _record(self, handle: asyncio.Handle) -> None:
+        """Count and label a callback the round is about to run."""
+        if handle.cancelled():
+            return
+        self.steps += 1
+        label = _label(handle)
+        self._hash.update(f"{label}\n".encode())
+        if self.trace is not None:
+            self.trace.append(label)
 
     def _jump_to(self, when: float) -> None:
         if when <= self._vnow:
@@ -314,45 +329,22 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._vnow = when
         self.timer_jumps += 1
 
-    def _drop_cancelled_timers(self) -> None:
-        # Same policy as asyncio's _run_once: compact the heap when most timers are cancelled.
-        raw: Any = self
-        scheduled: list[asyncio.TimerHandle] = raw._scheduled
-        count = len(scheduled)
-        cancelled = raw._timer_cancelled_count
-        if (
-            count > _MIN_SCHEDULED_TIMER_HANDLES
-            and cancelled / count > _MIN_CANCELLED_TIMER_HANDLES_FRACTION
-        ):
-            kept = []
-            for timer in scheduled:
-                if timer.cancelled():
-                    timer._scheduled = False  # type: ignore[attr-defined]
-                else:
-                    kept.append(timer)
-            heapq.heapify(kept)
-            raw._scheduled = kept
-            raw._timer_cancelled_count = 0
-        else:
-            while scheduled and scheduled[0].cancelled():
-                raw._timer_cancelled_count -= 1
-                timer = heapq.heappop(scheduled)
-                timer._scheduled = False  # type: ignore[attr-defined]
+    def _compact_timers(self) -> None:
+        live = [entry for entry in self._timers if not entry[2].cancelled()]
+        heapq.heapify(live)
+        self._timers[:] = live
+        self._compact_at = max(_MIN_COMPACT, 2 * len(live))
 
-    def _wait_for_real_io(
-        self, selector: selectors.BaseSelector
-    ) -> list[tuple[selectors.SelectorKey, int]]:
-        raw: Any = self
-        own = raw._ssock.fileno()
+    def _wait_for_real_io(self) -> list[_Event]:
         sources = []
-        foreign = sorted(key.fd for key in selector.get_map().values() if key.fd != own)
+        foreign = sorted(
+            key.fd for key in self._vselector.get_map().values() if key.fd not in self._own_fds
+        )
         if foreign:
             sources.append(f"file descriptors {foreign}")
-        if raw._default_executor is not None:
-            sources.append("the loop's executor")
-        # A thread started during the run may call call_soon_threadsafe (anyio.to_thread does):
-        # give it a chance. Threads that existed before the loop (exporters, the test runner)
-        # cannot know this loop and are ignored.
+        # A thread started during the run may call call_soon_threadsafe (anyio.to_thread and
+        # run_in_executor do): give it a chance. Threads that existed before the loop
+        # (exporters, the test runner) cannot know this loop and are ignored.
         threads = sorted(
             thread.name
             for thread in threading.enumerate()
@@ -361,9 +353,10 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         if threads:
             sources.append(f"threads {threads}")
         if sources:
-            event_list = selector.select(self._io_wait)
-            if event_list or self._inbox:
-                return event_list
+            events = self._vselector.poll(self._io_wait)
+            self._queue.take_foreign()
+            if events or self._queue:
+                return events
             raise SimDeadlock(
                 "sim deadlock: nothing is ready and no timer is scheduled; waited "
                 f"{self._io_wait} s of real time for {' and '.join(sources)} and nothing "
@@ -379,21 +372,8 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         )
 
 
-class _SimTimer(asyncio.TimerHandle):
-    """A timer ordered by (deadline, scheduling order)."""
-
-    __slots__ = ("_seq",)
-
-    _seq: int
-
-    def __lt__(self, other: object) -> bool:
-        if isinstance(other, _SimTimer):
-            return (self.when(), self._seq) < (other.when(), other._seq)
-        return super().__lt__(other)  # type: ignore[operator]
-
-
 def _label(handle: asyncio.Handle) -> str:
-    callback = handle._callback  # type: ignore[attr-defined]
+    callback = getattr(handle, "_callback", None)
     owner = getattr(callback, "__self__", None)
     if isinstance(owner, asyncio.Task):
         coro = owner.get_coro()

@@ -46,14 +46,23 @@ import asyncio
 import heapq
 import weakref
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final
+from threading import get_ident
+from typing import Any, ClassVar, Final, TypeAlias
 
 from harness.chaos_random import ChaosRandom
 from harness.errors import ConfigError
 
-__all__ = ["STRATEGIES", "FifoQueue", "KeyedQueue", "PctQueue", "RandomQueue", "StrategyConfig"]
+__all__ = [
+    "STRATEGIES",
+    "FifoQueue",
+    "KeyedQueue",
+    "PctQueue",
+    "RandomQueue",
+    "ReadyQueue",
+    "StrategyConfig",
+]
 
 STRATEGIES: Final = ("fifo", "random", "pct")
 
@@ -110,21 +119,45 @@ class StrategyConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> StrategyConfig:
         return cls.create(str(data["name"]), seed=int(data["seed"]), params=data.get("params"))
 
-    def make_queue(self) -> FifoQueue | KeyedQueue:
-        """A fresh ready queue implementing this strategy."""
+    def make_queue(self, record: Recorder) -> ReadyQueue:
+        """A fresh ready queue implementing this strategy; ``record`` sees each popped handle."""
         if self.name == "fifo":
-            return FifoQueue()
+            return FifoQueue(record)
         rng = ChaosRandom(self.seed).fork(f"sim-schedule/{self.name}")
         if self.name == "random":
-            return RandomQueue(rng)
-        return PctQueue(rng, **self.params)
+            return RandomQueue(record, rng)
+        return PctQueue(record, rng, **self.params)
+
+
+Recorder: TypeAlias = Callable[[asyncio.Handle], None]
+
+_deque_popleft = deque.popleft
 
 
 class FifoQueue(deque[asyncio.Handle]):
-    """asyncio's own ready queue: callbacks run in the order they were scheduled."""
+    """asyncio's own ready queue: callbacks run in the order they were scheduled.
+
+    A thread-safe call appends from another thread straight into the deque (atomic), as it
+    does on asyncio's own loop.
+    """
+
+    def __init__(self, record: Recorder) -> None:
+        super().__init__()
+        self._record = record
+
+    def popleft(self) -> asyncio.Handle:
+        handle = _deque_popleft(self)
+        self._record(handle)
+        return handle
+
+    def enter(self) -> None:
+        """Called by the loop when it starts running (nothing to track here)."""
 
     def leave(self) -> None:
-        """Called by the loop after a round of callbacks (nothing to track here)."""
+        """Called by the loop when no callback is running (nothing to track here)."""
+
+    def take_foreign(self) -> None:
+        """Called by the loop each round (thread-safe calls are already in the deque)."""
 
 
 class _Source:
@@ -137,12 +170,17 @@ class KeyedQueue:
     """One FIFO per source; subclasses choose which source runs next.
 
     Implements the part of the ``deque`` interface asyncio uses on ``loop._ready``:
-    ``append``, ``popleft``, ``len``, truth and ``clear``.
+    ``append``, ``popleft``, ``len``, truth and ``clear``. A handle appended from a thread other
+    than the loop's (``call_soon_threadsafe``) waits aside until the loop takes it at its next
+    round (``take_foreign``), as a new source: the per-source state is the loop thread's alone.
     """
 
     name: ClassVar[str]
 
-    def __init__(self) -> None:
+    def __init__(self, record: Recorder) -> None:
+        self._record = record
+        self._owner = get_ident()
+        self._foreign: deque[asyncio.Handle] = deque()
         self._queues: dict[object, deque[tuple[int, asyncio.Handle]]] = {}
         self._size = 0
         self._context: object | None = None
@@ -156,6 +194,9 @@ class KeyedQueue:
         return self._size > 0
 
     def append(self, handle: asyncio.Handle) -> None:
+        if get_ident() != self._owner:
+            self._foreign.append(handle)  # deque.append is atomic
+            return
         key = self._context if self._context is not None else _Source()
         queue = self._queues.get(key)
         if queue is None:
@@ -179,16 +220,27 @@ class KeyedQueue:
         self._step += 1
         owner = getattr(getattr(handle, "_callback", None), "__self__", None)
         self._context = owner if isinstance(owner, asyncio.Task) else key
+        self._record(handle)
         return handle
+
+    def enter(self) -> None:
+        """Called by the loop when it starts running: its thread owns the queue."""
+        self._owner = get_ident()
 
     def leave(self) -> None:
         """Called by the loop when no callback is running: new callbacks start new sources."""
         self._context = None
 
+    def take_foreign(self) -> None:
+        """Called by the loop between rounds: thread-safe calls join, each a new source."""
+        while self._foreign:
+            self.append(self._foreign.popleft())
+
     def clear(self) -> None:
         for key in list(self._queues):
             self._on_source_gone(key)
         self._queues.clear()
+        self._foreign.clear()
         self._size = 0
         self._context = None
 
@@ -210,8 +262,8 @@ class RandomQueue(KeyedQueue):
 
     name = "random"
 
-    def __init__(self, rng: ChaosRandom) -> None:
-        super().__init__()
+    def __init__(self, record: Recorder, rng: ChaosRandom) -> None:
+        super().__init__(record)
         self._rng = rng
         self._keys: list[object] = []
         self._index: dict[object, int] = {}
@@ -244,8 +296,10 @@ class PctQueue(KeyedQueue):
 
     name = "pct"
 
-    def __init__(self, rng: ChaosRandom, *, depth: int, steps: int, starvation_limit: int) -> None:
-        super().__init__()
+    def __init__(
+        self, record: Recorder, rng: ChaosRandom, *, depth: int, steps: int, starvation_limit: int
+    ) -> None:
+        super().__init__(record)
         self._rng = rng
         self._depth = depth
         self._starvation_limit = starvation_limit
@@ -322,6 +376,9 @@ class PctQueue(KeyedQueue):
             (self._queues[key][0][0], order, key) for order, key in enumerate(self._live)
         ]
         heapq.heapify(self._by_age)
+
+
+ReadyQueue: TypeAlias = FifoQueue | KeyedQueue
 
 
 def _sample_distinct(rng: ChaosRandom, low: int, high: int, count: int) -> list[int]:

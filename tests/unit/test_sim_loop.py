@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 import socket
+import sys
 import threading
+import tomllib
+from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
 from harness.errors import ConfigError, HarnessDefect
-from harness.sim import SimBudgetExceeded, SimDeadlock, VirtualTimeLoop, run_sim
+from harness.sim import STRATEGIES, SimBudgetExceeded, SimDeadlock, VirtualTimeLoop, run_sim
 from harness.sim import loop as loop_module
+from harness.sim.loop import TESTED_PYTHON
 
 
 def test_sleep_jumps_the_virtual_clock_exactly() -> None:
@@ -349,17 +355,138 @@ def test_loop_is_closed_and_no_loop_left_running() -> None:
         asyncio.get_running_loop()
 
 
-def test_changed_internals_fail_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(loop_module, "_checked", False)
-    monkeypatch.setattr(asyncio.SelectorEventLoop, "_process_events", None)
+def test_timers_due_at_one_instant_fire_in_scheduling_order() -> None:
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        fired: list[str] = []
+        done = loop.create_future()
+        for name in ("first", "second", "third"):
+            loop.call_later(10, fired.append, name)
+        loop.call_later(10, done.set_result, None)
+        await done
+        return fired
 
-    with pytest.raises(HarnessDefect, match=r"_process_events is missing"):
+    assert run_sim(main, seed=0).value == ["first", "second", "third"]
+
+
+def test_a_timer_due_now_fires_next_round_while_other_work_is_ready() -> None:
+    async def main() -> tuple[list[str], float]:
+        loop = asyncio.get_running_loop()
+        fired: list[str] = []
+        loop.call_at(loop.time(), fired.append, "timer")
+        for _ in range(3):
+            await asyncio.sleep(0)
+        return fired, loop.time()
+
+    assert run_sim(main, seed=0).value == (["timer"], 0.0)
+
+
+def test_cancelled_timers_never_fire_and_do_not_pile_up() -> None:
+    async def main() -> tuple[list[int], int]:
+        loop = asyncio.get_running_loop()
+        fired: list[int] = []
+        most = 0
+        # A cancel scope's pattern: a deadline timer per call, cancelled when the call returns.
+        for i in range(10_000):
+            timer = loop.call_later(1 + i % 50, fired.append, i)
+            if i % 100:
+                timer.cancel()
+            most = max(most, len(loop._timers))  # type: ignore[attr-defined]
+        await asyncio.sleep(100)
+        return fired, most
+
+    fired, most = run_sim(main, seed=0).value
+
+    kept = list(range(0, 10_000, 100))
+    assert sorted(fired) == kept
+    assert fired == sorted(kept, key=lambda i: (1 + i % 50, i))
+    assert most <= 2 * 100 + 1
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_thread_safe_calls_join_every_strategy(strategy: str) -> None:
+    async def main() -> list[int]:
+        loop = asyncio.get_running_loop()
+        got: list[int] = []
+        done: asyncio.Future[None] = loop.create_future()
+
+        def push(value: int) -> None:
+            got.append(value)
+            if len(got) == 50:
+                done.set_result(None)
+
+        def worker() -> None:
+            for value in range(50):
+                loop.call_soon_threadsafe(push, value)
+
+        thread = threading.Thread(target=worker)
+        thread.start()
+        try:
+            # No timer on purpose: a pending timer would let virtual time jump past the thread.
+            await done
+        finally:
+            thread.join()
+        return got
+
+    got = run_sim(main, seed=3, strategy=strategy).value
+
+    # Each thread-safe call is a new source: random and pct may reorder them, fifo may not.
+    assert sorted(got) == list(range(50))
+    if strategy == "fifo":
+        assert got == list(range(50))
+
+
+def test_untested_python_is_refused_with_a_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loop_module, "_state", "unchecked")
+    monkeypatch.setattr(loop_module, "TESTED_PYTHON", ((3, 99),))
+
+    with pytest.raises(HarnessDefect) as caught:
+        VirtualTimeLoop()
+
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert f"Python {version} is not a version the sim loop is tested on" in str(caught.value)
+    assert "(tested: CPython 3.99)" in str(caught.value)
+    assert "--mode live" in str(caught.value)
+
+
+def test_a_changed_round_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    def round_without_selector(self: asyncio.BaseEventLoop) -> None:
+        return None
+
+    monkeypatch.setattr(loop_module, "_state", "unchecked")
+    monkeypatch.setattr(asyncio.BaseEventLoop, "_run_once", round_without_selector)
+
+    with pytest.raises(HarnessDefect, match=r"no longer uses _ready; .* no longer uses select"):
         VirtualTimeLoop()
 
 
-def test_unsupported_python_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(loop_module, "_checked", False)
-    monkeypatch.setattr(loop_module, "SUPPORTED_PYTHON", ((3, 99),))
+def test_a_timer_that_bypasses_call_at_is_refused_by_the_probe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # What a future asyncio whose call_later no longer goes through call_at would do.
+    def call_later(
+        self: asyncio.BaseEventLoop, delay: float, callback: Any, *args: Any, context: Any = None
+    ) -> asyncio.TimerHandle:
+        timer = asyncio.TimerHandle(self.time() + delay, callback, args, self, context)
+        heapq.heappush(self._scheduled, timer)  # type: ignore[attr-defined]
+        timer._scheduled = True  # type: ignore[attr-defined]
+        return timer
 
-    with pytest.raises(HarnessDefect, match=r"not a supported version"):
+    monkeypatch.setattr(loop_module, "_state", "unchecked")
+    monkeypatch.setattr(asyncio.BaseEventLoop, "call_later", call_later)
+
+    with pytest.raises(HarnessDefect, match=r"a probe run failed: .*without call_at"):
         VirtualTimeLoop()
+
+
+def test_tested_versions_match_the_package_metadata() -> None:
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    prefix = "Programming Language :: Python :: 3."
+    classified = sorted(
+        (3, int(c.removeprefix(prefix))) for c in project["classifiers"] if c.startswith(prefix)
+    )
+    lowest, highest = TESTED_PYTHON[0], TESTED_PYTHON[-1]
+
+    assert classified == sorted(TESTED_PYTHON)
+    assert project["requires-python"] == f">={lowest[0]}.{lowest[1]},<3.{highest[1] + 1}"

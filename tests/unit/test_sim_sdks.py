@@ -13,6 +13,7 @@ import anthropic
 import anyio
 import httpx2
 import pytest
+from anthropic._base_client import get_platform
 from mcp import Client, MCPError
 from mcp.server.mcpserver import MCPServer
 from starlette.applications import Starlette
@@ -85,6 +86,10 @@ async def scenario() -> dict[str, Any]:
                 max_retries=0,
                 open_telemetry=False,
             )
+            # The SDK resolves its platform headers in a worker thread at the first request;
+            # a thread answering while timers are pending lets virtual time jump past them
+            # (on 3.13 it answers late enough to see it). Resolved here, as the fake API does.
+            model._platform = get_platform()
             message = await model.messages.create(
                 model="claude-sonnet-4-6",
                 max_tokens=16,
