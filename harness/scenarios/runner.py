@@ -12,6 +12,8 @@ as hung with the tasks still pending, and everything it started is closed.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,7 +36,7 @@ from harness.telemetry.components import regroup_by_service
 from harness.telemetry.otlp_json import scrub_addresses, spans_to_otlp_json
 from harness.telemetry.routing import SpanSink, install_router
 
-__all__ = ["RunOutcome", "run_scenario", "sim_config"]
+__all__ = ["RunOutcome", "run_identity", "run_scenario", "sim_config"]
 
 Outcome = Literal["reproduced", "held", "unexpected", "interrupted"]
 
@@ -130,6 +132,31 @@ class _VirtualNanos:
         return self._last
 
 
+def run_identity(
+    scenario: Scenario,
+    *,
+    policy: Policy,
+    seed: int,
+    mode: str,
+    strategy: str,
+    params: Mapping[str, Any] | None = None,
+) -> str:
+    """A digest of everything that identifies a run: the scenario as run (its content, with
+    every draw), the policy, seed, mode and scheduling strategy. Trace and span ids are drawn
+    from it, so two different runs never share a trace id or a span id (pushed to one
+    collector they stay apart), and the same run gets the same ids again (replay compares
+    them)."""
+    key = {
+        "scenario": scenario.content_hash(),
+        "policy": policy,
+        "seed": seed,
+        "mode": mode,
+        "strategy": strategy,
+        "params": dict(params or {}),
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def sim_config(scenario: Scenario, policy: Policy) -> RuntimeConfig:
     """The scenario's runtime config for sim mode: every fake server in memory (a server the
     scenario puts on streamable HTTP or behind the proxy gets its faults and toxics on the
@@ -182,8 +209,13 @@ def run_scenario(
 
     exporter = InMemorySpanExporter()
     epoch_ns = int(scenario.start.timestamp() * 1e9)
+    identity = run_identity(
+        scenario, policy=policy, seed=seed, mode="sim", strategy=strategy, params=strategy_params
+    )
     sink = SpanSink(
-        [SimpleSpanProcessor(exporter)], rng=rng.fork("trace-ids"), time_ns=_VirtualNanos(epoch_ns)
+        [SimpleSpanProcessor(exporter)],
+        rng=ChaosRandom(seed, name=f"trace-ids/{identity}"),
+        time_ns=_VirtualNanos(epoch_ns),
     )
     hung, pending, interrupted = False, [], False
     result: RunResult | None = None

@@ -3,24 +3,13 @@ spans it decodes equal ``trace.jsonl`` span for span, each on its component's re
 
 from __future__ import annotations
 
-import base64
-import gzip
 import json
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from concurrent import futures
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
-import grpc
 import pytest
 from click.testing import CliRunner
-from google.protobuf import json_format
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
-from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
 from harness.errors import ExportError
 from harness.scenarios import resolve, run_scenario, write_run
@@ -32,109 +21,11 @@ from harness.telemetry.export import (
     exporter_from_settings,
 )
 from harness.telemetry.otlp_json import FlatSpan, flatten, read_trace_file
+from tests.integration._otlp import Received
 
 pytestmark = pytest.mark.integration
 
 SERVICE = "service.name"
-Request = trace_service_pb2.ExportTraceServiceRequest
-
-
-class _Received:
-    def __init__(self) -> None:
-        self.requests: list[Request] = []
-        self.headers: list[dict[str, str]] = []
-        self.arrived = threading.Event()
-
-    def add(self, request: Request) -> None:
-        self.requests.append(request)
-        self.arrived.set()
-
-    def flat(self) -> list[FlatSpan]:
-        assert self.arrived.wait(10), "the receiver got no export request"
-        spans: list[FlatSpan] = []
-        for request in self.requests:
-            data = json_format.MessageToDict(
-                TracesData(resource_spans=request.resource_spans), use_integers_for_enums=True
-            )
-            spans.extend(flatten(_hex_ids(data)))
-        spans.sort(key=lambda s: (s["start_ns"], s["span_id"]))
-        return spans
-
-
-def _hex_ids(node: Any) -> Any:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in ("traceId", "spanId", "parentSpanId") and isinstance(value, str) and value:
-                node[key] = base64.b64decode(value).hex()
-            else:
-                _hex_ids(value)
-    elif isinstance(node, list):
-        for item in node:
-            _hex_ids(item)
-    return node
-
-
-class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
-    def __init__(self, received: _Received) -> None:
-        self._received = received
-
-    def Export(self, request: Request, context: object) -> Any:
-        self._received.add(request)
-        return trace_service_pb2.ExportTraceServiceResponse()
-
-
-@pytest.fixture
-def grpc_receiver() -> Iterator[tuple[str, _Received]]:
-    received = _Received()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(received), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}", received
-    finally:
-        server.stop(grace=None).wait(5)
-
-
-def _http_server(received: _Received, *, status: int) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            if self.headers.get("Content-Encoding") == "gzip":
-                body = gzip.decompress(body)
-            received.headers.append({k.lower(): v for k, v in self.headers.items()})
-            if self.path != "/v1/traces" or status != 200:
-                self.send_response(404 if self.path != "/v1/traces" else status)
-                self.end_headers()
-                return
-            request = Request()
-            request.ParseFromString(body)
-            received.add(request)
-            payload = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-protobuf")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    return ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-
-
-@pytest.fixture
-def http_receiver(request: pytest.FixtureRequest) -> Iterator[tuple[str, _Received]]:
-    received = _Received()
-    server = _http_server(received, status=getattr(request, "param", 200))
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", received
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +56,7 @@ def _assert_same_spans(received: list[FlatSpan], saved: list[FlatSpan]) -> None:
 
 
 def test_grpc_receiver_gets_the_run_span_for_span(
-    cascade_run: Path, grpc_receiver: tuple[str, _Received]
+    cascade_run: Path, grpc_receiver: tuple[str, Received]
 ) -> None:
     url, received = grpc_receiver
     exporter = exporter_from_settings(url, "grpc", env={})
@@ -184,7 +75,7 @@ def test_grpc_receiver_gets_the_run_span_for_span(
 
 
 def test_push_over_http_sends_the_saved_run(
-    cascade_run: Path, http_receiver: tuple[str, _Received]
+    cascade_run: Path, http_receiver: tuple[str, Received]
 ) -> None:
     url, received = http_receiver
     result = CliRunner().invoke(push, [str(cascade_run), "--endpoint", url])
@@ -196,7 +87,7 @@ def test_push_over_http_sends_the_saved_run(
 
 
 def test_push_reads_the_endpoint_and_protocol_from_the_environment(
-    cascade_run: Path, grpc_receiver: tuple[str, _Received]
+    cascade_run: Path, grpc_receiver: tuple[str, Received]
 ) -> None:
     url, received = grpc_receiver
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": url, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
@@ -207,7 +98,7 @@ def test_push_reads_the_endpoint_and_protocol_from_the_environment(
 
 
 def test_headers_and_compression_from_the_environment_apply_to_the_encoded_request(
-    cascade_run: Path, http_receiver: tuple[str, _Received], monkeypatch: pytest.MonkeyPatch
+    cascade_run: Path, http_receiver: tuple[str, Received], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, received = http_receiver
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip")
@@ -229,7 +120,7 @@ def test_headers_and_compression_from_the_environment_apply_to_the_encoded_reque
 
 @pytest.mark.parametrize("http_receiver", [400], indirect=True)
 def test_a_refusing_collector_is_an_export_error(
-    cascade_run: Path, http_receiver: tuple[str, _Received]
+    cascade_run: Path, http_receiver: tuple[str, Received]
 ) -> None:
     url, received = http_receiver
     exporter = exporter_from_settings(url, None, env={})
@@ -247,7 +138,7 @@ pytest_plugins = ["pytester"]
 
 
 def test_the_pytest_plugin_sends_each_run_with_harness_otlp(
-    pytester: pytest.Pytester, http_receiver: tuple[str, _Received]
+    pytester: pytest.Pytester, http_receiver: tuple[str, Received]
 ) -> None:
     url, received = http_receiver
     pytester.makeini(
@@ -278,7 +169,7 @@ def test_the_pytest_plugin_sends_each_run_with_harness_otlp(
 
 
 def test_harness_trace_push_from_the_command_line(
-    cascade_run: Path, grpc_receiver: tuple[str, _Received]
+    cascade_run: Path, grpc_receiver: tuple[str, Received]
 ) -> None:
     url, received = grpc_receiver
     done = subprocess.run(
@@ -311,7 +202,7 @@ def test_push_of_a_bad_file_is_a_one_line_error(tmp_path: Path) -> None:
 
 
 def test_run_exporter_batches_several_runs_in_the_background(
-    http_receiver: tuple[str, _Received],
+    http_receiver: tuple[str, Received],
 ) -> None:
     url, received = http_receiver
     exporter = exporter_from_settings(url, None, env={})
@@ -332,7 +223,7 @@ def test_run_exporter_batches_several_runs_in_the_background(
 
 
 def test_harness_run_sends_each_run_to_the_collector(
-    tmp_path: Path, grpc_receiver: tuple[str, _Received]
+    tmp_path: Path, grpc_receiver: tuple[str, Received]
 ) -> None:
     from harness.scenarios.cli import run_cmd
 
