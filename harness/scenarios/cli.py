@@ -390,6 +390,6 @@ def _secrets_of(meta: dict[str, Any]) -> list[str]:
 @click.command("schema")
 def schema_cmd() -> None:
     """Print the JSON Schema of scenario files (for editor completion)."""
-    from harness.scenarios import Scenario
+    from harness.scenarios.model import json_schema
 
-    click.echo(json.dumps(Scenario.model_json_schema(), indent=2))
+    click.echo(json.dumps(json_schema(), indent=2))
