@@ -87,14 +87,14 @@ def describe(run: RunOutcome) -> str:
         f"outcome: {run.outcome} (expected {run.expected})",
     ]
     if run.deciding is not None:
-        verdict = "holds" if run.deciding.holds else "fails"
+        verdict = run.deciding.status
         lines.append(f"deciding oracle: {run.deciding.name} ({verdict})")
         lines.append(f"  {run.deciding.explanation}")
         for item in run.deciding.evidence[:10]:
             lines.append(f"  - {item}")
         if len(run.deciding.evidence) > 10:
             lines.append(f"  ... {len(run.deciding.evidence) - 10} more")
-    failing = [v.name for v in run.verdicts if not v.holds]
+    failing = [v.name for v in run.verdicts if v.fails]
     if failing:
         lines.append(f"failing oracles: {', '.join(failing)}")
     if run.draws:

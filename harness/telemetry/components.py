@@ -40,6 +40,7 @@ __all__ = [
     "merge_lines",
     "regroup_by_service",
     "service_names",
+    "stamp_resources",
 ]
 
 MCP_SERVER_ATTRIBUTE = HARNESS_MCP_SERVER
@@ -155,3 +156,26 @@ def service_names(traces_data: dict[str, Any]) -> list[str]:
         _string_attr(rs.get("resource", {}).get("attributes", []), SERVICE_NAME) or ""
         for rs in traces_data.get("resourceSpans", [])
     ]
+
+
+def _any_value(value: str | int | float | bool) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int):
+        return {"intValue": str(value)}  # OTLP JSON writes 64-bit integers as strings
+    if isinstance(value, float):
+        return {"doubleValue": value}
+    return {"stringValue": value}
+
+
+def stamp_resources(
+    traces_data: dict[str, Any], attributes: dict[str, str | int | float | bool]
+) -> dict[str, Any]:
+    """Set ``attributes`` on every resource of ``traces_data`` (in place; returned): what
+    identifies the run (scenario, policy, seed, mode, its clock) travels with its trace."""
+    for resource_spans in traces_data.get("resourceSpans", []):
+        resource = resource_spans.setdefault("resource", {})
+        kept = [a for a in resource.get("attributes", []) if a.get("key") not in attributes]
+        stamped = [{"key": k, "value": _any_value(v)} for k, v in attributes.items()]
+        resource["attributes"] = kept + stamped
+    return traces_data
