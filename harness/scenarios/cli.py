@@ -300,18 +300,27 @@ def _progress(total: int, *, enabled: bool) -> Iterator[Callable[[str], None]]:
 
 @click.command("replay")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-def replay_cmd(run_dir: Path) -> None:
-    """Re-run RUN_DIR's scenario, policy and seed; compare outcome and trace."""
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def replay_cmd(run_dir: Path, as_json: bool) -> None:
+    """Re-run RUN_DIR's scenario, policy and seed; compare outcome and trace.
+
+    The trace is compared by what it means (ids, names, attributes, timestamps, events and
+    statuses), not byte for byte: stack traces and per-process resource attributes depend on
+    the install and the caller, so a run recorded by another install or by the pytest plugin
+    replays as identical when it did the same thing. Exit status 0 when outcome and trace are
+    the same, 1 when not, 2 on bad input. Live runs are re-run and their outcomes compared.
+    """
     from harness.errors import ConfigError
     from harness.scenarios import Scenario, run_scenario
+    from harness.telemetry.compare import first_difference
     from harness.telemetry.otlp_json import flatten, read_trace_file
 
+    if not run_dir.exists():
+        raise click.BadParameter(f"no such run directory: {run_dir}", param_hint="RUN_DIR")
     run_json = run_dir / "run.json"
+    meta = _read_json(run_json)
     try:
-        meta = json.loads(run_json.read_text(encoding="utf-8"))
         scenario = Scenario.model_validate(meta["scenario_definition"])
-    except OSError as exc:
-        raise ConfigError(f"not a run directory: {exc.strerror}", path=run_json) from None
     except (ValueError, KeyError) as exc:
         raise ConfigError(f"run.json cannot be replayed: {exc}", path=run_json) from None
     if meta.get("mode") == "live":
@@ -324,9 +333,9 @@ def replay_cmd(run_dir: Path) -> None:
             time_scale=float((meta.get("stats") or {}).get("time_scale", 0.01)),
             source=meta.get("scenario_source"),
         )
-        click.echo(f"outcome: {live.outcome} (recorded {meta['outcome']})")
-        click.echo("trace: not compared (live runs use real time and real ids)")
-        raise SystemExit(0 if live.outcome == meta["outcome"] else 1)
+        same = live.outcome == meta["outcome"]
+        _replayed(as_json, live.outcome, meta["outcome"], None, "live runs use real time")
+        raise SystemExit(0 if same else 1)
     outcome = run_scenario(
         scenario,
         policy=meta["policy"],
@@ -335,11 +344,41 @@ def replay_cmd(run_dir: Path) -> None:
         source=meta.get("scenario_source"),
     )
     saved = read_trace_file(run_dir / "trace.jsonl")
-    same_trace = flatten(outcome.trace) == saved
-    same_outcome = outcome.outcome == meta["outcome"]
-    click.echo(f"outcome: {outcome.outcome} (recorded {meta['outcome']})")
-    click.echo(f"trace: {'identical' if same_trace else 'DIFFERENT'} ({len(saved)} spans)")
-    raise SystemExit(0 if same_trace and same_outcome else 1)
+    difference = first_difference(saved, flatten(outcome.trace))
+    _replayed(as_json, outcome.outcome, meta["outcome"], difference, None, spans=len(saved))
+    same = difference is None and outcome.outcome == meta["outcome"]
+    raise SystemExit(0 if same else 1)
+
+
+def _replayed(
+    as_json: bool,
+    outcome: str,
+    recorded: str,
+    difference: str | None,
+    not_compared: str | None,
+    *,
+    spans: int = 0,
+) -> None:
+    if not_compared is not None:
+        trace = "not compared"
+        shown = f"trace: not compared ({not_compared})"
+    else:
+        trace = "identical" if difference is None else "different"
+        shown = f"trace: {'identical' if difference is None else 'DIFFERENT'} ({spans} spans)"
+        if difference is not None:
+            shown += f"\n  first difference: {difference}"
+    if as_json:
+        summary = {
+            "outcome": outcome,
+            "recorded_outcome": recorded,
+            "trace": trace,
+            "spans": spans,
+            "difference": difference or not_compared,
+        }
+        click.echo(json.dumps(summary))
+        return
+    click.echo(f"outcome: {outcome} (recorded {recorded})")
+    click.echo(shown)
 
 
 CHECK_CANNOT_JUDGE = 4
