@@ -62,6 +62,13 @@ def _table(outcomes: list[RunOutcome]) -> None:
         why = o.deciding.explanation if o.deciding else ""
         console.print(f"[b]{o.scenario}[/b] ({o.policy}): {why}", highlight=False)
         console.print(f"  [dim]{o.run_dir}[/dim]", highlight=False)
+        if o.record.mode == "live":
+            startup = o.stats.get("startup_s")
+            spawn = f"; servers started in {startup:.1f} s, before its clock" if startup else ""
+            scale = o.stats.get("time_scale", 0.0)
+            console.print(
+                f"  [dim]live: 1 scenario second = {scale:.3g} s{spawn}[/dim]", highlight=False
+            )
         if not o.met:
             console.print(
                 f"  [red]expected {o.expected}; replay with:[/] {o.replay_command()}",

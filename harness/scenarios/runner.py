@@ -241,6 +241,7 @@ def run_scenario(
         [SimpleSpanProcessor(exporter)],
         rng=ChaosRandom(seed, name=f"trace-ids/{identity}"),
         time_ns=_VirtualNanos(epoch_ns),
+        one_trace=True,
     )
     hung, pending, interrupted = False, [], False
     result: RunResult | None = None
