@@ -34,6 +34,11 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "Run oracles on a saved run directory.",
     ),
     "list": ("harness.scenarios.cli", "list_cmd", "List the built-in scenarios."),
+    "new": (
+        "harness.scenarios.cli",
+        "new_cmd",
+        "Copy a built-in scenario as the start of your own.",
+    ),
     "replay": (
         "harness.scenarios.cli",
         "replay_cmd",

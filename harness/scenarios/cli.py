@@ -13,7 +13,10 @@ import click
 if TYPE_CHECKING:
     from harness.scenarios.runner import RunOutcome
 
-__all__ = ["check_cmd", "list_cmd", "replay_cmd", "run_cmd", "schema_cmd"]
+__all__ = ["check_cmd", "list_cmd", "new_cmd", "replay_cmd", "run_cmd", "schema_cmd"]
+
+# harness.explore.db.DEFAULT_ROOT, spelled here so listing options imports nothing heavy.
+DEFAULT_FAILURE_DB = Path(".harness") / "failures"
 
 _OUTCOME_STYLE = {
     "reproduced": "bold yellow",
@@ -25,17 +28,65 @@ _OUTCOME_STYLE = {
 
 
 @click.command("list")
-def list_cmd() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per scenario.")
+def list_cmd(as_json: bool) -> None:
     """List the built-in scenarios with one-line descriptions."""
-    from harness.scenarios import builtin_names, resolve
+    from harness.scenarios.registry import BUILTIN_DIR, builtin_names
 
     for name in builtin_names():
-        scenario, _ = resolve(name)
-        first = scenario.description.split(". ")[0].rstrip(".")
-        click.echo(f"{name:<28} {first}.")
+        description = _description(BUILTIN_DIR / f"{name}.yaml")
+        if as_json:
+            row = {"name": name, "description": description, "path": str(BUILTIN_DIR / name)}
+            click.echo(json.dumps({**row, "path": row["path"] + ".yaml"}))
+        else:
+            first = description.split(". ")[0].rstrip(".")
+            click.echo(f"{name:<28} {first}.")
 
 
-def _table(outcomes: list[RunOutcome]) -> None:
+@click.command("new")
+@click.argument("builtin")
+@click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite DEST if it exists.")
+def new_cmd(builtin: str, dest: Path, force: bool) -> None:
+    """Copy the built-in scenario BUILTIN to DEST as a starting point of your own.
+
+    The copy keeps the file's comments; its name becomes DEST's (my_cascade.yaml names it
+    my_cascade), so its runs and failure-database entries stay apart from the built-in's.
+    """
+    import re
+
+    from harness.scenarios.registry import BUILTIN_DIR, builtin_names
+
+    names = builtin_names()
+    if builtin not in names:
+        hint = _did_you_mean(builtin, names)
+        raise click.BadParameter(
+            f"no built-in scenario {builtin!r}{hint} (see harness list)", param_hint="BUILTIN"
+        )
+    if dest.suffix not in (".yaml", ".yml"):
+        raise click.BadParameter(f"{dest} should end in .yaml", param_hint="DEST")
+    if dest.exists() and not force:
+        raise click.BadParameter(f"{dest} exists (--force overwrites it)", param_hint="DEST")
+    name = re.sub(r"[^a-z0-9_\-]+", "_", dest.stem.lower()).strip("_-") or "my_scenario"
+    text = (BUILTIN_DIR / f"{builtin}.yaml").read_text(encoding="utf-8")
+    text = re.sub(rf"^name: {re.escape(builtin)}$", f"name: {name}", text, count=1, flags=re.M)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {dest} (scenario {name}, from {builtin}); run it: harness run {dest}")
+
+
+def _description(path: Path) -> str:
+    """A built-in scenario's description, read without validating the whole scenario (the
+    validators import the fake servers; listing stays instant)."""
+    import yaml
+
+    # libyaml's loader when PyYAML has it: the pure-Python one costs most of a listing.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+    return " ".join(str(data.get("description", "")).split())
+
+
+def _table(outcomes: list[RunOutcome], *, links: bool = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -62,6 +113,10 @@ def _table(outcomes: list[RunOutcome]) -> None:
         why = o.deciding.explanation if o.deciding else ""
         console.print(f"[b]{o.scenario}[/b] ({o.policy}): {why}", highlight=False)
         console.print(f"  [dim]{o.run_dir}[/dim]", highlight=False)
+        if links and o.trace_id:
+            from harness.telemetry.export import jaeger_link
+
+            console.print(f"  [dim]jaeger: {jaeger_link(o.trace_id)}[/dim]", highlight=False)
         if o.record.mode == "live":
             startup = o.stats.get("startup_s")
             spawn = f"; servers started in {startup:.1f} s, before its clock" if startup else ""
@@ -85,7 +140,13 @@ def _table(outcomes: list[RunOutcome]) -> None:
     default="both",
     show_default=True,
 )
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Run this seed only. Default: seed 0, after the failing seeds stored for the "
+    "scenario (sim mode).",
+)
 @click.option(
     "--strategy",
     type=click.Choice(["fifo", "random", "pct"]),
@@ -104,8 +165,8 @@ def _table(outcomes: list[RunOutcome]) -> None:
     "--time-scale",
     type=click.FloatRange(min=0.00001, max=10.0),
     default=None,
-    help="Live mode: real seconds per scenario second "
-    "(default 0.01, less when the scenario's virtual budget needs it).",
+    help="Live mode: real seconds per scenario second (default 0.01, less when the "
+    "scenario's virtual budget needs it; a scale its schedule cannot fit is refused).",
 )
 @click.option(
     "--out",
@@ -128,11 +189,22 @@ def _table(outcomes: list[RunOutcome]) -> None:
     help="OTLP protocol (default: OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL, else http/protobuf).",
 )
 @click.option(
-    "--failure-db/--no-failure-db",
-    default=True,
+    "--otlp-keep-timestamps",
+    is_flag=True,
+    help="Export the runs' own timestamps (a sim run's virtual clock) instead of moving each "
+    "run to end when it finished.",
+)
+@click.option(
+    "--failure-db",
+    "failure_db_root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_FAILURE_DB,
     show_default=True,
-    help="Sim mode: first replay the failing seeds that harness explore stored for each "
-    "scenario (.harness/failures/).",
+    help="The failure database (harness explore stores failing seeds there); without --seed, "
+    "sim mode replays a scenario's stored seeds under each policy first.",
+)
+@click.option(
+    "--no-failure-db", is_flag=True, help="Do not replay the failing seeds stored for a scenario."
 )
 def run_cmd(
     targets: tuple[str, ...],
@@ -146,25 +218,37 @@ def run_cmd(
     as_json: bool,
     otlp_endpoint: str | None,
     otlp_protocol: str | None,
-    failure_db: bool,
+    otlp_keep_timestamps: bool,
+    failure_db_root: Path,
+    no_failure_db: bool,
 ) -> None:
     """Run scenarios (built-in names or files) and judge each run.
 
-    In sim mode the failing seeds an exploration stored for a scenario run first (as
-    Hypothesis replays its example database). Exit status 0 when every run met its
-    expectation (bug reproduced under buggy, held under fixed), 1 when one did not, 2 on
-    bad input, 130 when interrupted.
+    Without --seed, in sim mode, the failing seeds an exploration stored for a scenario run
+    first, under buggy and under fixed (as Hypothesis replays its example database: a stored
+    seed that holds under fixed proves the fix), then seed 0. Exit status 0 when every run
+    met its expectation (bug reproduced under buggy, held under fixed), 1 when one did not
+    (or was inconclusive), 2 on bad input, 130 when interrupted.
     """
-    from harness.errors import ScenarioError
-    from harness.scenarios import builtin_names, resolve
-
-    names = list(targets) + (builtin_names() if run_all else [])
-    if not names:
+    if not targets and not run_all:
         raise click.UsageError("name a scenario (or a file), or pass --all")
+    from harness.errors import ScenarioError
+    from harness.scenarios.registry import builtin_names, resolve
+
+    if run_all and targets:
+        builtin = [t for t in targets if t in builtin_names()]
+        extra = [t for t in targets if t not in builtin]
+        said = [f"{', '.join(builtin)} already among them"] if builtin else []
+        said += [f"{', '.join(extra)} run too"] if extra else []
+        click.echo(f"warning: --all runs every built-in scenario; {'; '.join(said)}", err=True)
+    if mode == "sim" and time_scale is not None:
+        click.echo("warning: --time-scale applies to --mode live only; sim ignores it", err=True)
+    names = list(targets) + (builtin_names() if run_all else [])
     loaded = [resolve(name) for name in dict.fromkeys(names)]
     if not loaded:
         raise ScenarioError("no scenario to run")
-    exporter = _run_exporter(otlp_endpoint, otlp_protocol)
+    exporter = _run_exporter(otlp_endpoint, otlp_protocol, keep=otlp_keep_timestamps)
+    replay_db = None if no_failure_db or seed is not None else failure_db_root
     policies: list[Any] = ["buggy", "fixed"] if policy == "both" else [policy]
     jobs = [(scenario, source, pol) for scenario, source in loaded for pol in policies]
     outcomes: list[RunOutcome] = []
@@ -177,11 +261,11 @@ def run_cmd(
                     scenario,
                     source,
                     pol,
-                    seed=seed,
+                    seed=seed or 0,
                     strategy=strategy,
                     mode=mode,
                     time_scale=time_scale,
-                    failure_db=failure_db,
+                    failure_db=replay_db,
                 ):
                     _keep(outcome, scenario, out, exporter, as_json)
                     outcomes.append(outcome)
@@ -190,10 +274,9 @@ def run_cmd(
                 if outcomes and outcomes[-1].interrupted:
                     break
     finally:
-        if exporter is not None:
-            _close_exporter(exporter, otlp_endpoint)
+        exported = _close_exporter(exporter, otlp_endpoint) if exporter is not None else False
     if not as_json:
-        _table(outcomes)
+        _table(outcomes, links=exported)
     if outcomes and outcomes[-1].interrupted:
         click.echo("interrupted: the runs above were recorded", err=True)
         raise SystemExit(130)
@@ -209,9 +292,9 @@ def _runs(
     strategy: str,
     mode: str,
     time_scale: float | None,
-    failure_db: bool,
+    failure_db: Path | None,
 ) -> Iterator[RunOutcome]:
-    """The stored failing seeds first (sim mode), then the asked-for seed."""
+    """The failing seeds stored in ``failure_db`` first (sim mode), then the asked-for seed."""
     if mode == "live":
         from harness.scenarios.live import run_scenario_live
 
@@ -226,11 +309,11 @@ def _runs(
         return
     from harness.scenarios import run_scenario
 
-    if failure_db:
+    if failure_db is not None:
         from harness.explore import replay_stored
 
         yield from replay_stored(
-            scenario, policy=policy, strategy=strategy, source=source, skip=seed
+            scenario, policy=policy, strategy=strategy, source=source, skip=seed, root=failure_db
         )
     yield run_scenario(scenario, policy=policy, seed=seed, strategy=strategy, source=source)
 
@@ -245,14 +328,27 @@ def _keep(outcome: RunOutcome, scenario: Any, out: Path, exporter: Any, as_json:
         click.echo(json.dumps(outcome.to_json()))
 
 
-def _run_exporter(endpoint: str | None, protocol: str | None) -> Any:
-    """A ``RunExporter`` when the flags or ``OTEL_*`` variables name a collector."""
+def _run_exporter(endpoint: str | None, protocol: str | None, *, keep: bool) -> Any:
+    """A ``RunExporter`` when the flags or ``OTEL_*`` variables name a collector that
+    answers; a collector that does not is one warning line, and the runs go on."""
     if endpoint is None and protocol is None and not _otel_env():
         return None  # keeps the OTLP exporter packages unimported on the common path
-    from harness.telemetry.export import RunExporter, exporter_from_settings
+    from harness.telemetry.export import (
+        RunExporter,
+        build_exporter,
+        reachable,
+        resolve_settings,
+        unreachable_error,
+    )
 
-    exporter = exporter_from_settings(endpoint, protocol)
-    return RunExporter(exporter) if exporter is not None else None
+    settings = resolve_settings(endpoint, protocol, flags=("--otlp-endpoint", "--otlp-protocol"))
+    if settings is None:
+        return None
+    why = reachable(settings)
+    if why is not None:
+        click.echo(f"warning: {unreachable_error(settings, why)}; runs not exported", err=True)
+        return None
+    return RunExporter(build_exporter(settings), shift=not keep)
 
 
 def _otel_env() -> bool:
@@ -264,15 +360,17 @@ def _otel_env() -> bool:
     )
 
 
-def _close_exporter(exporter: Any, endpoint: str | None) -> None:
+def _close_exporter(exporter: Any, endpoint: str | None) -> bool:
+    """Send what is queued; say in one line what the collector took. True when it took all."""
     where = endpoint or "the OTEL_EXPORTER_OTLP_* endpoint"
     finished = exporter.close(timeout_millis=30_000)
     if exporter.refused or not finished:
         lost = f"{exporter.refused} span(s) refused or unreachable"
         late = "" if finished else "; the rest did not finish within 30 s"
         click.echo(f"warning: OTLP export to {where}: {lost}{late}", err=True)
-    else:
-        click.echo(f"exported {exporter.sent} spans to {where}", err=True)
+        return False
+    click.echo(f"exported {exporter.sent} spans to {where}", err=True)
+    return True
 
 
 @contextmanager
@@ -549,6 +647,6 @@ def _secrets_of(meta: dict[str, Any]) -> list[str] | None:
 @click.command("schema")
 def schema_cmd() -> None:
     """Print the JSON Schema of scenario files (for editor completion)."""
-    from harness.scenarios.model import json_schema
-
-    click.echo(json.dumps(json_schema(), indent=2))
+    # The shipped schema file (held equal to the models' schema by a test): no model imports.
+    schema = Path(__file__).with_name("schema.json")
+    click.echo(schema.read_text(encoding="utf-8"), nl=False)

@@ -64,7 +64,16 @@ from harness.runtime.config import (
     check_server_names,
 )
 
-__all__ = ["POLICY_MAP", "Budget", "Policy", "Scenario", "json_schema", "load_scenario"]
+__all__ = [
+    "POLICY_MAP",
+    "SCHEMA_FILE",
+    "Budget",
+    "Policy",
+    "Scenario",
+    "json_schema",
+    "load_scenario",
+    "write_schema_file",
+]
 
 Policy = Literal["buggy", "fixed"]
 
@@ -318,6 +327,16 @@ def json_schema() -> dict[str, Any]:
     defs.update(json_schemas())
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
+
+
+# ``json_schema()`` as shipped: ``harness schema`` prints this file instead of building the
+# models (a second of imports); a test holds it equal to ``json_schema()``.
+SCHEMA_FILE = Path(__file__).with_name("schema.json")
+
+
+def write_schema_file() -> None:
+    """Rewrite ``SCHEMA_FILE`` from the models (after changing a scenario model)."""
+    SCHEMA_FILE.write_text(json.dumps(json_schema(), indent=2) + "\n", encoding="utf-8")
 
 
 def _numeric(node: dict[str, Any]) -> bool:

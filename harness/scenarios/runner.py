@@ -96,7 +96,16 @@ class RunOutcome:
             "hung": self.record.hung,
             "interrupted": self.interrupted,
             "draws": self.draws,
+            "trace_id": self.trace_id,
         }
+
+    @property
+    def trace_id(self) -> str | None:
+        """The run's trace id (one trace per run)."""
+        from harness.telemetry.timeshift import trace_ids
+
+        ids = trace_ids(self.trace)
+        return ids[0] if ids else None
 
 
 def judge(

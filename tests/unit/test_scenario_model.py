@@ -145,3 +145,13 @@ def test_the_schema_refuses_what_the_loader_refuses(value: object) -> None:
     assert list(_schema_validator().iter_errors(data))
     with pytest.raises(ScenarioError, match="at"):
         parse_scenario(yaml.safe_dump(data))
+
+
+def test_the_shipped_schema_is_the_models_schema() -> None:
+    from harness.scenarios.model import SCHEMA_FILE, json_schema
+
+    shipped = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    assert shipped == json_schema(), (
+        "harness/scenarios/schema.json is stale: regenerate it with "
+        'python -c "from harness.scenarios.model import write_schema_file; write_schema_file()"'
+    )
