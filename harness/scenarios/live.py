@@ -20,7 +20,6 @@ hits it is reported as hung, with what was still pending, and everything it star
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
@@ -42,7 +41,7 @@ from harness.scenarios._record import build_record
 from harness.scenarios.model import Policy, Scenario
 from harness.scenarios.runner import RunOutcome, judged, run_attributes
 from harness.telemetry import semconv as sc
-from harness.telemetry.components import regroup_by_service, stamp_resources
+from harness.telemetry.components import merge_span_files, regroup_by_service, stamp_resources
 from harness.telemetry.otlp_json import scrub_addresses, spans_to_otlp_json
 from harness.telemetry.routing import SpanSink, install_router
 
@@ -69,35 +68,6 @@ def live_config(scenario: Scenario, policy: Policy) -> RuntimeConfig:
     }
     api = config.api.model_copy(update={"loopback": True})
     return config.model_copy(update={"servers": servers, "api": api})
-
-
-def _merge_subprocess_spans(trace: dict[str, Any], files: list[Path]) -> None:
-    """Add the subprocess servers' spans to the run's trace. A server span without a parent
-    (a notification carries no trace context) started a trace of its own in the server's
-    process: it joins the run's trace, so the run stays one trace."""
-    run_trace = next(
-        (
-            span["traceId"]
-            for rs in trace.get("resourceSpans", [])
-            for ss in rs.get("scopeSpans", [])
-            for span in ss.get("spans", [])
-        ),
-        None,
-    )
-    for path in files:
-        if not path.exists():
-            continue
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                data = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by a killed server
-            for rs in data.get("resourceSpans", []):
-                for ss in rs.get("scopeSpans", []):
-                    for span in ss.get("spans", []):
-                        if run_trace and not span.get("parentSpanId"):
-                            span["traceId"] = run_trace
-            trace.setdefault("resourceSpans", []).extend(data.get("resourceSpans", []))
 
 
 def auto_time_scale(scenario: Scenario) -> float:
@@ -246,7 +216,7 @@ def run_scenario_live(
             ]
         spans = exporter.get_finished_spans()
         trace = spans_to_otlp_json(spans) if spans else {"resourceSpans": []}
-        _merge_subprocess_spans(trace, list(rt.spans_files.values()))
+        merge_span_files(trace, list(rt.spans_files.values()))
         trace = regroup_by_service(scrub_addresses(trace))
         stamped = run_attributes(scenario.name, policy, seed, mode="live", strategy="real")
         stamped[sc.HARNESS_TIME_SCALE] = time_scale

@@ -22,7 +22,9 @@ resource (a live run's subprocess servers) keep it.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from harness.telemetry.semconv import (
@@ -38,6 +40,7 @@ __all__ = [
     "MCP_SERVER_ATTRIBUTE",
     "UNKNOWN_MCP_SERVICE",
     "merge_lines",
+    "merge_span_files",
     "regroup_by_service",
     "service_names",
     "stamp_resources",
@@ -109,6 +112,35 @@ def merge_lines(lines: Iterable[dict[str, Any]]) -> dict[str, Any]:
     for data in lines:
         merged.extend(data.get("resourceSpans", []))
     return {"resourceSpans": merged}
+
+
+def merge_span_files(trace: dict[str, Any], files: list[Path]) -> None:
+    """Add the subprocess servers' spans to the run's trace. A server span without a parent
+    (a notification carries no trace context) started a trace of its own in the server's
+    process: it joins the run's trace, so the run stays one trace."""
+    run_trace = next(
+        (
+            span["traceId"]
+            for rs in trace.get("resourceSpans", [])
+            for ss in rs.get("scopeSpans", [])
+            for span in ss.get("spans", [])
+        ),
+        None,
+    )
+    for path in files:
+        if not path.exists():
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                data = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by a killed server
+            for rs in data.get("resourceSpans", []):
+                for ss in rs.get("scopeSpans", []):
+                    for span in ss.get("spans", []):
+                        if run_trace and not span.get("parentSpanId"):
+                            span["traceId"] = run_trace
+            trace.setdefault("resourceSpans", []).extend(data.get("resourceSpans", []))
 
 
 def regroup_by_service(traces_data: dict[str, Any]) -> dict[str, Any]:
