@@ -86,17 +86,27 @@ def _description(path: Path) -> str:
     return " ".join(str(data.get("description", "")).split())
 
 
-def _table(outcomes: list[RunOutcome], *, links: bool = False) -> None:
+def _table(outcomes: list[RunOutcome], *, links: bool = False, console: Any = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    if not console.is_terminal:
-        # Piped output (CI logs) should not be cut to 80 columns.
-        console = Console(width=160)
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            # Piped output (CI logs) should not be cut to 80 columns.
+            console = Console(width=160)
     table = Table(box=None, pad_edge=False)
+    # On a narrow terminal the two long names fold onto a second line; the short columns
+    # (the outcome and the times a reader compares) are never cut.
     for column in ("scenario", "policy", "seed", "outcome", "deciding oracle", "virtual", "wall"):
-        table.add_column(column, no_wrap=True, justify="right" if column == "seed" else "left")
+        long = column in ("scenario", "deciding oracle")
+        table.add_column(
+            column,
+            no_wrap=not long,
+            overflow="fold" if long else "ellipsis",
+            min_width=None if long else len(column),
+            justify="right" if column in ("seed", "virtual", "wall") else "left",
+        )
     for o in outcomes:
         table.add_row(
             o.scenario,

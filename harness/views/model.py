@@ -18,6 +18,7 @@ from harness.errors import ConfigError
 from harness.oracles import RunRecord, load_record
 from harness.telemetry import semconv
 from harness.telemetry.otlp_json import FlatSpan
+from harness.views._time import RunClock
 
 __all__ = [
     "Interval",
@@ -78,6 +79,8 @@ class Lane:
     parent: str | None = None
     intervals: list[Interval] = field(default_factory=list)
     markers: list[Marker] = field(default_factory=list)
+    # A server lane's most calls in flight at once (an instant counts: virtual time has many).
+    peak: int = 0
 
     def of_kind(self, kind: str) -> list[Interval]:
         return [i for i in self.intervals if i.kind == kind]
@@ -140,6 +143,11 @@ class RunView:
     @property
     def deciding(self) -> VerdictView | None:
         return next((v for v in self.verdicts if v.deciding), None)
+
+    @property
+    def clock(self) -> RunClock:
+        """How the run's moments read (time of day on the scenario's clock for long runs)."""
+        return RunClock.of(self.meta.get("start"), self.end)
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -513,6 +521,7 @@ class _Builder:
             )
         for server, steps in levels.items():
             lane = self.lane("server", server)
+            lane.peak = max((level for _, level in steps), default=0)
             for (start, level), (stop, _) in zip(steps, [*steps[1:], (end, 0)], strict=True):
                 if level > 0 and stop > start:
                     lane.intervals.append(
