@@ -15,7 +15,7 @@ from typing import Any
 from harness.errors import ConfigError
 from harness.telemetry.otlp_json import FlatSpan, read_trace_file
 
-__all__ = ["EVIDENCE", "RunRecord", "read_jsonl"]
+__all__ = ["EVIDENCE", "RunRecord", "read_jsonl", "read_run_json"]
 
 # What a record may hold, by the name oracles declare in ``needs``.
 EVIDENCE: dict[str, str] = {
@@ -79,17 +79,24 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def read_run_json(path: Path) -> dict[str, Any]:
+    """A run directory's ``run.json``; anything else is a ``ConfigError`` naming the file."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"not a run directory: {exc.strerror}", path=path) from None
+    except ValueError as exc:
+        raise ConfigError(f"run.json is not JSON: {exc}", path=path) from None
+    if not isinstance(meta, dict):
+        raise ConfigError("run.json must hold a JSON object", path=path)
+    return meta
+
+
 def load_record(run_dir: Path) -> RunRecord:
     """A ``RunRecord`` from a run directory (secrets are left to the caller to re-derive: until
     then ``missing`` names them). A data file that is gone leaves its evidence missing, or
     rebuilt from the trace where the spans carry it."""
-    run_json = run_dir / "run.json"
-    try:
-        meta = json.loads(run_json.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"not a run directory: {exc.strerror}", path=run_json) from None
-    except ValueError as exc:
-        raise ConfigError(f"run.json is not JSON: {exc}", path=run_json) from None
+    meta = read_run_json(run_dir / "run.json")
     events = read_jsonl(run_dir / "events.jsonl")
     servers: dict[str, list[dict[str, Any]]] = {}
     for event in events:

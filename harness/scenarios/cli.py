@@ -426,6 +426,7 @@ def replay_cmd(run_dir: Path, as_json: bool) -> None:
     the same, 1 when not, 2 on bad input. Live runs are re-run and their outcomes compared.
     """
     from harness.errors import ConfigError
+    from harness.oracles.record import read_run_json
     from harness.scenarios import Scenario, run_scenario
     from harness.telemetry.compare import first_difference
     from harness.telemetry.otlp_json import flatten, read_trace_file
@@ -433,7 +434,7 @@ def replay_cmd(run_dir: Path, as_json: bool) -> None:
     if not run_dir.exists():
         raise click.BadParameter(f"no such run directory: {run_dir}", param_hint="RUN_DIR")
     run_json = run_dir / "run.json"
-    meta = _read_json(run_json)
+    meta = read_run_json(run_json)
     try:
         scenario = Scenario.model_validate(meta["scenario_definition"])
     except (ValueError, KeyError) as exc:
@@ -569,17 +570,18 @@ def _check_record(target: Path) -> tuple[Any, list[str], str | None]:
     """The record to judge, the scenario's oracles, and a note on where they came from."""
     from harness.oracles import load_record
     from harness.oracles.from_spans import record_from_trace
+    from harness.oracles.record import read_run_json
     from harness.telemetry.export import read_traces_data
 
     if target.is_dir():
         record = load_record(target)
-        meta = _read_json(target / "run.json")
+        meta = read_run_json(target / "run.json")
         _give_secrets(record, meta)
         return record, [o["name"] for o in meta.get("oracles", [])], None
     record = record_from_trace(read_traces_data(target))
     beside = target.parent / "run.json"
     if beside.exists():
-        meta = _read_json(beside)
+        meta = read_run_json(beside)
         if meta.get("scenario") == record.scenario or not record.scenario:
             _give_secrets(record, meta)
             record.params = dict(meta.get("oracle_params") or {})
@@ -602,20 +604,6 @@ def _check_record(target: Path) -> tuple[Any, list[str], str | None]:
                 note = f"the oracles of the built-in scenario {record.scenario}"
                 return record, scenario.oracle_names, note
     return record, [], "the trace names no known scenario: every oracle runs"
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    from harness.errors import ConfigError
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"not a run directory: {exc.strerror}", path=path) from None
-    except ValueError as exc:
-        raise ConfigError(f"not JSON: {exc}", path=path) from None
-    if not isinstance(data, dict):
-        raise ConfigError("run.json must hold a JSON object", path=path)
-    return data
 
 
 def _give_secrets(record: Any, meta: dict[str, Any]) -> None:
