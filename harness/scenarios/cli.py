@@ -34,10 +34,10 @@ def list_cmd(as_json: bool) -> None:
     from harness.scenarios.registry import BUILTIN_DIR, builtin_names
 
     for name in builtin_names():
-        description = _description(BUILTIN_DIR / f"{name}.yaml")
+        path = BUILTIN_DIR / f"{name}.yaml"
+        description = _description(path)
         if as_json:
-            row = {"name": name, "description": description, "path": str(BUILTIN_DIR / name)}
-            click.echo(json.dumps({**row, "path": row["path"] + ".yaml"}))
+            click.echo(json.dumps({"name": name, "description": description, "path": str(path)}))
         else:
             first = description.split(". ")[0].rstrip(".")
             click.echo(f"{name:<28} {first}.")

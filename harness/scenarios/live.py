@@ -106,10 +106,23 @@ def check_time_scale(scenario: Scenario, time_scale: float) -> None:
     )
 
 
-def _unfired(scenario: Scenario, rt: Runtime) -> list[str]:
+def _unfired(scenario: Scenario, rt: Runtime, time_scale: float) -> str | None:
+    """Why part of the scenario never ran: its scheduled tasks that had not fired, or None."""
     fired = {e.data.get("task") for e in rt.events.of_kind("task_fired")}
     tasks = scenario.runtime.scheduled
-    return [f"task {t.name} (at {t.at:g} s)" for t in tasks if t.name not in fired]
+    unfired = [f"task {t.name} (at {t.at:g} s)" for t in tasks if t.name not in fired]
+    if not unfired:
+        return None
+    return (
+        f"the schedule did not fit: {', '.join(unfired)} had not fired when the run ended "
+        f"({scenario.budget.wall:g} s wall budget, time scale {time_scale:.3g})"
+    )
+
+
+def _still_starting(rt: Runtime) -> list[str]:
+    """The servers start-up had not connected when the watchdog ended it."""
+    connected = {e.data["server"] for e in rt.events.of_kind("connected")}
+    return [name for name in rt.host.servers if name not in connected]
 
 
 def _calls_in_flight(rt: Runtime) -> dict[str, list[str]]:
@@ -177,11 +190,15 @@ def run_scenario_live(
                 watchdog.start_soon(expire)
                 began = time.perf_counter()
                 tracer = otel_trace.get_tracer("harness.scenarios")
-                with tracer.start_as_current_span(
-                    "harness.start_up", attributes={sc.HARNESS_TIME_SCALE: time_scale}
-                ):
-                    # Spawn and initialize every server before the scenario's clock starts.
-                    await rt.host.list_tools()
+                # Spawn and initialize every server before the scenario's clock starts. A
+                # server the fault plan breaks from the start is left to the agents, which
+                # meet the failure as they would have (and record it).
+                attributes = {sc.HARNESS_TIME_SCALE: time_scale}
+                with tracer.start_as_current_span("harness.start_up", attributes=attributes):
+                    try:
+                        await rt.host.list_tools()
+                    except Exception as exc:
+                        box["startup_error"] = f"{type(exc).__name__}: {exc}"
                 box["startup"] = time.perf_counter() - began
                 clock.start()
                 box["origin_ns"] = time.time_ns()
@@ -210,6 +227,12 @@ def run_scenario_live(
             for e in rt.events.of_kind("agent_finished"):
                 started_agents.pop(e.data["agent_id"], None)
             pending = [f"agent {name} still running" for name in started_agents.values()]
+            if "origin_ns" not in box:
+                starting = _still_starting(rt)
+                pending.append(
+                    f"servers still starting after the {scenario.budget.wall:g} s budget: "
+                    f"{', '.join(starting) or 'none'}; no agent started"
+                )
             pending += [
                 f"{len(tools)} call(s) in flight on {server}: {', '.join(tools)}"
                 for server, tools in box.get("in_flight", {}).items()
@@ -238,13 +261,9 @@ def run_scenario_live(
             pending=pending,
             leaked=[f"process {pid}" for pid in leaked],
         )
-        unfired = _unfired(scenario, rt) if hung or interrupted else []
-        if unfired:
-            why = (
-                f"the schedule did not fit: {', '.join(unfired)} had not fired when the run "
-                f"ended ({scenario.budget.wall:g} s wall budget, time scale {time_scale:.3g})"
-            )
-            # What the unfired tasks would have done is not in the record: no verdict on it.
+        why = _unfired(scenario, rt, time_scale) if "origin_ns" in box else None
+        if why is not None and (hung or interrupted):
+            # What the scenario did not get to do is not in the record: no verdict on it.
             for key in EVIDENCE.keys() - {"spans", "secrets", "connections"}:
                 record.missing[key] = why
     return judged(
@@ -254,7 +273,11 @@ def run_scenario_live(
         trace=trace,
         virtual_s=rt.events.events[-1].time if rt.events.events else 0.0,
         wall_s=wall,
-        stats={"time_scale": time_scale, "startup_s": box.get("startup")},
+        stats={
+            "time_scale": time_scale,
+            "startup_s": box.get("startup"),
+            **({"startup_error": box["startup_error"]} if "startup_error" in box else {}),
+        },
         source=source,
         interrupted=interrupted,
         draws=draws,
