@@ -31,7 +31,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "check": (
         "harness.scenarios.cli",
         "check_cmd",
-        "Run oracles on a saved run directory.",
+        "Run oracles on a saved run directory or a bare trace.",
     ),
     "list": ("harness.scenarios.cli", "list_cmd", "List the built-in scenarios."),
     "new": (
