@@ -3,19 +3,26 @@
 Run ``python -m benchmarks.startup``. Every measurement is a fresh interpreter
 (``python -m harness ...``), imports included:
 
-1. Cold start-up: ``harness --help`` and ``harness run --all``, alternating with a bare
-   interpreter start (``python -c pass``, the baseline); medians.
+1. Cold start-up: the commands a person types to find their way (``harness --help``,
+   ``harness run --help``, ``harness list``, ``harness schema``, a usage error: ``harness run``
+   with no scenario) and ``harness run --all``, alternating with a bare interpreter start
+   (``python -c pass``, the baseline); medians.
 2. Peak RSS (``ru_maxrss`` of the child, read by a small parent process so no other child
    counts): ``harness run --all``, and ``harness explore cascade_random`` at a small and a
    large number of runs (100 and 1000), which must not grow with the number of runs.
 
-Targets: cold ``harness run --all`` <= 15 s; explore peak RSS at 1000 runs <= 1.10x at 100.
+Targets: the commands of 1. each <= 0.3 s (they import neither the runtime nor the SDKs);
+cold ``harness run --all`` <= 15 s; explore peak RSS at 1000 runs <= 1.10x at 100.
+
+``--compare PYTHON`` also times the same commands under another interpreter that has the
+harness installed (an older version, say), alternating with this one, and prints both.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,28 +46,41 @@ print(json.dumps({"status": done.returncode, "rss_kib": usage.ru_maxrss,
 """
 
 
-def _wall(command: list[str], cwd: str) -> float:
+# name -> (arguments, expected exit status); the quick commands a person types first.
+QUICK: dict[str, tuple[list[str], int]] = {
+    "--help": (["--help"], 0),
+    "run --help": (["run", "--help"], 0),
+    "list": (["list"], 0),
+    "schema": (["schema"], 0),
+    "usage error": (["run"], 2),
+}
+
+
+def _wall(command: list[str], cwd: str, status: int = 0) -> float:
     started = time.perf_counter()
     done = subprocess.run(command, cwd=cwd, capture_output=True, timeout=300, check=False)
     elapsed = time.perf_counter() - started
-    if done.returncode != 0:
+    if done.returncode != status:
         tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:]
         raise RuntimeError(f"{' '.join(command[2:])} exited {done.returncode}: {tail}")
     return elapsed
 
 
-def cold_starts(repeat: int) -> dict[str, float]:
-    """Median seconds of a bare interpreter, ``harness --help`` and ``harness run --all``."""
-    samples: dict[str, list[float]] = {"bare": [], "help": [], "run --all": []}
+def cold_starts(
+    repeat: int, *, python: str = sys.executable, run_all: bool = True
+) -> dict[str, float]:
+    """Median seconds of a bare interpreter, the quick commands and ``harness run --all``
+    (each a fresh ``python -m harness`` of ``python``), the commands alternating."""
+    harness = [python, "-m", "harness"]
     with tempfile.TemporaryDirectory() as tmp:
-        commands = {
-            "bare": BARE,
-            "help": [*HARNESS, "--help"],
-            "run --all": [*HARNESS, "run", "--all", "--out", f"{tmp}/runs"],
-        }
+        commands = {"bare": ([python, "-c", "pass"], 0)}
+        commands |= {name: ([*harness, *args], status) for name, (args, status) in QUICK.items()}
+        if run_all:
+            commands["run --all"] = ([*harness, "run", "--all", "--out", f"{tmp}/runs"], 0)
+        samples: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(repeat):
-            for name, command in commands.items():
-                samples[name].append(_wall(command, tmp))
+            for name, (command, status) in commands.items():
+                samples[name].append(_wall(command, tmp, status))
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
@@ -93,8 +113,14 @@ def figures(*, quick: bool = False) -> list[Figure]:
         run_all_rss = peak_rss_mib(["run", "--all", "--out", f"{tmp}/runs"])
     small_rss = peak_rss_mib(_explore(small))
     large_rss = peak_rss_mib(_explore(large))
+    quick_rows = [
+        make(
+            f"cold start: harness {name}", cold[name], "s", baseline=cold["bare"], target="<= 0.3 s"
+        )
+        for name in QUICK
+    ]
     return [
-        make("cold start: harness --help", cold["help"], "s", baseline=cold["bare"]),
+        *quick_rows,
         make(
             "cold start: harness run --all",
             cold["run --all"],
@@ -119,7 +145,15 @@ def main() -> None:
     parser.add_argument(
         "--runs", type=int, nargs=2, default=[100, 1000], metavar=("SMALL", "LARGE")
     )
+    parser.add_argument(
+        "--compare",
+        metavar="PYTHON",
+        help="also time the quick commands under this interpreter (another install)",
+    )
     args = parser.parse_args()
+    if args.compare:
+        _compare(args.compare, args.repeat)
+        return
     cold = cold_starts(args.repeat)
     print(f"cold start, median of {args.repeat}")
     for name, seconds in cold.items():
@@ -128,6 +162,40 @@ def main() -> None:
         print(f"peak RSS of run --all: {peak_rss_mib(['run', '--all', '--out', tmp]):.1f} MiB")
     for runs in args.runs:
         print(f"peak RSS of explore --runs {runs}: {peak_rss_mib(_explore(runs)):.1f} MiB")
+
+
+def _cpu(command: list[str], cwd: str, status: int) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, the child's) of one run of ``command``: the CPU
+    time barely moves when other processes load the machine, the wall time does."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = _wall(command, cwd, status)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def _compare(other: str, repeat: int) -> None:
+    """The quick commands under ``other`` and this interpreter, alternating; medians of wall
+    and CPU seconds."""
+    samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(repeat):
+            for side, python in (("before", other), ("after", sys.executable)):
+                commands = {"bare": ([python, "-c", "pass"], 0)}
+                commands |= {
+                    name: ([python, "-m", "harness", *args], status)
+                    for name, (args, status) in QUICK.items()
+                }
+                for name, (command, status) in commands.items():
+                    samples.setdefault((side, name), []).append(_cpu(command, tmp, status))
+    print(f"cold start, median of {repeat}, wall / CPU seconds")
+    print(f"  before: {other}\n  after:  {sys.executable}")
+    for name in ("bare", *QUICK):
+        cells = []
+        for side in ("before", "after"):
+            walls, cpus = zip(*samples[(side, name)], strict=True)
+            cells.append(f"{statistics.median(walls):7.3f} / {statistics.median(cpus):6.3f}")
+        print(f"  {name:<12} before {cells[0]}   after {cells[1]}")
 
 
 if __name__ == "__main__":

@@ -31,9 +31,14 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "check": (
         "harness.scenarios.cli",
         "check_cmd",
-        "Run oracles on a saved run directory.",
+        "Run oracles on a saved run directory or a bare trace.",
     ),
     "list": ("harness.scenarios.cli", "list_cmd", "List the built-in scenarios."),
+    "new": (
+        "harness.scenarios.cli",
+        "new_cmd",
+        "Copy a built-in scenario as the start of your own.",
+    ),
     "replay": (
         "harness.scenarios.cli",
         "replay_cmd",

@@ -61,17 +61,28 @@ class LoopClock:
 class ScaledClock:
     """Scenario time on a real loop, scaled: ``now()`` and ``sleep()`` speak scenario seconds,
     and one scenario second lasts ``scale`` real seconds (live mode's ``--time-scale``: 0.01
-    turns a 150 s timeout into 1.5 s)."""
+    turns a 150 s timeout into 1.5 s).
 
-    __slots__ = ("_origin", "scale")
+    The clock starts at its first reading, or, made with ``held=True``, reads 0 until
+    ``start()``: live mode spawns its servers first, so their start-up is not scenario time."""
 
-    def __init__(self, scale: float) -> None:
+    __slots__ = ("_held", "_origin", "scale")
+
+    def __init__(self, scale: float, *, held: bool = False) -> None:
         if not scale > 0:
             raise ValueError("the time scale must be positive")
         self.scale = scale
         self._origin: float | None = None
+        self._held = held
+
+    def start(self) -> None:
+        """Start the scenario's time now (a held clock read 0 until here)."""
+        self._held = False
+        self._origin = asyncio.get_running_loop().time()
 
     def now(self) -> float:
+        if self._held:
+            return 0.0
         current = asyncio.get_running_loop().time()
         if self._origin is None:
             self._origin = current

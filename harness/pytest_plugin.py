@@ -21,10 +21,12 @@ Fixtures:
 Options: ``--harness-scenarios DIR`` collects scenario files as items (one per scenario and
 policy), ``--harness-seed N``, ``--harness-seeds N`` (each item over N seeds),
 ``--harness-mode sim|live``, ``--harness-otlp URL`` (send every run to a collector),
-``--harness-out DIR`` (run directories; default under pytest's base temp directory).
+``--harness-out DIR`` (run directories; default under pytest's base temp directory),
+``--harness-runs-dir DIR`` (where a failing test's run directories are kept; default
+``.harness/pytest-runs`` under the rootdir).
 
 A failing test that ran scenarios gets a ``harness`` report section: seed, deciding oracle and
-its evidence, run directory and the one-line replay command.
+its evidence, the kept run directory and the one-line replay command.
 
 Nothing heavy is imported, and no tracer provider is installed, until a test uses a fixture or
 a scenario item runs.
@@ -106,7 +108,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--harness-out",
         default=None,
         metavar="DIR",
-        help="Write run directories under DIR (default: <pytest basetemp>/harness-runs).",
+        help="Write every run directory under DIR (default: <pytest basetemp>/harness-runs, "
+        "which pytest deletes after a few sessions).",
+    )
+    group.addoption(
+        "--harness-runs-dir",
+        default=None,
+        metavar="DIR",
+        help="Keep the run directories of failing tests under DIR, where the report's replay "
+        "line points (default: <rootdir>/.harness/pytest-runs; with --harness-out, there).",
     )
 
 
@@ -144,6 +154,7 @@ def _settings(config: pytest.Config) -> RunSettings:
     from harness._pytest.runs import RunSettings
 
     out = config.getoption("harness_out")
+    kept = config.getoption("harness_runs_dir")
     exporters: list[SpanExporter] = []
     config.stash[_EXPORTER_KEY] = exporters
 
@@ -152,6 +163,13 @@ def _settings(config: pytest.Config) -> RunSettings:
             return Path(out).resolve()
         factory: pytest.TempPathFactory = config._tmp_path_factory  # type: ignore[attr-defined]
         return factory.getbasetemp() / "harness-runs"
+
+    def kept_dir() -> Path | None:
+        if kept:
+            return Path(kept).resolve()
+        if out:
+            return None  # every run directory already lasts under --harness-out
+        return config.rootpath / ".harness" / "pytest-runs"
 
     def exporter() -> SpanExporter | None:
         url = config.getoption("harness_otlp")
@@ -171,6 +189,7 @@ def _settings(config: pytest.Config) -> RunSettings:
         mode=config.getoption("harness_mode"),
         out_dir=out_dir,
         exporter=exporter,
+        kept_dir=kept_dir,
     )
 
 
@@ -201,8 +220,11 @@ def pytest_runtest_makereport(
     report = yield
     runs = item.stash.get(RUNS_KEY, None)
     if runs and report.failed and report.when == "call":
-        from harness._pytest.runs import describe
+        from harness._pytest.runs import describe, keep
 
+        kept = item.config.stash[SETTINGS_KEY].kept_dir()
+        for run in runs:
+            keep(run, kept, item.nodeid)
         report.sections.append(("harness", "\n\n".join(describe(run) for run in runs)))
     return report
 
@@ -212,8 +234,11 @@ def pytest_runtest_makereport(
 
 @pytest.fixture
 def harness_run(request: pytest.FixtureRequest) -> Callable[..., HarnessResult]:
-    """Run a scenario: ``harness_run(name_or_path, *, policy, seed=None, mode=None)``."""
-    from harness._pytest.runs import HarnessResult, run, run_root
+    """Run a scenario: ``harness_run(name_or_path, *, policy, seed=None, mode=None)``.
+
+    A relative scenario path is found beside the test file first, then in the working
+    directory."""
+    from harness._pytest.runs import HarnessResult, keep, run, run_root
 
     config = request.config
     settings = config.stash[SETTINGS_KEY]
@@ -234,7 +259,7 @@ def harness_run(request: pytest.FixtureRequest) -> Callable[..., HarnessResult]:
                 "it cannot run while the span_exporter fixture is attached"
             )
         outcome = run(
-            name_or_path,
+            _beside(request.path, name_or_path),
             policy=policy,
             seed=settings.seed if seed is None else seed,
             mode=mode or settings.mode,
@@ -242,9 +267,24 @@ def harness_run(request: pytest.FixtureRequest) -> Callable[..., HarnessResult]:
             exporter=settings.exporter(),
         )
         runs.append(outcome)
-        return HarnessResult(outcome)
+        return HarnessResult(
+            outcome, on_failure=lambda o: keep(o, settings.kept_dir(), request.node.nodeid)
+        )
 
     return harness_run
+
+
+def _beside(test_file: Path, target: str | Path) -> str | Path:
+    """A relative scenario path as the test file's directory sees it, when the file is there
+    (or is nowhere else); a built-in scenario's name unchanged."""
+    text = str(target)
+    if not (isinstance(target, Path) or text.endswith((".yaml", ".yml")) or "/" in text):
+        return target
+    path = Path(target)
+    if path.is_absolute():
+        return path
+    beside = test_file.parent / path
+    return beside if beside.exists() or not path.exists() else path
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,9 @@ import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+# Imported once for the session: the in-process runs of pytester drop the modules first
+# imported inside them, and cryptography's compiled core (under mcp) cannot be imported twice.
+import harness.scenarios.runner  # noqa: F401
 from harness.chaos_random import ChaosRandom
 from harness.telemetry.routing import SpanSink, install_router
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from harness.oracles import Verdict
     from harness.scenarios import Policy, RunOutcome
 
-__all__ = ["HarnessResult", "RunSettings", "describe", "run"]
+__all__ = ["HarnessResult", "RunSettings", "describe", "keep", "run"]
 
 MODES = ("sim", "live")
 
@@ -30,16 +31,21 @@ class RunSettings:
     mode: str
     out_dir: Callable[[], Path]
     exporter: Callable[[], SpanExporter | None]
+    # Where a failing test's run directories are kept (None: out_dir already lasts).
+    kept_dir: Callable[[], Path | None]
 
 
 class HarnessResult:
     """A judged run: ``outcome`` (reproduced / held / unexpected), ``verdicts``, ``spans``
     (a ``SpanQuery``), ``run_dir`` and the one-line ``replay`` command."""
 
-    def __init__(self, run: RunOutcome) -> None:
+    def __init__(
+        self, run: RunOutcome, *, on_failure: Callable[[RunOutcome], None] | None = None
+    ) -> None:
         from harness.telemetry.otlp_json import flatten
 
         self.run = run
+        self._on_failure = on_failure
         self._spans = flatten(run.trace)
         self.spans = SpanQuery(lambda: self._spans)
 
@@ -69,6 +75,8 @@ class HarnessResult:
     def assert_expected(self) -> None:
         """Fail (with the deciding oracle's sentence) unless the run met its expectation."""
         if not self.met:
+            if self._on_failure is not None:
+                self._on_failure(self.run)  # keep the run where it lasts, then name it
             raise AssertionError(describe(self.run))
 
     def __repr__(self) -> str:
@@ -87,14 +95,14 @@ def describe(run: RunOutcome) -> str:
         f"outcome: {run.outcome} (expected {run.expected})",
     ]
     if run.deciding is not None:
-        verdict = "holds" if run.deciding.holds else "fails"
+        verdict = run.deciding.status
         lines.append(f"deciding oracle: {run.deciding.name} ({verdict})")
         lines.append(f"  {run.deciding.explanation}")
         for item in run.deciding.evidence[:10]:
             lines.append(f"  - {item}")
         if len(run.deciding.evidence) > 10:
             lines.append(f"  ... {len(run.deciding.evidence) - 10} more")
-    failing = [v.name for v in run.verdicts if not v.holds]
+    failing = [v.name for v in run.verdicts if v.fails]
     if failing:
         lines.append(f"failing oracles: {', '.join(failing)}")
     if run.draws:
@@ -107,6 +115,21 @@ def describe(run: RunOutcome) -> str:
 
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:120] or "test"
+
+
+def keep(run: RunOutcome, kept_root: Path | None, nodeid: str) -> None:
+    """Copy a failing test's run directory under ``kept_root`` (replacing an older copy of
+    the same run) and point the run at the copy, which outlives pytest's temporary
+    directories: the replay line in the report stays valid."""
+    if kept_root is None or run.run_dir is None:
+        return
+    root = (kept_root / _safe(nodeid)).resolve()
+    if root in run.run_dir.resolve().parents:
+        return
+    target = root / run.run_dir.name
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(run.run_dir, target)
+    run.run_dir = target
 
 
 def run_root(out: Path, nodeid: str, worker: str | None) -> Path:
@@ -143,7 +166,11 @@ def run(
         outcome = run_scenario(scenario, policy=chosen, seed=seed, source=source)
     write_run(outcome, scenario, root)
     if exporter is not None:
-        from harness.telemetry.export import export_traces_data
+        import time
 
-        export_traces_data(outcome.trace, exporter)
+        from harness.telemetry.export import export_traces_data
+        from harness.telemetry.timeshift import shift_to_now
+
+        # Moved to end now, as harness run exports: Jaeger's default search finds it.
+        export_traces_data(shift_to_now(outcome.trace, time.time_ns()), exporter)
     return outcome

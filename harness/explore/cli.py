@@ -56,14 +56,16 @@ __all__ = ["explore"]
 )
 @click.option("--shrink", "do_shrink", is_flag=True, help="Shrink the first failing seed.")
 @click.option(
-    "--db",
+    "--failure-db",
     "db_root",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path(".harness") / "failures",
     show_default=True,
     help="Failure database directory.",
 )
-@click.option("--no-db", is_flag=True, help="Neither replay nor store failing seeds.")
+@click.option("--db", "old_db_root", type=click.Path(file_okay=False, path_type=Path), hidden=True)
+@click.option("--no-failure-db", "no_db", is_flag=True, help="Neither replay nor store seeds.")
+@click.option("--no-db", "old_no_db", is_flag=True, hidden=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object.")
 def explore(
     target: str,
@@ -76,7 +78,9 @@ def explore(
     time_budget: float | None,
     do_shrink: bool,
     db_root: Path,
+    old_db_root: Path | None,
     no_db: bool,
+    old_no_db: bool,
     as_json: bool,
 ) -> None:
     """Run RUNS seeds of a scenario (built-in name or file) and report how often it fails.
@@ -91,6 +95,10 @@ def explore(
     from harness.explore.db import FailureDB
     from harness.explore.seeds import parse_shard
     from harness.scenarios import resolve
+
+    # --db and --no-db are the former spellings of --failure-db and --no-failure-db.
+    db_root = old_db_root or db_root
+    no_db = no_db or old_no_db
 
     shard_spec = parse_shard(shard)
     if do_shrink and (Path(target) / "run.json").is_file():

@@ -62,12 +62,15 @@ class FailureDB:
         except (KeyError, TypeError) as exc:
             raise ConfigError(f"malformed failure database file: {exc}", path=path) from None
 
-    def seeds(self, scenario_hash: str, *, policy: str, strategy: str) -> list[int]:
-        """The stored failing seeds for this policy and strategy, in ascending order."""
+    def seeds(self, scenario_hash: str, *, policy: str | None, strategy: str) -> list[int]:
+        """The stored failing seeds for this strategy and policy (any policy: ``None``), in
+        ascending order."""
         return sorted(
-            e.seed
-            for e in self.entries(scenario_hash)
-            if e.policy == policy and e.strategy == strategy
+            {
+                e.seed
+                for e in self.entries(scenario_hash)
+                if policy in (None, e.policy) and e.strategy == strategy
+            }
         )
 
     def add(self, scenario_hash: str, scenario: str, new: Iterable[FailureEntry]) -> None:
@@ -114,11 +117,13 @@ def replay_stored(
     root: Path = DEFAULT_ROOT,
     skip: int | None = None,
 ) -> Iterator[RunOutcome]:
-    """Run the failing seeds stored for ``scenario`` (this policy and strategy, ``skip``
-    excepted), one by one, as ``harness run`` does before the seed it was asked for."""
+    """Run the failing seeds stored for ``scenario`` and this strategy (``skip`` excepted)
+    under ``policy``, one by one, as ``harness run`` does before the seed it was asked for.
+    Seeds stored under either policy run: a seed that broke the buggy runtime is where a
+    regression of the fix shows."""
     from harness.scenarios import run_scenario
 
-    seeds = FailureDB(root).seeds(scenario.content_hash(), policy=policy, strategy=strategy)
+    seeds = FailureDB(root).seeds(scenario.content_hash(), policy=None, strategy=strategy)
     for seed in seeds:
         if seed != skip:
             yield run_scenario(

@@ -18,7 +18,7 @@ __all__ = ["deciding_failure", "signature_of"]
 def deciding_failure(verdicts: Sequence[Verdict], preferred: Sequence[str]) -> Verdict | None:
     """The failing verdict that names the failure: the first of ``preferred`` (the scenario's
     bug oracles) that fails, else the first failing one, else None."""
-    failing = {v.name: v for v in verdicts if not v.holds}
+    failing = {v.name: v for v in verdicts if v.fails}
     for name in preferred:
         if name in failing:
             return failing[name]
@@ -27,7 +27,7 @@ def deciding_failure(verdicts: Sequence[Verdict], preferred: Sequence[str]) -> V
 
 def signature_of(verdicts: Sequence[Verdict], deciding: Verdict) -> str:
     """``oracle[other failing oracles]{key=value,...}`` from the evidence's text fields."""
-    others = [v.name for v in verdicts if not v.holds and v.name != deciding.name]
+    others = [v.name for v in verdicts if v.fails and v.name != deciding.name]
     shape = sorted(
         {
             f"{key}={value}"

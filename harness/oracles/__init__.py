@@ -1,11 +1,22 @@
 """Oracles: invariants checked on a run's record, each with a verdict, evidence and a sentence.
 
 Oracles are public API: a scenario lists them by name, and ``harness check`` runs them on a
-saved run. Register your own with ``@oracle("name")``.
+saved run. Register your own with ``@oracle("name", needs=[...])``: an oracle whose evidence
+the record lacks answers "cannot judge", never "holds".
 """
 
 from harness.oracles import builtin as _builtin  # noqa: F401  (registers the built-in oracles)
-from harness.oracles._registry import ORACLES, Oracle, Verdict, check, oracle
-from harness.oracles.record import RunRecord, load_record
+from harness.oracles._registry import NEEDS, ORACLES, Oracle, Verdict, check, oracle
+from harness.oracles.record import EVIDENCE, RunRecord, load_record
 
-__all__ = ["ORACLES", "Oracle", "RunRecord", "Verdict", "check", "load_record", "oracle"]
+__all__ = [
+    "EVIDENCE",
+    "NEEDS",
+    "ORACLES",
+    "Oracle",
+    "RunRecord",
+    "Verdict",
+    "check",
+    "load_record",
+    "oracle",
+]

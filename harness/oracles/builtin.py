@@ -17,7 +17,7 @@ def _t(event: dict[str, Any]) -> str:
     return f"{float(event.get('time', 0.0)):.1f} s"
 
 
-@oracle("no_reconnect_while_in_flight")
+@oracle("no_reconnect_while_in_flight", needs=["reconnects"])
 def no_reconnect_while_in_flight(record: RunRecord) -> Verdict:
     name = "no_reconnect_while_in_flight"
     performed = [e for e in record.runtime("reconnect") if e.get("decision") == "performed"]
@@ -40,7 +40,7 @@ def no_reconnect_while_in_flight(record: RunRecord) -> Verdict:
     )
 
 
-@oracle("at_most_one_reconnect_per_failure")
+@oracle("at_most_one_reconnect_per_failure", needs=["reconnects"])
 def at_most_one_reconnect_per_failure(record: RunRecord) -> Verdict:
     name = "at_most_one_reconnect_per_failure"
     groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
@@ -64,7 +64,7 @@ def at_most_one_reconnect_per_failure(record: RunRecord) -> Verdict:
     return Verdict(name, True, "Every failed connection was replaced at most once.")
 
 
-@oracle("all_calls_resolved")
+@oracle("all_calls_resolved", needs=["calls"])
 def all_calls_resolved(record: RunRecord) -> Verdict:
     name = "all_calls_resolved"
     open_calls: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
@@ -98,7 +98,7 @@ def all_calls_resolved(record: RunRecord) -> Verdict:
     return Verdict(name, True, f"All {ended} tool call(s) ended within their deadlines.")
 
 
-@oracle("agents_completed")
+@oracle("agents_completed", needs=["agents"])
 def agents_completed(record: RunRecord) -> Verdict:
     name = "agents_completed"
     started = {e["agent_id"]: e for e in record.runtime("agent_started")}
@@ -130,7 +130,7 @@ def agents_completed(record: RunRecord) -> Verdict:
     return Verdict(name, True, f"All {len(started)} agent(s) ended their turn.")
 
 
-@oracle("tool_pairing_valid")
+@oracle("tool_pairing_valid", needs=["api_requests"])
 def tool_pairing_valid(record: RunRecord) -> Verdict:
     name = "tool_pairing_valid"
     bad = []
@@ -160,18 +160,25 @@ def tool_pairing_valid(record: RunRecord) -> Verdict:
     return Verdict(name, True, f"All {len(record.journal)} API request(s) had valid tool pairs.")
 
 
-@oracle("compaction_never_split_tool_pair")
+@oracle("compaction_never_split_tool_pair", needs=["compactions"])
 def compaction_never_split_tool_pair(record: RunRecord) -> Verdict:
     name = "compaction_never_split_tool_pair"
     compacted = [e for e in record.runtime("compaction") if e.get("outcome") == "compacted"]
     bad = [e for e in compacted if e.get("open_tool_calls") or e.get("stop_reason") == "tool_use"]
     if bad:
         first = bad[0]
+        open_calls = first.get("open_tool_calls") or []
+        # Events list the open calls' ids; a trace's compaction span only counts them.
+        if isinstance(open_calls, list):
+            count, ids = len(open_calls), f" ({', '.join(map(str, open_calls))})"
+        else:
+            count, ids = int(open_calls), ""
+        ids = ids if count else ""
         return Verdict(
             name,
             False,
-            f"At {_t(first)} agent {first['agent']}'s history was compacted while tool call(s) "
-            f"{first.get('open_tool_calls')} were open (stop_reason {first.get('stop_reason')}).",
+            f"At {_t(first)} agent {first['agent']}'s history was compacted while {count} tool "
+            f"call(s){ids} were open (stop_reason {first.get('stop_reason')}).",
             [
                 {k: e.get(k) for k in ("seq", "time", "agent", "stop_reason", "open_tool_calls")}
                 for e in bad
@@ -180,7 +187,7 @@ def compaction_never_split_tool_pair(record: RunRecord) -> Verdict:
     return Verdict(name, True, f"{len(compacted)} compaction(s), none while a tool call was open.")
 
 
-@oracle("scheduled_scope_explicit")
+@oracle("scheduled_scope_explicit", needs=["scoped_queries"])
 def scheduled_scope_explicit(record: RunRecord) -> Verdict:
     name = "scheduled_scope_explicit"
     automated = [e for e in record.runtime("scoped_query") if e.get("automated")]
@@ -206,7 +213,7 @@ def scheduled_scope_explicit(record: RunRecord) -> Verdict:
     )
 
 
-@oracle("review_saw_all_contexts")
+@oracle("review_saw_all_contexts", needs=["result"])
 def review_saw_all_contexts(record: RunRecord) -> Verdict:
     name = "review_saw_all_contexts"
     params = record.params.get(name, {})
@@ -228,7 +235,7 @@ def review_saw_all_contexts(record: RunRecord) -> Verdict:
     return Verdict(name, True, f"Task {task}'s review covered {', '.join(contexts)}.")
 
 
-@oracle("no_leaked_processes")
+@oracle("no_leaked_processes", needs=["connections"])
 def no_leaked_processes(record: RunRecord) -> Verdict:
     name = "no_leaked_processes"
     orphans = [e for e in record.runtime("connections_at_close") if int(e.get("orphans", 0)) > 0]
@@ -245,7 +252,7 @@ def no_leaked_processes(record: RunRecord) -> Verdict:
     return Verdict(name, True, "Nothing the run started outlived it, and nothing was orphaned.")
 
 
-@oracle("no_secrets_in_telemetry")
+@oracle("no_secrets_in_telemetry", needs=["secrets", "spans"])
 def no_secrets_in_telemetry(record: RunRecord) -> Verdict:
     name = "no_secrets_in_telemetry"
     secrets = [s for s in record.secrets if len(s) >= 8]

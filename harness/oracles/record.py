@@ -15,7 +15,21 @@ from typing import Any
 from harness.errors import ConfigError
 from harness.telemetry.otlp_json import FlatSpan, read_trace_file
 
-__all__ = ["RunRecord", "read_jsonl"]
+__all__ = ["EVIDENCE", "RunRecord", "read_jsonl", "read_run_json"]
+
+# What a record may hold, by the name oracles declare in ``needs``.
+EVIDENCE: dict[str, str] = {
+    "reconnects": "the runtime's reconnect decisions",
+    "calls": "every tool call's start and end",
+    "agents": "every agent's start and stop",
+    "api_requests": "the API's request journal",
+    "compactions": "the runtime's compaction decisions",
+    "scoped_queries": "the scope of every chat query",
+    "result": "the agents' final answers",
+    "connections": "the connections and processes left at the end",
+    "secrets": "the secret values the run handed out",
+    "spans": "the trace",
+}
 
 
 @dataclass(slots=True)
@@ -40,6 +54,8 @@ class RunRecord:
     pending: list[str] = field(default_factory=list)
     leaked: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
+    # Evidence (keys of EVIDENCE) this record lacks, each with why; empty for a finished run.
+    missing: dict[str, str] = field(default_factory=dict)
 
     def runtime(self, kind: str | None = None) -> list[dict[str, Any]]:
         return [e for e in self.runtime_events if kind is None or e.get("kind") == kind]
@@ -63,15 +79,24 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def load_record(run_dir: Path) -> RunRecord:
-    """A ``RunRecord`` from a run directory (secrets are left to the caller to re-derive)."""
-    run_json = run_dir / "run.json"
+def read_run_json(path: Path) -> dict[str, Any]:
+    """A run directory's ``run.json``; anything else is a ``ConfigError`` naming the file."""
     try:
-        meta = json.loads(run_json.read_text(encoding="utf-8"))
+        meta = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"not a run directory: {exc.strerror}", path=run_json) from None
+        raise ConfigError(f"not a run directory: {exc.strerror}", path=path) from None
     except ValueError as exc:
-        raise ConfigError(f"run.json is not JSON: {exc}", path=run_json) from None
+        raise ConfigError(f"run.json is not JSON: {exc}", path=path) from None
+    if not isinstance(meta, dict):
+        raise ConfigError("run.json must hold a JSON object", path=path)
+    return meta
+
+
+def load_record(run_dir: Path) -> RunRecord:
+    """A ``RunRecord`` from a run directory (secrets are left to the caller to re-derive: until
+    then ``missing`` names them). A data file that is gone leaves its evidence missing, or
+    rebuilt from the trace where the spans carry it."""
+    meta = read_run_json(run_dir / "run.json")
     events = read_jsonl(run_dir / "events.jsonl")
     servers: dict[str, list[dict[str, Any]]] = {}
     for event in events:
@@ -79,7 +104,7 @@ def load_record(run_dir: Path) -> RunRecord:
         if source.startswith("mcp:"):
             servers.setdefault(source[4:], []).append(event)
     trace_path = run_dir / "trace.jsonl"
-    return RunRecord(
+    record = RunRecord(
         scenario=str(meta.get("scenario", "")),
         policy=str(meta.get("policy", "")),
         seed=int(meta.get("seed", 0)),
@@ -94,4 +119,34 @@ def load_record(run_dir: Path) -> RunRecord:
         pending=list(meta.get("pending") or []),
         leaked=list(meta.get("leaked") or []),
         params=dict(meta.get("oracle_params") or {}),
+        missing={"secrets": "the run's secret values are not stored; re-derive them"},
     )
+    if not trace_path.exists():
+        record.missing["spans"] = f"{trace_path} is missing"
+    if "result" not in meta:
+        record.missing["result"] = "run.json has no result"
+    if not (run_dir / "events.jsonl").exists() or not (run_dir / "journal.jsonl").exists():
+        _fill_from_trace(record, run_dir, trace_path)
+    return record
+
+
+def _fill_from_trace(record: RunRecord, run_dir: Path, trace_path: Path) -> None:
+    """Evidence of a lost ``events.jsonl`` or ``journal.jsonl``, rebuilt from the trace."""
+    from harness.oracles.from_spans import record_from_trace
+    from harness.telemetry.export import read_traces_data
+
+    if trace_path.exists():
+        rebuilt = record_from_trace(read_traces_data(trace_path))
+    else:
+        rebuilt = RunRecord(scenario="", policy="", seed=0, missing={k: "" for k in EVIDENCE})
+    if not (run_dir / "events.jsonl").exists():
+        record.runtime_events = rebuilt.runtime_events
+        for key in ("reconnects", "calls", "agents", "compactions", "scoped_queries"):
+            if key in rebuilt.missing:
+                record.missing[key] = rebuilt.missing[key] or f"{run_dir}/events.jsonl is missing"
+        record.missing.setdefault("connections", f"{run_dir}/events.jsonl is missing")
+    if not (run_dir / "journal.jsonl").exists():
+        record.journal = rebuilt.journal
+        if "api_requests" in rebuilt.missing:
+            why = rebuilt.missing["api_requests"] or f"{run_dir}/journal.jsonl is missing"
+            record.missing["api_requests"] = why

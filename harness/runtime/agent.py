@@ -174,6 +174,7 @@ class AgentRunner:
             sc.GEN_AI_AGENT_ID: agent_id,
             sc.GEN_AI_CONVERSATION_ID: agent_id,
             sc.HARNESS_CONTEXT_ID: spec.context_id,
+            sc.HARNESS_AGENT_AUTOMATED: spec.automated,
         }
         if spec.parent:
             attributes[sc.HARNESS_AGENT_PARENT] = spec.parent
@@ -529,14 +530,21 @@ class AgentRunner:
             self.events.record("scope_refused", agent=spec.name, tool=tool, reason=str(exc))
             return _error_result(call_id, str(exc))
         if decision.effective_scope is not None:
-            span.set_attribute(sc.HARNESS_CONTEXT_ID, decision.effective_scope)
+            explicit = self._scope.argument in decision.arguments
+            span.set_attributes(
+                {
+                    sc.HARNESS_CONTEXT_ID: decision.effective_scope,
+                    sc.HARNESS_SCOPE_EXPLICIT: explicit,
+                    sc.HARNESS_AGENT_AUTOMATED: spec.automated,
+                }
+            )
             self.events.record(
                 "scoped_query",
                 agent=spec.name,
                 tool=tool,
                 context_id=spec.context_id,
                 scope=decision.effective_scope,
-                explicit=self._scope.argument in decision.arguments,
+                explicit=explicit,
                 automated=spec.automated,
             )
         outcome = await self._host.call_tool(

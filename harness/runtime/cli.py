@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,30 +22,47 @@ def agent() -> None:
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Write result.json, events.jsonl (and journal.jsonl with the fake API) here.",
+    help="Write result.json, events.jsonl, trace.jsonl (and journal.jsonl with the fake API) here.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for ids and fakes.")
 def run(config: Path, prompt: str | None, out: Path | None, seed: int) -> None:
     """Run CONFIG's main agent and scheduled tasks; print the main agent's final answer.
 
+    CONFIG is a runtime config file (model, API, policies, servers, agents, scheduled tasks,
+    faults): its format is in harness/runtime/README.md. With --out the run's record is
+    written as harness run writes it: result.json, events.jsonl, journal.jsonl (fake API)
+    and trace.jsonl (every span, OTLP JSON, for harness check, trace show and trace push).
     Exit status 0 when every agent ended its turn, 1 when one failed (its cause is printed).
     """
+    import tempfile
+
     import anyio
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     from harness.chaos_random import ChaosRandom
     from harness.errors import ConfigError
     from harness.runtime.config import load_runtime_config
     from harness.runtime.runtime import RunResult, Runtime
+    from harness.telemetry.routing import SpanSink, install_router
 
     cfg = load_runtime_config(config)
     if prompt is None and cfg.prompt is None and not cfg.scheduled:
         raise ConfigError("nothing to run: give --prompt, a prompt or scheduled tasks", path=config)
 
-    async def main() -> tuple[RunResult, Runtime]:
-        async with Runtime(cfg, rng=ChaosRandom(seed)) as rt:
-            return await rt.run(prompt), rt
+    exporter = InMemorySpanExporter()
+    sink = SpanSink([SimpleSpanProcessor(exporter)], one_trace=True)
+    # Subprocess servers write their spans into the work directory as they stop: it outlives
+    # the runtime until the trace is read.
+    with tempfile.TemporaryDirectory(prefix="harness-agent-") as work:
 
-    result, rt = anyio.run(main)
+        async def main() -> tuple[RunResult, Runtime]:
+            async with Runtime(cfg, rng=ChaosRandom(seed), workdir=Path(work)) as rt:
+                return await rt.run(prompt), rt
+
+        with install_router().attach(sink):
+            result, rt = anyio.run(main)
+        trace = _trace(exporter, rt)
     failed = False
     if result.main is not None:
         if result.main.stop == "error":
@@ -66,4 +84,16 @@ def run(config: Path, prompt: str | None, out: Path | None, seed: int) -> None:
                 fh.write(json.dumps(event.to_dict(), default=str) + "\n")
         if rt.fake_api is not None:
             rt.fake_api.journal.write_jsonl(out / "journal.jsonl")
+        (out / "trace.jsonl").write_text(json.dumps(trace, separators=(",", ":")) + "\n")
     raise SystemExit(1 if failed else 0)
+
+
+def _trace(exporter: Any, rt: Any) -> dict[str, Any]:
+    """The run's spans as one OTLP JSON ``TracesData``, one resource per component."""
+    from harness.telemetry.components import merge_span_files, regroup_by_service
+    from harness.telemetry.otlp_json import scrub_addresses, spans_to_otlp_json
+
+    spans = exporter.get_finished_spans()
+    trace = spans_to_otlp_json(spans) if spans else {"resourceSpans": []}
+    merge_span_files(trace, list(rt.spans_files.values()))
+    return regroup_by_service(scrub_addresses(trace))

@@ -45,6 +45,7 @@ __all__ = [
     "Spec",
     "draw",
     "extract",
+    "json_schemas",
     "parse_spec",
     "pointer",
     "resolve_data",
@@ -57,6 +58,53 @@ SECTIONS: Final = ("runtime", "model", "servers", "faults")
 # Keys whose values are data passed through to tools or matched against: never distributions.
 _DATA_KEYS: Final = frozenset({"input", "args"})
 _BOUNDED: Final = {"normal": ("mu", "sigma"), "lognormal": ("mu", "sigma"), "pareto": ("alpha",)}
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """JSON Schemas of distributions, for ``harness schema``: ``Distribution`` (any kind, where
+    a number is expected) and ``Pick`` (``choice`` or ``chance``, which stand for any value)."""
+    number = {"type": "number"}
+    pair = {"type": "array", "items": number, "minItems": 2, "maxItems": 2}
+    bounds = {"min": number, "max": number}
+
+    def one(kind: str, arg: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "properties": {kind: arg, **extra},
+            "required": [kind],
+            "additionalProperties": False,
+        }
+
+    def params(*required: str, optional: tuple[str, ...] = ()) -> dict[str, Any]:
+        names = (*required, *optional)
+        return {
+            "type": "object",
+            "properties": {**{k: number for k in names}, **bounds},
+            "required": list(required),
+            "additionalProperties": False,
+        }
+
+    choice = one("choice", {"type": "array", "minItems": 1}, weights={"type": "array"})
+    chance = one("chance", {"type": "number", "minimum": 0, "maximum": 1}, then={}, **{"else": {}})
+    chance["required"] = ["chance", "then"]
+    return {
+        "Distribution": {
+            "description": "a number drawn from the run's seed (harness.scenarios.distributions)",
+            "anyOf": [
+                one("uniform", pair),
+                one("randint", {**pair, "items": {"type": "integer"}}),
+                one("normal", params("mu", "sigma")),
+                one("lognormal", params("mu", "sigma")),
+                one("pareto", params("alpha", optional=("scale",))),
+                choice,
+                chance,
+            ],
+        },
+        "Pick": {
+            "description": "choice or chance: a value drawn from the run's seed",
+            "anyOf": [choice, chance],
+        },
+    }
 
 
 class _Removed:

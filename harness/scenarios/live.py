@@ -7,14 +7,19 @@ is real, scaled by ``time_scale`` (0.01 turns a 150 s timeout into 1.5 s): every
 (tool latencies, model latencies, call timeouts, scheduled tasks, fault times) is multiplied by
 it. The scenario's faults act for real: kills and freezes through the stdio interposer, toxics
 on the proxy's sockets, ``llm`` faults in the served fake API. Distributions are drawn from the
-seed as in sim mode. The
-scenario's wall budget is the watchdog; a run that hits it is reported as hung, with what was
-still pending, and everything it started is closed.
+seed as in sim mode.
+
+Start-up is not scenario time: every server is spawned and initialized (a ``harness.start_up``
+span) before the scenario's clock starts, so a 150 s timeout fires at 150 s on the run's clock
+and the start-up is reported apart (``stats.startup_s``, real seconds). A time scale at which
+the scenario's schedule (scheduled tasks, timed faults) cannot fit the wall budget is refused
+up front; a run whose scheduled tasks still did not fire is judged inconclusive, with the
+reason. The scenario's wall budget is the watchdog (start-up gets as much again); a run that
+hits it is reported as hung, with what was still pending, and everything it started is closed.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
@@ -22,22 +27,25 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from harness.chaos_random import ChaosRandom
 from harness.clock import ScaledClock
 from harness.errors import ConfigError
+from harness.oracles import EVIDENCE
 from harness.runtime.config import RuntimeConfig
 from harness.runtime.runtime import RunResult, Runtime
 from harness.scenarios._record import build_record
 from harness.scenarios.model import Policy, Scenario
-from harness.scenarios.runner import RunOutcome, judged
-from harness.telemetry.components import regroup_by_service
+from harness.scenarios.runner import RunOutcome, judged, run_attributes
+from harness.telemetry import semconv as sc
+from harness.telemetry.components import merge_span_files, regroup_by_service, stamp_resources
 from harness.telemetry.otlp_json import scrub_addresses, spans_to_otlp_json
 from harness.telemetry.routing import SpanSink, install_router
 
-__all__ = ["auto_time_scale", "live_config", "run_scenario_live"]
+__all__ = ["auto_time_scale", "check_time_scale", "live_config", "run_scenario_live"]
 
 
 def _children() -> set[int]:
@@ -62,22 +70,59 @@ def live_config(scenario: Scenario, policy: Policy) -> RuntimeConfig:
     return config.model_copy(update={"servers": servers, "api": api})
 
 
-def _merge_subprocess_spans(trace: dict[str, Any], files: list[Path]) -> None:
-    for path in files:
-        if not path.exists():
-            continue
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                data = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by a killed server
-            trace.setdefault("resourceSpans", []).extend(data.get("resourceSpans", []))
-
-
 def auto_time_scale(scenario: Scenario) -> float:
     """0.01, or less when the scenario's virtual budget would not fit half its wall budget
     (a task scheduled thirteen hours in must still run within the watchdog)."""
     return min(0.01, 0.5 * scenario.budget.wall / scenario.budget.virtual)
+
+
+def _schedule(scenario: Scenario) -> list[tuple[float, str]]:
+    """What the scenario schedules at a fixed time: (scenario seconds, what), in order."""
+    planned = [(task.at, f"task {task.name}") for task in scenario.runtime.scheduled]
+    for fault in scenario.faults:
+        at = getattr(fault, "at", None)
+        if at is not None:
+            planned.append((float(at), f"fault {fault.label}"))
+    return sorted(planned)
+
+
+def check_time_scale(scenario: Scenario, time_scale: float) -> None:
+    """Refuse a time scale at which the scenario's schedule cannot fit its wall budget: the
+    run could only end with the watchdog, before what it tests has happened."""
+    planned = _schedule(scenario)
+    if not planned:
+        return
+    at, what = planned[-1]
+    wall = scenario.budget.wall
+    if at * time_scale < wall:
+        return
+    fits = 0.5 * wall / at
+    raise ConfigError(
+        f"{scenario.name}'s schedule reaches {at:g} s ({what}): {at * time_scale:.3g} s of "
+        f"real time at this scale, past its {wall:g} s wall budget; use --time-scale "
+        f"{fits:.2g} or less, or leave it out to fit the schedule",
+        field="--time-scale",
+        value=time_scale,
+    )
+
+
+def _unfired(scenario: Scenario, rt: Runtime, time_scale: float) -> str | None:
+    """Why part of the scenario never ran: its scheduled tasks that had not fired, or None."""
+    fired = {e.data.get("task") for e in rt.events.of_kind("task_fired")}
+    tasks = scenario.runtime.scheduled
+    unfired = [f"task {t.name} (at {t.at:g} s)" for t in tasks if t.name not in fired]
+    if not unfired:
+        return None
+    return (
+        f"the schedule did not fit: {', '.join(unfired)} had not fired when the run ended "
+        f"({scenario.budget.wall:g} s wall budget, time scale {time_scale:.3g})"
+    )
+
+
+def _still_starting(rt: Runtime) -> list[str]:
+    """The servers start-up had not connected when the watchdog ended it."""
+    connected = {e.data["server"] for e in rt.events.of_kind("connected")}
+    return [name for name in rt.host.servers if name not in connected]
 
 
 def _calls_in_flight(rt: Runtime) -> dict[str, list[str]]:
@@ -103,17 +148,21 @@ def run_scenario_live(
 ) -> RunOutcome:
     """Run ``scenario`` under ``policy`` for real (subprocesses, sockets, scaled real time).
 
-    ``time_scale`` defaults to ``auto_time_scale(scenario)``."""
+    ``time_scale`` defaults to ``auto_time_scale(scenario)``; one given explicitly must fit
+    the scenario's schedule (``check_time_scale``)."""
+    explicit = time_scale is not None
     if time_scale is None:
         time_scale = auto_time_scale(scenario)
     if not 0 < time_scale <= 10:
         raise ConfigError("must be in (0, 10]", field="--time-scale", value=time_scale)
     scenario, draws = scenario.resolve(seed)
+    if explicit:
+        check_time_scale(scenario, time_scale)
     config = live_config(scenario, policy)
     rng = ChaosRandom(seed)
     box: dict[str, Any] = {}
     exporter = InMemorySpanExporter()
-    sink = SpanSink([SimpleSpanProcessor(exporter)])
+    sink = SpanSink([SimpleSpanProcessor(exporter)], one_trace=True)
     before = _children()
     hung, pending = False, []
     result: RunResult | None = None
@@ -121,20 +170,39 @@ def run_scenario_live(
     workdir = Path(workdir_handle.name)
 
     async def main() -> RunResult | None:
-        clock = ScaledClock(time_scale)
+        clock = ScaledClock(time_scale, held=True)
         async with Runtime(
             config, clock=clock, rng=rng, time_scale=time_scale, workdir=workdir
         ) as rt:
             box["runtime"] = rt
+            started = anyio.Event()
             async with anyio.create_task_group() as watchdog:
 
                 async def expire() -> None:
-                    await anyio.sleep(scenario.budget.wall)
+                    with anyio.move_on_after(scenario.budget.wall):
+                        await started.wait()
+                    if started.is_set():
+                        await anyio.sleep(scenario.budget.wall)
                     # What is pending, read before the cancellation unwinds the calls.
                     box["in_flight"] = _calls_in_flight(rt)
                     watchdog.cancel_scope.cancel()
 
                 watchdog.start_soon(expire)
+                began = time.perf_counter()
+                tracer = otel_trace.get_tracer("harness.scenarios")
+                # Spawn and initialize every server before the scenario's clock starts. A
+                # server the fault plan breaks from the start is left to the agents, which
+                # meet the failure as they would have (and record it).
+                attributes = {sc.HARNESS_TIME_SCALE: time_scale}
+                with tracer.start_as_current_span("harness.start_up", attributes=attributes):
+                    try:
+                        await rt.host.list_tools()
+                    except Exception as exc:
+                        box["startup_error"] = f"{type(exc).__name__}: {exc}"
+                box["startup"] = time.perf_counter() - began
+                clock.start()
+                box["origin_ns"] = time.time_ns()
+                started.set()
                 box["result"] = await rt.run()
                 watchdog.cancel_scope.cancel()
             return box.get("result")
@@ -159,14 +227,25 @@ def run_scenario_live(
             for e in rt.events.of_kind("agent_finished"):
                 started_agents.pop(e.data["agent_id"], None)
             pending = [f"agent {name} still running" for name in started_agents.values()]
+            if "origin_ns" not in box:
+                starting = _still_starting(rt)
+                pending.append(
+                    f"servers still starting after the {scenario.budget.wall:g} s budget: "
+                    f"{', '.join(starting) or 'none'}; no agent started"
+                )
             pending += [
                 f"{len(tools)} call(s) in flight on {server}: {', '.join(tools)}"
                 for server, tools in box.get("in_flight", {}).items()
             ]
         spans = exporter.get_finished_spans()
         trace = spans_to_otlp_json(spans) if spans else {"resourceSpans": []}
-        _merge_subprocess_spans(trace, list(rt.spans_files.values()))
+        merge_span_files(trace, list(rt.spans_files.values()))
         trace = regroup_by_service(scrub_addresses(trace))
+        stamped = run_attributes(scenario.name, policy, seed, mode="live", strategy="real")
+        stamped[sc.HARNESS_TIME_SCALE] = time_scale
+        if "origin_ns" in box:
+            stamped[sc.HARNESS_RUN_ORIGIN] = box["origin_ns"]
+        stamp_resources(trace, stamped)
         # The runtime has closed everything it started: any child left now is a leak. The
         # record is built here, while the subprocesses' files in the work directory remain.
         leaked = sorted(_children() - before)
@@ -182,6 +261,11 @@ def run_scenario_live(
             pending=pending,
             leaked=[f"process {pid}" for pid in leaked],
         )
+        why = _unfired(scenario, rt, time_scale) if "origin_ns" in box else None
+        if why is not None and (hung or interrupted):
+            # What the scenario did not get to do is not in the record: no verdict on it.
+            for key in EVIDENCE.keys() - {"spans", "secrets", "connections"}:
+                record.missing[key] = why
     return judged(
         scenario,
         record,
@@ -189,7 +273,11 @@ def run_scenario_live(
         trace=trace,
         virtual_s=rt.events.events[-1].time if rt.events.events else 0.0,
         wall_s=wall,
-        stats={"time_scale": time_scale},
+        stats={
+            "time_scale": time_scale,
+            "startup_s": box.get("startup"),
+            **({"startup_error": box["startup_error"]} if "startup_error" in box else {}),
+        },
         source=source,
         interrupted=interrupted,
         draws=draws,

@@ -64,7 +64,16 @@ from harness.runtime.config import (
     check_server_names,
 )
 
-__all__ = ["POLICY_MAP", "Budget", "Policy", "Scenario", "load_scenario"]
+__all__ = [
+    "POLICY_MAP",
+    "SCHEMA_FILE",
+    "Budget",
+    "Policy",
+    "Scenario",
+    "json_schema",
+    "load_scenario",
+    "write_schema_file",
+]
 
 Policy = Literal["buggy", "fixed"]
 
@@ -287,6 +296,77 @@ class Scenario(_Strict):
                 "faults": self.faults.model_dump(mode="json", exclude_none=True),
             }
         )
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of scenario files as written: the model's schema, where every value
+    under ``runtime``, ``servers`` and ``faults`` may also be a distribution (any kind for a
+    number, ``choice`` or ``chance`` for anything else), as the loader accepts."""
+    from harness.scenarios.distributions import SECTIONS, json_schemas
+
+    schema = Scenario.model_json_schema()
+    defs: dict[str, Any] = schema["$defs"]
+    drawn: set[str] = set()
+    pending = [schema["properties"][s] for s in SECTIONS if s in schema["properties"]]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            name = ref.removeprefix("#/$defs/")
+            if ref and name not in drawn:
+                drawn.add(name)
+                pending.append(defs[name])
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    for name in drawn:
+        _drawable(defs[name])
+    for section in SECTIONS:
+        if section in schema["properties"]:
+            _drawable_children(schema["properties"][section])
+    defs.update(json_schemas())
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema
+
+
+# ``json_schema()`` as shipped: ``harness schema`` prints this file instead of building the
+# models (a second of imports); a test holds it equal to ``json_schema()``.
+SCHEMA_FILE = Path(__file__).with_name("schema.json")
+
+
+def write_schema_file() -> None:
+    """Rewrite ``SCHEMA_FILE`` from the models (after changing a scenario model)."""
+    SCHEMA_FILE.write_text(json.dumps(json_schema(), indent=2) + "\n", encoding="utf-8")
+
+
+def _numeric(node: dict[str, Any]) -> bool:
+    branches = node.get("anyOf", [node])
+    return any(b.get("type") in ("number", "integer") for b in branches if isinstance(b, dict))
+
+
+def _or_drawn(node: dict[str, Any]) -> dict[str, Any]:
+    kind = "Distribution" if _numeric(node) else "Pick"
+    kept: dict[str, Any] = {k: node[k] for k in ("title", "description", "default") if k in node}
+    inner = {k: v for k, v in node.items() if k not in kept}
+    return {**kept, "anyOf": [inner, {"$ref": f"#/$defs/{kind}"}]}
+
+
+def _drawable_children(node: dict[str, Any]) -> None:
+    """Let each value a schema node holds (properties, items, map values) be drawn."""
+    props = node.get("properties")
+    if isinstance(props, dict):
+        for key, value in props.items():
+            props[key] = _or_drawn(value)
+    for key in ("items", "additionalProperties"):
+        if isinstance(node.get(key), dict):
+            node[key] = _or_drawn(node[key])
+
+
+def _drawable(node: dict[str, Any]) -> None:
+    _drawable_children(node)
+    for branch in node.get("anyOf", []):
+        if isinstance(branch, dict):
+            _drawable_children(branch)
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:

@@ -12,6 +12,8 @@ as hung with the tasks still pending, and everything it started is closed.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,13 +32,14 @@ from harness.runtime.runtime import RunResult, Runtime
 from harness.scenarios._record import build_record
 from harness.scenarios.model import Policy, Scenario
 from harness.sim import SimStalled, run_sim
-from harness.telemetry.components import regroup_by_service
+from harness.telemetry import semconv as sc
+from harness.telemetry.components import regroup_by_service, stamp_resources
 from harness.telemetry.otlp_json import scrub_addresses, spans_to_otlp_json
 from harness.telemetry.routing import SpanSink, install_router
 
-__all__ = ["RunOutcome", "run_scenario", "sim_config"]
+__all__ = ["RunOutcome", "run_identity", "run_scenario", "sim_config"]
 
-Outcome = Literal["reproduced", "held", "unexpected", "interrupted"]
+Outcome = Literal["reproduced", "held", "unexpected", "inconclusive", "interrupted"]
 
 
 @dataclass(slots=True)
@@ -93,24 +96,44 @@ class RunOutcome:
             "hung": self.record.hung,
             "interrupted": self.interrupted,
             "draws": self.draws,
+            "trace_id": self.trace_id,
         }
+
+    @property
+    def trace_id(self) -> str | None:
+        """The run's trace id (one trace per run)."""
+        from harness.telemetry.timeshift import trace_ids
+
+        ids = trace_ids(self.trace)
+        return ids[0] if ids else None
 
 
 def judge(
     scenario: Scenario, policy: Policy, verdicts: list[Verdict]
 ) -> tuple[Outcome, Outcome, Verdict | None]:
+    """The outcome, the expected outcome and the deciding verdict. An oracle that could not
+    judge makes the run "inconclusive" when the judgement depends on it: a verdict without its
+    evidence is neither a reproduction nor a pass."""
     by_name = {v.name: v for v in verdicts}
-    failing = [v for v in verdicts if not v.holds]
+    unjudged = [v for v in verdicts if not v.judged]
     if policy == "buggy":
+        expected: Outcome = "reproduced"
         bug_oracles = [by_name[n] for n in scenario.expect.buggy]
-        reproduced = all(not v.holds for v in bug_oracles)
-        deciding = bug_oracles[0] if reproduced else next((v for v in bug_oracles if v.holds), None)
+        held = next((v for v in bug_oracles if v.judged and v.holds), None)
+        blind = next((v for v in bug_oracles if not v.judged), None)
+        if held is None and blind is not None:
+            return "inconclusive", expected, blind
+        reproduced = held is None
+        deciding = bug_oracles[0] if reproduced else held
         if scenario.expect.reproduces == "sometimes" and not reproduced:
             # A randomized bug shows for some seeds only: a seed without it is expected too.
             return "held", "held", deciding
-        return ("reproduced" if reproduced else "unexpected"), "reproduced", deciding
+        return ("reproduced" if reproduced else "unexpected"), expected, deciding
+    failing = [v for v in verdicts if v.fails]
     if failing:
         return "unexpected", "held", failing[0]
+    if unjudged:
+        return "inconclusive", "held", unjudged[0]
     return "held", "held", by_name[scenario.expect.buggy[0]]
 
 
@@ -128,6 +151,44 @@ class _VirtualNanos:
             return self._last
         self._last = self._epoch + round(loop.time() * 1e9)
         return self._last
+
+
+def run_identity(
+    scenario: Scenario,
+    *,
+    policy: Policy,
+    seed: int,
+    mode: str,
+    strategy: str,
+    params: Mapping[str, Any] | None = None,
+) -> str:
+    """A digest of everything that identifies a run: the scenario as run (its content, with
+    every draw), the policy, seed, mode and scheduling strategy. Trace and span ids are drawn
+    from it, so two different runs never share a trace id or a span id (pushed to one
+    collector they stay apart), and the same run gets the same ids again (replay compares
+    them)."""
+    key = {
+        "scenario": scenario.content_hash(),
+        "policy": policy,
+        "seed": seed,
+        "mode": mode,
+        "strategy": strategy,
+        "params": dict(params or {}),
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def run_attributes(
+    scenario: str, policy: str, seed: int, *, mode: str, strategy: str
+) -> dict[str, str | int | float | bool]:
+    """The resource attributes that name a run in its trace."""
+    return {
+        sc.HARNESS_SCENARIO: scenario,
+        sc.HARNESS_POLICY: policy,
+        sc.HARNESS_SEED: seed,
+        sc.HARNESS_MODE: mode,
+        sc.HARNESS_STRATEGY: strategy,
+    }
 
 
 def sim_config(scenario: Scenario, policy: Policy) -> RuntimeConfig:
@@ -182,8 +243,14 @@ def run_scenario(
 
     exporter = InMemorySpanExporter()
     epoch_ns = int(scenario.start.timestamp() * 1e9)
+    identity = run_identity(
+        scenario, policy=policy, seed=seed, mode="sim", strategy=strategy, params=strategy_params
+    )
     sink = SpanSink(
-        [SimpleSpanProcessor(exporter)], rng=rng.fork("trace-ids"), time_ns=_VirtualNanos(epoch_ns)
+        [SimpleSpanProcessor(exporter)],
+        rng=ChaosRandom(seed, name=f"trace-ids/{identity}"),
+        time_ns=_VirtualNanos(epoch_ns),
+        one_trace=True,
     )
     hung, pending, interrupted = False, [], False
     result: RunResult | None = None
@@ -220,6 +287,11 @@ def run_scenario(
         regroup_by_service(scrub_addresses(spans_to_otlp_json(spans)))
         if spans
         else {"resourceSpans": []}
+    )
+    stamp_resources(
+        trace,
+        run_attributes(scenario.name, policy, seed, mode="sim", strategy=strategy)
+        | {sc.HARNESS_RUN_ORIGIN: epoch_ns},
     )
     record = build_record(
         scenario,

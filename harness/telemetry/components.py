@@ -22,7 +22,9 @@ resource (a live run's subprocess servers) keep it.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from harness.telemetry.semconv import (
@@ -38,8 +40,10 @@ __all__ = [
     "MCP_SERVER_ATTRIBUTE",
     "UNKNOWN_MCP_SERVICE",
     "merge_lines",
+    "merge_span_files",
     "regroup_by_service",
     "service_names",
+    "stamp_resources",
 ]
 
 MCP_SERVER_ATTRIBUTE = HARNESS_MCP_SERVER
@@ -110,6 +114,35 @@ def merge_lines(lines: Iterable[dict[str, Any]]) -> dict[str, Any]:
     return {"resourceSpans": merged}
 
 
+def merge_span_files(trace: dict[str, Any], files: list[Path]) -> None:
+    """Add the subprocess servers' spans to the run's trace. A server span without a parent
+    (a notification carries no trace context) started a trace of its own in the server's
+    process: it joins the run's trace, so the run stays one trace."""
+    run_trace = next(
+        (
+            span["traceId"]
+            for rs in trace.get("resourceSpans", [])
+            for ss in rs.get("scopeSpans", [])
+            for span in ss.get("spans", [])
+        ),
+        None,
+    )
+    for path in files:
+        if not path.exists():
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                data = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by a killed server
+            for rs in data.get("resourceSpans", []):
+                for ss in rs.get("scopeSpans", []):
+                    for span in ss.get("spans", []):
+                        if run_trace and not span.get("parentSpanId"):
+                            span["traceId"] = run_trace
+            trace.setdefault("resourceSpans", []).extend(data.get("resourceSpans", []))
+
+
 def regroup_by_service(traces_data: dict[str, Any]) -> dict[str, Any]:
     """A copy of an OTLP JSON ``TracesData`` dict with one ``resourceSpans`` per component.
 
@@ -155,3 +188,26 @@ def service_names(traces_data: dict[str, Any]) -> list[str]:
         _string_attr(rs.get("resource", {}).get("attributes", []), SERVICE_NAME) or ""
         for rs in traces_data.get("resourceSpans", [])
     ]
+
+
+def _any_value(value: str | int | float | bool) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int):
+        return {"intValue": str(value)}  # OTLP JSON writes 64-bit integers as strings
+    if isinstance(value, float):
+        return {"doubleValue": value}
+    return {"stringValue": value}
+
+
+def stamp_resources(
+    traces_data: dict[str, Any], attributes: dict[str, str | int | float | bool]
+) -> dict[str, Any]:
+    """Set ``attributes`` on every resource of ``traces_data`` (in place; returned): what
+    identifies the run (scenario, policy, seed, mode, its clock) travels with its trace."""
+    for resource_spans in traces_data.get("resourceSpans", []):
+        resource = resource_spans.setdefault("resource", {})
+        kept = [a for a in resource.get("attributes", []) if a.get("key") not in attributes]
+        stamped = [{"key": k, "value": _any_value(v)} for k, v in attributes.items()]
+        resource["attributes"] = kept + stamped
+    return traces_data

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import socket
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -63,9 +66,13 @@ __all__ = [
     "encode_traces_data",
     "export_traces_data",
     "exporter_from_settings",
+    "jaeger_link",
+    "quiet_exporter_logs",
+    "reachable",
     "read_traces_data",
     "readable_spans",
     "resolve_settings",
+    "unreachable_error",
 ]
 
 Protocol = Literal["grpc", "http/protobuf"]
@@ -163,6 +170,65 @@ def build_exporter(settings: ExportSettings, *, timeout: float = 10.0) -> SpanEx
     if settings.protocol == "grpc":
         return _grpc_exporter_class()(endpoint=settings.endpoint, timeout=timeout)
     return _http_exporter_class()(endpoint=settings.endpoint, timeout=timeout)
+
+
+def reachable(settings: ExportSettings, *, timeout: float = 2.0) -> str | None:
+    """``None`` when a collector accepts connections at ``settings.endpoint``, else why not
+    (one TCP connect: the SDK would spend seconds retrying before it gives up)."""
+    parts = urlsplit(settings.endpoint)
+    host = parts.hostname or "localhost"
+    port = parts.port or DEFAULT_PORTS[settings.protocol]
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except TimeoutError:
+        return f"no answer within {timeout:g} s"
+    except socket.gaierror:
+        return f"cannot resolve {host}"
+    except OSError as exc:
+        return (exc.strerror or str(exc)).lower()
+
+
+def unreachable_error(settings: ExportSettings, why: str) -> ExportError:
+    """The one line that says no collector is listening, and what to do."""
+    return ExportError(
+        f"no OTLP collector at {settings.endpoint} ({why}); start one "
+        f"(docker compose up -d starts a collector and Jaeger) or name yours with "
+        f"--otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+
+
+_EXPORTER_LOGGERS = (
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.http._common",
+    "opentelemetry.exporter.otlp.proto.grpc.exporter",
+    "opentelemetry.sdk.trace.export",
+)
+
+
+@contextmanager
+def quiet_exporter_logs() -> Iterator[None]:
+    """Silence the SDK exporters' retry and failure logs inside the block: the harness says
+    in one line what was delivered and what was not."""
+    loggers = [logging.getLogger(name) for name in _EXPORTER_LOGGERS]
+    saved = [logger.disabled for logger in loggers]
+    for logger in loggers:
+        logger.disabled = True
+    try:
+        yield
+    finally:
+        for logger, was in zip(loggers, saved, strict=True):
+            logger.disabled = was
+
+
+JAEGER_URL_ENV = "HARNESS_JAEGER_URL"
+
+
+def jaeger_link(trace_id: str, env: Mapping[str, str] | None = None) -> str:
+    """The Jaeger UI's page of a trace (``HARNESS_JAEGER_URL``, default localhost:16686)."""
+    env = os.environ if env is None else env
+    base = (env.get(JAEGER_URL_ENV) or "http://localhost:16686").rstrip("/")
+    return f"{base}/trace/{trace_id}"
 
 
 def exporter_from_settings(
@@ -609,16 +675,20 @@ class RunExporter:
     """Sends finished runs' traces from a background thread, batched across runs (the SDK's
     ``BatchSpanProcessor``), so exporting adds little to each run's wall time.
 
-    ``submit(trace)`` queues a run's spans (one resource per component); ``close()`` sends
+    ``submit(trace)`` queues a run's spans (one resource per component), moved in time to end
+    now (``shift``, see ``timeshift``) so Jaeger's default search finds them; ``close()`` sends
     what is queued (waiting at most ``timeout_millis``) and shuts the exporter down. A
-    collector that refuses spans is logged by the SDK, not raised: use ``export_traces_data``
-    when the caller must know.
+    collector that refuses spans is counted in ``refused``, not raised (the SDK's retry logs
+    are silenced meanwhile): use ``export_traces_data`` when the caller must know at once.
     """
 
-    def __init__(self, exporter: SpanExporter) -> None:
+    def __init__(self, exporter: SpanExporter, *, shift: bool = True) -> None:
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+        self._shift = shift
         self._tally = _Tally(exporter)
+        self._quiet = quiet_exporter_logs()
+        self._quiet.__enter__()
         self._processor: SpanProcessor = BatchSpanProcessor(self._tally)
 
     @property
@@ -632,7 +702,14 @@ class RunExporter:
         return self._tally.refused
 
     def submit(self, traces_data: Mapping[str, Any]) -> int:
-        """Queue a run's OTLP JSON; returns the number of spans queued."""
+        """Queue a run's OTLP JSON (moved to end now unless made with ``shift=False``);
+        returns the number of spans queued."""
+        if self._shift:
+            import time
+
+            from harness.telemetry.timeshift import shift_to_now
+
+            traces_data = shift_to_now(traces_data, time.time_ns())
         spans = _spans_for(self._tally.inner, traces_data, regroup=True)
         for span in spans:
             self._processor.on_end(span)
@@ -640,8 +717,11 @@ class RunExporter:
 
     def close(self, timeout_millis: int = 30_000) -> bool:
         """Send everything queued and shut down; ``False`` when it did not finish in time."""
-        flushed = self._processor.force_flush(timeout_millis)
-        self._processor.shutdown()
+        try:
+            flushed = self._processor.force_flush(timeout_millis)
+            self._processor.shutdown()
+        finally:
+            self._quiet.__exit__(None, None, None)
         return flushed
 
 

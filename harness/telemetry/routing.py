@@ -42,15 +42,35 @@ __all__ = ["SpanRouter", "SpanSink", "install_router"]
 
 @dataclass(eq=False)
 class SpanSink:
-    """Where one run's spans go, and how their ids are drawn."""
+    """Where one run's spans go, and how their ids are drawn. With ``one_trace`` every root
+    span of the sink gets the same trace id, so a run with several roots (scheduled tasks
+    beside the main agent, live mode's start-up) is still one trace."""
 
     processors: Sequence[SpanProcessor]
     rng: ChaosRandom | None = None
     time_ns: Callable[[], int] | None = None
+    one_trace: bool = False
     _ids: IdGenerator = field(init=False)
 
     def __post_init__(self) -> None:
-        self._ids = SeededIdGenerator(self.rng) if self.rng is not None else RandomIdGenerator()
+        ids = SeededIdGenerator(self.rng) if self.rng is not None else RandomIdGenerator()
+        self._ids = _OneTraceIds(ids) if self.one_trace else ids
+
+
+class _OneTraceIds(IdGenerator):
+    """The first trace id drawn, for every root span after it."""
+
+    def __init__(self, inner: IdGenerator) -> None:
+        self._inner = inner
+        self._trace_id: int | None = None
+
+    def generate_span_id(self) -> int:
+        return self._inner.generate_span_id()
+
+    def generate_trace_id(self) -> int:
+        if self._trace_id is None:
+            self._trace_id = self._inner.generate_trace_id()
+        return self._trace_id
 
 
 class _RoutingIds(IdGenerator):

@@ -68,6 +68,19 @@ HARNESS_COMPACTIONS: Final = "harness.compactions"
 HARNESS_SCENARIO: Final = "harness.scenario"
 HARNESS_POLICY: Final = "harness.policy"
 HARNESS_SEED: Final = "harness.seed"
+# Resource attributes a run stamps on its trace, beside scenario, policy and seed: its mode and
+# scheduling strategy, the span time of the run's time 0 and (live) the real length of one
+# scenario second, so a bare trace can be judged on the run's clock.
+HARNESS_MODE: Final = "harness.mode"
+HARNESS_STRATEGY: Final = "harness.strategy"
+HARNESS_RUN_ORIGIN: Final = "harness.run.origin_unix_nano"
+HARNESS_TIME_SCALE: Final = "harness.time_scale"
+# A chat query's scope: stated by the call site (explicit) or inherited; and whether the agent
+# runs for scheduled automation (a scheduled task or a subagent of one).
+HARNESS_SCOPE_EXPLICIT: Final = "harness.scope.explicit"
+HARNESS_AGENT_AUTOMATED: Final = "harness.agent.automated"
+# On export with timestamps shifted to now: the span's start on the run's own clock.
+HARNESS_VIRTUAL_START: Final = "harness.virtual.start_unix_nano"
 HARNESS_CONTEXT_ID: Final = "harness.context_id"
 HARNESS_AGENT_PARENT: Final = "harness.agent.parent"
 HARNESS_RECONNECT_DECISION: Final = "harness.reconnect.decision"

@@ -100,19 +100,31 @@ SCRIPT = """
   var zoomLabel = document.getElementById("zoom-level");
 
   function pad(n) { return (n < 10 ? "0" : "") + n; }
-  function fmt(s) {
+  // A moment of the run, as RunClock.at draws it: the time of day on the scenario's clock for
+  // a long run with a start (data-origin), else seconds into the run.
+  var origin = body.hasAttribute("data-origin") ?
+    parseFloat(body.getAttribute("data-origin")) : null;
+  var offset = parseFloat(body.getAttribute("data-origin-offset") || "0");
+  function at(s) {
+    if (origin !== null) {
+      var moment = new Date((origin + offset + s) * 1000);
+      var text = pad(moment.getUTCHours()) + ":" + pad(moment.getUTCMinutes()) + ":" +
+        pad(moment.getUTCSeconds());
+      var tenths = Math.floor(moment.getUTCMilliseconds() / 100);
+      text = tenths ? text + "." + tenths : text;
+      var days = Math.round((Date.UTC(moment.getUTCFullYear(), moment.getUTCMonth(),
+        moment.getUTCDate()) - Math.floor((origin + offset) / 86400) * 86400000) / 86400000);
+      return days ? text + " (+" + days + " d)" : text;
+    }
     var a = Math.abs(s);
     if (a >= 3600) {
-      s = Math.round(s * 10) / 10;
-      var whole = Math.floor(s);
-      var text = Math.floor(whole / 3600) + ":" + pad(Math.floor(whole % 3600 / 60)) + ":" +
+      var whole = Math.round(s);
+      return "T+" + Math.floor(whole / 3600) + ":" + pad(Math.floor(whole % 3600 / 60)) + ":" +
         pad(whole % 60);
-      var tenths = Math.round((s - whole) * 10);
-      return tenths > 0 && tenths < 10 ? text + "." + tenths : text;
     }
-    if (a >= 100 || s === Math.round(s)) return s.toFixed(0) + " s";
-    if (a >= 1) return s.toFixed(1) + " s";
-    return (s * 1000).toFixed(0) + " ms";
+    if (s === Math.round(s)) return s.toFixed(0) + " s";
+    if (a < 1) return (s * 1000).toFixed(0) + " ms";
+    return s.toFixed(1) + " s";
   }
 
   function niceStep(range, count) {
@@ -135,7 +147,7 @@ SCRIPT = """
       var tick = document.createElement("div");
       tick.className = "tick";
       tick.style.left = ((t - t0) / range * 100) + "%";
-      tick.textContent = fmt(t);
+      tick.textContent = at(t);
       track.appendChild(tick);
     }
   }
@@ -155,6 +167,28 @@ SCRIPT = """
   document.getElementById("zoom-in").addEventListener("click", function () { setZoom(zoom * 2); });
   document.getElementById("zoom-out").addEventListener("click", function () { setZoom(zoom / 2); });
   document.getElementById("zoom-fit").addEventListener("click", function () { setZoom(1); });
+
+  // Zoom to the deciding evidence with its surroundings (a quarter of the run, or more when
+  // the evidence is spread) and centre it: in a long run it is otherwise a sliver.
+  function zoomToDeciding() {
+    var items = document.querySelectorAll(".mk.deciding, .iv.deciding");
+    if (!items.length) return false;
+    var lo = 100, hi = 0;
+    Array.prototype.forEach.call(items, function (el) {
+      var left = parseFloat(el.style.left) || 0;
+      lo = Math.min(lo, left);
+      hi = Math.max(hi, left + (parseFloat(el.style.width) || 0));
+    });
+    var window_ = Math.min(100, Math.max((hi - lo) * 2, 25));
+    setZoom(100 / window_);
+    var track = document.querySelector(".axis .track");
+    var nameW = document.querySelector(".row .name").offsetWidth;
+    var x = track.getBoundingClientRect().left - tl.getBoundingClientRect().left + tl.scrollLeft;
+    var centre = x + (lo + hi) / 200 * track.offsetWidth;
+    tl.scrollLeft = Math.max(0, centre - nameW - (tl.clientWidth - nameW) / 2);
+    return true;
+  }
+  document.getElementById("zoom-deciding").addEventListener("click", zoomToDeciding);
   tl.addEventListener("wheel", function (ev) {
     if (!(ev.ctrlKey || ev.altKey || ev.metaKey)) return;
     ev.preventDefault();
@@ -203,7 +237,11 @@ SCRIPT = """
   if (deciding) show(deciding);
   // A link can open the page zoomed: report.html#zoom=8
   var asked = /zoom=([0-9.]+)/.exec(window.location.hash);
-  if (asked) { setZoom(parseFloat(asked[1])); } else { drawTicks(); }
+  if (asked) {
+    setZoom(parseFloat(asked[1]));
+  } else if (!(/deciding/.test(window.location.hash) && zoomToDeciding())) {
+    drawTicks();
+  }
   var lanes = document.querySelectorAll("[data-lane]").length;
   var expected = parseInt(body.getAttribute("data-lanes"), 10);
   if (lanes === expected && errors.length === 0) {

@@ -14,8 +14,7 @@ from typing import Any
 
 from harness.telemetry.semconv import HARNESS_MCP_SERVER
 from harness.views._assets import SCRIPT, STYLE
-from harness.views._time import fmt
-from harness.views.model import Interval, Lane, Marker, RunView, SpanRow
+from harness.views.model import Interval, Lane, Marker, RunView, SpanRow, iter_markers
 from harness.views.terminal import SYMBOLS
 
 __all__ = ["render_html"]
@@ -44,8 +43,15 @@ def _detail(data: Any) -> str:
 class _Page:
     def __init__(self, view: RunView) -> None:
         self.view = view
+        self.clock = view.clock
         self.start = view.start
         self.span = view.duration if view.duration > 0 else 1.0
+        # A run often ends at its deciding moment (the reconnect at 150 s): the axis then runs
+        # on past the end, so that moment's markers have room instead of piling up at the edge.
+        deciding = [m.time for _, m in iter_markers(view) if m.deciding]
+        deciding += [row.start for row in view.spans if row.deciding]
+        if deciding and max(deciding) >= self.start + 0.85 * self.span:
+            self.span *= 1.15
 
     def pct(self, t: float) -> float:
         return round((t - self.start) / self.span * 100, 4)
@@ -61,7 +67,7 @@ class _Page:
             classes.append("local")
         if item.error:
             classes.append("err")
-        title = f"{item.label}: {fmt(item.start)} → {fmt(item.end)}"
+        title = f"{item.label}: {self.clock.at(item.start)} → {self.clock.at(item.end)}"
         if item.error:
             title += f" ({item.error})"
         label = ""
@@ -96,7 +102,7 @@ class _Page:
                 classes.append("err")
             if marker.deciding:
                 classes.append("deciding")
-            title = f"{fmt(marker.time)}: {marker.label}"
+            title = f"{self.clock.at(marker.time)}: {marker.label}"
             if marker.evidence_of:
                 title += f" (evidence: {', '.join(marker.evidence_of)})"
             detail = {
@@ -134,10 +140,10 @@ class _Page:
     def server_lane(self, lane: Lane) -> str:
         calls = lane.of_kind("call")
         rows = max((c.level for c in calls), default=-1) + 1
-        peak = max((i.level for i in lane.of_kind("in_flight")), default=1) or 1
+        top = max((i.level for i in lane.of_kind("in_flight")), default=1) or 1
         parts = [self.interval(c) for c in lane.of_kind("connection")]
         for window in lane.of_kind("in_flight"):
-            h = max(3, round(window.level / peak * _LEVEL_H))
+            h = max(3, round(window.level / top * _LEVEL_H))
             parts.append(
                 self.interval(window, style=f"top:{_LEVEL_TOP + _LEVEL_H - h}px;height:{h}px")
             )
@@ -146,7 +152,7 @@ class _Page:
         parts.append(self.markers(lane.markers))
         height = _SERVER_TOP + rows * _CALL_ROW + 4
         return self.row(
-            f"{_e(lane.name)} <span class='muted'>(peak {peak} in flight)</span>",
+            f"{_e(lane.name)} <span class='muted'>(peak {lane.peak} in flight)</span>",
             "".join(parts),
             height=height,
             attrs=f' data-lane="server:{_e(lane.name)}"',
@@ -170,7 +176,7 @@ class _Page:
         if row.deciding:
             classes.append("deciding")
             name_classes.append("deciding")
-        title = f"{row.name}: {fmt(row.start)} → {fmt(row.end)}"
+        title = f"{row.name}: {self.clock.at(row.start)} → {self.clock.at(row.end)}"
         if row.error:
             title += f" ({row.error})"
         detail = {
@@ -213,7 +219,8 @@ class _Page:
             f"{'as expected' if met else 'NOT as expected'}</div>"
             f"<div>{_e(meta.get('explanation') or '')}</div>"
             f"<div class='muted'>{_e(description)}</div>"
-            f"<div class='muted'>run clock {fmt(self.view.start)} → {fmt(self.view.end)}"
+            f"<div class='muted'>run clock {self.clock.at(self.view.start)} → "
+            f"{self.clock.at(self.view.end)}"
             + (f" · replay: <code>{_e(replay)}</code>" if replay else "")
             + "</div></header>"
         )
@@ -221,9 +228,7 @@ class _Page:
     def verdicts(self) -> str:
         rows = []
         for verdict in self.view.verdicts:
-            evidence = "<br>".join(
-                _e(", ".join(f"{k}={v}" for k, v in item.items())) for item in verdict.evidence
-            )
+            evidence = "<br>".join(_e(self.clock.evidence(item)) for item in verdict.evidence)
             rows.append(
                 f"<tr class='{'deciding' if verdict.deciding else ''}' "
                 f"data-oracle='{_e(verdict.name)}'>"
@@ -248,7 +253,8 @@ class _Page:
             )
         rows = "".join(
             f'<tr data-detail="{_detail(err)}"><td>{_e(err.get("seq"))}</td>'
-            f"<td>{fmt(float(err.get('time') or 0.0))}</td><td>{_e(err.get('agent') or '')}</td>"
+            f"<td>{self.clock.at(float(err.get('time') or 0.0))}</td>"
+            f"<td>{_e(err.get('agent') or '')}</td>"
             f"<td>{_e(err.get('status'))} {_e(err.get('type') or '')}</td>"
             f"<td>{_e(err.get('message') or err.get('fault') or '')}</td></tr>"
             for err in self.view.api_errors
@@ -286,9 +292,12 @@ class _Page:
             "<div class='toolbar'><button id='zoom-out' type='button' title='Zoom out'>−</button>"
             "<button id='zoom-in' type='button' title='Zoom in'>+</button>"
             "<button id='zoom-fit' type='button' title='Fit the whole run'>fit</button>"
+            "<button id='zoom-deciding' type='button' title='Zoom to the deciding evidence'>"
+            "deciding moment</button>"
             "<span id='zoom-level'>1.0×</span>"
             "<span class='muted'>Ctrl/Alt + wheel zooms at the pointer (or open with "
-            "#zoom=8); hover or click for details; click a group title to fold it.</span></div>"
+            "#zoom=8, or #deciding); hover or click for details; click a group title to fold "
+            "it.</span></div>"
             + self.legend()
             + "<div class='tl' id='timeline-scroll'><div class='tl-inner'>"
             + axis.replace('class="row"', 'class="row axis"', 1)
@@ -311,7 +320,7 @@ class _Page:
         t = self.start - (self.start % step)
         t = t if t >= self.start else t + step
         while t <= self.start + self.span + 1e-9:
-            out.append(f'<div class="tick" style="left:{self.pct(t)}%">{fmt(t)}</div>')
+            out.append(f'<div class="tick" style="left:{self.pct(t)}%">{self.clock.at(t)}</div>')
             t += step
         return "".join(out)
 
@@ -348,7 +357,7 @@ class _Page:
             f"<title>{_e(title)} — Heisenharness run report</title>"
             f"<style>{STYLE}</style></head>"
             f"<body data-start='{self.view.start}' data-end='{self.view.start + self.span}' "
-            f"data-lanes='{lanes}'>"
+            f"data-lanes='{lanes}'{self.clock.script_attributes()}>"
             + self.header()
             + self.verdicts()
             + self.timeline()

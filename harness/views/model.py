@@ -16,8 +16,10 @@ from typing import Any, Literal
 
 from harness.errors import ConfigError
 from harness.oracles import RunRecord, load_record
+from harness.oracles.record import read_run_json
 from harness.telemetry import semconv
 from harness.telemetry.otlp_json import FlatSpan
+from harness.views._time import RunClock
 
 __all__ = [
     "Interval",
@@ -78,6 +80,8 @@ class Lane:
     parent: str | None = None
     intervals: list[Interval] = field(default_factory=list)
     markers: list[Marker] = field(default_factory=list)
+    # A server lane's most calls in flight at once (an instant counts: virtual time has many).
+    peak: int = 0
 
     def of_kind(self, kind: str) -> list[Interval]:
         return [i for i in self.intervals if i.kind == kind]
@@ -141,6 +145,11 @@ class RunView:
     def deciding(self) -> VerdictView | None:
         return next((v for v in self.verdicts if v.deciding), None)
 
+    @property
+    def clock(self) -> RunClock:
+        """How the run's moments read (time of day on the scenario's clock for long runs)."""
+        return RunClock.of(self.meta.get("start"), self.end)
+
 
 # -- reading ---------------------------------------------------------------------------------
 
@@ -148,16 +157,7 @@ class RunView:
 def _read_meta(run_dir: Path) -> dict[str, Any]:
     if not run_dir.is_dir():
         raise ConfigError("not a run directory (no such directory)", path=run_dir)
-    path = run_dir / "run.json"
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"not a run directory: {exc.strerror}", path=path) from None
-    except ValueError as exc:
-        raise ConfigError(f"run.json is not JSON: {exc}", path=path) from None
-    if not isinstance(meta, dict):
-        raise ConfigError("run.json must hold a JSON object", path=path)
-    return meta
+    return read_run_json(run_dir / "run.json")
 
 
 def _time_scale(meta: dict[str, Any]) -> float:
@@ -513,6 +513,7 @@ class _Builder:
             )
         for server, steps in levels.items():
             lane = self.lane("server", server)
+            lane.peak = max((level for _, level in steps), default=0)
             for (start, level), (stop, _) in zip(steps, [*steps[1:], (end, 0)], strict=True):
                 if level > 0 and stop > start:
                     lane.intervals.append(

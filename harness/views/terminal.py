@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.telemetry.semconv import HARNESS_MCP_SERVER
-from harness.views._time import fmt
+from harness.views._time import RunClock, fmt
 from harness.views.model import Interval, Lane, Marker, RunView, SpanRow
 
 __all__ = ["Focus", "render", "waterfall"]
@@ -135,17 +135,18 @@ def _other_bar(lane: Lane, scale: _Scale) -> Text:
     return bar.text()
 
 
-def _axis(scale: _Scale) -> Text:
-    left, right = fmt(scale.start), fmt(scale.start + scale.span)
+def _axis(scale: _Scale, clock: RunClock) -> Text:
+    left, right = clock.at(scale.start), clock.at(scale.start + scale.span)
     gap = max(1, scale.width - len(left) - len(right))
     return Text(left + "┄" * gap + right, style="dim", no_wrap=True, overflow="crop")
 
 
-def _table(name_width: int) -> Table:
+def _table(name_width: int, note_width: int) -> Table:
     table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1), expand=False)
     table.add_column(width=name_width, no_wrap=True, overflow="ellipsis")
     table.add_column(no_wrap=True)
-    table.add_column(justify="right", no_wrap=True, width=8)
+    # The column's width holds its left padding too.
+    table.add_column(justify="right", no_wrap=True, width=note_width + 1, overflow="ellipsis")
     return table
 
 
@@ -159,7 +160,8 @@ def _header(view: RunView) -> Text:
     out.append(str(meta.get("outcome")), style="bold green" if met else "bold red")
     out.append(f" (expected {meta.get('expected')}) ")
     out.append("✓ as expected" if met else "✗ not as expected", style="green" if met else "red")
-    out.append(f"\nrun clock {fmt(view.start)} → {fmt(view.end)}")
+    clock = view.clock
+    out.append(f"\nrun clock {clock.at(view.start)} → {clock.at(view.end)}")
     if meta.get("replay"):
         out.append(f"   replay: {meta['replay']}", style="dim")
     return out
@@ -173,9 +175,11 @@ def _lane_depths(lanes: list[Lane]) -> dict[str, int]:
     return depth
 
 
-def _lanes(view: RunView, focus: Focus | None, scale: _Scale, name_width: int) -> Table:
-    table = _table(name_width)
-    table.add_row(Text("lanes", style="bold"), _axis(scale), "")
+def _lanes(
+    view: RunView, focus: Focus | None, scale: _Scale, name_width: int, note_width: int
+) -> Table:
+    table = _table(name_width, note_width)
+    table.add_row(Text("lanes", style="bold"), _axis(scale, view.clock), "")
     depths = _lane_depths(view.lanes)
     for lane in view.lanes:
         if focus == "agent" and lane.kind != "agent":
@@ -194,11 +198,10 @@ def _lanes(view: RunView, focus: Focus | None, scale: _Scale, name_width: int) -
                 name, _agent_bar(lane, scale), Text(fmt(end - start), style="red" if error else "")
             )
         elif lane.kind == "server":
-            peak = max((i.level for i in lane.of_kind("in_flight")), default=0)
             table.add_row(
                 Text(f"■ {lane.name} (mcp)", style="magenta"),
                 _server_bar(lane, scale),
-                Text(f"peak {peak}", style="dim"),
+                Text(f"peak {lane.peak}", style="dim"),
             )
             if focus != "agent":
                 for call in lane.of_kind("call"):
@@ -261,9 +264,11 @@ def _span_bar(row: SpanRow, scale: _Scale) -> Text:
     return bar.text()
 
 
-def _spans(view: RunView, focus: Focus | None, scale: _Scale, name_width: int) -> Table:
-    table = _table(name_width)
-    table.add_row(Text("span tree", style="bold"), _axis(scale), "")
+def _spans(
+    view: RunView, focus: Focus | None, scale: _Scale, name_width: int, note_width: int
+) -> Table:
+    table = _table(name_width, note_width)
+    table.add_row(Text("span tree", style="bold"), _axis(scale, view.clock), "")
     kept_depths: list[int] = []  # tree depths of the kept ancestors of the current row
     for row in view.spans:
         if not _keep_span(row, focus):
@@ -307,7 +312,7 @@ def _markers(view: RunView, focus: Focus | None) -> Table:
         event.append(f"{SYMBOLS.get(marker.kind, '•')} {marker.label}", style=_marker_style(marker))
         if marker.evidence_of:
             event.append(f"  ← evidence: {', '.join(marker.evidence_of)}", style="yellow")
-        table.add_row(fmt(marker.time), lane.name, event)
+        table.add_row(view.clock.at(marker.time), lane.name, event)
     return table
 
 
@@ -339,19 +344,29 @@ def _evidence(view: RunView) -> RenderableType | None:
     out.append(deciding.explanation + "\n")
     for item in deciding.evidence:
         out.append("  ★ ", style="bold yellow")
-        out.append(", ".join(f"{k}={v}" for k, v in item.items()), style=_EVIDENCE)
+        out.append(view.clock.evidence(item), style=_EVIDENCE)
         out.append("\n")
     out.rstrip()
     return out
 
 
+def _note_width(view: RunView, width: int) -> int:
+    """The right column: wide enough for the longest error word (``connection_closed``), so
+    errors are read whole; at most a quarter of the line."""
+    errors = [c.error for lane in view.lanes for c in lane.of_kind("call") if c.error]
+    errors += [row.error for row in view.spans if row.error]
+    longest = max((len(e) for e in errors), default=0)
+    return max(8, min(longest, width // 4))
+
+
 def waterfall(view: RunView, *, focus: Focus | None = None, width: int = 80) -> Group:
     """The whole terminal view as one rich renderable, laid out for ``width`` columns."""
     name_width = max(18, min(40, width // 3))
-    bar_width = max(10, width - name_width - 8 - 2)
+    note_width = _note_width(view, width)
+    bar_width = max(10, width - name_width - note_width - 3)
     scale = _Scale(view.start, view.end, bar_width)
     parts: list[RenderableType] = [_header(view), Rule(style="dim")]
-    parts.append(_lanes(view, focus, scale, name_width))
+    parts.append(_lanes(view, focus, scale, name_width, note_width))
     symbols = "  ".join(
         f"{SYMBOLS[k]} {k}" for k in ("reconnect", "compaction", "fault", "api_error", "leak")
     )
@@ -359,7 +374,7 @@ def waterfall(view: RunView, *, focus: Focus | None = None, width: int = 80) -> 
     parts.append(Text(lanes_legend, style="dim"))
     parts.append(Text(f"{symbols}  yellow: evidence", style="dim"))
     parts.append(Rule(style="dim"))
-    parts.append(_spans(view, focus, scale, name_width))
+    parts.append(_spans(view, focus, scale, name_width, note_width))
     parts.append(Rule("markers", style="dim"))
     parts.append(_markers(view, focus))
     parts.append(Rule("oracles", style="dim"))

@@ -3,24 +3,15 @@ spans it decodes equal ``trace.jsonl`` span for span, each on its component's re
 
 from __future__ import annotations
 
-import base64
-import gzip
 import json
+import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from concurrent import futures
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
 from pathlib import Path
-from typing import Any
 
-import grpc
 import pytest
 from click.testing import CliRunner
-from google.protobuf import json_format
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
-from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
 from harness.errors import ExportError
 from harness.scenarios import resolve, run_scenario, write_run
@@ -32,109 +23,12 @@ from harness.telemetry.export import (
     exporter_from_settings,
 )
 from harness.telemetry.otlp_json import FlatSpan, flatten, read_trace_file
+from harness.telemetry.semconv import HARNESS_VIRTUAL_START
+from tests.integration._otlp import Received
 
 pytestmark = pytest.mark.integration
 
 SERVICE = "service.name"
-Request = trace_service_pb2.ExportTraceServiceRequest
-
-
-class _Received:
-    def __init__(self) -> None:
-        self.requests: list[Request] = []
-        self.headers: list[dict[str, str]] = []
-        self.arrived = threading.Event()
-
-    def add(self, request: Request) -> None:
-        self.requests.append(request)
-        self.arrived.set()
-
-    def flat(self) -> list[FlatSpan]:
-        assert self.arrived.wait(10), "the receiver got no export request"
-        spans: list[FlatSpan] = []
-        for request in self.requests:
-            data = json_format.MessageToDict(
-                TracesData(resource_spans=request.resource_spans), use_integers_for_enums=True
-            )
-            spans.extend(flatten(_hex_ids(data)))
-        spans.sort(key=lambda s: (s["start_ns"], s["span_id"]))
-        return spans
-
-
-def _hex_ids(node: Any) -> Any:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in ("traceId", "spanId", "parentSpanId") and isinstance(value, str) and value:
-                node[key] = base64.b64decode(value).hex()
-            else:
-                _hex_ids(value)
-    elif isinstance(node, list):
-        for item in node:
-            _hex_ids(item)
-    return node
-
-
-class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
-    def __init__(self, received: _Received) -> None:
-        self._received = received
-
-    def Export(self, request: Request, context: object) -> Any:
-        self._received.add(request)
-        return trace_service_pb2.ExportTraceServiceResponse()
-
-
-@pytest.fixture
-def grpc_receiver() -> Iterator[tuple[str, _Received]]:
-    received = _Received()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(received), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}", received
-    finally:
-        server.stop(grace=None).wait(5)
-
-
-def _http_server(received: _Received, *, status: int) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            if self.headers.get("Content-Encoding") == "gzip":
-                body = gzip.decompress(body)
-            received.headers.append({k.lower(): v for k, v in self.headers.items()})
-            if self.path != "/v1/traces" or status != 200:
-                self.send_response(404 if self.path != "/v1/traces" else status)
-                self.end_headers()
-                return
-            request = Request()
-            request.ParseFromString(body)
-            received.add(request)
-            payload = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-protobuf")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    return ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-
-
-@pytest.fixture
-def http_receiver(request: pytest.FixtureRequest) -> Iterator[tuple[str, _Received]]:
-    received = _Received()
-    server = _http_server(received, status=getattr(request, "param", 200))
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", received
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +40,31 @@ def cascade_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 _SAME = ("trace_id", "span_id", "parent_id", "name", "kind", "start_ns", "end_ns")
 _SAME += ("attributes", "events", "status", "status_message", "scope")
+
+
+def _unshifted(received: list[FlatSpan], *, now_ns: int | None = None) -> list[FlatSpan]:
+    """``received`` moved back to the run's own clock: export moves a run by one offset so
+    it ends now, and each span keeps its recorded start in harness.virtual.start_unix_nano."""
+    deltas = {s["start_ns"] - s["attributes"][HARNESS_VIRTUAL_START] for s in received}
+    assert len(deltas) == 1, "every span is moved by the same offset"
+    [delta] = deltas
+    if now_ns is not None:
+        assert max(s["end_ns"] for s in received) <= now_ns  # the run ends by the push
+        assert delta > 0
+    out = []
+    for span in received:
+        attributes = {k: v for k, v in span["attributes"].items() if k != HARNESS_VIRTUAL_START}
+        events = [{**e, "time_ns": e["time_ns"] - delta} for e in span["events"]]
+        out.append(
+            {
+                **span,
+                "start_ns": span["start_ns"] - delta,
+                "end_ns": span["end_ns"] - delta,
+                "attributes": attributes,
+                "events": events,
+            }
+        )
+    return out
 
 
 def _assert_same_spans(received: list[FlatSpan], saved: list[FlatSpan]) -> None:
@@ -165,7 +84,7 @@ def _assert_same_spans(received: list[FlatSpan], saved: list[FlatSpan]) -> None:
 
 
 def test_grpc_receiver_gets_the_run_span_for_span(
-    cascade_run: Path, grpc_receiver: tuple[str, _Received]
+    cascade_run: Path, grpc_receiver: tuple[str, Received]
 ) -> None:
     url, received = grpc_receiver
     exporter = exporter_from_settings(url, "grpc", env={})
@@ -184,30 +103,32 @@ def test_grpc_receiver_gets_the_run_span_for_span(
 
 
 def test_push_over_http_sends_the_saved_run(
-    cascade_run: Path, http_receiver: tuple[str, _Received]
+    cascade_run: Path, http_receiver: tuple[str, Received]
 ) -> None:
     url, received = http_receiver
-    result = CliRunner().invoke(push, [str(cascade_run), "--endpoint", url])
+    result = CliRunner().invoke(push, [str(cascade_run), "--otlp-endpoint", url])
     assert result.exit_code == 0, result.output
     saved = read_trace_file(cascade_run / "trace.jsonl")
     assert f"pushed {len(saved)} spans" in result.output
-    assert f"{url}/v1/traces over http/protobuf" in result.output
-    _assert_same_spans(received.flat(), saved)
+    assert f"{url}/v1/traces over http/protobuf, moved to end now" in result.output
+    _assert_same_spans(_unshifted(received.flat(), now_ns=time.time_ns()), saved)
+    [trace_id] = {s["trace_id"] for s in saved}
+    assert f"trace {trace_id}: http://localhost:16686/trace/{trace_id}" in result.output
 
 
 def test_push_reads_the_endpoint_and_protocol_from_the_environment(
-    cascade_run: Path, grpc_receiver: tuple[str, _Received]
+    cascade_run: Path, grpc_receiver: tuple[str, Received]
 ) -> None:
     url, received = grpc_receiver
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": url, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
     result = CliRunner(env=env).invoke(push, [str(cascade_run / "trace.jsonl")])
     assert result.exit_code == 0, result.output
     assert "over grpc" in result.output
-    _assert_same_spans(received.flat(), read_trace_file(cascade_run / "trace.jsonl"))
+    _assert_same_spans(_unshifted(received.flat()), read_trace_file(cascade_run / "trace.jsonl"))
 
 
 def test_headers_and_compression_from_the_environment_apply_to_the_encoded_request(
-    cascade_run: Path, http_receiver: tuple[str, _Received], monkeypatch: pytest.MonkeyPatch
+    cascade_run: Path, http_receiver: tuple[str, Received], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, received = http_receiver
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip")
@@ -229,7 +150,7 @@ def test_headers_and_compression_from_the_environment_apply_to_the_encoded_reque
 
 @pytest.mark.parametrize("http_receiver", [400], indirect=True)
 def test_a_refusing_collector_is_an_export_error(
-    cascade_run: Path, http_receiver: tuple[str, _Received]
+    cascade_run: Path, http_receiver: tuple[str, Received]
 ) -> None:
     url, received = http_receiver
     exporter = exporter_from_settings(url, None, env={})
@@ -247,7 +168,7 @@ pytest_plugins = ["pytester"]
 
 
 def test_the_pytest_plugin_sends_each_run_with_harness_otlp(
-    pytester: pytest.Pytester, http_receiver: tuple[str, _Received]
+    pytester: pytest.Pytester, http_receiver: tuple[str, Received]
 ) -> None:
     url, received = http_receiver
     pytester.makeini(
@@ -278,7 +199,7 @@ def test_the_pytest_plugin_sends_each_run_with_harness_otlp(
 
 
 def test_harness_trace_push_from_the_command_line(
-    cascade_run: Path, grpc_receiver: tuple[str, _Received]
+    cascade_run: Path, grpc_receiver: tuple[str, Received]
 ) -> None:
     url, received = grpc_receiver
     done = subprocess.run(
@@ -291,7 +212,7 @@ def test_harness_trace_push_from_the_command_line(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "(harness-runtime, fake-anthropic, fake-mcp-ssh)" in done.stdout
-    _assert_same_spans(received.flat(), read_trace_file(cascade_run / "trace.jsonl"))
+    _assert_same_spans(_unshifted(received.flat()), read_trace_file(cascade_run / "trace.jsonl"))
 
 
 def test_push_of_a_bad_file_is_a_one_line_error(tmp_path: Path) -> None:
@@ -311,7 +232,7 @@ def test_push_of_a_bad_file_is_a_one_line_error(tmp_path: Path) -> None:
 
 
 def test_run_exporter_batches_several_runs_in_the_background(
-    http_receiver: tuple[str, _Received],
+    http_receiver: tuple[str, Received],
 ) -> None:
     url, received = http_receiver
     exporter = exporter_from_settings(url, None, env={})
@@ -323,7 +244,13 @@ def test_run_exporter_batches_several_runs_in_the_background(
     assert runner.close(timeout_millis=10_000)
     assert (runner.sent, runner.refused) == (sum(queued), 0)
     saved = sorted((s for t in traces for s in flatten(t)), key=lambda s: s["span_id"])
-    got = sorted(received.flat(), key=lambda s: s["span_id"])
+    by_trace: dict[str, list[FlatSpan]] = {}
+    for span in received.flat():
+        by_trace.setdefault(span["trace_id"], []).append(span)
+    assert len(by_trace) == 2  # each run moved by its own offset, as it was submitted
+    got = sorted(
+        (s for spans in by_trace.values() for s in _unshifted(spans)), key=lambda s: s["span_id"]
+    )
     assert sum(queued) == len(got) == len(saved)
     assert [(s["span_id"], s["name"], s["start_ns"]) for s in got] == [
         (s["span_id"], s["name"], s["start_ns"]) for s in saved
@@ -332,7 +259,7 @@ def test_run_exporter_batches_several_runs_in_the_background(
 
 
 def test_harness_run_sends_each_run_to_the_collector(
-    tmp_path: Path, grpc_receiver: tuple[str, _Received]
+    tmp_path: Path, grpc_receiver: tuple[str, Received]
 ) -> None:
     from harness.scenarios.cli import run_cmd
 
@@ -344,7 +271,9 @@ def test_harness_run_sends_each_run_to_the_collector(
     assert f"exported {len(received.flat())} spans to {url}" in result.output
     [run_dir] = tmp_path.iterdir()
     saved = sorted(read_trace_file(run_dir / "trace.jsonl"), key=lambda s: s["span_id"])
-    got = sorted(received.flat(), key=lambda s: s["span_id"])
+    got = sorted(_unshifted(received.flat()), key=lambda s: s["span_id"])
+    [trace_id] = {s["trace_id"] for s in saved}
+    assert f"jaeger: http://localhost:16686/trace/{trace_id}" in result.output
     assert [(s["span_id"], s["name"], s["start_ns"], s["service"]) for s in got] == [
         (s["span_id"], s["name"], s["start_ns"], s["service"]) for s in saved
     ]
@@ -363,3 +292,48 @@ def test_harness_run_with_a_bad_otlp_endpoint_is_a_clear_error(tmp_path: Path) -
     assert "--otlp-endpoint" in done.stderr
     assert "Traceback" not in done.stderr
     assert not out.exists()  # nothing ran
+
+
+def test_push_can_keep_the_recorded_timestamps(
+    cascade_run: Path, http_receiver: tuple[str, Received]
+) -> None:
+    url, received = http_receiver
+    result = CliRunner().invoke(push, [str(cascade_run), "--endpoint", url, "--keep-timestamps"])
+    assert result.exit_code == 0, result.output
+    assert "as recorded" in result.output
+    _assert_same_spans(received.flat(), read_trace_file(cascade_run / "trace.jsonl"))
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_missing_collector_is_one_line_at_once(cascade_run: Path) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}"
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "trace", "push", str(cascade_run),
+         "--otlp-endpoint", url],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"error: no OTLP collector at {url}/v1/traces (")
+    assert "docker compose up -d" in done.stderr
+    assert "retrying" not in done.stderr
+
+
+def test_a_run_with_a_missing_collector_warns_once_and_runs(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}"
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "scope_leak", "--no-failure-db",
+         "--out", str(tmp_path / "runs"), "--otlp-endpoint", url],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"warning: no OTLP collector at {url}/v1/traces (")
+    assert lines[0].endswith("runs not exported")
+    assert len(list((tmp_path / "runs").iterdir())) == 2

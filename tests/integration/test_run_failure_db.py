@@ -45,7 +45,7 @@ def test_stored_failing_seeds_run_first(tmp_path: Path) -> None:
     runs = _run(tmp_path)
     assert [r["seed"] for r in runs] == [13, 0]
     assert runs[0]["outcome"] == "reproduced"
-    # --no-failure-db runs the asked-for seed alone; another policy's seeds are not replayed.
+    # --no-failure-db runs the asked-for seed alone, as an explicit --seed does.
     assert [r["seed"] for r in _run(tmp_path, "--no-failure-db")] == [0]
     assert [r["seed"] for r in _run(tmp_path, "--seed", "13")] == [13]
 
@@ -55,3 +55,24 @@ def test_the_table_names_each_rows_seed(tmp_path: Path) -> None:
     header, *rows = _stdout(tmp_path).split("\n\n")[0].splitlines()
     assert header.split()[:3] == ["scenario", "policy", "seed"]
     assert [row.split()[2] for row in rows] == ["13", "0"]
+
+
+def test_an_explicit_seed_runs_that_seed_only(tmp_path: Path) -> None:
+    _store_failing_seed_13(tmp_path)
+    assert [r["seed"] for r in _run(tmp_path, "--seed", "7")] == [7]
+    assert [r["seed"] for r in _run(tmp_path, "--seed", "0")] == [0]
+
+
+def test_stored_failing_seeds_also_run_under_fixed(tmp_path: Path) -> None:
+    _store_failing_seed_13(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "cascade_random", "--policy", "fixed",
+         "--out", str(tmp_path / "runs"), "--json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    runs = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(r["seed"], r["policy"], r["outcome"]) for r in runs] == [
+        (13, "fixed", "held"),
+        (0, "fixed", "held"),
+    ]

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.telemetry.otlp_json import read_trace_file
+
 pytestmark = pytest.mark.integration
 
 
@@ -53,6 +55,45 @@ def test_agent_run_prints_the_answer_and_writes_outputs(tmp_path: Path) -> None:
     assert "call_started" in kinds
     journal = (out / "journal.jsonl").read_text().splitlines()
     assert len(journal) == 2
+    spans = read_trace_file(out / "trace.jsonl")
+    names = [s["name"] for s in spans]
+    assert "invoke_agent main" in names
+    assert "execute_tool traffic_status" in names
+    assert {s["service"] for s in spans} >= {
+        "harness-runtime",
+        "fake-anthropic",
+        "fake-mcp-traffic",
+    }
+    assert len({s["trace_id"] for s in spans}) == 1
+    # The trace is a record the other commands read.
+    checked = _harness("check", str(out / "trace.jsonl"), "--oracle", "agents_completed")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_agent_run_writes_the_spans_of_subprocess_servers(tmp_path: Path) -> None:
+    model = {
+        "agents": {
+            "main": {
+                "turns": [
+                    {"tool_use": [{"name": "traffic_status", "input": {"route": "A1"}}]},
+                    {"text": "done"},
+                ]
+            }
+        }
+    }
+    config = {
+        "api": {"fake_script": model},
+        "servers": {"traffic": {"fake": "traffic", "transport": "stdio"}},
+        "prompt": "How is the A1?",
+    }
+    (tmp_path / "agent.yaml").write_text(yaml.safe_dump(config))
+    out = tmp_path / "out"
+    proc = _harness("agent", "run", str(tmp_path / "agent.yaml"), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    spans = read_trace_file(out / "trace.jsonl")
+    served = [s for s in spans if s["service"] == "fake-mcp-traffic" and s["kind"] == 2]
+    assert any(s["name"].startswith("tools/call") for s in served)
+    assert len({s["trace_id"] for s in spans}) == 1
 
 
 def test_agent_run_bad_config_is_one_clear_line(tmp_path: Path) -> None:

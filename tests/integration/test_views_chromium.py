@@ -77,8 +77,9 @@ def test_report_loads_without_console_messages_and_shows_lanes(
     pane = dom[dom.index('<div id="detail-body">') :]
     assert '<span class="kv"><b>what</b> reconnect performed (timeout, in flight 1)</span>' in pane
     assert "<b>evidence of</b>" in pane
-    # The script redrew the time axis (the CSSOM writes "left: N%;", the page "left:N%").
-    assert '<div class="tick" style="left: 93.3333%;">140 s</div>' in dom
+    # The script redrew the time axis (the CSSOM writes "left: N%;", the page "left:N%"); the
+    # axis runs on past the run's end at 150 s, the deciding moment, to give it room.
+    assert '<div class="tick" style="left: 86.9565%;">150 s</div>' in dom
 
 
 def test_report_zooms_without_errors(report: Path, tmp_path: Path) -> None:
@@ -88,8 +89,8 @@ def test_report_zooms_without_errors(report: Path, tmp_path: Path) -> None:
     assert 'data-selfcheck="ok"' in proc.stdout
     assert '<span id="zoom-level">8.0×</span>' in proc.stdout
     assert '<html lang="en" style="--zoom: 8;">' in proc.stdout
-    # Finer ticks at 8×: every 5 s instead of every 20 s.
-    assert '<div class="tick" style="left: 3.33333%;">5 s</div>' in proc.stdout
+    # Finer ticks at 8×: every 5 s instead of every 50 s.
+    assert '<div class="tick" style="left: 2.89855%;">5 s</div>' in proc.stdout
 
 
 @pytest.mark.parametrize("fragment", ["", "#zoom=4"])
@@ -99,3 +100,14 @@ def test_report_screenshot(report: Path, tmp_path: Path, fragment: str) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 10_000  # a drawn page, not a blank one
+
+
+def test_report_opens_on_the_deciding_moment(report: Path, tmp_path: Path) -> None:
+    proc = _chromium(report, tmp_path / "profile", "--dump-dom", fragment="#deciding")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert [line for line in proc.stderr.splitlines() if ":CONSOLE" in line] == []
+    assert 'data-selfcheck="ok"' in proc.stdout
+    # A quarter of the axis around the reconnects at 150 s, with ticks every 10 s.
+    assert '<span id="zoom-level">4.0×</span>' in proc.stdout
+    assert ">150 s</div>" in proc.stdout
+    assert ">140 s</div>" in proc.stdout

@@ -51,7 +51,12 @@ def test_live_run_ends_by_its_watchdog(name: str, reaper: None) -> None:
     before = snapshot()
     outcome = run_scenario_live(scenario, policy="fixed", seed=0, time_scale=0.01)
     _judged_hung(outcome)
-    assert "agent main still running" in outcome.record.pending
+    # Hung in the scenario, or already while its servers started (a proxy holding every byte
+    # holds the handshake too).
+    pending = outcome.record.pending
+    assert "agent main still running" in pending or any(
+        p.startswith("servers still starting") for p in pending
+    ), pending
     assert outcome.record.leaked == []
     assert leaks(before, snapshot()) == []
 

@@ -341,8 +341,45 @@ def test_the_readme_example_passes_as_written(pytester: pytest.Pytester) -> None
     section = readme.split("## Gate merges with pytest", 1)[1].split("\n## ", 1)[0]
     [example] = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
     assert "harness_run(" in example
-    # The example's scenario file is a user's copy of the built-in cascade.
-    (pytester.path / "my_cascade.yaml").write_text((BUILTIN_DIR / "cascade.yaml").read_text())
-    pytester.makepyfile(test_readme=example)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    # The example's scenario file is a user's copy of the built-in cascade, beside the test
+    # file in the suite's directory; pytest runs from the project's root, as users run it.
+    tests = pytester.mkdir("tests")
+    (tests / "my_cascade.yaml").write_text((BUILTIN_DIR / "cascade.yaml").read_text())
+    (tests / "test_readme.py").write_text(example)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "tests")
     result.assert_outcomes(passed=1)
+
+
+def test_a_failing_tests_runs_are_kept_where_the_report_says(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_expects_the_bug_fixed(harness_run):
+            harness_run("cascade", policy="buggy")
+            harness_run("scope_leak", policy="buggy").assert_expected()
+            harness_run("orphaned_tool_block", policy="fixed")
+            assert False
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    kept = pytester.path / ".harness" / "pytest-runs"
+    runs = sorted(p.name.split("-s0-")[0] for p in kept.glob("*/*-s0-*"))
+    assert runs == ["cascade-buggy", "orphaned_tool_block-fixed", "scope_leak-buggy"]
+    result.stdout.fnmatch_lines([f"replay: harness replay {kept}/*/cascade-buggy-s0-*"])
+    for run_dir in kept.glob("*/*-s0-*"):
+        assert (run_dir / "run.json").is_file()
+        assert (run_dir / "trace.jsonl").is_file()
+
+
+def test_a_passing_tests_runs_are_not_kept(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_ok(harness_run):
+            harness_run("scope_leak", policy="fixed").assert_expected()
+        """
+    )
+    elsewhere = pytester.path / "kept"
+    result = pytester.runpytest("-p", "no:cacheprovider", "--harness-runs-dir", str(elsewhere))
+    result.assert_outcomes(passed=1)
+    assert not elsewhere.exists()
+    assert not (pytester.path / ".harness").exists()

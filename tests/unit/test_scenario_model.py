@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from pathlib import Path
 
+import jsonschema
 import pytest
+import yaml
+from click.testing import CliRunner
 
 from harness.errors import ScenarioError
-from harness.scenarios import POLICY_MAP, load_scenario, parse_scenario, resolve
+from harness.scenarios import POLICY_MAP, builtin_names, load_scenario, parse_scenario, resolve
+from harness.scenarios.cli import schema_cmd
+from harness.scenarios.registry import BUILTIN_DIR
 
 GOOD = """\
 name: tiny
@@ -108,3 +115,43 @@ def test_scheduled_task_past_the_budget_is_refused(tmp_path: Path) -> None:
     )
     error = _error(text + "budget: {virtual: 100}\n", tmp_path)
     assert "past the virtual budget" in str(error)
+
+
+@functools.cache
+def _schema_validator() -> jsonschema.Draft202012Validator:
+    """A validator of what ``harness schema`` prints."""
+    printed = CliRunner().invoke(schema_cmd, [])
+    assert printed.exit_code == 0, printed.output
+    schema = json.loads(printed.output)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+@pytest.mark.parametrize("name", builtin_names())
+def test_every_builtin_scenario_validates_against_harness_schema(name: str) -> None:
+    data = yaml.safe_load((BUILTIN_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
+    errors = [
+        f"{list(e.absolute_path)}: {e.message}" for e in _schema_validator().iter_errors(data)
+    ]
+    assert errors == []
+
+
+@pytest.mark.parametrize(
+    "value", [{"uniform": [1]}, {"uniform": [1, 2], "then": 3}, "soon", {"chance": 2, "then": 1}]
+)
+def test_the_schema_refuses_what_the_loader_refuses(value: object) -> None:
+    data = yaml.safe_load((BUILTIN_DIR / "scope_leak_random.yaml").read_text(encoding="utf-8"))
+    data["runtime"]["scheduled"][0]["at"] = value
+    assert list(_schema_validator().iter_errors(data))
+    with pytest.raises(ScenarioError, match="at"):
+        parse_scenario(yaml.safe_dump(data))
+
+
+def test_the_shipped_schema_is_the_models_schema() -> None:
+    from harness.scenarios.model import SCHEMA_FILE, json_schema
+
+    shipped = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    assert shipped == json_schema(), (
+        "harness/scenarios/schema.json is stale: regenerate it with "
+        'python -c "from harness.scenarios.model import write_schema_file; write_schema_file()"'
+    )
