@@ -36,7 +36,10 @@ def list_cmd() -> None:
 
 def _table(outcomes: list[RunOutcome]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
+
+    from harness._text import printable
 
     console = Console()
     if not console.is_terminal:
@@ -58,9 +61,11 @@ def _table(outcomes: list[RunOutcome]) -> None:
     console.print(table)
     console.print()
     for o in outcomes:
-        why = o.deciding.explanation if o.deciding else ""
+        # Oracle sentences quote the scenario's own names: shown, never obeyed as markup or
+        # terminal control sequences.
+        why = escape(printable(o.deciding.explanation)) if o.deciding else ""
         console.print(f"[b]{o.scenario}[/b] ({o.policy}): {why}", highlight=False)
-        console.print(f"  [dim]{o.run_dir}[/dim]", highlight=False)
+        console.print(f"  [dim]{escape(printable(str(o.run_dir)))}[/dim]", highlight=False)
         if not o.met:
             console.print(
                 f"  [red]expected {o.expected}; replay with:[/] {o.replay_command()}",
@@ -147,6 +152,7 @@ def run_cmd(
     expectation (bug reproduced under buggy, held under fixed), 1 when one did not, 2 on
     bad input, 130 when interrupted.
     """
+    from harness._files import check_writable_dir
     from harness.errors import ScenarioError
     from harness.scenarios import builtin_names, resolve
 
@@ -156,11 +162,13 @@ def run_cmd(
     loaded = [resolve(name) for name in dict.fromkeys(names)]
     if not loaded:
         raise ScenarioError("no scenario to run")
+    check_writable_dir(out, what="run directories", option="--out")
     exporter = _run_exporter(otlp_endpoint, otlp_protocol)
     policies: list[Any] = ["buggy", "fixed"] if policy == "both" else [policy]
     jobs = [(scenario, source, pol) for scenario, source in loaded for pol in policies]
     outcomes: list[RunOutcome] = []
     slow = mode == "live" or len(jobs) > 40  # sim runs take ~20 ms each
+    stopped = False
     try:
         with _progress(len(jobs), enabled=slow and not as_json) as tick:
             for scenario, source, pol in jobs:
@@ -178,15 +186,18 @@ def run_cmd(
                     _keep(outcome, scenario, out, exporter, as_json)
                     outcomes.append(outcome)
                     if outcome.interrupted:
+                        stopped = True
                         break
-                if outcomes and outcomes[-1].interrupted:
+                if stopped:
                     break
+    except KeyboardInterrupt:
+        stopped = True  # between two runs: every run above was recorded whole
     finally:
         if exporter is not None:
             _close_exporter(exporter, otlp_endpoint)
     if not as_json:
         _table(outcomes)
-    if outcomes and outcomes[-1].interrupted:
+    if stopped:
         click.echo("interrupted: the runs above were recorded", err=True)
         raise SystemExit(130)
     raise SystemExit(0 if all(o.met for o in outcomes) else 1)
@@ -203,14 +214,19 @@ def _runs(
     time_scale: float | None,
     failure_db: bool,
 ) -> Iterator[RunOutcome]:
-    """The stored failing seeds first (sim mode), then the asked-for seed."""
+    """The stored failing seeds first (sim mode), then the asked-for seed. A stop signal
+    that arrived during the previous run stops before the next one."""
+    from harness._signals import check_stop
+
+    check_stop()
     if mode == "live":
+        from harness._text import printable
         from harness.scenarios.live import run_scenario_live
 
         for name, server in scenario.servers.items():
             if server.command is not None:
                 # A scenario starts a program only when it declares one: say which.
-                shown = " ".join(server.command)
+                shown = printable(" ".join(server.command))
                 click.echo(f"note: {scenario.name} starts server {name}: {shown}", err=True)
         yield run_scenario_live(
             scenario, policy=policy, seed=seed, time_scale=time_scale, source=source
@@ -221,9 +237,11 @@ def _runs(
     if failure_db:
         from harness.explore import replay_stored
 
-        yield from replay_stored(
+        for outcome in replay_stored(
             scenario, policy=policy, strategy=strategy, source=source, skip=seed
-        )
+        ):
+            yield outcome
+            check_stop()
     yield run_scenario(scenario, policy=policy, seed=seed, strategy=strategy, source=source)
 
 
@@ -299,46 +317,81 @@ def _progress(total: int, *, enabled: bool) -> Iterator[Callable[[str], None]]:
 
 @click.command("replay")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-def replay_cmd(run_dir: Path) -> None:
+@click.option(
+    "--allow-commands",
+    is_flag=True,
+    help="Start the programs the run's scenario names (servers with command:). Without it, "
+    "replaying such a run is refused with the list of them: a run directory from elsewhere "
+    "must not start a program on its own.",
+)
+def replay_cmd(run_dir: Path, allow_commands: bool) -> None:
     """Re-run RUN_DIR's scenario, policy and seed; compare outcome and trace."""
-    from harness.errors import ConfigError
-    from harness.scenarios import Scenario, run_scenario
+    from harness.scenarios import run_scenario
+    from harness.scenarios.saved import load_saved_run
     from harness.telemetry.otlp_json import flatten, read_trace_file
 
-    run_json = run_dir / "run.json"
-    try:
-        meta = json.loads(run_json.read_text(encoding="utf-8"))
-        scenario = Scenario.model_validate(meta["scenario_definition"])
-    except OSError as exc:
-        raise ConfigError(f"not a run directory: {exc.strerror}", path=run_json) from None
-    except (ValueError, KeyError) as exc:
-        raise ConfigError(f"run.json cannot be replayed: {exc}", path=run_json) from None
-    if meta.get("mode") == "live":
+    saved = load_saved_run(run_dir)
+    _allow_commands(saved, allow_commands)
+    meta, scenario = saved.run, saved.scenario
+    if meta.mode == "live":
         from harness.scenarios.live import run_scenario_live
 
         live = run_scenario_live(
             scenario,
-            policy=meta["policy"],
-            seed=int(meta["seed"]),
-            time_scale=float((meta.get("stats") or {}).get("time_scale", 0.01)),
-            source=meta.get("scenario_source"),
+            policy=meta.policy,
+            seed=meta.seed,
+            time_scale=_time_scale(meta, run_dir),
+            source=meta.scenario_source,
         )
-        click.echo(f"outcome: {live.outcome} (recorded {meta['outcome']})")
+        click.echo(f"outcome: {live.outcome} (recorded {meta.outcome})")
         click.echo("trace: not compared (live runs use real time and real ids)")
-        raise SystemExit(0 if live.outcome == meta["outcome"] else 1)
+        raise SystemExit(0 if live.outcome == meta.outcome else 1)
     outcome = run_scenario(
         scenario,
-        policy=meta["policy"],
-        seed=int(meta["seed"]),
-        strategy=str(meta.get("strategy", "fifo")),
-        source=meta.get("scenario_source"),
+        policy=meta.policy,
+        seed=meta.seed,
+        strategy=meta.strategy,
+        source=meta.scenario_source,
     )
-    saved = read_trace_file(run_dir / "trace.jsonl")
-    same_trace = flatten(outcome.trace) == saved
-    same_outcome = outcome.outcome == meta["outcome"]
-    click.echo(f"outcome: {outcome.outcome} (recorded {meta['outcome']})")
-    click.echo(f"trace: {'identical' if same_trace else 'DIFFERENT'} ({len(saved)} spans)")
+    saved_trace = read_trace_file(run_dir / "trace.jsonl")
+    same_trace = flatten(outcome.trace) == saved_trace
+    same_outcome = outcome.outcome == meta.outcome
+    click.echo(f"outcome: {outcome.outcome} (recorded {meta.outcome})")
+    click.echo(f"trace: {'identical' if same_trace else 'DIFFERENT'} ({len(saved_trace)} spans)")
     raise SystemExit(0 if same_trace and same_outcome else 1)
+
+
+def _allow_commands(saved: Any, allowed: bool) -> None:
+    """Name every program the replay would start; refuse (exit 2) unless ``allowed``."""
+    from harness._text import printable
+    from harness.errors import ConfigError
+
+    commands = saved.commands()
+    if not commands:
+        return
+    shown = "; ".join(f"server {name}: {printable(' '.join(cmd))}" for name, cmd in commands)
+    if not allowed:
+        raise ConfigError(
+            f"replaying this run starts {len(commands)} program(s) its scenario names "
+            f"({shown}); pass --allow-commands to start them",
+            path=saved.run_dir,
+        )
+    for name, command in commands:
+        click.echo(f"note: replay starts server {name}: {printable(' '.join(command))}", err=True)
+
+
+def _time_scale(meta: Any, run_dir: Path) -> float:
+    from harness.errors import ConfigError
+
+    scale = meta.stats.get("time_scale", 0.01)
+    if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 < scale <= 10:
+        raise ConfigError(
+            "must be a number in (0, 10]",
+            path=run_dir / "run.json",
+            field="stats.time_scale",
+            value=scale,
+        )
+    return float(scale)
 
 
 @click.command("check")
@@ -346,13 +399,15 @@ def replay_cmd(run_dir: Path) -> None:
 @click.option("--oracle", "oracles", multiple=True, help="Oracle to run (default: the run's).")
 def check_cmd(target: Path, oracles: tuple[str, ...]) -> None:
     """Run oracles on a saved run directory (RUN_DIR) or a bare trace.jsonl."""
+    from harness._text import printable
     from harness.oracles import ORACLES, RunRecord, check, load_record
+    from harness.run_file import read_run_file
     from harness.telemetry.otlp_json import read_trace_file
 
     if target.is_dir():
         record = load_record(target)
-        meta = json.loads((target / "run.json").read_text(encoding="utf-8"))
-        names = list(oracles) or [o["name"] for o in meta.get("oracles", [])]
+        meta = read_run_file(target)
+        names = list(oracles) or [o.name for o in meta.oracles]
         record.secrets = _secrets_of(meta)
     else:
         record = RunRecord(scenario="", policy="", seed=0, spans=read_trace_file(target))
@@ -363,22 +418,22 @@ def check_cmd(target: Path, oracles: tuple[str, ...]) -> None:
     verdicts = check(record, names)
     for v in verdicts:
         mark = "holds" if v.holds else "FAILS"
-        click.echo(f"{v.name:<36} {mark:<6} {v.explanation}")
+        click.echo(f"{v.name:<36} {mark:<6} {printable(v.explanation)}")
     raise SystemExit(0 if all(v.holds for v in verdicts) else 1)
 
 
-def _secrets_of(meta: dict[str, Any]) -> list[str]:
+def _secrets_of(meta: Any) -> list[str]:
     """Re-derive the vault's values from the run's scenario and seed (never stored)."""
     from harness.chaos_random import ChaosRandom
     from harness.scenarios import Scenario
 
     try:
-        scenario = Scenario.model_validate(meta["scenario_definition"])
-    except (KeyError, ValueError):
+        scenario = Scenario.model_validate(meta.scenario_definition)
+    except ValueError:
         return []
     from fake_servers.mcp.vault import SECRET_NAMES, secret_value
 
-    rng = ChaosRandom(int(meta.get("seed", 0)))
+    rng = ChaosRandom(meta.seed)
     return [
         secret_value(rng.fork(f"fake-mcp-{name}"), secret)
         for name, server in scenario.servers.items()

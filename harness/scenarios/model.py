@@ -64,14 +64,22 @@ from harness.runtime.config import (
     check_server_names,
 )
 
-__all__ = ["POLICY_MAP", "Budget", "Policy", "Scenario", "load_scenario"]
+__all__ = ["ENV_REDACTED", "POLICY_MAP", "Budget", "Policy", "Scenario", "load_scenario"]
 
 Policy = Literal["buggy", "fixed"]
+
+# What a run directory keeps of a command server's env values (API keys go there).
+ENV_REDACTED = "[redacted]"
 
 POLICY_MAP: dict[str, dict[str, str]] = {
     "buggy": {"reconnect": "naive", "compaction": "eager", "scope": "inherit"},
     "fixed": {"reconnect": "coordinated", "compaction": "between_turns", "scope": "explicit"},
 }
+
+
+# The run's clock origin: OTLP timestamps are unsigned nanoseconds since 1970 (up to 2554).
+_EARLIEST_START = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST_START = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 class _Strict(BaseModel):
@@ -123,6 +131,19 @@ class Scenario(_Strict):
         default_factory=dict,
         description="Drawn values by JSON pointer; written inline in files, gathered at load.",
     )
+
+    @field_validator("start")
+    @classmethod
+    def _start_in_range(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            # A clock origin must not depend on the machine's time zone.
+            value = value.replace(tzinfo=UTC)
+        if not _EARLIEST_START <= value < _LATEST_START:
+            raise ValueError(
+                "start must be from 1970-01-01 to 2199-12-31 (trace timestamps are "
+                "nanoseconds since 1970 and must fit the run after it)"
+            )
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -41,11 +41,16 @@ def _detail(data: Any) -> str:
     return _e(json.dumps(data, default=str))
 
 
+_MIN_SPAN = 1e-6
+
+
 class _Page:
     def __init__(self, view: RunView) -> None:
         self.view = view
         self.start = view.start
-        self.span = view.duration if view.duration > 0 else 1.0
+        # A run shorter than a microsecond (a subnormal timeout) is drawn one microsecond long:
+        # the axis below divides by the span and takes its logarithm.
+        self.span = max(view.duration, _MIN_SPAN) if view.duration > 0 else 1.0
 
     def pct(self, t: float) -> float:
         return round((t - self.start) / self.span * 100, 4)
@@ -307,12 +312,14 @@ class _Page:
         raw = self.span / 8
         magnitude = 10.0 ** math.floor(math.log10(raw))
         step = next((s * magnitude for s in (1, 2, 5) if s * magnitude >= raw), 10 * magnitude)
+        first = math.ceil(self.start / step)
+        # Ticks by index, not by adding steps: a step below the start's float resolution
+        # would never advance.
+        count = math.floor((self.start + self.span) / step + 1e-9) - first + 1
         out = []
-        t = self.start - (self.start % step)
-        t = t if t >= self.start else t + step
-        while t <= self.start + self.span + 1e-9:
+        for index in range(max(0, min(count, 16))):
+            t = (first + index) * step
             out.append(f'<div class="tick" style="left:{self.pct(t)}%">{fmt(t)}</div>')
-            t += step
         return "".join(out)
 
     def legend(self) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from harness.errors import ConfigError
 from harness.oracles import RunRecord, load_record
+from harness.run_file import read_run_file
 from harness.telemetry import semconv
 from harness.telemetry.otlp_json import FlatSpan
 
@@ -146,18 +147,7 @@ class RunView:
 
 
 def _read_meta(run_dir: Path) -> dict[str, Any]:
-    if not run_dir.is_dir():
-        raise ConfigError("not a run directory (no such directory)", path=run_dir)
-    path = run_dir / "run.json"
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"not a run directory: {exc.strerror}", path=path) from None
-    except ValueError as exc:
-        raise ConfigError(f"run.json is not JSON: {exc}", path=path) from None
-    if not isinstance(meta, dict):
-        raise ConfigError("run.json must hold a JSON object", path=path)
-    return meta
+    return read_run_file(run_dir).meta()
 
 
 def _time_scale(meta: dict[str, Any]) -> float:
