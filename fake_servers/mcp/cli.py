@@ -99,4 +99,5 @@ def run_module(name: str) -> None:
     """Entry of ``python -m fake_servers.mcp.NAME [OPTIONS]``: ``harness fake-mcp NAME``."""
     from harness.cli import main
 
-    main(["fake-mcp", name, *sys.argv[1:]])
+    sys.argv[1:1] = ["fake-mcp", name]
+    main()

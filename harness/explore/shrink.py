@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness._signals import check_stop
 from harness.explore.signature import deciding_failure
 from harness.scenarios.distributions import Spec, parse_spec, split_pointer
 
@@ -113,6 +114,8 @@ def shrink(
             )
         except ScenarioError:
             return False  # a value the scenario cannot take is not a simpler failing plan
+        if outcome.interrupted:
+            raise KeyboardInterrupt  # a run cut short says nothing about the candidate
         deciding = deciding_failure(outcome.verdicts, [oracle])
         if deciding is None or deciding.name != oracle:
             return False
@@ -125,6 +128,7 @@ def shrink(
 
     def still_fails(draws: dict[str, Any], strat: str) -> bool:
         nonlocal attempts
+        check_stop()
         attempts += 1
         return check(current[0], draws, strat)
 

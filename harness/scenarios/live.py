@@ -25,14 +25,16 @@ import anyio
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from harness._signals import is_interrupt
+from harness._watchdog import WallBudgetExceeded, is_over_budget, wall_watchdog
 from harness.chaos_random import ChaosRandom
 from harness.clock import ScaledClock
-from harness.errors import ConfigError
+from harness.errors import ConfigError, RuntimeFailure
 from harness.runtime.config import RuntimeConfig
 from harness.runtime.runtime import RunResult, Runtime
 from harness.scenarios._record import build_record
 from harness.scenarios.model import Policy, Scenario
-from harness.scenarios.runner import RunOutcome, judged
+from harness.scenarios.runner import WATCHDOG_GRACE_S, RunOutcome, judged
 from harness.telemetry.components import regroup_by_service
 from harness.telemetry.otlp_json import scrub_addresses, spans_to_otlp_json
 from harness.telemetry.routing import SpanSink, install_router
@@ -142,13 +144,22 @@ def run_scenario_live(
     started = time.perf_counter()
     interrupted = False
     with workdir_handle, install_router().attach(sink):
+        stuck: WallBudgetExceeded | None = None
         try:
-            result = anyio.run(main)
-        except KeyboardInterrupt:
+            # The event loop's own watchdog task cannot run while the loop is stuck in one
+            # step; this one ends such a run a moment later.
+            with wall_watchdog(scenario.budget.wall, grace=WATCHDOG_GRACE_S):
+                result = anyio.run(main)
+        except BaseException as exc:
+            stuck = is_over_budget(exc)
+            if stuck is None and not is_interrupt(exc):
+                raise
             # Ctrl-C: the runtime has closed its servers on the way out; keep the record.
-            interrupted, result = True, None
+            interrupted, result = stuck is None, None
         wall = time.perf_counter() - started
         if "runtime" not in box:
+            if stuck is not None:
+                raise RuntimeFailure(f"the run did not start: {stuck}")
             raise KeyboardInterrupt
         rt: Runtime = box["runtime"]
         if result is None and not interrupted:
@@ -158,7 +169,8 @@ def run_scenario_live(
             }
             for e in rt.events.of_kind("agent_finished"):
                 started_agents.pop(e.data["agent_id"], None)
-            pending = [f"agent {name} still running" for name in started_agents.values()]
+            pending = [str(stuck)] if stuck is not None else []
+            pending += [f"agent {name} still running" for name in started_agents.values()]
             pending += [
                 f"{len(tools)} call(s) in flight on {server}: {', '.join(tools)}"
                 for server, tools in box.get("in_flight", {}).items()
