@@ -36,6 +36,7 @@ MODULES: tuple[str, ...] = (
     "scenarios",
     "explore",
     "export",
+    "views",
     "startup",
 )
 
