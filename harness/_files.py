@@ -74,20 +74,25 @@ def read_bytes(
     except OSError as exc:
         raise error(f"cannot read the {what}: {exc.strerror}", path=path) from None
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise error(f"the {what} must be a regular file; this is {_kind(mode)}", path=path)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise error(
+                f"the {what} must be a regular file; this is {_kind(info.st_mode)}", path=path
+            )
+        too_big = error(
+            f"the {what} is larger than {describe_size(limit)}, the limit for a {what} file{hint}",
+            path=path,
+        )
+        if info.st_size > limit:
+            raise too_big
         chunks: list[bytes] = []
         size = 0
+        # Read to one byte past the limit: the file may grow while it is read.
         while chunk := os.read(fd, min(1 << 20, limit + 1 - size)):
             chunks.append(chunk)
             size += len(chunk)
             if size > limit:
-                raise error(
-                    f"the {what} is larger than {describe_size(limit)}, the limit for a "
-                    f"{what} file{hint}",
-                    path=path,
-                )
+                raise too_big
     except OSError as exc:
         raise error(f"cannot read the {what}: {exc.strerror}", path=path) from None
     finally:
