@@ -84,7 +84,8 @@ def stop_signals() -> Iterator[Stop]:
     previous_hook = sys.unraisablehook
 
     def on_unraisable(unraisable: Any) -> None:
-        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        # Ctrl-C itself, not a subclass (the run watchdog's is its own and fires again).
+        if type(unraisable.exc_value) is KeyboardInterrupt:
             stop.dropped = True  # check_stop() raises it again at the next boundary
             return
         previous_hook(unraisable)

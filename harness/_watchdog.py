@@ -2,11 +2,13 @@
 
 The sim loop checks a run's wall budget between rounds and the live runner in a task of its
 event loop; neither runs while the main thread is stuck in a single step (a regular expression
-that backtracks catastrophically, a huge JSON to encode). ``wall_watchdog(seconds)`` arms the
-real-time interval timer: when it fires, ``WallBudgetExceeded`` is raised in the main thread
-wherever it is (a signal handler runs between bytecodes, and the regular-expression engine
-checks for signals while it matches), so the run ends and is reported as over budget, with
-where it was stuck.
+that backtracks catastrophically, a huge JSON to encode). ``wall_watchdog`` arms the real-time
+interval timer: from the budget on, every ``grace`` seconds it asks ``progress()`` (the event
+loop's step count, a heartbeat) whether the loop moved; when it did not, it raises
+``WallBudgetExceeded`` in the main thread wherever it is (a signal handler runs between
+bytecodes, and the regular-expression engine checks for signals while it matches), so the run
+ends and is reported as over budget, with where it was stuck. A loop that still moves (one
+winding down after its own budget check stopped it) is left alone.
 
 The timer is shared with whatever else uses it in the process (pytest-timeout does): an alarm
 already armed keeps its deadline and its handler.
@@ -18,7 +20,7 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
@@ -26,14 +28,21 @@ from types import FrameType
 __all__ = ["WallBudgetExceeded", "Watchdog", "is_over_budget", "wall_watchdog"]
 
 
-class WallBudgetExceeded(BaseException):
-    """The wall budget ran out inside one step. A ``BaseException`` so that no ``except
-    Exception`` on the way (a tool-call handler, an SDK) takes it for an ordinary error."""
+class WallBudgetExceeded(KeyboardInterrupt):
+    """The wall budget ran out inside one step.
+
+    A ``KeyboardInterrupt`` because the event loop treats it as one: an exception raised in a
+    callback or task step goes straight out of the loop, instead of being logged and dropped
+    (asyncio) or taken for an ordinary error (``except Exception`` in a tool-call handler, an
+    SDK). The runners catch it before anything that stops on Ctrl-C could see it."""
 
     def __init__(self, seconds: float, where: str) -> None:
         super().__init__(f"the wall budget ({seconds:g} s) ran out inside one step, in {where}")
         self.seconds = seconds
         self.where = where
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 def is_over_budget(exc: BaseException) -> WallBudgetExceeded | None:
@@ -58,35 +67,39 @@ def _where(frame: FrameType | None) -> str:
 
 @dataclass(slots=True)
 class Watchdog:
-    """What the watchdog did: the exception it raised (None: it did not fire). Code on the
-    way may have turned that exception into a failed task; the run still ended."""
+    """What the watchdog did: the exception it last raised (None: it did not fire). Code on
+    the way may have turned that exception into a failed task; the run still ended."""
 
     fired: WallBudgetExceeded | None = None
 
 
+_UNSEEN = object()
+
+
 @contextmanager
-def wall_watchdog(seconds: float, *, grace: float = 0.0) -> Iterator[Watchdog]:
-    """Raise ``WallBudgetExceeded`` in the main thread once ``seconds`` (the budget) and
-    ``grace`` have passed inside the block. Off the main thread (signals cannot be handled
-    there), a no-op."""
+def wall_watchdog(
+    seconds: float, *, grace: float, progress: Callable[[], object]
+) -> Iterator[Watchdog]:
+    """Raise ``WallBudgetExceeded`` in the main thread when, ``seconds`` (the budget) into the
+    block or later, ``progress()`` has not changed for ``grace`` seconds. Off the main thread
+    (signals cannot be handled there), a no-op."""
     dog = Watchdog()
     if threading.current_thread() is not threading.main_thread():
         yield dog
         return
     started = time.monotonic()
-    deadline = started + seconds + grace
+    check_at = started + seconds
+    seen: object = _UNSEEN
     previous_handler = signal.getsignal(signal.SIGALRM)
     previous_left, previous_interval = signal.getitimer(signal.ITIMER_REAL)
     previous_deadline = started + previous_left if previous_left > 0 else None
-    fired = False
 
     def arm() -> None:
-        due = [d for d in (None if fired else deadline, previous_deadline) if d is not None]
-        if due:
-            signal.setitimer(signal.ITIMER_REAL, max(min(due) - time.monotonic(), 1e-3))
+        due = min(d for d in (check_at, previous_deadline) if d is not None)
+        signal.setitimer(signal.ITIMER_REAL, max(due - time.monotonic(), 1e-3))
 
     def on_alarm(signum: int, frame: FrameType | None) -> None:
-        nonlocal fired, previous_deadline
+        nonlocal check_at, seen, previous_deadline
         now = time.monotonic()
         if previous_deadline is not None and now >= previous_deadline - 1e-3:
             previous_deadline = None
@@ -94,12 +107,15 @@ def wall_watchdog(seconds: float, *, grace: float = 0.0) -> Iterator[Watchdog]:
             if callable(previous_handler):
                 previous_handler(signum, frame)
             return
-        if not fired and now >= deadline - 1e-3:
-            fired = True
+        if now < check_at - 1e-3:
             arm()
+            return
+        current, last = progress(), seen
+        seen, check_at = current, now + grace
+        arm()
+        if current == last:
             dog.fired = WallBudgetExceeded(seconds, _where(frame))
             raise dog.fired
-        arm()
 
     signal.signal(signal.SIGALRM, on_alarm)
     arm()

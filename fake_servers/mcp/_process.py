@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO, Literal
 
 import anyio
+import anyio.abc
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
@@ -170,18 +171,21 @@ async def _serve_http(
     fake.transport = "http"
     bound_port = sock.getsockname()[1]
     fake.log("started", time=fake.clock.now(), detail={"transport": "http", "port": bound_port})
-    print(f"listening on http://{host}:{bound_port}/mcp", flush=True)
     async with anyio.create_task_group() as tg:
 
-        async def stop_on_signal() -> None:
+        async def stop_on_signal(*, task_status: anyio.abc.TaskStatus[None]) -> None:
             with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                task_status.started()
                 async for _ in signals:
                     server.should_exit = True
                     # Graceful first; open streams (SSE) get the grace period, then are cut.
                     await anyio.sleep(_SHUTDOWN_GRACE)
                     server.force_exit = True
 
-        tg.start_soon(stop_on_signal)
+        # Signals are received before the URL is announced: a client that stops the server
+        # as soon as it is up gets the same clean stop.
+        await tg.start(stop_on_signal)
+        print(f"listening on http://{host}:{bound_port}/mcp", flush=True)
         await server.serve([sock])
         tg.cancel_scope.cancel()
     sock.close()

@@ -42,6 +42,9 @@ from harness.telemetry.routing import SpanSink, install_router
 __all__ = ["auto_time_scale", "live_config", "run_scenario_live"]
 
 
+_HEARTBEAT_S = 0.05
+
+
 def _children() -> set[int]:
     pids: set[int] = set()
     for task in Path(f"/proc/{os.getpid()}/task").iterdir():
@@ -130,12 +133,19 @@ def run_scenario_live(
             box["runtime"] = rt
             async with anyio.create_task_group() as watchdog:
 
+                async def heartbeat() -> None:
+                    # Beats while the event loop runs; the process watchdog reads them.
+                    while True:
+                        box["beats"] = box.get("beats", 0) + 1
+                        await anyio.sleep(_HEARTBEAT_S)
+
                 async def expire() -> None:
                     await anyio.sleep(scenario.budget.wall)
                     # What is pending, read before the cancellation unwinds the calls.
                     box["in_flight"] = _calls_in_flight(rt)
                     watchdog.cancel_scope.cancel()
 
+                watchdog.start_soon(heartbeat)
                 watchdog.start_soon(expire)
                 box["result"] = await rt.run()
                 watchdog.cancel_scope.cancel()
@@ -148,7 +158,9 @@ def run_scenario_live(
         try:
             # The event loop's own watchdog task cannot run while the loop is stuck in one
             # step; this one ends such a run a moment later.
-            with wall_watchdog(scenario.budget.wall, grace=WATCHDOG_GRACE_S):
+            with wall_watchdog(
+                scenario.budget.wall, grace=WATCHDOG_GRACE_S, progress=lambda: box.get("beats")
+            ):
                 result = anyio.run(main)
         except BaseException as exc:
             stuck = is_over_budget(exc)

@@ -77,6 +77,10 @@ POLICY_MAP: dict[str, dict[str, str]] = {
 }
 
 
+# Tool calls one scripted turn may make: they start at once, and the sim loop checks the wall
+# budget between rounds, so this bounds how far past its budget a run can go.
+MAX_TOOL_CALLS_PER_TURN = 256
+
 # The run's clock origin: OTLP timestamps are unsigned nanoseconds since 1970 (up to 2554).
 _EARLIEST_START = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST_START = datetime(2200, 1, 1, tzinfo=UTC)
@@ -171,7 +175,15 @@ class Scenario(_Strict):
     def _model_script(cls, value: dict[str, Any]) -> dict[str, Any]:
         from fake_servers.anthropic import ModelScript
 
-        ModelScript.model_validate(value)
+        script = ModelScript.model_validate(value)
+        for name, agent in script.agents.items():
+            for index, turn in enumerate(agent.turns):
+                if len(turn.tool_use) > MAX_TOOL_CALLS_PER_TURN:
+                    raise LocatedError(
+                        f"{len(turn.tool_use)} tool calls in one turn; at most "
+                        f"{MAX_TOOL_CALLS_PER_TURN} (each is a task the run starts at once)",
+                        loc=("model", "agents", name, "turns", index, "tool_use"),
+                    )
         return value
 
     @field_validator("servers")

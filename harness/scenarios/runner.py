@@ -39,7 +39,7 @@ from harness.telemetry.routing import SpanSink, install_router
 
 __all__ = ["WATCHDOG_GRACE_S", "RunOutcome", "run_scenario", "sim_config"]
 
-# How long past its wall budget a run stuck inside one step is ended by the watchdog.
+# How long a run past its wall budget may be stuck inside one step before the watchdog ends it.
 WATCHDOG_GRACE_S = 1.0
 
 
@@ -198,7 +198,9 @@ def run_scenario(
         try:
             # The loop checks the wall budget between rounds; the watchdog ends a run stuck
             # inside one step (it fires a moment later, so the loop's own check comes first).
-            with wall_watchdog(scenario.budget.wall, grace=WATCHDOG_GRACE_S) as dog:
+            with wall_watchdog(
+                scenario.budget.wall, grace=WATCHDOG_GRACE_S, progress=_loop_steps
+            ) as dog:
                 sim = run_sim(
                     main,
                     seed=seed,
@@ -261,6 +263,14 @@ def run_scenario(
         interrupted=interrupted,
         draws=draws,
     )
+
+
+def _loop_steps() -> object:
+    """How many callbacks the running sim loop has run (unchanged: it is stuck in one)."""
+    try:
+        return getattr(asyncio.get_running_loop(), "steps", None)
+    except RuntimeError:
+        return None
 
 
 def judged(

@@ -219,6 +219,9 @@ class Command:
         if self.proc.poll() is None:
             os.killpg(self.pid, signal.SIGKILL)
             self.proc.wait()
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
         if self._master is not None and self._reader is not None:
             self._reader.join(timeout=5)
             os.close(self._master)
