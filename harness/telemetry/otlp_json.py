@@ -140,9 +140,10 @@ def flatten(traces_data: dict[str, Any]) -> list[FlatSpan]:
     return flat
 
 
-# Past this a trace's views would take minutes and gigabytes; a collector handles any size.
+# Past the artefact limit a trace's views would take minutes and gigabytes: say what to do.
 TOO_BIG_HINT = (
-    " (send a larger trace to a collector with `harness trace push` and open it in Jaeger)"
+    " (record less: a shorter run, content capture off; or send runs to a collector as they"
+    " finish with `harness run --otlp-endpoint URL`)"
 )
 
 

@@ -21,37 +21,16 @@ from typing import Any
 
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from harness.cli import cli
-from harness.errors import HarnessError
 from harness.explore.db import FailureDB
-from harness.scenarios import resolve, run_scenario, write_run
+from harness.scenarios import resolve
+from tests.reliability._cli import invoke
 
 pytestmark = pytest.mark.integration
 
 BUILTIN = Path(__file__).resolve().parents[2] / "harness" / "scenarios" / "builtin"
 COMMANDS = [["replay"], ["check"], ["trace", "show"], ["trace", "html", "-o", "OUT"]]
 COMMAND_IDS = ["replay", "check", "trace-show", "trace-html"]
-
-
-def _invoke(args: list[str]) -> tuple[int, str]:
-    """``harness ARGS`` in process: exit code and output, an error as its ``error:`` line; any
-    other exception (a traceback) fails the test."""
-    result = CliRunner().invoke(cli, args)
-    exc = result.exception
-    if isinstance(exc, HarnessError):
-        return exc.exit_code, f"{result.output}error: {exc}\n"
-    if exc is not None and not isinstance(exc, SystemExit):
-        raise exc
-    return result.exit_code, result.output
-
-
-@pytest.fixture(scope="module")
-def saved_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    scenario, _ = resolve("cascade")
-    root = tmp_path_factory.mktemp("runs")
-    return write_run(run_scenario(scenario, policy="buggy"), scenario, root)
 
 
 def _copy(saved: Path, where: Path) -> Path:
@@ -98,7 +77,7 @@ def test_a_hand_edited_run_json_is_one_error_naming_the_field(
     (run_dir / "run.json").write_text(json.dumps(meta), encoding="utf-8")
     if case == "definition-bad" and command[0] != "replay":
         return  # only a replay runs the definition; the views and check need not
-    code, output = _invoke(_args(command, run_dir, tmp_path))
+    code, output = invoke(_args(command, run_dir, tmp_path))
     assert code == 2, output[-2000:]
     assert f"error: {run_dir / 'run.json'}" in output, output[-2000:]
     assert names in output, output[-2000:]
@@ -123,7 +102,7 @@ def test_a_corrupt_trace_or_event_file_is_one_error(
     (run_dir / name).write_bytes(_CORRUPT[kind])
     if name == "events.jsonl" and command[0] == "replay":
         return  # a replay compares the trace; it reads no events
-    code, output = _invoke(_args(command, run_dir, tmp_path))
+    code, output = invoke(_args(command, run_dir, tmp_path))
     assert code == 2, output[-2000:]
     assert f"error: {run_dir / name}" in output, output[-2000:]
 
@@ -155,7 +134,7 @@ def test_a_failure_database_row_with_a_bad_seed_is_refused_not_run(
         ["run", "cascade", "--policy", "buggy", "--out", "runs"],
         ["explore", "cascade", "--runs", "2", "--json"],
     ):
-        code, output = _invoke(args)
+        code, output = invoke(args)
         assert code == 2, output[-2000:]
         assert "malformed failure database file" in output
         assert "field 'failures.0.seed'" in output
@@ -177,7 +156,7 @@ def test_a_start_outside_what_a_trace_can_carry_is_refused(
 ) -> None:
     path = tmp_path / "start.yaml"
     path.write_text(_scenario_text(start=start), encoding="utf-8")
-    code, output = _invoke(["run", str(path), "--out", str(tmp_path / "runs")])
+    code, output = invoke(["run", str(path), "--out", str(tmp_path / "runs")])
     assert code == 2, output[-2000:]
     assert "field 'start'" in output
     assert "1970" in output
@@ -186,7 +165,7 @@ def test_a_start_outside_what_a_trace_can_carry_is_refused(
     meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     meta["scenario_definition"]["start"] = start
     (run_dir / "run.json").write_text(json.dumps(meta), encoding="utf-8")
-    code, output = _invoke(["replay", str(run_dir)])
+    code, output = invoke(["replay", str(run_dir)])
     assert code == 2, output[-2000:]
     assert "scenario_definition.start" in output
 
@@ -195,7 +174,7 @@ def test_a_sub_microsecond_timeout_runs_and_gets_its_report(tmp_path: Path) -> N
     text = (BUILTIN / "cascade.yaml").read_text(encoding="utf-8")
     path = tmp_path / "tiny.yaml"
     path.write_text(text.replace("timeout: 150", "timeout: 5.0e-324"), encoding="utf-8")
-    code, output = _invoke(["run", str(path), "--json", "--out", str(tmp_path / "runs")])
+    code, output = invoke(["run", str(path), "--json", "--out", str(tmp_path / "runs")])
     assert code in (0, 1), output[-2000:]
     for line in output.splitlines():
         run_dir = Path(json.loads(line)["run_dir"])
@@ -211,7 +190,7 @@ def test_a_token_count_past_two_to_the_53_is_refused_at_load(tmp_path: Path) -> 
     )
     assert "output_tokens" in text
     path.write_text(text, encoding="utf-8")
-    code, output = _invoke(["run", str(path), "--out", str(tmp_path / "runs")])
+    code, output = invoke(["run", str(path), "--out", str(tmp_path / "runs")])
     assert code == 2, output[-2000:]
     assert "out of range" in output
     line = next(n for n, t in enumerate(text.splitlines(), 1) if "output_tokens" in t)
@@ -231,6 +210,6 @@ def test_a_duplicate_key_is_refused_with_both_lines(twice: str, tmp_path: Path) 
         first, second = at + 1, at + 2
     path = tmp_path / "twice.yaml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    code, output = _invoke(["run", str(path), "--out", str(tmp_path / "runs")])
+    code, output = invoke(["run", str(path), "--out", str(tmp_path / "runs")])
     assert code == 2, output[-2000:]
     assert f"duplicate key '{twice}' (lines {first} and {second})" in output, output

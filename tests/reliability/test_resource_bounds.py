@@ -32,29 +32,17 @@ from typing import Any
 import httpx2
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from harness.cli import cli
-from harness.errors import HarnessError
-from harness.scenarios import resolve, run_scenario, write_run
+from harness.scenarios import run_scenario, write_run
 from harness.scenarios.model import load_scenario
 from harness.views.model import Lane, _agent_tree_order
 from tests._load import scaled
+from tests.reliability._cli import invoke
 from tests.reliability._signals import Command
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 BUILTIN = Path(__file__).resolve().parents[2] / "harness" / "scenarios" / "builtin"
-
-
-def _invoke(args: list[str]) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, args)
-    exc = result.exception
-    if isinstance(exc, HarnessError):
-        return exc.exit_code, f"{result.output}error: {exc}\n"
-    if exc is not None and not isinstance(exc, SystemExit):
-        raise exc
-    return result.exit_code, result.output
 
 
 def _cascade(**changes: Any) -> dict[str, Any]:
@@ -71,7 +59,7 @@ def _write(path: Path, data: dict[str, Any] | str) -> Path:
 def _refused_quickly(args: list[str], expect: str) -> str:
     """``harness ARGS`` exits 2 with ``expect`` in its error, within a few CPU seconds."""
     started = time.process_time()
-    code, output = _invoke(args)
+    code, output = invoke(args)
     assert code == 2, output[-2000:]
     assert expect in output, output[-2000:]
     assert "Traceback" not in output
@@ -185,13 +173,6 @@ def test_a_scenario_or_script_that_is_not_a_regular_file_is_one_error(tmp_path: 
     _refused_quickly(["run", str(big), "--out", str(tmp_path / "r")], "larger than 4 MiB")
 
 
-@pytest.fixture(scope="module")
-def saved_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    scenario, _ = resolve("cascade")
-    root = tmp_path_factory.mktemp("runs")
-    return write_run(run_scenario(scenario, policy="buggy"), scenario, root)
-
-
 def _copy_run(saved: Path, where: Path) -> Path:
     where.mkdir()
     for file in saved.iterdir():
@@ -201,8 +182,14 @@ def _copy_run(saved: Path, where: Path) -> Path:
 
 @pytest.mark.parametrize(
     "command",
-    [["check"], ["trace", "show"], ["trace", "html", "-o", "OUT"], ["replay"]],
-    ids=["check", "trace-show", "trace-html", "replay"],
+    [
+        ["check"],
+        ["trace", "show"],
+        ["trace", "html", "-o", "OUT"],
+        ["replay"],
+        ["trace", "push", "--endpoint", "http://127.0.0.1:9", "--timeout", "1"],
+    ],
+    ids=["check", "trace-show", "trace-html", "replay", "trace-push"],
 )
 def test_a_trace_that_is_dev_zero_or_too_large_is_one_error(
     command: list[str], saved_run: Path, tmp_path: Path
@@ -216,7 +203,7 @@ def test_a_trace_that_is_dev_zero_or_too_large_is_one_error(
     with (large / "trace.jsonl").open("r+b") as fh:
         fh.truncate(65 << 20)  # sparse: past the limit without writing it
     output = _refused_quickly([*args, str(large)], "larger than 64 MiB")
-    assert "harness trace push" in output  # what to do with a trace that large
+    assert "--otlp-endpoint" in output  # what to do instead
 
 
 # -- fake MCP over HTTP: sessions expire and are capped -----------------------------------------
@@ -247,32 +234,43 @@ def _list_tools(client: httpx2.Client, url: str, session: str) -> int:
     return client.post(url, json=body, headers=headers).status_code
 
 
-def test_fake_mcp_http_sessions_expire_when_idle_and_are_capped(
-    tmp_path: Path, reaper: None
-) -> None:
-    limits = ["--session-idle-timeout", "1", "--max-sessions", "20"]
+def _serving(tmp_path: Path, *, idle: float, cap: int) -> tuple[Command, str]:
+    limits = ["--session-idle-timeout", str(idle), "--max-sessions", str(cap)]
     cmd = Command(["fake-mcp", "ssh", "--transport", "http", "--port", "0", *limits], cwd=tmp_path)
+    assert cmd.proc.stdout is not None
+    line = cmd.proc.stdout.readline().decode()
+    assert line.startswith("listening on "), line
+    return cmd, line.removeprefix("listening on ").strip()
+
+
+def test_fake_mcp_http_sessions_are_capped(tmp_path: Path, reaper: None) -> None:
+    cmd, url = _serving(tmp_path, idle=600, cap=5)
     try:
-        assert cmd.proc.stdout is not None
-        line = cmd.proc.stdout.readline().decode()
-        assert line.startswith("listening on "), line + cmd.proc.stderr.read().decode()[-2000:]
-        url = line.removeprefix("listening on ").strip()
         with httpx2.Client(timeout=60) as client:
-            sessions = []
-            for _ in range(20):
-                response = _initialize(client, url)
-                assert response.status_code == 200
-                sessions.append(response.headers["mcp-session-id"])
-            assert _initialize(client, url).status_code == 503  # capped
-            # Idle for a second, the sessions are closed: a new one is admitted again (the
-            # probe touches no open session, which would keep it alive).
-            deadline = time.monotonic() + scaled(30)
-            while (opened := _initialize(client, url)).status_code == 503:
-                assert time.monotonic() < deadline, "idle sessions were never closed"
-                time.sleep(0.2)
-            assert opened.status_code == 200
-            assert _list_tools(client, url, opened.headers["mcp-session-id"]) == 200
-            assert [_list_tools(client, url, s) for s in sessions] == [404] * 20
+            opened = [_initialize(client, url) for _ in range(5)]
+            assert [r.status_code for r in opened] == [200] * 5
+            assert _initialize(client, url).status_code == 503
+            assert _list_tools(client, url, opened[0].headers["mcp-session-id"]) == 200
+    finally:
+        cmd.kill()
+
+
+def test_fake_mcp_http_sessions_expire_when_idle(tmp_path: Path, reaper: None) -> None:
+    idle = 1.0
+    cmd, url = _serving(tmp_path, idle=idle, cap=5)
+    try:
+        with httpx2.Client(timeout=60) as client:
+            sessions = [_initialize(client, url).headers["mcp-session-id"] for _ in range(5)]
+            deadline = time.monotonic() + scaled(60)
+            for session in sessions:
+                # A request to a live session keeps it alive for another idle period: ask
+                # less often than that, so an idle session is seen closed.
+                while _list_tools(client, url, session) != 404:
+                    assert time.monotonic() < deadline, "idle sessions were never closed"
+                    time.sleep(idle * 1.5)
+            fresh = _initialize(client, url)
+            assert fresh.status_code == 200
+            assert _list_tools(client, url, fresh.headers["mcp-session-id"]) == 200
     finally:
         cmd.kill()
 

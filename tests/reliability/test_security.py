@@ -48,6 +48,7 @@ from harness.errors import HarnessError, ScenarioError
 from harness.scenarios import Scenario, load_scenario, resolve, run_scenario, write_run
 from harness.scenarios.model import parse_scenario
 from harness.scenarios.runner import RunOutcome
+from tests.reliability._cli import invoke
 from tests.reliability._inputs import CORPUS_DIR, audited, is_loopback, listening_sockets
 
 pytestmark = pytest.mark.integration
@@ -367,19 +368,6 @@ def test_sim_mode_refuses_a_command_server_without_starting_it(tmp_path: Path) -
 ESCAPES = ["\x1b]52;c;aGFja2Vk\x07", "\x1b]0;owned\x07", "\x1b[2J"]
 
 
-def _invoke(args: list[str]) -> tuple[int, str]:
-    """``harness ARGS`` in process; an error is its ``error:`` line, as the CLI prints it."""
-    from harness._text import printable
-
-    result = CliRunner().invoke(cli, args)
-    exc = result.exception
-    if isinstance(exc, HarnessError):
-        return exc.exit_code, f"{result.output}error: {printable(str(exc))}\n"
-    if exc is not None and not isinstance(exc, SystemExit):
-        raise exc
-    return result.exit_code, result.output
-
-
 def _saved_cascade(root: Path) -> Path:
     scenario, _ = resolve("cascade")
     return write_run(run_scenario(scenario, policy="buggy", seed=0), scenario, root)
@@ -403,7 +391,7 @@ def test_replay_starts_no_program_a_run_directory_names(tmp_path: Path) -> None:
 
     _edit_run_json(run_dir, hostile)
     with audited() as events:
-        code, output = _invoke(["replay", str(run_dir)])
+        code, output = invoke(["replay", str(run_dir)])
     assert code == 2, output
     assert f"server ssh: /bin/sh -c touch {marker}; exec sleep 1" in output
     assert "--allow-commands" in output
@@ -456,34 +444,31 @@ def _assert_shown_not_obeyed(output: str) -> None:
 
 def test_control_sequences_in_a_run_reach_no_terminal_raw(tmp_path: Path) -> None:
     run_dir = _hostile_run(tmp_path / "runs")
-    code, output = _invoke(["trace", "show", str(run_dir), "--width", "160"])
+    code, output = invoke(["trace", "show", str(run_dir), "--width", "160"])
     assert code == 0, output
     _assert_shown_not_obeyed(output)
     assert "\\x1b]52;c;aGFja2Vk\\x07" in output  # shown, escaped
     assert "\\x1b[2J" in output  # the verdicts' sentences
-    code, output = _invoke(["check", str(run_dir)])
+    code, output = invoke(["check", str(run_dir)])
     _assert_shown_not_obeyed(output)
 
 
-def test_control_sequences_in_a_scenario_reach_no_terminal_raw(tmp_path: Path) -> None:
+def test_control_sequences_in_an_error_message_reach_no_terminal_raw(tmp_path: Path) -> None:
     hostile = tmp_path / "hostile.yaml"
     text = VAULT_ECHO.read_text(encoding="utf-8").replace(
         "oracles: [no_secrets_in_telemetry, agents_completed]",
         'oracles: [no_secrets_in_telemetry, agents_completed, "\\e]0;owned\\a\\e[2J"]',
     )
     hostile.write_text(text, encoding="utf-8")
-    code, output = _invoke(["run", str(hostile), "--out", str(tmp_path / "runs")])
-    assert code == 2, output
-    assert "unknown oracle" in output
-    _assert_shown_not_obeyed(output)
-    # The whole CLI (its own error printing) too, in a fresh process.
+    # The command as a user runs it: its own error printing is what is checked.
     proc = subprocess.run(
         [sys.executable, "-m", "harness", "run", str(hostile), "--out", str(tmp_path / "r")],
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert proc.returncode == 2
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "unknown oracle" in proc.stderr
     _assert_shown_not_obeyed(proc.stdout + proc.stderr)
 
 
@@ -507,7 +492,7 @@ def test_an_error_about_a_file_never_shows_its_content(tmp_path: Path) -> None:
         assert key in text, key
         path = scenario_dir / f"{key}.yaml"
         path.write_text(text, encoding="utf-8")
-        code, output = _invoke(["run", str(path), "--out", str(tmp_path / "runs")])
+        code, output = invoke(["run", str(path), "--out", str(tmp_path / "runs")])
         assert code == 2, output
         assert "private/passwd" in output, output
         assert "SENTINEL" not in output, output

@@ -31,13 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from harness.cli import cli
-from harness.errors import HarnessError
 from harness.explore.db import FailureDB
 from harness.explore.signature import deciding_failure
 from harness.scenarios import resolve, run_scenario
+from tests.reliability._cli import invoke
 from tests.reliability._db_writer import add_seed
 from tests.reliability._resources import descendants
 from tests.reliability._signals import CTRL_C, Command, assert_nothing_left, import_cpu
@@ -242,18 +240,24 @@ def test_a_stdio_fake_server_stops_cleanly_on_sighup(tmp_path: Path, reaper: Non
 # -- concurrency ---------------------------------------------------------------------------------
 
 
-def test_concurrent_failure_database_writers_lose_no_seed(tmp_path: Path) -> None:
+def test_concurrent_failure_database_writers_lose_no_seed(tmp_path: Path, reaper: None) -> None:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["harness.explore.db", "tests.reliability._db_writer"])
     barrier = context.Barrier(12)
     writers = [
         context.Process(target=add_seed, args=(tmp_path, seed, barrier)) for seed in range(12)
     ]
-    for writer in writers:
-        writer.start()
-    for writer in writers:
-        writer.join(timeout=600)
-        assert writer.exitcode == 0
+    try:
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join(timeout=600)
+            assert writer.exitcode == 0
+    finally:
+        for writer in writers:
+            if writer.is_alive():
+                writer.kill()
+                writer.join()
     assert FailureDB(tmp_path).seeds("h", policy="buggy", strategy="fifo") == list(range(12))
 
 
@@ -281,15 +285,6 @@ def test_two_runs_into_one_directory_at_once_replace_nothing(tmp_path: Path) -> 
         assert _meta(run_dir)["run_dir"] == str(run_dir)
 
 
-def _invoke(args: list[str]) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, args)
-    if isinstance(result.exception, HarnessError):
-        return result.exception.exit_code, f"{result.output}error: {result.exception}"
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.output
-
-
 def test_runs_that_differ_in_strategy_get_their_own_directories_and_replay(
     tmp_path: Path,
 ) -> None:
@@ -297,13 +292,13 @@ def test_runs_that_differ_in_strategy_get_their_own_directories_and_replay(
     dirs = []
     for strategy in ("fifo", "random", "pct"):
         args = ["run", "cascade", "--policy", "buggy", "--strategy", strategy, "--json"]
-        code, output = _invoke([*args, "--out", str(out), "--no-failure-db"])
+        code, output = invoke([*args, "--out", str(out), "--no-failure-db"])
         assert code == 0, output
         dirs.append(Path(json.loads(output)["run_dir"]))
     assert len(set(dirs)) == 3
     assert [d.name.split("-")[3] for d in dirs] == ["fifo", "random", "pct"]
     for run_dir in dirs:
-        code, output = _invoke(["replay", str(run_dir)])
+        code, output = invoke(["replay", str(run_dir)])
         assert code == 0, output
         assert "trace: identical" in output
 
@@ -320,7 +315,7 @@ def test_an_unwritable_output_is_refused_before_any_run(where: str, tmp_path: Pa
         ["explore", "cascade_random", "--runs", "5", "--db", where, "--json"],
     ):
         started = time.process_time()
-        code, output = _invoke(args)
+        code, output = invoke(args)
         assert code == 2, output
         assert f"error: {where[:60]}" in output
         assert "cannot write" in output
