@@ -455,10 +455,8 @@ def test_control_sequences_in_a_run_reach_no_terminal_raw(tmp_path: Path) -> Non
 
 def test_control_sequences_in_an_error_message_reach_no_terminal_raw(tmp_path: Path) -> None:
     hostile = tmp_path / "hostile.yaml"
-    text = VAULT_ECHO.read_text(encoding="utf-8").replace(
-        "oracles: [no_secrets_in_telemetry, agents_completed]",
-        'oracles: [no_secrets_in_telemetry, agents_completed, "\\e]0;owned\\a\\e[2J"]',
-    )
+    # An unknown field whose name holds control sequences: the error names the field.
+    text = VAULT_ECHO.read_text(encoding="utf-8") + '"\\e]0;owned\\a\\e[2J": 1\n'
     hostile.write_text(text, encoding="utf-8")
     # The command as a user runs it: its own error printing is what is checked.
     proc = subprocess.run(
@@ -468,8 +466,9 @@ def test_control_sequences_in_an_error_message_reach_no_terminal_raw(tmp_path: P
         timeout=120,
     )
     assert proc.returncode == 2, proc.stderr[-2000:]
-    assert "unknown oracle" in proc.stderr
+    assert "Extra inputs are not permitted" in proc.stderr
     _assert_shown_not_obeyed(proc.stdout + proc.stderr)
+    assert "field '\\x1b]0;owned\\x07\\x1b[2J'" in proc.stderr
 
 
 def test_an_error_about_a_file_never_shows_its_content(tmp_path: Path) -> None:
