@@ -37,6 +37,7 @@ MODULES: tuple[str, ...] = (
     "explore",
     "pythons",
     "export",
+    "views",
     "startup",
 )
 

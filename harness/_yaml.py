@@ -1,7 +1,14 @@
 """YAML input with errors that point at the file, line and field.
 
-Every file the harness reads (scenarios, runtime configs, fault plans) goes through here, so a
-bad value is reported the same way everywhere: ``file:line, field 'a.b.0.c': message (got x)``.
+Every file the harness reads (scenarios, runtime configs, fault plans, scripts, fixtures) goes
+through here, so a bad value is reported the same way everywhere: ``file:line, field 'a.b.0.c':
+message (got x)``.
+
+``load_yaml`` is ``yaml.safe_load`` (libyaml's parser when installed) with bounds a hostile
+file cannot get around: a document expands to at most ``MAX_NODES`` nodes with every alias
+counted each time it is used (a billion-laughs bomb is refused before anything reads it), nests
+at most ``MAX_DEPTH`` levels, holds no integer beyond 2**53 (what JSON, OTLP attributes and
+the Jaeger UI carry exactly) and repeats no key in a mapping (the last one would silently win).
 """
 
 from __future__ import annotations
@@ -12,15 +19,133 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from harness._files import INPUT_LIMIT
+from harness._files import read_text as read_file_text
 from harness.errors import ConfigError
 
-__all__ = ["line_of", "parse_yaml", "read_text", "validation_error"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_INT",
+    "MAX_NODES",
+    "line_of",
+    "load_yaml",
+    "parse_yaml",
+    "read_text",
+    "validation_error",
+]
+
+MAX_NODES = 100_000
+MAX_DEPTH = 64
+MAX_INT = 2**53
+
+_BaseLoader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """A document the bounds refuse; ``problem`` says which bound, ``problem_mark`` where."""
+
+    def __init__(self, problem: str, mark: Any) -> None:
+        super().__init__(problem=problem, problem_mark=mark)
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc]
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # a merge key may bring keys that the mapping then overrides
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node)
+            except TypeError:
+                continue  # an unhashable key: the constructor below names it
+            if first is not key_node:
+                raise _Refused(
+                    f"duplicate key {str(key)[:80]!r} (lines {first.start_mark.line + 1} "
+                    f"and {key_node.start_mark.line + 1}): the second would silently win",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        value: int = super().construct_yaml_int(node)
+        if abs(value) > MAX_INT:
+            raise _Refused(
+                f"integer {node.value[:40]} is out of range (at most 2**53 in size)",
+                node.start_mark,
+            )
+        return value
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_bounds(root: yaml.Node) -> None:
+    """Refuse a node graph that expands past ``MAX_NODES`` or ``MAX_DEPTH`` (aliases are
+    edges to shared nodes: counted per use, measured once each) or that refers to itself."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            on_path.discard(key)
+            kids = _children(node)
+            size[key] = 1 + sum(size[id(kid)] for kid in kids)
+            depth[key] = 1 + max((depth[id(kid)] for kid in kids), default=0)
+            if size[key] > MAX_NODES:
+                raise _Refused(
+                    f"the document expands to more than {MAX_NODES:,} values (aliases count "
+                    "each time they are used)",
+                    node.start_mark,
+                )
+            if depth[key] > MAX_DEPTH:
+                raise _Refused(f"nested too deeply (more than {MAX_DEPTH} levels)", node.start_mark)
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise _Refused("an alias refers to a value that contains it", node.start_mark)
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((kid, False) for kid in _children(node) if id(kid) not in size)
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load(text)`` within the bounds above; a refusal is a ``yaml.YAMLError``
+    with ``problem`` and ``problem_mark`` like any syntax error."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_bounds(node)
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        if "maximum nesting depth" in str(getattr(exc, "problem", "")):
+            raise _Refused(
+                f"nested too deeply (more than {MAX_DEPTH} levels)",
+                exc.problem_mark,  # type: ignore[attr-defined]
+            ) from None
+        raise
+    finally:
+        loader.dispose()
 
 
 def line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
     """Best-effort 1-based line of the node at ``loc`` (keys and list indexes) in ``text``."""
     try:
-        node: Any = yaml.compose(text)
+        node: Any = yaml.compose(text, Loader=_BaseLoader)
     except (yaml.YAMLError, RecursionError):
         return None
     line: int | None = None
@@ -41,20 +166,16 @@ def line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
 
 
 def read_text(path: Path, *, error: type[ConfigError], what: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise error(f"cannot read the {what}: {exc.strerror}", path=path) from None
-    except UnicodeDecodeError:
-        raise error("not a UTF-8 text file", path=path) from None
+    """A hand-written input file: a regular UTF-8 file of at most ``INPUT_LIMIT`` bytes."""
+    return read_file_text(path, what=what, limit=INPUT_LIMIT, error=error)
 
 
 def parse_yaml(text: str, *, path: str | Path, error: type[ConfigError]) -> Any:
-    """``yaml.safe_load`` with a located ``error`` instead of a YAML traceback."""
+    """``load_yaml`` with a located ``error`` instead of a YAML traceback."""
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except RecursionError:
-        # PyYAML recurses once per nesting level: a deep document must not be a traceback.
+        # The bounds above keep the constructor shallow; this stays as a last guard.
         raise error("not valid YAML: nested too deeply", path=path) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

@@ -8,13 +8,19 @@ traceback reaches the user.
 
 from __future__ import annotations
 
+import atexit
 import importlib
+import os
 import sys
-from typing import Any
+import threading
+from contextlib import suppress
+from typing import NoReturn
 
 import click
 
 from harness import __version__
+from harness._signals import INTERRUPTED, stop_signals
+from harness._text import printable
 from harness.errors import HarnessError
 
 __all__ = ["main"]
@@ -120,10 +126,49 @@ def cli() -> None:
     """Heisenharness: reproduce agent-runtime concurrency bugs on demand, and see why."""
 
 
-def main(argv: list[str] | None = None) -> Any:
-    """Entry point of the ``harness`` console script."""
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Entry point of the ``harness`` console script (``argv``: the arguments, for a caller
+    that embeds the command; default: the process's). SIGTERM and SIGHUP stop a command as
+    Ctrl-C does; the exit status is then 128 + the signal (130, 143, 129)."""
+    with stop_signals() as stop:
+        status = stop.exit_status(_invoke(argv))
+    if argv is None:
+        _end_process(status)
+    sys.exit(status)
+
+
+def _end_process(status: int) -> None:
+    """End the process now that the command is done, without the interpreter's teardown of
+    every module and object (over a second of CPU once the SDKs are imported: it would
+    delay every exit, a stopped command's past its 3 s). Only when nothing else runs; the
+    atexit handlers (exporters flushing, pools joining) run first and output is flushed."""
+    run_exitfuncs = getattr(atexit, "_run_exitfuncs", None)
+    if run_exitfuncs is None or threading.active_count() > 1:
+        return
+    run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(Exception):
+            stream.flush()
+    os._exit(status)
+
+
+def _invoke(argv: list[str] | None) -> int:
     try:
-        return cli.main(args=argv, prog_name="harness", standalone_mode=True)
+        result = cli.main(args=argv, prog_name="harness", standalone_mode=False)
+    except click.exceptions.Abort:
+        # Ctrl-C (or SIGTERM / SIGHUP) in a command without a handler of its own.
+        click.echo("interrupted", err=True)
+        return INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
     except HarnessError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        # Messages quote files and values from anywhere: control characters are escaped.
+        click.echo(f"error: {printable(str(exc))}", err=True)
+        return exc.exit_code
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        click.echo(str(exc.code), err=True)
+        return 1
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO, Literal
 
 import anyio
+import anyio.abc
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
@@ -22,6 +23,7 @@ from opentelemetry.sdk.trace.export import (
 
 from fake_servers.mcp._base import FakeServer, build_server, write_process_stderr
 from fake_servers.mcp._events import EventLog
+from fake_servers.mcp._limits import MAX_SESSIONS, SESSION_IDLE_TIMEOUT
 from fake_servers.mcp._script import ServerScript
 from fake_servers.mcp._transports import bind_socket, http_server
 from harness.chaos_random import ChaosRandom
@@ -69,6 +71,8 @@ def run_process(
     spans_path: Path | None,
     chat_fixture: Path | None,
     time_scale: float = 1.0,
+    session_idle_timeout: float = SESSION_IDLE_TIMEOUT,
+    max_sessions: int = MAX_SESSIONS,
 ) -> None:
     """Serve fake server ``name`` until stdin EOF (stdio) or SIGTERM / SIGINT.
 
@@ -98,7 +102,7 @@ def run_process(
         if transport == "stdio":
             anyio.run(_serve_stdio, fake, provider)
         else:
-            anyio.run(_serve_http, fake, host, port)
+            anyio.run(_serve_http, fake, host, port, session_idle_timeout, max_sessions)
     finally:
         provider.shutdown()
         events.close()
@@ -157,24 +161,31 @@ async def _exit_on_signal(fake: FakeServer, provider: TracerProvider) -> None:
             os._exit(0)
 
 
-async def _serve_http(fake: FakeServer, host: str, port: int) -> None:
+async def _serve_http(
+    fake: FakeServer, host: str, port: int, session_idle_timeout: float, max_sessions: int
+) -> None:
     sock = bind_socket(host, port)
-    server = http_server(fake, host=host)
+    server = http_server(
+        fake, host=host, session_idle_timeout=session_idle_timeout, max_sessions=max_sessions
+    )
     fake.transport = "http"
     bound_port = sock.getsockname()[1]
     fake.log("started", time=fake.clock.now(), detail={"transport": "http", "port": bound_port})
-    print(f"listening on http://{host}:{bound_port}/mcp", flush=True)
     async with anyio.create_task_group() as tg:
 
-        async def stop_on_signal() -> None:
+        async def stop_on_signal(*, task_status: anyio.abc.TaskStatus[None]) -> None:
             with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                task_status.started()
                 async for _ in signals:
                     server.should_exit = True
                     # Graceful first; open streams (SSE) get the grace period, then are cut.
                     await anyio.sleep(_SHUTDOWN_GRACE)
                     server.force_exit = True
 
-        tg.start_soon(stop_on_signal)
+        # Signals are received before the URL is announced: a client that stops the server
+        # as soon as it is up gets the same clean stop.
+        await tg.start(stop_on_signal)
+        print(f"listening on http://{host}:{bound_port}/mcp", flush=True)
         await server.serve([sock])
         tg.cancel_scope.cancel()
     sock.close()

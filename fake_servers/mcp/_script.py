@@ -33,6 +33,8 @@ from pydantic import (
     model_validator,
 )
 
+from harness._files import read_text
+from harness._yaml import load_yaml
 from harness.errors import ScriptError
 
 __all__ = [
@@ -204,21 +206,20 @@ class ServerScript(_Model):
         """Read a YAML or JSON script; any problem raises ``ScriptError`` naming file, tool and
         field."""
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ScriptError(f"cannot read script: {exc.strerror}", path=path) from None
+        text = read_text(path, what="script", error=ScriptError)
         root: yaml.Node | None = None
         try:
             if path.suffix == ".json":
                 data = json.loads(text)
             else:
-                data = yaml.safe_load(text)
-                root = yaml.compose(text, Loader=yaml.SafeLoader)
+                data = load_yaml(text)
+                root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         except (json.JSONDecodeError, yaml.YAMLError) as exc:
             raise ScriptError(
                 f"not valid {_kind(path)}: {_error_text(exc)}", path=path, line=_error_line(exc)
             ) from None
+        except RecursionError:
+            raise ScriptError(f"not valid {_kind(path)}: nested too deeply", path=path) from None
         return cls._validate(data, source=str(path), root=root)
 
     @classmethod
@@ -231,7 +232,11 @@ class ServerScript(_Model):
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            raise ScriptError("a script must be a mapping", path=source, value=data)
+            # The type only: the content may be any file the path named (never echo it).
+            raise ScriptError(
+                f"a script must be a mapping of tools; this holds {_type_name(data)}",
+                path=source,
+            )
         try:
             script = cls.model_validate(data)
         except ValidationError as exc:
@@ -262,6 +267,11 @@ class ServerScript(_Model):
                     line=_yaml_line(self._root, ["tools", tool]),
                     field=f"tools.{tool}",
                 )
+
+
+def _type_name(data: object) -> str:
+    kinds = {str: "plain text", list: "a list", bool: "true or false", int: "a number"}
+    return kinds.get(type(data), "a number" if isinstance(data, float) else "another value")
 
 
 def _kind(path: Path) -> str:

@@ -15,8 +15,15 @@ import uvicorn
 from mcp import StdioServerParameters
 
 from fake_servers.mcp._base import FakeServer
+from fake_servers.mcp._limits import MAX_SESSIONS, SESSION_IDLE_TIMEOUT
 
-__all__ = ["abort_connections", "bind_socket", "http_server", "serve_http", "stdio_parameters"]
+__all__ = [
+    "abort_connections",
+    "bind_socket",
+    "http_server",
+    "serve_http",
+    "stdio_parameters",
+]
 
 _SHUTDOWN_GRACE = 2.0
 
@@ -39,9 +46,17 @@ class _Server(uvicorn.Server):
         return contextlib.nullcontext()
 
 
-def http_server(fake: FakeServer, *, host: str) -> uvicorn.Server:
+def http_server(
+    fake: FakeServer,
+    *,
+    host: str,
+    session_idle_timeout: float = SESSION_IDLE_TIMEOUT,
+    max_sessions: int = MAX_SESSIONS,
+) -> uvicorn.Server:
     """A uvicorn server for ``fake``'s streamable HTTP app (``/mcp``)."""
-    app = fake.server.streamable_http_app(host=host)
+    app = fake.server.streamable_http_app(
+        host=host, session_idle_timeout=session_idle_timeout, max_sessions=max_sessions
+    )
     config = uvicorn.Config(
         app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1, access_log=False
     )

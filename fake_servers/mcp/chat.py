@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
@@ -25,6 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fake_servers.mcp._base import ServerEnv
 from fake_servers.mcp._results import text_result
+from harness._files import read_text
+from harness._yaml import parse_yaml
 from harness.clock import Clock
 from harness.errors import ConfigError
 from harness.telemetry.semconv import META_CONTEXT_ID
@@ -53,12 +54,8 @@ class ChatFixture(BaseModel):
 
     @classmethod
     def load(cls, path: str | Path) -> ChatFixture:
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"cannot read chat fixture: {exc.strerror}", path=path) from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"not valid YAML: {exc}", path=path) from None
+        text = read_text(path, what="chat fixture")
+        data = parse_yaml(text, path=path, error=ConfigError)
         try:
             fixture = cls.model_validate(data)
         except ValidationError as exc:

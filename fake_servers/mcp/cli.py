@@ -13,6 +13,7 @@ from typing import Literal
 
 import click
 
+from fake_servers.mcp._limits import MAX_SESSIONS, SESSION_IDLE_TIMEOUT
 from fake_servers.mcp._names import SERVER_NAMES
 from harness.errors import ConfigError
 
@@ -40,6 +41,20 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
     show_default=True,
     help="Real seconds per scripted second (latencies, slow start).",
 )
+@click.option(
+    "--session-idle-timeout",
+    type=click.FloatRange(min=0.1, max=86400),
+    default=SESSION_IDLE_TIMEOUT,
+    show_default=True,
+    help="HTTP: close a session no request has used for this many seconds.",
+)
+@click.option(
+    "--max-sessions",
+    type=click.IntRange(min=1, max=100_000),
+    default=MAX_SESSIONS,
+    show_default=True,
+    help="HTTP: at most this many sessions open at once (the next client gets a 503).",
+)
 def fake_mcp(
     name: str,
     script: Path | None,
@@ -51,6 +66,8 @@ def fake_mcp(
     seed: int,
     chat_fixture: Path | None,
     time_scale: float,
+    session_idle_timeout: float,
+    max_sessions: int,
 ) -> None:
     """Run the fake MCP server NAME (ssh, vault, traffic, cameras, chat).
 
@@ -80,6 +97,8 @@ def fake_mcp(
         spans_path=spans,
         chat_fixture=chat_fixture,
         time_scale=time_scale,
+        session_idle_timeout=session_idle_timeout,
+        max_sessions=max_sessions,
     )
 
 
@@ -99,4 +118,5 @@ def run_module(name: str) -> None:
     """Entry of ``python -m fake_servers.mcp.NAME [OPTIONS]``: ``harness fake-mcp NAME``."""
     from harness.cli import main
 
-    main(["fake-mcp", name, *sys.argv[1:]])
+    sys.argv[1:1] = ["fake-mcp", name]
+    main()

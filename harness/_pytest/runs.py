@@ -164,6 +164,8 @@ def run(
         outcome = run_scenario_live(scenario, policy=chosen, seed=seed, source=source)
     else:
         outcome = run_scenario(scenario, policy=chosen, seed=seed, source=source)
+    if outcome.interrupted:
+        raise KeyboardInterrupt  # Ctrl-C stops the test session, as anywhere else in pytest
     write_run(outcome, scenario, root)
     if exporter is not None:
         import time

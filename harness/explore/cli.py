@@ -92,6 +92,7 @@ def explore(
     ``--policy fixed`` any failure means the fix does not hold (exit 1); otherwise exit 0.
     Ctrl-C stops the workers, reports the runs finished so far and exits 130.
     """
+    from harness._files import check_writable_dir
     from harness.explore.db import FailureDB
     from harness.explore.seeds import parse_shard
     from harness.scenarios import resolve
@@ -112,6 +113,11 @@ def explore(
         return
     scenario, source = resolve(target)
     db = None if no_db else FailureDB(db_root)
+    # Where results go is checked before the first run, not found unwritable after the last.
+    if db is not None:
+        db.check_writable()
+    if do_shrink:
+        check_writable_dir(db_root.parent / "shrunk", what="shrunk scenarios", option="--db")
     try:
         _explore(
             scenario,
@@ -150,6 +156,7 @@ def _explore(
     db_root: Path,
     as_json: bool,
 ) -> None:
+    from harness._text import printable
     from harness.errors import HarnessDefect
     from harness.explore.engine import explore as run_exploration
     from harness.explore.seeds import shard_seeds
@@ -192,13 +199,16 @@ def _explore(
         click.echo(json.dumps(report.to_json()))
     else:
         _print_report(report, db)
+    if report.storage_error is not None:
+        click.echo(f"error: {printable(report.storage_error)}", err=True)
     if report.nondeterministic:
         where = report.nondeterministic[0]["runs"]
         raise HarnessDefect(
             f"nondeterminism: {len(report.nondeterministic)} failing seed(s) gave a different "
             f"outcome when re-run with the same seed (both runs kept under {where})"
         )
-    raise SystemExit(1 if policy == "fixed" and report.failures else 0)
+    failed = (policy == "fixed" and report.failures) or report.storage_error is not None
+    raise SystemExit(1 if failed else 0)
 
 
 class _ProgressBar:
@@ -256,6 +266,15 @@ def _print_shrunk(s: ShrinkResult) -> None:
     console.print(f"  [dim]replay:[/] {s.replay}")
 
 
+def _plain(text: object) -> str:
+    """Scenario-derived text for a rich console: neither markup nor control sequences."""
+    from rich.markup import escape
+
+    from harness._text import printable
+
+    return escape(printable(str(text)))
+
+
 def _percent(value: float) -> str:
     return f"{value * 100:.1f} %"
 
@@ -283,13 +302,13 @@ def _print_report(report: ExploreReport, db: object) -> None:
     if report.first_failing_seed is not None:
         console.print(f"first failing seed: {report.first_failing_seed}")
     for sig in report.signatures:
-        console.print(f"  [yellow]{sig.count}x[/] {sig.signature}  (first seed {sig.seed})")
-        console.print(f"    {sig.explanation}")
-        console.print(f"    [dim]replay:[/] {sig.replay}")
+        console.print(f"  [yellow]{sig.count}x[/] {_plain(sig.signature)}  (first seed {sig.seed})")
+        console.print(f"    {_plain(sig.explanation)}")
+        console.print(f"    [dim]replay:[/] {_plain(sig.replay)}")
     for row in report.nondeterministic:
         console.print(
-            f"[bold red]harness nondeterminism[/] seed {row['seed']}: {row['difference']} "
-            f"(both runs under {row['runs']})"
+            f"[bold red]harness nondeterminism[/] seed {row['seed']}: "
+            f"{_plain(row['difference'])} (both runs under {_plain(row['runs'])})"
         )
     if report.shrunk is not None:
         _print_shrunk(report.shrunk)

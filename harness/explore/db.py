@@ -2,19 +2,29 @@
 
 One JSON file per scenario content hash under ``.harness/failures/`` (as Hypothesis keeps its
 example database): a changed scenario gets a new hash and starts empty. Entries are kept sorted
-and written atomically, so two processes finishing at once never leave a torn file.
+and written atomically, so a reader never sees a torn file; writers (any number of processes:
+CI shards, parallel explorations) take an exclusive lock on the directory for their
+read-modify-write, so no writer loses another's seeds. Rows are validated when read: a
+hand-edited seed that is not a whole number from 0 to 2**63-1 is a ``ConfigError``, never a
+run of seed ``1e300``.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness._files import check_writable_dir, read_bytes
 from harness.errors import ConfigError
+from harness.run_file import MAX_SEED
 
 if TYPE_CHECKING:
     from harness.scenarios import RunOutcome, Scenario
@@ -30,7 +40,7 @@ class FailureEntry:
 
     policy: str
     strategy: str
-    seed: int
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)]
     oracle: str
     signature: str
     replay: str
@@ -38,6 +48,16 @@ class FailureEntry:
     @property
     def key(self) -> tuple[str, str, int]:
         return (self.policy, self.strategy, self.seed)
+
+
+class _File(BaseModel):
+    """A database file as written by ``FailureDB._write``."""
+
+    model_config = ConfigDict(strict=True)
+
+    scenario: str = ""
+    scenario_hash: str = ""
+    failures: list[FailureEntry]
 
 
 class FailureDB:
@@ -49,18 +69,26 @@ class FailureDB:
     def path_for(self, scenario_hash: str) -> Path:
         return self.root / f"{scenario_hash}.json"
 
+    def check_writable(self) -> None:
+        """Raise ``ConfigError`` now if the database cannot be written (before any run)."""
+        check_writable_dir(self.root, what="the failure database", option="--db")
+
     def entries(self, scenario_hash: str) -> list[FailureEntry]:
         path = self.path_for(scenario_hash)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        if not path.exists():
             return []
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"unreadable failure database file: {exc}", path=path) from None
+        data = read_bytes(path, what="failure database file")
         try:
-            return [FailureEntry(**row) for row in data["failures"]]
-        except (KeyError, TypeError) as exc:
-            raise ConfigError(f"malformed failure database file: {exc}", path=path) from None
+            return _File.model_validate_json(data).failures
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise ConfigError(
+                f"malformed failure database file: {first['msg']}",
+                path=path,
+                field=where or None,
+                **({"value": first["input"]} if not isinstance(first["input"], dict) else {}),
+            ) from None
 
     def seeds(self, scenario_hash: str, *, policy: str | None, strategy: str) -> list[int]:
         """The stored failing seeds for this strategy and policy (any policy: ``None``), in
@@ -74,25 +102,43 @@ class FailureDB:
         )
 
     def add(self, scenario_hash: str, scenario: str, new: Iterable[FailureEntry]) -> None:
-        entries = {e.key: e for e in self.entries(scenario_hash)}
-        before = len(entries)
-        entries.update((e.key, e) for e in new)
-        if len(entries) != before:
-            self._write(scenario_hash, scenario, entries.values())
+        with self._locked():
+            entries = {e.key: e for e in self.entries(scenario_hash)}
+            before = len(entries)
+            entries.update((e.key, e) for e in new)
+            if len(entries) != before:
+                self._write(scenario_hash, scenario, entries.values())
 
     def discard(
         self, scenario_hash: str, scenario: str, *, policy: str, strategy: str, seeds: Iterable[int]
     ) -> None:
         """Forget seeds that no longer fail (the runtime changed under the same scenario)."""
         drop = {(policy, strategy, s) for s in seeds}
-        entries = self.entries(scenario_hash)
-        kept = [e for e in entries if e.key not in drop]
-        if len(kept) != len(entries):
-            self._write(scenario_hash, scenario, kept)
+        with self._locked():
+            entries = self.entries(scenario_hash)
+            kept = [e for e in entries if e.key not in drop]
+            if len(kept) != len(entries):
+                self._write(scenario_hash, scenario, kept)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """An exclusive lock on the database directory for one read-modify-write (released
+        on exit, also when the process dies)."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot write the failure database: {exc.strerror}", path=self.root
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def _write(self, scenario_hash: str, scenario: str, entries: Iterable[FailureEntry]) -> None:
         path = self.path_for(scenario_hash)
-        path.parent.mkdir(parents=True, exist_ok=True)
         data: dict[str, Any] = {
             "scenario": scenario,
             "scenario_hash": scenario_hash,

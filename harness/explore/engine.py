@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness._signals import check_stop
+from harness.errors import ConfigError
 from harness.explore.db import FailureDB, FailureEntry
 from harness.explore.seeds import shard_seeds
 from harness.explore.stats import wilson_interval
@@ -80,6 +82,8 @@ class ExploreReport:
     replayed: list[dict[str, Any]] = field(default_factory=list)
     nondeterministic: list[dict[str, Any]] = field(default_factory=list)
     shrunk: ShrinkResult | None = None
+    # Why the failing seeds could not be stored (the summary is reported all the same).
+    storage_error: str | None = None
 
     @property
     def hit_rate(self) -> float:
@@ -118,6 +122,7 @@ class ExploreReport:
             "replayed": self.replayed,
             "nondeterministic": self.nondeterministic,
             "shrunk": self.shrunk.to_json() if self.shrunk else None,
+            "storage_error": self.storage_error,
         }
 
 
@@ -194,23 +199,32 @@ def explore(
     report.stopped_by_time_budget = not report.interrupted and report.runs < len(seeds)
     _summarize(report, failing)
     if db is not None:
-        db.add(
-            scenario_hash,
-            scenario.name,
-            (
-                FailureEntry(
-                    policy=policy,
-                    strategy=strategy,
-                    seed=r.seed,
-                    oracle=r.oracle or "",
-                    signature=r.signature or "",
-                    replay=replay_command(source, policy, r.seed, strategy),
-                )
-                for r in failing
-                if r.nondeterministic is None
-            ),
-        )
+        _store(report, db, failing)
     return report
+
+
+def _store(report: ExploreReport, db: FailureDB, failing: list[SeedResult]) -> None:
+    """Add the failing seeds to ``db``; a failure to write is reported, the summary kept."""
+    entries = [
+        FailureEntry(
+            policy=report.policy,
+            strategy=report.strategy,
+            seed=r.seed,
+            oracle=r.oracle or "",
+            signature=r.signature or "",
+            replay=replay_command(report.source, report.policy, r.seed, report.strategy),
+        )
+        for r in failing
+        if r.nondeterministic is None
+    ]
+    try:
+        db.add(report.scenario_hash, report.scenario, entries)
+    except ConfigError as exc:
+        report.storage_error = f"the failing seeds were not stored: {exc}"
+    except OSError as exc:
+        report.storage_error = (
+            f"the failing seeds were not stored in {db.root}: {exc.strerror or exc}"
+        )
 
 
 def _replay_db(report: ExploreReport, runner: SeedRunner, db: FailureDB) -> None:
@@ -218,6 +232,7 @@ def _replay_db(report: ExploreReport, runner: SeedRunner, db: FailureDB) -> None
     stored = db.seeds(report.scenario_hash, policy=config.policy, strategy=config.strategy)
     passing: list[int] = []
     for seed in stored:
+        check_stop()
         result = runner.run(seed)
         report.replayed.append(
             {"seed": seed, "fails": result.failed, "signature": result.signature}
@@ -242,6 +257,7 @@ def _serial(
     runner: SeedRunner, seeds: Iterable[int], deadline: float | None
 ) -> Generator[SeedResult, None, None]:
     for seed in seeds:
+        check_stop()  # a stop signal whose interrupt the interpreter dropped mid-run
         if deadline is not None and time.perf_counter() >= deadline:
             return
         yield runner.run(seed)
@@ -276,6 +292,7 @@ def _parallel(
         raise
     try:
         for result in pool.imap_unordered(run_seed, seeds, chunksize=chunk):
+            check_stop()
             yield result
             if deadline is not None and time.perf_counter() >= deadline:
                 return
@@ -285,11 +302,19 @@ def _parallel(
         pool.join()
 
 
+# Signals a terminal or a service manager sends the whole process group: only this process
+# acts on them (it stops the pool), not the fork server nor the resource tracker it starts.
+_GROUP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
 def _start_forkserver_deaf_to_ctrl_c() -> None:
-    """Start the fork server with SIGINT ignored: Ctrl-C at a terminal reaches the whole
-    process group, and only this process should act on it (by terminating the pool), not the
-    server halfway through importing the harness nor the workers it forks (a child inherits
-    an ignored signal across exec, and Python keeps it ignored)."""
+    """Start the fork server (and multiprocessing's resource tracker with it) with SIGINT,
+    SIGTERM and SIGHUP ignored: Ctrl-C at a terminal, a closed terminal or a service manager
+    reach the whole process group, and only this process should act on them (by terminating
+    the pool), not the server halfway through importing the harness, nor the tracker (whose
+    death leaves the pool's semaphores to a new one that never saw them), nor the workers it
+    forks (a child inherits an ignored signal across exec, and Python keeps it ignored;
+    ``init_worker`` gives the workers SIGTERM back, which is how the pool stops them)."""
     import signal
     import threading
     from multiprocessing import forkserver
@@ -297,15 +322,17 @@ def _start_forkserver_deaf_to_ctrl_c() -> None:
     if threading.current_thread() is not threading.main_thread():
         forkserver.ensure_running()
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signums = [getattr(signal, name) for name in _GROUP_SIGNALS]
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in signums}
     try:
         forkserver.ensure_running()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _stop_forkserver() -> None:
-    """SIGTERM this process's fork server (the next pool starts a new one)."""
+    """SIGKILL this process's fork server, deaf to SIGTERM (the next pool starts a new one)."""
     import os
     import signal
     from contextlib import suppress
@@ -315,7 +342,7 @@ def _stop_forkserver() -> None:
     pid = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
     if isinstance(pid, int):
         with suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGKILL)
 
 
 def _summarize(report: ExploreReport, failing: list[SeedResult]) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness._signals import check_stop
 from harness.explore.signature import deciding_failure
 from harness.scenarios.distributions import Spec, parse_spec, split_pointer
 
@@ -113,6 +114,8 @@ def shrink(
             )
         except ScenarioError:
             return False  # a value the scenario cannot take is not a simpler failing plan
+        if outcome.interrupted:
+            raise KeyboardInterrupt  # a run cut short says nothing about the candidate
         deciding = deciding_failure(outcome.verdicts, [oracle])
         if deciding is None or deciding.name != oracle:
             return False
@@ -125,6 +128,7 @@ def shrink(
 
     def still_fails(draws: dict[str, Any], strat: str) -> bool:
         nonlocal attempts
+        check_stop()
         attempts += 1
         return check(current[0], draws, strat)
 
@@ -385,31 +389,23 @@ def _write_minimal(scenario: Scenario, result: ShrinkResult, out_dir: Path) -> P
 def shrink_run_dir(run_dir: Path, *, out_dir: Path | None = None) -> ShrinkResult:
     """Shrink a saved failing run (``runs/<id>/``): its scenario, policy, seed and strategy come
     from ``run.json``; the oracle shrunk for is the run's deciding failing one."""
-    import json
-
     from harness.errors import ConfigError
-    from harness.scenarios import Scenario
+    from harness.scenarios.saved import load_saved_run
 
+    saved = load_saved_run(run_dir)
     run_json = run_dir / "run.json"
-    try:
-        meta = json.loads(run_json.read_text(encoding="utf-8"))
-        scenario = Scenario.model_validate(meta["scenario_definition"])
-        policy, seed = str(meta["policy"]), int(meta["seed"])
-    except OSError as exc:
-        raise ConfigError(f"not a run directory: {exc.strerror}", path=run_json) from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"run.json cannot be shrunk: {exc}", path=run_json) from None
-    if meta.get("mode", "sim") != "sim":
+    meta, scenario = saved.run, saved.scenario
+    if meta.mode != "sim":
         raise ConfigError("only sim runs can be shrunk", path=run_json, field="mode")
-    failing = [o["name"] for o in meta.get("oracles", []) if o.get("verdict") == "fails"]
+    failing = [o.name for o in meta.oracles if o.verdict == "fails"]
     preferred = [n for n in scenario.expect.buggy if n in failing]
     if not failing:
         raise ConfigError("the run did not fail: nothing to shrink", path=run_json)
     return shrink(
         scenario,
-        policy=policy,
-        seed=seed,
+        policy=meta.policy,
+        seed=meta.seed,
         oracle=(preferred or failing)[0],
-        strategy=str(meta.get("strategy", "fifo")),
+        strategy=meta.strategy,
         out_dir=out_dir,
     )

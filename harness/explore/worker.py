@@ -57,15 +57,7 @@ class SeedRunner:
         self.scenario = Scenario.model_validate(config.definition)
 
     def run(self, seed: int) -> SeedResult:
-        from harness.scenarios import run_scenario
-
-        first = run_scenario(
-            self.scenario,
-            policy=self.config.policy,  # type: ignore[arg-type]
-            seed=seed,
-            strategy=self.config.strategy,
-            source=self.config.source,
-        )
+        first = self._run(seed)
         deciding = deciding_failure(first.verdicts, self.scenario.expect.buggy)
         if deciding is None and not first.record.hung:
             return SeedResult(seed=seed, failed=False, outcome=first.outcome)
@@ -80,13 +72,7 @@ class SeedRunner:
         )
         if not self.config.recheck:
             return result
-        second = run_scenario(
-            self.scenario,
-            policy=self.config.policy,  # type: ignore[arg-type]
-            seed=seed,
-            strategy=self.config.strategy,
-            source=self.config.source,
-        )
+        second = self._run(seed)
         difference = _difference(first, second)
         if difference is None:
             return result
@@ -105,6 +91,22 @@ class SeedRunner:
             nondeterministic=str(where),
             difference=difference,
         )
+
+    def _run(self, seed: int) -> Any:
+        """One sim run of ``seed``. A run cut short by Ctrl-C (or SIGTERM) is no result: it
+        must count neither as a failure nor as a difference between two runs of one seed."""
+        from harness.scenarios import run_scenario
+
+        outcome = run_scenario(
+            self.scenario,
+            policy=self.config.policy,  # type: ignore[arg-type]
+            seed=seed,
+            strategy=self.config.strategy,
+            source=self.config.source,
+        )
+        if outcome.interrupted:
+            raise KeyboardInterrupt
+        return outcome
 
 
 def _fingerprint(outcome: Any) -> dict[str, str]:
@@ -133,7 +135,12 @@ _RUNNER: SeedRunner | None = None
 
 
 def init_worker(config: WorkerConfig) -> None:
-    """Pool initializer: load the scenario once per worker process."""
+    """Pool initializer: load the scenario once per worker process. The fork server runs
+    with SIGTERM ignored (only the exploring process answers a signal to the group); the
+    pool stops its workers with SIGTERM, so a worker takes it back."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     global _RUNNER
     _RUNNER = SeedRunner(config)
 

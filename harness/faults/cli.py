@@ -76,20 +76,16 @@ async def _serve(
 
 def load_proxy_config(path: Path) -> list[Any]:
     """Read a populate-style list of proxies from a JSON or YAML file."""
-    import yaml
+    from harness._files import read_text
+    from harness._yaml import parse_yaml
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read proxy config: {exc.strerror or exc}", path=path) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError(f"not valid JSON or YAML: {exc}", path=path, line=line) from None
+    data = parse_yaml(read_text(path, what="proxy config"), path=path, error=ConfigError)
     if isinstance(data, dict) and "proxies" in data:
         data = data["proxies"]
     if not isinstance(data, list):
-        raise ConfigError("expected a list of proxies", path=path, value=data)
+        raise ConfigError(
+            "expected a list of proxies (or a mapping with 'proxies')",
+            path=path,
+            value=type(data).__name__,
+        )
     return data

@@ -19,6 +19,7 @@ context included) reach the server as without the wrapper.
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack, suppress
 from dataclasses import replace
@@ -39,6 +40,7 @@ from harness.faults.frame_engine import (
     Verdict,
     classify_call,
 )
+from harness.faults.framing import LineFramer
 from harness.faults.link import QueueSource, ToxicLink
 from harness.faults.plan import FaultPlan
 from harness.faults.records import FaultRecorder
@@ -427,16 +429,16 @@ class _LineSink:
     def __init__(self, deliver: Deliver, *, on_eof: Callable[[], Awaitable[None]]) -> None:
         self._deliver = deliver
         self._on_eof = on_eof
-        self._buffer = b""
-        self._lines: list[bytes] = []
+        # Frames are the harness's own here (the SDK's messages): no size limit, linear time.
+        self._framer = LineFramer(limit=None)
+        self._lines: deque[bytes] = deque()
 
     async def send(self, data: bytes) -> None:
         # Accept everything before the first await, as a ByteSink must.
-        *lines, self._buffer = (self._buffer + data).split(b"\n")
-        self._lines.extend(lines)
+        self._lines.extend(f for f in self._framer.feed(data) if isinstance(f, bytes))
         while self._lines:
-            line = self._lines.pop(0)
-            await self._deliver(_parse(line))
+            line = self._lines.popleft()
+            await self._deliver(_parse(line.rstrip(b"\n")))
 
     async def send_eof(self) -> None:
         await self._on_eof()

@@ -22,6 +22,7 @@ import os
 import signal
 import stat
 import sys
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import IO, Any, Protocol
@@ -40,6 +41,7 @@ from harness.faults.frame_engine import (
     encode,
     info_from_json,
 )
+from harness.faults.framing import DEFAULT_FRAME_LIMIT, LineFramer, Oversized, too_large_error
 from harness.faults.link import QueueSource, ToxicLink
 from harness.faults.plan import FaultPlan
 from harness.faults.records import FaultRecorder
@@ -74,6 +76,7 @@ class Interposer:
         recorder: FaultRecorder,
         stdin: IO[bytes] | None = None,
         stdout: IO[bytes] | None = None,
+        max_frame_bytes: int | None = DEFAULT_FRAME_LIMIT,
     ) -> None:
         if not command:
             raise ServerError("no server command given")
@@ -100,6 +103,7 @@ class Interposer:
         self._timed_scope: anyio.CancelScope | None = None
         self._in_transit = {"upstream": _InTransit(), "downstream": _InTransit()}
         self._timed_changed = anyio.Event()
+        self._frame_limit = max_frame_bytes
 
     # -- faults that change while running (the control API) ---------------------------------
 
@@ -206,19 +210,31 @@ class Interposer:
 
     async def _read_client(self, reader: _Reader, up: Any) -> None:
         """Split the client's bytes into frames and pass each through the frame stage."""
-        buffer = b""
+        framer = LineFramer(self._frame_limit)
         try:
             while data := await reader.read(_READ_SIZE):
-                *lines, buffer = (buffer + data).split(b"\n")
-                for line in lines:
-                    await self._stage(line + b"\n", "upstream", self._send_up)
-            if buffer:
-                await self._send_up(buffer)
+                for frame in framer.feed(data):
+                    if isinstance(frame, Oversized):
+                        await self._refuse(frame, "request")
+                    else:
+                        await self._stage(frame, "upstream", self._send_up)
+            if rest := framer.rest():
+                await self._send_up(rest)
             # Delayed frames sent before the EOF still reach the server before it.
             await self._in_transit["upstream"].wait_idle()
         finally:
             # The client is done: once the frames before the EOF are through, so is the server.
             up.close()
+
+    async def _refuse(self, frame: Oversized, what: str) -> None:
+        """A frame over the size limit goes nowhere; the client gets a JSON-RPC error for it
+        (its own request, or the request whose response the server made too large)."""
+        print(
+            f"interposer: a {what} frame of more than {frame.limit} bytes was refused",
+            file=sys.stderr,
+            flush=True,
+        )
+        await self._send_down(too_large_error(frame, what=what))
 
     async def _send_up(self, data: bytes) -> None:
         with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
@@ -232,7 +248,7 @@ class Interposer:
 
     async def _run_downstream_link(self, server_out: asyncio.StreamReader) -> None:
         assert self._client_out is not None
-        sink = _LineSink(self._stage_down)
+        sink = _LineSink(self._stage_down, self._refuse, self._frame_limit)
         link = self._link("downstream", _ReaderSource(server_out), sink)
         await link.run()
 
@@ -562,21 +578,29 @@ class _WriterSink:
 class _LineSink:
     """Re-frames the downstream bytes into lines for the frame stage."""
 
-    __slots__ = ("_buffer", "_lines", "_stage")
+    __slots__ = ("_framer", "_frames", "_refuse", "_stage")
 
-    def __init__(self, stage: Deliver) -> None:
+    def __init__(
+        self,
+        stage: Deliver,
+        refuse: Callable[[Oversized, str], Awaitable[None]],
+        limit: int | None,
+    ) -> None:
         self._stage = stage
-        self._buffer = b""
-        self._lines: list[bytes] = []
+        self._refuse = refuse
+        self._framer = LineFramer(limit)
+        self._frames: deque[bytes | Oversized] = deque()
 
     async def send(self, data: bytes) -> None:
         # Accept everything before the first await, as a ByteSink must.
-        *lines, self._buffer = (self._buffer + data).split(b"\n")
-        self._lines.extend(line + b"\n" for line in lines)
-        while self._lines:
-            await self._stage(self._lines.pop(0))
+        self._frames.extend(self._framer.feed(data))
+        while self._frames:
+            frame = self._frames.popleft()
+            if isinstance(frame, Oversized):
+                await self._refuse(frame, "response")
+            else:
+                await self._stage(frame)
 
     async def send_eof(self) -> None:
-        if self._buffer:
-            await self._stage(self._buffer)
-            self._buffer = b""
+        if rest := self._framer.rest():
+            await self._stage(rest)

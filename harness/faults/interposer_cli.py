@@ -70,6 +70,14 @@ __all__ = ["interpose"]
     type=float,
     help="Real seconds per scenario second (plan times and toxic waits are scenario time).",
 )
+@click.option(
+    "--max-frame-bytes",
+    default=32 << 20,
+    show_default=True,
+    type=click.IntRange(min=1024),
+    help="The largest frame relayed either way; a larger one is refused and the client gets a "
+    "JSON-RPC error for it.",
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def interpose(
     plan_path: Path | None,
@@ -80,6 +88,7 @@ def interpose(
     seed: int,
     name: str,
     time_scale: float,
+    max_frame_bytes: int,
     command: tuple[str, ...],
 ) -> None:
     """Run COMMAND (an stdio MCP server) behind a relay that injects the plan's faults.
@@ -110,6 +119,7 @@ def interpose(
             seed,
             name,
             time_scale,
+            max_frame_bytes,
         )
     finally:
         if provider is not None:
@@ -150,6 +160,7 @@ async def _run(
     seed: int,
     name: str,
     time_scale: float,
+    max_frame_bytes: int,
 ) -> int:
     import anyio
 
@@ -167,6 +178,7 @@ async def _run(
         clock=clock,
         rng=ChaosRandom(seed).fork("interposer"),
         recorder=recorder,
+        max_frame_bytes=max_frame_bytes,
     )
     status = 0
     try:

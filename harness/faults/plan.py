@@ -56,7 +56,8 @@ from pydantic import (
     model_validator,
 )
 
-from harness._yaml import line_of
+from harness._files import read_text
+from harness._yaml import line_of, load_yaml
 from harness.errors import FaultConfigError
 from harness.faults.toxics import ToxicSpec
 
@@ -405,21 +406,13 @@ class FaultPlan(RootModel[list[FaultEntry]]):
     def load(cls, path: str | Path) -> FaultPlan:
         """Read a plan file; bad input raises ``FaultConfigError`` naming file, line, field."""
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise FaultConfigError(
-                f"cannot read the fault plan: {exc.strerror or exc}", path=path
-            ) from None
-        except UnicodeDecodeError:
-            raise FaultConfigError("the fault plan is not UTF-8 text", path=path) from None
-        return cls.parse(text, path=path)
+        return cls.parse(read_text(path, what="fault plan", error=FaultConfigError), path=path)
 
     @classmethod
     def parse(cls, text: str, *, path: str | Path = "<plan>") -> FaultPlan:
         """Validate plan YAML/JSON ``text``."""
         try:
-            data = yaml.safe_load(text)
+            data = load_yaml(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             raise FaultConfigError(

@@ -7,13 +7,14 @@ saved run reaches the same verdicts as the run itself.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness._files import ARTEFACT_LIMIT, parse_json, read_text
 from harness.errors import ConfigError
-from harness.telemetry.otlp_json import FlatSpan, read_trace_file
+from harness.run_file import read_run_file
+from harness.telemetry.otlp_json import TOO_BIG_HINT, FlatSpan, read_trace_file
 
 __all__ = ["EVIDENCE", "RunRecord", "read_jsonl", "read_run_json"]
 
@@ -62,17 +63,16 @@ class RunRecord:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Objects of a JSON Lines file; a missing file is empty, a bad line a ``ConfigError``."""
+    """Objects of a JSON Lines file; a missing file is empty; a file that is not a regular
+    UTF-8 file within ``ARTEFACT_LIMIT`` or holds a bad line is a ``ConfigError``."""
     if not path.exists():
         return []
     rows: list[dict[str, Any]] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    text = read_text(path, what=path.name, limit=ARTEFACT_LIMIT, hint=TOO_BIG_HINT)
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise ConfigError(f"not JSON: {exc}", path=path, line=number) from None
+        row = parse_json(line, path=path, line=number)
         if not isinstance(row, dict):
             raise ConfigError("each line must be a JSON object", path=path, line=number)
         rows.append(row)
@@ -80,23 +80,16 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def read_run_json(path: Path) -> dict[str, Any]:
-    """A run directory's ``run.json``; anything else is a ``ConfigError`` naming the file."""
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"not a run directory: {exc.strerror}", path=path) from None
-    except ValueError as exc:
-        raise ConfigError(f"run.json is not JSON: {exc}", path=path) from None
-    if not isinstance(meta, dict):
-        raise ConfigError("run.json must hold a JSON object", path=path)
-    return meta
+    """A run directory's ``run.json`` as plain data, validated by the model that writes it
+    (``harness.run_file``); anything else is a ``ConfigError`` naming the file and field."""
+    return read_run_file(path.parent).meta()
 
 
 def load_record(run_dir: Path) -> RunRecord:
     """A ``RunRecord`` from a run directory (secrets are left to the caller to re-derive: until
     then ``missing`` names them). A data file that is gone leaves its evidence missing, or
     rebuilt from the trace where the spans carry it."""
-    meta = read_run_json(run_dir / "run.json")
+    meta = read_run_file(run_dir)
     events = read_jsonl(run_dir / "events.jsonl")
     servers: dict[str, list[dict[str, Any]]] = {}
     for event in events:
@@ -105,25 +98,25 @@ def load_record(run_dir: Path) -> RunRecord:
             servers.setdefault(source[4:], []).append(event)
     trace_path = run_dir / "trace.jsonl"
     record = RunRecord(
-        scenario=str(meta.get("scenario", "")),
-        policy=str(meta.get("policy", "")),
-        seed=int(meta.get("seed", 0)),
-        mode=str(meta.get("mode", "sim")),
+        scenario=meta.scenario,
+        policy=meta.policy,
+        seed=meta.seed,
+        mode=meta.mode,
         runtime_events=[e for e in events if e.get("source", "runtime") == "runtime"],
         server_events=servers,
         fault_events=[e for e in events if e.get("source") == "faults"],
         journal=read_jsonl(run_dir / "journal.jsonl"),
         spans=read_trace_file(trace_path) if trace_path.exists() else [],
-        result=dict(meta.get("result") or {}),
-        hung=bool(meta.get("hung", False)),
-        pending=list(meta.get("pending") or []),
-        leaked=list(meta.get("leaked") or []),
-        params=dict(meta.get("oracle_params") or {}),
+        result=dict(meta.result),
+        hung=meta.hung,
+        pending=list(meta.pending),
+        leaked=list(meta.leaked),
+        params=dict(meta.oracle_params),
         missing={"secrets": "the run's secret values are not stored; re-derive them"},
     )
     if not trace_path.exists():
         record.missing["spans"] = f"{trace_path} is missing"
-    if "result" not in meta:
+    if "result" not in meta.model_fields_set:
         record.missing["result"] = "run.json has no result"
     if not (run_dir / "events.jsonl").exists() or not (run_dir / "journal.jsonl").exists():
         _fill_from_trace(record, run_dir, trace_path)

@@ -2,15 +2,21 @@
 ``events.jsonl`` and ``report.html``. A run directory alone is enough to replay the run and to
 check it again.
 
+Every run gets a directory of its own, created exclusively: when its name is taken (the same
+run again, or another process writing the same run into the same place at the same moment)
+it is ``<id>-2``, ``<id>-3``, ... so no run ever replaces another's files.
+
 Every file is written to a hidden temporary file in the run directory and renamed into place
 (``os.replace``), so a run killed or crashed while writing never leaves a truncated line or a
-half-written ``run.json``: each file is the previous complete version or the new one (a killed
-writer may leave a ``.NAME.PID.tmp`` behind). The data files are all staged before any is
-renamed, ``run.json`` is renamed last and ``report.html`` is drawn from the renamed files.
+half-written ``run.json`` (a killed writer may leave a ``.NAME.PID.tmp`` behind). The data files
+are all staged before any is renamed, ``run.json`` is renamed last and ``report.html`` is drawn
+from the renamed files. ``run.json`` is validated against the model that reads it back before
+anything is written.
 
 ``run.json`` keeps each agent's final answer (oracles read it); the vault secret values a run
-handed out are replaced there by ``[redacted secret]``. The telemetry files are written as
-recorded: ``no_secrets_in_telemetry`` judges them, and a replay compares the trace byte for byte.
+handed out are replaced there by ``[redacted secret]``, and the values of a command server's
+``env`` by ``[redacted]`` (a replay reads them from the scenario file). The telemetry files are
+written as recorded: ``no_secrets_in_telemetry`` judges them, and a replay compares the trace.
 """
 
 from __future__ import annotations
@@ -24,19 +30,58 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
-from harness.scenarios.model import Scenario
+from harness.errors import ConfigError
+from harness.run_file import RunFile
+from harness.scenarios.model import ENV_REDACTED, Scenario
 from harness.scenarios.runner import RunOutcome
 from harness.telemetry.redact import MIN_SECRET_LENGTH, REDACTED
 from harness.views import REPORT_NAME, build_view
 
-__all__ = ["REDACTED", "run_id", "write_run"]
+__all__ = ["ENV_REDACTED", "REDACTED", "run_id", "write_run"]
 
 # Shorter values would match ordinary text; the secrets oracle uses the same floor.
 _MIN_SECRET_LENGTH = MIN_SECRET_LENGTH
 
 
 def run_id(outcome: RunOutcome, scenario: Scenario) -> str:
-    return f"{outcome.scenario}-{outcome.policy}-s{outcome.seed}-{scenario.content_hash()[:8]}"
+    """``<scenario>-<policy>-s<seed>-<strategy|live>-<hash>``: every part that makes two runs
+    differ, so runs of one scenario under other modes or strategies never share a name."""
+    how = "live" if outcome.record.mode == "live" else outcome.strategy
+    return (
+        f"{outcome.scenario}-{outcome.policy}-s{outcome.seed}-{how}-{scenario.content_hash()[:8]}"
+    )
+
+
+# Runs of the same name in one output directory get -2, -3, ...; past this, the directory is
+# a place where something loops.
+_MAX_SAME_NAME = 10_000
+
+
+def _new_run_dir(root: Path, name: str) -> Path:
+    """Create and return a run directory that no other run (this process or another one
+    writing to ``root`` at the same moment) has: the first free ``name``, ``name-2``, ..."""
+    root.mkdir(parents=True, exist_ok=True)
+    for n in range(1, _MAX_SAME_NAME + 1):
+        candidate = root / (name if n == 1 else f"{name}-{n}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise ConfigError(
+        f"{_MAX_SAME_NAME} runs named {name} already exist here; use another --out",
+        path=root,
+    )
+
+
+def _definition(scenario: Scenario) -> dict[str, Any]:
+    """The scenario as loaded, with the values of command servers' ``env`` redacted (they
+    are where API keys go; a replay takes them from the scenario file again)."""
+    data = scenario.model_dump(mode="json")
+    for server in (data.get("servers") or {}).values():
+        if isinstance(server, dict) and isinstance(server.get("env"), dict):
+            server["env"] = {key: ENV_REDACTED for key in server["env"]}
+    return data
 
 
 def _versions() -> dict[str, str]:
@@ -86,8 +131,25 @@ def _redact(value: Any, secrets: list[str]) -> Any:
 
 def write_run(outcome: RunOutcome, scenario: Scenario, root: Path) -> Path:
     """Write the run's artifacts under ``root`` and return the run directory."""
-    run_dir = root / run_id(outcome, scenario)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = _new_run_dir(root, run_id(outcome, scenario))
+    try:
+        staged = _stage_files(outcome, scenario, run_dir)
+    except BaseException:
+        # Nothing was renamed into place: the new directory goes too (it is ours alone).
+        with suppress(OSError):
+            run_dir.rmdir()
+        raise
+    # run.json last: a run directory whose run.json is new has every new data file.
+    for tmp, path in staged:
+        os.replace(tmp, path)
+    _write_report(run_dir)
+    outcome.run_dir = run_dir
+    return run_dir
+
+
+def _stage_files(outcome: RunOutcome, scenario: Scenario, run_dir: Path) -> list[tuple[Path, Path]]:
+    """Every file of the run written beside its final name (temporary, hidden); on any
+    error the ones already staged are removed."""
     record = outcome.record
     secrets = sorted(
         {s for s in record.secrets if len(s) >= _MIN_SECRET_LENGTH}, key=len, reverse=True
@@ -100,8 +162,8 @@ def write_run(outcome: RunOutcome, scenario: Scenario, root: Path) -> Path:
     }
     meta = {
         **_redact(summary, secrets),
-        # The scenario as loaded, unchanged: the replay runs exactly this definition.
-        "scenario_definition": scenario.model_dump(mode="json"),
+        # The scenario as loaded: the replay runs exactly this definition.
+        "scenario_definition": _definition(scenario),
         "versions": _versions(),
         **_redact(
             {
@@ -115,6 +177,8 @@ def write_run(outcome: RunOutcome, scenario: Scenario, root: Path) -> Path:
             secrets,
         ),
     }
+    meta_text = json.dumps(meta, indent=2, default=str) + "\n"
+    RunFile.check_written(meta_text)
     events = list(record.runtime_events)
     for server_events in record.server_events.values():
         events.extend(server_events)
@@ -123,7 +187,7 @@ def write_run(outcome: RunOutcome, scenario: Scenario, root: Path) -> Path:
         ("trace.jsonl", _jsonl([outcome.trace])),
         ("journal.jsonl", _jsonl(record.journal)),
         ("events.jsonl", _jsonl(events)),
-        ("run.json", lambda fh: fh.write(json.dumps(meta, indent=2, default=str) + "\n")),
+        ("run.json", lambda fh: fh.write(meta_text)),
     ]
     staged: list[tuple[Path, Path]] = []
     try:
@@ -134,12 +198,7 @@ def write_run(outcome: RunOutcome, scenario: Scenario, root: Path) -> Path:
             with suppress(FileNotFoundError):
                 tmp.unlink()
         raise
-    # run.json last: a run directory whose run.json is new has every new data file.
-    for tmp, path in staged:
-        os.replace(tmp, path)
-    _write_report(run_dir)
-    outcome.run_dir = run_dir
-    return run_dir
+    return staged
 
 
 def _write_report(run_dir: Path) -> None:

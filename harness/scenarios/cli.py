@@ -88,7 +88,10 @@ def _description(path: Path) -> str:
 
 def _table(outcomes: list[RunOutcome], *, links: bool = False, console: Any = None) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
+
+    from harness._text import printable
 
     if console is None:
         console = Console()
@@ -120,9 +123,11 @@ def _table(outcomes: list[RunOutcome], *, links: bool = False, console: Any = No
     console.print(table)
     console.print()
     for o in outcomes:
-        why = o.deciding.explanation if o.deciding else ""
+        # Oracle sentences quote the scenario's own names: shown, never obeyed as markup or
+        # terminal control sequences.
+        why = escape(printable(o.deciding.explanation)) if o.deciding else ""
         console.print(f"[b]{o.scenario}[/b] ({o.policy}): {why}", highlight=False)
-        console.print(f"  [dim]{o.run_dir}[/dim]", highlight=False)
+        console.print(f"  [dim]{escape(printable(str(o.run_dir)))}[/dim]", highlight=False)
         if links and o.trace_id:
             from harness.telemetry.export import jaeger_link
 
@@ -257,12 +262,16 @@ def run_cmd(
     loaded = [resolve(name) for name in dict.fromkeys(names)]
     if not loaded:
         raise ScenarioError("no scenario to run")
+    from harness._files import check_writable_dir
+
+    check_writable_dir(out, what="run directories", option="--out")
     exporter = _run_exporter(otlp_endpoint, otlp_protocol, keep=otlp_keep_timestamps)
     replay_db = None if no_failure_db or seed is not None else failure_db_root
     policies: list[Any] = ["buggy", "fixed"] if policy == "both" else [policy]
     jobs = [(scenario, source, pol) for scenario, source in loaded for pol in policies]
     outcomes: list[RunOutcome] = []
     slow = mode == "live" or len(jobs) > 40  # sim runs take ~20 ms each
+    stopped = False
     try:
         with _progress(len(jobs), enabled=slow and not as_json) as tick:
             for scenario, source, pol in jobs:
@@ -280,14 +289,17 @@ def run_cmd(
                     _keep(outcome, scenario, out, exporter, as_json)
                     outcomes.append(outcome)
                     if outcome.interrupted:
+                        stopped = True
                         break
-                if outcomes and outcomes[-1].interrupted:
+                if stopped:
                     break
+    except KeyboardInterrupt:
+        stopped = True  # between two runs: every run above was recorded whole
     finally:
         exported = _close_exporter(exporter, otlp_endpoint) if exporter is not None else False
     if not as_json:
         _table(outcomes, links=exported)
-    if outcomes and outcomes[-1].interrupted:
+    if stopped or (outcomes and outcomes[-1].interrupted):
         click.echo("interrupted: the runs above were recorded", err=True)
         raise SystemExit(130)
     raise SystemExit(0 if all(o.met for o in outcomes) else 1)
@@ -304,14 +316,19 @@ def _runs(
     time_scale: float | None,
     failure_db: Path | None,
 ) -> Iterator[RunOutcome]:
-    """The failing seeds stored in ``failure_db`` first (sim mode), then the asked-for seed."""
+    """The failing seeds stored in ``failure_db`` first (sim mode), then the asked-for seed. A
+    stop signal that arrived during the previous run stops before the next one."""
+    from harness._signals import check_stop
+
+    check_stop()
     if mode == "live":
+        from harness._text import printable
         from harness.scenarios.live import run_scenario_live
 
         for name, server in scenario.servers.items():
             if server.command is not None:
                 # A scenario starts a program only when it declares one: say which.
-                shown = " ".join(server.command)
+                shown = printable(" ".join(server.command))
                 click.echo(f"note: {scenario.name} starts server {name}: {shown}", err=True)
         yield run_scenario_live(
             scenario, policy=policy, seed=seed, time_scale=time_scale, source=source
@@ -322,9 +339,11 @@ def _runs(
     if failure_db is not None:
         from harness.explore import replay_stored
 
-        yield from replay_stored(
+        for outcome in replay_stored(
             scenario, policy=policy, strategy=strategy, source=source, skip=seed, root=failure_db
-        )
+        ):
+            yield outcome
+            check_stop()
     yield run_scenario(scenario, policy=policy, seed=seed, strategy=strategy, source=source)
 
 
@@ -415,8 +434,15 @@ def _progress(total: int, *, enabled: bool) -> Iterator[Callable[[str], None]]:
 
 @click.command("replay")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--allow-commands",
+    is_flag=True,
+    help="Start the programs the run's scenario names (servers with command:). Without it, "
+    "replaying such a run is refused with the list of them: a run directory from elsewhere "
+    "must not start a program on its own.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def replay_cmd(run_dir: Path, as_json: bool) -> None:
+def replay_cmd(run_dir: Path, allow_commands: bool, as_json: bool) -> None:
     """Re-run RUN_DIR's scenario, policy and seed; compare outcome and trace.
 
     The trace is compared by what it means (ids, names, attributes, timestamps, events and
@@ -425,44 +451,38 @@ def replay_cmd(run_dir: Path, as_json: bool) -> None:
     replays as identical when it did the same thing. Exit status 0 when outcome and trace are
     the same, 1 when not, 2 on bad input. Live runs are re-run and their outcomes compared.
     """
-    from harness.errors import ConfigError
-    from harness.oracles.record import read_run_json
-    from harness.scenarios import Scenario, run_scenario
+    from harness.scenarios import run_scenario
+    from harness.scenarios.saved import load_saved_run
     from harness.telemetry.compare import first_difference
     from harness.telemetry.otlp_json import flatten, read_trace_file
 
-    if not run_dir.exists():
-        raise click.BadParameter(f"no such run directory: {run_dir}", param_hint="RUN_DIR")
-    run_json = run_dir / "run.json"
-    meta = read_run_json(run_json)
-    try:
-        scenario = Scenario.model_validate(meta["scenario_definition"])
-    except (ValueError, KeyError) as exc:
-        raise ConfigError(f"run.json cannot be replayed: {exc}", path=run_json) from None
-    if meta.get("mode") == "live":
+    saved_run = load_saved_run(run_dir)
+    _allow_commands(saved_run, allow_commands)
+    meta, scenario = saved_run.run, saved_run.scenario
+    if meta.mode == "live":
         from harness.scenarios.live import run_scenario_live
 
         live = run_scenario_live(
             scenario,
-            policy=meta["policy"],
-            seed=int(meta["seed"]),
-            time_scale=float((meta.get("stats") or {}).get("time_scale", 0.01)),
-            source=meta.get("scenario_source"),
+            policy=meta.policy,
+            seed=meta.seed,
+            time_scale=_time_scale(meta, run_dir),
+            source=meta.scenario_source,
         )
-        same = live.outcome == meta["outcome"]
-        _replayed(as_json, live.outcome, meta["outcome"], None, "live runs use real time")
+        same = live.outcome == meta.outcome
+        _replayed(as_json, live.outcome, meta.outcome, None, "live runs use real time")
         raise SystemExit(0 if same else 1)
     outcome = run_scenario(
         scenario,
-        policy=meta["policy"],
-        seed=int(meta["seed"]),
-        strategy=str(meta.get("strategy", "fifo")),
-        source=meta.get("scenario_source"),
+        policy=meta.policy,
+        seed=meta.seed,
+        strategy=meta.strategy,
+        source=meta.scenario_source,
     )
     saved = read_trace_file(run_dir / "trace.jsonl")
     difference = first_difference(saved, flatten(outcome.trace))
-    _replayed(as_json, outcome.outcome, meta["outcome"], difference, None, spans=len(saved))
-    same = difference is None and outcome.outcome == meta["outcome"]
+    _replayed(as_json, outcome.outcome, meta.outcome, difference, None, spans=len(saved))
+    same = difference is None and outcome.outcome == meta.outcome
     raise SystemExit(0 if same else 1)
 
 
@@ -500,6 +520,39 @@ def _replayed(
 CHECK_CANNOT_JUDGE = 4
 
 
+def _allow_commands(saved: Any, allowed: bool) -> None:
+    """Name every program the replay would start; refuse (exit 2) unless ``allowed``."""
+    from harness._text import printable
+    from harness.errors import ConfigError
+
+    commands = saved.commands()
+    if not commands:
+        return
+    shown = "; ".join(f"server {name}: {printable(' '.join(cmd))}" for name, cmd in commands)
+    if not allowed:
+        raise ConfigError(
+            f"replaying this run starts {len(commands)} program(s) its scenario names "
+            f"({shown}); pass --allow-commands to start them",
+            path=saved.run_dir,
+        )
+    for name, command in commands:
+        click.echo(f"note: replay starts server {name}: {printable(' '.join(command))}", err=True)
+
+
+def _time_scale(meta: Any, run_dir: Path) -> float:
+    from harness.errors import ConfigError
+
+    scale = meta.stats.get("time_scale", 0.01)
+    if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 < scale <= 10:
+        raise ConfigError(
+            "must be a number in (0, 10]",
+            path=run_dir / "run.json",
+            field="stats.time_scale",
+            value=scale,
+        )
+    return float(scale)
+
+
 @click.command("check")
 @click.argument("target", type=click.Path(path_type=Path))
 @click.option(
@@ -526,6 +579,7 @@ def check_cmd(target: Path, oracles: tuple[str, ...], as_json: bool) -> None:
       2  bad input: no such run directory or trace, an unreadable file, an unknown oracle
       4  none fails, but at least one cannot judge (its evidence is missing)
     """
+    from harness._text import printable
     from harness.oracles import ORACLES, check
 
     if not target.exists():
@@ -561,7 +615,7 @@ def check_cmd(target: Path, oracles: tuple[str, ...], as_json: bool) -> None:
     width = max(len(v.name) for v in verdicts) + 2
     for v in verdicts:
         mark = {"holds": "holds", "fails": "FAILS", "cannot judge": "CANNOT JUDGE"}[v.status]
-        text = v.explanation.removeprefix("cannot judge: ")
+        text = printable(v.explanation.removeprefix("cannot judge: "))
         click.echo(f"{v.name:<{width}} {mark:<12} {text}")
     raise SystemExit(code)
 

@@ -31,21 +31,26 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from harness._signals import is_interrupt
+from harness._watchdog import WallBudgetExceeded, is_over_budget, wall_watchdog
 from harness.chaos_random import ChaosRandom
 from harness.clock import ScaledClock
-from harness.errors import ConfigError
+from harness.errors import ConfigError, RuntimeFailure
 from harness.oracles import EVIDENCE
 from harness.runtime.config import RuntimeConfig
 from harness.runtime.runtime import RunResult, Runtime
 from harness.scenarios._record import build_record
 from harness.scenarios.model import Policy, Scenario
-from harness.scenarios.runner import RunOutcome, judged, run_attributes
+from harness.scenarios.runner import WATCHDOG_GRACE_S, RunOutcome, judged, run_attributes
 from harness.telemetry import semconv as sc
 from harness.telemetry.components import merge_span_files, regroup_by_service, stamp_resources
 from harness.telemetry.otlp_json import scrub_addresses, spans_to_otlp_json
 from harness.telemetry.routing import SpanSink, install_router
 
 __all__ = ["auto_time_scale", "check_time_scale", "live_config", "run_scenario_live"]
+
+
+_HEARTBEAT_S = 0.05
 
 
 def _children() -> set[int]:
@@ -178,6 +183,12 @@ def run_scenario_live(
             started = anyio.Event()
             async with anyio.create_task_group() as watchdog:
 
+                async def heartbeat() -> None:
+                    # Beats while the event loop runs; the process watchdog reads them.
+                    while True:
+                        box["beats"] = box.get("beats", 0) + 1
+                        await anyio.sleep(_HEARTBEAT_S)
+
                 async def expire() -> None:
                     with anyio.move_on_after(scenario.budget.wall):
                         await started.wait()
@@ -187,6 +198,7 @@ def run_scenario_live(
                     box["in_flight"] = _calls_in_flight(rt)
                     watchdog.cancel_scope.cancel()
 
+                watchdog.start_soon(heartbeat)
                 watchdog.start_soon(expire)
                 began = time.perf_counter()
                 tracer = otel_trace.get_tracer("harness.scenarios")
@@ -210,13 +222,24 @@ def run_scenario_live(
     started = time.perf_counter()
     interrupted = False
     with workdir_handle, install_router().attach(sink):
+        stuck: WallBudgetExceeded | None = None
         try:
-            result = anyio.run(main)
-        except KeyboardInterrupt:
+            # The event loop's own watchdog task cannot run while the loop is stuck in one
+            # step; this one ends such a run a moment later.
+            with wall_watchdog(
+                scenario.budget.wall, grace=WATCHDOG_GRACE_S, progress=lambda: box.get("beats")
+            ):
+                result = anyio.run(main)
+        except BaseException as exc:
+            stuck = is_over_budget(exc)
+            if stuck is None and not is_interrupt(exc):
+                raise
             # Ctrl-C: the runtime has closed its servers on the way out; keep the record.
-            interrupted, result = True, None
+            interrupted, result = stuck is None, None
         wall = time.perf_counter() - started
         if "runtime" not in box:
+            if stuck is not None:
+                raise RuntimeFailure(f"the run did not start: {stuck}")
             raise KeyboardInterrupt
         rt: Runtime = box["runtime"]
         if result is None and not interrupted:
@@ -226,7 +249,8 @@ def run_scenario_live(
             }
             for e in rt.events.of_kind("agent_finished"):
                 started_agents.pop(e.data["agent_id"], None)
-            pending = [f"agent {name} still running" for name in started_agents.values()]
+            pending = [str(stuck)] if stuck is not None else []
+            pending += [f"agent {name} still running" for name in started_agents.values()]
             if "origin_ns" not in box:
                 starting = _still_starting(rt)
                 pending.append(

@@ -65,6 +65,7 @@ from harness.runtime.config import (
 )
 
 __all__ = [
+    "ENV_REDACTED",
     "POLICY_MAP",
     "SCHEMA_FILE",
     "Budget",
@@ -77,10 +78,22 @@ __all__ = [
 
 Policy = Literal["buggy", "fixed"]
 
+# What a run directory keeps of a command server's env values (API keys go there).
+ENV_REDACTED = "[redacted]"
+
 POLICY_MAP: dict[str, dict[str, str]] = {
     "buggy": {"reconnect": "naive", "compaction": "eager", "scope": "inherit"},
     "fixed": {"reconnect": "coordinated", "compaction": "between_turns", "scope": "explicit"},
 }
+
+
+# Tool calls one scripted turn may make: they start at once, and the sim loop checks the wall
+# budget between rounds, so this bounds how far past its budget a run can go.
+MAX_TOOL_CALLS_PER_TURN = 256
+
+# The run's clock origin: OTLP timestamps are unsigned nanoseconds since 1970 (up to 2554).
+_EARLIEST_START = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST_START = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 class _Strict(BaseModel):
@@ -133,6 +146,19 @@ class Scenario(_Strict):
         description="Drawn values by JSON pointer; written inline in files, gathered at load.",
     )
 
+    @field_validator("start")
+    @classmethod
+    def _start_in_range(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            # A clock origin must not depend on the machine's time zone.
+            value = value.replace(tzinfo=UTC)
+        if not _EARLIEST_START <= value < _LATEST_START:
+            raise ValueError(
+                "start must be from 1970-01-01 to 2199-12-31 (trace timestamps are "
+                "nanoseconds since 1970 and must fit the run after it)"
+            )
+        return value
+
     @model_validator(mode="before")
     @classmethod
     def _gather_distributions(cls, data: Any) -> Any:
@@ -159,7 +185,15 @@ class Scenario(_Strict):
     def _model_script(cls, value: dict[str, Any]) -> dict[str, Any]:
         from fake_servers.anthropic import ModelScript
 
-        ModelScript.model_validate(value)
+        script = ModelScript.model_validate(value)
+        for name, agent in script.agents.items():
+            for index, turn in enumerate(agent.turns):
+                if len(turn.tool_use) > MAX_TOOL_CALLS_PER_TURN:
+                    raise LocatedError(
+                        f"{len(turn.tool_use)} tool calls in one turn; at most "
+                        f"{MAX_TOOL_CALLS_PER_TURN} (each is a task the run starts at once)",
+                        loc=("model", "agents", name, "turns", index, "tool_use"),
+                    )
         return value
 
     @field_validator("servers")

@@ -18,15 +18,18 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from harness._signals import is_interrupt
+from harness._watchdog import is_over_budget, wall_watchdog
 from harness.chaos_random import ChaosRandom
 from harness.clock import LoopClock
 from harness.errors import ScenarioError
 from harness.oracles import RunRecord, Verdict, check
+from harness.run_file import Outcome
 from harness.runtime.config import RuntimeConfig
 from harness.runtime.runtime import RunResult, Runtime
 from harness.scenarios._record import build_record
@@ -37,9 +40,10 @@ from harness.telemetry.components import regroup_by_service, stamp_resources
 from harness.telemetry.otlp_json import scrub_addresses, spans_to_otlp_json
 from harness.telemetry.routing import SpanSink, install_router
 
-__all__ = ["RunOutcome", "run_identity", "run_scenario", "sim_config"]
+__all__ = ["WATCHDOG_GRACE_S", "RunOutcome", "run_identity", "run_scenario", "sim_config"]
 
-Outcome = Literal["reproduced", "held", "unexpected", "inconclusive", "interrupted"]
+# How long a run past its wall budget may be stuck inside one step before the watchdog ends it.
+WATCHDOG_GRACE_S = 1.0
 
 
 @dataclass(slots=True)
@@ -259,23 +263,35 @@ def run_scenario(
     started = time.perf_counter()
     with install_router().attach(sink):
         try:
-            sim = run_sim(
-                main,
-                seed=seed,
-                strategy=strategy,
-                strategy_params=strategy_params,
-                virtual_time_limit=scenario.budget.virtual,
-                wall_time_limit=scenario.budget.wall,
-            )
-        except KeyboardInterrupt:
-            # Ctrl-C: run_sim has cancelled and closed everything; keep what was recorded.
-            interrupted = True
+            # The loop checks the wall budget between rounds; the watchdog ends a run stuck
+            # inside one step (it fires a moment later, so the loop's own check comes first).
+            with wall_watchdog(
+                scenario.budget.wall, grace=WATCHDOG_GRACE_S, progress=_loop_steps
+            ) as dog:
+                sim = run_sim(
+                    main,
+                    seed=seed,
+                    strategy=strategy,
+                    strategy_params=strategy_params,
+                    virtual_time_limit=scenario.budget.virtual,
+                    wall_time_limit=scenario.budget.wall,
+                )
         except SimStalled as stalled:
             hung = True
-            pending = [task.describe() for task in stalled.pending]
+            pending = [str(dog.fired)] if dog.fired is not None else []
+            pending += [task.describe() for task in stalled.pending]
             virtual = stalled.virtual_time
             if stalled.stats is not None:
                 stats = stalled.stats.to_dict()
+        except BaseException as exc:
+            over = is_over_budget(exc)
+            if over is not None:
+                hung, pending = True, [str(over)]
+            elif is_interrupt(exc):
+                # Ctrl-C: run_sim has cancelled and closed everything; keep what was recorded.
+                interrupted = True
+            else:
+                raise
         else:
             result = sim.value
             virtual = sim.stats.virtual_elapsed
@@ -319,6 +335,14 @@ def run_scenario(
         interrupted=interrupted,
         draws=draws,
     )
+
+
+def _loop_steps() -> object:
+    """How many callbacks the running sim loop has run (unchanged: it is stuck in one)."""
+    try:
+        return getattr(asyncio.get_running_loop(), "steps", None)
+    except RuntimeError:
+        return None
 
 
 def judged(

@@ -755,6 +755,9 @@ def read_traces_data(target: str | Path) -> dict[str, Any]:
     path = Path(target)
     if path.is_dir():
         path = path / "trace.jsonl"
+    from harness._files import ARTEFACT_LIMIT, read_text
+
     read_trace_file(path)  # validates every line (ConfigError naming file and line)
-    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    text = read_text(path, what="trace", limit=ARTEFACT_LIMIT)
+    lines = [json.loads(line) for line in text.splitlines() if line]
     return merge_lines(lines)

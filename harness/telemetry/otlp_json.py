@@ -20,9 +20,11 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 from opentelemetry.sdk.trace import ReadableSpan
 
+from harness._files import ARTEFACT_LIMIT, parse_json, read_text
 from harness.errors import ConfigError
 
 __all__ = [
+    "TOO_BIG_HINT",
     "FlatSpan",
     "flatten",
     "read_trace_file",
@@ -138,21 +140,26 @@ def flatten(traces_data: dict[str, Any]) -> list[FlatSpan]:
     return flat
 
 
+# Past the artefact limit a trace's views would take minutes and gigabytes: say what to do.
+TOO_BIG_HINT = (
+    " (record less: a shorter run, content capture off; or send runs to a collector as they"
+    " finish with `harness run --otlp-endpoint URL`)"
+)
+
+
 def read_trace_file(path: str | Path) -> list[FlatSpan]:
-    """Flat spans of every line of an OTLP JSON Lines file; bad input is a ``ConfigError``."""
+    """Flat spans of every line of an OTLP JSON Lines file: a regular UTF-8 file of at most
+    ``ARTEFACT_LIMIT`` bytes; anything else, or a bad line, is a ``ConfigError``."""
     path = Path(path)
     spans: list[FlatSpan] = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ConfigError(f"cannot read the trace: {exc.strerror}", path=path) from None
-    for number, line in enumerate(lines, start=1):
+    text = read_text(path, what="trace", limit=ARTEFACT_LIMIT, hint=TOO_BIG_HINT)
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
+        data = parse_json(line, path=path, line=number)
         try:
-            data = json.loads(line)
-            json_format.ParseDict(_b64_ids(json.loads(line)), TracesData())
-        except (ValueError, json_format.ParseError) as exc:
+            json_format.ParseDict(_b64_ids(parse_json(line, path=path)), TracesData())
+        except (ValueError, TypeError, json_format.ParseError) as exc:
             raise ConfigError(
                 f"not an OTLP JSON TracesData line: {exc}", path=path, line=number
             ) from None

@@ -143,7 +143,11 @@ SCRIPT = """
     while (track.firstChild) track.removeChild(track.firstChild);
     var range = t1 - t0;
     var step = niceStep(range, 8 * zoom);
-    for (var t = Math.ceil(t0 / step) * step; t <= t1 + 1e-9; t += step) {
+    var first = Math.ceil(t0 / step);
+    // By index, not t += step: a step below t0's float resolution would never advance.
+    for (var i = 0; i < 4096; i++) {
+      var t = (first + i) * step;
+      if (t > t1 + 1e-9) break;
       var tick = document.createElement("div");
       tick.className = "tick";
       tick.style.left = ((t - t0) / range * 100) + "%";

@@ -40,12 +40,17 @@ def _detail(data: Any) -> str:
     return _e(json.dumps(data, default=str))
 
 
+_MIN_SPAN = 1e-6
+
+
 class _Page:
     def __init__(self, view: RunView) -> None:
         self.view = view
         self.clock = view.clock
         self.start = view.start
-        self.span = view.duration if view.duration > 0 else 1.0
+        # A run shorter than a microsecond (a subnormal timeout) is drawn one microsecond long:
+        # the axis below divides by the span and takes its logarithm.
+        self.span = max(view.duration, _MIN_SPAN) if view.duration > 0 else 1.0
         # A run often ends at its deciding moment (the reconnect at 150 s): the axis then runs
         # on past the end, so that moment's markers have room instead of piling up at the edge.
         deciding = [m.time for _, m in iter_markers(view) if m.deciding]
@@ -316,12 +321,14 @@ class _Page:
         raw = self.span / 8
         magnitude = 10.0 ** math.floor(math.log10(raw))
         step = next((s * magnitude for s in (1, 2, 5) if s * magnitude >= raw), 10 * magnitude)
+        first = math.ceil(self.start / step)
+        # Ticks by index, not by adding steps: a step below the start's float resolution
+        # would never advance.
+        count = math.floor((self.start + self.span) / step + 1e-9) - first + 1
         out = []
-        t = self.start - (self.start % step)
-        t = t if t >= self.start else t + step
-        while t <= self.start + self.span + 1e-9:
+        for index in range(max(0, min(count, 16))):
+            t = (first + index) * step
             out.append(f'<div class="tick" style="left:{self.pct(t)}%">{self.clock.at(t)}</div>')
-            t += step
         return "".join(out)
 
     def legend(self) -> str:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from harness.errors import ConfigError
 from harness.oracles import RunRecord, load_record
-from harness.oracles.record import read_run_json
+from harness.run_file import read_run_file
 from harness.telemetry import semconv
 from harness.telemetry.otlp_json import FlatSpan
 from harness.views._time import RunClock
@@ -155,9 +155,7 @@ class RunView:
 
 
 def _read_meta(run_dir: Path) -> dict[str, Any]:
-    if not run_dir.is_dir():
-        raise ConfigError("not a run directory (no such directory)", path=run_dir)
-    return read_run_json(run_dir / "run.json")
+    return read_run_file(run_dir).meta()
 
 
 def _time_scale(meta: dict[str, Any]) -> float:
@@ -681,21 +679,30 @@ def _first_start(lane: Lane) -> float:
 
 
 def _agent_tree_order(lanes: list[Lane]) -> list[Lane]:
-    """Agents in tree order (a subagent right under its parent); other lanes as sorted."""
+    """Agents in tree order (a subagent right under its parent); other lanes as sorted.
+
+    Linear in the number of agents (a run may have thousands): children are grouped by parent
+    name once, and the tree is walked with an explicit stack (it may be deeper than Python's
+    recursion limit). Agents whose parents form a cycle follow at the end, in lane order."""
     agents = [lane for lane in lanes if lane.kind == "agent"]
     names = {lane.name for lane in agents}
+    children: dict[str | None, list[Lane]] = {}
+    for lane in agents:
+        children.setdefault(lane.parent if lane.parent in names else None, []).append(lane)
     placed: list[Lane] = []
-
-    def visit(parent: str | None) -> None:
-        for lane in agents:
-            if lane not in placed and (
-                lane.parent == parent or (parent is None and lane.parent not in names)
-            ):
-                placed.append(lane)
-                visit(lane.name)
-
-    visit(None)
-    placed += [lane for lane in agents if lane not in placed]
+    seen: set[int] = set()
+    expanded: set[str] = set()
+    stack = list(reversed(children.get(None, [])))
+    while stack:
+        lane = stack.pop()
+        if id(lane) in seen:
+            continue
+        seen.add(id(lane))
+        placed.append(lane)
+        if lane.name not in expanded:
+            expanded.add(lane.name)
+            stack.extend(reversed(children.get(lane.name, [])))
+    placed += [lane for lane in agents if id(lane) not in seen]
     return placed + [lane for lane in lanes if lane.kind != "agent"]
 
 

@@ -11,6 +11,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
+from harness._text import printable_data
 from harness.telemetry.semconv import HARNESS_MCP_SERVER
 from harness.views._time import RunClock, fmt
 from harness.views.model import Interval, Lane, Marker, RunView, SpanRow
@@ -51,7 +52,8 @@ class _Scale:
 
     def __init__(self, start: float, end: float, width: int) -> None:
         self.start = start
-        self.span = end - start if end > start else 1.0
+        # At least a microsecond: a subnormal span would overflow the division below.
+        self.span = max(end - start, 1e-6) if end > start else 1.0
         self.width = max(width, 8)
 
     def col(self, t: float) -> int:
@@ -386,5 +388,6 @@ def waterfall(view: RunView, *, focus: Focus | None = None, width: int = 80) -> 
 
 
 def render(view: RunView, console: Console, *, focus: Focus | None = None) -> None:
-    """Print the waterfall on ``console`` at its width."""
-    console.print(waterfall(view, focus=focus, width=console.width))
+    """Print the waterfall on ``console`` at its width. Every text of the run (span names,
+    attributes, sentences) is shown with its control characters escaped, never obeyed."""
+    console.print(waterfall(printable_data(view), focus=focus, width=console.width))

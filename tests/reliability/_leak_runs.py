@@ -3,7 +3,8 @@ each run (used in process for sim runs, and by worker processes for live runs).
 
 ``python -m tests.reliability._leak_runs --runs N --shard I/K`` makes the live runs of shard
 ``I`` of ``K`` of an ``N``-run plan in this process, as the subreaper of everything it starts,
-and prints one JSON line: ``{"runs": n, "injected": {type: count}}`` or ``{"error": text}``.
+and prints a line ``{"done": n}`` after each run, then one JSON line: ``{"runs": n,
+"injected": {type: count}}`` or ``{"error": text}``.
 Shards run side by side, each with its own accounting: a process's children, descriptors,
 sockets and threads are its own, so what one shard's run leaves is seen by that shard.
 """
@@ -57,15 +58,22 @@ def injected(outcome: Any, scenarios: dict[str, Scenario]) -> Counter[str]:
     return count
 
 
-def run_and_account(run: RunFn, runs: Plan, scenarios: dict[str, Scenario]) -> Counter[str]:
+def run_and_account(
+    run: RunFn,
+    runs: Plan,
+    scenarios: dict[str, Scenario],
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> Counter[str]:
     """Make every run of ``runs`` after a warm-up run; after each, assert that this process
     holds nothing more than after the warm-up, that the run neither hung nor leaked a
-    process, and that a fault acted. Returns the faults that acted, by type."""
+    process, and that a fault acted (``progress`` is told each run's number as it passes).
+    Returns the faults that acted, by type."""
     warm_name, warm_policy, _ = runs[0]
     run(scenarios[warm_name], warm_policy, 0)
     baseline = snapshot()
     total: Counter[str] = Counter()
-    for name, policy, seed in runs:
+    for number, (name, policy, seed) in enumerate(runs, start=1):
         outcome = run(scenarios[name], policy, seed)
         after = snapshot()
         where = f"{name} ({policy}, seed {seed})"
@@ -77,6 +85,8 @@ def run_and_account(run: RunFn, runs: Plan, scenarios: dict[str, Scenario]) -> C
         faults = injected(outcome, scenarios)
         assert faults, f"{where}: no fault acted ({outcome.record.fault_events})"
         total += faults
+        if progress is not None:
+            progress(number)
     return total
 
 
@@ -98,7 +108,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     with subreaper():
         try:
-            total = run_and_account(live_run, runs, load_fixtures())
+            total = run_and_account(
+                live_run,
+                runs,
+                load_fixtures(),
+                progress=lambda n: print(json.dumps({"done": n}), flush=True),
+            )
             report: dict[str, Any] = {"runs": len(runs), "injected": dict(total)}
         except AssertionError as exc:
             report = {"error": str(exc)}

@@ -82,11 +82,12 @@ def _read_proc(pid: int) -> Proc | None:
 def processes() -> dict[int, Proc]:
     """Every process visible in ``/proc``."""
     out: dict[int, Proc] = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            proc = _read_proc(int(entry.name))
-            if proc is not None:
-                out[proc.pid] = proc
+    with os.scandir("/proc") as entries:
+        for entry in entries:
+            if entry.name.isdigit():
+                proc = _read_proc(int(entry.name))
+                if proc is not None:
+                    out[proc.pid] = proc
     return out
 
 
@@ -133,9 +134,10 @@ class Snapshot:
 
 def _fds() -> dict[int, str]:
     out: dict[int, str] = {}
-    for entry in os.scandir("/proc/self/fd"):
-        with suppress(OSError):
-            out[int(entry.name)] = os.readlink(entry.path)
+    with os.scandir("/proc/self/fd") as entries:
+        for entry in entries:
+            with suppress(OSError):
+                out[int(entry.name)] = os.readlink(entry.path)
     # The directory listing itself held one descriptor while it was read.
     return {fd: target for fd, target in out.items() if not target.startswith("/proc/")}
 

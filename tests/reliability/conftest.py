@@ -37,3 +37,13 @@ def reaper() -> Iterator[None]:
         yield
         leftover = descendants()
         kill_and_reap(leftover)
+
+
+@pytest.fixture(scope="session")
+def saved_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A sim run of cascade (buggy) written to its run directory; tests copy it to edit it."""
+    from harness.scenarios import resolve, run_scenario, write_run
+
+    scenario, _ = resolve("cascade")
+    root = tmp_path_factory.mktemp("saved")
+    return write_run(run_scenario(scenario, policy="buggy"), scenario, root)

@@ -27,12 +27,10 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from click.testing import CliRunner
 
 from fake_servers.anthropic import FakeAnthropic, ModelScript
 from fake_servers.anthropic._errors import ERROR_TYPES
-from harness.cli import cli
-from harness.errors import ConfigError, HarnessError
+from harness.errors import ConfigError
 from harness.scenarios.model import load_scenario
 from tests.integration.test_proxy_helpers import (
     close,
@@ -41,6 +39,7 @@ from tests.integration.test_proxy_helpers import (
     proxy_server,
     roundtrip,
 )
+from tests.reliability._cli import invoke
 from tests.reliability._inputs import (
     API_BAD_REQUESTS,
     API_RAW_GARBAGE,
@@ -64,18 +63,6 @@ RUN_CORPUS_DIR = CORPUS_DIR.parent / "run_scenarios"
 
 
 # -- scenario files -----------------------------------------------------------------------------
-
-
-def _invoke(args: list[str]) -> tuple[int, str]:
-    """``harness ARGS`` in process, as ``harness.cli.main`` runs it: a ``HarnessError`` is an
-    ``error:`` line and its exit code; any other exception is a crash and fails the test."""
-    result = CliRunner().invoke(cli, args)
-    exc = result.exception
-    if isinstance(exc, HarnessError):
-        return exc.exit_code, f"{result.output}error: {exc}\n"
-    if exc is not None and not isinstance(exc, SystemExit):
-        raise exc
-    return result.exit_code, result.output
 
 
 def _check_located(case: CorpusCase, error: ConfigError) -> None:
@@ -113,7 +100,7 @@ def test_a_malformed_scenario_file_is_rejected_with_file_field_and_line(
         _check_located(case, error)
     else:
         pytest.fail(f"{case.path.name} loaded; expected an error saying {case.expect!r}")
-    code, output = _invoke(["run", str(case.path), "--out", str(tmp_path), "--no-failure-db"])
+    code, output = invoke(["run", str(case.path), "--out", str(tmp_path), "--no-failure-db"])
     assert code == 2, output
     assert output.startswith(f"error: {case.path}"), output
     assert case.expect in output
@@ -140,7 +127,7 @@ def test_a_scenario_that_loads_but_cannot_run_stops_with_exit_2(
     path: Path, header: dict[str, str], tmp_path: Path
 ) -> None:
     load_scenario(path)
-    code, output = _invoke(
+    code, output = invoke(
         ["run", str(path), "--policy", "fixed", "--out", str(tmp_path), "--no-failure-db"]
     )
     assert code == 2, output
@@ -153,7 +140,7 @@ def test_a_scenario_that_loads_but_cannot_run_stops_with_exit_2(
 def test_a_large_output_budget_runs_without_streaming(tmp_path: Path) -> None:
     # The SDK refuses a non-streaming request whose max_tokens could outlast its default
     # timeout unless the client names a timeout; the runtime always does.
-    code, output = _invoke(
+    code, output = invoke(
         [
             "run",
             str(CORPUS_DIR.parent / "max_tokens_64000.yaml"),

@@ -2,11 +2,13 @@
 line or a half-written ``run.json``: every file is written to a temporary file and renamed.
 
 - in process: a value that cannot be serialized, halfway through ``journal.jsonl``, fails the
-  write; the previous run's files stay byte for byte and no temporary file stays behind;
-- in a writer process: ``write_run`` runs over and over on one run directory and is SIGKILLed
-  at a different step each round (before each rename, after a whole run); after every kill
-  every file present parses, and ``run.json`` never names a newer run than ``trace.jsonl``;
-  one round stops the writer just before ``run.json`` is renamed, with everything staged.
+  write; the previous run's files stay byte for byte, and the failed write leaves neither a
+  temporary file nor its own (empty) run directory behind;
+- in a writer process: ``write_run`` runs over and over into one output directory (each run
+  in a directory of its own) and is SIGKILLed at a different step each round (before each
+  rename, after a whole run); after every kill every file present parses, and a directory
+  with a ``run.json`` has every data file of that same run; one round stops the writer just
+  before ``run.json`` is renamed, with everything staged.
 """
 
 from __future__ import annotations
@@ -46,22 +48,45 @@ def _generation(trace_line: dict[str, Any]) -> int:
     return int(padding["value"]["stringValue"].split(":", 1)[0])
 
 
-def _check_complete(run_dir: Path) -> tuple[int, int]:
-    """Parse every file of ``run_dir``; return the generations of run.json and trace.jsonl."""
-    names = [p.name for p in _final_files(run_dir)]
-    assert names == ["events.jsonl", "journal.jsonl", "report.html", "run.json", "trace.jsonl"]
+def _check_complete(run_dir: Path) -> tuple[int | None, int | None]:
+    """Parse every file of ``run_dir``; return the generations of run.json and trace.jsonl
+    (None for a file a kill kept from being renamed into place)."""
+    names = {p.name for p in _final_files(run_dir)}
+    assert names <= {"events.jsonl", "journal.jsonl", "report.html", "run.json", "trace.jsonl"}
+    if "run.json" in names:
+        # run.json is renamed last: its directory has every data file of the run.
+        assert {"events.jsonl", "journal.jsonl", "trace.jsonl"} <= names, names
     for name in ("trace.jsonl", "journal.jsonl", "events.jsonl"):
+        if name not in names:
+            continue
         text = (run_dir / name).read_text(encoding="utf-8")
         assert text.endswith("\n"), f"{name} ends inside a line"
         rows = [json.loads(line) for line in text.splitlines()]
         assert rows, name
-    meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    assert meta["scenario"] == "cascade"
-    assert (run_dir / "report.html").read_text(encoding="utf-8").rstrip().endswith("</html>")
+    run_gen = trace_gen = None
+    if "run.json" in names:
+        meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        assert meta["scenario"] == "cascade"
+        run_gen = int(meta["stats"]["generation"])
+    if "report.html" in names:
+        assert (run_dir / "report.html").read_text(encoding="utf-8").rstrip().endswith("</html>")
     for temp in _temp_files(run_dir):
         assert temp.name.startswith("."), temp.name
-    trace = json.loads((run_dir / "trace.jsonl").read_text(encoding="utf-8"))
-    return int(meta["stats"]["generation"]), _generation(trace)
+    if "trace.jsonl" in names:
+        trace_gen = _generation(json.loads((run_dir / "trace.jsonl").read_text(encoding="utf-8")))
+    return run_gen, trace_gen
+
+
+def _check_all(root: Path) -> list[tuple[Path, int | None, int | None]]:
+    """``_check_complete`` on every run directory under ``root``, oldest generation first; a
+    complete directory holds one run (run.json and trace.jsonl of the same generation)."""
+    found = []
+    for run_dir in (d for d in root.iterdir() if d.is_dir()):
+        run_gen, trace_gen = _check_complete(run_dir)
+        if run_gen is not None:
+            assert run_gen == trace_gen, run_dir.name
+        found.append((run_dir, run_gen, trace_gen))
+    return sorted(found, key=lambda f: -1 if f[2] is None else f[2])
 
 
 def _snapshot(run_dir: Path) -> dict[str, bytes]:
@@ -88,6 +113,7 @@ def test_a_write_that_fails_halfway_leaves_the_previous_run_intact(tmp_path: Pat
         write_run(outcome, scenario, tmp_path)
     assert _snapshot(run_dir) == before
     assert _temp_files(run_dir) == []
+    assert list(tmp_path.iterdir()) == [run_dir]
 
 
 def test_a_failure_database_write_that_fails_keeps_the_previous_file(tmp_path: Path) -> None:
@@ -243,8 +269,8 @@ def writer(tmp_path: Path) -> _Writer:
 # suite's default per-test limit on a loaded machine; every read above has its own deadline.
 @pytest.mark.timeout(300)
 def test_a_writer_killed_at_any_step_leaves_only_complete_files(writer: _Writer) -> None:
-    run_dir = writer.run_dir
-    assert _check_complete(run_dir) == (0, 0)
+    root = writer.root
+    assert _check_all(root) == [(writer.run_dir, 0, 0)]
     # While the trace is being serialized (its file open), while run.json is, just before each
     # rename, after a whole run, and in the middle of a second run.
     kill_points = [
@@ -261,34 +287,34 @@ def test_a_writer_killed_at_any_step_leaves_only_complete_files(writer: _Writer)
     start = 1
     rounds_with_staged_files = 0
     for kill_at, nth in kill_points:
-        temps_before = set(_temp_files(run_dir))
+        temps_before = {t for d in root.iterdir() for t in _temp_files(d)}
         seen = writer.round(start, kill_at, nth)
         assert sum(1 for s in seen if s.startswith(kill_at)) >= nth, (kill_at, seen)
-        run_gen, trace_gen = _check_complete(run_dir)
-        assert run_gen <= trace_gen < start + 3, (kill_at, seen)
-        if set(_temp_files(run_dir)) - temps_before:
+        found = _check_all(root)
+        generations = [g for _, _, g in found if g is not None]
+        assert max(generations) < start + 3, (kill_at, seen)
+        if {t for d in root.iterdir() for t in _temp_files(d)} - temps_before:
             rounds_with_staged_files += 1
-        start = trace_gen + 1
+        start = max(generations) + 1
     # Kills landed between staging and renaming: the renames are what kept the files whole.
     assert rounds_with_staged_files >= 3
 
     seen = writer.round(start, "replace run.json", pause=True)
     assert seen == [
+        "dumps run.json",  # validated against its model before anything is staged
         "dumps trace.jsonl",
-        "dumps run.json",
         "replace trace.jsonl",
         "replace journal.jsonl",
         "replace events.jsonl",
         "replace run.json",
     ]
-    run_gen, trace_gen = _check_complete(run_dir)
+    newest, run_gen, trace_gen = _check_all(root)[-1]
     assert trace_gen == start
-    assert run_gen < start
-    # Temporaries of earlier rounds may be cut short (that is what they are for); this round's
-    # run.json was staged whole and never renamed.
-    staged = []
-    for temp in _temp_files(run_dir):
-        if temp.name.startswith(".run.json."):
-            with suppress(ValueError):
-                staged.append(json.loads(temp.read_text(encoding="utf-8"))["stats"]["generation"])
-    assert start in staged
+    assert run_gen is None
+    # This round's run.json was staged whole and never renamed.
+    staged = [
+        json.loads(temp.read_text(encoding="utf-8"))["stats"]["generation"]
+        for temp in _temp_files(newest)
+        if temp.name.startswith(".run.json.")
+    ]
+    assert staged == [start]

@@ -13,6 +13,17 @@ their artefacts, and a scenario file starts no program it does not declare.
 - commands: the only field of a scenario that names a program is ``servers.<name>.command``;
   sim mode refuses it without starting anything; a live run of a scenario without one starts
   only the built-in fake servers (every ``subprocess.Popen`` audited).
+
+Hostile run directories and files (what an outside attack found, kept out):
+
+- ``harness replay`` of a downloaded run directory whose ``run.json`` names a program starts
+  nothing: exit 2 with every command named, unless ``--allow-commands``;
+- span names, attributes and ``run.json`` fields holding terminal control sequences (clipboard
+  write, window title, clear screen) reach no terminal raw: ``trace show``, ``check``, ``run``
+  and every error message show them escaped;
+- an error about a file names the file and the problem, never the file's content;
+- a command server's ``env`` (where API keys go) is in no artefact, ``run.json`` scanned whole,
+  and a replay still gets the values, from the unchanged scenario file.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,11 +48,13 @@ from harness.errors import HarnessError, ScenarioError
 from harness.scenarios import Scenario, load_scenario, resolve, run_scenario, write_run
 from harness.scenarios.model import parse_scenario
 from harness.scenarios.runner import RunOutcome
+from tests.reliability._cli import invoke
 from tests.reliability._inputs import CORPUS_DIR, audited, is_loopback, listening_sockets
 
 pytestmark = pytest.mark.integration
 
 VAULT_ECHO = CORPUS_DIR.parent / "secrets" / "vault_echo.yaml"
+BUILTIN = Path(__file__).resolve().parents[2] / "harness" / "scenarios" / "builtin"
 FOUNDING = ("cascade", "orphaned_tool_block", "scope_leak")
 # A real-looking key in the environment: no run may pick it up or write it anywhere.
 ENV_API_KEY = "sk-ant-api03-RELIABILITY-SENTINEL-key-never-written"
@@ -228,11 +242,16 @@ def _secrets(outcome: RunOutcome) -> list[str]:
     return [s for s in outcome.record.secrets if len(s) >= 8]
 
 
-def _leaks(run_dir: Path, needles: list[str]) -> list[tuple[str, str]]:
+def _leaks(run_dir: Path, needles: list[str], *, content: list[str] = ()) -> list[tuple[str, str]]:
+    """Where ``needles`` (secrets, keys: in no file, ``run.json`` whole) and ``content`` (the
+    conversation: in no file, outside the scenario definition a replay runs) appear."""
+    whole = {name: (run_dir / name).read_text(encoding="utf-8") for name in ARTEFACTS}
+    captured = _artefact_texts(run_dir)
     return [
         (name, needle[:24])
-        for name, text in _artefact_texts(run_dir).items()
-        for needle in needles
+        for texts, found in ((whole, needles), (captured, content))
+        for name, text in texts.items()
+        for needle in found
         if needle in text
     ]
 
@@ -254,18 +273,18 @@ def test_sim_runs_leave_no_secret_key_or_content_in_their_artefacts(
     checked = 0
     for name in FOUNDING:
         scenario, _ = resolve(name)
-        needles = keys + _content(scenario)
-        assert len(needles) > len(keys), name
+        assert _content(scenario), name
         for policy in ("buggy", "fixed"):
             outcome = run_scenario(scenario, policy=policy, seed=0)
             run_dir = write_run(outcome, scenario, tmp_path)
-            assert _leaks(run_dir, needles + _secrets(outcome)) == [], (name, policy)
+            leaks = _leaks(run_dir, keys + _secrets(outcome), content=_content(scenario))
+            assert leaks == [], (name, policy)
             checked += 1
     vault = load_scenario(VAULT_ECHO)
     outcome = run_scenario(vault, policy="fixed", seed=3)
     secrets = _vault_run(outcome)
     run_dir = write_run(outcome, vault, tmp_path)
-    assert _leaks(run_dir, secrets + keys + _content(vault)) == []
+    assert _leaks(run_dir, secrets + keys, content=_content(vault)) == []
     assert "[redacted secret]" in _artefact_texts(run_dir)["run.json"]
     assert checked == 2 * len(FOUNDING)
 
@@ -296,7 +315,7 @@ def test_a_live_run_binds_loopback_starts_only_fake_servers_and_leaks_nothing(
     assert outcome.record.mode == "live"
     secrets = _vault_run(outcome)
     run_dir = write_run(outcome, vault, tmp_path)
-    assert _leaks(run_dir, [*secrets, ENV_API_KEY, *FAKE_API_KEYS, *_content(vault)]) == []
+    assert _leaks(run_dir, [*secrets, ENV_API_KEY, *FAKE_API_KEYS], content=_content(vault)) == []
     started = [args for event, args in events if event != "socket.bind"]
     assert started, "the live run starts the vault server"
     for event, args in ((e, a) for e, a in events if e != "socket.bind"):
@@ -342,3 +361,175 @@ def test_sim_mode_refuses_a_command_server_without_starting_it(tmp_path: Path) -
         run_scenario(scenario, policy="fixed")
     assert [e for e, _ in events if e != "socket.bind"] == []
     assert not marker.exists()
+
+
+# -- hostile run directories and files ------------------------------------------------------------
+
+ESCAPES = ["\x1b]52;c;aGFja2Vk\x07", "\x1b]0;owned\x07", "\x1b[2J"]
+
+
+def _saved_cascade(root: Path) -> Path:
+    scenario, _ = resolve("cascade")
+    return write_run(run_scenario(scenario, policy="buggy", seed=0), scenario, root)
+
+
+def _edit_run_json(run_dir: Path, edit: Any) -> None:
+    path = run_dir / "run.json"
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    edit(meta)
+    path.write_text(json.dumps(meta), encoding="utf-8")
+
+
+def test_replay_starts_no_program_a_run_directory_names(tmp_path: Path) -> None:
+    run_dir = _saved_cascade(tmp_path / "runs")
+    marker = tmp_path / "MARKER"
+    command = ["/bin/sh", "-c", f"touch {marker}; exec sleep 1"]
+
+    def hostile(meta: dict[str, Any]) -> None:
+        meta["mode"] = "live"
+        meta["scenario_definition"]["servers"]["ssh"] = {"command": command}
+
+    _edit_run_json(run_dir, hostile)
+    with audited() as events:
+        code, output = invoke(["replay", str(run_dir)])
+    assert code == 2, output
+    assert f"server ssh: /bin/sh -c touch {marker}; exec sleep 1" in output
+    assert "--allow-commands" in output
+    assert [e for e, _ in events if e != "socket.bind"] == []
+    assert not marker.exists()
+
+
+def test_replay_with_allow_commands_names_each_program_it_starts(tmp_path: Path) -> None:
+    run_dir = _saved_cascade(tmp_path / "runs")
+    server = [sys.executable, "-m", "fake_servers.mcp.ssh"]
+
+    def live_with_command(meta: dict[str, Any]) -> None:
+        meta["mode"] = "live"
+        meta["scenario_definition"]["servers"]["ssh"] = {"command": server, "timeout": 150}
+
+    _edit_run_json(run_dir, live_with_command)
+    result = CliRunner().invoke(cli, ["replay", str(run_dir), "--allow-commands"])
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert f"note: replay starts server ssh: {' '.join(server)}" in result.output
+    assert "outcome: " in result.output
+
+
+def _hostile_run(root: Path) -> Path:
+    """A saved run whose span names, attributes and run.json sentences hold control sequences."""
+    run_dir = _saved_cascade(root)
+    trace = (run_dir / "trace.jsonl").read_text(encoding="utf-8")
+    data = json.loads(trace)
+    for resource in data["resourceSpans"]:
+        for scope in resource["scopeSpans"]:
+            for span in scope["spans"]:
+                span["name"] = ESCAPES[0] + span["name"]
+                span["attributes"].append(
+                    {"key": "note", "value": {"stringValue": "".join(ESCAPES)}}
+                )
+    (run_dir / "trace.jsonl").write_text(json.dumps(data) + "\n", encoding="utf-8")
+
+    def sentences(meta: dict[str, Any]) -> None:
+        meta["explanation"] = ESCAPES[1] + "explained"
+        for verdict in meta["oracles"]:
+            verdict["explanation"] = ESCAPES[2] + verdict["explanation"]
+
+    _edit_run_json(run_dir, sentences)
+    return run_dir
+
+
+def _assert_shown_not_obeyed(output: str) -> None:
+    assert "\x1b" not in output, repr(output[:300])
+    assert "\x07" not in output, repr(output[:300])
+
+
+def test_control_sequences_in_a_run_reach_no_terminal_raw(tmp_path: Path) -> None:
+    run_dir = _hostile_run(tmp_path / "runs")
+    code, output = invoke(["trace", "show", str(run_dir), "--width", "160"])
+    assert code == 0, output
+    _assert_shown_not_obeyed(output)
+    assert "\\x1b]52;c;aGFja2Vk\\x07" in output  # shown, escaped
+    assert "\\x1b[2J" in output  # the verdicts' sentences
+    code, output = invoke(["check", str(run_dir)])
+    _assert_shown_not_obeyed(output)
+
+
+def test_control_sequences_in_an_error_message_reach_no_terminal_raw(tmp_path: Path) -> None:
+    hostile = tmp_path / "hostile.yaml"
+    # An unknown field whose name holds control sequences: the error names the field.
+    text = VAULT_ECHO.read_text(encoding="utf-8") + '"\\e]0;owned\\a\\e[2J": 1\n'
+    hostile.write_text(text, encoding="utf-8")
+    # The command as a user runs it: its own error printing is what is checked.
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "run", str(hostile), "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Extra inputs are not permitted" in proc.stderr
+    _assert_shown_not_obeyed(proc.stdout + proc.stderr)
+    assert "field '\\x1b]0;owned\\x07\\x1b[2J'" in proc.stderr
+
+
+def test_an_error_about_a_file_never_shows_its_content(tmp_path: Path) -> None:
+    secret = "root:x:0:0:SENTINEL-FILE-CONTENT-3c1d:/root:/bin/bash"
+    private = tmp_path / "private" / "passwd"
+    private.parent.mkdir()
+    private.write_text(secret + "\n", encoding="utf-8")
+    scenario_dir = tmp_path / "a" / "b"
+    scenario_dir.mkdir(parents=True)
+    cases = {
+        "script": VAULT_ECHO.read_text(encoding="utf-8").replace(
+            "  vault: {fake: vault, timeout: 30}",
+            "  vault: {fake: vault, timeout: 30, script: ../../private/passwd}",
+        ),
+        "chat_fixture": (BUILTIN / "scope_leak.yaml")
+        .read_text(encoding="utf-8")
+        .replace("{fake: chat}", "{fake: chat, chat_fixture: ../../private/passwd}"),
+    }
+    for key, text in cases.items():
+        assert key in text, key
+        path = scenario_dir / f"{key}.yaml"
+        path.write_text(text, encoding="utf-8")
+        code, output = invoke(["run", str(path), "--out", str(tmp_path / "runs")])
+        assert code == 2, output
+        assert "private/passwd" in output, output
+        assert "SENTINEL" not in output, output
+        assert "root:x" not in output, output
+
+
+def _env_scenario(tmp_path: Path) -> Path:
+    path = tmp_path / "env_server.yaml"
+    text = VAULT_ECHO.read_text(encoding="utf-8").replace(
+        "  vault: {fake: vault, timeout: 30}",
+        "  vault:\n"
+        f"    command: {json.dumps([sys.executable, '-m', 'fake_servers.mcp.vault'])}\n"
+        "    timeout: 30\n"
+        f"    env: {{ANTHROPIC_API_KEY: {ENV_API_KEY}, TOKEN: SENTINEL-ENV-VALUE-88e1}}",
+    )
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_command_servers_env_is_in_no_artefact_and_replay_still_gets_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.scenarios.live import run_scenario_live
+    from harness.scenarios.saved import load_saved_run
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", ENV_API_KEY)
+    path = _env_scenario(tmp_path)
+    scenario = load_scenario(path)
+    outcome = run_scenario_live(scenario, policy="fixed", seed=3, source=str(path))
+    run_dir = write_run(outcome, scenario, tmp_path / "runs")
+    assert _leaks(run_dir, [ENV_API_KEY, "SENTINEL-ENV-VALUE-88e1"]) == []
+    # The replay's scenario is the file's, values and all, while the file is unchanged.
+    replayed = load_saved_run(run_dir).scenario
+    assert replayed.servers["vault"].env == scenario.servers["vault"].env
+    path.write_text(path.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("timeout: 30\n", "timeout: 31\n", 1),
+        encoding="utf-8",
+    )
+    with pytest.raises(HarnessError, match="changed since the run"):
+        load_saved_run(run_dir)

@@ -141,7 +141,7 @@ def test_bad_json_names_the_line(tmp_path: Path) -> None:
 
 
 def test_missing_file_is_a_script_error(tmp_path: Path) -> None:
-    with pytest.raises(ScriptError, match="cannot read script"):
+    with pytest.raises(ScriptError, match="cannot read the script"):
         ServerScript.load(tmp_path / "nope.yaml")
 
 

@@ -175,8 +175,22 @@ def test_bad_run_json_is_a_config_error(tmp_path: Path, content: str) -> None:
         build_view(tmp_path)
 
 
+def _minimal_run_json(oracles: list[dict[str, str]]) -> str:
+    """The fields ``run.json`` cannot do without (the model fills in the rest)."""
+    return json.dumps(
+        {
+            "scenario": "x",
+            "policy": "buggy",
+            "seed": 0,
+            "outcome": "held",
+            "oracles": oracles,
+            "scenario_definition": {},
+        }
+    )
+
+
 def test_bad_trace_line_names_file_and_line(tmp_path: Path) -> None:
-    (tmp_path / "run.json").write_text("{}")
+    (tmp_path / "run.json").write_text(_minimal_run_json([]))
     (tmp_path / "trace.jsonl").write_text('{"resourceSpans": []}\nnope\n')
     with pytest.raises(ConfigError, match=r"trace\.jsonl") as info:
         build_view(tmp_path)
@@ -184,7 +198,9 @@ def test_bad_trace_line_names_file_and_line(tmp_path: Path) -> None:
 
 
 def test_a_bare_run_json_gives_an_empty_view(tmp_path: Path) -> None:
-    (tmp_path / "run.json").write_text(json.dumps({"scenario": "x", "oracles": [{"name": "o"}]}))
+    (tmp_path / "run.json").write_text(
+        _minimal_run_json([{"name": "o", "verdict": "holds", "explanation": ""}])
+    )
     view = build_view(tmp_path)
     assert view.lanes == []
     assert view.spans == []
@@ -295,7 +311,7 @@ def test_live_run_spans_are_put_on_the_scenario_clock(
 def test_values_of_the_wrong_shape_are_a_config_error(
     tmp_path: Path, event: dict[str, object]
 ) -> None:
-    (tmp_path / "run.json").write_text("{}")
+    (tmp_path / "run.json").write_text(_minimal_run_json([]))
     (tmp_path / "events.jsonl").write_text(json.dumps(event) + "\n")
     with pytest.raises(ConfigError, match="cannot read"):
         build_view(tmp_path)
