@@ -132,14 +132,18 @@ def parse_json(text: str, *, path: str | Path, line: int | None = None) -> Any:
 def check_writable_dir(path: Path, *, what: str, option: str) -> None:
     """Create ``path`` (and its parents) and write a probe file in it, so that an output
     directory that cannot take files (``/proc/x``, ``/dev/null``, a name too long) is a
-    ``ConfigError`` before any work starts, not a traceback after it is done."""
+    ``ConfigError`` before any work starts, not a traceback after it is done. Directories it
+    had to create are removed again: a command refused later leaves nothing behind."""
     probe = path / f".probe.{os.getpid()}.tmp"
+    created = [p for p in (path, *path.parents) if not p.exists()]
     try:
         if path.exists() and not path.is_dir():
             raise ConfigError(f"cannot write {what} here: not a directory", path=path, field=option)
         path.mkdir(parents=True, exist_ok=True)
         probe.write_bytes(b"")
         probe.unlink()
+        for directory in created:  # deepest first
+            directory.rmdir()
     except OSError as exc:
         raise ConfigError(
             f"cannot write {what} here: {exc.strerror}", path=path, field=option
