@@ -55,7 +55,7 @@ CORPUS_DIR = Path(__file__).parent / "corpus" / "scenarios"
 # Files that cannot carry their own expectation in UTF-8 comment lines.
 _HEADERLESS = {
     "empty.yaml": "a scenario must be a YAML mapping",
-    "utf16_text.yaml": "not a UTF-8 text file",
+    "utf16_text.yaml": "is not UTF-8 text",
 }
 _HEADER = re.compile(rb"^# (expect|field|xfail): (.*)$", re.MULTILINE)
 
