@@ -174,7 +174,22 @@ def run_scenario_live(
     workdir_handle = tempfile.TemporaryDirectory(prefix="harness-live-")
     workdir = Path(workdir_handle.name)
 
+    async def heartbeat() -> None:
+        # Beats while the event loop runs (the runtime's teardown included); the process
+        # watchdog reads them.
+        while True:
+            box["beats"] = box.get("beats", 0) + 1
+            await anyio.sleep(_HEARTBEAT_S)
+
     async def main() -> RunResult | None:
+        async with anyio.create_task_group() as beating:
+            beating.start_soon(heartbeat)
+            try:
+                return await scenario_run()
+            finally:
+                beating.cancel_scope.cancel()
+
+    async def scenario_run() -> RunResult | None:
         clock = ScaledClock(time_scale, held=True)
         async with Runtime(
             config, clock=clock, rng=rng, time_scale=time_scale, workdir=workdir
@@ -183,14 +198,8 @@ def run_scenario_live(
             started = anyio.Event()
             async with anyio.create_task_group() as watchdog:
 
-                async def heartbeat() -> None:
-                    # Beats while the event loop runs; the process watchdog reads them.
-                    while True:
-                        box["beats"] = box.get("beats", 0) + 1
-                        await anyio.sleep(_HEARTBEAT_S)
-
                 async def expire() -> None:
-                    with anyio.move_on_after(scenario.budget.wall):
+                    with anyio.move_on_after(max(scenario.budget.start_up, scenario.budget.wall)):
                         await started.wait()
                     if started.is_set():
                         await anyio.sleep(scenario.budget.wall)
@@ -198,7 +207,6 @@ def run_scenario_live(
                     box["in_flight"] = _calls_in_flight(rt)
                     watchdog.cancel_scope.cancel()
 
-                watchdog.start_soon(heartbeat)
                 watchdog.start_soon(expire)
                 began = time.perf_counter()
                 tracer = otel_trace.get_tracer("harness.scenarios")
@@ -253,8 +261,9 @@ def run_scenario_live(
             pending += [f"agent {name} still running" for name in started_agents.values()]
             if "origin_ns" not in box:
                 starting = _still_starting(rt)
+                budget = max(scenario.budget.start_up, scenario.budget.wall)
                 pending.append(
-                    f"servers still starting after the {scenario.budget.wall:g} s budget: "
+                    f"servers still starting after the {budget:g} s start-up budget: "
                     f"{', '.join(starting) or 'none'}; no agent started"
                 )
             pending += [

@@ -115,6 +115,9 @@ class RuntimeSection(_Strict):
 class Budget(_Strict):
     virtual: float = Field(default=3600.0, gt=0, le=30 * 24 * 3600)
     wall: float = Field(default=60.0, gt=0, le=3600)
+    # Live mode: how long the servers may take to start before the scenario's clock starts
+    # (a loaded machine spawns slowly; not counted in ``wall``).
+    start_up: float = Field(default=30.0, gt=0, le=3600)
 
 
 class PolicyOverrides(_Strict):
