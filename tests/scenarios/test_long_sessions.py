@@ -16,7 +16,12 @@ from harness.scenarios import RunOutcome, parse_scenario, resolve, run_scenario,
 from harness.telemetry.otlp_json import flatten
 from tests.reliability._cli import invoke
 
-LONG_SESSIONS = ["thinking_block_dropped", "context_overflow"]
+LONG_SESSIONS = [
+    "thinking_block_dropped",
+    "thinking_block_dropped_subagent",
+    "context_overflow",
+    "context_overflow_random",
+]
 _THINKING_FIRST = "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`"
 
 
@@ -109,7 +114,8 @@ def test_far_from_the_threshold_the_fixed_runtime_sends_no_count() -> None:
 @pytest.mark.parametrize("name", LONG_SESSIONS)
 def test_same_seed_same_outcome_and_trace(name: str) -> None:
     scenario, _ = resolve(name)
-    for seed in range(5):
+    outcomes = set()
+    for seed in range(6):
         for policy in ("buggy", "fixed"):
             first = run_scenario(scenario, policy=policy, seed=seed, strategy="random")  # type: ignore[arg-type]
             again = run_scenario(scenario, policy=policy, seed=seed, strategy="random")  # type: ignore[arg-type]
@@ -118,9 +124,13 @@ def test_same_seed_same_outcome_and_trace(name: str) -> None:
             assert flatten(first.trace) == flatten(again.trace), (seed, policy)
             assert first.stats["step_hash"] == again.stats["step_hash"]
             assert len({s["trace_id"] for s in first.record.spans}) == 1
+            outcomes.add((policy, first.outcome))
+    if name.endswith("_random"):
+        # The drawn sizes overflow the window for some seeds only.
+        assert outcomes == {("buggy", "reproduced"), ("buggy", "held"), ("fixed", "held")}
 
 
-@pytest.mark.parametrize("name", LONG_SESSIONS)
+@pytest.mark.parametrize("name", LONG_SESSIONS[::2])
 def test_a_saved_run_replays_and_checks_the_same(name: str, tmp_path: Path) -> None:
     scenario, _ = resolve(name)
     for policy in ("buggy", "fixed"):
