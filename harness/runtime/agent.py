@@ -325,17 +325,16 @@ class AgentRunner:
         returned; when the count fails, the bound stands in for it."""
         if self._settings.context_measure == "last_usage":
             return last_usage
-        messages = conv.messages
         if last_usage:
-            bound = last_usage + len(json.dumps(messages[covered:]))
+            bound = last_usage + conv.json_chars(covered)
         else:
-            bound = len(spec.system) + len(json.dumps(tools)) + len(json.dumps(messages))
+            bound = len(spec.system) + len(json.dumps(tools)) + conv.json_chars()
         if bound < self._compactor.settings.threshold_tokens:
             return bound
         params: dict[str, Any] = {
             "model": self._settings.model,
             "system": spec.system,
-            "messages": messages,
+            "messages": conv.messages,
         }
         if tools:
             params["tools"] = tools
