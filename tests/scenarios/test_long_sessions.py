@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ScenarioError
-from harness.oracles import check, load_record
+from harness.oracles import RunRecord, check, load_record
 from harness.oracles.from_spans import record_from_trace
 from harness.scenarios import RunOutcome, parse_scenario, resolve, run_scenario, write_run
 from harness.telemetry.otlp_json import flatten
@@ -183,3 +183,24 @@ def test_the_knobs_are_independent_switches() -> None:
     thinking, _ = resolve("thinking_block_dropped")
     assert thinking.runtime_config("buggy").policies.thinking_blocks == "drop"
     assert thinking.runtime_config("fixed").thinking is not None
+
+
+def test_an_edited_thinking_block_is_caught_by_the_apis_text() -> None:
+    # A runtime that sends the block back altered: the structure is intact, the API refuses it.
+    text = (
+        "messages.1.content.0: `thinking` or `redacted_thinking` blocks in the latest assistant "
+        "message cannot be modified. These blocks must remain as they were in the original "
+        "response."
+    )
+    row = {"seq": 2, "time": 3.0, "agent": "main", "endpoint": "/v1/messages", "status": 400}
+    record = RunRecord(
+        scenario="s",
+        policy="buggy",
+        seed=0,
+        journal=[{**row, "verdict": {"type": "invalid_request_error", "message": text}}],
+    )
+    [verdict] = check(record, ["thinking_blocks_preserved"])
+    assert verdict.status == "fails"
+    assert verdict.explanation == (
+        f"The API rejected agent main's request at 3.0 s for its thinking blocks: {text}"
+    )
