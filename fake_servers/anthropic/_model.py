@@ -73,6 +73,21 @@ class ScriptedModel:
     def _available(self) -> str:
         return ", ".join(sorted(self.script.agents))
 
+    def claimed_agent(self, body: dict[str, Any]) -> str | None:
+        """The script agent a request that failed validation names, if it names one plainly
+        (the journal's attribution; nothing is routed or consumed)."""
+        system = body.get("system")
+        match = _AGENT_TAG.search(system) if isinstance(system, str) else None
+        metadata = body.get("metadata")
+        user_id = metadata.get("user_id") if isinstance(metadata, dict) else None
+        for name in (
+            match.group(1) if match else None,
+            user_id.removeprefix("agent:") if isinstance(user_id, str) else None,
+        ):
+            if name is not None and name in self.script.agents:
+                return name
+        return None
+
     def route(self, request: ParsedRequest) -> str:
         """The agent a request belongs to (see the package docstring for the convention)."""
         match = _AGENT_TAG.search(request.system_text)

@@ -90,7 +90,8 @@ class _Injection:
 
 
 def _rejected_summary(data: dict[str, Any]) -> dict[str, Any]:
-    """What can be said safely about a body that failed validation (no content)."""
+    """What can be said safely about a body that failed validation (no content; its messages'
+    roles and block types are summarised when they have the shape of messages)."""
     summary: dict[str, Any] = {}
     if isinstance(data.get("model"), str):
         summary["model"] = data["model"]
@@ -98,6 +99,9 @@ def _rejected_summary(data: dict[str, Any]) -> dict[str, Any]:
         summary["message_count"] = len(data["messages"])
     if isinstance(data.get("stream"), bool):
         summary["stream"] = data["stream"]
+    thinking = data.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
+        summary["thinking"] = thinking["type"]
     return summary
 
 
@@ -273,6 +277,9 @@ class FakeAnthropic:
         except ApiError as error:
             record.verdict = {"type": error.error_type, "message": error.message}
             record.request.update(_rejected_summary(data))
+            record.agent = self._model.claimed_agent(data)
+            if isinstance(data.get("messages"), list):
+                record.defer_messages(data["messages"], capture_content=False)
             return self._error(error, record)
         try:
             if parsed is None:
@@ -280,7 +287,9 @@ class FakeAnthropic:
             if route == "/v1/messages":
                 return await self._answer(parsed, record)
             apply_edits(parsed)
-            return self._json({"input_tokens": count_input_tokens(parsed)}, record)
+            counted = {"input_tokens": count_input_tokens(parsed)}
+            record.response = counted
+            return self._json(counted, record)
         except ApiError as error:
             return self._error(error, record)
 
@@ -420,6 +429,7 @@ class FakeAnthropic:
             "id": message["id"],
             "stop_reason": message["stop_reason"],
             "tool_use_ids": [b["id"] for b in message["content"] if b["type"] == "tool_use"],
+            "block_types": [b["type"] for b in message["content"]],
             "usage": message["usage"],
         }
         if not parsed.stream:

@@ -4,13 +4,15 @@ Each record holds a sequence number, the injected clock's time, endpoint, agent,
 request summary (model, message count, stream flag, ``x-stainless-retry-count``, per message the
 role and block types with tool_use / tool_result ids; the full messages and system prompt only
 when the journal is created with ``capture_content=True``), the validation verdict (``"ok"`` or
-the exact error), a response summary (id, stop_reason, tool_use ids, usage) or the error
+the exact error), a response summary (id, stop_reason, tool_use ids, the type of each content
+block, usage; a count's ``input_tokens``) or the error
 answered, the injected fault if any, what server-side context management cleared, the
 ``request-id`` and the request's ``traceparent``. API keys are never recorded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 from collections import deque
@@ -58,7 +60,12 @@ class JournalRecord:
         """Build the deferred messages summary, if any; returns self."""
         if self._messages is not None:
             messages, self._messages = self._messages, None
-            self.request["messages"] = messages if self._capture else summarize_messages(messages)
+            if self._capture:
+                self.request["messages"] = messages
+            else:
+                # A refused body whose messages are not messages: nothing to say about them.
+                with contextlib.suppress(KeyError, TypeError, AttributeError):
+                    self.request["messages"] = summarize_messages(messages)
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -278,3 +278,174 @@ def no_secrets_in_telemetry(record: RunRecord) -> Verdict:
     return Verdict(
         name, True, f"None of {len(secrets)} secret value(s) appeared in spans, events or logs."
     )
+
+
+_MESSAGES_ENDPOINT = "/v1/messages"
+_THINKING_TYPES = ("thinking", "redacted_thinking")
+# The API's texts for thinking blocks missing, altered or out of place in a request.
+_THINKING_MARKERS = (
+    "Expected `thinking` or `redacted_thinking`",
+    "blocks in the latest assistant message cannot be modified",
+    "Invalid `signature` in `thinking` block",
+    "cannot contain `thinking`",
+)
+_TOO_LONG = "prompt is too long"
+
+
+def _api_message(row: dict[str, Any]) -> str:
+    """The error text the API answered a journal row with ('' when it answered)."""
+    error = row.get("error") or {}
+    if isinstance(error, dict):
+        nested = error.get("error")
+        message = nested.get("message") if isinstance(nested, dict) else error.get("message")
+        if isinstance(message, str) and message:
+            return message
+    verdict = row.get("verdict")
+    return str(verdict.get("message") or "") if isinstance(verdict, dict) else ""
+
+
+def _messages_rows(record: RunRecord) -> list[dict[str, Any]]:
+    # Rows rebuilt from a trace name no endpoint: they are Messages requests.
+    return [
+        r for r in record.journal if r.get("endpoint", _MESSAGES_ENDPOINT) == _MESSAGES_ENDPOINT
+    ]
+
+
+def _who(row: dict[str, Any]) -> str:
+    return f"agent {row['agent']}'s request" if row.get("agent") else "a request"
+
+
+def _leading_thinking(blocks: list[dict[str, Any]]) -> int:
+    count = 0
+    for block in blocks:
+        if block.get("type") not in _THINKING_TYPES:
+            break
+        count += 1
+    return count
+
+
+@oracle("thinking_blocks_preserved", needs=["api_requests"])
+def thinking_blocks_preserved(record: RunRecord) -> Verdict:
+    """With thinking on, the assistant turn a request's tool results answer goes back with the
+    thinking blocks its response began with, and the API refuses no request for them."""
+    name = "thinking_blocks_preserved"
+    rows = _messages_rows(record)
+    rejected = [
+        r
+        for r in rows
+        if int(r.get("status", 200)) == 400 and any(m in _api_message(r) for m in _THINKING_MARKERS)
+    ]
+    # tool_use id -> (the response that asked for it, how many thinking blocks it began with)
+    asked: dict[str, tuple[dict[str, Any], int]] = {}
+    dropped: list[dict[str, Any]] = []
+    checked = 0
+    for row in rows:
+        request = row.get("request") or {}
+        messages = request.get("messages") or []
+        answered = {
+            str(b.get("tool_use_id"))
+            for b in (messages[-1].get("blocks") or [] if messages else [])
+            if b.get("type") == "tool_result"
+        }
+        for message in messages:
+            blocks = message.get("blocks") or []
+            ids = [str(b.get("id")) for b in blocks if b.get("type") == "tool_use"]
+            origin = next((asked[i] for i in ids if i in answered and i in asked), None)
+            if message.get("role") != "assistant" or origin is None:
+                continue
+            checked += 1
+            response, expected = origin
+            sent = _leading_thinking(blocks)
+            if sent < expected:
+                dropped.append(
+                    {
+                        "journal_seq": row.get("seq"),
+                        "time": row.get("time"),
+                        "agent": row.get("agent"),
+                        "response_id": response.get("id"),
+                        "thinking_blocks_returned": expected,
+                        "thinking_blocks_sent_back": sent,
+                        "status": row.get("status"),
+                        "message": _api_message(row),
+                    }
+                )
+        response = row.get("response") or {}
+        thinking = _leading_thinking([{"type": t} for t in response.get("block_types") or []])
+        if request.get("thinking") and thinking:
+            for tool_use_id in response.get("tool_use_ids") or []:
+                asked[str(tool_use_id)] = (response, thinking)
+    if dropped:
+        first = dropped[0]
+        answer = (
+            f"; the API answered {first['status']}: {first['message']}"
+            if first["message"]
+            else f"; the API answered {first['status']}"
+        )
+        return Verdict(
+            name,
+            False,
+            f"At {float(first['time'] or 0):.1f} s {_who(first)} sent back the tool-loop turn "
+            f"{first['response_id']} with {first['thinking_blocks_sent_back']} of the "
+            f"{first['thinking_blocks_returned']} thinking block(s) its response began "
+            f"with{answer}",
+            dropped,
+        )
+    if rejected:
+        first = rejected[0]
+        return Verdict(
+            name,
+            False,
+            f"The API rejected {_who(first)} at {float(first.get('time') or 0):.1f} s for its "
+            f"thinking blocks: {_api_message(first)}",
+            [
+                {k: r.get(k) for k in ("seq", "time", "agent")} | {"message": _api_message(r)}
+                for r in rejected
+            ],
+        )
+    if not any((r.get("request") or {}).get("thinking") for r in rows):
+        return Verdict.cannot_judge(name, "no request in the journal enabled thinking")
+    if not checked:
+        return Verdict.cannot_judge(
+            name, "no tool loop ran with thinking on: no turn with thinking was sent back"
+        )
+    return Verdict(
+        name,
+        True,
+        f"{checked} tool-loop turn(s) went back with every thinking block their response began "
+        f"with, and no request was refused for its thinking blocks.",
+    )
+
+
+@oracle("context_within_window", needs=["api_requests"])
+def context_within_window(record: RunRecord) -> Verdict:
+    """No request outgrew the model's context window (the API's ``prompt is too long``)."""
+    name = "context_within_window"
+    rows = _messages_rows(record)
+    if not rows:
+        return Verdict.cannot_judge(name, "the journal holds no Messages API request")
+    over = [r for r in rows if int(r.get("status", 200)) == 400 and _TOO_LONG in _api_message(r)]
+    if over:
+        first = over[0]
+        count = (first.get("request") or {}).get("message_count")
+        size = f" ({count} messages)" if count else ""
+        return Verdict(
+            name,
+            False,
+            f"At {float(first.get('time') or 0):.1f} s {_who(first)}{size} outgrew the model's "
+            f"context window: the API answered 400 {_api_message(first)}",
+            [
+                {k: r.get(k) for k in ("seq", "time", "agent")} | {"message": _api_message(r)}
+                for r in over
+            ],
+        )
+    sizes = [
+        int(usage.get("input_tokens", 0))
+        + int(usage.get("cache_read_input_tokens") or 0)
+        + int(usage.get("cache_creation_input_tokens") or 0)
+        for r in rows
+        if isinstance(usage := (r.get("response") or {}).get("usage"), dict)
+    ]
+    largest = f" (the largest carried {max(sizes)} input tokens)" if sizes else ""
+    return Verdict(
+        name, True, f"All {len(rows)} API request(s) fit the model's context window{largest}."
+    )

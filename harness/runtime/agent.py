@@ -13,6 +13,14 @@ taken on the run's clock, each retry recorded as an ``llm_retry`` event and a sp
 
 Requests are routed in the fake API by ``metadata.user_id = "agent:<name>"`` (harmless against
 the real API), so a parent and its concurrent subagents each follow their own script.
+
+With a thinking budget every request enables extended thinking; the ``thinking_blocks`` policy
+says whether a response's thinking blocks stay in the history sent back (``keep``, verbatim, as
+the API requires in a tool loop) or are stripped from it (``drop``, the bug of runtimes that
+rebuild history from text and tool calls). Before each request the ``between_turns`` compaction
+check measures the conversation by the ``context_measure`` policy: the last response's usage
+(``last_usage``, blind to the tool results appended since) or the API's ``count_tokens`` of the
+request about to be sent (``count_tokens``).
 """
 
 from __future__ import annotations
@@ -62,6 +70,10 @@ _SPAWN_TOOL_PARAM: dict[str, Any] = {
 }
 
 Stop = Literal["end_turn", "max_turns", "error"]
+ContextMeasure = Literal["last_usage", "count_tokens"]
+ThinkingBlocks = Literal["keep", "drop"]
+
+_THINKING_TYPES = ("thinking", "redacted_thinking")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +120,9 @@ class _Settings:
     strict_conversation: bool
     capture_content: bool
     compactor_agent: str
+    context_measure: ContextMeasure
+    thinking: dict[str, Any] | None
+    thinking_blocks: ThinkingBlocks
 
 
 class AgentRunner:
@@ -130,6 +145,9 @@ class AgentRunner:
         capture_content: bool = False,
         redact: Callable[[str], str] | None = None,
         compactor_agent: str = "compactor",
+        context_measure: ContextMeasure = "count_tokens",
+        thinking_budget: int | None = None,
+        thinking_blocks: ThinkingBlocks = "keep",
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: metrics.MeterProvider | None = None,
     ) -> None:
@@ -148,8 +166,18 @@ class AgentRunner:
         self._rng = rng.fork("runtime.agents")
         self._retry = RetryPolicy(max_retries, rng=rng.fork("runtime.api-retries"))
         self.events = events
+        thinking = None
+        if thinking_budget is not None:
+            thinking = {"type": "enabled", "budget_tokens": thinking_budget}
         self._settings = _Settings(
-            model, max_tokens, strict_conversation, capture_content, compactor_agent
+            model,
+            max_tokens,
+            strict_conversation,
+            capture_content,
+            compactor_agent,
+            context_measure,
+            thinking,
+            thinking_blocks,
         )
         # Captured content passes through it: secrets never reach a span attribute.
         self._redact = redact if redact is not None else Redactor()
@@ -214,20 +242,22 @@ class AgentRunner:
             tools = await self._tools()
         except Exception as exc:
             return self._fail(result, f"could not list tools: {exc}", "tools_unavailable")
-        context_tokens = 0
+        # The last response's usage (its input and output tokens: the conversation up to and
+        # including it) and how many messages that covers.
+        context_tokens = covered = 0
         for turn in range(spec.max_turns):
             result.turns = turn + 1
             # between_turns compacts here: no tool call is open, every pair is complete.
-            if self._compactor.settings.policy == "between_turns" and self._compactor.due(
-                context_tokens, None, conv
-            ):
-                await self._compactor.compact(
-                    conv,
-                    agent=spec.name,
-                    context_tokens=context_tokens,
-                    stop_reason=None,
-                    summarize=lambda msgs: self._summarize(spec, msgs),
-                )
+            if self._compactor.settings.policy == "between_turns":
+                size = await self._context_size(spec, conv, tools, context_tokens, covered)
+                if self._compactor.due(size, None, conv):
+                    await self._compactor.compact(
+                        conv,
+                        agent=spec.name,
+                        context_tokens=size,
+                        stop_reason=None,
+                        summarize=lambda msgs: self._summarize(spec, msgs),
+                    )
             try:
                 messages = conv.begin_request()
             except ConversationStateError as exc:
@@ -240,9 +270,20 @@ class AgentRunner:
             content = [
                 block.model_dump(mode="json", exclude_none=True) for block in response.content
             ]
-            conv.add_response(content, response.stop_reason)
+            kept = content
+            if self._settings.thinking_blocks == "drop":
+                kept = [b for b in content if b["type"] not in _THINKING_TYPES]
+                if len(kept) < len(content):
+                    self.events.record(
+                        "thinking_dropped",
+                        agent=spec.name,
+                        response_id=response.id,
+                        blocks=len(content) - len(kept),
+                    )
+            conv.add_response(kept, response.stop_reason)
             usage = response.usage
-            context_tokens = usage.input_tokens + usage.output_tokens
+            context_tokens = _input_tokens(usage) + usage.output_tokens
+            covered = len(conv)
             if self._compactor.settings.policy == "eager" and self._compactor.due(
                 context_tokens, response.stop_reason, conv
             ):
@@ -267,6 +308,55 @@ class AgentRunner:
             except ConversationStateError as exc:
                 return self._fail(result, str(exc), "conversation_state")
         return result
+
+    async def _context_size(
+        self,
+        spec: AgentSpec,
+        conv: Conversation,
+        tools: list[dict[str, Any]],
+        last_usage: int,
+        covered: int,
+    ) -> int:
+        """The size in tokens of the next request, as the ``context_measure`` policy sees it.
+
+        ``count_tokens`` asks the API only when the size could reach the compaction threshold:
+        a token is at least one character, so the last usage plus the characters appended
+        since (the whole request before any usage) bounds it. Below the threshold that bound is
+        returned; when the count fails, the bound stands in for it."""
+        if self._settings.context_measure == "last_usage":
+            return last_usage
+        if last_usage:
+            bound = last_usage + conv.json_chars(covered)
+        else:
+            bound = len(spec.system) + len(json.dumps(tools)) + conv.json_chars()
+        if bound < self._compactor.settings.threshold_tokens:
+            return bound
+        params: dict[str, Any] = {
+            "model": self._settings.model,
+            "system": spec.system,
+            "messages": conv.messages,
+        }
+        if tools:
+            params["tools"] = tools
+        if self._settings.thinking is not None:
+            params["thinking"] = self._settings.thinking
+        headers: dict[str, str] = {}
+        propagate.inject(headers)
+        try:
+            counted = await self._client.messages.count_tokens(**params, extra_headers=headers)
+        except anthropic.APIError as exc:
+            self.events.record(
+                "context_measured",
+                agent=spec.name,
+                tokens=bound,
+                counted=False,
+                error=_api_error_text(exc),
+            )
+            return bound
+        self.events.record(
+            "context_measured", agent=spec.name, tokens=counted.input_tokens, counted=True
+        )
+        return counted.input_tokens
 
     def _fail(self, result: AgentResult, error: str, error_type: str) -> AgentResult:
         result.stop, result.error, result.error_type = "error", error, error_type
@@ -309,6 +399,8 @@ class AgentRunner:
             }
             if tools:
                 params["tools"] = tools
+            if self._settings.thinking is not None:
+                params["thinking"] = self._settings.thinking
             try:
                 response = await self._send(spec, params, headers, span)
             except anthropic.APIError as exc:
@@ -323,11 +415,7 @@ class AgentRunner:
                 )
                 raise
             usage = response.usage
-            input_tokens = (
-                usage.input_tokens
-                + (usage.cache_read_input_tokens or 0)
-                + (usage.cache_creation_input_tokens or 0)
-            )
+            input_tokens = _input_tokens(usage)
             span.set_attributes(
                 {
                     sc.GEN_AI_RESPONSE_ID: response.id,
@@ -658,6 +746,15 @@ def _mcp_result_block(call_id: str, result: CallToolResult) -> dict[str, Any]:
     if result.is_error:
         block["is_error"] = True
     return block
+
+
+def _input_tokens(usage: anthropic.types.Usage) -> int:
+    """All input tokens of a request: cached ones are part of its context too."""
+    return (
+        usage.input_tokens
+        + (usage.cache_read_input_tokens or 0)
+        + (usage.cache_creation_input_tokens or 0)
+    )
 
 
 def _api_error_type(exc: anthropic.APIError) -> str:

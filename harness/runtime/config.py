@@ -5,8 +5,10 @@ Example::
     model: claude-sonnet-4-6
     api:
       fake_script: model-script.yaml     # in-process fake Messages API; or base_url + api_key_env
-    policies: {reconnect: coordinated, compaction: between_turns, scope: explicit}
+    policies: {reconnect: coordinated, compaction: between_turns, scope: explicit,
+               context_measure: count_tokens, thinking_blocks: keep}
     compaction: {threshold_tokens: 150000, keep_last: 4}
+    thinking: {budget_tokens: 2048}                  # extended thinking on every request
     servers:
       ssh: {fake: ssh, timeout: 150}                  # in-memory fake server
       chat: {command: [python, -m, my_chat_server]}   # any stdio MCP server
@@ -51,6 +53,7 @@ __all__ = [
     "RuntimeConfig",
     "ScheduledTaskConfig",
     "ServerConfig",
+    "ThinkingConfig",
     "load_runtime_config",
 ]
 
@@ -82,6 +85,17 @@ class PoliciesConfig(_Strict):
     reconnect: Literal["naive", "coordinated"] = "coordinated"
     compaction: Literal["eager", "between_turns"] = "between_turns"
     scope: Literal["inherit", "explicit"] = "explicit"
+    # What the check before a request compares with compaction.threshold_tokens: the last
+    # response's usage (blind to the tool results appended since) or the request's count.
+    context_measure: Literal["last_usage", "count_tokens"] = "count_tokens"
+    # What becomes of a response's thinking blocks in the history sent back.
+    thinking_blocks: Literal["keep", "drop"] = "keep"
+
+
+class ThinkingConfig(_Strict):
+    """Extended thinking: ``thinking: {type: enabled, budget_tokens: N}`` on every request."""
+
+    budget_tokens: int = Field(ge=1024)
 
 
 class CompactionConfig(_Strict):
@@ -164,6 +178,7 @@ class RuntimeConfig(_Strict):
     api: ApiConfig = ApiConfig()
     policies: PoliciesConfig = PoliciesConfig()
     compaction: CompactionConfig = CompactionConfig()
+    thinking: ThinkingConfig | None = None
     servers: dict[str, ServerConfig] = Field(default_factory=dict)
     agents: dict[str, AgentConfig] = Field(default_factory=lambda: {"main": AgentConfig()})
     main_agent: str = "main"
@@ -180,6 +195,7 @@ class RuntimeConfig(_Strict):
 
     @model_validator(mode="after")
     def _references(self) -> RuntimeConfig:
+        check_thinking_budget(self.thinking, self.max_tokens)
         if self.main_agent not in self.agents:
             raise ValueError(f"main_agent {self.main_agent!r} is not one of agents")
         for task in self.scheduled:
@@ -187,6 +203,18 @@ class RuntimeConfig(_Strict):
                 raise ValueError(f"scheduled task {task.name!r} names unknown agent {task.agent!r}")
         check_fault_targets(self.faults, servers=self.servers, api_is_fake=self.api.fake_script)
         return self
+
+
+def check_thinking_budget(
+    thinking: ThinkingConfig | None, max_tokens: int, *, loc: tuple[str, ...] = ()
+) -> None:
+    """The API refuses a thinking budget that leaves no room for the answer: say so at load."""
+    if thinking is not None and thinking.budget_tokens >= max_tokens:
+        raise LocatedError(
+            f"thinking.budget_tokens ({thinking.budget_tokens}) must be below max_tokens "
+            f"({max_tokens})",
+            loc=(*loc, "thinking", "budget_tokens"),
+        )
 
 
 def check_fault_targets(plan: FaultPlan, *, servers: dict[str, Any], api_is_fake: Any) -> None:

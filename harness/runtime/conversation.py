@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import enum
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,6 +76,10 @@ class Conversation:
 
     def __len__(self) -> int:
         return len(self._messages)
+
+    def json_chars(self, start: int = 0) -> int:
+        """Characters of messages ``[start:]`` as JSON (no copy is made to count them)."""
+        return len(json.dumps(self._messages[start:]))
 
     # -- transitions -----------------------------------------------------------------------
     def add_user_text(self, text: str) -> None:

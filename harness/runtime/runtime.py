@@ -296,6 +296,9 @@ class Runtime:
             capture_content=config.capture_content,
             redact=Redactor(self._known_secrets),
             compactor_agent=config.compaction.agent,
+            context_measure=config.policies.context_measure,
+            thinking_budget=config.thinking.budget_tokens if config.thinking else None,
+            thinking_blocks=config.policies.thinking_blocks,
             tracer_provider=self._tracer_provider,
             meter_provider=self._meter_provider,
         )

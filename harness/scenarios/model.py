@@ -29,7 +29,8 @@ the connection), in live through the stdio interposer (real signals) or, for a s
 server with ``proxy: true``, the TCP proxy (toxics on real sockets); ``llm`` faults go into the
 fake API. Every fault is a ``harness.fault`` span and an event with ``"source": "faults"``.
 
-``buggy`` maps to naive / eager / inherit, ``fixed`` to coordinated / between_turns / explicit.
+``buggy`` maps to naive / eager / inherit / last_usage / drop, ``fixed`` to coordinated /
+between_turns / explicit / count_tokens / keep (``harness.runtime.config.PoliciesConfig``).
 Under ``fixed`` every listed oracle must hold. A bad file fails at load with the file, line and
 field named.
 
@@ -61,7 +62,9 @@ from harness.runtime.config import (
     RuntimeConfig,
     ScheduledTaskConfig,
     ServerConfig,
+    ThinkingConfig,
     check_server_names,
+    check_thinking_budget,
 )
 
 __all__ = [
@@ -82,8 +85,20 @@ Policy = Literal["buggy", "fixed"]
 ENV_REDACTED = "[redacted]"
 
 POLICY_MAP: dict[str, dict[str, str]] = {
-    "buggy": {"reconnect": "naive", "compaction": "eager", "scope": "inherit"},
-    "fixed": {"reconnect": "coordinated", "compaction": "between_turns", "scope": "explicit"},
+    "buggy": {
+        "reconnect": "naive",
+        "compaction": "eager",
+        "scope": "inherit",
+        "context_measure": "last_usage",
+        "thinking_blocks": "drop",
+    },
+    "fixed": {
+        "reconnect": "coordinated",
+        "compaction": "between_turns",
+        "scope": "explicit",
+        "context_measure": "count_tokens",
+        "thinking_blocks": "keep",
+    },
 }
 
 
@@ -107,6 +122,7 @@ class RuntimeSection(_Strict):
     agents: dict[str, AgentConfig] = Field(default_factory=lambda: {"main": AgentConfig()})
     main_agent: str = "main"
     compaction: CompactionConfig = CompactionConfig()
+    thinking: ThinkingConfig | None = None
     scheduled: list[ScheduledTaskConfig] = Field(default_factory=list)
     capture_content: bool = False
     max_retries: int = Field(default=2, ge=0, le=10)
@@ -124,6 +140,8 @@ class PolicyOverrides(_Strict):
     reconnect: Literal["naive", "coordinated"] | None = None
     compaction: Literal["eager", "between_turns"] | None = None
     scope: Literal["inherit", "explicit"] | None = None
+    context_measure: Literal["last_usage", "count_tokens"] | None = None
+    thinking_blocks: Literal["keep", "drop"] | None = None
 
 
 class Expectation(_Strict):
@@ -235,6 +253,7 @@ class Scenario(_Strict):
             raise ValueError(f"expect.buggy names oracles not listed in oracles: {missing}")
         if self.runtime.main_agent not in self.runtime.agents:
             raise ValueError(f"runtime.main_agent {self.runtime.main_agent!r} is not an agent")
+        check_thinking_budget(self.runtime.thinking, self.runtime.max_tokens, loc=("runtime",))
         if self.runtime.prompt is None and not self.runtime.scheduled:
             raise ValueError("runtime needs a prompt or scheduled tasks: nothing would run")
         for task in self.runtime.scheduled:
@@ -324,6 +343,7 @@ class Scenario(_Strict):
                 "api": {"fake_script": self.model, "max_retries": rt.max_retries},
                 "policies": policies,
                 "compaction": rt.compaction.model_dump(),
+                "thinking": rt.thinking.model_dump() if rt.thinking else None,
                 "servers": {k: v.model_dump(exclude_none=True) for k, v in self.servers.items()},
                 "agents": {k: v.model_dump() for k, v in rt.agents.items()},
                 "main_agent": rt.main_agent,

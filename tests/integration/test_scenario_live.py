@@ -1,5 +1,6 @@
-"""Live mode: the founding bugs reproduce and the fixes hold for real (subprocess MCP servers,
-the fake API over loopback TCP, scaled real time), not only in the simulation."""
+"""Live mode: the founding bugs and the long-session ones reproduce and the fixes hold for real
+(subprocess MCP servers, the fake API over loopback TCP, scaled real time), not only in the
+simulation."""
 
 from __future__ import annotations
 
@@ -23,7 +24,13 @@ def _children() -> set[int]:
 
 @pytest.mark.parametrize(
     ("name", "time_scale"),
-    [("cascade", 0.01), ("orphaned_tool_block", 0.01), ("scope_leak_morning_digest", 0.0002)],
+    [
+        ("cascade", 0.01),
+        ("orphaned_tool_block", 0.01),
+        ("scope_leak_morning_digest", 0.0002),
+        ("thinking_block_dropped", 0.01),
+        ("context_overflow", 0.01),
+    ],
 )
 @pytest.mark.parametrize("policy", ["buggy", "fixed"])
 def test_founding_bug_live(name: str, time_scale: float, policy: str) -> None:

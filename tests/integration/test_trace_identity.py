@@ -27,13 +27,13 @@ def test_run_all_pushed_to_a_collector_gives_one_trace_per_row(
     result = CliRunner().invoke(run_cmd, args)
     assert result.exit_code == 0, result.output
     rows = [line for line in result.output.splitlines() if line.startswith("{")]
-    assert len(rows) == 2 * len(builtin_names()) == 28
+    assert len(rows) == 2 * len(builtin_names()) == 36
     spans = received.flat()
     assert len(spans) == int(result.output.split("exported ")[1].split()[0])
     traces: dict[str, set[str]] = defaultdict(set)
     for span in spans:
         traces[span["trace_id"]].add(span["span_id"])
-    assert len(traces) == 28
+    assert len(traces) == len(rows)
     owners: dict[str, str] = {}
     for trace_id, span_ids in traces.items():
         for span_id in span_ids:

@@ -179,9 +179,53 @@ async def test_rejected_requests_are_journaled_with_a_safe_summary(
         "message": "messages.0: all messages must have non-empty content except for the "
         "optional final assistant message",
     }
-    assert record.request == {"model": "claude-sonnet-4-6", "message_count": 1}
+    # Roles and block types, never the content.
+    assert record.request == {
+        "model": "claude-sonnet-4-6",
+        "message_count": 1,
+        "messages": [{"role": "user", "blocks": [{"type": "text"}]}],
+    }
     assert record.agent is None
     assert record.response is None
+
+
+async def test_a_refused_request_names_its_agent_and_its_turns_without_content(
+    http: tuple[FakeAnthropic, httpx2.AsyncClient],
+) -> None:
+    fake, client = http
+    secret = "do not journal me"
+    refused = {
+        "model": "claude-sonnet-4-6",
+        "max_tokens": 4096,
+        "thinking": {"type": "enabled", "budget_tokens": 2048},
+        "metadata": {"user_id": "agent:a"},
+        "messages": [
+            {"role": "user", "content": secret},
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "toolu_1", "name": "mem_ssh", "input": {}}],
+            },
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": secret}],
+            },
+        ],
+    }
+    response = await client.post("/v1/messages", headers=HEADERS, json=refused)
+    assert response.status_code == 400
+    assert "Expected `thinking` or `redacted_thinking`" in response.json()["error"]["message"]
+    record = fake.journal.records[0]
+    assert record.agent == "a"
+    assert record.request["thinking"] == "enabled"
+    assert record.request["messages"][1] == {
+        "role": "assistant",
+        "blocks": [{"type": "tool_use", "id": "toolu_1", "name": "mem_ssh"}],
+    }
+    assert secret not in json.dumps(record.to_dict())
+    # Messages that are not messages are left out, not guessed at.
+    garbage = {"model": "claude-sonnet-4-6", "max_tokens": 5, "messages": [1, {"x": 2}]}
+    assert (await client.post("/v1/messages", headers=HEADERS, json=garbage)).status_code == 400
+    assert "messages" not in fake.journal.records[1].to_dict()["request"]
 
 
 async def test_journal_summarises_without_content_or_secrets(tmp_path: Path) -> None:

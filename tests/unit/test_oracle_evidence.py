@@ -15,7 +15,7 @@ from harness.scenarios.runner import judge
 def test_every_builtin_oracle_declares_its_evidence() -> None:
     assert set(NEEDS) == set(ORACLES)
     builtin = [name for name, fn in ORACLES.items() if fn.__module__ == "harness.oracles.builtin"]
-    assert len(builtin) == 10
+    assert len(builtin) == 12
     assert all(NEEDS[name] for name in builtin)
 
 

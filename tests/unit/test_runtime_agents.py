@@ -11,11 +11,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import anthropic
+import httpx2
 import pytest
 import yaml
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from fake_servers.anthropic import FakeAnthropic, ModelScript
 from harness.chaos_random import ChaosRandom
 from harness.runtime.config import RuntimeConfig, load_runtime_config
 from harness.runtime.runtime import Runtime
@@ -400,3 +403,39 @@ async def test_vault_secrets_never_reach_spans_or_events(
     )
     text += repr([e.to_dict() for e in events])
     assert not [s for s in secrets if s in text]
+
+
+async def test_a_refused_count_falls_back_to_one_token_per_character(tmp_path: Path) -> None:
+    # An API-compatible server without count_tokens: the runtime measures by its bound instead
+    # (never less than the real count), so it still compacts before the threshold.
+    config = _orphan_config(tmp_path, "between_turns")
+    assert config.policies.context_measure == "count_tokens"
+    script = config.api.fake_script
+    assert isinstance(script, str)
+    fake = FakeAnthropic(ModelScript.load(script))
+    refused: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].endswith("/count_tokens"):
+            refused.append(scope["path"])
+            body = b'{"type":"error","error":{"type":"not_found_error","message":"Not Found"}}'
+            headers = [(b"content-type", b"application/json")]
+            await send({"type": "http.response.start", "status": 404, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await fake.app(scope, receive, send)
+
+    http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://api")
+    client = anthropic.AsyncAnthropic(
+        api_key="sk-ant-test", base_url="http://api", max_retries=0, http_client=http
+    )
+    async with http, Runtime(config, client=client, rng=ChaosRandom(2)) as rt:
+        result = await rt.run("read the logs")
+    assert result.main is not None
+    assert result.main.stop == "end_turn", result.main.error
+    measured = [e.data for e in rt.events.of_kind("context_measured")]
+    assert measured
+    assert len(refused) == len(measured)
+    assert all(not m["counted"] and "404 not_found_error" in m["error"] for m in measured)
+    assert "compacted" in [c.data["outcome"] for c in rt.events.of_kind("compaction")]
+    assert all(r.endpoint == "/v1/messages" and r.verdict == "ok" for r in fake.journal.records)
