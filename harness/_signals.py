@@ -17,10 +17,17 @@ A ``KeyboardInterrupt`` raised while the interpreter runs a weakref callback or 
 would go on. Such a dropped interrupt is caught here (``sys.unraisablehook``) and remembered:
 the commands' loops call ``check_stop()`` between units of work (a run, a seed), which raises
 it again, so no signal is ever lost.
+
+Code a SIGINT lands in may turn its ``KeyboardInterrupt`` into an error of its own (pydantic
+does while it builds a validator, during a command's imports). The interpreter writes each
+signal's number to a wakeup file descriptor, whatever handles it: ``signalled()`` reads it, so
+the entry point knows such an error is an interrupt. (The handler itself stays Python's own,
+which asyncio's runner requires before it turns Ctrl-C into a cancellation of the run.)
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -30,7 +37,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-__all__ = ["INTERRUPTED", "Stop", "check_stop", "is_interrupt", "stop_signals"]
+__all__ = ["INTERRUPTED", "Stop", "check_stop", "is_interrupt", "signalled", "stop_signals"]
 
 # The exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells report it.
 INTERRUPTED = 128 + signal.SIGINT
@@ -45,6 +52,7 @@ class Stop:
 
     signum: int | None = None
     dropped: bool = False
+    wakeup: int | None = None  # read end of the interpreter's wakeup fd, while it is ours
 
     def exit_status(self, status: int) -> int:
         """``status``, with an interrupted exit (130) told apart by the signal that caused it."""
@@ -64,6 +72,22 @@ def is_interrupt(exc: BaseException) -> bool:
     if isinstance(exc, BaseExceptionGroup):
         return exc.subgroup(lambda e: isinstance(e, KeyboardInterrupt)) is not None
     return False
+
+
+def signalled() -> bool:
+    """Whether a stop signal arrived since the command began (as far as can be seen: a
+    library that takes the wakeup fd over, for its own signal handlers, hides later ones)."""
+    stop = _current
+    if stop is None:
+        return False
+    if stop.signum is None and stop.wakeup is not None:
+        try:
+            numbers = os.read(stop.wakeup, 4096)
+        except BlockingIOError:
+            numbers = b""
+        if signal.SIGINT in numbers:
+            stop.signum = signal.SIGINT
+    return stop.signum is not None
 
 
 def check_stop() -> None:
@@ -105,11 +129,25 @@ def stop_signals() -> Iterator[Stop]:
     for sig in _FORWARDED:
         signal.signal(sig, forward)
     sys.unraisablehook = on_unraisable
+    read_end, write_end = os.pipe()
+    for fd in (read_end, write_end):
+        os.set_blocking(fd, False)
+    previous_wakeup = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    if previous_wakeup == -1:
+        stop.wakeup = read_end
+    else:  # the embedding program's own: leave it
+        signal.set_wakeup_fd(previous_wakeup)
     _current = stop
     try:
         yield stop
     finally:
         _current = None
         sys.unraisablehook = previous_hook
+        if stop.wakeup is not None:
+            current = signal.set_wakeup_fd(-1)
+            if current != write_end:  # taken over meanwhile: leave it to its owner
+                signal.set_wakeup_fd(current)
+        os.close(read_end)
+        os.close(write_end)
         for sig, handler in previous.items():
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)

@@ -19,7 +19,7 @@ from typing import NoReturn
 import click
 
 from harness import __version__
-from harness._signals import INTERRUPTED, stop_signals
+from harness._signals import INTERRUPTED, signalled, stop_signals
 from harness._text import printable
 from harness.errors import HarnessError
 
@@ -154,6 +154,17 @@ def _end_process(status: int) -> None:
 
 def _invoke(argv: list[str] | None) -> int:
     try:
+        return _command_status(argv)
+    except Exception:
+        # The signal's KeyboardInterrupt became another error in the code it landed in.
+        if not signalled():
+            raise
+        click.echo("interrupted", err=True)
+        return INTERRUPTED
+
+
+def _command_status(argv: list[str] | None) -> int:
+    try:
         result = cli.main(args=argv, prog_name="harness", standalone_mode=False)
     except click.exceptions.Abort:
         # Ctrl-C (or SIGTERM / SIGHUP) in a command without a handler of its own.
@@ -163,6 +174,8 @@ def _invoke(argv: list[str] | None) -> int:
         exc.show()
         return exc.exit_code
     except HarnessError as exc:
+        if signalled():
+            raise  # an interrupt wrapped on its way up: _invoke says so
         # Messages quote files and values from anywhere: control characters are escaped.
         click.echo(f"error: {printable(str(exc))}", err=True)
         return exc.exit_code

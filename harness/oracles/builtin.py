@@ -205,6 +205,11 @@ def scheduled_scope_explicit(record: RunRecord) -> Verdict:
                 for e in implicit
             ],
         )
+    if not automated and not refused:
+        # Nothing scheduled reached the chat (a schedule that never fired): no evidence.
+        return Verdict.cannot_judge(
+            name, "no scheduled task queried the chat in this run (none fired, or none asked)"
+        )
     extra = f"; {len(refused)} undeclared query(ies) refused" if refused else ""
     return Verdict(
         name,

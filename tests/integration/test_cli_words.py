@@ -13,7 +13,9 @@ import pytest
 
 from harness.scenarios import builtin_names, resolve
 
-pytestmark = pytest.mark.integration
+# Each test starts harness several times (a few seconds each idle, up to a minute on a busy
+# 2-core machine): the per-test timeout is a hang guard, not a bound on the machine's speed.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 
 def _harness(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,9 @@ import pytest
 from harness.explore import FailureDB, FailureEntry
 from harness.scenarios import resolve
 
-pytestmark = pytest.mark.integration
+# Each test starts harness several times (a few seconds each idle, up to a minute on a busy
+# 2-core machine): the per-test timeout is a hang guard, not a bound on the machine's speed.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 
 def _stdout(cwd: Path, *extra: str) -> str:

@@ -165,7 +165,9 @@ def test_one_signal_stops_explore_and_records_nothing_false(
     # Past its imports and a good number of runs into the loop (the workers are forked from
     # a server that imported what a run needs).
     if jobs > 1:
-        cmd.wait_workers_cpu(jobs, 1.0)
+        # A worker hands its results back a chunk of seeds at a time, the first after what it
+        # still imports at its first run: as much CPU as the jobs 1 case waits for, each.
+        cmd.wait_workers_cpu(jobs, imports_cpu + 1.5)
     else:
         cmd.wait_cpu(imports_cpu + 1.5)
     stopped = cmd.stop(how, to_group=to_group)
@@ -190,6 +192,22 @@ def test_one_signal_stops_explore_and_records_nothing_false(
     if not tty:
         assert stored == sorted(report["failing_seeds"])
         assert report["nondeterministic"] == []
+
+
+@pytest.mark.parametrize("fraction", [0.25, 0.5, 0.75])
+def test_a_signal_during_the_imports_stops_the_command_cleanly(
+    fraction: float, tmp_path: Path, imports_cpu: float, reaper: None
+) -> None:
+    # Landing in the SDKs' imports, Ctrl-C may hit pydantic building a validator, which turns
+    # the KeyboardInterrupt into a SchemaError of its own: still an interrupt, not a crash.
+    args = ["explore", "cascade_random", "--runs", "1000", "--jobs", "2", "--json"]
+    cmd = Command([*args, "--failure-db", str(tmp_path / "failures")], cwd=tmp_path)
+    cmd.wait_cpu(imports_cpu * fraction)
+    stopped = cmd.stop(signal.SIGINT, to_group=False)
+    assert stopped.returncode == 130, stopped.output[-3000:]
+    stopped.assert_quick()
+    assert "Traceback" not in stopped.output, stopped.output[-3000:]
+    assert_nothing_left(stopped.pid, tmp_path)
 
 
 def _serve(args: list[str], tmp_path: Path, prefix: str) -> Command:

@@ -60,3 +60,25 @@ def test_a_run_directory_without_events_is_judged_from_its_trace(tmp_path: Path)
     assert [v.status for v in whole] == ["fails", "holds", "fails"]
     assert [v.status for v in rebuilt] == ["fails", "cannot judge", "cannot judge"]
     assert rebuilt[0].explanation == whole[0].explanation
+
+
+def test_a_run_where_no_scheduled_task_queried_the_chat_cannot_pass_the_scope_oracle() -> None:
+    # A schedule that never fired (a live run cut short, a budget that ends first) leaves
+    # nothing to judge: "0 scheduled chat queries, each with an explicit scope" is no pass.
+    empty = RunRecord(scenario="s", policy="fixed", seed=0)
+    [verdict] = check(empty, ["scheduled_scope_explicit"])
+    assert verdict.status == "cannot judge"
+    assert "no scheduled task queried the chat" in verdict.explanation
+    interactive = {"kind": "scoped_query", "agent": "main", "automated": False, "explicit": False}
+    refused = {"kind": "scope_refused", "agent": "reviewer", "tool": "chat_list_messages"}
+    [still] = check(
+        RunRecord(scenario="s", policy="fixed", seed=0, runtime_events=[interactive]),
+        ["scheduled_scope_explicit"],
+    )
+    assert still.status == "cannot judge"
+    [held] = check(
+        RunRecord(scenario="s", policy="fixed", seed=0, runtime_events=[refused]),
+        ["scheduled_scope_explicit"],
+    )
+    assert held.status == "holds"
+    assert "1 undeclared query(ies) refused" in held.explanation
