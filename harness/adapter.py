@@ -205,13 +205,21 @@ RuntimeFactory = Callable[[RuntimeContext], Awaitable[AgentRuntime]]
 
 
 def load_factory(spec: str, *, field_name: str = "runtime.adapter") -> RuntimeFactory:
-    """The factory named by ``"package.module:attribute"``; a ``ConfigError`` naming what is
-    wrong (the syntax, a module that does not import, a missing or non-callable attribute)."""
+    """The factory named by ``"package.module:attribute"``, imported from the current
+    directory or the installed packages; a ``ConfigError`` naming what is wrong (the syntax, a
+    module that does not import, a missing or non-callable attribute)."""
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute:
         raise ConfigError(
             "name the factory as package.module:attribute", field=field_name, value=spec
         )
+    import os
+    import sys
+
+    if os.getcwd() not in sys.path:
+        # As ``python -m`` and uvicorn do: a project's own package imports from where the
+        # harness runs (the console script's sys.path starts at its bin directory).
+        sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # a user module may raise anything at import

@@ -10,6 +10,7 @@ import inspect
 import os
 import signal
 import sys
+import time as _time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -119,6 +120,7 @@ class FakeServer:
         fields.setdefault("connection", _CONNECTION.get())
         if self.crash_mode == "process":
             fields.setdefault("process", os.getpid())
+            fields.setdefault("wall", round(_time.time(), 6))
         self.events.append(kind, time=time, server=self.name, **fields)
 
     def flood_stderr(self, nbytes: int) -> None:

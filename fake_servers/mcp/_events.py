@@ -27,9 +27,11 @@ class Event:
     ``finished`` / ``errored`` / ``cancelled``; ``call_index`` is the 1-based per-tool index.
     ``connection`` numbers the client connections this server process served (1, 2, ...) and
     ``process`` is its pid when it runs as a subprocess: request ids restart on every
-    connection, and a respawned server appends to the same log. ``cancel_notice`` records a
-    client's ``notifications/cancelled`` for ``request_id`` (it arrives after the handler was
-    cancelled): a ``cancelled`` request without one was cut off by its connection closing."""
+    connection, and a respawned server appends to the same log. ``wall`` (a subprocess's
+    events only) is the Unix time, the clock every process of a run shares.
+    ``cancel_notice`` records a client's ``notifications/cancelled`` for ``request_id`` (it
+    arrives after the handler was cancelled): a ``cancelled`` request without one was cut off
+    by its connection closing."""
 
     seq: int
     time: float
@@ -44,6 +46,7 @@ class Event:
     arguments: dict[str, Any] | None = None
     connection: int | None = None
     process: int | None = None
+    wall: float | None = None
     detail: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

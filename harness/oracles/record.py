@@ -30,6 +30,7 @@ EVIDENCE: dict[str, str] = {
     "connections": "the connections and processes left at the end",
     "secrets": "the secret values the run handed out",
     "spans": "the trace",
+    "server_events": "the fake MCP servers' own records (requests, cancellations, connections)",
 }
 
 
@@ -138,6 +139,7 @@ def _fill_from_trace(record: RunRecord, run_dir: Path, trace_path: Path) -> None
             if key in rebuilt.missing:
                 record.missing[key] = rebuilt.missing[key] or f"{run_dir}/events.jsonl is missing"
         record.missing.setdefault("connections", f"{run_dir}/events.jsonl is missing")
+        record.missing["server_events"] = f"{run_dir}/events.jsonl is missing"
     if not (run_dir / "journal.jsonl").exists():
         record.journal = rebuilt.journal
         if "api_requests" in rebuilt.missing:
