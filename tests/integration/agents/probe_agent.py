@@ -19,8 +19,17 @@ stdin = sys.stdin.read()
 with open(os.environ["HARNESS_MCP_CONFIG"], encoding="utf-8") as file:
     servers = json.load(file)["mcpServers"]
 if task == "main":
-    names = ["ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "HARNESS_PROMPT",
-             "HARNESS_AGENT", "HARNESS_TASK", "HARNESS_CONTEXT_ID", "HARNESS_SCOPE", "PROBE_KNOB"]
+    names = [
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_AUTH_TOKEN",
+        "HARNESS_PROMPT",
+        "HARNESS_AGENT",
+        "HARNESS_TASK",
+        "HARNESS_CONTEXT_ID",
+        "HARNESS_SCOPE",
+        "PROBE_KNOB",
+    ]
     shown = {name: os.environ.get(name) for name in names}
     entries = {name: sorted(entry) for name, entry in servers.items()}
     print(json.dumps({"argv": sys.argv[1:], "stdin": stdin, "env": shown, "servers": entries}))
