@@ -228,21 +228,27 @@ def sibling_results_kept(record: RunRecord) -> Verdict:
                 {
                     "journal_seq": turn["seq"],
                     "agent": turn["agent"],
-                    "calls": len(turn["results"]),
+                    "calls": turn["calls"],
                     "finished_on_servers": len(finished),
                     "kept": kept,
-                    "time": turn["end"],
+                    "time": turn["end"] if turn["seq"] is not None else None,
                 }
             )
     if lost:
         first = lost[0]
+        if first["time"] is None:
+            sent = "no later request gave the model their results (the run ended first)"
+        else:
+            sent = (
+                f"the next request at {_t(first['time'])} gave the model only {first['kept']} "
+                f"result(s)"
+            )
         return Verdict(
             name,
             False,
             f"Agent {first['agent']}'s turn made {first['calls']} parallel calls; the servers "
-            f"finished {first['finished_on_servers']} of them, but the next request at "
-            f"{_t(first['time'])} gave the model only {first['kept']} result(s): a failed "
-            f"call lost its siblings' work.",
+            f"finished {first['finished_on_servers']} of them, but {sent}: a failed call lost "
+            f"its siblings' work.",
             lost,
         )
     if turns and ambiguous == len(turns):
@@ -265,19 +271,24 @@ def _parallel_turns(journal: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ids = (row.get("response") or {}).get("tool_use_ids") or []
         if len(ids) < 2:
             continue
+        turn: dict[str, Any] = {
+            "seq": None,
+            "calls": len(ids),
+            "agent": row.get("agent"),
+            "start": float(row.get("time", 0.0)),
+            # No request ever carried the results: the run ended with the turn open, and
+            # every call that finished was lost.
+            "end": float("inf"),
+            "results": {},
+        }
         for later in journal[index + 1 :]:
             results = _results(later)
             if all(str(i) in results for i in ids):
-                turns.append(
-                    {
-                        "seq": later.get("seq"),
-                        "agent": row.get("agent"),
-                        "start": float(row.get("time", 0.0)),
-                        "end": float(later.get("time", 0.0)),
-                        "results": {str(i): results[str(i)] for i in ids},
-                    }
-                )
+                turn["seq"] = later.get("seq")
+                turn["end"] = float(later.get("time", 0.0))
+                turn["results"] = {str(i): results[str(i)] for i in ids}
                 break
+        turns.append(turn)
     return turns
 
 

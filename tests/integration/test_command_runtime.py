@@ -100,3 +100,37 @@ def test_an_agent_process_is_handed_its_world_and_recorded(
     assert any(f"server process {left}" in str(e) for e in verdicts["no_leaked_processes"].evidence)
     assert verdicts["api_requests_valid"].holds
     assert outcome.outcome == "unexpected"
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_minimal_agent_adapter_reproduces_the_cascade_live() -> None:
+    from harness.scenarios.model import load_scenario
+
+    scenario = load_scenario(ROOT / "examples" / "minimal_agent" / "cascade.yaml")
+    outcome = run_scenario_live(scenario, policy="buggy", seed=0)
+    verdicts = {v.name: v.status for v in outcome.verdicts}
+    assert outcome.outcome == "reproduced", [v.to_dict() for v in outcome.verdicts]
+    # In live mode the servers' records are put on the run's clock, so turns and calls match.
+    assert verdicts["sibling_results_kept"] == "fails"
+    assert verdicts["no_teardown_under_calls"] == "holds"
+    events = [e for es in outcome.record.server_events.values() for e in es]
+    assert events
+    assert all(e["clock"] == "run" for e in events)
+    assert outcome.record.result["main"]["text"].startswith("A tool failed")
+
+
+def test_claude_code_keeps_the_sibling_result_live() -> None:
+    sdk = pytest.importorskip(
+        "claude_agent_sdk",
+        reason="Claude Code is not installed (pip install -e '.[fidelity]' bundles its CLI)",
+    )
+    if not (Path(sdk.__file__).parent / "_bundled" / "claude").is_file():
+        pytest.skip("claude-agent-sdk has no bundled Claude Code CLI on this platform")
+    from harness.scenarios.model import load_scenario
+
+    scenario = load_scenario(ROOT / "examples" / "claude_code" / "cascade.yaml")
+    outcome = run_scenario_live(scenario, policy="fixed", seed=0)
+    assert outcome.outcome == "held", [v.to_dict() for v in outcome.verdicts]
+    assert "b: up 12 days" in outcome.record.result["main"]["text"]
