@@ -25,12 +25,15 @@ black box, so oracles that need them say "cannot judge".
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import signal
+import socket
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import uuid
@@ -409,6 +412,7 @@ def run_user_sim(
     clock = LoopClock()
     world = _world(scenario, policy, config, clock=clock, seed=seed)
     _memory_servers(world, config)
+    box: dict[str, list[str]] = {}
 
     async def main() -> None:
         http_client = _in_process_http(world.fake_api)
@@ -426,8 +430,10 @@ def run_user_sim(
             options=scenario.user_options(policy),
         )
         try:
-            async with _adapter(world, ctx) as run:
-                await _do_tasks(world, tasks_of(scenario), run)
+            with _real_world_audit(asyncio.get_running_loop()) as found:
+                box["real_world"] = found
+                async with _adapter(world, ctx) as run:
+                    await _do_tasks(world, tasks_of(scenario), run)
         finally:
             with anyio.CancelScope(shield=True):
                 await client.close()
@@ -442,6 +448,14 @@ def run_user_sim(
             seed=seed,
             strategy=strategy,
             strategy_params=strategy_params,
+        )
+    found = box.get("real_world")
+    if found:
+        raise RuntimeFailure(
+            f"runtime.adapter {spec} left the virtual-time loop in sim mode: {found[0]}"
+            + (f" (and {len(found) - 1} more)" if len(found) > 1 else "")
+            + "; a worker thread or a real socket ties the run to real time, so it cannot "
+            "replay by seed: run it with --mode live, or make that code asyncio"
         )
     record = world.record(
         mode="sim", seed=seed, trace=drive.trace, hung=drive.hung, pending=drive.pending
@@ -458,6 +472,55 @@ def run_user_sim(
         interrupted=drive.interrupted,
         draws=draws or {},
     )
+
+
+@contextlib.contextmanager
+def _real_world_audit(loop: asyncio.AbstractEventLoop) -> Iterator[list[str]]:
+    """Every worker thread, executor job and socket connection started meanwhile, each named
+    with the code that started it (sim mode must not wait on the real world)."""
+    found: list[str] = []
+    thread_start = threading.Thread.start
+    connect = socket.socket.connect
+    run_in_executor = loop.run_in_executor
+
+    def note(what: str) -> None:
+        frames = [
+            f"{f.filename}:{f.lineno}"
+            for f in traceback.extract_stack()[:-2]
+            if not f.filename.startswith(_STDLIB)
+        ]
+        # The innermost frame, and the innermost one of the project's own code (not a library).
+        own = [f for f in frames if "site-packages" not in f and not f.startswith(_HARNESS)]
+        where = f" from {frames[-1]}" if frames else ""
+        if own and own[-1] != frames[-1]:
+            where += f", called by {own[-1]}"
+        found.append(f"{what}{where}")
+
+    def start(thread: threading.Thread) -> None:
+        note(f"a thread ({thread.name})")
+        thread_start(thread)
+
+    def sock_connect(sock: socket.socket, address: Any) -> None:
+        note(f"a socket connection to {address}")
+        connect(sock, address)
+
+    def executor(pool: Any, func: Callable[..., Any], *args: Any) -> Any:
+        note(f"an executor job ({getattr(func, '__qualname__', func)})")
+        return run_in_executor(pool, func, *args)
+
+    threading.Thread.start = start  # type: ignore[method-assign,assignment]
+    socket.socket.connect = sock_connect  # type: ignore[method-assign,assignment]
+    loop.run_in_executor = executor  # type: ignore[method-assign,assignment]
+    try:
+        yield found
+    finally:
+        threading.Thread.start = thread_start  # type: ignore[method-assign]
+        socket.socket.connect = connect  # type: ignore[method-assign]
+        loop.run_in_executor = run_in_executor  # type: ignore[method-assign]
+
+
+_STDLIB = str(Path(threading.__file__).parent)
+_HARNESS = str(Path(__file__).parents[1])
 
 
 def _in_process_http(fake_api: FakeAnthropic) -> Any:

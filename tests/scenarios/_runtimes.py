@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import anyio
 from mcp import Client
 
 from harness.adapter import RuntimeContext, Task
@@ -43,3 +45,13 @@ class Crashing(ChatReader):
 
 async def crashing(ctx: RuntimeContext) -> Crashing:
     return Crashing(ctx)
+
+
+class Threaded(ChatReader):
+    async def run(self, task: Task) -> str:
+        await anyio.to_thread.run_sync(time.sleep, 0.01)
+        return "slept in a worker thread"
+
+
+async def threaded(ctx: RuntimeContext) -> Threaded:
+    return Threaded(ctx)

@@ -127,6 +127,15 @@ def test_a_runtime_that_raises_is_recorded_where_it_raised() -> None:
     assert outcome.outcome == "unexpected"
 
 
+def test_a_runtime_that_leaves_the_virtual_time_loop_is_named() -> None:
+    scenario = parse_scenario(_with_adapter("tests.scenarios._runtimes:threaded"))
+    with pytest.raises(RuntimeFailure, match="left the virtual-time loop") as caught:
+        run_scenario(scenario, policy="fixed")
+    assert "a thread (AnyIO worker thread)" in caught.value.args[0]
+    assert "_runtimes.py:" in caught.value.args[0]
+    assert "--mode live" in caught.value.args[0]
+
+
 def test_a_command_runtime_in_sim_is_a_scenario_error() -> None:
     text = CHAT.replace(
         "adapter: tests.scenarios._runtimes:chat_reader", "command: [python, agent.py]"
