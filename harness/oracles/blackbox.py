@@ -323,8 +323,10 @@ def tasks_answered(record: RunRecord) -> Verdict:
         answer = answer or {}
         why = answer.get("error") or answer.get("stop")
         where = f" (raised at {answer['raised_at']})" if answer.get("raised_at") else ""
-        tail = answer.get("stderr_tail") or []
-        stderr = f"; stderr: {tail[-1]}" if tail else ""
+        # The last line that says something (tracebacks end in box drawing).
+        said = [ln.strip(" |+-") for ln in answer.get("stderr_tail") or []]
+        said = [ln for ln in said if any(c.isalnum() for c in ln)]
+        stderr = f"; stderr: {said[-1]}" if said else ""
         return Verdict(
             name,
             False,

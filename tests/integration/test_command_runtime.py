@@ -134,3 +134,17 @@ def test_claude_code_keeps_the_sibling_result_live() -> None:
     outcome = run_scenario_live(scenario, policy="fixed", seed=0)
     assert outcome.outcome == "held", [v.to_dict() for v in outcome.verdicts]
     assert "b: up 12 days" in outcome.record.result["main"]["text"]
+
+
+def test_langgraph_loses_the_sibling_result_live() -> None:
+    python = ROOT / "examples" / "langgraph" / ".venv" / "bin" / "python"
+    if not python.exists():
+        pytest.skip(
+            "the LangGraph example's environment is not set up (bash examples/langgraph/setup.sh)"
+        )
+    from harness.scenarios.model import load_scenario
+
+    scenario = load_scenario(ROOT / "examples" / "langgraph" / "cascade.yaml")
+    outcome = run_scenario_live(scenario, policy="buggy", seed=0)
+    assert outcome.outcome == "reproduced", [v.to_dict() for v in outcome.verdicts]
+    assert outcome.record.result["main"]["exit_status"] == 1
