@@ -223,8 +223,14 @@ def load_factory(spec: str, *, field_name: str = "runtime.adapter") -> RuntimeFa
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # a user module may raise anything at import
+        hint = ""
+        if isinstance(exc, ModuleNotFoundError):
+            hint = (
+                f" (adapters import from the current directory, {os.getcwd()}, and the "
+                "installed packages: run from your project's root or install it)"
+            )
         raise ConfigError(
-            f"could not import {module_name}: {type(exc).__name__}: {exc}",
+            f"could not import {module_name}: {type(exc).__name__}: {exc}{hint}",
             field=field_name,
             value=spec,
         ) from None

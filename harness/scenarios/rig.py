@@ -408,7 +408,7 @@ def run_user_sim(
     config = sim_config(scenario, policy)
     spec = scenario.runtime.adapter
     assert spec is not None
-    load_factory(spec)  # a bad import is bad input, before the run starts
+    _check_factory(spec, source)
     clock = LoopClock()
     world = _world(scenario, policy, config, clock=clock, seed=seed)
     _memory_servers(world, config)
@@ -523,6 +523,19 @@ _STDLIB = str(Path(threading.__file__).parent)
 _HARNESS = str(Path(__file__).parents[1])
 
 
+def _check_factory(spec: str, source: str | None) -> None:
+    """Import the adapter's factory before the run starts: a bad one is bad input, named with
+    the scenario file."""
+    from harness.errors import ConfigError
+
+    try:
+        load_factory(spec)
+    except ConfigError as exc:
+        if source is None or not source.endswith((".yaml", ".yml")):
+            raise
+        raise ScenarioError(exc.message, path=source, field=exc.field, value=spec) from None
+
+
 def _in_process_http(fake_api: FakeAnthropic) -> Any:
     """An ``httpx2.AsyncClient`` that reaches the fake API in process (no socket)."""
     import httpx2
@@ -568,7 +581,7 @@ def run_user_live(
     scale = 1.0 if time_scale is None else time_scale
     config = live_config(scenario, policy)
     if scenario.runtime.adapter is not None:
-        load_factory(scenario.runtime.adapter)
+        _check_factory(scenario.runtime.adapter, source)
     clock = ScaledClock(scale, held=True)
     world = _world(scenario, policy, config, clock=clock, seed=seed)
     exporter = InMemorySpanExporter()
