@@ -47,6 +47,7 @@ import anyio
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from harness._watchdog import is_over_budget, wall_watchdog
 from harness.adapter import RuntimeContext, ServerParams, Task, load_factory
 from harness.chaos_random import ChaosRandom
 from harness.clock import Clock, LoopClock, ScaledClock
@@ -55,7 +56,14 @@ from harness.oracles import RunRecord
 from harness.runtime.config import RuntimeConfig, ServerConfig
 from harness.runtime.faults import RuntimeFaults
 from harness.scenarios.model import Policy, Scenario
-from harness.scenarios.runner import RunOutcome, drive_sim, judged, run_attributes, sim_config
+from harness.scenarios.runner import (
+    WATCHDOG_GRACE_S,
+    RunOutcome,
+    drive_sim,
+    judged,
+    run_attributes,
+    sim_config,
+)
 from harness.telemetry import semconv as sc
 from harness.telemetry.otlp_json import flatten
 
@@ -79,6 +87,7 @@ _PIPE_GRACE = 1.0
 # count as left behind.
 _ORPHAN_GRACE = 3.0
 _TAG = "HARNESS_RUN_TAG"
+_HEARTBEAT_S = 0.05
 # The fake accepts any key; a fixed one keeps real keys out of every run.
 FAKE_API_KEY = "sk-ant-harness-fake"
 
@@ -460,18 +469,7 @@ def run_user_sim(
     record = world.record(
         mode="sim", seed=seed, trace=drive.trace, hung=drive.hung, pending=drive.pending
     )
-    return judged(
-        scenario,
-        record,
-        strategy=strategy,
-        trace=drive.trace,
-        virtual_s=drive.virtual,
-        wall_s=drive.wall,
-        stats=drive.stats,
-        source=source,
-        interrupted=drive.interrupted,
-        draws=draws or {},
-    )
+    return drive.judged(scenario, record, strategy=strategy, source=source, draws=draws or {})
 
 
 @contextlib.contextmanager
@@ -598,11 +596,14 @@ def run_user_live(
             box["origin_ns"] = time.time_ns()
             world.origin = box["origin_ns"] / 1e9
             with anyio.move_on_after(scenario.budget.wall) as watchdog:
-                if scenario.runtime.command is not None:
-                    run = _command_runner(world, workdir, base_url, tag, stack)
-                    await _do_tasks(world, tasks_of(scenario), run)
-                else:
-                    await _live_adapter(world, base_url, seed)
+                async with anyio.create_task_group() as beating:
+                    beating.start_soon(_heartbeat, box)
+                    if scenario.runtime.command is not None:
+                        run = _command_runner(world, workdir, base_url, tag, stack)
+                        await _do_tasks(world, tasks_of(scenario), run)
+                    else:
+                        await _live_adapter(world, base_url, seed)
+                    beating.cancel_scope.cancel()
             box["hung"] = watchdog.cancelled_caught
             box["virtual"] = clock.now()
             box["orphans"] = orphans = await _orphans(tag)
@@ -616,11 +617,18 @@ def run_user_live(
     before = _children()
     started = time.perf_counter()
     interrupted = False
+    stuck = None
     with install_router().attach(sink):
         try:
-            anyio.run(main)
-        except KeyboardInterrupt:
-            interrupted = True
+            # The loop's own deadline cannot fire while a runtime blocks it in one step (a
+            # synchronous call); this one ends such a run a moment after the budget.
+            with wall_watchdog(
+                scenario.budget.wall, grace=WATCHDOG_GRACE_S, progress=lambda: box.get("beats")
+            ):
+                anyio.run(main)
+        except KeyboardInterrupt as exc:
+            stuck = is_over_budget(exc)
+            interrupted = stuck is None
         trace = spans_to_otlp_json(exporter.get_finished_spans())
         trace = trace if trace.get("resourceSpans") else {"resourceSpans": []}
     wall = time.perf_counter() - started
@@ -633,8 +641,9 @@ def run_user_live(
     stamp_resources(trace, stamped)
     others = _children() - before - set(box.get("orphans", []))
     world.leaked += [f"process {pid}" for pid in sorted(others)]
-    hung = bool(box.get("hung"))
-    pending = [
+    hung = bool(box.get("hung")) or stuck is not None
+    pending = [str(stuck)] if stuck is not None else []
+    pending += [
         f"task {t.name} had not answered within the {scenario.budget.wall:g} s wall budget"
         for t in tasks_of(scenario)
         if t.name not in world.answers
@@ -653,6 +662,13 @@ def run_user_live(
         interrupted=interrupted,
         draws=draws or {},
     )
+
+
+async def _heartbeat(box: dict[str, Any]) -> None:
+    """Beats while the event loop runs; the process watchdog reads them."""
+    while True:
+        box["beats"] = box.get("beats", 0) + 1
+        await anyio.sleep(_HEARTBEAT_S)
 
 
 async def _live_adapter(world: _World, base_url: str, seed: int) -> None:

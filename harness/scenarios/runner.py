@@ -288,18 +288,7 @@ def run_scenario(
         if rt
         else [],
     )
-    return judged(
-        scenario,
-        record,
-        strategy=strategy,
-        trace=drive.trace,
-        virtual_s=drive.virtual,
-        wall_s=drive.wall,
-        stats=drive.stats,
-        source=source,
-        interrupted=drive.interrupted,
-        draws=draws,
-    )
+    return drive.judged(scenario, record, strategy=strategy, source=source, draws=draws)
 
 
 @dataclass(slots=True)
@@ -315,6 +304,29 @@ class SimDrive:
     wall: float = 0.0
     stats: dict[str, Any] = field(default_factory=dict)
     trace: dict[str, Any] = field(default_factory=lambda: {"resourceSpans": []})
+
+    def judged(
+        self,
+        scenario: Scenario,
+        record: RunRecord,
+        *,
+        strategy: str,
+        source: str | None,
+        draws: dict[str, Any],
+    ) -> RunOutcome:
+        """The run judged by the scenario's oracles on ``record``."""
+        return judged(
+            scenario,
+            record,
+            strategy=strategy,
+            trace=self.trace,
+            virtual_s=self.virtual,
+            wall_s=self.wall,
+            stats=self.stats,
+            source=source,
+            interrupted=self.interrupted,
+            draws=draws,
+        )
 
 
 def drive_sim(
