@@ -588,6 +588,14 @@ def run_user_live(
     box: dict[str, Any] = {}
 
     async def main() -> None:
+        # Beats while the loop runs, cleanup included: the process watchdog fires only when
+        # a step blocks the loop.
+        async with anyio.create_task_group() as beating:
+            beating.start_soon(_heartbeat, box)
+            await body()
+            beating.cancel_scope.cancel()
+
+    async def body() -> None:
         async with AsyncExitStack() as stack:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="harness-")))
             await _process_servers(world, config, workdir=workdir, stack=stack, tag=tag)
@@ -596,14 +604,11 @@ def run_user_live(
             box["origin_ns"] = time.time_ns()
             world.origin = box["origin_ns"] / 1e9
             with anyio.move_on_after(scenario.budget.wall) as watchdog:
-                async with anyio.create_task_group() as beating:
-                    beating.start_soon(_heartbeat, box)
-                    if scenario.runtime.command is not None:
-                        run = _command_runner(world, workdir, base_url, tag, stack)
-                        await _do_tasks(world, tasks_of(scenario), run)
-                    else:
-                        await _live_adapter(world, base_url, seed)
-                    beating.cancel_scope.cancel()
+                if scenario.runtime.command is not None:
+                    runner = _command_runner(world, workdir, base_url, tag, stack)
+                    await _do_tasks(world, tasks_of(scenario), runner)
+                else:
+                    await _live_adapter(world, base_url, seed)
             box["hung"] = watchdog.cancelled_caught
             box["virtual"] = clock.now()
             box["orphans"] = orphans = await _orphans(tag)
@@ -773,6 +778,8 @@ async def run_agent_process(
     finally:
         with anyio.CancelScope(shield=True):
             await _end_group(process)
+            with anyio.move_on_after(_TERM_GRACE):
+                await process.aclose()  # its pipes and transport, before the loop closes
         status = process.returncode
         slot.update(
             text=stdout.decode("utf-8", errors="replace").strip(),
