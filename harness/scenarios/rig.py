@@ -53,6 +53,7 @@ from harness.chaos_random import ChaosRandom
 from harness.clock import Clock, LoopClock, ScaledClock
 from harness.errors import RuntimeFailure, ScenarioError
 from harness.oracles import RunRecord
+from harness.oracles.record import BLACK_BOX_EVIDENCE
 from harness.runtime.config import RuntimeConfig, ServerConfig
 from harness.runtime.faults import RuntimeFaults
 from harness.scenarios.model import Policy, Scenario
@@ -74,7 +75,7 @@ if TYPE_CHECKING:
 __all__ = ["BLACK_BOX", "run_user_live", "run_user_sim", "tasks_of"]
 
 # The reference runtime's own events: a runtime under test emits none of them.
-BLACK_BOX = ("reconnects", "calls", "agents", "compactions", "scoped_queries")
+BLACK_BOX = BLACK_BOX_EVIDENCE
 
 # What an agent process may write before the rest is dropped (the answer is its stdout).
 OUTPUT_LIMIT = 1 << 20

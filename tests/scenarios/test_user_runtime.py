@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ConfigError, RuntimeFailure, ScenarioError
-from harness.oracles import check
-from harness.scenarios import parse_scenario, resolve, run_scenario
+from harness.oracles import check, load_record
+from harness.scenarios import parse_scenario, resolve, run_scenario, write_run
 from harness.scenarios.model import load_scenario
 from harness.telemetry.compare import first_difference
 from harness.telemetry.otlp_json import flatten
@@ -148,3 +148,13 @@ def test_reference_runtime_knobs_are_refused_for_a_runtime_under_test() -> None:
     text = CHAT.replace("{options: {declared_scope: true}}", "{scope: explicit}")
     with pytest.raises(ScenarioError, match="knob of the reference runtime"):
         parse_scenario(text)
+
+
+def test_a_saved_black_box_run_keeps_what_it_cannot_judge(tmp_path: Path) -> None:
+    scenario = load_scenario(MINIMAL)
+    run_dir = write_run(run_scenario(scenario, policy="fixed"), scenario, tmp_path)
+    white, black = check(load_record(run_dir), ["agents_completed", "sibling_results_kept"])
+    # No agent events in events.jsonl is no evidence that every agent completed.
+    assert white.status == "cannot judge"
+    assert "black box" in white.explanation
+    assert black.holds
