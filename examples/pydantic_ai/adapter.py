@@ -12,7 +12,8 @@ only translates that into what pydantic-ai takes, as a user would for their own 
 - each task: one ``Agent.run``. The agent's name goes into its instructions as ``[agent:NAME]`` so
   the fake API routes the request to that agent's script.
 
-Only duck typing on ``ctx`` and ``task``: the attribute names are the whole contract.
+``ctx`` and ``task`` follow ``harness.adapter`` (``RuntimeContext``, ``Task``); a scenario's
+``runtime.options`` (``ctx.options``) are ``Options`` fields, e.g. ``{mcp_timeout: 150}``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from pydantic_ai.messages import ModelMessage
 from pydantic_ai.models.anthropic import AnthropicModel, AnthropicModelSettings
 from pydantic_ai.providers.anthropic import AnthropicProvider
 from typing_extensions import Unpack
+
+from harness.adapter import RuntimeContext, ServerParams, Task
 
 __all__ = ["Options", "PydanticAIRuntime", "StreamsTransport", "TaskDeps", "create", "make_factory"]
 
@@ -74,7 +77,7 @@ class StreamsTransport(ClientTransport):
         return "<StreamsTransport>"
 
 
-def client_transport(server: Any) -> ClientTransport:
+def client_transport(server: ServerParams) -> ClientTransport:
     """The fastmcp transport for one of ``ctx.servers``' values."""
     if server.transport == "memory":
         return StreamsTransport(server.connect)
@@ -120,7 +123,7 @@ class TaskDeps:
 class PydanticAIRuntime:
     """One pydantic-ai toolset per MCP server, shared by every task (one connection each)."""
 
-    def __init__(self, ctx: Any, options: Options) -> None:
+    def __init__(self, ctx: RuntimeContext, options: Options) -> None:
         self._options = options
         self._capabilities: list[ProcessHistory[TaskDeps]] = []
         if options.keep_last_messages is not None:
@@ -202,7 +205,7 @@ class PydanticAIRuntime:
             self._agents[name] = agent
         return self._agents[name]
 
-    async def run(self, task: Any) -> str:
+    async def run(self, task: Task) -> str:
         deps = TaskDeps(context_id=task.context_id, scope=task.scope)
         result = await self._agent(task.agent).run(task.prompt, deps=deps)
         return result.output
@@ -211,11 +214,11 @@ class PydanticAIRuntime:
         await self._stack.aclose()
 
 
-def make_factory(**options: Any) -> Callable[[Any], Awaitable[PydanticAIRuntime]]:
-    """A factory with options (``Options`` fields, e.g. the MCP call timeout a scenario needs)."""
+def make_factory(**options: Any) -> Callable[[RuntimeContext], Awaitable[PydanticAIRuntime]]:
+    """A factory with options (``Options`` fields) fixed in code rather than by the scenario."""
     settings = Options(**options)
 
-    async def factory(ctx: Any) -> PydanticAIRuntime:
+    async def factory(ctx: RuntimeContext) -> PydanticAIRuntime:
         runtime = PydanticAIRuntime(ctx, settings)
         try:
             await runtime.start()
@@ -227,4 +230,7 @@ def make_factory(**options: Any) -> Callable[[Any], Awaitable[PydanticAIRuntime]
     return factory
 
 
-create = make_factory()
+async def create(ctx: RuntimeContext) -> PydanticAIRuntime:
+    """The factory a scenario names: ``runtime: {adapter: examples.pydantic_ai.adapter:create,
+    options: {...}}``, the options being ``Options`` fields."""
+    return await make_factory(**ctx.options)(ctx)

@@ -4,11 +4,13 @@ event log and crash behaviour), and ``build_server`` to make one by name."""
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import importlib
 import inspect
 import os
 import signal
 import sys
+import time as _time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -31,6 +33,12 @@ __all__ = ["SERVER_NAMES", "FakeServer", "ServerEnv", "build_server", "write_pro
 
 
 CrashMode = Literal["connections", "process"]
+
+# The connection being served: set by ``_run_connection``, read by the lifespan it enters, whose
+# state every request of that connection carries (handlers run in the client's context).
+_CONNECTION: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "fake_mcp_connection", default=None
+)
 ToolFunction = Callable[..., Awaitable[CallToolResult]]
 
 
@@ -96,6 +104,7 @@ class FakeServer:
         self.before_exit: Callable[[], object] | None = None
         self._stderr = stderr
         self._connections: set[anyio.CancelScope] = set()
+        self._connection_count = 0
         self._in_flight: set[anyio.CancelScope] = set()
         # A direct-dispatch client (``Client(server)`` in "auto" mode) has no connection to
         # close: after a crash its calls fail until a client connects anew (a respawn).
@@ -106,7 +115,12 @@ class FakeServer:
         lowlevel.run = self._run_connection  # type: ignore[method-assign]
 
     def log(self, kind: EventKind, *, time: float, **fields: Any) -> None:
-        """Append an event of this server to its log."""
+        """Append an event of this server to its log (with its connection, and its pid when
+        it runs as a process of its own)."""
+        fields.setdefault("connection", _CONNECTION.get())
+        if self.crash_mode == "process":
+            fields.setdefault("process", os.getpid())
+            fields.setdefault("wall", round(_time.time(), 6))
         self.events.append(kind, time=time, server=self.name, **fields)
 
     def flood_stderr(self, nbytes: int) -> None:
@@ -151,11 +165,13 @@ class FakeServer:
     async def _lifespan(self, _: MCPServer) -> AsyncIterator[dict[str, Any]]:
         # Entered once per client connection, in every mode: a new connection is a respawn.
         self.crashed = False
-        yield {}
+        yield {"connection": _CONNECTION.get()}
 
     async def _run_connection(self, *args: Any, **kwargs: Any) -> None:
         # Every in-memory and stdio connection runs through here, so a crash can cancel it:
         # the serve loop then closes its write stream and the client reads EOF.
+        self._connection_count += 1
+        token = _CONNECTION.set(self._connection_count)
         with anyio.CancelScope() as scope:
             self._connections.add(scope)
             self.log("started", time=self.clock.now(), detail={"transport": self.transport})
@@ -164,6 +180,7 @@ class FakeServer:
             finally:
                 self._connections.discard(scope)
                 self.log("stopped", time=self.clock.now(), detail={"transport": self.transport})
+                _CONNECTION.reset(token)
 
 
 def write_process_stderr(data: bytes) -> None:

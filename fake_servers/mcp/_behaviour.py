@@ -46,13 +46,25 @@ class BehaviourMiddleware:
         self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
     ) -> HandlerResult:
         if ctx.request_id is None:  # notifications: the dispatcher already acted on them
+            if ctx.method == "notifications/cancelled":
+                cancelled = (ctx.params or {}).get("requestId")
+                state = ctx.lifespan_context
+                self._fake.log(
+                    "cancel_notice",
+                    time=self._fake.clock.now(),
+                    method=ctx.method,
+                    request_id=None if cancelled is None else str(cancelled),
+                    connection=state.get("connection") if isinstance(state, dict) else None,
+                )
             return await call_next(ctx)
         fake = self._fake
         clock = fake.clock
         params = ctx.params or {}
         meta = ctx.meta or {}
         context_id = meta.get(META_CONTEXT_ID)
+        state = ctx.lifespan_context
         fields: dict[str, Any] = {
+            "connection": state.get("connection") if isinstance(state, dict) else None,
             "method": ctx.method,
             "request_id": str(ctx.request_id),
             "context_id": context_id if isinstance(context_id, str) else None,

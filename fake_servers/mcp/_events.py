@@ -16,13 +16,22 @@ import anyio
 
 __all__ = ["Event", "EventKind", "EventLog"]
 
-EventKind = Literal["started", "request", "finished", "errored", "cancelled", "crashed", "stopped"]
+EventKind = Literal[
+    "started", "request", "finished", "errored", "cancelled", "cancel_notice", "crashed", "stopped"
+]
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
     """One thing the server saw. ``time`` is the server's clock; ``duration`` is set on
-    ``finished`` / ``errored`` / ``cancelled``; ``call_index`` is the 1-based per-tool index."""
+    ``finished`` / ``errored`` / ``cancelled``; ``call_index`` is the 1-based per-tool index.
+    ``connection`` numbers the client connections this server process served (1, 2, ...) and
+    ``process`` is its pid when it runs as a subprocess: request ids restart on every
+    connection, and a respawned server appends to the same log. ``wall`` (a subprocess's
+    events only) is the Unix time, the clock every process of a run shares.
+    ``cancel_notice`` records a client's ``notifications/cancelled`` for ``request_id`` (it
+    arrives after the handler was cancelled): a ``cancelled`` request without one was cut off
+    by its connection closing."""
 
     seq: int
     time: float
@@ -35,6 +44,9 @@ class Event:
     call_index: int | None = None
     duration: float | None = None
     arguments: dict[str, Any] | None = None
+    connection: int | None = None
+    process: int | None = None
+    wall: float | None = None
     detail: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

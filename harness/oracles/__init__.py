@@ -5,6 +5,7 @@ saved run. Register your own with ``@oracle("name", needs=[...])``: an oracle wh
 the record lacks answers "cannot judge", never "holds".
 """
 
+from harness.oracles import blackbox as _blackbox  # noqa: F401  (registers the black-box oracles)
 from harness.oracles import builtin as _builtin  # noqa: F401  (registers the built-in oracles)
 from harness.oracles._registry import NEEDS, ORACLES, Oracle, Verdict, check, oracle
 from harness.oracles.record import EVIDENCE, RunRecord, load_record

@@ -33,6 +33,7 @@ _NOT_IN_A_TRACE = {
     "result": "a trace has no final answers (run.json has them)",
     "connections": "a trace does not say what was left running (run.json and events.jsonl do)",
     "secrets": "a bare trace does not say which secret values the run handed out",
+    "server_events": "a trace holds no fake server records (events.jsonl has them)",
 }
 
 

@@ -16,7 +16,7 @@ from harness.errors import ConfigError
 from harness.run_file import read_run_file
 from harness.telemetry.otlp_json import TOO_BIG_HINT, FlatSpan, read_trace_file
 
-__all__ = ["EVIDENCE", "RunRecord", "read_jsonl", "read_run_json"]
+__all__ = ["BLACK_BOX_EVIDENCE", "EVIDENCE", "RunRecord", "read_jsonl", "read_run_json"]
 
 # What a record may hold, by the name oracles declare in ``needs``.
 EVIDENCE: dict[str, str] = {
@@ -30,7 +30,12 @@ EVIDENCE: dict[str, str] = {
     "connections": "the connections and processes left at the end",
     "secrets": "the secret values the run handed out",
     "spans": "the trace",
+    "server_events": "the fake MCP servers' own records (requests, cancellations, connections)",
 }
+
+
+# What only the reference runtime's own events hold (a runtime under test emits none).
+BLACK_BOX_EVIDENCE = ("reconnects", "calls", "agents", "compactions", "scoped_queries")
 
 
 @dataclass(slots=True)
@@ -114,6 +119,17 @@ def load_record(run_dir: Path) -> RunRecord:
         params=dict(meta.oracle_params),
         missing={"secrets": "the run's secret values are not stored; re-derive them"},
     )
+    runtime = meta.scenario_definition.get("runtime")
+    under_test = (
+        runtime.get("adapter") or runtime.get("command") if isinstance(runtime, dict) else None
+    )
+    if under_test:
+        # A runtime under test emits none of the reference runtime's events: their absence
+        # from events.jsonl is no evidence.
+        shown = under_test if isinstance(under_test, str) else " ".join(map(str, under_test))
+        why = f"the runtime under test ({shown}) is a black box: it emits no harness events"
+        for key in BLACK_BOX_EVIDENCE:
+            record.missing[key] = why
     if not trace_path.exists():
         record.missing["spans"] = f"{trace_path} is missing"
     if "result" not in meta.model_fields_set:
@@ -138,6 +154,7 @@ def _fill_from_trace(record: RunRecord, run_dir: Path, trace_path: Path) -> None
             if key in rebuilt.missing:
                 record.missing[key] = rebuilt.missing[key] or f"{run_dir}/events.jsonl is missing"
         record.missing.setdefault("connections", f"{run_dir}/events.jsonl is missing")
+        record.missing["server_events"] = f"{run_dir}/events.jsonl is missing"
     if not (run_dir / "journal.jsonl").exists():
         record.journal = rebuilt.journal
         if "api_requests" in rebuilt.missing:

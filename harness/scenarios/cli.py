@@ -330,6 +330,9 @@ def _runs(
                 # A scenario starts a program only when it declares one: say which.
                 shown = printable(" ".join(server.command))
                 click.echo(f"note: {scenario.name} starts server {name}: {shown}", err=True)
+        if scenario.runtime.command is not None:
+            shown = printable(" ".join(scenario.runtime.command))
+            click.echo(f"note: {scenario.name} runs agent process: {shown}", err=True)
         yield run_scenario_live(
             scenario, policy=policy, seed=seed, time_scale=time_scale, source=source
         )
@@ -528,15 +531,15 @@ def _allow_commands(saved: Any, allowed: bool) -> None:
     commands = saved.commands()
     if not commands:
         return
-    shown = "; ".join(f"server {name}: {printable(' '.join(cmd))}" for name, cmd in commands)
+    shown = "; ".join(f"{what}: {printable(' '.join(cmd))}" for what, cmd in commands)
     if not allowed:
         raise ConfigError(
             f"replaying this run starts {len(commands)} program(s) its scenario names "
             f"({shown}); pass --allow-commands to start them",
             path=saved.run_dir,
         )
-    for name, command in commands:
-        click.echo(f"note: replay starts server {name}: {printable(' '.join(command))}", err=True)
+    for what, command in commands:
+        click.echo(f"note: replay starts {what}: {printable(' '.join(command))}", err=True)
 
 
 def _time_scale(meta: Any, run_dir: Path) -> float:

@@ -154,7 +154,18 @@ def run_scenario_live(
     """Run ``scenario`` under ``policy`` for real (subprocesses, sockets, scaled real time).
 
     ``time_scale`` defaults to ``auto_time_scale(scenario)``; one given explicitly must fit
-    the scenario's schedule (``check_time_scale``)."""
+    the scenario's schedule (``check_time_scale``). A scenario whose runtime under test is an
+    adapter or an agent process runs in ``harness.scenarios.rig`` (time scale 1 by default:
+    that runtime's own timeouts are real seconds)."""
+    if scenario.runtime.under_test != "reference":
+        from harness.scenarios.rig import run_user_live
+
+        if time_scale is not None and not 0 < time_scale <= 10:
+            raise ConfigError("must be in (0, 10]", field="--time-scale", value=time_scale)
+        resolved, draws = scenario.resolve(seed)
+        return run_user_live(
+            resolved, policy=policy, seed=seed, time_scale=time_scale, source=source, draws=draws
+        )
     explicit = time_scale is not None
     if time_scale is None:
         time_scale = auto_time_scale(scenario)
@@ -185,9 +196,10 @@ def run_scenario_live(
         async with anyio.create_task_group() as beating:
             beating.start_soon(heartbeat)
             try:
-                return await scenario_run()
+                outcome = await scenario_run()
             finally:
                 beating.cancel_scope.cancel()
+        return outcome
 
     async def scenario_run() -> RunResult | None:
         clock = ScaledClock(time_scale, held=True)

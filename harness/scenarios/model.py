@@ -24,6 +24,25 @@
     policies:                          # optional: override single runtime policies
       buggy: {scope: explicit}
 
+The runtime under test is the reference runtime (``harness.runtime``) unless ``runtime`` names
+another one (``harness.scenarios.rig``)::
+
+    runtime:
+      adapter: my_pkg.harness_adapter:create   # a Python runtime in process (sim and live)
+      options: {mcp_timeout: 150}              # handed to it as ctx.options
+      prompt: Check hosts a and b.
+    # or
+    runtime:
+      command: [python, agent.py, --mcp-config, "{mcp_config}"]   # any agent process (live)
+      env: {AGENT_MCP_TIMEOUT: "5"}
+      prompt: Check hosts a and b.
+    policies:                                   # buggy and fixed: two configurations of it
+      fixed: {options: {declared_scope: true}}  # (or env: for a command)
+
+Such a runtime is a black box: it is judged from what the rig observed (the API journal, the
+fake servers' records, the processes), and oracles that need the reference runtime's own events
+cannot judge it.
+
 Faults act where the mode puts each server: in sim on the in-process transport (a kill closes
 the connection), in live through the stdio interposer (real signals) or, for a streamable HTTP
 server with ``proxy: true``, the TCP proxy (toxics on real sockets); ``llm`` faults go into the
@@ -116,6 +135,23 @@ class _Strict(BaseModel):
 
 
 class RuntimeSection(_Strict):
+    adapter: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$",
+        description="A Python runtime under test: package.module:factory (harness.adapter).",
+    )
+    command: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="An agent process under test (live mode); {mcp_config} and {prompt} in its "
+        "arguments are replaced.",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Handed to the adapter's factory as ctx.options."
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Added to the agent process's environment."
+    )
     model: str = "claude-sonnet-4-6"
     max_tokens: int = Field(default=1024, gt=0, le=MAX_OUTPUT_TOKENS)
     prompt: str | None = None
@@ -126,6 +162,23 @@ class RuntimeSection(_Strict):
     scheduled: list[ScheduledTaskConfig] = Field(default_factory=list)
     capture_content: bool = False
     max_retries: int = Field(default=2, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _one_runtime(self) -> RuntimeSection:
+        if self.adapter is not None and self.command is not None:
+            raise ValueError("runtime: give adapter or command, not both")
+        if self.options and self.adapter is None:
+            raise ValueError("runtime.options go to an adapter's factory: name runtime.adapter")
+        if self.env and self.command is None:
+            raise ValueError("runtime.env goes to an agent process: name runtime.command")
+        return self
+
+    @property
+    def under_test(self) -> Literal["reference", "adapter", "command"]:
+        """Which runtime a run puts under test."""
+        if self.adapter is not None:
+            return "adapter"
+        return "command" if self.command is not None else "reference"
 
 
 class Budget(_Strict):
@@ -142,6 +195,12 @@ class PolicyOverrides(_Strict):
     scope: Literal["inherit", "explicit"] | None = None
     context_measure: Literal["last_usage", "count_tokens"] | None = None
     thinking_blocks: Literal["keep", "drop"] | None = None
+    options: dict[str, Any] | None = Field(
+        default=None, description="An adapter runtime's options under this policy (merged)."
+    )
+    env: dict[str, str] | None = Field(
+        default=None, description="An agent process's environment under this policy (merged)."
+    )
 
 
 class Expectation(_Strict):
@@ -251,6 +310,7 @@ class Scenario(_Strict):
         missing = [n for n in self.expect.buggy if n not in names]
         if missing:
             raise ValueError(f"expect.buggy names oracles not listed in oracles: {missing}")
+        self._check_runtime_under_test()
         if self.runtime.main_agent not in self.runtime.agents:
             raise ValueError(f"runtime.main_agent {self.runtime.main_agent!r} is not an agent")
         check_thinking_budget(self.runtime.thinking, self.runtime.max_tokens, loc=("runtime",))
@@ -266,6 +326,33 @@ class Scenario(_Strict):
                 )
         self._check_faults()
         return self
+
+    def _check_runtime_under_test(self) -> None:
+        kind = self.runtime.under_test
+        for policy, override in self.policies.items():
+            knobs = [k for k in ("reconnect", "compaction", "scope") if getattr(override, k)]
+            if kind != "reference" and knobs:
+                raise LocatedError(
+                    f"policies.{policy}.{knobs[0]} is a knob of the reference runtime; the "
+                    f"runtime under test here is runtime.{kind} (use options or env)",
+                    loc=("policies", policy, knobs[0]),
+                )
+            for key, wanted in (("options", "adapter"), ("env", "command")):
+                if getattr(override, key) is not None and kind != wanted:
+                    raise LocatedError(
+                        f"policies.{policy}.{key} needs runtime.{wanted}",
+                        loc=("policies", policy, key),
+                    )
+
+    def user_options(self, policy: Policy) -> dict[str, Any]:
+        """The adapter's ``ctx.options`` under ``policy``."""
+        override = self.policies.get(policy)
+        return {**self.runtime.options, **((override.options or {}) if override else {})}
+
+    def user_env(self, policy: Policy) -> dict[str, str]:
+        """The agent process's extra environment under ``policy``."""
+        override = self.policies.get(policy)
+        return {**self.runtime.env, **((override.env or {}) if override else {})}
 
     def _check_faults(self) -> None:
         from harness.runtime.config import check_fault_targets
@@ -334,7 +421,7 @@ class Scenario(_Strict):
         policies = dict(POLICY_MAP[policy])
         override = self.policies.get(policy)
         if override is not None:
-            policies.update(override.model_dump(exclude_none=True))
+            policies.update(override.model_dump(exclude_none=True, exclude={"options", "env"}))
         rt = self.runtime
         return RuntimeConfig.model_validate(
             {

@@ -15,7 +15,7 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,15 @@ from harness.telemetry.components import regroup_by_service, stamp_resources
 from harness.telemetry.otlp_json import scrub_addresses, spans_to_otlp_json
 from harness.telemetry.routing import SpanSink, install_router
 
-__all__ = ["WATCHDOG_GRACE_S", "RunOutcome", "run_identity", "run_scenario", "sim_config"]
+__all__ = [
+    "WATCHDOG_GRACE_S",
+    "RunOutcome",
+    "SimDrive",
+    "drive_sim",
+    "run_identity",
+    "run_scenario",
+    "sim_config",
+]
 
 # How long a run past its wall budget may be stuck inside one step before the watchdog ends it.
 WATCHDOG_GRACE_S = 1.0
@@ -230,6 +238,18 @@ def run_scenario(
 ) -> RunOutcome:
     """Run ``scenario`` under ``policy`` in sim mode and judge it with its oracles."""
     scenario, draws = scenario.resolve(seed, overrides=dict(overrides) if overrides else None)
+    if scenario.runtime.under_test != "reference":
+        from harness.scenarios.rig import run_user_sim
+
+        return run_user_sim(
+            scenario,
+            policy=policy,
+            seed=seed,
+            strategy=strategy,
+            strategy_params=strategy_params,
+            source=source,
+            draws=draws,
+        )
     try:
         config = sim_config(scenario, policy)
     except ScenarioError as exc:
@@ -245,6 +265,82 @@ def run_scenario(
             box["runtime"] = rt
             return await rt.run()
 
+    drive = drive_sim(
+        scenario,
+        main,
+        policy=policy,
+        seed=seed,
+        strategy=strategy,
+        strategy_params=strategy_params,
+    )
+    rt: Runtime | None = box.get("runtime")
+    record = build_record(
+        scenario,
+        policy=policy,
+        seed=seed,
+        mode="sim",
+        rt=rt,
+        trace=drive.trace,
+        result=drive.value,
+        hung=drive.hung,
+        pending=drive.pending,
+        leaked=[f"{c.server} generation {c.generation}" for c in rt.host.live_connections()]
+        if rt
+        else [],
+    )
+    return drive.judged(scenario, record, strategy=strategy, source=source, draws=draws)
+
+
+@dataclass(slots=True)
+class SimDrive:
+    """What driving one sim run left: ``main``'s value (None when it did not finish), whether
+    it hung (and what was pending), was interrupted, its times, loop stats and trace."""
+
+    value: Any = None
+    hung: bool = False
+    pending: list[str] = field(default_factory=list)
+    interrupted: bool = False
+    virtual: float = 0.0
+    wall: float = 0.0
+    stats: dict[str, Any] = field(default_factory=dict)
+    trace: dict[str, Any] = field(default_factory=lambda: {"resourceSpans": []})
+
+    def judged(
+        self,
+        scenario: Scenario,
+        record: RunRecord,
+        *,
+        strategy: str,
+        source: str | None,
+        draws: dict[str, Any],
+    ) -> RunOutcome:
+        """The run judged by the scenario's oracles on ``record``."""
+        return judged(
+            scenario,
+            record,
+            strategy=strategy,
+            trace=self.trace,
+            virtual_s=self.virtual,
+            wall_s=self.wall,
+            stats=self.stats,
+            source=source,
+            interrupted=self.interrupted,
+            draws=draws,
+        )
+
+
+def drive_sim(
+    scenario: Scenario,
+    main: Callable[[], Awaitable[Any]],
+    *,
+    policy: Policy,
+    seed: int,
+    strategy: str,
+    strategy_params: dict[str, Any] | None = None,
+) -> SimDrive:
+    """Run ``main()`` on the virtual-time loop under the scenario's budgets and watchdog, with
+    every span of the run collected into one trace on the virtual clock. A hang and Ctrl-C are
+    reported in the result; any other exception of ``main`` propagates."""
     exporter = InMemorySpanExporter()
     epoch_ns = int(scenario.start.timestamp() * 1e9)
     identity = run_identity(
@@ -256,10 +352,7 @@ def run_scenario(
         time_ns=_VirtualNanos(epoch_ns),
         one_trace=True,
     )
-    hung, pending, interrupted = False, [], False
-    result: RunResult | None = None
-    stats: dict[str, Any] = {}
-    virtual = 0.0
+    drive = SimDrive()
     started = time.perf_counter()
     with install_router().attach(sink):
         try:
@@ -277,64 +370,35 @@ def run_scenario(
                     wall_time_limit=scenario.budget.wall,
                 )
         except SimStalled as stalled:
-            hung = True
-            pending = [str(dog.fired)] if dog.fired is not None else []
-            pending += [task.describe() for task in stalled.pending]
-            virtual = stalled.virtual_time
+            drive.hung = True
+            drive.pending = [str(dog.fired)] if dog.fired is not None else []
+            drive.pending += [task.describe() for task in stalled.pending]
+            drive.virtual = stalled.virtual_time
             if stalled.stats is not None:
-                stats = stalled.stats.to_dict()
+                drive.stats = stalled.stats.to_dict()
         except BaseException as exc:
             over = is_over_budget(exc)
             if over is not None:
-                hung, pending = True, [str(over)]
+                drive.hung, drive.pending = True, [str(over)]
             elif is_interrupt(exc):
                 # Ctrl-C: run_sim has cancelled and closed everything; keep what was recorded.
-                interrupted = True
+                drive.interrupted = True
             else:
                 raise
         else:
-            result = sim.value
-            virtual = sim.stats.virtual_elapsed
-            stats = sim.stats.to_dict()
-    wall = time.perf_counter() - started
-    rt: Runtime | None = box.get("runtime")
+            drive.value = sim.value
+            drive.virtual = sim.stats.virtual_elapsed
+            drive.stats = sim.stats.to_dict()
+    drive.wall = time.perf_counter() - started
     spans = exporter.get_finished_spans()
-    trace = (
-        regroup_by_service(scrub_addresses(spans_to_otlp_json(spans)))
-        if spans
-        else {"resourceSpans": []}
-    )
+    if spans:
+        drive.trace = regroup_by_service(scrub_addresses(spans_to_otlp_json(spans)))
     stamp_resources(
-        trace,
+        drive.trace,
         run_attributes(scenario.name, policy, seed, mode="sim", strategy=strategy)
         | {sc.HARNESS_RUN_ORIGIN: epoch_ns},
     )
-    record = build_record(
-        scenario,
-        policy=policy,
-        seed=seed,
-        mode="sim",
-        rt=rt,
-        trace=trace,
-        result=result,
-        hung=hung,
-        pending=pending,
-        leaked=[f"{c.server} generation {c.generation}" for c in rt.host.live_connections()]
-        if rt
-        else [],
-    )
-    return judged(
-        scenario,
-        record,
-        strategy=strategy,
-        trace=trace,
-        virtual_s=virtual,
-        wall_s=wall,
-        stats=stats,
-        source=source,
-        interrupted=interrupted,
-        draws=draws,
-    )
+    return drive
 
 
 def _loop_steps() -> object:

@@ -29,12 +29,19 @@ class SavedRun:
     scenario: Scenario
 
     def commands(self) -> list[tuple[str, list[str]]]:
-        """``(server, command)`` for every server of the scenario that runs a program."""
-        return [
-            (name, list(server.command))
+        """``(what, command)`` for every program the scenario runs: its servers' commands
+        (``server NAME``), its agent process, and its adapter (imported: code runs too)."""
+        found = [
+            (f"server {name}", list(server.command))
             for name, server in self.scenario.servers.items()
             if server.command is not None
         ]
+        runtime = self.scenario.runtime
+        if runtime.command is not None:
+            found.append(("runtime.command", list(runtime.command)))
+        if runtime.adapter is not None:
+            found.append(("runtime.adapter (imported)", [runtime.adapter]))
+        return found
 
 
 def load_saved_run(run_dir: Path) -> SavedRun:

@@ -344,7 +344,15 @@ def test_only_servers_command_names_a_program() -> None:
         for model, props in _properties(Scenario.model_json_schema()).items()
         for prop in props & program_words
     }
-    assert holders == {("ServerConfig", "command"), ("ServerConfig", "env")}
+    # Each is listed by SavedRun.commands(), so replay starts none of them unasked: a server's
+    # command and env, the runtime under test's agent process and its env (also per policy).
+    assert holders == {
+        ("ServerConfig", "command"),
+        ("ServerConfig", "env"),
+        ("RuntimeSection", "command"),
+        ("RuntimeSection", "env"),
+        ("PolicyOverrides", "env"),
+    }
 
 
 def test_sim_mode_refuses_a_command_server_without_starting_it(tmp_path: Path) -> None:
