@@ -47,6 +47,8 @@ class RunRecord:
     policy: str
     seed: int
     mode: str = "sim"
+    # Live mode: real seconds per scenario second (timers are late by real milliseconds).
+    time_scale: float = 1.0
     runtime_events: list[dict[str, Any]] = field(default_factory=list)
     server_events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     fault_events: list[dict[str, Any]] = field(default_factory=list)
@@ -107,6 +109,7 @@ def load_record(run_dir: Path) -> RunRecord:
         policy=meta.policy,
         seed=meta.seed,
         mode=meta.mode,
+        time_scale=_time_scale(meta.stats),
         runtime_events=[e for e in events if e.get("source", "runtime") == "runtime"],
         server_events=servers,
         fault_events=[e for e in events if e.get("source") == "faults"],
@@ -160,3 +163,9 @@ def _fill_from_trace(record: RunRecord, run_dir: Path, trace_path: Path) -> None
         if "api_requests" in rebuilt.missing:
             why = rebuilt.missing["api_requests"] or f"{run_dir}/journal.jsonl is missing"
             record.missing["api_requests"] = why
+
+
+def _time_scale(stats: dict[str, Any]) -> float:
+    scale = stats.get("time_scale", 1.0)
+    ok = isinstance(scale, int | float) and not isinstance(scale, bool) and 0 < scale <= 10
+    return float(scale) if ok else 1.0

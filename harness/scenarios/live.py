@@ -306,6 +306,7 @@ def run_scenario_live(
             pending=pending,
             leaked=[f"process {pid}" for pid in leaked],
         )
+        record.time_scale = time_scale
         why = _unfired(scenario, rt, time_scale) if "origin_ns" in box else None
         if why is not None and (hung or interrupted):
             # What the scenario did not get to do is not in the record: no verdict on it.

@@ -82,3 +82,29 @@ def test_a_run_where_no_scheduled_task_queried_the_chat_cannot_pass_the_scope_or
     )
     assert held.status == "holds"
     assert "1 undeclared query(ies) refused" in held.explanation
+
+
+def _call(duration: float) -> list[dict[str, object]]:
+    started = {"kind": "call_started", "server": "ssh", "tool": "t", "timeout": 150.0, "seq": 1}
+    ended = {"kind": "call_ended", "server": "ssh", "tool": "t", "duration": duration, "seq": 2}
+    return [started, ended]
+
+
+@pytest.mark.parametrize(
+    ("time_scale", "duration", "holds"),
+    [
+        (0.01, 160.0, True),  # 10 s late: 100 ms of real time, within 5 % + 1 s + 50 ms
+        (0.01, 170.0, False),  # 20 s late: past the slack at this scale
+        (0.0001, 400.0, True),  # 25 ms of real time late: a scheduling delay, not an overrun
+        (1.0, 160.0, False),  # in real time, 10 s late is an overrun
+    ],
+)
+def test_a_live_deadline_allows_real_timer_slack_at_the_runs_time_scale(
+    time_scale: float, duration: float, holds: bool
+) -> None:
+    record = RunRecord(
+        scenario="s", policy="fixed", seed=0, mode="live", time_scale=time_scale,
+        runtime_events=_call(duration),
+    )  # fmt: skip
+    [verdict] = check(record, ["all_calls_resolved"])
+    assert verdict.holds is holds, verdict.explanation
