@@ -160,6 +160,8 @@ def _invoke(argv: list[str] | None) -> int:
         click.echo("interrupted", err=True)
         return INTERRUPTED
     except click.ClickException as exc:
+        # A usage error quotes what the command line named (a path may hold control characters).
+        exc.message = printable(exc.message, keep_newlines=True)
         exc.show()
         return exc.exit_code
     except HarnessError as exc:
@@ -169,6 +171,6 @@ def _invoke(argv: list[str] | None) -> int:
     except SystemExit as exc:
         if exc.code is None or isinstance(exc.code, int):
             return exc.code or 0
-        click.echo(str(exc.code), err=True)
+        click.echo(printable(str(exc.code), keep_newlines=True), err=True)
         return 1
     return result if isinstance(result, int) and not isinstance(result, bool) else 0

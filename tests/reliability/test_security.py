@@ -424,7 +424,7 @@ def _hostile_run(root: Path) -> Path:
             for span in scope["spans"]:
                 span["name"] = ESCAPES[0] + span["name"]
                 span["attributes"].append(
-                    {"key": "note", "value": {"stringValue": "".join(ESCAPES)}}
+                    {"key": "note" + ESCAPES[1], "value": {"stringValue": "".join(ESCAPES)}}
                 )
     (run_dir / "trace.jsonl").write_text(json.dumps(data) + "\n", encoding="utf-8")
 
@@ -451,6 +451,11 @@ def test_control_sequences_in_a_run_reach_no_terminal_raw(tmp_path: Path) -> Non
     assert "\\x1b[2J" in output  # the verdicts' sentences
     code, output = invoke(["check", str(run_dir)])
     _assert_shown_not_obeyed(output)
+    # The replay's first difference names the span and the attribute that changed.
+    code, output = invoke(["replay", str(run_dir)])
+    assert code == 1, output
+    assert "first difference" in output, output
+    _assert_shown_not_obeyed(output)
 
 
 def test_control_sequences_in_an_error_message_reach_no_terminal_raw(tmp_path: Path) -> None:
@@ -469,6 +474,17 @@ def test_control_sequences_in_an_error_message_reach_no_terminal_raw(tmp_path: P
     assert "Extra inputs are not permitted" in proc.stderr
     _assert_shown_not_obeyed(proc.stdout + proc.stderr)
     assert "field '\\x1b]0;owned\\x07\\x1b[2J'" in proc.stderr
+    # A path the command line names, in the usage error that says it does not exist.
+    missing = tmp_path / "".join(ESCAPES)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "check", str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "no such run directory" in proc.stderr
+    _assert_shown_not_obeyed(proc.stdout + proc.stderr)
 
 
 # Files a scenario may name as a script or chat fixture: plain text, and YAML or JSON mappings
