@@ -95,6 +95,7 @@ class Command:
         cwd: Path,
         tty: bool = False,
         sigint_ignored: bool = False,
+        stdin_open: bool = False,
     ) -> None:
         env = dict(os.environ, TMPDIR=str(cwd), COLUMNS="100", LINES="30", TERM="xterm")
         env.pop("NO_COLOR", None)
@@ -131,7 +132,8 @@ class Command:
                 argv,
                 cwd=cwd,
                 env=env,
-                stdin=subprocess.DEVNULL,
+                # Held open for a stdio server (at end of input it stops on its own).
+                stdin=subprocess.PIPE if stdin_open else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
@@ -219,7 +221,7 @@ class Command:
         if self.proc.poll() is None:
             os.killpg(self.pid, signal.SIGKILL)
             self.proc.wait()
-        for pipe in (self.proc.stdout, self.proc.stderr):
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if pipe is not None:
                 pipe.close()
         if self._master is not None and self._reader is not None:
