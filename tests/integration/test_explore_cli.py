@@ -122,7 +122,8 @@ from harness.scenarios import resolve
 for name in WORKER_PRELOAD:
     importlib.import_module(name)
 scenario, _ = resolve("cascade_random")
-config = WorkerConfig(scenario.model_dump(mode="json"), "cascade_random", "buggy", "fifo", sys.argv[1])
+definition = scenario.model_dump(mode="json")
+config = WorkerConfig(definition, "cascade_random", "buggy", "fifo", sys.argv[1])
 before = set(sys.modules)
 SeedRunner(config).run(0)
 print(json.dumps(sorted(set(sys.modules) - before)))
