@@ -38,7 +38,13 @@ from harness.scenarios import resolve, run_scenario
 from tests.reliability._cli import invoke
 from tests.reliability._db_writer import add_seed
 from tests.reliability._resources import descendants
-from tests.reliability._signals import CTRL_C, Command, assert_nothing_left, import_cpu
+from tests.reliability._signals import (
+    CTRL_C,
+    STDIO_SERVER_GRACE_S,
+    Command,
+    assert_nothing_left,
+    import_cpu,
+)
 
 # Each test starts the harness and waits for events (each wait bounded on its own); on a busy
 # machine that takes longer than the suite's default limit.
@@ -92,7 +98,7 @@ def test_sigterm_and_sighup_stop_a_live_run_as_ctrl_c_does(
     cmd.wait_for(lambda: len(descendants(cmd.pid)) > 0, "starting a server")
     started = cmd.cpu_seconds()
     cmd.wait_cpu(started + 0.5)  # the run is under way
-    stopped = cmd.stop(sig, to_group=to_group)
+    stopped = cmd.stop(sig, to_group=to_group, grace=STDIO_SERVER_GRACE_S)
     assert stopped.returncode == SIGNALS[sig], stopped.output[-3000:]
     stopped.assert_quick()
     assert "Traceback" not in stopped.output, stopped.output[-3000:]
