@@ -143,7 +143,9 @@ def test_live_runs_under_faults_leave_nothing_behind(reaper: None) -> None:
     assert set(injected) == {"kill", "freeze", "toxic", "drop"} or LIVE_RUNS < 8
 
 
-@pytest.mark.timeout(60 + 1 * SIM_RUNS)
+# No total limit either: 200 sim runs took 466 s on a loaded 2-core machine (a fixed 260 s
+# failed there); every run is bounded by its own wall budget, which a watchdog enforces.
+@pytest.mark.timeout(0)
 def test_sim_runs_under_faults_leave_no_task_or_thread(reaper: None) -> None:
     def run(scenario: Scenario, policy: Any, seed: int) -> Any:
         return run_scenario(scenario, policy=policy, seed=seed)
