@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import importlib
+import io
 import os
 import sys
 import threading
@@ -161,8 +162,9 @@ def _invoke(argv: list[str] | None) -> int:
         return INTERRUPTED
     except click.ClickException as exc:
         # A usage error quotes what the command line named (a path may hold control characters).
-        exc.message = printable(exc.message, keep_newlines=True)
-        exc.show()
+        shown = io.StringIO()
+        exc.show(file=shown)
+        click.echo(printable(shown.getvalue(), keep_newlines=True), err=True, nl=False)
         return exc.exit_code
     except HarnessError as exc:
         # Messages quote files and values from anywhere: control characters are escaped.
