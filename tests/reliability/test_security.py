@@ -458,33 +458,28 @@ def test_control_sequences_in_a_run_reach_no_terminal_raw(tmp_path: Path) -> Non
     _assert_shown_not_obeyed(output)
 
 
+def _harness_refuses(args: list[str]) -> str:
+    """``harness ARGS`` as a user runs it (its own error printing is what is checked): exit 2,
+    no control character raw in its output; returns its stderr."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", *args], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    _assert_shown_not_obeyed(proc.stdout + proc.stderr)
+    return proc.stderr
+
+
 def test_control_sequences_in_an_error_message_reach_no_terminal_raw(tmp_path: Path) -> None:
     hostile = tmp_path / "hostile.yaml"
     # An unknown field whose name holds control sequences: the error names the field.
     text = VAULT_ECHO.read_text(encoding="utf-8") + '"\\e]0;owned\\a\\e[2J": 1\n'
     hostile.write_text(text, encoding="utf-8")
-    # The command as a user runs it: its own error printing is what is checked.
-    proc = subprocess.run(
-        [sys.executable, "-m", "harness", "run", str(hostile), "--out", str(tmp_path / "r")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    assert "Extra inputs are not permitted" in proc.stderr
-    _assert_shown_not_obeyed(proc.stdout + proc.stderr)
-    assert "field '\\x1b]0;owned\\x07\\x1b[2J'" in proc.stderr
+    stderr = _harness_refuses(["run", str(hostile), "--out", str(tmp_path / "r")])
+    assert "Extra inputs are not permitted" in stderr
+    assert "field '\\x1b]0;owned\\x07\\x1b[2J'" in stderr
     # A path the command line names, in the usage error that says it does not exist.
-    missing = tmp_path / "".join(ESCAPES)
-    proc = subprocess.run(
-        [sys.executable, "-m", "harness", "check", str(missing)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    assert "no such run directory" in proc.stderr
-    _assert_shown_not_obeyed(proc.stdout + proc.stderr)
+    stderr = _harness_refuses(["check", str(tmp_path / "".join(ESCAPES))])
+    assert "no such run directory" in stderr
 
 
 # Files a scenario may name as a script or chat fixture: plain text, and YAML or JSON mappings
