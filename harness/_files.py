@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -135,16 +136,20 @@ def check_writable_dir(path: Path, *, what: str, option: str) -> None:
     ``ConfigError`` before any work starts, not a traceback after it is done. Directories it
     had to create are removed again: a command refused later leaves nothing behind."""
     probe = path / f".probe.{os.getpid()}.tmp"
-    created = [p for p in (path, *path.parents) if not p.exists()]
     try:
+        # Inside the try: a name too long fails already when asked whether it exists.
+        created = [p for p in (path, *path.parents) if not p.exists()]
         if path.exists() and not path.is_dir():
             raise ConfigError(f"cannot write {what} here: not a directory", path=path, field=option)
         path.mkdir(parents=True, exist_ok=True)
         probe.write_bytes(b"")
         probe.unlink()
-        for directory in created:  # deepest first
-            directory.rmdir()
     except OSError as exc:
         raise ConfigError(
             f"cannot write {what} here: {exc.strerror}", path=path, field=option
         ) from None
+    for directory in created:  # deepest first
+        # A command started beside this one with the same new directory may have written
+        # into it meanwhile: then it stays.
+        with suppress(OSError):
+            directory.rmdir()

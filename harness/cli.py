@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import importlib
+import io
 import os
 import sys
 import threading
@@ -171,7 +172,10 @@ def _command_status(argv: list[str] | None) -> int:
         click.echo("interrupted", err=True)
         return INTERRUPTED
     except click.ClickException as exc:
-        exc.show()
+        # A usage error quotes what the command line named (a path may hold control characters).
+        shown = io.StringIO()
+        exc.show(file=shown)
+        click.echo(printable(shown.getvalue(), keep_newlines=True), err=True, nl=False)
         return exc.exit_code
     except HarnessError as exc:
         if signalled():
@@ -182,6 +186,6 @@ def _command_status(argv: list[str] | None) -> int:
     except SystemExit as exc:
         if exc.code is None or isinstance(exc.code, int):
             return exc.code or 0
-        click.echo(str(exc.code), err=True)
+        click.echo(printable(str(exc.code), keep_newlines=True), err=True)
         return 1
     return result if isinstance(result, int) and not isinstance(result, bool) else 0

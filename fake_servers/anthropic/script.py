@@ -64,6 +64,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from fake_servers.anthropic._limits import ModelLimits
 from fake_servers.anthropic.faults import Fault
+from harness._files import read_text
+from harness._yaml import load_yaml
 from harness.errors import ScriptError
 
 __all__ = ["Agent", "Condition", "ModelScript", "StopReason", "ToolCall", "Turn"]
@@ -209,18 +211,16 @@ class ModelScript(_Strict):
     def load(cls, path: str | Path) -> ModelScript:
         """Read a YAML or JSON script; raise ``ScriptError`` naming file, field and value."""
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ScriptError(f"cannot read script: {exc.strerror}", path=path) from exc
+        # Within the bounds of every input file: regular, at most 4 MiB, aliases counted.
+        text = read_text(path, what="script", error=ScriptError)
         root: yaml.Node | None = None
         try:
             if path.suffix == ".json":
                 data = json.loads(text)
             else:
+                data = load_yaml(text)
                 # The node tree keeps line numbers, so a bad field can be pointed at.
                 root = yaml.compose(text, Loader=yaml.SafeLoader)
-                data = yaml.safe_load(text)
         except (json.JSONDecodeError, yaml.YAMLError) as exc:
             line = getattr(exc, "lineno", None)
             mark = getattr(exc, "problem_mark", None)
@@ -235,7 +235,8 @@ class ModelScript(_Strict):
     ) -> ModelScript:
         """Validate already-parsed data; raise ``ScriptError`` naming field and value."""
         if not isinstance(data, dict):
-            raise ScriptError("a script must be a mapping with 'agents'", path=path, value=data)
+            # Not quoted: a path may name any file.
+            raise ScriptError("a script must be a mapping with 'agents'", path=path)
         try:
             return cls.model_validate(data)
         except ValidationError as exc:

@@ -141,13 +141,20 @@ def _otlp_processor() -> SpanProcessor | None:
 async def _serve_stdio(fake: FakeServer, provider: TracerProvider) -> None:
     fake.transport = "stdio"
     async with anyio.create_task_group() as tg:
-        tg.start_soon(_exit_on_signal, fake, provider)
+        # Signals are received before the server logs its start (what a caller waits for).
+        await tg.start(_exit_on_signal, fake, provider)
         await fake.server.run_stdio_async()
         tg.cancel_scope.cancel()
 
 
-async def _exit_on_signal(fake: FakeServer, provider: TracerProvider) -> None:
+async def _exit_on_signal(
+    fake: FakeServer,
+    provider: TracerProvider,
+    *,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        task_status.started()
         async for signum in signals:
             fake.log(
                 "stopped",

@@ -195,6 +195,7 @@ class ServerScript(_Model):
     tools: dict[str, ToolScript] = Field(default_factory=dict)
     _source: str | None = PrivateAttr(default=None)
     _root: yaml.Node | None = PrivateAttr(default=None)
+    _from_file: bool = PrivateAttr(default=False)
 
     @property
     def source(self) -> str | None:
@@ -220,7 +221,7 @@ class ServerScript(_Model):
             ) from None
         except RecursionError:
             raise ScriptError(f"not valid {_kind(path)}: nested too deeply", path=path) from None
-        return cls._validate(data, source=str(path), root=root)
+        return cls._validate(data, source=str(path), root=root, from_file=True)
 
     @classmethod
     def from_data(cls, data: object, *, source: str | None = None) -> ServerScript:
@@ -228,7 +229,9 @@ class ServerScript(_Model):
         return cls._validate(data, source=source, root=None)
 
     @classmethod
-    def _validate(cls, data: object, *, source: str | None, root: yaml.Node | None) -> ServerScript:
+    def _validate(
+        cls, data: object, *, source: str | None, root: yaml.Node | None, from_file: bool = False
+    ) -> ServerScript:
         if data is None:
             data = {}
         if not isinstance(data, dict):
@@ -240,9 +243,10 @@ class ServerScript(_Model):
         try:
             script = cls.model_validate(data)
         except ValidationError as exc:
-            raise _script_error(exc, source, root) from None
+            raise _script_error(exc, source, root, quote=not from_file) from None
         script._source = source
         script._root = root
+        script._from_file = from_file
         return script
 
     def for_tool(self, tool: str) -> ToolScript | None:
@@ -252,12 +256,13 @@ class ServerScript(_Model):
     def check_server(self, name: str, tools: set[str]) -> None:
         """Raise ``ScriptError`` if the script is for another server or names a missing tool."""
         if self.server is not None and self.server != name:
+            # A file's values are not quoted: the path may name any file (field and line do).
+            shown = "another server" if self._from_file else f"server '{self.server}'"
             raise ScriptError(
-                f"script is for server '{self.server}', not '{name}'",
+                f"script is for {shown}, not '{name}'",
                 path=self.source,
                 line=_yaml_line(self._root, ["server"]),
                 field="server",
-                value=self.server,
             )
         for tool in self.tools:
             if tool not in tools:
@@ -314,7 +319,11 @@ def _yaml_line(root: yaml.Node | None, loc: list[str]) -> int | None:
     return line
 
 
-def _script_error(exc: ValidationError, source: str | None, root: yaml.Node | None) -> ScriptError:
+def _script_error(
+    exc: ValidationError, source: str | None, root: yaml.Node | None, *, quote: bool
+) -> ScriptError:
+    """The first validation error; ``quote``: with the value it refused (not for a file, which
+    a scenario's path may have named whatever it holds: a key must not reach a terminal)."""
     first = exc.errors()[0]
     loc = [str(part) for part in first["loc"]]
     # Union branches add type tags to the location (e.g. "Regex", "str"): not the user's field.
@@ -327,7 +336,7 @@ def _script_error(exc: ValidationError, source: str | None, root: yaml.Node | No
         "line": _yaml_line(root, loc),
         "field": ".".join(loc) or None,
     }
-    if "input" in first and first["type"] != "missing":
+    if quote and "input" in first and first["type"] != "missing":
         kwargs["value"] = first["input"]
     return ScriptError(message, **kwargs)
 

@@ -64,11 +64,9 @@ class ChatFixture(BaseModel):
                 first["msg"], path=path, field=".".join(str(p) for p in first["loc"])
             ) from None
         if fixture.default_context not in fixture.contexts:
+            # The value is not quoted: the path may name any file (the field says where).
             raise ConfigError(
-                "default_context is not one of the contexts",
-                path=path,
-                field="default_context",
-                value=fixture.default_context,
+                "default_context is not one of the contexts", path=path, field="default_context"
             )
         return fixture
 

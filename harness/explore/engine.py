@@ -24,12 +24,15 @@ __all__ = ["ExploreReport", "Signature", "explore", "replay_command"]
 Progress = Callable[[SeedResult], None]
 
 # What the forkserver imports once, before it forks workers: the worker, and what a run imports
-# on first use (the fake servers), so no worker of any pool pays for those imports again.
+# on first use (the scenario runner, the fake servers, the Anthropic SDK the runtime's client is),
+# so no worker of any pool pays for those imports again.
 WORKER_PRELOAD = (
     "harness.explore.worker",
     "harness.scenarios",
+    "harness.scenarios.runner",
     "fake_servers.anthropic",
     "fake_servers.mcp",
+    "anthropic",
 )
 
 

@@ -498,6 +498,8 @@ def _replayed(
     *,
     spans: int = 0,
 ) -> None:
+    from harness._text import printable
+
     if not_compared is not None:
         trace = "not compared"
         shown = f"trace: not compared ({not_compared})"
@@ -505,7 +507,8 @@ def _replayed(
         trace = "identical" if difference is None else "different"
         shown = f"trace: {'identical' if difference is None else 'DIFFERENT'} ({spans} spans)"
         if difference is not None:
-            shown += f"\n  first difference: {difference}"
+            # It quotes the names and attribute keys of the saved trace, which may hold anything.
+            shown += f"\n  first difference: {printable(difference)}"
     if as_json:
         summary = {
             "outcome": outcome,

@@ -109,3 +109,38 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
     assert err.strip().startswith("error:")
     assert "--shard" in err
     assert "Traceback" not in err
+
+
+# What a worker's first run imports beyond the fork server's preload: a few of the harness's
+# own lazy modules, not the SDKs (the Anthropic SDK alone is about 3,000 modules and 3 s of CPU,
+# paid again by every worker of every pool, and a stop signal in that time found no run done).
+_FIRST_RUN_IMPORTS = """
+import importlib, json, sys
+from harness.explore.engine import WORKER_PRELOAD
+from harness.explore.worker import SeedRunner, WorkerConfig
+from harness.scenarios import resolve
+for name in WORKER_PRELOAD:
+    importlib.import_module(name)
+scenario, _ = resolve("cascade_random")
+definition = scenario.model_dump(mode="json")
+config = WorkerConfig(definition, "cascade_random", "buggy", "fifo", sys.argv[1])
+before = set(sys.modules)
+SeedRunner(config).run(0)
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+
+
+def test_a_workers_first_run_imports_little_beyond_the_fork_servers_preload(
+    tmp_path: Path,
+) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", _FIRST_RUN_IMPORTS, str(tmp_path / "defects")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    imported = json.loads(proc.stdout)
+    packages = sorted({name.split(".")[0] for name in imported})
+    assert "anthropic" not in packages, packages
+    assert len(imported) < 300, packages

@@ -30,7 +30,7 @@ from harness.scenarios import run_scenario
 from harness.scenarios.model import Scenario
 from tests._load import scaled
 from tests.reliability._leak_runs import load_fixtures, plan, run_and_account
-from tests.reliability._resources import descendants
+from tests.reliability._resources import descendants, kill_and_reap
 from tests.reliability.conftest import reliability_runs
 
 pytestmark = pytest.mark.integration
@@ -41,7 +41,9 @@ WORKERS = 2
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _watch(workers: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
+def _watch(
+    workers: list[subprocess.Popen[str]], readers: list[threading.Thread]
+) -> list[dict[str, Any]]:
     """Each worker's final report. A worker prints a line per finished run; the test fails
     when no run finishes anywhere for ``STALL_S`` (stretched by the machine's load), not
     after a fixed total (200 live runs take 5 minutes idle, far longer on a busy machine)."""
@@ -61,7 +63,8 @@ def _watch(workers: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
 
     for index in range(len(workers)):
         for target in (read_out, read_err):
-            threading.Thread(target=target, args=(index,), daemon=True).start()
+            readers.append(threading.Thread(target=target, args=(index,), daemon=True))
+            readers[-1].start()
     reports: dict[int, dict[str, Any]] = {}
     stall = scaled(STALL_S)
     while len(reports) < len(workers):
@@ -106,16 +109,26 @@ def test_live_runs_under_faults_leave_nothing_behind(reaper: None) -> None:
         )
         for i in range(WORKERS)
     ]
+    readers: list[threading.Thread] = []
+    left: list[str] = []
     try:
-        reports = _watch(workers)
+        reports = _watch(workers, readers)
         for worker in workers:
             worker.wait(timeout=scaled(STALL_S))
     finally:
-        # A worker left running would be found by the next test that counts processes.
+        # A worker left running would be found by the next test that counts processes, and a
+        # pipe left open (or closed under its reader) would warn in the next test.
         for worker in workers:
             if worker.poll() is None:
                 worker.kill()
             worker.wait()
+        # What the workers left (orphans adopted by this process) is seen, then ended: it may
+        # hold the pipes open, and the readers finish only at their end.
+        left = [p.describe() for p in descendants()]
+        kill_and_reap(descendants())
+        for reader in readers:
+            reader.join(timeout=scaled(STALL_S))
+        for worker in workers:
             for pipe in (worker.stdout, worker.stderr):
                 if pipe is not None:
                     pipe.close()
@@ -125,12 +138,14 @@ def test_live_runs_under_faults_leave_nothing_behind(reaper: None) -> None:
     assert sum(r["runs"] for r in reports) == LIVE_RUNS
     injected: Counter[str] = sum((Counter(r["injected"]) for r in reports), Counter())
     # The workers are gone and left nothing for this process (their subreaper) to adopt.
-    assert descendants() == []
+    assert left == []
     print(f"\n{LIVE_RUNS} live runs in {WORKERS} workers, faults acted: {dict(injected)}")
     assert set(injected) == {"kill", "freeze", "toxic", "drop"} or LIVE_RUNS < 8
 
 
-@pytest.mark.timeout(60 + 1 * SIM_RUNS)
+# No total limit either: 200 sim runs took 466 s on a loaded 2-core machine (a fixed 260 s
+# failed there); every run is bounded by its own wall budget, which a watchdog enforces.
+@pytest.mark.timeout(0)
 def test_sim_runs_under_faults_leave_no_task_or_thread(reaper: None) -> None:
     def run(scenario: Scenario, policy: Any, seed: int) -> Any:
         return run_scenario(scenario, policy=policy, seed=seed)

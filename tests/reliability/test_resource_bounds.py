@@ -173,6 +173,22 @@ def test_a_scenario_or_script_that_is_not_a_regular_file_is_one_error(tmp_path: 
     _refused_quickly(["run", str(big), "--out", str(tmp_path / "r")], "larger than 4 MiB")
 
 
+def test_a_fake_api_script_is_read_within_the_same_bounds(tmp_path: Path) -> None:
+    serve = ["fake-api", "serve", "--port", "0", "--script"]
+    _refused_quickly([*serve, "/dev/zero"], "regular file")
+    big = _write(tmp_path / "big.yaml", "agents: {}\n#" + "x" * (5 << 20) + "\n")
+    _refused_quickly([*serve, str(big)], "larger than 4 MiB")
+    # A billion laughs: 9**9 values, were every alias expanded.
+    bomb = ["l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    bomb += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 10)]
+    path = _write(tmp_path / "bomb.yaml", "\n".join(bomb) + "\nagents: {}\n")
+    _refused_quickly([*serve, str(path)], "aliases")
+    twice = _write(tmp_path / "twice.yaml", "agents: {}\nagents: {}\n")
+    _refused_quickly([*serve, str(twice)], "duplicate key 'agents' (lines 1 and 2)")
+    secret = _write(tmp_path / "passwd", "root:x:0:0:SENTINEL-FILE-CONTENT:/root:/bin/bash\n")
+    assert "SENTINEL" not in _refused_quickly([*serve, str(secret)], "mapping")
+
+
 def _copy_run(saved: Path, where: Path) -> Path:
     where.mkdir()
     for file in saved.iterdir():

@@ -432,7 +432,7 @@ def _hostile_run(root: Path) -> Path:
             for span in scope["spans"]:
                 span["name"] = ESCAPES[0] + span["name"]
                 span["attributes"].append(
-                    {"key": "note", "value": {"stringValue": "".join(ESCAPES)}}
+                    {"key": "note" + ESCAPES[1], "value": {"stringValue": "".join(ESCAPES)}}
                 )
     (run_dir / "trace.jsonl").write_text(json.dumps(data) + "\n", encoding="utf-8")
 
@@ -459,6 +459,22 @@ def test_control_sequences_in_a_run_reach_no_terminal_raw(tmp_path: Path) -> Non
     assert "\\x1b[2J" in output  # the verdicts' sentences
     code, output = invoke(["check", str(run_dir)])
     _assert_shown_not_obeyed(output)
+    # The replay's first difference names the span and the attribute that changed.
+    code, output = invoke(["replay", str(run_dir)])
+    assert code == 1, output
+    assert "first difference" in output, output
+    _assert_shown_not_obeyed(output)
+
+
+def _harness_refuses(args: list[str]) -> str:
+    """``harness ARGS`` as a user runs it (its own error printing is what is checked): exit 2,
+    no control character raw in its output; returns its stderr."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", *args], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    _assert_shown_not_obeyed(proc.stdout + proc.stderr)
+    return proc.stderr
 
 
 def test_control_sequences_in_an_error_message_reach_no_terminal_raw(tmp_path: Path) -> None:
@@ -466,34 +482,43 @@ def test_control_sequences_in_an_error_message_reach_no_terminal_raw(tmp_path: P
     # An unknown field whose name holds control sequences: the error names the field.
     text = VAULT_ECHO.read_text(encoding="utf-8") + '"\\e]0;owned\\a\\e[2J": 1\n'
     hostile.write_text(text, encoding="utf-8")
-    # The command as a user runs it: its own error printing is what is checked.
-    proc = subprocess.run(
-        [sys.executable, "-m", "harness", "run", str(hostile), "--out", str(tmp_path / "r")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    assert "Extra inputs are not permitted" in proc.stderr
-    _assert_shown_not_obeyed(proc.stdout + proc.stderr)
-    assert "field '\\x1b]0;owned\\x07\\x1b[2J'" in proc.stderr
+    stderr = _harness_refuses(["run", str(hostile), "--out", str(tmp_path / "r")])
+    assert "Extra inputs are not permitted" in stderr
+    assert "field '\\x1b]0;owned\\x07\\x1b[2J'" in stderr
+    # A path the command line names, in the usage error that says it does not exist.
+    stderr = _harness_refuses(["check", str(tmp_path / "".join(ESCAPES))])
+    assert "no such run directory" in stderr
 
 
-def test_an_error_about_a_file_never_shows_its_content(tmp_path: Path) -> None:
-    secret = "root:x:0:0:SENTINEL-FILE-CONTENT-3c1d:/root:/bin/bash"
-    private = tmp_path / "private" / "passwd"
+# Files a scenario may name as a script or chat fixture: plain text, and YAML or JSON mappings
+# whose values are keys (a CLI tool's credentials file), where a value of the wrong shape or an
+# unknown key would be quoted in a validation error.
+_PRIVATE_FILES = {
+    "passwd": "root:x:0:0:SENTINEL-FILE-CONTENT-3c1d:/root:/bin/bash\n",
+    "hosts.yml": "github.com:\n  user: alice\n  oauth_token: gho_SENTINEL-FILE-CONTENT-3c1d\n",
+    "keys.yml": "aws_secret_access_key: SENTINEL-FILE-CONTENT-3c1d\n",
+    "tools.yml": "tools:\n  fetch:\n    oauth_token: SENTINEL-FILE-CONTENT-3c1d\n",
+    "typed.yml": "slow_start: SENTINEL-FILE-CONTENT-3c1d\n",
+    "typed.json": '{"tools": {"fetch": "SENTINEL-FILE-CONTENT-3c1d"}}',
+    "context.yml": "default_context: SENTINEL-FILE-CONTENT-3c1d\ncontexts: {General: []}\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(_PRIVATE_FILES))
+def test_an_error_about_a_file_never_shows_its_content(name: str, tmp_path: Path) -> None:
+    private = tmp_path / "private" / name
     private.parent.mkdir()
-    private.write_text(secret + "\n", encoding="utf-8")
+    private.write_text(_PRIVATE_FILES[name], encoding="utf-8")
     scenario_dir = tmp_path / "a" / "b"
     scenario_dir.mkdir(parents=True)
     cases = {
         "script": VAULT_ECHO.read_text(encoding="utf-8").replace(
             "  vault: {fake: vault, timeout: 30}",
-            "  vault: {fake: vault, timeout: 30, script: ../../private/passwd}",
+            f"  vault: {{fake: vault, timeout: 30, script: ../../private/{name}}}",
         ),
         "chat_fixture": (BUILTIN / "scope_leak.yaml")
         .read_text(encoding="utf-8")
-        .replace("{fake: chat}", "{fake: chat, chat_fixture: ../../private/passwd}"),
+        .replace("{fake: chat}", f"{{fake: chat, chat_fixture: ../../private/{name}}}"),
     }
     for key, text in cases.items():
         assert key in text, key
@@ -501,7 +526,7 @@ def test_an_error_about_a_file_never_shows_its_content(tmp_path: Path) -> None:
         path.write_text(text, encoding="utf-8")
         code, output = invoke(["run", str(path), "--out", str(tmp_path / "runs")])
         assert code == 2, output
-        assert "private/passwd" in output, output
+        assert f"private/{name}" in output, output
         assert "SENTINEL" not in output, output
         assert "root:x" not in output, output
 

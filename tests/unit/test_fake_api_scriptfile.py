@@ -128,7 +128,7 @@ def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
 
 
 def test_missing_file_and_non_mapping(tmp_path: Path) -> None:
-    with pytest.raises(ScriptError, match="cannot read script"):
+    with pytest.raises(ScriptError, match="cannot read the script"):
         ModelScript.load(tmp_path / "absent.yaml")
     path = tmp_path / "list.json"
     path.write_text("[1, 2]")
