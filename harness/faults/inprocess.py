@@ -32,6 +32,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from harness.chaos_random import ChaosRandom
 from harness.clock import Clock
+from harness.errors import HarnessDefect
 from harness.faults.frame_engine import (
     FrameEngine,
     FrameInfo,
@@ -344,7 +345,7 @@ class FaultyTransport:
 
     def _spawn(self, work: Awaitable[None]) -> None:
         if self._tg is None:
-            raise RuntimeError("the transport is not open")
+            raise HarnessDefect("the transport is not open")
 
         async def run() -> None:
             await work

@@ -34,6 +34,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.util.types import Attributes
 
 from harness.chaos_random import ChaosRandom
+from harness.errors import ConfigError, HarnessDefect
 from harness.telemetry.providers import SeededIdGenerator
 from harness.telemetry.semconv import SERVICE_NAME, SERVICE_RUNTIME
 
@@ -190,7 +191,7 @@ class SpanRouter:
         """Route spans to ``sink`` inside the block. Runs attach one at a time."""
         with self._lock:
             if self._current is not None:
-                raise RuntimeError("another run's span sink is attached")
+                raise HarnessDefect("another run's span sink is attached")
             self._current = sink
         try:
             yield sink
@@ -216,11 +217,11 @@ def install_router(service_name: str = SERVICE_RUNTIME) -> SpanRouter:
         router = SpanRouter(Resource.create({SERVICE_NAME: service_name}))
         current = trace.get_tracer_provider()
         if not isinstance(current, trace.ProxyTracerProvider):
-            raise RuntimeError(
+            raise ConfigError(
                 "a global tracer provider is already set; the harness must install its own"
             )
         if getattr(sdk_trace, "time_ns", None) is not time.time_ns:
-            raise RuntimeError(
+            raise HarnessDefect(
                 "opentelemetry.sdk.trace no longer reads time through its time_ns global; "
                 "virtual span timestamps need updating for this SDK version"
             )
