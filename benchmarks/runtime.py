@@ -47,10 +47,11 @@ from benchmarks._alternate import alternate_async, per_round_ratio
 from benchmarks._figures import Figure, make
 from fake_servers.mcp import build_server
 from harness.chaos_random import ChaosRandom
-from harness.runtime.agent import AgentSpec, _CurrentSpan
+from harness.runtime.agent import AgentSpec
 from harness.runtime.config import RuntimeConfig
 from harness.runtime.host import ServerSpec
 from harness.runtime.runtime import Runtime
+from harness.telemetry.current_span import CurrentSpan
 from harness.telemetry.routing import SpanSink, install_router
 
 ARGS = {"host": "web1", "command": "uptime"}
@@ -98,7 +99,7 @@ async def _measure(
 
         async def span_only(i: int) -> None:
             attributes = {**span_attributes, "gen_ai.tool.call.id": f"toolu_{i}"}
-            with _CurrentSpan(tracer, span_name, attributes):
+            with CurrentSpan(tracer, span_name, attributes):
                 await client.call_tool("mem_ssh", ARGS, read_timeout_seconds=150)
 
         async def host_only(i: int) -> None:

@@ -125,7 +125,7 @@ async def _serve(
     if spans_path is not None:
         from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-        from fake_servers.anthropic._span_file import SpanFileExporter
+        from harness.telemetry.span_file import SpanFileExporter
 
         processors.append(SimpleSpanProcessor(SpanFileExporter(spans_path)))
     provider = build_tracer_provider(SERVICE_FAKE_ANTHROPIC, processors=processors)

@@ -3,22 +3,19 @@ written to files, and a clean exit on stdin EOF (stdio) or SIGTERM / SIGINT."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Literal
+from typing import Literal
 
 import anyio
 import anyio.abc
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
     SpanExporter,
-    SpanExportResult,
 )
 
 from fake_servers.mcp._base import FakeServer, build_server, write_process_stderr
@@ -31,32 +28,12 @@ from harness.clock import ScaledClock
 from harness.errors import ConfigError
 from harness.telemetry.providers import build_tracer_provider
 from harness.telemetry.semconv import SERVICE_FAKE_MCP_PREFIX
+from harness.telemetry.span_file import SpanFileExporter
 
-__all__ = ["SpanFileExporter", "run_process"]
+__all__ = ["run_process"]
 
 _SHUTDOWN_GRACE = 1.0
 _FLUSH_MILLIS = 1000
-
-
-class SpanFileExporter(SpanExporter):
-    """Finished spans as OTLP JSON Lines (one ``TracesData`` per export, the format of a run's
-    ``trace.jsonl``), flushed per export so they survive the process being killed."""
-
-    def __init__(self, path: str | Path) -> None:
-        # Imported only when asked for: protobuf adds to the server's start-up time.
-        from harness.telemetry.otlp_json import spans_to_otlp_json
-
-        self._encode = spans_to_otlp_json
-        self._out: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        if spans:
-            self._out.write(json.dumps(self._encode(spans), separators=(",", ":")) + "\n")
-            self._out.flush()
-        return SpanExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        self._out.close()
 
 
 def run_process(

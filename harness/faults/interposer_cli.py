@@ -222,8 +222,8 @@ def _tracer_provider(spans_path: Path | None) -> Any:
         return None
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
-    from fake_servers.anthropic._span_file import SpanFileExporter
     from harness.telemetry.providers import build_tracer_provider
+    from harness.telemetry.span_file import SpanFileExporter
 
     processors: list[Any] = []
     if spans_path is not None:

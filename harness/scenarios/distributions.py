@@ -150,10 +150,6 @@ class Spec:
             return _clamp(math.exp(p["mu"]), p)
         return _clamp(p["scale"], p)
 
-    @property
-    def numeric(self) -> bool:
-        return self.kind not in ("choice", "chance")
-
     def to_json(self) -> dict[str, Any]:
         p = dict(self.params)
         if self.kind in ("uniform", "randint"):

@@ -9,7 +9,6 @@ flat form (``FlatSpan``) so a live run and a saved file are checked the same way
 from __future__ import annotations
 
 import base64
-import json
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -30,7 +29,6 @@ __all__ = [
     "read_trace_file",
     "scrub_addresses",
     "spans_to_otlp_json",
-    "write_trace_file",
 ]
 
 FlatSpan = dict[str, Any]
@@ -77,12 +75,6 @@ def spans_to_otlp_json(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
     as_dict = json_format.MessageToDict(data, use_integers_for_enums=True)
     result: dict[str, Any] = _hex_ids(as_dict)
     return result
-
-
-def write_trace_file(path: str | Path, spans: Sequence[ReadableSpan]) -> None:
-    with Path(path).open("w", encoding="utf-8") as fh:
-        if spans:
-            fh.write(json.dumps(spans_to_otlp_json(spans), separators=(",", ":")) + "\n")
 
 
 def _any_value(value: dict[str, Any]) -> Any:
