@@ -107,6 +107,16 @@ class Interposer:
 
     # -- faults that change while running (the control API) ---------------------------------
 
+    def to_json(self) -> dict[str, Any]:
+        """The interposer as a Toxiproxy proxy: it listens on stdio, always enabled."""
+        return {
+            "name": self.name,
+            "listen": "stdio",
+            "upstream": " ".join(self.command),
+            "enabled": True,
+            "toxics": [spec.to_json() for spec in self.toxics],
+        }
+
     def add_toxic(self, spec: ToxicSpec) -> None:
         self.toxics.add(spec)
         self._record_change("added", spec.type, spec.name, stream=spec.stream)
