@@ -46,7 +46,13 @@ from harness.telemetry.components import (
     merge_lines,
     regroup_by_service,
 )
-from harness.telemetry.semconv import SERVICE_NAME, SERVICE_RUNTIME
+from harness.telemetry.otlp_json import any_value
+from harness.telemetry.semconv import (
+    ENV_ENDPOINT,
+    ENV_TRACES_ENDPOINT,
+    SERVICE_NAME,
+    SERVICE_RUNTIME,
+)
 
 if TYPE_CHECKING:
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
@@ -81,8 +87,6 @@ DEFAULT_PROTOCOL: Protocol = "http/protobuf"
 DEFAULT_PORTS: dict[Protocol, int] = {"grpc": 4317, "http/protobuf": 4318}
 _TRACES_PATH = "/v1/traces"
 
-ENV_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
-ENV_TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
 ENV_PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
 ENV_TRACES_PROTOCOL = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
 
@@ -255,30 +259,12 @@ _KINDS = {0: SpanKind.INTERNAL, 1: SpanKind.INTERNAL, 2: SpanKind.SERVER, 3: Spa
 _KINDS |= {4: SpanKind.PRODUCER, 5: SpanKind.CONSUMER}
 
 
-def _value(value: Mapping[str, Any]) -> AttributeValue | None:
-    if "stringValue" in value:
-        return str(value["stringValue"])
-    if "boolValue" in value:
-        return bool(value["boolValue"])
-    if "intValue" in value:
-        return int(value["intValue"])
-    if "doubleValue" in value:
-        return float(value["doubleValue"])
-    if "arrayValue" in value:
-        items = [_value(v) for v in value["arrayValue"].get("values", [])]
-        return cast(AttributeValue, tuple(i for i in items if i is not None))
-    if "kvlistValue" in value or "bytesValue" in value:
-        # SDK attributes cannot hold maps or bytes; keep the content readable.
-        return json.dumps(value, sort_keys=True)
-    return None
-
-
 def _attributes(items: Iterable[Mapping[str, Any]]) -> dict[str, AttributeValue]:
     out: dict[str, AttributeValue] = {}
     for item in items:
-        value = _value(item.get("value", {}))
+        value = any_value(item.get("value", {}))
         if value is not None:
-            out[str(item["key"])] = value
+            out[str(item["key"])] = tuple(value) if isinstance(value, list) else value
     return out
 
 
