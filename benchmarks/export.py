@@ -15,6 +15,9 @@ take the measured process's interpreter lock:
    protobuf encoding, the request, the receiver's decoding) against writing it to
    ``trace.jsonl`` with the harness's own run-file writer; the sides alternate, one send each
    a round.
+3. Encoding a run's trace into the request bytes: the harness's encoder (OTLP JSON straight to
+   protobuf) against the SDK's path (``readable_spans`` then ``encode_spans``), alternating.
+   The hand-written encoder is kept only while it is measured faster: target <= 0.5x.
 """
 
 from __future__ import annotations
@@ -29,18 +32,23 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
 from benchmarks._alternate import Samples, alternate, compared, per_round_ratio
 from benchmarks._figures import Figure
 from benchmarks._otlp_receiver import Received, SharedCount, otlp_receiver
 from harness.scenarios import Scenario, resolve, run_scenario
 from harness.scenarios.artifacts import write_jsonl
+from harness.telemetry.components import regroup_by_service
 from harness.telemetry.export import (
     PROTOCOLS,
     ExportSettings,
     Protocol,
     RunExporter,
     build_exporter,
+    encode_request,
     export_traces_data,
+    readable_spans,
 )
 
 NAME = "cascade"
@@ -124,6 +132,26 @@ def spans_per_second(sends: int) -> Samples:
     return {side: [spans / s for s in values] for side, values in seconds.items()}
 
 
+def encoding(rounds: int) -> Samples:
+    """Seconds to encode one run's trace into request bytes: "harness" and "sdk"."""
+    scenario, _ = resolve(NAME)
+    trace: Mapping[str, Any] = run_scenario(scenario, policy="buggy", source=NAME).trace
+
+    def sdk() -> bytes:
+        spans = readable_spans(regroup_by_service(dict(trace)))
+        return bytes(encode_spans(spans).SerializeToString())
+
+    if encode_request(trace) != sdk():
+        raise RuntimeError("the harness's encoder and the SDK's disagree on this trace")
+    return alternate(
+        {
+            "harness": partial(_seconds, partial(encode_request, trace)),
+            "sdk": partial(_seconds, sdk),
+        },
+        rounds,
+    )
+
+
 def _seconds(send: Callable[[], object]) -> float:
     started = time.perf_counter()
     send()
@@ -135,27 +163,42 @@ def figures(*, quick: bool = False) -> list[Figure]:
     rounds, runs, sends = (3, 10, 20) if quick else (9, 20, 100)
     walls = wall_per_run(rounds, runs)
     rates = spans_per_second(sends)
-    return [
-        compared(
-            f"sim run {NAME} with OTLP export ({protocol}), median wall",
-            walls,
-            protocol,
-            "off",
-            "ms",
-            scale=1000,
-            target="<= 1.10x",
-        )
-        for protocol in PROTOCOLS
-    ] + [
-        compared(
-            f"spans/s sent at once over OTLP ({protocol}) vs written to trace.jsonl",
-            rates,
-            protocol,
-            "trace.jsonl",
-            "spans/s",
-        )
-        for protocol in PROTOCOLS
-    ]
+    encoded = encoding(sends)
+    return (
+        [
+            compared(
+                f"sim run {NAME} with OTLP export ({protocol}), median wall",
+                walls,
+                protocol,
+                "off",
+                "ms",
+                scale=1000,
+                target="<= 1.10x",
+            )
+            for protocol in PROTOCOLS
+        ]
+        + [
+            compared(
+                f"spans/s sent at once over OTLP ({protocol}) vs written to trace.jsonl",
+                rates,
+                protocol,
+                "trace.jsonl",
+                "spans/s",
+            )
+            for protocol in PROTOCOLS
+        ]
+        + [
+            compared(
+                f"OTLP request of a {NAME} trace: harness encoder vs SDK encode_spans",
+                encoded,
+                "harness",
+                "sdk",
+                "us",
+                scale=1e6,
+                target="<= 0.5x",
+            )
+        ]
+    )
 
 
 def main() -> None:
@@ -179,6 +222,12 @@ def main() -> None:
     print(f"one run's spans sent at once, {args.sends} times")
     for side, rate in rates.items():
         print(f"  {side:<24} {statistics.median(rate):10,.0f} spans/s")
+    encoded = encoding(args.sends)
+    print(
+        f"encoding the trace: harness {statistics.median(encoded['harness']) * 1e6:,.0f} us, "
+        f"SDK {statistics.median(encoded['sdk']) * 1e6:,.0f} us, "
+        f"{per_round_ratio(encoded, 'harness', 'sdk'):.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -69,6 +69,7 @@ __all__ = [
     "Protocol",
     "RunExporter",
     "build_exporter",
+    "encode_request",
     "encode_traces_data",
     "export_traces_data",
     "exporter_from_settings",
@@ -546,14 +547,17 @@ def _encoded(spans: Sequence[object]) -> Sequence[_EncodedSpan] | None:
     )
 
 
+def encode_request(traces_data: Mapping[str, Any], *, regroup: bool = True) -> bytes:
+    """The serialized ``ExportTraceServiceRequest`` an exporter sends for an OTLP JSON
+    ``TracesData`` dict (one resource per component unless ``regroup`` is false)."""
+    return _request_bytes(_encoded_spans(traces_data, regroup=regroup))
+
+
 def encode_traces_data(
     traces_data: Mapping[str, Any], *, regroup: bool = True
 ) -> ExportTraceServiceRequest:
-    """The ``ExportTraceServiceRequest`` an exporter sends for an OTLP JSON ``TracesData``
-    dict (one resource per component unless ``regroup`` is false)."""
-    return ExportTraceServiceRequest.FromString(
-        _request_bytes(_encoded_spans(traces_data, regroup=regroup))
-    )
+    """``encode_request`` as a message."""
+    return ExportTraceServiceRequest.FromString(encode_request(traces_data, regroup=regroup))
 
 
 # -- exporters that send encoded spans -------------------------------------------------------
