@@ -75,20 +75,48 @@ def _burn(n: int) -> int:
     return total
 
 
+# A control process: ready once imported, burns when told to, says when done (plain pipes).
+_BURNER = """
+import sys
+from benchmarks.explore import _burn
+print("ready", flush=True)
+sys.stdin.readline()
+_burn(int(sys.argv[1]))
+print("done", flush=True)
+"""
+
+
 def _cpu_ceiling() -> float:
     """Speed-up of a pure CPU loop in 2 processes: what a shared machine allows right now."""
-    import multiprocessing
-
     n = 4_000_000
     started = time.perf_counter()
     _burn(n)
     _burn(n)
     serial = time.perf_counter() - started
-    with multiprocessing.get_context("forkserver").Pool(2) as pool:
-        pool.map(_burn, [1, 1])  # workers up before timing
+    burners = [
+        subprocess.Popen(
+            [sys.executable, "-c", _BURNER, str(n)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    pipes = [(b.stdin, b.stdout) for b in burners if b.stdin is not None and b.stdout is not None]
+    try:
+        for _, out in pipes:
+            out.readline()  # started and imported before timing
         started = time.perf_counter()
-        pool.map(_burn, [n, n])
+        for into, _ in pipes:
+            into.write("go\n")
+            into.flush()
+        for _, out in pipes:
+            out.readline()
         parallel = time.perf_counter() - started
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
     return serial / parallel
 
 
