@@ -3,17 +3,18 @@
 Run ``python -m benchmarks.explore``. In one run, side by side:
 
 - sim runs per second on one core (``--jobs 1``) and the speed-up with ``--jobs 2``;
-- hit rate of the ``fifo``, ``random`` and ``pct`` strategies, on ``cascade_random`` (timing
-  drawn from the seed) and on the cascade with a tie (two events at one virtual instant, where
-  only the scheduler decides);
-- how many explorations of ``--runs 200`` (disjoint seed ranges) find the bug;
-- shrinking the first failing seed: faults before and after, runs spent;
+- the share of seeds that hit the bug (the in-flight teardown) under the ``fifo``, ``random``
+  and ``pct`` strategies, on ``cascade_random`` (timing drawn from the seed: the strategies
+  tie) and on the cascade with a tie (two events at one virtual instant, where only the
+  scheduler decides);
+- whether failing seeds fail again when run on their own (they must: a seed is a replay);
+- shrinking the first failing seed: runs spent;
 - peak RSS of a fresh ``explore`` process at 100 and at 1000 runs (it must not grow);
 - time to first reproduction: the harness (sim, seeded exploration) against a live-mode stress
   loop (real subprocesses, scaled real time, drawn latencies, no scheduler control), as a ratio.
 
-Targets (issue 8): >= 20 sim runs/s per core; ``--jobs 2`` >= 1.7x; >= 95 % of explorations of
-200 runs find the bug; shrinking ends with <= 2 faults; harness first reproduction >= 50x faster.
+Targets: >= 20 sim runs/s per core; ``--jobs 2`` >= 1.7x; every failing seed fails again;
+harness first reproduction >= 50x faster.
 The machine is shared: run it on an idle one for numbers to quote.
 """
 
@@ -21,13 +22,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 
+from benchmarks._alternate import Samples, alternate, compared, per_round_ratio
 from benchmarks._figures import Figure, make
-from harness.explore import explore, shrink
+from harness.explore import ExploreReport, explore, shrink
 from harness.scenarios import Scenario, resolve, run_scenario
 
 NAME = "cascade_random"
@@ -71,130 +75,144 @@ def _burn(n: int) -> int:
     return total
 
 
+# A control process: ready once imported, burns when told to, says when done (plain pipes).
+_BURNER = """
+import sys
+from benchmarks.explore import _burn
+print("ready", flush=True)
+sys.stdin.readline()
+_burn(int(sys.argv[1]))
+print("done", flush=True)
+"""
+
+
 def _cpu_ceiling() -> float:
     """Speed-up of a pure CPU loop in 2 processes: what a shared machine allows right now."""
-    import multiprocessing
-
     n = 4_000_000
     started = time.perf_counter()
     _burn(n)
     _burn(n)
     serial = time.perf_counter() - started
-    with multiprocessing.get_context("forkserver").Pool(2) as pool:
-        pool.map(_burn, [1, 1])  # workers up before timing
+    burners = [
+        subprocess.Popen(
+            [sys.executable, "-c", _BURNER, str(n)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    pipes = [(b.stdin, b.stdout) for b in burners if b.stdin is not None and b.stdout is not None]
+    try:
+        for _, out in pipes:
+            out.readline()  # started and imported before timing
         started = time.perf_counter()
-        pool.map(_burn, [n, n])
+        for into, _ in pipes:
+            into.write("go\n")
+            into.flush()
+        for _, out in pipes:
+            out.readline()
         parallel = time.perf_counter() - started
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
     return serial / parallel
 
 
-@dataclass(frozen=True, slots=True)
-class Throughput:
-    """Sim runs per second with ``--jobs 1`` and ``--jobs 2``, and the control ceiling."""
-
-    one: float  # runs/s, one process (per core)
-    two: float  # runs/s, two worker processes, pool start-up included
-    ceiling: float  # speed-up of a pure CPU loop in 2 processes, measured alongside
-
-    @property
-    def speedup(self) -> float:
-        return self.two / self.one
-
-    @property
-    def of_ceiling(self) -> float:
-        return self.speedup / self.ceiling
-
-
-def throughput(runs: int, *, rounds: int = 3) -> Throughput:
-    """Medians over ``rounds`` of (jobs 1, jobs 2, control) measured back to back, so the
-    three see the same load on a shared machine. The forkserver is started (once per process)
-    before timing; each ``--jobs 2`` exploration still starts its own pool."""
+def throughput(runs: int, *, rounds: int = 3) -> Samples:
+    """Per round: runs/s with ``--jobs 1`` ("jobs 1") and ``--jobs 2`` ("jobs 2"), and the
+    control's speed-up ("control"), alternating so the three see the same load on a shared
+    machine. The forkserver is started (once per process) before timing; each ``--jobs 2``
+    exploration still starts its own pool."""
     scenario, source = resolve(NAME)
-    explore(scenario, source=source, runs=5)  # warm imports and caches
     explore(scenario, source=source, runs=4, jobs=2)  # the forkserver, once per process
-    ones, twos, ceilings = [], [], []
-    for _ in range(rounds):
-        ones.append(explore(scenario, source=source, runs=runs, jobs=1).runs_per_s)
-        twos.append(explore(scenario, source=source, runs=runs, jobs=2).runs_per_s)
-        ceilings.append(_cpu_ceiling())
-    return Throughput(_median(ones), _median(twos), _median(ceilings))
+
+    def rate(jobs: int) -> Callable[[], float]:
+        return lambda: explore(scenario, source=source, runs=runs, jobs=jobs).runs_per_s
+
+    return alternate({"jobs 1": rate(1), "jobs 2": rate(2), "control": _cpu_ceiling}, rounds)
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+def of_ceiling(samples: Samples) -> float:
+    """Median over the rounds of the ``--jobs 2`` speed-up over the control's."""
+    rounds = zip(samples["jobs 1"], samples["jobs 2"], samples["control"], strict=True)
+    return statistics.median(two / one / ceiling for one, two, ceiling in rounds)
 
 
-def hit_rates(runs: int) -> dict[str, float]:
-    """Share of failing seeds (buggy policy) by scheduling strategy, on the same seeds."""
-    scenario, source = resolve(NAME)
+def in_flight_share(report: ExploreReport) -> float:
+    """Share of the runs whose failure is the in-flight teardown (the bug, not a side effect)."""
+    hits = sum(s.count for s in report.signatures if s.oracle == "no_reconnect_while_in_flight")
+    return hits / report.runs
+
+
+def hit_rates(runs: int) -> dict[tuple[str, str], ExploreReport]:
+    """(scenario, strategy) -> exploration (buggy policy) on the same seeds: ``cascade_random``
+    (timing drawn from the seed) and the cascade with a tie (only the scheduler decides)."""
     return {
-        strategy: explore(scenario, source=source, runs=runs, strategy=strategy, jobs=2).hit_rate
+        (scenario.name, strategy): explore(
+            scenario, source=scenario.name, runs=runs, strategy=strategy, jobs=2
+        )
+        for scenario in (resolve(NAME)[0], _cascade_tie())
         for strategy in STRATEGIES
     }
 
 
+def rerun_failing(report: ExploreReport, most: int) -> float:
+    """Share (%) of up to ``most`` failing seeds that fail again when run on their own."""
+    scenario, source = resolve(NAME)
+    seeds = report.failing_seeds[:most]
+    again = sum(
+        run_scenario(
+            scenario, policy="buggy", seed=seed, strategy=report.strategy, source=source
+        ).outcome
+        == "reproduced"
+        for seed in seeds
+    )
+    return again / len(seeds) * 100 if seeds else math.nan
+
+
 def figures(*, quick: bool = False) -> list[Figure]:
     """Runs/s per core, the --jobs 2 speed-up with the machine's 2-process ceiling measured in
-    the same run, hit rate by strategy; in full mode also the share of 200-run explorations
-    that find the bug and the faults left after shrinking."""
+    the same rounds, the in-flight teardown share by strategy with and without a tie, and
+    whether failing seeds fail again."""
     measured = throughput(60 if quick else 200, rounds=1 if quick else 3)
     rows = [
         make(
             f"explore {NAME}: sim runs/s per core (--jobs 1)",
-            measured.one,
+            statistics.median(measured["jobs 1"]),
             "runs/s",
             target=">= 20",
         ),
-        make(
+        compared(
             f"explore {NAME}: --jobs 2 vs --jobs 1 (pool start-up included)",
-            measured.two,
+            measured,
+            "jobs 2",
+            "jobs 1",
             "runs/s",
-            baseline=measured.one,
             target=">= 1.7x",
         ),
         make(
             "control: pure CPU loop in 2 processes vs 1 (machine ceiling now)",
-            measured.ceiling,
+            statistics.median(measured["control"]),
             "x",
         ),
-        make(
-            "explore --jobs 2 speed-up / control ceiling",
-            measured.of_ceiling,
-            "",
-        ),
+        make("explore --jobs 2 speed-up / control ceiling", of_ceiling(measured), ""),
     ]
-    for strategy, rate in hit_rates(60 if quick else 300).items():
-        rows.append(make(f"explore {NAME} hit rate, buggy, {strategy}", rate * 100, "%"))
-    if not quick:
-        found, explorations = _explorations_finding(10)
-        rows.append(
-            make(
-                "explorations of 200 runs that find the bug",
-                found / explorations * 100,
-                "%",
-                target=">= 95",
-            )
+    reports = hit_rates(60 if quick else 300)
+    rows += [
+        make(f"explore {name} in-flight teardown, buggy, {strategy}", in_flight_share(r) * 100, "%")
+        for (name, strategy), r in reports.items()
+    ]
+    rows.append(
+        make(
+            f"explore {NAME}: failing seeds that fail again when rerun",
+            rerun_failing(reports[NAME, "random"], 10 if quick else 30),
+            "%",
+            target=">= 100",
         )
-        scenario, source = resolve(NAME)
-        first = explore(scenario, source=source, runs=200, jobs=2).first_failing_seed
-        if first is not None:
-            result = shrink(
-                scenario, policy="buggy", seed=first, oracle="no_reconnect_while_in_flight"
-            )
-            rows.append(make("faults left after shrinking", result.faults_after, "", target="<= 2"))
-    return rows
-
-
-def _explorations_finding(explorations: int) -> tuple[int, int]:
-    scenario, source = resolve(NAME)
-    wide = explore(scenario, source=source, runs=200 * explorations, jobs=2)
-    hits = set(wide.failing_seeds)
-    found = sum(
-        any(seed in hits for seed in range(k * 200, (k + 1) * 200)) for k in range(explorations)
     )
-    return found, explorations
+    return rows
 
 
 def _first_harness_hit(first_seed: int) -> tuple[float, int]:
@@ -228,7 +246,6 @@ def _first_live_hit(first_seed: int, budget: float, time_scale: float) -> tuple[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=300, help="runs per throughput measurement")
-    parser.add_argument("--explorations", type=int, default=10, help="explorations of 200 runs")
     parser.add_argument("--live-budget", type=float, default=120.0, help="seconds; 0 skips")
     parser.add_argument("--time-scale", type=float, default=0.01)
     args = parser.parse_args()
@@ -239,56 +256,32 @@ def main() -> None:
         f"first --jobs 2 exploration (starts the forkserver): {time.perf_counter() - started:.2f} s"
     )
     measured = throughput(args.runs)
-    print(f"{NAME}: {args.runs} sim runs per measurement, medians of 3 rounds")
-    print(f"  jobs 1: {measured.one:7.1f} runs/s (per core)")
+    one, two = (statistics.median(measured[side]) for side in ("jobs 1", "jobs 2"))
+    print(f"{NAME}: {args.runs} sim runs per measurement, medians of 3 alternating rounds")
+    print(f"  jobs 1: {one:7.1f} runs/s (per core)")
+    speedup = per_round_ratio(measured, "jobs 2", "jobs 1")
+    print(f"  jobs 2: {two:7.1f} runs/s, speed-up {speedup:.2f}x (pool start-up included)")
     print(
-        f"  jobs 2: {measured.two:7.1f} runs/s, speed-up {measured.speedup:.2f}x "
-        f"(pool start-up included)"
+        f"  control: a pure CPU loop in 2 processes runs "
+        f"{statistics.median(measured['control']):.2f}x (machine ceiling); explore reaches "
+        f"{of_ceiling(measured) * 100:.0f} % of it"
     )
-    print(
-        f"  control: a pure CPU loop in 2 processes runs {measured.ceiling:.2f}x (machine "
-        f"ceiling); explore reaches {measured.of_ceiling * 100:.0f} % of it"
-    )
-
-    print("hit rate by strategy (buggy):")
-    for strategy in STRATEGIES:
-        r = explore(scenario, source=source, runs=args.runs, strategy=strategy, jobs=2)
+    print("in-flight teardown by strategy (buggy):")
+    reports = hit_rates(args.runs)
+    for (name, strategy), r in reports.items():
         low, high = r.ci95
         print(
-            f"  {strategy:<6} {r.hit_rate * 100:5.1f} % (95 % CI {low * 100:.1f} - "
-            f"{high * 100:.1f} %), first failing seed {r.first_failing_seed}"
+            f"  {name:<14} {strategy:<6} {in_flight_share(r) * 100:5.1f} % of seeds (any failure "
+            f"{r.hit_rate * 100:.1f} %, 95 % CI {low * 100:.1f} - {high * 100:.1f} %)"
         )
-
-    tie = _cascade_tie()
-    print("cascade with a tie (B's call starts the instant A's times out), buggy:")
-    for strategy in STRATEGIES:
-        r = explore(tie, source="cascade_tie", runs=args.runs, strategy=strategy, jobs=2)
-        teardown = sum(s.count for s in r.signatures if s.oracle == "no_reconnect_while_in_flight")
-        print(
-            f"  {strategy:<6} in-flight teardown in {teardown / r.runs * 100:5.1f} % of seeds "
-            f"(any failure {r.hit_rate * 100:.1f} %)"
-        )
-
-    total = 200 * args.explorations
-    wide = explore(scenario, source=source, runs=total, jobs=2)
-    hits = set(wide.failing_seeds)
-    found = sum(
-        any(seed in hits for seed in range(k * 200, (k + 1) * 200))
-        for k in range(args.explorations)
-    )
     print(
-        f"explorations of 200 runs that find the bug: {found}/{args.explorations} "
-        f"({found / args.explorations * 100:.0f} %); hit rate over {total} seeds "
-        f"{wide.hit_rate * 100:.1f} %"
+        "failing seeds that fail again when rerun: "
+        f"{rerun_failing(reports[NAME, 'random'], 30):.0f} %"
     )
-
-    first = wide.first_failing_seed
+    first = reports[NAME, "fifo"].first_failing_seed
     if first is not None:
         result = shrink(scenario, policy="buggy", seed=first, oracle="no_reconnect_while_in_flight")
-        print(
-            f"shrink seed {first}: faults {result.faults_before} -> {result.faults_after}, "
-            f"{len(result.steps)} simplifications in {result.attempts} runs"
-        )
+        print(f"shrink seed {first}: {len(result.steps)} simplifications in {result.attempts} runs")
 
     for runs in (100, 1000):
         done, rss = _rss(runs)

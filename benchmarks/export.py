@@ -13,31 +13,42 @@ take the measured process's interpreter lock:
    export on <= 1.10x off.
 2. Spans per second of a whole run's trace sent at once (``export_traces_data``: conversion,
    protobuf encoding, the request, the receiver's decoding) against writing it to
-   ``trace.jsonl``.
+   ``trace.jsonl`` with the harness's own run-file writer; the sides alternate, one send each
+   a round.
+3. Encoding a run's trace into the request bytes: the harness's encoder (OTLP JSON straight to
+   protobuf) against the SDK's path (``readable_spans`` then ``encode_spans``), alternating.
+   The hand-written encoder is kept only while it is measured faster: target <= 0.5x.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from benchmarks._figures import Figure, make
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+from benchmarks._alternate import Samples, alternate, compared, per_round_ratio
+from benchmarks._figures import Figure
 from benchmarks._otlp_receiver import Received, SharedCount, otlp_receiver
 from harness.scenarios import Scenario, resolve, run_scenario
+from harness.scenarios.artifacts import write_jsonl
+from harness.telemetry.components import regroup_by_service
 from harness.telemetry.export import (
     PROTOCOLS,
     ExportSettings,
     Protocol,
     RunExporter,
     build_exporter,
+    encode_request,
     export_traces_data,
+    readable_spans,
 )
 
 NAME = "cascade"
@@ -76,10 +87,9 @@ def _block(
     return (time.perf_counter() - started) / runs
 
 
-def wall_per_run(rounds: int, runs: int) -> dict[str, list[float]]:
+def wall_per_run(rounds: int, runs: int) -> Samples:
     """Seconds per run of each side ("off" and each protocol), one block per side a round."""
     scenario, _ = resolve(NAME)
-    samples: dict[str, list[float]] = {"off": [], **{p: [] for p in PROTOCOLS}}
     with (
         otlp_receiver("grpc", process=True) as grpc_rx,
         otlp_receiver("http/protobuf", process=True) as http_rx,
@@ -89,89 +99,106 @@ def wall_per_run(rounds: int, runs: int) -> dict[str, list[float]]:
             "grpc": ("grpc", grpc_rx[0], grpc_rx[1]),
             "http/protobuf": ("http/protobuf", http_rx[0], http_rx[1]),
         }
-        order = list(targets)
-        for side in order:  # warm-up: imports, channels, caches
-            _block(scenario, 2, targets[side])
-        for round_ in range(rounds):
-            # Rotate the order so no side always runs first after the machine was idle.
-            for side in order[round_ % 3 :] + order[: round_ % 3]:
-                samples[side].append(_block(scenario, runs, targets[side]))
-    return samples
+        return alternate(
+            {side: partial(_block, scenario, runs, target) for side, target in targets.items()},
+            rounds,
+        )
 
 
-def spans_per_second(sends: int) -> dict[str, float]:
-    """Spans/s of one run's trace sent at once over each protocol, and written to a file
-    (the median send)."""
+def spans_per_second(sends: int) -> Samples:
+    """Spans/s of one run's trace sent at once over each protocol, and written to
+    ``trace.jsonl`` by the harness's writer; one send of each side a round."""
     scenario, _ = resolve(NAME)
     trace: Mapping[str, Any] = run_scenario(scenario, policy="buggy", source=NAME).trace
     spans = sum(len(s["spans"]) for rs in trace["resourceSpans"] for s in rs["scopeSpans"])
-    out: dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "trace.jsonl"
-
-        def write() -> None:
-            path.write_text(json.dumps(trace, separators=(",", ":")) + "\n", encoding="utf-8")
-
-        out["trace.jsonl"] = _median_seconds(write, sends)
-    for protocol in PROTOCOLS:
-        with otlp_receiver(protocol, process=True) as (url, received):
+    with ExitStack() as stack:
+        path = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "trace.jsonl"
+        sides: dict[str, Callable[[], float]] = {
+            "trace.jsonl": partial(_seconds, lambda: write_jsonl(path, [trace]))
+        }
+        receivers = {}
+        for protocol in PROTOCOLS:
+            url, receivers[protocol] = stack.enter_context(otlp_receiver(protocol, process=True))
             exporter = build_exporter(_settings(protocol, url))
-            try:
-                out[protocol] = _median_seconds(partial(export_traces_data, trace, exporter), sends)
-            finally:
-                exporter.shutdown()
+            stack.callback(exporter.shutdown)
+            sides[protocol] = partial(_seconds, partial(export_traces_data, trace, exporter))
+        seconds = alternate(sides, sends)
+        for protocol, received in receivers.items():
             # One warm-up send and ``sends`` timed ones, each delivered in full.
             if received.spans != spans * (sends + 1):
                 raise RuntimeError(
                     f"the {protocol} receiver got {received.spans} of {spans * (sends + 1)} spans"
                 )
-    return {side: spans / seconds for side, seconds in out.items()}
+    return {side: [spans / s for s in values] for side, values in seconds.items()}
 
 
-def _ratio(walls: Mapping[str, list[float]], side: str) -> float:
-    """Median of the per-round ratios ``side / off``: each round's blocks ran back to back, so
-    drift of a shared machine between rounds cancels."""
-    return statistics.median(on / off for on, off in zip(walls[side], walls["off"], strict=True))
+def encoding(rounds: int) -> Samples:
+    """Seconds to encode one run's trace into request bytes: "harness" and "sdk"."""
+    scenario, _ = resolve(NAME)
+    trace: Mapping[str, Any] = run_scenario(scenario, policy="buggy", source=NAME).trace
+
+    def sdk() -> bytes:
+        spans = readable_spans(regroup_by_service(dict(trace)))
+        return bytes(encode_spans(spans).SerializeToString())
+
+    if encode_request(trace) != sdk():
+        raise RuntimeError("the harness's encoder and the SDK's disagree on this trace")
+    return alternate(
+        {
+            "harness": partial(_seconds, partial(encode_request, trace)),
+            "sdk": partial(_seconds, sdk),
+        },
+        rounds,
+    )
 
 
-def _median_seconds(send: Callable[[], object], times: int) -> float:
-    """Median seconds of ``send()`` over ``times`` calls, after one warm-up call."""
+def _seconds(send: Callable[[], object]) -> float:
+    started = time.perf_counter()
     send()
-    samples = []
-    for _ in range(times):
-        started = time.perf_counter()
-        send()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
+    return time.perf_counter() - started
 
 
 def figures(*, quick: bool = False) -> list[Figure]:
     """Sim run wall time with export on vs off per protocol; spans/s per protocol vs file."""
     rounds, runs, sends = (3, 10, 20) if quick else (9, 20, 100)
     walls = wall_per_run(rounds, runs)
-    off = statistics.median(walls["off"]) * 1000
     rates = spans_per_second(sends)
-    rows = [
-        make(
-            f"sim run {NAME} with OTLP export ({protocol}), median wall",
-            statistics.median(walls[protocol]) * 1000,
-            "ms",
-            baseline=off,
-            ratio=_ratio(walls, protocol),
-            target="<= 1.10x",
-        )
-        for protocol in PROTOCOLS
-    ]
-    rows += [
-        make(
-            f"spans/s sent at once over OTLP ({protocol}) vs written to trace.jsonl",
-            rates[protocol],
-            "spans/s",
-            baseline=rates["trace.jsonl"],
-        )
-        for protocol in PROTOCOLS
-    ]
-    return rows
+    encoded = encoding(sends)
+    return (
+        [
+            compared(
+                f"sim run {NAME} with OTLP export ({protocol}), median wall",
+                walls,
+                protocol,
+                "off",
+                "ms",
+                scale=1000,
+                target="<= 1.10x",
+            )
+            for protocol in PROTOCOLS
+        ]
+        + [
+            compared(
+                f"spans/s sent at once over OTLP ({protocol}) vs written to trace.jsonl",
+                rates,
+                protocol,
+                "trace.jsonl",
+                "spans/s",
+            )
+            for protocol in PROTOCOLS
+        ]
+        + [
+            compared(
+                f"OTLP request of a {NAME} trace: harness encoder vs SDK encode_spans",
+                encoded,
+                "harness",
+                "sdk",
+                "us",
+                scale=1e6,
+                target="<= 0.5x",
+            )
+        ]
+    )
 
 
 def main() -> None:
@@ -186,7 +213,7 @@ def main() -> None:
     print(f"  {'export off':<24} {off * 1000:8.2f} ms")
     for protocol in PROTOCOLS:
         on = statistics.median(walls[protocol])
-        ratio = _ratio(walls, protocol)
+        ratio = per_round_ratio(walls, protocol, "off")
         print(
             f"  {'export ' + protocol:<24} {on * 1000:8.2f} ms  {ratio:5.3f}x  "
             f"({(ratio - 1) * 100:+.1f} %, target <= +10 %; median of per-round ratios)"
@@ -194,7 +221,13 @@ def main() -> None:
     rates = spans_per_second(args.sends)
     print(f"one run's spans sent at once, {args.sends} times")
     for side, rate in rates.items():
-        print(f"  {side:<24} {rate:10,.0f} spans/s")
+        print(f"  {side:<24} {statistics.median(rate):10,.0f} spans/s")
+    encoded = encoding(args.sends)
+    print(
+        f"encoding the trace: harness {statistics.median(encoded['harness']) * 1e6:,.0f} us, "
+        f"SDK {statistics.median(encoded['sdk']) * 1e6:,.0f} us, "
+        f"{per_round_ratio(encoded, 'harness', 'sdk'):.2f}x"
+    )
 
 
 if __name__ == "__main__":

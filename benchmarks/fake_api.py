@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -156,7 +155,6 @@ async def measure(iterations: int) -> list[tuple[str, float, float]]:
 
 def figures(*, quick: bool = False) -> list[Figure]:
     """Median round trip of the fake vs the floor, per transport and conversation size."""
-    logging.getLogger("httpx2").setLevel(logging.WARNING)
     rows = anyio.run(measure, 60 if quick else 300)
     targets = {"in-process, 1 message(s)": "<= 2.5 ms", "in-process, 20 message(s)": "<= 1.3x"}
     from benchmarks._aimock import aimock_figures
@@ -177,7 +175,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=300)
     args = parser.parse_args()
-    logging.getLogger("httpx2").setLevel(logging.WARNING)
     rows = anyio.run(measure, args.iterations)
     print(f"{'round trip (median)':<28}{'floor ms':>10}{'fake ms':>10}{'ratio':>8}")
     for name, floor, ours in rows:

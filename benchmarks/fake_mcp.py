@@ -1,25 +1,31 @@
-"""Benchmark: round trip of a scripted fake MCP tool against a bare ``MCPServer`` echo tool.
+"""Benchmark: round trip of a scripted fake MCP tool against a bare ``MCPServer`` tool.
 
-Run ``python -m benchmarks.fake_mcp``. Measures, side by side in one run, the median
-``tools/call`` round trip through the real ``mcp.Client`` in memory (legacy mode: JSON-RPC over
-memory streams) and over stdio subprocesses, and the time from spawn to ready for stdio.
-The floor is a bare ``MCPServer`` with an async echo tool; the target is scripted <= 1.2x.
+Run ``python -m benchmarks.fake_mcp``. Measures, side by side in one run, the ``tools/call``
+round trip through the real ``mcp.Client`` in memory (legacy mode: JSON-RPC over memory
+streams) and over stdio subprocesses, and the time from spawn to ready for stdio. The floor is
+a bare ``MCPServer`` tool doing the fake's result work and no more: registered as the fake's
+tools are (no output schema, so no structured output) and returning the same text result.
+Every client is open at once and the sides alternate, a batch of calls each per round; the
+ratio is the median of the per-round ratios. The target is scripted <= 1.2x.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import anyio
 from mcp import Client, StdioServerParameters
 from mcp.server.mcpserver import MCPServer
+from mcp_types import CallToolResult, TextContent
 
-from benchmarks._figures import Figure, make
+from benchmarks._alternate import Samples, alternate_async, compared
+from benchmarks._figures import Figure
 from fake_servers.mcp import (
     Behaviour,
     ResultSpec,
@@ -28,6 +34,9 @@ from fake_servers.mcp import (
     build_server,
     stdio_parameters,
 )
+from harness.logging_guard import keep_root_logging
+
+ARGS = {"host": "nas01", "command": "uptime"}
 
 SCRIPT_YAML = """
 tools:
@@ -42,11 +51,12 @@ tools:
 
 
 def bare_server() -> MCPServer:
-    server = MCPServer("bare-echo")
+    with keep_root_logging():
+        server = MCPServer("bare-echo")
 
-    @server.tool()
-    async def echo(host: str, command: str) -> str:
-        return command
+    @server.tool(structured_output=False)
+    async def echo(host: str, command: str) -> CallToolResult:
+        return CallToolResult(content=[TextContent(type="text", text="ok")])
 
     return server
 
@@ -63,26 +73,38 @@ def scripted_script() -> ServerScript:
     )
 
 
-async def median_round_trip(client: Client, tool: str, calls: int) -> float:
-    args = {"host": "nas01", "command": "uptime"}
-    for _ in range(min(50, calls)):
-        await client.call_tool(tool, args, read_timeout_seconds=30)
-    samples = []
-    for _ in range(calls):
+def _batch(client: Client, tool: str, calls: int) -> Callable[[], Awaitable[float]]:
+    """Seconds per call of ``calls`` round trips."""
+
+    async def run() -> float:
         start = time.perf_counter()
-        await client.call_tool(tool, args, read_timeout_seconds=30)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+        for _ in range(calls):
+            await client.call_tool(tool, ARGS, read_timeout_seconds=30)
+        return (time.perf_counter() - start) / calls
+
+    return run
 
 
-async def timed_session(
-    target: MCPServer | StdioServerParameters, tool: str, calls: int
-) -> tuple[float, float]:
-    """(spawn-to-ready seconds, median round trip seconds)."""
-    start = time.perf_counter()
-    async with Client(target, mode="legacy") as client:
-        ready = time.perf_counter() - start
-        return ready, await median_round_trip(client, tool, calls)
+def _spawn(target: StdioServerParameters) -> Callable[[], Awaitable[float]]:
+    """Seconds from spawn to an initialized session."""
+
+    async def run() -> float:
+        start = time.perf_counter()
+        async with Client(target, mode="legacy"):
+            return time.perf_counter() - start
+
+    return run
+
+
+async def _sessions(
+    targets: dict[str, tuple[MCPServer | StdioServerParameters, str]], calls: int, rounds: int
+) -> Samples:
+    async with AsyncExitStack() as stack:
+        sides = {}
+        for side, (target, tool) in targets.items():
+            client = await stack.enter_async_context(Client(target, mode="legacy"))
+            sides[side] = _batch(client, tool, calls)
+        return await alternate_async(sides, rounds)
 
 
 def bare_stdio() -> StdioServerParameters:
@@ -91,75 +113,73 @@ def bare_stdio() -> StdioServerParameters:
     )
 
 
-async def bench(calls: int, spawns: int) -> list[tuple[str, float, float]]:
-    rows: list[tuple[str, float, float]] = []
-
-    def row(label: str, floor: float, scripted: float) -> None:
-        rows.append((label, floor, scripted))
-
-    _, floor = await timed_session(bare_server(), "echo", calls)
-    _, scripted = await timed_session(
-        build_server("ssh", script=scripted_script()).server, "mem_ssh", calls
+async def bench(calls: int, rounds: int, spawns: int) -> list[Figure]:
+    memory = await _sessions(
+        {
+            "floor": (bare_server(), "echo"),
+            "scripted": (build_server("ssh", script=scripted_script()).server, "mem_ssh"),
+            "built-in": (build_server("ssh").server, "mem_ssh"),
+        },
+        calls,
+        rounds,
     )
-    _, builtin = await timed_session(build_server("ssh").server, "mem_ssh", calls)
-    row("in-memory tools/call, scripted result", floor, scripted)
-    row("in-memory tools/call, built-in result", floor, builtin)
-
+    rows = [
+        compared(
+            f"fake MCP in-memory tools/call, {side} result",
+            memory,
+            side,
+            "floor",
+            "ms",
+            scale=1000,
+            target="<= 1.2x" if side == "scripted" else "",
+        )
+        for side in ("scripted", "built-in")
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "ssh.yaml"
         script.write_text(SCRIPT_YAML, encoding="utf-8")
-        fake_params = stdio_parameters("ssh", script=script)
-        stdio_calls = max(calls // 4, 50)
-        ready_floor, floor_rt = await timed_session(bare_stdio(), "echo", stdio_calls)
-        ready_fake, fake_rt = await timed_session(fake_params, "mem_ssh", stdio_calls)
-        row("stdio tools/call, scripted result", floor_rt, fake_rt)
-        readies_floor, readies_fake = [ready_floor], [ready_fake]
-        for _ in range(spawns - 1):
-            readies_floor.append((await timed_session(bare_stdio(), "echo", 1))[0])
-            readies_fake.append((await timed_session(fake_params, "mem_ssh", 1))[0])
-        row(
-            "stdio spawn to ready",
-            statistics.median(readies_floor),
-            statistics.median(readies_fake),
+        fake = stdio_parameters("ssh", script=script)
+        stdio = await _sessions(
+            {"floor": (bare_stdio(), "echo"), "scripted": (fake, "mem_ssh")},
+            max(calls // 4, 10),
+            rounds,
         )
+        ready = await alternate_async({"floor": _spawn(bare_stdio()), "fake": _spawn(fake)}, spawns)
+    rows.append(
+        compared(
+            "fake MCP stdio tools/call, scripted result",
+            stdio,
+            "scripted",
+            "floor",
+            "ms",
+            scale=1000,
+            target="<= 1.2x",
+        )
+    )
+    rows.append(compared("fake MCP stdio spawn to ready", ready, "fake", "floor", "ms", scale=1000))
     return rows
 
 
-def print_table(rows: list[tuple[str, float, float]]) -> None:
-    print(f"{'measure (median)':40} {'bare floor':>12} {'fake':>12} {'ratio':>7}")
-    for label, floor, fake in rows:
-        print(f"{label:40} {_ms(floor):>12} {_ms(fake):>12} {fake / floor:>6.2f}x")
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.3f} ms"
-
-
 def figures(*, quick: bool = False) -> list[Figure]:
-    """Median ``tools/call`` round trip of the fake vs the bare floor, and stdio spawn to ready."""
-    rows = anyio.run(bench, 300 if quick else 2000, 1 if quick else 3)
-    return [
-        make(
-            f"fake MCP {label}",
-            fake * 1000,
-            "ms",
-            baseline=floor * 1000,
-            target="<= 1.2x" if "scripted" in label else "",
-        )
-        for label, floor, fake in rows
-    ]
+    """``tools/call`` round trip of the fake vs the bare floor, and stdio spawn to ready."""
+    return anyio.run(bench, *((50, 7, 1) if quick else (100, 21, 3)))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=2000, help="round trips per in-memory row")
+    parser.add_argument("--calls", type=int, default=100, help="in-memory round trips per round")
+    parser.add_argument("--rounds", type=int, default=21, help="rounds of each side")
     parser.add_argument("--spawns", type=int, default=3, help="stdio spawns per server")
     parser.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.serve_bare:
         bare_server().run()
         return
-    print_table(anyio.run(bench, options.calls, options.spawns))
+    for row in anyio.run(bench, options.calls, options.rounds, options.spawns):
+        print(
+            f"{row['figure']:<48} floor {row['baseline'] or 0:8.3f} ms  "
+            f"fake {row['value'] or 0:8.3f} ms  {row['ratio'] or 0:5.2f}x"
+        )
 
 
 if __name__ == "__main__":

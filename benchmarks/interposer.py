@@ -27,7 +27,8 @@ import anyio
 from anyio.abc import Process
 from mcp import Client, StdioServerParameters
 
-from benchmarks._figures import Figure, make
+from benchmarks._alternate import compared
+from benchmarks._figures import Figure
 
 SERVER = [sys.executable, "-m", "fake_servers.mcp.ssh"]
 INTERPOSE = [sys.executable, "-m", "harness", "interpose"]
@@ -133,26 +134,31 @@ def figures(*, quick: bool = False) -> list[Figure]:
     calls, echoes, warmup = (100, 300, 20) if quick else (400, 2000, 50)
     calls_s = anyio.run(_call_samples, calls, warmup)
     echo_s = anyio.run(_echo_samples, echoes, warmup)
-    direct = statistics.median(calls_s["direct"]) * 1e6
-    cat = statistics.median(echo_s["cat"]) * 1e6
+    # Calls alternate one by one: each ratio is the median of the per-call ratios.
     return [
-        make(
+        compared(
             "interposer tools/call round trip (stdio, median)",
-            statistics.median(calls_s["interposer"]) * 1e6,
+            calls_s,
+            "interposer",
+            "direct",
             "us",
-            baseline=direct,
+            scale=1e6,
         ),
-        make(
+        compared(
             "interposer + idle fault plan tools/call round trip",
-            statistics.median(calls_s["interposer+plan"]) * 1e6,
+            calls_s,
+            "interposer+plan",
+            "direct",
             "us",
-            baseline=direct,
+            scale=1e6,
         ),
-        make(
+        compared(
             "interposer relay, 1 KiB frame echoed by cat",
-            statistics.median(echo_s["interposer+cat"]) * 1e6,
+            echo_s,
+            "interposer+cat",
+            "cat",
             "us",
-            baseline=cat,
+            scale=1e6,
         ),
     ]
 

@@ -6,8 +6,11 @@ The proxy runs as its own process (``harness proxy serve``), as a real Toxiproxy
 client and the upstream server share this process's event loop in both measurements.
 
 1. Throughput: the client sends ``--megabytes`` MiB and half-closes; the server counts the bytes
-   and acknowledges. Best of ``--repeat`` runs, MiB/s.
+   and acknowledges. MiB/s.
 2. Round trip: 1 KiB request, 1 KiB echo, ``--round-trips`` times after a warm-up; median µs.
+
+Direct and proxied alternate, ``--repeat`` rounds; figures are medians over the rounds and the
+ratio the median of the per-round ratios.
 
 Targets: through the proxy >= 0.45x direct throughput, <= 150 µs added median round trip.
 """
@@ -20,11 +23,12 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from functools import partial
 
 from toxiproxy import Toxiproxy
 
-from benchmarks._figures import Figure, make
+from benchmarks._alternate import Samples, alternate_async, compared, per_round_ratio
+from benchmarks._figures import Figure
 
 CHUNK = 1 << 20
 MESSAGE = 1024
@@ -95,23 +99,8 @@ def _start_proxy() -> tuple[subprocess.Popen[str], Toxiproxy]:
     return process, api
 
 
-async def _best_pair(
-    repeat: int,
-    direct: Callable[[], Awaitable[float]],
-    proxied: Callable[[], Awaitable[float]],
-    *,
-    low: bool,
-) -> tuple[float, float]:
-    """Best of ``repeat`` runs each, alternating so load drift on a shared machine hits both."""
-    pick = min if low else max
-    pairs = [(await direct(), await proxied()) for _ in range(repeat)]
-    return pick(a for a, _ in pairs), pick(b for _, b in pairs)
-
-
-async def measure(
-    megabytes: int, round_trips: int, repeat: int
-) -> tuple[float, float, float, float]:
-    """(direct MiB/s, proxied MiB/s, direct round trip s, proxied round trip s)."""
+async def measure(megabytes: int, round_trips: int, repeat: int) -> tuple[Samples, Samples]:
+    """MiB/s and round trip seconds, "direct" and "proxied", ``repeat`` alternating rounds."""
     sink = await asyncio.start_server(_sink, "127.0.0.1", 0)
     echo = await asyncio.start_server(_echo, "127.0.0.1", 0)
     sink_port = sink.sockets[0].getsockname()[1]
@@ -127,17 +116,21 @@ async def measure(
         via_sink = int(sink_proxy.listen.rsplit(":", 1)[1])
         via_echo = int(echo_proxy.listen.rsplit(":", 1)[1])
 
-        direct_mib, proxied_mib = await _best_pair(
+        rates = await alternate_async(
+            {
+                "direct": partial(throughput, sink_port, megabytes),
+                "proxied": partial(throughput, via_sink, megabytes),
+            },
             repeat,
-            lambda: throughput(sink_port, megabytes),
-            lambda: throughput(via_sink, megabytes),
-            low=False,
+            warmup=0,
         )
-        direct_rtt, proxied_rtt = await _best_pair(
+        trips = await alternate_async(
+            {
+                "direct": partial(round_trip, echo_port, round_trips),
+                "proxied": partial(round_trip, via_echo, round_trips),
+            },
             repeat,
-            lambda: round_trip(echo_port, round_trips),
-            lambda: round_trip(via_echo, round_trips),
-            low=True,
+            warmup=0,
         )
     finally:
         process.terminate()
@@ -147,42 +140,45 @@ async def measure(
             await server.wait_closed()
         # Let the echo handlers see the proxy's connections close before the loop ends.
         await asyncio.sleep(0.1)
-    return direct_mib, proxied_mib, direct_rtt, proxied_rtt
+    return rates, trips
 
 
 def figures(*, quick: bool = False) -> list[Figure]:
     """Throughput and 1 KiB round trip through the proxy (its own process) vs direct."""
     megabytes, round_trips, repeat = (32, 300, 2) if quick else (256, 2000, 3)
-    direct_mib, proxied_mib, direct_rtt, proxied_rtt = asyncio.run(
-        measure(megabytes, round_trips, repeat)
-    )
+    rates, trips = asyncio.run(measure(megabytes, round_trips, repeat))
     return [
-        make(
+        compared(
             f"proxy throughput ({megabytes} MiB, no toxics)",
-            proxied_mib,
+            rates,
+            "proxied",
+            "direct",
             "MiB/s",
-            baseline=direct_mib,
             target=">= 0.45x",
         ),
-        make(
+        compared(
             "proxy round trip (1 KiB, median)",
-            proxied_rtt * 1e6,
+            trips,
+            "proxied",
+            "direct",
             "us",
-            baseline=direct_rtt * 1e6,
+            scale=1e6,
             target="<= +150 us",
         ),
     ]
 
 
 async def main(megabytes: int, round_trips: int, repeat: int) -> None:
-    direct_mib, proxied_mib, direct_rtt, proxied_rtt = await measure(megabytes, round_trips, repeat)
-    ratio = proxied_mib / direct_mib
+    rates, trips = await measure(megabytes, round_trips, repeat)
+    direct_mib, proxied_mib = (statistics.median(rates[side]) for side in ("direct", "proxied"))
+    direct_rtt, proxied_rtt = (statistics.median(trips[side]) for side in ("direct", "proxied"))
+    ratio = per_round_ratio(rates, "proxied", "direct")
     added_us = (proxied_rtt - direct_rtt) * 1e6
-    print(f"throughput ({megabytes} MiB, best of {repeat})")
+    print(f"throughput ({megabytes} MiB, median of {repeat} alternating rounds)")
     print(f"  direct        {direct_mib:10.1f} MiB/s")
     print(f"  via proxy     {proxied_mib:10.1f} MiB/s")
     print(f"  ratio         {ratio:10.2f}x   (target >= 0.45x)")
-    print(f"round trip (1 KiB, median of {round_trips}, best of {repeat})")
+    print(f"round trip (1 KiB, median of {round_trips}, median of {repeat} rounds)")
     print(f"  direct        {direct_rtt * 1e6:10.1f} us")
     print(f"  via proxy     {proxied_rtt * 1e6:10.1f} us")
     print(f"  added         {added_us:10.1f} us   (target <= 150 us)")

@@ -9,9 +9,9 @@ Run ``python -m benchmarks.runtime``. Side by side in one run, on the same in-me
 
 Both sides run with the same tracing set up (the harness's global routing provider with a
 batch span processor and an in-memory exporter), so the MCP SDK's own spans cost the same on
-both. The machine is shared and noisy: each round times a batch of calls on both sides, in
-alternating order (raw first on even rounds, runtime first on odd ones), and the ratio is the
-median of the per-round ratios, so drift between rounds cancels. Target: runtime <= 1.15x.
+both. The machine is shared and noisy: each round times a batch of calls on every side, in an
+order rotating from round to round, and the ratio is the median of the per-round ratios, so
+drift between rounds cancels. Target: runtime <= 1.15x.
 
 ``--breakdown`` adds two sides that split what the runtime adds: the raw call inside the
 runtime's own ``execute_tool`` span (same attributes, nothing else), and the host manager's
@@ -43,13 +43,15 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from benchmarks._alternate import alternate_async, per_round_ratio
 from benchmarks._figures import Figure, make
 from fake_servers.mcp import build_server
 from harness.chaos_random import ChaosRandom
-from harness.runtime.agent import AgentSpec, _CurrentSpan
+from harness.runtime.agent import AgentSpec
 from harness.runtime.config import RuntimeConfig
 from harness.runtime.host import ServerSpec
 from harness.runtime.runtime import Runtime
+from harness.telemetry.current_span import CurrentSpan
 from harness.telemetry.routing import SpanSink, install_router
 
 ARGS = {"host": "web1", "command": "uptime"}
@@ -97,7 +99,7 @@ async def _measure(
 
         async def span_only(i: int) -> None:
             attributes = {**span_attributes, "gen_ai.tool.call.id": f"toolu_{i}"}
-            with _CurrentSpan(tracer, span_name, attributes):
+            with CurrentSpan(tracer, span_name, attributes):
                 await client.call_tool("mem_ssh", ARGS, read_timeout_seconds=150)
 
         async def host_only(i: int) -> None:
@@ -112,28 +114,22 @@ async def _measure(
             "host only": host_only,
             "runtime": runtime,
         }
-        times: dict[str, list[float]] = {side: [] for side in sides}
 
-        async def timed(side: str) -> None:
-            body = bodies[side]
-            start = time.perf_counter()
-            for i in range(calls):
-                await body(i)
-            times[side].append((time.perf_counter() - start) / calls)
+        def timed(body: Callable[[int], Awaitable[None]]) -> Callable[[], Awaitable[float]]:
+            async def run() -> float:
+                start = time.perf_counter()
+                for i in range(calls):
+                    await body(i)
+                elapsed = (time.perf_counter() - start) / calls
+                # Untimed: finished spans are dropped, as an exporter that sends them would;
+                # kept, they would grow every garbage collection pass of the run.
+                exporter.clear()
+                return elapsed
 
-        # One untimed round of each warms every path (first-call caches, lazy imports).
-        for side in sides:
-            await timed(side)
-        for series in times.values():
-            series.clear()
-        for index in range(rounds):
-            # Alternate the order: forwards on even rounds, backwards on odd ones.
-            for side in sides if index % 2 == 0 else sides[::-1]:
-                await timed(side)
-            # Untimed: finished spans are dropped between rounds, as an exporter that sends
-            # them would; kept, they would grow every garbage collection pass of the run.
-            exporter.clear()
-    return times
+            return run
+
+        # The untimed first round warms every path (first-call caches, lazy imports).
+        return await alternate_async({side: timed(bodies[side]) for side in sides}, rounds)
 
 
 def _timings(calls: int, rounds: int, sides: tuple[str, ...]) -> dict[str, list[float]]:
@@ -146,17 +142,13 @@ def _timings(calls: int, rounds: int, sides: tuple[str, ...]) -> dict[str, list[
         return anyio.run(_measure, calls, rounds, exporter, sides)
 
 
-def _ratio(times: dict[str, list[float]], side: str) -> float:
-    return statistics.median(r / b for r, b in zip(times[side], times["raw"], strict=True))
-
-
 def measure(*, calls: int = 100, rounds: int = 31) -> Result:
     """Time the runtime's tool call against the raw client call, rounds alternated."""
     times = _timings(calls, rounds, SIDES)
     return Result(
         raw_us=statistics.median(times["raw"]) * 1e6,
         runtime_us=statistics.median(times["runtime"]) * 1e6,
-        ratio=_ratio(times, "runtime"),
+        ratio=per_round_ratio(times, "runtime", "raw"),
         rounds=rounds,
     )
 
@@ -182,7 +174,8 @@ def _breakdown(calls: int, rounds: int) -> None:
     print(f"{'side':<12} {'us/call':>9} {'added us':>9} {'ratio':>7}")
     for side in BREAKDOWN:
         value = statistics.median(times[side]) * 1e6
-        print(f"{side:<12} {value:>9.1f} {value - raw:>+9.1f} {_ratio(times, side):>7.3f}")
+        ratio = per_round_ratio(times, side, "raw")
+        print(f"{side:<12} {value:>9.1f} {value - raw:>+9.1f} {ratio:>7.3f}")
     print(f"(medians of {rounds} rounds of {calls} calls per side; ratios are per-round medians)")
 
 

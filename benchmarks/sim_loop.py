@@ -5,17 +5,20 @@
 1. Virtual/wall ratio: N tasks each sleep 10 times for 1..10 virtual seconds (different per
    task), under each strategy.
 2. Overhead per step: the same N tasks with zero-length sleeps (every step is a ready callback,
-   no timer), on the stock ``asyncio`` selector loop and on the sim loop under each strategy.
-   Microseconds per executed callback, best of ``--repeat`` runs.
+   no timer), on the stock ``asyncio`` selector loop and on the sim loop under each strategy,
+   alternating. Microseconds per executed callback, medians of ``--repeat`` rounds; the ratio
+   is the median of the per-round ratios.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import time
 from collections.abc import Awaitable, Callable
 
+from benchmarks._alternate import Samples, alternate, compared, per_round_ratio
 from benchmarks._figures import Figure, make
 from harness.sim import STRATEGIES, SimStats, run_sim
 
@@ -56,19 +59,17 @@ def best_sleeping_run(size: int, strategy: str, repeat: int) -> SimStats:
     return min(runs, key=lambda stats: stats.wall_elapsed)
 
 
-def cost_per_step(
-    size: int, strategy: str, repeat: int, *, trace: bool = False
-) -> tuple[float, float]:
-    """(sim loop, stock asyncio loop) seconds per executed callback with zero-length sleeps,
-    best of ``repeat`` runs each."""
+def cost_per_step(size: int, strategy: str, repeat: int, *, trace: bool = False) -> Samples:
+    """Seconds per executed callback with zero-length sleeps on the sim loop ("sim") and the
+    stock asyncio loop ("stock"), alternating, ``repeat`` rounds."""
     workload = sleeping_workload(size, zero=True)
     steps = run_sim(workload, seed=0).stats.steps
-    stock = min(stock_loop_wall(workload) for _ in range(repeat)) / steps
-    wall = min(
-        run_sim(workload, seed=0, strategy=strategy, record_trace=trace).stats.wall_elapsed
-        for _ in range(repeat)
-    )
-    return wall / steps, stock
+
+    def sim() -> float:
+        stats = run_sim(workload, seed=0, strategy=strategy, record_trace=trace).stats
+        return stats.wall_elapsed / steps
+
+    return alternate({"sim": sim, "stock": lambda: stock_loop_wall(workload) / steps}, repeat)
 
 
 def figures(*, quick: bool = False) -> list[Figure]:
@@ -78,13 +79,14 @@ def figures(*, quick: bool = False) -> list[Figure]:
     ratio = best_sleeping_run(100, "fifo", repeat).virtual_wall_ratio
     rows = [make("sim loop virtual/wall, 100 tasks x 10 sleeps (fifo)", ratio, "")]
     for strategy in STRATEGIES:
-        sim, stock = cost_per_step(1000, strategy, repeat)
         rows.append(
-            make(
+            compared(
                 f"sim loop cost per step vs stock asyncio, 1000 tasks ({strategy})",
-                sim * 1e6,
+                cost_per_step(1000, strategy, repeat),
+                "sim",
+                "stock",
                 "us",
-                baseline=stock * 1e6,
+                scale=1e6,
             )
         )
     return rows
@@ -105,7 +107,7 @@ def ratio_table(sizes: list[int], repeat: int) -> None:
 
 def overhead_table(sizes: list[int], repeat: int) -> None:
     print()
-    print("Cost per executed callback, zero-length sleeps (best of runs)")
+    print("Cost per executed callback, zero-length sleeps (medians of alternating rounds)")
     header = f"{'N':>6} {'steps':>8} {'stock us':>9}"
     header += "".join(f" {name + ' us':>10} {'x':>5}" for name in (*STRATEGIES, "fifo+trace"))
     print(header)
@@ -113,16 +115,17 @@ def overhead_table(sizes: list[int], repeat: int) -> None:
         steps = run_sim(sleeping_workload(size, zero=True), seed=0).stats.steps
         line = ""
         for strategy, trace in (*((name, False) for name in STRATEGIES), ("fifo", True)):
-            per_step, stock = cost_per_step(size, strategy, repeat, trace=trace)
+            samples = cost_per_step(size, strategy, repeat, trace=trace)
             if not line:
-                line = f"{size:>6} {steps:>8} {stock * 1e6:>9.2f}"
-            line += f" {per_step * 1e6:>10.2f} {per_step / stock:>5.2f}"
+                line = f"{size:>6} {steps:>8} {statistics.median(samples['stock']) * 1e6:>9.2f}"
+            line += f" {statistics.median(samples['sim']) * 1e6:>10.2f}"
+            line += f" {per_round_ratio(samples, 'sim', 'stock'):>5.2f}"
         print(line)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3, help="runs per cell (best is shown)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds per cell (medians are shown)")
     parser.add_argument(
         "--sizes", type=int, nargs="+", default=[10, 100, 1000], help="numbers of tasks"
     )

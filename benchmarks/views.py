@@ -1,7 +1,7 @@
 """Benchmark: the views of a run with many agents (``harness trace html`` and ``trace show``).
 
 Run ``python -m benchmarks.views``. A scenario whose main agent spawns N subagents is run in
-sim mode for three sizes (10, 100 and 1,000 agents; 10, 30 and 300 with ``--quick``), and the
+sim mode for three sizes (16, 64 and 256 agents; 8, 32 and 128 with ``--quick``), and the
 views of each saved run are built and drawn (the HTML report, the terminal waterfall). The
 figure is what the agents between the middle and the large size cost; the baseline is what
 the same number of agents cost between the small and the middle size (time per added agent
@@ -15,12 +15,14 @@ import argparse
 import io
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from benchmarks._figures import Figure, make
+from benchmarks._alternate import alternate, compared
+from benchmarks._figures import Figure
 from harness.scenarios import run_scenario, write_run
 from harness.scenarios.model import parse_scenario
 
@@ -57,8 +59,12 @@ def saved_run(agents: int, root: Path) -> Path:
     return write_run(run_scenario(scenario, policy="fixed"), scenario, root)
 
 
-def time_views(run_dir: Path) -> tuple[float, float]:
-    """Seconds to build and draw the HTML report, and the terminal waterfall, of ``run_dir``."""
+VIEWS = ("trace html", "trace show")
+
+
+def time_view(run_dir: Path, view: str) -> float:
+    """Seconds to build and draw ``view`` of ``run_dir``: the HTML report or the terminal
+    waterfall."""
     from rich.console import Console
 
     from harness.views import build_view
@@ -66,29 +72,41 @@ def time_views(run_dir: Path) -> tuple[float, float]:
     from harness.views.terminal import render
 
     started = time.perf_counter()
-    render_html(build_view(run_dir))
-    html = time.perf_counter() - started
-    started = time.perf_counter()
-    render(build_view(run_dir), Console(file=io.StringIO(), width=120))
-    return html, time.perf_counter() - started
+    if view == "trace html":
+        render_html(build_view(run_dir))
+    else:
+        render(build_view(run_dir), Console(file=io.StringIO(), width=120))
+    return time.perf_counter() - started
 
 
 def figures(*, quick: bool = False) -> list[Figure]:
-    sizes = (10, 30, 300) if quick else (10, 100, 1000)
+    # At most 256: a scenario turn starts at most that many tool calls at once.
+    sizes = (8, 32, 128) if quick else (16, 64, 256)
     with tempfile.TemporaryDirectory() as tmp:
         runs = {n: saved_run(n, Path(tmp)) for n in sizes}
-        time_views(runs[sizes[0]])  # warm: first use imports and compiles
-        times = {n: time_views(run_dir) for n, run_dir in runs.items()}
+        # Each round times every size of each view; the first (untimed) one warms imports.
+        times = alternate(
+            {f"{view} {n}": partial(time_view, runs[n], view) for view in VIEWS for n in sizes},
+            3 if quick else 5,
+        )
     tiny, small, large = sizes
     out: list[Figure] = []
-    for index, view in enumerate(("trace html", "trace show")):
-        per_agent = (times[small][index] - times[tiny][index]) / (small - tiny)
+    for view in VIEWS:
+        # Per round: the growth from small to large, and what the small sizes' per-agent cost
+        # predicts for it.
+        t = {n: times[f"{view} {n}"] for n in sizes}
+        grown = [b - a for a, b in zip(t[small], t[large], strict=True)]
+        predicted = [
+            max((b - a) / (small - tiny), 1e-9) * (large - small)
+            for a, b in zip(t[tiny], t[small], strict=True)
+        ]
         out.append(
-            make(
+            compared(
                 f"{view}: agents {small:,} -> {large:,} (baseline: {tiny} -> {small}, per agent)",
-                times[large][index] - times[small][index],
+                {"grown": grown, "predicted": predicted},
+                "grown",
+                "predicted",
                 "s",
-                baseline=max(per_agent, 1e-9) * (large - small),
                 target="<= 2x",
             )
         )
@@ -97,12 +115,13 @@ def figures(*, quick: bool = False) -> list[Figure]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--agents", type=int, nargs="+", default=[100, 300, 1000])
+    parser.add_argument("--agents", type=int, nargs="+", default=[64, 128, 256])
     args = parser.parse_args()
     print(f"{'agents':>7} {'html s':>8} {'show s':>8} {'html ms/agent':>14}")
     with tempfile.TemporaryDirectory() as tmp:
         for agents in args.agents:
-            html, show = time_views(saved_run(agents, Path(tmp)))
+            run_dir = saved_run(agents, Path(tmp))
+            html, show = (time_view(run_dir, view) for view in VIEWS)
             print(f"{agents:>7} {html:>8.2f} {show:>8.2f} {html / agents * 1000:>14.2f}")
 
 

@@ -9,7 +9,8 @@ where they enter our code, so callers catch one family::
     │   ├── ScenarioError        a scenario file
     │   └── FaultConfigError     a toxic, proxy or fault definition (carries an HTTP status)
     ├── ServerError              a fake server or proxy could not start, serve or stop
-    ├── RuntimeFailure           the agent runtime under test failed (recorded, never silent)
+    ├── RuntimeFailure           the system under test failed (recorded, never silent): it
+    │                            hung (a sim deadlock), refused a call, missed an expectation
     ├── FaultError               a fault could not be applied
     ├── ExportError              telemetry could not be sent to a collector
     └── HarnessDefect            the harness broke its own contract (e.g. nondeterminism)

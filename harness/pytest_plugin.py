@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from harness._pytest.keys import RUNS_KEY, SETTINGS_KEY, worker_id
+from harness.errors import ConfigError
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -254,7 +255,7 @@ def harness_run(request: pytest.FixtureRequest) -> Callable[..., HarnessResult]:
         from harness.telemetry.routing import install_router
 
         if install_router().current is not None:
-            raise RuntimeError(
+            raise ConfigError(
                 "harness_run records each run's spans itself (result.spans); "
                 "it cannot run while the span_exporter fixture is attached"
             )

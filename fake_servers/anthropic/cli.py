@@ -115,20 +115,13 @@ async def _serve(
     from fake_servers.anthropic.journal import Journal
     from fake_servers.anthropic.script import ModelScript
     from harness.chaos_random import ChaosRandom
-    from harness.telemetry.providers import build_tracer_provider
+    from harness.telemetry.providers import process_tracer_provider
     from harness.telemetry.semconv import SERVICE_FAKE_ANTHROPIC
 
     assert isinstance(script, ModelScript)
     assert isinstance(guard, ConnectionGuard)
     journal = Journal(capture_content=capture_content, path=journal_path)
-    processors = []
-    if spans_path is not None:
-        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-
-        from fake_servers.anthropic._span_file import SpanFileExporter
-
-        processors.append(SimpleSpanProcessor(SpanFileExporter(spans_path)))
-    provider = build_tracer_provider(SERVICE_FAKE_ANTHROPIC, processors=processors)
+    provider = process_tracer_provider(SERVICE_FAKE_ANTHROPIC, spans_path, collector=False)
     fake = FakeAnthropic(script, rng=ChaosRandom(seed), tracer_provider=provider, journal=journal)
     try:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:

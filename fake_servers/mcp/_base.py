@@ -28,6 +28,7 @@ from fake_servers.mcp._spans import use_tracer_provider
 from harness.chaos_random import ChaosRandom
 from harness.clock import Clock, LoopClock
 from harness.errors import ConfigError
+from harness.logging_guard import keep_root_logging
 
 __all__ = ["SERVER_NAMES", "FakeServer", "ServerEnv", "build_server", "write_process_stderr"]
 
@@ -93,9 +94,10 @@ class FakeServer:
         self.script = script
         self.clock = clock
         self.events = events
-        self.server = MCPServer(
-            f"fake-{name}", version="1.0.0", log_level="WARNING", lifespan=self._lifespan
-        )
+        with keep_root_logging():
+            self.server = MCPServer(
+                f"fake-{name}", version="1.0.0", log_level="WARNING", lifespan=self._lifespan
+            )
         self.crash_mode: CrashMode = "connections"
         self.transport = "memory"
         # Set by in-process HTTP serving: how to drop the sockets when crashing.

@@ -3,23 +3,15 @@ written to files, and a clean exit on stdin EOF (stdio) or SIGTERM / SIGINT."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Literal
+from typing import Literal
 
 import anyio
 import anyio.abc
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
-    SimpleSpanProcessor,
-    SpanExporter,
-    SpanExportResult,
-)
+from opentelemetry.sdk.trace import TracerProvider
 
 from fake_servers.mcp._base import FakeServer, build_server, write_process_stderr
 from fake_servers.mcp._events import EventLog
@@ -28,35 +20,13 @@ from fake_servers.mcp._script import ServerScript
 from fake_servers.mcp._transports import bind_socket, http_server
 from harness.chaos_random import ChaosRandom
 from harness.clock import ScaledClock
-from harness.errors import ConfigError
-from harness.telemetry.providers import build_tracer_provider
+from harness.telemetry.providers import process_tracer_provider
 from harness.telemetry.semconv import SERVICE_FAKE_MCP_PREFIX
 
-__all__ = ["SpanFileExporter", "run_process"]
+__all__ = ["run_process"]
 
 _SHUTDOWN_GRACE = 1.0
 _FLUSH_MILLIS = 1000
-
-
-class SpanFileExporter(SpanExporter):
-    """Finished spans as OTLP JSON Lines (one ``TracesData`` per export, the format of a run's
-    ``trace.jsonl``), flushed per export so they survive the process being killed."""
-
-    def __init__(self, path: str | Path) -> None:
-        # Imported only when asked for: protobuf adds to the server's start-up time.
-        from harness.telemetry.otlp_json import spans_to_otlp_json
-
-        self._encode = spans_to_otlp_json
-        self._out: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        if spans:
-            self._out.write(json.dumps(self._encode(spans), separators=(",", ":")) + "\n")
-            self._out.flush()
-        return SpanExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        self._out.close()
 
 
 def run_process(
@@ -77,13 +47,7 @@ def run_process(
     """Serve fake server ``name`` until stdin EOF (stdio) or SIGTERM / SIGINT.
 
     ``time_scale`` is the real length of one scripted second (a live run's ``--time-scale``)."""
-    processors: list[SpanProcessor] = []
-    if spans_path:
-        processors.append(SimpleSpanProcessor(SpanFileExporter(spans_path)))
-    otlp = _otlp_processor()
-    if otlp is not None:
-        processors.append(otlp)
-    provider = build_tracer_provider(f"{SERVICE_FAKE_MCP_PREFIX}{name}", processors=processors)
+    provider = process_tracer_provider(f"{SERVICE_FAKE_MCP_PREFIX}{name}", spans_path)
     events = EventLog(sink=events_path)
     fake = build_server(
         name,
@@ -106,36 +70,6 @@ def run_process(
     finally:
         provider.shutdown()
         events.close()
-
-
-def _otlp_processor() -> SpanProcessor | None:
-    """A batch OTLP exporter when ``OTEL_EXPORTER_OTLP[_TRACES]_ENDPOINT`` is set (live runs
-    sending to a collector). The protocol is ``OTEL_EXPORTER_OTLP_PROTOCOL``, read explicitly
-    because the SDK's own default differs between entry points; default ``http/protobuf``."""
-    if not (
-        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-    ):
-        return None
-    protocol = os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-    exporter: SpanExporter
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
-        exporter = OTLPSpanExporter()
-    elif protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-            OTLPSpanExporter as HttpSpanExporter,
-        )
-
-        exporter = HttpSpanExporter()
-    else:
-        raise ConfigError(
-            "unsupported OTLP protocol (use grpc or http/protobuf)",
-            field="OTEL_EXPORTER_OTLP_PROTOCOL",
-            value=protocol,
-        )
-    return BatchSpanProcessor(exporter)
 
 
 async def _serve_stdio(fake: FakeServer, provider: TracerProvider) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from harness._pytest.keys import RUNS_KEY, SETTINGS_KEY, worker_id
 from harness._pytest.runs import describe, run, run_root
+from harness.errors import RuntimeFailure
 
 if TYPE_CHECKING:
     from harness.scenarios import RunOutcome
@@ -20,7 +21,7 @@ __all__ = ["ScenarioFile", "ScenarioItem", "ScenarioUnmet"]
 POLICIES = ("buggy", "fixed")
 
 
-class ScenarioUnmet(Exception):
+class ScenarioUnmet(RuntimeFailure):
     """A scenario run did not meet its expectation (bug not reproduced, or fix not holding)."""
 
     def __init__(self, outcome: RunOutcome, seeds_run: int) -> None:

@@ -11,12 +11,12 @@
 - ``wilson_interval(k, n)``, ``shard_seeds(runs, shard=..., first_seed=...)``.
 """
 
-from harness.explore.db import FailureDB, FailureEntry, replay_stored
 from harness.explore.engine import ExploreReport, Signature, explore
 from harness.explore.seeds import parse_shard, shard_seeds
 from harness.explore.shrink import ShrinkResult, shrink, shrink_run_dir
 from harness.explore.stats import wilson_interval
 from harness.explore.worker import SeedResult
+from harness.scenarios.failure_db import FailureDB, FailureEntry, replay_stored
 
 __all__ = [
     "ExploreReport",

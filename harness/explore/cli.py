@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from harness.explore.db import FailureDB
     from harness.explore.engine import ExploreReport
     from harness.explore.shrink import ShrinkResult
     from harness.scenarios import Scenario
+    from harness.scenarios.failure_db import FailureDB
 
 __all__ = ["explore"]
 
@@ -93,9 +93,9 @@ def explore(
     Ctrl-C stops the workers, reports the runs finished so far and exits 130.
     """
     from harness._files import check_writable_dir
-    from harness.explore.db import FailureDB
     from harness.explore.seeds import parse_shard
     from harness.scenarios import resolve
+    from harness.scenarios.failure_db import FailureDB
 
     # --db and --no-db are the former spellings of --failure-db and --no-failure-db.
     db_root = old_db_root or db_root

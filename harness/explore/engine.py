@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from harness._signals import check_stop
 from harness.errors import ConfigError
-from harness.explore.db import FailureDB, FailureEntry
 from harness.explore.seeds import shard_seeds
 from harness.explore.stats import wilson_interval
 from harness.explore.worker import SeedResult, SeedRunner, WorkerConfig, init_worker, run_seed
+from harness.scenarios.failure_db import FailureDB, FailureEntry
 
 if TYPE_CHECKING:
     from harness.explore.shrink import ShrinkResult

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.errors import HarnessDefect
 from harness.explore.signature import deciding_failure, signature_of
 
 __all__ = ["SeedResult", "SeedRunner", "WorkerConfig", "init_worker", "run_seed"]
@@ -148,5 +149,5 @@ def init_worker(config: WorkerConfig) -> None:
 def run_seed(seed: int) -> SeedResult:
     """Pool task: run one seed on this worker's runner."""
     if _RUNNER is None:
-        raise RuntimeError("init_worker() was not called in this process")
+        raise HarnessDefect("init_worker() was not called in this process")
     return _RUNNER.run(seed)

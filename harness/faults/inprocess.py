@@ -22,7 +22,6 @@ import itertools
 from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack, suppress
-from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
@@ -32,12 +31,12 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from harness.chaos_random import ChaosRandom
 from harness.clock import Clock
+from harness.errors import HarnessDefect
+from harness.faults.executor import VerdictExecutor
 from harness.faults.frame_engine import (
     FrameEngine,
     FrameInfo,
     Inject,
-    Signal,
-    Verdict,
     classify_call,
 )
 from harness.faults.framing import LineFramer
@@ -134,7 +133,7 @@ class FaultyTransport:
         self._inner_write: Any = None
         self._to_client: MemoryObjectSendStream[Any] | None = None
         self._up_bytes: MemoryObjectSendStream[bytes] | None = None
-        self._held: dict[Any, Any] = {}
+        self._executor = VerdictExecutor[Any](self, clock)
         self._frozen_until = 0.0
         self._up_backlog: list[Any] = []
         self.closed = False
@@ -191,7 +190,7 @@ class FaultyTransport:
             await self._to_server(message)
             return
         info = info_from_message(getattr(message, "message", None), "upstream")
-        await self._apply(self.engine.on_frame(info), message, self._to_server)
+        await self._executor.apply(self.engine.on_frame(info), message, "upstream")
 
     async def _to_server(self, item: Any) -> None:
         # A frozen server does not read, but a client's write still succeeds (a pipe or socket
@@ -233,7 +232,7 @@ class FaultyTransport:
             await self._to_client_send(item)
             return
         info = info_from_message(item.message, "downstream")
-        await self._apply(self.engine.on_frame(info), item, self._to_client_send)
+        await self._executor.apply(self.engine.on_frame(info), item, "downstream")
 
     async def _to_client_send(self, item: Any) -> None:
         await self._wait_thaw()
@@ -242,67 +241,16 @@ class FaultyTransport:
         with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
             await self._to_client.send(item)
 
-    # -- applying verdicts ---------------------------------------------------------------
+    # -- the actuator of the verdict executor ----------------------------------------------
 
-    async def _apply(self, verdict: Verdict, message: Any, deliver: Deliver) -> None:
-        if verdict.untouched:
-            await deliver(message)
-            return
-        for request, delay in verdict.release:
-            held = self._held.pop(request, None)
-            if held is not None:
-                self._spawn(self._later(delay, self._to_client_send, [held], []))
-        if verdict.hold is not None:
-            self._held[verdict.hold] = message
-            return
-        items: list[Any] = []
-        if not verdict.drop:
-            item = message if verdict.corrupt is None else ValueError("corrupted JSON-RPC frame")
-            items = [item] * (1 + verdict.copies)
-        if verdict.delay > 0:
-            self._spawn(self._later(verdict.delay, deliver, items, verdict.after))
-            return
-        # A freeze starts before the triggering frame moves on (as the interposer stops the
-        # server before writing it), so the server sees the request only once it thaws.
-        now: list[Inject | Signal] = [
-            a
-            for a in verdict.after
-            if isinstance(a, Signal) and a.action == "freeze" and not a.after
-        ]
-        await self._act(now)
-        for item in items:
-            await deliver(item)
-        await self._act([a for a in verdict.after if a not in now])
+    async def send(self, stream: str, item: Any) -> None:
+        await (self._to_client_send if stream == "downstream" else self._to_server)(item)
 
-    async def _later(
-        self, delay: float, deliver: Deliver, items: list[Any], after: list[Inject | Signal]
-    ) -> None:
-        await self._clock.sleep(delay)
-        for item in items:
-            await deliver(item)
-        await self._act(after)
+    def corrupted(self, item: Any, keep: float) -> Any:
+        # No bytes to cut in process: what an SDK transport passes on for an unparsable line.
+        return ValueError("corrupted JSON-RPC frame")
 
-    async def _act(self, actions: list[Inject | Signal]) -> None:
-        for action in actions:
-            if isinstance(action, Signal) and action.after > 0:
-                self._spawn(
-                    self._later(action.after, self._nothing, [], [replace(action, after=0)])
-                )
-                continue
-            if isinstance(action, Signal):
-                if action.action == "kill":
-                    await self.close_connection()
-                else:
-                    self._frozen_until = max(self._frozen_until, self._clock.now() + action.seconds)
-            else:
-                item = self._injected(action)
-                if action.stream == "downstream":
-                    await self._to_client_send(item)
-                else:
-                    await self._to_server(item)
-
-    @staticmethod
-    def _injected(action: Inject) -> Any:
+    def injected(self, action: Inject) -> Any:
         if action.message is None:
             return ValueError("garbage bytes on the connection")
         from mcp.shared.message import SessionMessage
@@ -310,10 +258,19 @@ class FaultyTransport:
 
         return SessionMessage(jsonrpc_message_adapter.validate_python(action.message))
 
+    async def kill(self, how: str) -> None:
+        await self.close_connection()
+
+    def freeze(self, seconds: float) -> None:
+        self._frozen_until = max(self._frozen_until, self._clock.now() + seconds)
+
+    def spawn(self, work: Awaitable[None], stream: str | None) -> None:
+        self._spawn(work)
+
     async def _run_timed(self) -> None:
         for fault in self.engine.timed():
             await self._clock.sleep(fault.at - self._clock.now())
-            await self._act(self.engine.fire_timed(fault.name))
+            await self._executor.act(self.engine.fire_timed(fault.name))
 
     async def _wait_thaw(self) -> None:
         while (left := self._frozen_until - self._clock.now()) > 0:
@@ -338,13 +295,9 @@ class FaultyTransport:
         if self._to_client is not None:
             self._to_client.close()
 
-    @staticmethod
-    async def _nothing(item: Any) -> None:
-        del item
-
     def _spawn(self, work: Awaitable[None]) -> None:
         if self._tg is None:
-            raise RuntimeError("the transport is not open")
+            raise HarnessDefect("the transport is not open")
 
         async def run() -> None:
             await work

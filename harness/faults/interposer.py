@@ -24,7 +24,6 @@ import stat
 import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
 from typing import IO, Any, Protocol
 
 import anyio
@@ -33,11 +32,10 @@ from anyio.abc import TaskGroup
 from harness.chaos_random import ChaosRandom
 from harness.clock import Clock
 from harness.errors import ServerError
+from harness.faults.executor import VerdictExecutor
 from harness.faults.frame_engine import (
     FrameEngine,
     Inject,
-    Signal,
-    Verdict,
     encode,
     info_from_json,
 )
@@ -98,7 +96,7 @@ class Interposer:
         self._tg: TaskGroup | None = None
         self._to_server: Any = None
         self._client_out: _Writer | None = None
-        self._held: dict[Any, bytes] = {}
+        self._executor = VerdictExecutor[bytes](self, clock)
         self._server_gone = False
         self._timed_scope: anyio.CancelScope | None = None
         self._in_transit = {"upstream": _InTransit(), "downstream": _InTransit()}
@@ -106,6 +104,16 @@ class Interposer:
         self._frame_limit = max_frame_bytes
 
     # -- faults that change while running (the control API) ---------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """The interposer as a Toxiproxy proxy: it listens on stdio, always enabled."""
+        return {
+            "name": self.name,
+            "listen": "stdio",
+            "upstream": " ".join(self.command),
+            "enabled": True,
+            "toxics": [spec.to_json() for spec in self.toxics],
+        }
 
     def add_toxic(self, spec: ToxicSpec) -> None:
         self.toxics.add(spec)
@@ -217,7 +225,7 @@ class Interposer:
                     if isinstance(frame, Oversized):
                         await self._refuse(frame, "request")
                     else:
-                        await self._stage(frame, "upstream", self._send_up)
+                        await self._stage(frame, "upstream")
             if rest := framer.rest():
                 await self._send_up(rest)
             # Delayed frames sent before the EOF still reach the server before it.
@@ -255,7 +263,7 @@ class Interposer:
     async def _stage_down(self, line: bytes) -> None:
         if self._server_gone:
             return
-        await self._stage(line, "downstream", self._send_down)
+        await self._stage(line, "downstream")
 
     async def _send_down(self, data: bytes) -> None:
         writer = self._client_out
@@ -267,89 +275,51 @@ class Interposer:
 
     # -- the frame stage -----------------------------------------------------------------------
 
-    async def _stage(self, line: bytes, direction: str, deliver: Deliver) -> None:
-        if not self.engine.active:
-            await deliver(line)
+    async def _stage(self, line: bytes, direction: str) -> None:
+        info = None
+        if self.engine.active:
+            with contextlib.suppress(ValueError):
+                info = info_from_json(json.loads(line), direction)
+        if info is None:  # no fault to apply, or not JSON: passed through untouched
+            await self.send(direction, line)
             return
-        try:
-            decoded = json.loads(line)
-        except ValueError:
-            await deliver(line)
-            return
-        verdict = self.engine.on_frame(info_from_json(decoded, direction))
-        await self._apply(verdict, line, deliver)
+        await self._executor.apply(self.engine.on_frame(info), line, direction)
 
-    async def _apply(self, verdict: Verdict, line: bytes, deliver: Deliver) -> None:
-        if verdict.untouched:
-            await deliver(line)
-            return
-        for request, delay in verdict.release:
-            held = self._held.pop(request, None)
-            if held is not None:
-                self._deliver_later(delay, self._send_down, [held], [])
-        if verdict.hold is not None:
-            self._held[verdict.hold] = line
-            return
-        frames: list[bytes] = []
-        if not verdict.drop:
-            frame = line
-            if verdict.corrupt is not None:
-                body = line.rstrip(b"\n")
-                frame = body[: max(1, int(len(body) * verdict.corrupt))] + b"\n"
-            frames = [frame] * (1 + verdict.copies)
-        if verdict.delay > 0:
-            self._deliver_later(verdict.delay, deliver, frames, verdict.after)
-            return
-        after = verdict.after
-        if any(_freezes_now(action) for action in after):
-            # Stopped before the frame is written: the server finds it only once it thaws.
-            for action in after:
-                if _freezes_now(action):
-                    self._start_freeze(action.seconds)  # type: ignore[union-attr]
-            after = [action for action in after if not _freezes_now(action)]
-        for frame in frames:
-            await deliver(frame)
-        await self._act(after)
+    # -- the actuator of the verdict executor ----------------------------------------------
 
-    async def _later(
-        self, delay: float, deliver: Deliver, frames: list[bytes], after: list[Inject | Signal]
-    ) -> None:
-        await self._clock.sleep(delay)
-        for frame in frames:
-            await deliver(frame)
-        await self._act(after)
+    async def send(self, stream: str, item: bytes) -> None:
+        await (self._send_down if stream == "downstream" else self._send_up)(item)
 
-    def _deliver_later(
-        self, delay: float, deliver: Deliver, frames: list[bytes], after: list[Inject | Signal]
-    ) -> None:
+    def corrupted(self, item: bytes, keep: float) -> bytes:
+        body = item.rstrip(b"\n")
+        return body[: max(1, int(len(body) * keep))] + b"\n"
+
+    def injected(self, action: Inject) -> bytes:
+        if action.raw is not None:
+            return action.raw + b"\n"
+        return encode(action.message) if action.message is not None else b""
+
+    async def kill(self, how: str) -> None:
+        self._kill(how)
+
+    def freeze(self, seconds: float) -> None:
+        self._start_freeze(seconds)
+
+    def spawn(self, work: Awaitable[None], stream: str | None) -> None:
+        if stream is None:
+            self._spawn(work)
+            return
         # Counted from now (not from when the task starts), so an EOF right behind waits.
-        in_transit = self._in_transit["upstream" if deliver == self._send_up else "downstream"]
+        in_transit = self._in_transit[stream]
         in_transit.add()
 
         async def run() -> None:
             try:
-                await self._later(delay, deliver, frames, after)
+                await work
             finally:
                 in_transit.done()
 
         self._spawn(run())
-
-    async def _act(self, actions: list[Inject | Signal]) -> None:
-        for action in actions:
-            if isinstance(action, Signal) and action.after > 0:
-                self._spawn(
-                    self._later(action.after, self._nothing, [], [replace(action, after=0)])
-                )
-                continue
-            if isinstance(action, Inject):
-                data = encode(action.message) if action.message is not None else b""
-                if action.raw is not None:
-                    data = action.raw + b"\n"
-                await (self._send_down if action.stream == "downstream" else self._send_up)(data)
-            elif action.action == "freeze":
-                self._start_freeze(action.seconds)
-            else:
-                self._kill(action.signal or "SIGKILL")
 
     def _kill(self, how: str) -> None:
         process = self._process
@@ -397,7 +367,7 @@ class Interposer:
                         continue
                     await self._clock.sleep(fault.at - self._clock.now())
                     fired.add(fault.name)
-                    await self._act(self.engine.fire_timed(fault.name))
+                    await self._executor.act(self.engine.fire_timed(fault.name))
                 await changed.wait()
             self._timed_scope = None
 
@@ -408,10 +378,6 @@ class Interposer:
             self._timed_scope.cancel()
 
     # -- helpers ------------------------------------------------------------------------------
-
-    @staticmethod
-    async def _nothing(item: Any) -> None:
-        del item
 
     def _spawn(self, work: Awaitable[None]) -> None:
         if self._tg is None:
@@ -438,10 +404,6 @@ class Interposer:
         self._recorder.record(
             action, type=spec.type, target=self.name, name=spec.name, stream=spec.stream, **details
         )
-
-
-def _freezes_now(action: Inject | Signal) -> bool:
-    return isinstance(action, Signal) and action.action == "freeze" and action.after == 0
 
 
 class _InTransit:

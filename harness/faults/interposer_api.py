@@ -15,94 +15,74 @@ refused (400): this API belongs to one interposer.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, NoReturn
 
 from pydantic import TypeAdapter, ValidationError
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from harness.errors import FaultConfigError
 from harness.faults.interposer import Interposer
 from harness.faults.plan import FaultEntry, LlmFault, ToxicFault
-from harness.faults.proxy.api import TOXIPROXY_VERSION, _body, _error, _guarded
-from harness.faults.toxics import ToxicSpec
+from harness.faults.proxy.api import body, build_app, guarded
 
-__all__ = ["build_control_app"]
+__all__ = ["InterposerRegistry", "build_control_app"]
 
 _ENTRY: TypeAdapter[Any] = TypeAdapter(FaultEntry)
 
 
-def build_control_app(interposer: Interposer) -> Starlette:
-    """The control API of ``interposer``."""
+class InterposerRegistry:
+    """The interposer as a registry of one proxy: its toxics change, the proxy does not."""
 
-    def proxy_json() -> dict[str, Any]:
-        return {
-            "name": interposer.name,
-            "listen": "stdio",
-            "upstream": " ".join(interposer.command),
-            "enabled": True,
-            "toxics": [spec.to_json() for spec in interposer.toxics],
-        }
+    def __init__(self, interposer: Interposer) -> None:
+        self.interposer = interposer
 
-    def check(request: Request) -> None:
-        name = request.path_params["proxy"]
-        if name != interposer.name:
+    def __iter__(self) -> Iterator[Interposer]:
+        yield self.interposer
+
+    def get(self, name: str) -> Interposer:
+        if name != self.interposer.name:
             raise FaultConfigError("proxy not found", status=404, field="name", value=name)
+        return self.interposer
 
-    async def version(request: Request) -> Response:
-        return PlainTextResponse(TOXIPROXY_VERSION)
+    def _refuse(self) -> NoReturn:
+        raise FaultConfigError(
+            f"this API controls the stdio interposer {self.interposer.name!r} only"
+        )
 
-    async def list_proxies(request: Request) -> Response:
-        return JSONResponse({interposer.name: proxy_json()})
+    async def create(self, data: object) -> Interposer:
+        self._refuse()
 
-    async def refuse(request: Request) -> Response:
-        raise FaultConfigError(f"this API controls the stdio interposer {interposer.name!r} only")
+    async def populate(self, items: object) -> list[Interposer]:
+        self._refuse()
 
-    async def get_proxy(request: Request) -> Response:
-        check(request)
-        return JSONResponse(proxy_json())
+    async def update(self, name: str, data: object) -> Interposer:
+        self._refuse()
 
-    async def reset(request: Request) -> Response:
-        for spec in list(interposer.toxics):
-            interposer.remove_toxic(spec.name)
-        for fault in interposer.engine.faults:
-            interposer.remove_fault(fault.name)
-        return Response(status_code=204)
+    async def delete(self, name: str) -> None:
+        self._refuse()
 
-    async def list_toxics(request: Request) -> Response:
-        check(request)
-        return JSONResponse([spec.to_json() for spec in interposer.toxics])
+    async def reset(self) -> None:
+        for spec in list(self.interposer.toxics):
+            self.interposer.remove_toxic(spec.name)
+        for fault in self.interposer.engine.faults:
+            self.interposer.remove_fault(fault.name)
 
-    async def create_toxic(request: Request) -> Response:
-        check(request)
-        spec = ToxicSpec.parse(await _body(request))
-        interposer.add_toxic(spec)
-        return JSONResponse(spec.to_json())
 
-    async def get_toxic(request: Request) -> Response:
-        check(request)
-        return JSONResponse(interposer.toxics.get(request.path_params["toxic"]).to_json())
-
-    async def update_toxic(request: Request) -> Response:
-        check(request)
-        spec = interposer.update_toxic(request.path_params["toxic"], await _body(request))
-        return JSONResponse(spec.to_json())
-
-    async def delete_toxic(request: Request) -> Response:
-        check(request)
-        interposer.remove_toxic(request.path_params["toxic"])
-        return Response(status_code=204)
+def build_control_app(interposer: Interposer) -> Starlette:
+    """The control API of ``interposer``: Toxiproxy's, plus its frame and process faults."""
+    registry = InterposerRegistry(interposer)
 
     async def list_faults(request: Request) -> Response:
-        check(request)
+        registry.get(request.path_params["proxy"])
         return JSONResponse([_fault_json(f) for f in interposer.engine.faults])
 
     async def create_fault(request: Request) -> Response:
-        check(request)
-        fault = _parse_fault(await _body(request))
+        registry.get(request.path_params["proxy"])
+        fault = _parse_fault(await body(request))
         if any(f.name == fault.name for f in interposer.engine.faults):
             raise FaultConfigError(
                 "fault already exists", status=409, field="name", value=fault.name
@@ -111,36 +91,20 @@ def build_control_app(interposer: Interposer) -> Starlette:
         return JSONResponse(_fault_json(fault), status_code=201)
 
     async def delete_fault(request: Request) -> Response:
-        check(request)
+        registry.get(request.path_params["proxy"])
         name = request.path_params["fault"]
         if interposer.remove_fault(name) is None:
             raise FaultConfigError("fault not found", status=404, field="name", value=name)
         return Response(status_code=204)
 
-    routes = [
-        Route("/version", _guarded(version), methods=["GET"]),
-        Route("/proxies", _guarded(list_proxies), methods=["GET"]),
-        Route("/proxies", _guarded(refuse), methods=["POST"]),
-        Route("/populate", _guarded(refuse), methods=["POST"]),
-        Route("/reset", _guarded(reset), methods=["POST"]),
-        Route("/proxies/{proxy}", _guarded(get_proxy), methods=["GET"]),
-        Route("/proxies/{proxy}", _guarded(refuse), methods=["POST", "PATCH", "DELETE"]),
-        Route("/proxies/{proxy}/toxics", _guarded(list_toxics), methods=["GET"]),
-        Route("/proxies/{proxy}/toxics", _guarded(create_toxic), methods=["POST"]),
-        Route("/proxies/{proxy}/toxics/{toxic}", _guarded(get_toxic), methods=["GET"]),
-        Route("/proxies/{proxy}/toxics/{toxic}", _guarded(update_toxic), methods=["POST", "PATCH"]),
-        Route("/proxies/{proxy}/toxics/{toxic}", _guarded(delete_toxic), methods=["DELETE"]),
-        Route("/proxies/{proxy}/faults", _guarded(list_faults), methods=["GET"]),
-        Route("/proxies/{proxy}/faults", _guarded(create_fault), methods=["POST"]),
-        Route("/proxies/{proxy}/faults/{fault}", _guarded(delete_fault), methods=["DELETE"]),
-    ]
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        status = exc.status_code if isinstance(exc, HTTPException) else 500
-        detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
-        return _error(str(detail).lower(), status)
-
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    return build_app(
+        registry,
+        [
+            Route("/proxies/{proxy}/faults", guarded(list_faults), methods=["GET"]),
+            Route("/proxies/{proxy}/faults", guarded(create_fault), methods=["POST"]),
+            Route("/proxies/{proxy}/faults/{fault}", guarded(delete_fault), methods=["DELETE"]),
+        ],
+    )
 
 
 def _parse_fault(data: object) -> Any:

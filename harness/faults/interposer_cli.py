@@ -99,6 +99,7 @@ def interpose(
     import anyio
 
     from harness.faults.plan import FaultPlan
+    from harness.telemetry.providers import process_tracer_provider
 
     plan = FaultPlan.load(plan_path) if plan_path is not None else FaultPlan()
     if not time_scale > 0:
@@ -106,7 +107,9 @@ def interpose(
     address = _api_address(api) if api is not None else None
     if control is not None:
         _check_url(control)
-    provider = _tracer_provider(spans_path)
+    # Fault spans are parented on the span of the request they hit (``_meta.traceparent``),
+    # so they join the client's trace.
+    provider = process_tracer_provider("harness-interposer", spans_path)
     try:
         status = anyio.run(
             _run,
@@ -122,8 +125,7 @@ def interpose(
             max_frame_bytes,
         )
     finally:
-        if provider is not None:
-            provider.shutdown()
+        provider.shutdown()
     sys.exit(status)
 
 
@@ -208,29 +210,6 @@ async def _run(
     finally:
         recorder.close()
     return status
-
-
-def _tracer_provider(spans_path: Path | None) -> Any:
-    """This process's provider for fault spans (service ``harness-interposer``): a file of
-    OTLP JSON Lines and/or the collector the ``OTEL_*`` variables name; ``None`` for neither.
-    Each fault span is parented on the span of the request it hit (``_meta.traceparent``),
-    so it joins the client's trace."""
-    from harness.telemetry.export import build_exporter, resolve_settings
-
-    settings = resolve_settings(None, None)
-    if spans_path is None and settings is None:
-        return None
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
-
-    from fake_servers.anthropic._span_file import SpanFileExporter
-    from harness.telemetry.providers import build_tracer_provider
-
-    processors: list[Any] = []
-    if spans_path is not None:
-        processors.append(SimpleSpanProcessor(SpanFileExporter(spans_path)))
-    if settings is not None:
-        processors.append(BatchSpanProcessor(build_exporter(settings)))
-    return build_tracer_provider("harness-interposer", processors=processors)
 
 
 @contextlib.contextmanager

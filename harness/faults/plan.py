@@ -41,7 +41,7 @@ connection, like a crashed server; a freeze holds every frame for ``seconds``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
@@ -62,9 +62,7 @@ from harness.errors import FaultConfigError
 from harness.faults.toxics import ToxicSpec
 
 if TYPE_CHECKING:
-    from harness.chaos_random import ChaosRandom
-    from harness.clock import Clock
-    from harness.faults.records import FaultRecorder
+    pass
 
 __all__ = [
     "ANTHROPIC_TARGET",
@@ -459,24 +457,6 @@ class FaultPlan(RootModel[list[FaultEntry]]):
 
     def llm_faults(self) -> list[LlmFault]:
         return [f for f in self.faults if isinstance(f, LlmFault)]
-
-    # -- hooks ----------------------------------------------------------------------------
-
-    def transport_wrapper(
-        self,
-        server: str,
-        *,
-        clock: Clock,
-        rng: ChaosRandom,
-        recorder: FaultRecorder,
-    ) -> Callable[[Any], Any]:
-        """A ``ServerSpec.wrap`` for ``server``: wraps an MCP client transport so this plan's
-        faults for ``server`` act on it in process (see ``harness.faults.inprocess``)."""
-        from harness.faults.inprocess import transport_wrapper
-
-        return transport_wrapper(
-            self.for_target(server), server, clock=clock, rng=rng, recorder=recorder
-        )
 
 
 def _check_names(entries: list[Any], *, text: str, path: str | Path, nested: bool) -> None:

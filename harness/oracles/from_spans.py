@@ -22,7 +22,7 @@ from typing import Any
 
 from harness.oracles.record import RunRecord
 from harness.telemetry import semconv as sc
-from harness.telemetry.otlp_json import FlatSpan, flatten
+from harness.telemetry.otlp_json import FlatSpan, any_value, flatten
 
 __all__ = ["record_from_trace", "resource_attributes"]
 
@@ -43,11 +43,9 @@ def resource_attributes(traces_data: Mapping[str, Any]) -> dict[str, Any]:
     for resource_spans in traces_data.get("resourceSpans", []):
         for item in resource_spans.get("resource", {}).get("attributes", []):
             key = str(item.get("key", ""))
-            if key.startswith("harness.") and key not in out:
-                value = item.get("value", {})
-                for kind in ("stringValue", "intValue", "doubleValue", "boolValue"):
-                    if kind in value:
-                        out[key] = int(value[kind]) if kind == "intValue" else value[kind]
+            value = any_value(item.get("value", {}))
+            if key.startswith("harness.") and key not in out and value is not None:
+                out[key] = value
     return out
 
 

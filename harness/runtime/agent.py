@@ -33,7 +33,6 @@ from typing import Any, Literal
 import anthropic
 import anyio
 from mcp.types import CallToolResult, ImageContent, TextContent
-from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -46,6 +45,7 @@ from harness.runtime.host import MCPHostManager, ToolCallOutcome
 from harness.runtime.retry import RetryPolicy
 from harness.runtime.scope import ScopePolicy, ScopeRefused
 from harness.telemetry import semconv as sc
+from harness.telemetry.current_span import CurrentSpan
 from harness.telemetry.redact import Redactor
 
 __all__ = ["SPAWN_TOOL", "AgentResult", "AgentRunner", "AgentSpec"]
@@ -570,7 +570,7 @@ class AgentRunner:
             attributes["gen_ai.tool.call.arguments"] = self._redact(
                 json.dumps(arguments, ensure_ascii=False)
             )
-        with _CurrentSpan(self._tracer, f"execute_tool {name}", attributes) as span:
+        with CurrentSpan(self._tracer, f"execute_tool {name}", attributes) as span:
             if name == SPAWN_TOOL:
                 if parent_result is None:
                     parent_result = AgentResult(spec.name, spec.name, "end_turn")
@@ -680,38 +680,6 @@ class AgentRunner:
             "tool_use_id": call_id,
             "content": [{"type": "text", "text": child_result.text or "(no answer)"}],
         }
-
-
-class _CurrentSpan:
-    """``tracer.start_as_current_span`` for the per-tool-call span, as a plain class: the API's
-    version nests two generator context managers, a measurable share of a fast tool call. Same
-    span, same context, same handling of an escaping exception (recorded, status ERROR). The
-    current context is read once and handed to both the tracer and the new span's context
-    (the parent they would each look up)."""
-
-    __slots__ = ("_context", "_span", "_token")
-
-    def __init__(self, tracer: trace.Tracer, name: str, attributes: dict[str, Any]) -> None:
-        self._context = otel_context.get_current()
-        self._span = tracer.start_span(name, self._context, SpanKind.INTERNAL, attributes)
-        self._token: object = None
-
-    def __enter__(self) -> trace.Span:
-        self._token = otel_context.attach(trace.set_span_in_context(self._span, self._context))
-        return self._span
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
-    ) -> None:
-        span = self._span
-        try:
-            otel_context.detach(self._token)  # type: ignore[arg-type]
-            # As the API: BaseExceptions (cancellation) are not errors of the call.
-            if isinstance(exc, Exception) and span.is_recording():
-                span.record_exception(exc)
-                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-        finally:
-            span.end()
 
 
 def _error_result(call_id: str, text: str) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from opentelemetry import trace
 
 from harness.chaos_random import ChaosRandom
 from harness.clock import Clock
+from harness.faults.inprocess import transport_wrapper
 from harness.faults.plan import FaultPlan, ToxicFault
 from harness.faults.records import FaultRecorder
 
@@ -73,8 +74,12 @@ class RuntimeFaults:
             )
         if not selected.frame_faults() and not selected.toxics(server):
             return None
-        return selected.transport_wrapper(
-            server, clock=self._clock, rng=self._rng.fork(f"mcp-{server}"), recorder=self.recorder
+        return transport_wrapper(
+            selected,
+            server,
+            clock=self._clock,
+            rng=self._rng.fork(f"mcp-{server}"),
+            recorder=self.recorder,
         )
 
     def interposed(self, params: Any, server: str, *, workdir: Path) -> Any:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, RuntimeFailure
 from harness.telemetry.semconv import META_CONTEXT_ID
 
 __all__ = ["ScopeDecision", "ScopePolicy", "ScopePolicyName"]
@@ -28,7 +28,7 @@ __all__ = ["ScopeDecision", "ScopePolicy", "ScopePolicyName"]
 ScopePolicyName = Literal["inherit", "explicit"]
 
 
-class ScopeRefused(Exception):
+class ScopeRefused(RuntimeFailure):
     """A scoped query would fall back to an interactive default under the explicit policy."""
 
 

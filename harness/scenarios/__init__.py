@@ -22,7 +22,8 @@ if TYPE_CHECKING:
         parse_scenario,
     )
     from harness.scenarios.registry import builtin_names, resolve
-    from harness.scenarios.runner import RunOutcome, run_scenario
+    from harness.scenarios.run import run_scenario
+    from harness.scenarios.runner import RunOutcome
 
 __all__ = [
     "POLICY_MAP",
@@ -47,7 +48,7 @@ _WHERE = {
     "builtin_names": "registry",
     "resolve": "registry",
     "RunOutcome": "runner",
-    "run_scenario": "runner",
+    "run_scenario": "run",
 }
 
 

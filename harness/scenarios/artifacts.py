@@ -102,6 +102,12 @@ def _jsonl(rows: Iterable[Any]) -> Callable[[IO[str]], object]:
     return write
 
 
+def write_jsonl(path: Path, rows: Iterable[Any]) -> None:
+    """Write ``rows`` to ``path`` as a run's files are written: staged beside it, then renamed
+    into place."""
+    os.replace(_stage(path, _jsonl(rows)), path)
+
+
 def _stage(path: Path, write: Callable[[IO[str]], object]) -> Path:
     """Write ``path``'s new content to a hidden temporary file beside it; return that file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

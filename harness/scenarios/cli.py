@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = ["check_cmd", "list_cmd", "new_cmd", "replay_cmd", "run_cmd", "schema_cmd"]
 
-# harness.explore.db.DEFAULT_ROOT, spelled here so listing options imports nothing heavy.
+# harness.scenarios.failure_db.DEFAULT_ROOT, spelled here so listing options imports nothing heavy.
 DEFAULT_FAILURE_DB = Path(".harness") / "failures"
 
 _OUTCOME_STYLE = {
@@ -340,7 +340,7 @@ def _runs(
     from harness.scenarios import run_scenario
 
     if failure_db is not None:
-        from harness.explore import replay_stored
+        from harness.scenarios.failure_db import replay_stored
 
         for outcome in replay_stored(
             scenario, policy=policy, strategy=strategy, source=source, skip=seed, root=failure_db

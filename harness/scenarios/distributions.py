@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from harness.chaos_random import ChaosRandom
+from harness.errors import ScenarioError
 
 __all__ = [
     "KINDS",
@@ -116,13 +117,12 @@ REMOVED: Final = _Removed()
 """A ``chance`` draw that left its entry out."""
 
 
-class DistributionError(ValueError):
+class DistributionError(ScenarioError):
     """A malformed distribution at ``loc`` (the path of keys inside the scenario)."""
 
     def __init__(self, loc: tuple[int | str, ...], message: str) -> None:
-        super().__init__(message)
+        super().__init__(message, field=".".join(map(str, loc)) or None)
         self.loc = loc
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,10 +149,6 @@ class Spec:
         if self.kind == "lognormal":
             return _clamp(math.exp(p["mu"]), p)
         return _clamp(p["scale"], p)
-
-    @property
-    def numeric(self) -> bool:
-        return self.kind not in ("choice", "chance")
 
     def to_json(self) -> dict[str, Any]:
         p = dict(self.params)

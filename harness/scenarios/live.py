@@ -20,7 +20,6 @@ hits it is reported as hung, with what was still pending, and everything it star
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -37,8 +36,9 @@ from harness.chaos_random import ChaosRandom
 from harness.clock import ScaledClock
 from harness.errors import ConfigError, RuntimeFailure
 from harness.oracles import EVIDENCE
-from harness.runtime.config import RuntimeConfig
 from harness.runtime.runtime import RunResult, Runtime
+from harness.scenarios._live_setup import children as _children
+from harness.scenarios._live_setup import live_config
 from harness.scenarios._record import build_record
 from harness.scenarios.model import Policy, Scenario
 from harness.scenarios.runner import WATCHDOG_GRACE_S, RunOutcome, judged, run_attributes
@@ -51,28 +51,6 @@ __all__ = ["auto_time_scale", "check_time_scale", "live_config", "run_scenario_l
 
 
 _HEARTBEAT_S = 0.05
-
-
-def _children() -> set[int]:
-    pids: set[int] = set()
-    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        try:
-            pids.update(int(p) for p in (task / "children").read_text().split())
-        except OSError:
-            continue
-    return pids
-
-
-def live_config(scenario: Scenario, policy: Policy) -> RuntimeConfig:
-    """The scenario's runtime config with real transports: fake servers as stdio subprocesses
-    (unless the scenario chose HTTP) and the fake API on loopback."""
-    config = scenario.runtime_config(policy)
-    servers = {
-        name: s.model_copy(update={"transport": "stdio"}) if s.transport == "memory" else s
-        for name, s in config.servers.items()
-    }
-    api = config.api.model_copy(update={"loopback": True})
-    return config.model_copy(update={"servers": servers, "api": api})
 
 
 def auto_time_scale(scenario: Scenario) -> float:

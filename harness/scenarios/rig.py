@@ -562,7 +562,7 @@ def run_user_live(
     draws: dict[str, Any] | None = None,
 ) -> RunOutcome:
     """Run the scenario's adapter or agent process for real and judge it black-box."""
-    from harness.scenarios.live import live_config
+    from harness.scenarios._live_setup import live_config
     from harness.telemetry.components import merge_span_files, regroup_by_service, stamp_resources
     from harness.telemetry.otlp_json import scrub_addresses, spans_to_otlp_json
     from harness.telemetry.routing import SpanSink, install_router
@@ -608,7 +608,7 @@ def run_user_live(
             box["server_events"] = world.server_events()  # read before the files go
             box["started"] = True
 
-    from harness.scenarios.live import _children
+    from harness.scenarios._live_setup import children as _children
 
     before = _children()
     started = time.perf_counter()

@@ -46,7 +46,7 @@ __all__ = [
     "SimDrive",
     "drive_sim",
     "run_identity",
-    "run_scenario",
+    "run_reference",
     "sim_config",
 ]
 
@@ -226,30 +226,18 @@ def sim_config(scenario: Scenario, policy: Policy) -> RuntimeConfig:
     return config.model_copy(update={"servers": servers})
 
 
-def run_scenario(
+def run_reference(
     scenario: Scenario,
     *,
     policy: Policy,
-    seed: int = 0,
-    strategy: str = "fifo",
-    strategy_params: dict[str, Any] | None = None,
-    source: str | None = None,
-    overrides: Mapping[str, Any] | None = None,
+    seed: int,
+    strategy: str,
+    strategy_params: dict[str, Any] | None,
+    source: str | None,
+    draws: dict[str, Any],
 ) -> RunOutcome:
-    """Run ``scenario`` under ``policy`` in sim mode and judge it with its oracles."""
-    scenario, draws = scenario.resolve(seed, overrides=dict(overrides) if overrides else None)
-    if scenario.runtime.under_test != "reference":
-        from harness.scenarios.rig import run_user_sim
-
-        return run_user_sim(
-            scenario,
-            policy=policy,
-            seed=seed,
-            strategy=strategy,
-            strategy_params=strategy_params,
-            source=source,
-            draws=draws,
-        )
+    """Run the reference runtime on ``scenario`` (its distributions already drawn) in sim
+    mode and judge it (``harness.scenarios.run.run_scenario`` is the entry point)."""
     try:
         config = sim_config(scenario, policy)
     except ScenarioError as exc:

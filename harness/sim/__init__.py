@@ -6,8 +6,8 @@
   asyncio internals).
 - ``StrategyConfig`` records the scheduling strategy (``fifo`` / ``random`` / ``pct``), its
   params and seed.
-- ``SimDeadlock`` / ``SimBudgetExceeded`` (both ``SimStalled``, a ``HarnessDefect``) say why a
-  run could not go on and list the pending tasks.
+- ``SimDeadlock`` / ``SimBudgetExceeded`` (both ``SimStalled``, a ``RuntimeFailure``: the
+  system under test hung) say why a run could not go on and list the pending tasks.
 """
 
 from harness.sim.errors import PendingTask, SimBudgetExceeded, SimDeadlock, SimStalled

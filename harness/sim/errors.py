@@ -1,8 +1,8 @@
 """Why a sim run could not go on, with the tasks that were still waiting and on what.
 
-``SimStalled`` is a ``HarnessDefect``: the run broke the sim contract (it can never progress, or
-it overran the budget it was given). The scenario engine reports it as a hung run, listing
-``pending``.
+``SimStalled`` is a ``RuntimeFailure``: the system under test can never progress (a deadlock)
+or overran the budget it was given; that is its failure, not the harness's. The scenario engine
+reports it as a hung run, listing ``pending``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import HarnessDefect
+from harness.errors import RuntimeFailure
 
 if TYPE_CHECKING:
     from harness.sim.runner import SimStats
@@ -36,7 +36,7 @@ class PendingTask:
         return f"{self.name} ({self.coroutine}): {chain}"
 
 
-class SimStalled(HarnessDefect):
+class SimStalled(RuntimeFailure):
     """A sim run stopped before its main coroutine finished."""
 
     def __init__(self, reason: str, *, virtual_time: float, pending: Iterable[PendingTask]) -> None:

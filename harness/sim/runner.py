@@ -92,7 +92,7 @@ def run_sim(
     ``steps``, ``starvation_limit``); the schedule is a pure function of ``seed``, ``strategy``
     and its params. ``virtual_time_limit`` / ``wall_time_limit`` bound the run (seconds):
     overrunning raises ``SimBudgetExceeded``; a run that can never progress raises
-    ``SimDeadlock``. Both are ``SimStalled`` (a ``HarnessDefect``) listing the pending tasks,
+    ``SimDeadlock``. Both are ``SimStalled`` (a ``RuntimeFailure``) listing the pending tasks,
     with ``.stats`` set. An exception raised by ``main`` propagates with a note naming the
     strategy, seed, virtual time and step hash (to replay it). In every case
     the tasks left over are cancelled and awaited, async generators are shut down and the loop

@@ -13,7 +13,6 @@ from the whole trace (see ``components``). The same path pushes a saved run late
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
@@ -22,7 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import Any, Literal, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -46,15 +45,14 @@ from harness.telemetry.components import (
     merge_lines,
     regroup_by_service,
 )
-from harness.telemetry.semconv import SERVICE_NAME, SERVICE_RUNTIME
-
-if TYPE_CHECKING:
-    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-        OTLPSpanExporter as GrpcSpanExporter,
-    )
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-        OTLPSpanExporter as HttpSpanExporter,
-    )
+from harness.telemetry.otlp_json import any_value
+from harness.telemetry.sdk_shim import TakesEncodedSpans, grpc_exporter_class, http_exporter_class
+from harness.telemetry.semconv import (
+    ENV_ENDPOINT,
+    ENV_TRACES_ENDPOINT,
+    SERVICE_NAME,
+    SERVICE_RUNTIME,
+)
 
 __all__ = [
     "DEFAULT_PROTOCOL",
@@ -63,6 +61,7 @@ __all__ = [
     "Protocol",
     "RunExporter",
     "build_exporter",
+    "encode_request",
     "encode_traces_data",
     "export_traces_data",
     "exporter_from_settings",
@@ -81,8 +80,6 @@ DEFAULT_PROTOCOL: Protocol = "http/protobuf"
 DEFAULT_PORTS: dict[Protocol, int] = {"grpc": 4317, "http/protobuf": 4318}
 _TRACES_PATH = "/v1/traces"
 
-ENV_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
-ENV_TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
 ENV_PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
 ENV_TRACES_PROTOCOL = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
 
@@ -168,8 +165,8 @@ def build_exporter(settings: ExportSettings, *, timeout: float = 10.0) -> SpanEx
     """The SDK's OTLP span exporter for ``settings`` (imported only when asked for), able to
     send the spans ``RunExporter`` and ``export_traces_data`` encode in one pass."""
     if settings.protocol == "grpc":
-        return _grpc_exporter_class()(endpoint=settings.endpoint, timeout=timeout)
-    return _http_exporter_class()(endpoint=settings.endpoint, timeout=timeout)
+        return grpc_exporter_class(_request_of)(endpoint=settings.endpoint, timeout=timeout)
+    return http_exporter_class(_request_of)(endpoint=settings.endpoint, timeout=timeout)
 
 
 def reachable(settings: ExportSettings, *, timeout: float = 2.0) -> str | None:
@@ -255,30 +252,12 @@ _KINDS = {0: SpanKind.INTERNAL, 1: SpanKind.INTERNAL, 2: SpanKind.SERVER, 3: Spa
 _KINDS |= {4: SpanKind.PRODUCER, 5: SpanKind.CONSUMER}
 
 
-def _value(value: Mapping[str, Any]) -> AttributeValue | None:
-    if "stringValue" in value:
-        return str(value["stringValue"])
-    if "boolValue" in value:
-        return bool(value["boolValue"])
-    if "intValue" in value:
-        return int(value["intValue"])
-    if "doubleValue" in value:
-        return float(value["doubleValue"])
-    if "arrayValue" in value:
-        items = [_value(v) for v in value["arrayValue"].get("values", [])]
-        return cast(AttributeValue, tuple(i for i in items if i is not None))
-    if "kvlistValue" in value or "bytesValue" in value:
-        # SDK attributes cannot hold maps or bytes; keep the content readable.
-        return json.dumps(value, sort_keys=True)
-    return None
-
-
 def _attributes(items: Iterable[Mapping[str, Any]]) -> dict[str, AttributeValue]:
     out: dict[str, AttributeValue] = {}
     for item in items:
-        value = _value(item.get("value", {}))
+        value = any_value(item.get("value", {}))
         if value is not None:
-            out[str(item["key"])] = value
+            out[str(item["key"])] = tuple(value) if isinstance(value, list) else value
     return out
 
 
@@ -560,90 +539,26 @@ def _encoded(spans: Sequence[object]) -> Sequence[_EncodedSpan] | None:
     )
 
 
+def encode_request(traces_data: Mapping[str, Any], *, regroup: bool = True) -> bytes:
+    """The serialized ``ExportTraceServiceRequest`` an exporter sends for an OTLP JSON
+    ``TracesData`` dict (one resource per component unless ``regroup`` is false)."""
+    return _request_bytes(_encoded_spans(traces_data, regroup=regroup))
+
+
 def encode_traces_data(
     traces_data: Mapping[str, Any], *, regroup: bool = True
 ) -> ExportTraceServiceRequest:
-    """The ``ExportTraceServiceRequest`` an exporter sends for an OTLP JSON ``TracesData``
-    dict (one resource per component unless ``regroup`` is false)."""
-    return ExportTraceServiceRequest.FromString(
-        _request_bytes(_encoded_spans(traces_data, regroup=regroup))
-    )
+    """``encode_request`` as a message."""
+    return ExportTraceServiceRequest.FromString(encode_request(traces_data, regroup=regroup))
 
 
 # -- exporters that send encoded spans -------------------------------------------------------
 
 
-class _TakesEncodedSpans:
-    """Marks the exporters ``build_exporter`` makes: their ``export`` also takes the encoded
-    spans of ``_encoded_spans`` (the SDK classes are imported only when one is built)."""
-
-
-@functools.cache
-def _grpc_exporter_class() -> type[GrpcSpanExporter]:
-    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-        OTLPSpanExporter as GrpcExporter,
-    )
-
-    class RunGrpcExporter(GrpcExporter, _TakesEncodedSpans):
-        """The SDK's gRPC exporter; spans from ``RunExporter``/``export_traces_data`` are
-        already encoded, and the stub is given their request as it is."""
-
-        def _translate_data(self, data: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
-            encoded = _encoded(data)
-            if encoded is None:
-                return super()._translate_data(data)
-            return ExportTraceServiceRequest.FromString(_request_bytes(encoded))
-
-    return RunGrpcExporter
-
-
-@functools.cache
-def _http_exporter_class() -> type[HttpSpanExporter]:
-    from opentelemetry.exporter.otlp.proto.http._common import (
-        RequestPayloadTooLargeError,
-        _is_request_too_large,
-    )
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-        OTLPSpanExporter as HttpExporter,
-    )
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import _logger as logger
-    from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
-
-    class RunHttpExporter(HttpExporter, _TakesEncodedSpans):
-        """The SDK's HTTP/protobuf exporter; spans from ``RunExporter``/``export_traces_data``
-        are already encoded: their request's bytes go through the SDK's client (headers,
-        compression, timeout, retries), with the SDK's checks and metrics."""
-
-        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-            encoded = _encoded(spans)
-            if encoded is None:
-                return super().export(spans)
-            if self._shutdown:
-                logger.warning("Exporter already shutdown, ignoring batch")
-                return SpanExportResult.FAILURE
-            with self._metrics.export_operation(len(encoded)) as result:
-                data = _request_bytes(encoded)
-                if _is_request_too_large(data, self._max_request_size):
-                    logger.warning(
-                        "Dropping span batch: serialized size %d bytes exceeds "
-                        "max_request_size %d bytes.",
-                        len(data),
-                        self._max_request_size,
-                    )
-                    result.error = RequestPayloadTooLargeError(
-                        f"Serialized span request size {len(data)} bytes exceeds "
-                        f"max_request_size {self._max_request_size} bytes."
-                    )
-                    return SpanExportResult.FAILURE
-                sent = self._client.export(data)
-                if not sent.success:
-                    result.error = sent.error
-                    if sent.status_code is not None:
-                        result.error_attrs = {HTTP_RESPONSE_STATUS_CODE: sent.status_code}
-                    return SpanExportResult.FAILURE
-            return SpanExportResult.SUCCESS
-
-    return RunHttpExporter
+def _request_of(spans: Sequence[object]) -> bytes | None:
+    """The request bytes of encoded spans; ``None`` for the SDK's spans."""
+    encoded = _encoded(spans)
+    return None if encoded is None else _request_bytes(encoded)
 
 
 def _spans_for(
@@ -651,7 +566,7 @@ def _spans_for(
 ) -> Sequence[ReadableSpan]:
     """What ``exporter.export`` takes for a run: encoded spans for the exporters made here,
     SDK spans for any other."""
-    if isinstance(exporter, _TakesEncodedSpans):
+    if isinstance(exporter, TakesEncodedSpans):
         # Queued and exported in place of ReadableSpans; only these exporters read them.
         return cast(Sequence[ReadableSpan], _encoded_spans(traces_data, regroup=regroup))
     return readable_spans(regroup_by_service(dict(traces_data)) if regroup else traces_data)

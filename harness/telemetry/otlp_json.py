@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +26,11 @@ from harness.errors import ConfigError
 __all__ = [
     "TOO_BIG_HINT",
     "FlatSpan",
+    "any_value",
     "flatten",
     "read_trace_file",
     "scrub_addresses",
     "spans_to_otlp_json",
-    "write_trace_file",
 ]
 
 FlatSpan = dict[str, Any]
@@ -79,28 +79,27 @@ def spans_to_otlp_json(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
     return result
 
 
-def write_trace_file(path: str | Path, spans: Sequence[ReadableSpan]) -> None:
-    with Path(path).open("w", encoding="utf-8") as fh:
-        if spans:
-            fh.write(json.dumps(spans_to_otlp_json(spans), separators=(",", ":")) + "\n")
-
-
-def _any_value(value: dict[str, Any]) -> Any:
+def any_value(value: Mapping[str, Any]) -> Any:
+    """An OTLP JSON ``AnyValue`` as Python: str, bool, int, float, a list of those; a map or
+    bytes (which span attributes cannot hold) as its JSON text; ``None`` when empty."""
     if "stringValue" in value:
-        return value["stringValue"]
+        return str(value["stringValue"])
+    if "boolValue" in value:
+        return bool(value["boolValue"])
     if "intValue" in value:
         return int(value["intValue"])
     if "doubleValue" in value:
         return float(value["doubleValue"])
-    if "boolValue" in value:
-        return bool(value["boolValue"])
     if "arrayValue" in value:
-        return [_any_value(v) for v in value["arrayValue"].get("values", [])]
+        items = (any_value(v) for v in value["arrayValue"].get("values", []))
+        return [item for item in items if item is not None]
+    if "kvlistValue" in value or "bytesValue" in value:
+        return json.dumps(value, sort_keys=True)
     return None
 
 
 def _attrs(items: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    return {item["key"]: _any_value(item.get("value", {})) for item in items}
+    return {item["key"]: any_value(item.get("value", {})) for item in items}
 
 
 def flatten(traces_data: dict[str, Any]) -> list[FlatSpan]:

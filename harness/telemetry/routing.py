@@ -25,7 +25,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import opentelemetry.sdk.trace as sdk_trace
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -34,7 +33,9 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.util.types import Attributes
 
 from harness.chaos_random import ChaosRandom
+from harness.errors import ConfigError, HarnessDefect
 from harness.telemetry.providers import SeededIdGenerator
+from harness.telemetry.sdk_shim import replace_span_clock
 from harness.telemetry.semconv import SERVICE_NAME, SERVICE_RUNTIME
 
 __all__ = ["SpanRouter", "SpanSink", "install_router"]
@@ -190,7 +191,7 @@ class SpanRouter:
         """Route spans to ``sink`` inside the block. Runs attach one at a time."""
         with self._lock:
             if self._current is not None:
-                raise RuntimeError("another run's span sink is attached")
+                raise HarnessDefect("another run's span sink is attached")
             self._current = sink
         try:
             yield sink
@@ -216,15 +217,10 @@ def install_router(service_name: str = SERVICE_RUNTIME) -> SpanRouter:
         router = SpanRouter(Resource.create({SERVICE_NAME: service_name}))
         current = trace.get_tracer_provider()
         if not isinstance(current, trace.ProxyTracerProvider):
-            raise RuntimeError(
+            raise ConfigError(
                 "a global tracer provider is already set; the harness must install its own"
             )
-        if getattr(sdk_trace, "time_ns", None) is not time.time_ns:
-            raise RuntimeError(
-                "opentelemetry.sdk.trace no longer reads time through its time_ns global; "
-                "virtual span timestamps need updating for this SDK version"
-            )
+        replace_span_clock(_routed_time_ns)
         trace.set_tracer_provider(router.provider)
-        sdk_trace.time_ns = _routed_time_ns  # type: ignore[attr-defined]
         _router = router
     return _router

@@ -57,6 +57,10 @@ SERVICE_FAKE_ANTHROPIC: Final = "fake-anthropic"
 SERVICE_PROXY: Final = "harness-proxy"
 SERVICE_FAKE_MCP_PREFIX: Final = "fake-mcp-"
 
+# -- OTLP exporter environment (the SDK's variable names) -----------------------------------
+ENV_ENDPOINT: Final = "OTEL_EXPORTER_OTLP_ENDPOINT"
+ENV_TRACES_ENDPOINT: Final = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+
 # -- Harness-specific ----------------------------------------------------------------------
 HARNESS_MCP_RECONNECT: Final = "harness.mcp.reconnect"
 HARNESS_COMPACTION: Final = "harness.compaction"

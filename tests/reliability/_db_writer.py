@@ -10,7 +10,7 @@ from typing import Any
 
 
 def add_seed(root: Path, seed: int, barrier: Any) -> None:
-    from harness.explore.db import FailureDB, FailureEntry
+    from harness.scenarios.failure_db import FailureDB, FailureEntry
 
     barrier.wait()
     FailureDB(root).add("h", "s", [FailureEntry("buggy", "fifo", seed, "o", "sig", "replay")])

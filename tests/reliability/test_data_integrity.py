@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
-from harness.explore.db import FailureDB, FailureEntry
 from harness.scenarios import resolve, run_scenario, write_run
+from harness.scenarios.failure_db import FailureDB, FailureEntry
 
 pytestmark = pytest.mark.integration
 

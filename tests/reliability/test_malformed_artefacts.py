@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.explore.db import FailureDB
 from harness.scenarios import resolve
+from harness.scenarios.failure_db import FailureDB
 from tests.reliability._cli import invoke
 
 pytestmark = pytest.mark.integration

@@ -32,9 +32,9 @@ from typing import Any
 
 import pytest
 
-from harness.explore.db import FailureDB
 from harness.explore.signature import deciding_failure
 from harness.scenarios import resolve, run_scenario
+from harness.scenarios.failure_db import FailureDB
 from tests.reliability._cli import invoke
 from tests.reliability._db_writer import add_seed
 from tests.reliability._resources import descendants
@@ -267,7 +267,7 @@ def test_a_stdio_fake_server_stops_cleanly_on_sighup(tmp_path: Path, reaper: Non
 
 def test_concurrent_failure_database_writers_lose_no_seed(tmp_path: Path, reaper: None) -> None:
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["harness.explore.db", "tests.reliability._db_writer"])
+    context.set_forkserver_preload(["harness.scenarios.failure_db", "tests.reliability._db_writer"])
     barrier = context.Barrier(12)
     writers = [
         context.Process(target=add_seed, args=(tmp_path, seed, barrier)) for seed in range(12)

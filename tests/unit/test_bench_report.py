@@ -255,3 +255,26 @@ def test_harness_lists_and_loads_the_bench_command() -> None:
     assert "--quick" in result.output
     assert "--json" in result.output
     assert "bench" in CliRunner().invoke(cli, ["--help"]).output
+
+
+def test_sides_alternate_in_a_rotating_order_and_the_ratio_is_per_round() -> None:
+    from benchmarks._alternate import alternate, compared
+
+    calls: list[str] = []
+    values = {"a": iter([9.0, 1.0, 3.0, 8.0]), "b": iter([9.0, 2.0, 4.0, 1.0])}
+
+    def side(name: str) -> Callable[[], float]:
+        def run() -> float:
+            calls.append(name)
+            return next(values[name])
+
+        return run
+
+    samples = alternate({"a": side("a"), "b": side("b")}, 3)
+    # One untimed warm-up round, then each round starts with the next side.
+    assert calls == ["a", "b", "b", "a", "a", "b", "b", "a"]
+    assert samples == {"a": [1.0, 3.0, 8.0], "b": [2.0, 4.0, 1.0]}
+    row = compared("x", samples, "a", "b", "s")
+    # Per-round ratios 0.5, 0.75, 8: their median, not the ratio of the medians (3 / 2).
+    assert row["ratio"] == 0.75
+    assert (row["value"], row["baseline"]) == (3.0, 2.0)

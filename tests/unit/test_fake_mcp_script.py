@@ -92,7 +92,13 @@ def test_regex_matches_the_json_form_of_non_string_arguments() -> None:
     [
         (
             "tools:\n  mem_ssh:\n    default: {latency: -1}\n",
-            ["bad.yaml:3", "tool 'mem_ssh'", "field 'tools.mem_ssh.default.latency'", "-1"],
+            # The value is not echoed: a script may be any file, secrets included.
+            [
+                "bad.yaml:3",
+                "tool 'mem_ssh'",
+                "tools.mem_ssh.default.latency",
+                "greater than or equal to 0",
+            ],
         ),
         (
             "tools:\n  mem_ssh:\n    calls:\n      1: {hang: true, result: {text: x}}\n",

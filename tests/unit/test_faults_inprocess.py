@@ -16,6 +16,7 @@ from fake_servers.anthropic import FakeAnthropic, ModelScript
 from fake_servers.mcp import ServerScript, ToolScript, build_server
 from harness.chaos_random import ChaosRandom
 from harness.clock import LoopClock
+from harness.faults.inprocess import transport_wrapper
 from harness.faults.llm import inject_llm_faults
 from harness.faults.plan import FaultPlan
 from harness.faults.records import FaultRecorder
@@ -37,8 +38,12 @@ async def _session(
     clock = LoopClock()
     fake = build_server("ssh", script=script or ServerScript(), clock=clock, rng=ChaosRandom(seed))
     recorder = FaultRecorder(clock=clock)
-    wrap = FaultPlan.model_validate(plan).transport_wrapper(
-        "ssh", clock=clock, rng=ChaosRandom(seed), recorder=recorder
+    wrap = transport_wrapper(
+        FaultPlan.model_validate(plan).for_target("ssh"),
+        "ssh",
+        clock=clock,
+        rng=ChaosRandom(seed),
+        recorder=recorder,
     )
     outcomes: list[Any] = []
     async with Client(wrap(InMemoryTransport(fake.server)), mode="legacy") as client:
@@ -324,8 +329,12 @@ async def _reconnecting(
     clock = LoopClock()
     fake = build_server("ssh", script=ServerScript(), clock=clock)
     recorder = FaultRecorder(clock=clock)
-    wrap = FaultPlan.model_validate(plan).transport_wrapper(
-        "ssh", clock=clock, rng=ChaosRandom(0), recorder=recorder
+    wrap = transport_wrapper(
+        FaultPlan.model_validate(plan).for_target("ssh"),
+        "ssh",
+        clock=clock,
+        rng=ChaosRandom(0),
+        recorder=recorder,
     )
     outcomes: list[Any] = []
     for _connection in range(2):

@@ -303,8 +303,10 @@ def test_harness_run_refuses_to_run_under_span_exporter(pytester: pytest.Pyteste
         """
         import pytest
 
+        from harness.errors import ConfigError
+
         def test_both(harness_run, span_exporter):
-            with pytest.raises(RuntimeError, match="result.spans"):
+            with pytest.raises(ConfigError, match="result.spans"):
                 harness_run("cascade", policy="fixed")
         """
     )

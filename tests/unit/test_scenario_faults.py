@@ -11,7 +11,8 @@ import pytest
 from harness.errors import ScenarioError
 from harness.scenarios import resolve
 from harness.scenarios.model import parse_scenario
-from harness.scenarios.runner import run_scenario, sim_config
+from harness.scenarios.run import run_scenario
+from harness.scenarios.runner import sim_config
 
 BASE = """\
 name: faulty
