@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 
 from harness.explore.signature import deciding_failure
-from harness.scenarios import resolve, run_scenario
+from harness.scenarios import builtin_names, resolve, run_scenario
 from harness.scenarios.failure_db import FailureDB
 from tests.reliability._cli import invoke
 from tests.reliability._db_writer import add_seed
@@ -304,7 +304,8 @@ def test_two_runs_into_one_directory_at_once_replace_nothing(tmp_path: Path) -> 
         assert proc.returncode == 0, stderr[-2000:]
         printed += [json.loads(line)["run_dir"] for line in stdout.splitlines()]
     dirs = [d for d in out.iterdir() if d.is_dir()]
-    assert len(printed) == len(set(printed)) == len(dirs) == 56
+    # Two commands, each every built-in scenario under both policies.
+    assert len(printed) == len(set(printed)) == len(dirs) == 2 * 2 * len(builtin_names())
     for run_dir in dirs:
         # Each directory holds the run that wrote it, whole.
         assert _meta(run_dir)["run_dir"] == str(run_dir)
