@@ -35,6 +35,7 @@ __all__ = ["SimResult", "SimStats", "run_sim"]
 T = TypeVar("T")
 
 _DRAIN_WALL_LIMIT = 5.0
+_INTERRUPTED_DRAIN_WALL_LIMIT = 1.0
 
 
 @dataclass(frozen=True)
@@ -127,10 +128,14 @@ def run_sim(
         return await main()
 
     stats: SimStats | None = None
+    interrupted = False
     try:
         task = loop.create_task(entry(), name="sim-main")
         try:
             value = loop.run_until_complete(task)
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
         except SimStalled as stalled:
             stalled.stats = stats = _stats(loop, config, started)
             raise
@@ -145,7 +150,7 @@ def run_sim(
             raise
         stats = _stats(loop, config, started)
     finally:
-        _shutdown(loop, main_failed=stats is None)
+        _shutdown(loop, main_failed=stats is None, interrupted=interrupted)
     return SimResult(value=value, stats=stats)
 
 
@@ -162,10 +167,12 @@ def _stats(loop: VirtualTimeLoop, config: StrategyConfig, started: float) -> Sim
     )
 
 
-def _shutdown(loop: VirtualTimeLoop, *, main_failed: bool) -> None:
-    """Cancel and await leftover tasks, shut down async generators and the executor, close."""
+def _shutdown(loop: VirtualTimeLoop, *, main_failed: bool, interrupted: bool = False) -> None:
+    """Cancel and await leftover tasks, shut down async generators and the executor, close.
+    After Ctrl-C the drain gets a shorter wall limit: the person waits for the prompt."""
     loop.virtual_deadline = None
-    loop.wall_deadline = time.perf_counter() + _DRAIN_WALL_LIMIT
+    limit = _INTERRUPTED_DRAIN_WALL_LIMIT if interrupted else _DRAIN_WALL_LIMIT
+    loop.wall_deadline = time.perf_counter() + limit
     try:
         leftovers = [task for task in asyncio.all_tasks(loop) if not task.done()]
         for task in leftovers:
