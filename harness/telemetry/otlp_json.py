@@ -31,6 +31,7 @@ __all__ = [
     "read_trace_file",
     "scrub_addresses",
     "spans_to_otlp_json",
+    "traces_data_to_json",
 ]
 
 FlatSpan = dict[str, Any]
@@ -73,7 +74,11 @@ def scrub_addresses(traces_data: dict[str, Any]) -> dict[str, Any]:
 def spans_to_otlp_json(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
     """One ``TracesData`` object (as a JSON-ready dict) holding ``spans``."""
     request = encode_spans(spans)
-    data = TracesData(resource_spans=request.resource_spans)
+    return traces_data_to_json(TracesData(resource_spans=request.resource_spans))
+
+
+def traces_data_to_json(data: TracesData) -> dict[str, Any]:
+    """A protobuf ``TracesData`` as OTLP JSON (hex ids, integer enums)."""
     as_dict = json_format.MessageToDict(data, use_integers_for_enums=True)
     result: dict[str, Any] = _hex_ids(as_dict)
     return result

@@ -3,7 +3,6 @@ export request as a collector would and keeps the requests and headers."""
 
 from __future__ import annotations
 
-import base64
 import gzip
 import threading
 from collections.abc import Iterator
@@ -13,11 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import grpc
-from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
-from harness.telemetry.otlp_json import FlatSpan, flatten
+from harness.telemetry.otlp_json import FlatSpan, flatten, traces_data_to_json
 
 Request = trace_service_pb2.ExportTraceServiceRequest
 
@@ -38,25 +36,10 @@ class Received:
         assert self.arrived.wait(10), "the receiver got no export request"
         spans: list[FlatSpan] = []
         for request in self.requests:
-            data = json_format.MessageToDict(
-                TracesData(resource_spans=request.resource_spans), use_integers_for_enums=True
-            )
-            spans.extend(flatten(_hex_ids(data)))
+            data = traces_data_to_json(TracesData(resource_spans=request.resource_spans))
+            spans.extend(flatten(data))
         spans.sort(key=lambda s: (s["start_ns"], s["span_id"]))
         return spans
-
-
-def _hex_ids(node: Any) -> Any:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in ("traceId", "spanId", "parentSpanId") and isinstance(value, str) and value:
-                node[key] = base64.b64decode(value).hex()
-            else:
-                _hex_ids(value)
-    elif isinstance(node, list):
-        for item in node:
-            _hex_ids(item)
-    return node
 
 
 class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
