@@ -67,9 +67,17 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from harness._yaml import LocatedError, line_of, parse_yaml, read_text, validation_error
 from harness.errors import ScenarioError
@@ -78,6 +86,7 @@ from harness.runtime.config import (
     MAX_OUTPUT_TOKENS,
     AgentConfig,
     CompactionConfig,
+    PoliciesConfig,
     RuntimeConfig,
     ScheduledTaskConfig,
     ServerConfig,
@@ -189,17 +198,29 @@ class Budget(_Strict):
     start_up: float = Field(default=30.0, gt=0, le=3600)
 
 
-class PolicyOverrides(_Strict):
-    reconnect: Literal["naive", "coordinated"] | None = None
-    compaction: Literal["eager", "between_turns"] | None = None
-    scope: Literal["inherit", "explicit"] | None = None
-    context_measure: Literal["last_usage", "count_tokens"] | None = None
-    thinking_blocks: Literal["keep", "drop"] | None = None
+class _PolicyExtras(_Strict):
     options: dict[str, Any] | None = Field(
         default=None, description="An adapter runtime's options under this policy (merged)."
     )
     env: dict[str, str] | None = Field(
         default=None, description="An agent process's environment under this policy (merged)."
+    )
+
+
+# Every runtime knob may be overridden per policy: the overrides are PoliciesConfig's fields,
+# each optional (a knob added there is a knob here, with its description).
+if TYPE_CHECKING:
+    PolicyOverrides = _PolicyExtras
+else:
+    PolicyOverrides = create_model(
+        "PolicyOverrides",
+        __base__=_PolicyExtras,
+        __doc__="One policy's knob settings (any of the runtime's policies) and a user "
+        "runtime's options or env.",
+        **{
+            name: (Optional[info.annotation], Field(default=None, description=info.description))  # noqa: UP045
+            for name, info in PoliciesConfig.model_fields.items()
+        },
     )
 
 
