@@ -13,6 +13,8 @@ the Jaeger UI carry exactly) and repeats no key in a mapping (the last one would
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,8 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_INT",
     "MAX_NODES",
+    "LocatedError",
+    "compose",
     "line_of",
     "load_yaml",
     "parse_yaml",
@@ -142,27 +146,49 @@ def load_yaml(text: str) -> Any:
         loader.dispose()
 
 
-def line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
-    """Best-effort 1-based line of the node at ``loc`` (keys and list indexes) in ``text``."""
+def compose(text: str) -> yaml.Node | None:
+    """The node tree of ``text`` (it keeps line numbers), or None when it does not parse."""
     try:
-        node: Any = yaml.compose(text, Loader=_BaseLoader)
+        return yaml.compose(text, Loader=_BaseLoader)
     except (yaml.YAMLError, RecursionError):
         return None
+
+
+def _entry_at(
+    doc: str | yaml.Node | None, loc: tuple[int | str, ...]
+) -> tuple[int | None, yaml.MappingNode | None, int]:
+    """The 1-based line of the deepest entry found on the path ``loc``: a mapping entry's key
+    line (where the field is written), a list item's first line. Also the mapping holding the
+    last entry found at the end of ``loc`` and that entry's index in it (else None, -1)."""
+    node: Any = compose(doc) if isinstance(doc, str) else doc
     line: int | None = None
+    parent: yaml.MappingNode | None = None
+    index = -1
     for part in loc:
+        parent, index = None, -1
         if isinstance(node, yaml.MappingNode):
-            match = [v for k, v in node.value if getattr(k, "value", None) == str(part)]
-            if not match:
+            found = [
+                i for i, (k, _) in enumerate(node.value) if getattr(k, "value", None) == str(part)
+            ]
+            if not found:
                 break
-            node = match[0]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if part >= len(node.value):
+            parent, index = node, found[0]
+            key, node = node.value[index]
+            line = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and str(part).isdigit():
+            if int(part) >= len(node.value):
                 break
-            node = node.value[part]
+            node = node.value[int(part)]
+            line = node.start_mark.line + 1
         else:
             break
-        line = node.start_mark.line + 1
-    return line
+    return line, parent, index
+
+
+def line_of(doc: str | yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """Best-effort 1-based line of the field at ``loc`` (keys and list indexes) in ``doc``, the
+    YAML text or its composed node tree (None for a document that is not YAML)."""
+    return _entry_at(doc, loc)[0]
 
 
 def read_text(path: Path, *, error: type[ConfigError], what: str) -> str:
@@ -198,13 +224,18 @@ class LocatedError(ValueError):
 def validation_error(
     exc: ValidationError,
     *,
-    text: str,
-    path: str | Path,
+    text: str | yaml.Node | None,
+    path: str | Path | None,
     error: type[ConfigError],
     prefix: tuple[int | str, ...] = (),
     data: Any = None,
+    quote: bool = True,
+    lead: Callable[[tuple[int | str, ...]], str] | None = None,
 ) -> ConfigError:
-    """The first pydantic error as a located ``error`` (file, line, dotted field, value).
+    """The first pydantic error as a located ``error``: file, line (``text`` is the YAML text
+    or its node tree, None for JSON or data built in code), the field dotted as written
+    (``a.0.b``) and the value it refused (``quote=False`` for a file the user may have pointed
+    anywhere: its values must not reach a terminal). ``lead(loc)`` starts the message.
 
     With ``data`` (the validated document) the tags of tagged unions that pydantic puts in
     the location (``faults.1.freeze.seconds``) are dropped, so the field is the one written."""
@@ -215,16 +246,48 @@ def validation_error(
         loc = cause.loc
     elif data is not None:
         loc = _without_tags(loc, data)
+    line, parent, index = _entry_at(text, loc)
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden" and parent is not None:
+        message += _quote_hint(parent, index, quote=quote)
+    if lead is not None:
+        message = lead(loc) + message
     kwargs: dict[str, Any] = {}
     shown = first.get("input")
-    if not isinstance(shown, dict | list):
+    if quote and not isinstance(shown, dict | list):
         kwargs["value"] = shown
     return error(
-        str(first["msg"]).removeprefix("Value error, "),
+        message,
         path=path,
-        line=line_of(text, loc),
+        line=line,
         field=".".join(str(p) for p in loc) or None,
         **kwargs,
+    )
+
+
+def _quote_hint(mapping: yaml.MappingNode, index: int, *, quote: bool) -> str:
+    """A hint when the refused key is a comma's leftover: in ``{text: a, b}`` the comma ends
+    the value, so ``b`` reads as a key without a value."""
+
+    def bare(node: yaml.Node) -> bool:  # a key written without ``: value``
+        return isinstance(node, yaml.ScalarNode) and node.value == "" and node.tag.endswith("null")
+
+    if not (mapping.flow_style and index > 0 and bare(mapping.value[index][1])):
+        return ""
+    before, written = mapping.value[index - 1]
+    if not isinstance(written, yaml.ScalarNode):
+        return ""
+    if not quote:
+        return f" (a comma ends a value inside {{...}}: quote the value of '{before.value}')"
+    parts = [written.value]
+    for key, value in mapping.value[index:]:
+        if not bare(value):
+            break
+        parts.append(key.value)
+    joined = ", ".join(parts)
+    return (
+        " (a comma ends a value inside {...}: quote it, "
+        f"{before.value}: {json.dumps(joined, ensure_ascii=False)})"
     )
 
 

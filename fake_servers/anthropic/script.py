@@ -65,7 +65,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from fake_servers.anthropic._limits import ModelLimits
 from fake_servers.anthropic.faults import Fault
 from harness._files import read_text
-from harness._yaml import load_yaml
+from harness._yaml import compose, load_yaml, validation_error
 from harness.errors import ScriptError
 
 __all__ = ["Agent", "Condition", "ModelScript", "StopReason", "ToolCall", "Turn"]
@@ -79,19 +79,6 @@ StopReason = Literal[
     "refusal",
     "model_context_window_exceeded",
 ]
-
-_FAULT_KINDS = frozenset(
-    {
-        "rate_limit",
-        "api_error",
-        "overloaded",
-        "connection_drop",
-        "stream_cut",
-        "stream_error",
-        "latency",
-        "context_edit",
-    }
-)
 
 
 class _Strict(BaseModel):
@@ -220,7 +207,7 @@ class ModelScript(_Strict):
             else:
                 data = load_yaml(text)
                 # The node tree keeps line numbers, so a bad field can be pointed at.
-                root = yaml.compose(text, Loader=yaml.SafeLoader)
+                root = compose(text)
         except (json.JSONDecodeError, yaml.YAMLError) as exc:
             line = getattr(exc, "lineno", None)
             mark = getattr(exc, "problem_mark", None)
@@ -240,14 +227,8 @@ class ModelScript(_Strict):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            error = exc.errors()[0]
-            loc = _field_loc(error["loc"])
-            raise ScriptError(
-                error["msg"],
-                path=path,
-                line=_yaml_line(_root, loc),
-                field=_dotted(loc),
-                value=error.get("input"),
+            raise validation_error(
+                exc, text=_root, path=path, error=ScriptError, data=data
             ) from exc
 
     @classmethod
@@ -255,43 +236,3 @@ class ModelScript(_Strict):
         """The built-in script: one agent that always answers a short text."""
         turn = Turn(text="Hello from the fake Anthropic API.")
         return cls(agents={"default": Agent(turns=[turn], repeat=True)}, default_agent="default")
-
-
-def _field_loc(loc: tuple[int | str, ...]) -> list[int | str]:
-    # pydantic adds the union tag / validator name to the location: not a field.
-    return [
-        part
-        for part in loc
-        if isinstance(part, int) or not (part in _FAULT_KINDS or part.startswith("function-"))
-    ]
-
-
-def _dotted(loc: list[int | str]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else part
-    return out
-
-
-def _yaml_line(root: yaml.Node | None, loc: list[int | str]) -> int | None:
-    """1-based line of the deepest YAML node on the path ``loc``."""
-    node, line = root, None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == str(part):
-                    node, line = value, key.start_mark.line + 1
-                    break
-            else:
-                break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if part >= len(node.value):
-                break
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line

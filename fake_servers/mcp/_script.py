@@ -34,7 +34,7 @@ from pydantic import (
 )
 
 from harness._files import read_text
-from harness._yaml import load_yaml
+from harness._yaml import compose, line_of, load_yaml, validation_error
 from harness.errors import ScriptError
 
 __all__ = [
@@ -214,7 +214,7 @@ class ServerScript(_Model):
                 data = json.loads(text)
             else:
                 data = load_yaml(text)
-                root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+                root = compose(text)
         except (json.JSONDecodeError, yaml.YAMLError) as exc:
             raise ScriptError(
                 f"not valid {_kind(path)}: {_error_text(exc)}", path=path, line=_error_line(exc)
@@ -243,7 +243,15 @@ class ServerScript(_Model):
         try:
             script = cls.model_validate(data)
         except ValidationError as exc:
-            raise _script_error(exc, source, root, quote=not from_file) from None
+            raise validation_error(
+                exc,
+                text=root,
+                path=source,
+                error=ScriptError,
+                data=data,
+                quote=not from_file,
+                lead=_tool_lead,
+            ) from None
         script._source = source
         script._root = root
         script._from_file = from_file
@@ -261,7 +269,7 @@ class ServerScript(_Model):
             raise ScriptError(
                 f"script is for {shown}, not '{name}'",
                 path=self.source,
-                line=_yaml_line(self._root, ["server"]),
+                line=line_of(self._root, ("server",)),
                 field="server",
             )
         for tool in self.tools:
@@ -269,7 +277,7 @@ class ServerScript(_Model):
                 raise ScriptError(
                     f"server '{name}' has no tool '{tool}' (tools: {', '.join(sorted(tools))})",
                     path=self.source,
-                    line=_yaml_line(self._root, ["tools", tool]),
+                    line=line_of(self._root, ("tools", tool)),
                     field=f"tools.{tool}",
                 )
 
@@ -300,48 +308,5 @@ def _error_text(exc: Exception) -> str:
     return str(exc).replace("\n", " ")
 
 
-def _yaml_line(root: yaml.Node | None, loc: list[str]) -> int | None:
-    """1-based line of the deepest YAML node on the path ``loc`` (None without a YAML file)."""
-    node, line = root, None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if str(key.value) == part:
-                    node, line = value, key.start_mark.line + 1
-                    break
-            else:
-                break
-        elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
-            node = node.value[int(part)]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
-
-
-def _script_error(
-    exc: ValidationError, source: str | None, root: yaml.Node | None, *, quote: bool
-) -> ScriptError:
-    """The first validation error; ``quote``: with the value it refused (not for a file, which
-    a scenario's path may have named whatever it holds: a key must not reach a terminal)."""
-    first = exc.errors()[0]
-    loc = [str(part) for part in first["loc"]]
-    # Union branches add type tags to the location (e.g. "Regex", "str"): not the user's field.
-    loc = [part for part in loc if not _is_type_tag(part)]
-    message = first["msg"]
-    if len(loc) >= 2 and loc[0] == "tools":
-        message = f"tool '{loc[1]}': {message}"
-    kwargs: dict[str, Any] = {
-        "path": source,
-        "line": _yaml_line(root, loc),
-        "field": ".".join(loc) or None,
-    }
-    if quote and "input" in first and first["type"] != "missing":
-        kwargs["value"] = first["input"]
-    return ScriptError(message, **kwargs)
-
-
-def _is_type_tag(part: str) -> bool:
-    return part in {"Regex", "str", "int", "float", "bool", "none"} or part.startswith(
-        ("function-", "literal[")
-    )
+def _tool_lead(loc: tuple[int | str, ...]) -> str:
+    return f"tool '{loc[1]}': " if len(loc) >= 2 and loc[0] == "tools" else ""

@@ -1,0 +1,104 @@
+"""One way to point at a bad field: scenarios, model scripts and tool scripts name the same
+line and spell the field the same (``a.0.b``), and a comma that split a value says so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fake_servers.anthropic import ModelScript
+from fake_servers.mcp import ServerScript
+from harness._yaml import line_of
+from harness.errors import ConfigError, ScenarioError, ScriptError
+from harness.scenarios import load_scenario
+
+SCENARIO = """\
+name: tiny
+runtime:
+  prompt: hi
+model:
+{model}
+oracles: [agents_completed]
+"""
+
+MODEL = """\
+agents:
+  main:
+    turns:
+      - text: hello
+      - {text: hello, world}
+"""
+
+
+def _indent(text: str) -> str:
+    return "".join(f"  {line}\n" for line in text.splitlines())
+
+
+def _raised(kind: type[ConfigError], load: object, path: Path) -> ConfigError:
+    with pytest.raises(kind) as caught:
+        load(path)  # type: ignore[operator]
+    return caught.value
+
+
+def test_a_model_script_error_reads_the_same_alone_and_inside_a_scenario(tmp_path: Path) -> None:
+    alone = tmp_path / "script.yaml"
+    alone.write_text(MODEL)
+    inside = tmp_path / "scenario.yaml"
+    inside.write_text(SCENARIO.format(model=_indent(MODEL).rstrip("\n")))
+
+    script = _raised(ScriptError, ModelScript.load, alone)
+    scenario = _raised(ScenarioError, load_scenario, inside)
+
+    assert script.field == "agents.main.turns.1.world"
+    assert scenario.field == "model.agents.main.turns.1.world"
+    assert script.line == 5
+    assert scenario.line == 9  # four lines of scenario above the script
+    for error in (script, scenario):
+        assert error.message == (
+            "Extra inputs are not permitted "
+            '(a comma ends a value inside {...}: quote it, text: "hello, world")'
+        )
+
+
+def test_a_tool_script_spells_fields_the_same_and_hints_without_echoing(tmp_path: Path) -> None:
+    path = tmp_path / "tools.yaml"
+    path.write_text("tools:\n  search:\n    calls:\n      2: {result: {text: a, b, c}}\n")
+
+    error = _raised(ScriptError, ServerScript.load, path)
+
+    assert error.field == "tools.search.calls.2.result.b"
+    assert error.line == 4
+    # A file's values stay out of the message (the path may name any file): the hint says
+    # which value to quote, not what it holds.
+    assert error.message == (
+        "tool 'search': Extra inputs are not permitted "
+        "(a comma ends a value inside {...}: quote the value of 'text')"
+    )
+    assert "(got" not in str(error)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "agents:\n  main:\n    turns:\n      - {text: hello, colour: red}\n",
+        "agents:\n  main:\n    turns:\n      - text: hello, world\n        colour: red\n",
+    ],
+)
+def test_an_extra_key_that_is_no_comma_leftover_gets_no_hint(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "script.yaml"
+    path.write_text(text)
+    error = _raised(ScriptError, ModelScript.load, path)
+    assert error.message == "Extra inputs are not permitted"
+    assert error.field == "agents.main.turns.0.colour"
+
+
+def test_line_of_points_at_the_key_that_names_the_field() -> None:
+    text = "a:\n  b:\n    - x\n    - c:\n        d: 1\n"
+    assert line_of(text, ("a", "b")) == 2  # the key, not the first line of its value
+    assert line_of(text, ("a", "b", 1)) == 4
+    assert line_of(text, ("a", "b", "1", "c", "d")) == 5
+    assert line_of(text, ("a", "b", 7)) == 2  # past the end: the deepest entry found
+    assert line_of(text, ("z",)) is None
+    assert line_of("a: [", ("a",)) is None
+    assert line_of(None, ("a",)) is None
