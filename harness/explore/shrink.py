@@ -328,7 +328,7 @@ def _shrink_value(result: ShrinkResult, ptr: str, spec: Spec, still_fails: Check
     if spec.kind == "chance":
         return bool(current) and _try(result, ptr, False, still_fails)
     if spec.kind == "choice":
-        options = list(spec.params["options"])
+        options = list(spec.options)
         index = options.index(current) if current in options else len(options)
         return any(_try(result, ptr, option, still_fails) for option in options[:index])
     if not isinstance(current, int | float):

@@ -33,8 +33,9 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Annotated, Any, ClassVar, Final, Literal, Self, cast, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from harness.chaos_random import ChaosRandom
 from harness.errors import ScenarioError
@@ -54,11 +55,9 @@ __all__ = [
     "split_pointer",
 ]
 
-KINDS: Final = ("uniform", "randint", "normal", "lognormal", "pareto", "choice", "chance")
 SECTIONS: Final = ("runtime", "model", "servers", "faults")
 # Keys whose values are data passed through to tools or matched against: never distributions.
 _DATA_KEYS: Final = frozenset({"input", "args"})
-_BOUNDED: Final = {"normal": ("mu", "sigma"), "lognormal": ("mu", "sigma"), "pareto": ("alpha",)}
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
@@ -125,48 +124,6 @@ class DistributionError(ScenarioError):
         self.loc = loc
 
 
-@dataclass(frozen=True, slots=True)
-class Spec:
-    """A parsed distribution: its kind and checked parameters."""
-
-    kind: str
-    params: Mapping[str, Any]
-
-    @property
-    def low(self) -> Any:
-        """The simplest value: the lower bound, the first choice, or ``then`` for chance."""
-        p = self.params
-        if self.kind in ("uniform", "randint"):
-            return p["range"][0]
-        if self.kind == "choice":
-            return p["options"][0]
-        if self.kind == "chance":
-            return p["then"]
-        if p.get("min") is not None:
-            return p["min"]
-        if self.kind == "normal":
-            return p["mu"]
-        if self.kind == "lognormal":
-            return _clamp(math.exp(p["mu"]), p)
-        return _clamp(p["scale"], p)
-
-    def to_json(self) -> dict[str, Any]:
-        p = dict(self.params)
-        if self.kind in ("uniform", "randint"):
-            return {self.kind: list(p["range"])}
-        if self.kind == "choice":
-            out: dict[str, Any] = {"choice": list(p["options"])}
-            if p.get("weights") is not None:
-                out["weights"] = list(p["weights"])
-            return out
-        if self.kind == "chance":
-            out = {"chance": p["p"], "then": p["then"]}
-            if "else" in p:
-                out["else"] = p["else"]
-            return out
-        return {self.kind: {k: v for k, v in p.items() if v is not None}}
-
-
 # The largest magnitude a distribution parameter may have: 10^12 seconds is 30,000 years, far
 # past any run budget, and keeps every draw (and its conversion to float) finite.
 MAX_MAGNITUDE: Final = 1e12
@@ -213,35 +170,223 @@ def _is_spec(value: Any) -> bool:
     return isinstance(value, Mapping) and any(k in KINDS for k in value)
 
 
-def parse_spec(value: Mapping[str, Any], loc: tuple[int | str, ...] = ()) -> Spec:
-    """Check one distribution mapping; a problem raises ``DistributionError`` at ``loc``."""
-    kinds = [str(k) for k in value if k in KINDS]
-    if len(kinds) != 1:
-        raise DistributionError(loc, f"one distribution per value (got {', '.join(kinds)})")
-    kind = kinds[0]
-    allowed = {"choice": {"choice", "weights"}, "chance": {"chance", "then", "else"}}.get(
-        kind, {kind}
-    )
-    extra = sorted(str(k) for k in value if k not in allowed)
-    if extra:
-        raise DistributionError(
-            (*loc, extra[0]), f"unexpected key {extra[0]!r} in a {kind} distribution"
-        )
-    arg = value[kind]
-    here = (*loc, kind)
-    if kind in ("uniform", "randint"):
+Number = int | float
+
+
+def _kind_of(cls: type[BaseModel]) -> str:
+    default: str = cls.model_fields["kind"].default
+    return default
+
+
+class _Distribution(BaseModel):
+    """One parsed distribution; ``parse`` checks the written mapping (errors located at
+    ``loc``), ``draw`` takes one value from an ``rng``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    keys: ClassVar[frozenset[str]]
+    """The keys its mapping may hold (its kind's and any companions)."""
+
+    @classmethod
+    def parse(cls, value: Mapping[str, Any], loc: tuple[int | str, ...]) -> Self:
+        raise NotImplementedError
+
+    @property
+    def low(self) -> Any:
+        """The simplest value: the lower bound, the first choice, or ``then`` for chance."""
+        raise NotImplementedError
+
+    def to_json(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def draw(self, rng: ChaosRandom) -> Any:
+        raise NotImplementedError
+
+    def value_of(self, drawn: Any) -> Any:
+        """The value placed in the scenario for a draw (``REMOVED`` for a chance left out)."""
+        return drawn
+
+
+class _Range(_Distribution):
+    range: tuple[Number, Number]
+
+    @classmethod
+    def parse(cls, value: Mapping[str, Any], loc: tuple[int | str, ...]) -> Self:
+        kind = _kind_of(cls)
+        arg = value[kind]
+        here = (*loc, kind)
         if isinstance(arg, list):
             _too_large(arg, kind, here)
         if not (isinstance(arg, list) and len(arg) == 2 and all(_number(v) for v in arg)):
             raise DistributionError(here, f"{kind} takes [low, high] (two numbers)")
-        if kind == "randint" and not all(isinstance(v, int) for v in arg):
-            raise DistributionError(here, "randint takes two integers")
+        cls._check(arg, here)
         if arg[0] > arg[1]:
             raise DistributionError(here, f"{kind} low {arg[0]} is above high {arg[1]}")
-        return Spec(kind, {"range": (arg[0], arg[1])})
-    if kind in _BOUNDED:
-        return Spec(kind, _bounded_params(kind, arg, here))
-    if kind == "choice":
+        return cls(range=(arg[0], arg[1]))
+
+    @classmethod
+    def _check(cls, arg: list[Any], here: tuple[int | str, ...]) -> None:
+        """Kind-specific checks of ``[low, high]``."""
+
+    @property
+    def low(self) -> Any:
+        return self.range[0]
+
+    def to_json(self) -> dict[str, Any]:
+        return {_kind_of(type(self)): list(self.range)}
+
+
+class Uniform(_Range):
+    kind: Literal["uniform"] = "uniform"
+    keys: ClassVar[frozenset[str]] = frozenset({"uniform"})
+
+    def draw(self, rng: ChaosRandom) -> Any:
+        return rng.uniform(*self.range)
+
+
+class RandInt(_Range):
+    kind: Literal["randint"] = "randint"
+    keys: ClassVar[frozenset[str]] = frozenset({"randint"})
+
+    @classmethod
+    def _check(cls, arg: list[Any], here: tuple[int | str, ...]) -> None:
+        if not all(isinstance(v, int) for v in arg):
+            raise DistributionError(here, "randint takes two integers")
+
+    def draw(self, rng: ChaosRandom) -> Any:
+        low, high = self.range
+        return rng.randint(int(low), int(high))
+
+
+class _Bounded(_Distribution):
+    """A distribution with named parameters, clamped to ``[min, max]`` when given."""
+
+    required: ClassVar[tuple[str, ...]]
+    optional: ClassVar[tuple[str, ...]] = ("min", "max")
+    min: Number | None = None
+    max: Number | None = None
+
+    @classmethod
+    def parse(cls, value: Mapping[str, Any], loc: tuple[int | str, ...]) -> Self:
+        kind = _kind_of(cls)
+        arg = value[kind]
+        here = (*loc, kind)
+        required, optional = cls.required, cls.optional
+        if not isinstance(arg, Mapping):
+            raise DistributionError(here, f"{kind} takes a mapping with {', '.join(required)}")
+        for key in arg:
+            if key not in required and key not in optional:
+                raise DistributionError(
+                    (*here, key),
+                    f"unknown {kind} parameter {key!r} "
+                    f"(accepted: {', '.join(required + optional)})",
+                )
+        for key in required:
+            if key not in arg:
+                raise DistributionError(here, f"{kind} needs {key!r}")
+        _too_large(arg.values(), kind, here)
+        for key, v in arg.items():
+            if not _number(v):
+                raise DistributionError((*here, key), f"{kind} {key} must be a number")
+        spec = cls(**arg)
+        spec._check(here)
+        if spec.min is not None and spec.max is not None and spec.min > spec.max:
+            raise DistributionError(here, f"{kind} min {spec.min} is above max {spec.max}")
+        return spec
+
+    def _check(self, here: tuple[int | str, ...]) -> None:
+        """Kind-specific checks of the parameters."""
+
+    def _clamp(self, value: float) -> float:
+        if self.min is not None:
+            value = max(value, self.min)
+        if self.max is not None:
+            value = min(value, self.max)
+        return value
+
+    @property
+    def low(self) -> Any:
+        return self.min if self.min is not None else self._centre()
+
+    def _centre(self) -> Any:
+        raise NotImplementedError
+
+    def to_json(self) -> dict[str, Any]:
+        fields = self.model_dump(exclude={"kind"}, exclude_none=True)
+        return {_kind_of(type(self)): fields}
+
+
+class Normal(_Bounded):
+    kind: Literal["normal"] = "normal"
+    keys: ClassVar[frozenset[str]] = frozenset({"normal"})
+    required: ClassVar[tuple[str, ...]] = ("mu", "sigma")
+    mu: Number
+    sigma: Number
+
+    def _check(self, here: tuple[int | str, ...]) -> None:
+        if self.sigma < 0:
+            raise DistributionError((*here, "sigma"), "normal sigma must not be negative")
+
+    def _centre(self) -> Any:
+        return self.mu
+
+    def draw(self, rng: ChaosRandom) -> Any:
+        return self._clamp(rng.gauss(self.mu, self.sigma))
+
+
+class LogNormal(_Bounded):
+    kind: Literal["lognormal"] = "lognormal"
+    keys: ClassVar[frozenset[str]] = frozenset({"lognormal"})
+    required: ClassVar[tuple[str, ...]] = ("mu", "sigma")
+    mu: Number
+    sigma: Number
+
+    def _check(self, here: tuple[int | str, ...]) -> None:
+        if self.sigma < 0:
+            raise DistributionError((*here, "sigma"), "lognormal sigma must not be negative")
+        if self.mu + 10 * self.sigma > _LOG_LIMIT:
+            raise DistributionError(
+                here,
+                f"lognormal mu {self.mu} and sigma {self.sigma} overflow: mu is the log "
+                f"of the value, so mu + 10 sigma must stay below {_LOG_LIMIT:g}",
+            )
+
+    def _centre(self) -> Any:
+        return self._clamp(math.exp(self.mu))
+
+    def draw(self, rng: ChaosRandom) -> Any:
+        return self._clamp(_or_inf(lambda: rng.lognormvariate(self.mu, self.sigma)))
+
+
+class Pareto(_Bounded):
+    kind: Literal["pareto"] = "pareto"
+    keys: ClassVar[frozenset[str]] = frozenset({"pareto"})
+    required: ClassVar[tuple[str, ...]] = ("alpha",)
+    optional: ClassVar[tuple[str, ...]] = ("min", "max", "scale")
+    alpha: Number
+    scale: Number = 1.0
+
+    def _check(self, here: tuple[int | str, ...]) -> None:
+        if self.alpha <= 0 or self.scale <= 0:
+            raise DistributionError(here, "pareto alpha and scale must be positive")
+
+    def _centre(self) -> Any:
+        return self._clamp(self.scale)
+
+    def draw(self, rng: ChaosRandom) -> Any:
+        return self._clamp(_or_inf(lambda: self.scale * rng.paretovariate(self.alpha)))
+
+
+class Choice(_Distribution):
+    kind: Literal["choice"] = "choice"
+    keys: ClassVar[frozenset[str]] = frozenset({"choice", "weights"})
+    options: tuple[Any, ...]
+    weights: tuple[Number, ...] | None = None
+
+    @classmethod
+    def parse(cls, value: Mapping[str, Any], loc: tuple[int | str, ...]) -> Self:
+        arg = value["choice"]
+        here = (*loc, "choice")
         if not isinstance(arg, list) or not arg:
             raise DistributionError(here, "choice takes a non-empty list of values")
         if any(_contains_spec(v) for v in arg):
@@ -256,89 +401,97 @@ def parse_spec(value: Mapping[str, Any], loc: tuple[int | str, ...] = ()) -> Spe
             raise DistributionError(
                 (*loc, "weights"), "weights: one non-negative number per choice, not all zero"
             )
-        return Spec(kind, {"options": tuple(arg), "weights": weights})
-    # chance
-    if not _number(arg) or not 0 <= arg <= 1:
-        raise DistributionError(here, "chance takes a probability between 0 and 1")
-    if "then" not in value:
-        raise DistributionError(loc, "a chance distribution needs 'then'")
-    params: dict[str, Any] = {"p": float(arg), "then": value["then"]}
-    if "else" in value:
-        params["else"] = value["else"]
-    if _contains_spec(value["then"]) or _contains_spec(value.get("else")):
-        raise DistributionError(loc, "distributions do not nest")
-    return Spec(kind, params)
+        return cls(options=tuple(arg), weights=None if weights is None else tuple(weights))
+
+    @property
+    def low(self) -> Any:
+        return self.options[0]
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"choice": list(self.options)}
+        if self.weights is not None:
+            out["weights"] = list(self.weights)
+        return out
+
+    def draw(self, rng: ChaosRandom) -> Any:
+        if self.weights is None:
+            return rng.choice(self.options)
+        mark, total = rng.random() * sum(self.weights), 0.0
+        for option, weight in zip(self.options, self.weights, strict=True):
+            total += weight
+            if mark < total:
+                return option
+        return self.options[-1]
 
 
-def _bounded_params(kind: str, arg: Any, here: tuple[int | str, ...]) -> dict[str, Any]:
-    required = _BOUNDED[kind]
-    optional = ("min", "max") + (("scale",) if kind == "pareto" else ())
-    if not isinstance(arg, Mapping):
-        raise DistributionError(here, f"{kind} takes a mapping with {', '.join(required)}")
-    for key in arg:
-        if key not in required and key not in optional:
-            raise DistributionError(
-                (*here, key),
-                f"unknown {kind} parameter {key!r} (accepted: {', '.join(required + optional)})",
-            )
-    for key in required:
-        if key not in arg:
-            raise DistributionError(here, f"{kind} needs {key!r}")
-    _too_large(arg.values(), kind, here)
-    for key, v in arg.items():
-        if not _number(v):
-            raise DistributionError((*here, key), f"{kind} {key} must be a number")
-    params: dict[str, Any] = {"min": arg.get("min"), "max": arg.get("max")}
-    params.update({k: arg[k] for k in required})
-    if kind == "pareto":
-        params["scale"] = arg.get("scale", 1.0)
-        if params["alpha"] <= 0 or params["scale"] <= 0:
-            raise DistributionError(here, "pareto alpha and scale must be positive")
-    elif params["sigma"] < 0:
-        raise DistributionError((*here, "sigma"), f"{kind} sigma must not be negative")
-    elif kind == "lognormal" and params["mu"] + 10 * params["sigma"] > _LOG_LIMIT:
+class Chance(_Distribution):
+    """``then`` with probability ``p``, else ``otherwise`` (written ``else``; without it the
+    entry is removed)."""
+
+    kind: Literal["chance"] = "chance"
+    keys: ClassVar[frozenset[str]] = frozenset({"chance", "then", "else"})
+    p: float
+    then: Any
+    otherwise: Any = REMOVED
+
+    @classmethod
+    def parse(cls, value: Mapping[str, Any], loc: tuple[int | str, ...]) -> Self:
+        arg = value["chance"]
+        if not _number(arg) or not 0 <= arg <= 1:
+            raise DistributionError((*loc, "chance"), "chance takes a probability between 0 and 1")
+        if "then" not in value:
+            raise DistributionError(loc, "a chance distribution needs 'then'")
+        if _contains_spec(value["then"]) or _contains_spec(value.get("else")):
+            raise DistributionError(loc, "distributions do not nest")
+        return cls(p=float(arg), then=value["then"], otherwise=value.get("else", REMOVED))
+
+    @property
+    def low(self) -> Any:
+        return self.then
+
+    def to_json(self) -> dict[str, Any]:
+        out = {"chance": self.p, "then": self.then}
+        if self.otherwise is not REMOVED:
+            out["else"] = self.otherwise
+        return out
+
+    def draw(self, rng: ChaosRandom) -> Any:
+        """True when ``then`` was taken."""
+        return rng.chance(self.p)
+
+    def value_of(self, drawn: Any) -> Any:
+        return self.then if drawn else self.otherwise
+
+
+Spec = Annotated[
+    Uniform | RandInt | Normal | LogNormal | Pareto | Choice | Chance,
+    Field(discriminator="kind"),
+]
+"""A parsed distribution; pydantic picks the class from ``kind``."""
+
+_BY_KIND: Final[dict[str, type[_Distribution]]] = {
+    _kind_of(cls): cls for cls in get_args(get_args(Spec)[0])
+}
+KINDS: Final = tuple(_BY_KIND)
+
+
+def parse_spec(value: Mapping[str, Any], loc: tuple[int | str, ...] = ()) -> Spec:
+    """Check one distribution mapping; a problem raises ``DistributionError`` at ``loc``."""
+    kinds = [str(k) for k in value if k in KINDS]
+    if len(kinds) != 1:
+        raise DistributionError(loc, f"one distribution per value (got {', '.join(kinds)})")
+    kind = _BY_KIND[kinds[0]]
+    extra = sorted(str(k) for k in value if k not in kind.keys)
+    if extra:
         raise DistributionError(
-            here,
-            f"lognormal mu {params['mu']} and sigma {params['sigma']} overflow: mu is the log "
-            f"of the value, so mu + 10 sigma must stay below {_LOG_LIMIT:g}",
+            (*loc, extra[0]), f"unexpected key {extra[0]!r} in a {kinds[0]} distribution"
         )
-    if params["min"] is not None and params["max"] is not None and params["min"] > params["max"]:
-        raise DistributionError(here, f"{kind} min {params['min']} is above max {params['max']}")
-    return params
-
-
-def _clamp(value: float, params: Mapping[str, Any]) -> float:
-    if params.get("min") is not None:
-        value = max(value, params["min"])
-    if params.get("max") is not None:
-        value = min(value, params["max"])
-    return value
+    return cast("Spec", kind.parse(value, loc))
 
 
 def draw(spec: Spec, rng: ChaosRandom) -> Any:
     """One value of ``spec`` from ``rng``; for ``chance``, True when ``then`` was taken."""
-    p = spec.params
-    if spec.kind == "uniform":
-        return rng.uniform(*p["range"])
-    if spec.kind == "randint":
-        return rng.randint(*p["range"])
-    if spec.kind == "normal":
-        return _clamp(rng.gauss(p["mu"], p["sigma"]), p)
-    if spec.kind == "lognormal":
-        return _clamp(_or_inf(lambda: rng.lognormvariate(p["mu"], p["sigma"])), p)
-    if spec.kind == "pareto":
-        return _clamp(_or_inf(lambda: p["scale"] * rng.paretovariate(p["alpha"])), p)
-    if spec.kind == "choice":
-        options, weights = p["options"], p["weights"]
-        if weights is None:
-            return rng.choice(options)
-        mark, total = rng.random() * sum(weights), 0.0
-        for option, weight in zip(options, weights, strict=True):
-            total += weight
-            if mark < total:
-                return option
-        return options[-1]
-    return rng.chance(p["p"])
+    return spec.draw(rng)
 
 
 def _or_inf(sample: Callable[[], float]) -> float:
@@ -348,15 +501,6 @@ def _or_inf(sample: Callable[[], float]) -> float:
         return sample()
     except (OverflowError, ZeroDivisionError):
         return math.inf
-
-
-def value_of(spec: Spec, drawn: Any) -> Any:
-    """The value placed in the scenario for a draw (``REMOVED`` for a chance left out)."""
-    if spec.kind != "chance":
-        return drawn
-    if drawn:
-        return spec.params["then"]
-    return spec.params.get("else", REMOVED)
 
 
 def pointer(loc: tuple[int | str, ...]) -> str:
@@ -451,7 +595,7 @@ def resolve_data(
         else:
             drawn = draw(spec, root.fork(ptr))
         draws[ptr] = drawn
-        value = value_of(spec, drawn)
+        value = spec.value_of(drawn)
         loc: tuple[int | str, ...] = split_pointer(ptr)
         if value is REMOVED:
             removed.append(loc)
