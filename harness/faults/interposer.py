@@ -29,6 +29,7 @@ from typing import IO, Any, Protocol
 import anyio
 from anyio.abc import TaskGroup
 
+from harness._process_tree import signal_tree
 from harness.chaos_random import ChaosRandom
 from harness.clock import Clock
 from harness.errors import ServerError
@@ -194,13 +195,11 @@ class Interposer:
         process = self._process
         if process is None or process.returncode is not None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
-            process.send_signal(signal.SIGCONT)
+        signal_tree(process.pid, signal.SIGTERM)
         with anyio.move_on_after(_TERM_GRACE_SECONDS):
             await process.wait()
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
+        if process.returncode is None:
+            signal_tree(process.pid, signal.SIGKILL)
 
     async def _stop_server(self) -> None:
         process = self._process
@@ -332,24 +331,21 @@ class Interposer:
         if how == "SIGKILL":
             # A killed server says nothing more, even what it had not flushed to us yet.
             self._server_gone = True
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGKILL if how == "SIGKILL" else signal.SIGTERM)
-            process.send_signal(signal.SIGCONT)
+        signal_tree(process.pid, signal.SIGKILL if how == "SIGKILL" else signal.SIGTERM)
 
     def _start_freeze(self, seconds: float) -> None:
-        """SIGSTOP the server now; SIGCONT it ``seconds`` later."""
+        """SIGSTOP the server (its whole tree) now; SIGCONT it ``seconds`` later."""
         process = self._process
         if process is None or process.returncode is not None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGSTOP)
+        signal_tree(process.pid, signal.SIGSTOP)
 
         async def thaw() -> None:
             try:
                 await self._clock.sleep(seconds)
             finally:
-                with contextlib.suppress(ProcessLookupError):
-                    process.send_signal(signal.SIGCONT)
+                if process.returncode is None:
+                    signal_tree(process.pid, signal.SIGCONT)
 
         self._spawn(thaw())
 

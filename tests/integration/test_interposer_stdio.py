@@ -243,6 +243,62 @@ async def test_kill_at_a_time_and_sigterm_give_the_servers_status_and_leave_no_p
         assert not await anyio.Path(f"/proc/{child}").exists()
 
 
+def state(pid: int) -> bytes | None:
+    """The process state letter of ``pid`` (None once it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    return stat[stat.rindex(b")") + 2 :].split()[0]
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its reaper does not)."""
+    return state(pid) not in (None, b"Z")
+
+
+@pytest.mark.parametrize(
+    ("fault", "status"),
+    [("{type: kill, signal: SIGKILL, at: 0.3}", 128 + signal.SIGKILL), ("", 128 + signal.SIGTERM)],
+    ids=["kill-fault", "cleanup"],
+)
+async def test_a_server_under_a_wrapper_is_signalled_as_a_whole(
+    tmp_path: Path, fault: str, status: int
+) -> None:
+    # A wrapper shell whose worker (a child, its stdout elsewhere) would outlive a signal sent
+    # to the wrapper's pid alone; the shell waits on it, so only its own kill or the
+    # interposer's cleanup (its own SIGTERM passed on to the tree) ends the server.
+    (tmp_path / "plan.yaml").write_text(f"[{fault}]\n")
+    server = ["sh", "-c", "sleep 300 >/dev/null & echo $!; wait; exit 0"]
+    command = [*HARNESS, "--plan", str(tmp_path / "plan.yaml"), "--", *server]
+    async with await anyio.open_process(command) as process:
+        assert process.stdout is not None
+        worker = int((await process.stdout.receive()).decode())
+        assert alive(worker)
+        if not fault:
+            process.send_signal(signal.SIGTERM)
+        assert await process.wait() == status
+    assert not alive(worker)
+
+
+async def test_a_freeze_stops_the_servers_children_too(tmp_path: Path) -> None:
+    (tmp_path / "plan.yaml").write_text("- {type: freeze, seconds: 60, match: {method: a}}\n")
+    frame = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "a"}).encode() + b"\n"
+    server = ["sh", "-c", "sleep 300 >/dev/null & echo $!; cat; exit 0"]
+    command = [*HARNESS, "--plan", str(tmp_path / "plan.yaml"), "--", *server]
+    async with await anyio.open_process(command) as process:
+        assert process.stdin is not None
+        assert process.stdout is not None
+        worker = int((await process.stdout.receive()).decode())
+        await process.stdin.send(frame)
+        with anyio.fail_after(30):
+            while state(worker) != b"T":  # noqa: ASYNC110 (another process's state: no event)
+                await anyio.sleep(0.02)
+        process.send_signal(signal.SIGTERM)  # a frozen server is continued to be stopped
+        assert await process.wait() == 128 + signal.SIGTERM
+    assert not alive(worker)
+
+
 async def test_bad_input_is_one_error_line(tmp_path: Path) -> None:
     (tmp_path / "plan.yaml").write_text("- type: delay\n  match: {}\n  seconds: soon\n")
     for args, status, message in [
