@@ -103,5 +103,22 @@ def test_cli_unknown_command_is_a_usage_error() -> None:
 @pytest.mark.parametrize("seconds", [0, -1])
 async def test_loop_clock_nonpositive_sleep_is_a_checkpoint(seconds: float) -> None:
     clock = LoopClock()
-    with anyio.fail_after(1):
+    # A cancellation point: a cancelled scope stops there (a sleep that returned at once
+    # without awaiting would run on to the line after it).
+    reached = False
+    with anyio.CancelScope() as scope:
+        scope.cancel()
         await clock.sleep(seconds)
+        reached = True
+    assert scope.cancelled_caught
+    assert not reached
+    # A scheduling point: a task started just before runs before the sleep returns.
+    ran: list[bool] = []
+
+    async def other() -> None:
+        ran.append(True)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(other)
+        await clock.sleep(seconds)
+        assert ran == [True]
