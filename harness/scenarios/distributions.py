@@ -184,8 +184,8 @@ class _Distribution(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    keys: ClassVar[frozenset[str]]
-    """The keys its mapping may hold (its kind's and any companions)."""
+    companions: ClassVar[frozenset[str]] = frozenset()
+    """The keys its mapping may hold beside its kind's."""
 
     @classmethod
     def parse(cls, value: Mapping[str, Any], loc: tuple[int | str, ...]) -> Self:
@@ -238,7 +238,6 @@ class _Range(_Distribution):
 
 class Uniform(_Range):
     kind: Literal["uniform"] = "uniform"
-    keys: ClassVar[frozenset[str]] = frozenset({"uniform"})
 
     def draw(self, rng: ChaosRandom) -> Any:
         return rng.uniform(*self.range)
@@ -246,7 +245,6 @@ class Uniform(_Range):
 
 class RandInt(_Range):
     kind: Literal["randint"] = "randint"
-    keys: ClassVar[frozenset[str]] = frozenset({"randint"})
 
     @classmethod
     def _check(cls, arg: list[Any], here: tuple[int | str, ...]) -> None:
@@ -316,16 +314,19 @@ class _Bounded(_Distribution):
         return {_kind_of(type(self)): fields}
 
 
-class Normal(_Bounded):
-    kind: Literal["normal"] = "normal"
-    keys: ClassVar[frozenset[str]] = frozenset({"normal"})
+class _MuSigma(_Bounded):
     required: ClassVar[tuple[str, ...]] = ("mu", "sigma")
     mu: Number
     sigma: Number
 
     def _check(self, here: tuple[int | str, ...]) -> None:
         if self.sigma < 0:
-            raise DistributionError((*here, "sigma"), "normal sigma must not be negative")
+            kind = _kind_of(type(self))
+            raise DistributionError((*here, "sigma"), f"{kind} sigma must not be negative")
+
+
+class Normal(_MuSigma):
+    kind: Literal["normal"] = "normal"
 
     def _centre(self) -> Any:
         return self.mu
@@ -334,16 +335,11 @@ class Normal(_Bounded):
         return self._clamp(rng.gauss(self.mu, self.sigma))
 
 
-class LogNormal(_Bounded):
+class LogNormal(_MuSigma):
     kind: Literal["lognormal"] = "lognormal"
-    keys: ClassVar[frozenset[str]] = frozenset({"lognormal"})
-    required: ClassVar[tuple[str, ...]] = ("mu", "sigma")
-    mu: Number
-    sigma: Number
 
     def _check(self, here: tuple[int | str, ...]) -> None:
-        if self.sigma < 0:
-            raise DistributionError((*here, "sigma"), "lognormal sigma must not be negative")
+        super()._check(here)
         if self.mu + 10 * self.sigma > _LOG_LIMIT:
             raise DistributionError(
                 here,
@@ -360,7 +356,6 @@ class LogNormal(_Bounded):
 
 class Pareto(_Bounded):
     kind: Literal["pareto"] = "pareto"
-    keys: ClassVar[frozenset[str]] = frozenset({"pareto"})
     required: ClassVar[tuple[str, ...]] = ("alpha",)
     optional: ClassVar[tuple[str, ...]] = ("min", "max", "scale")
     alpha: Number
@@ -379,7 +374,7 @@ class Pareto(_Bounded):
 
 class Choice(_Distribution):
     kind: Literal["choice"] = "choice"
-    keys: ClassVar[frozenset[str]] = frozenset({"choice", "weights"})
+    companions: ClassVar[frozenset[str]] = frozenset({"weights"})
     options: tuple[Any, ...]
     weights: tuple[Number, ...] | None = None
 
@@ -429,7 +424,7 @@ class Chance(_Distribution):
     entry is removed)."""
 
     kind: Literal["chance"] = "chance"
-    keys: ClassVar[frozenset[str]] = frozenset({"chance", "then", "else"})
+    companions: ClassVar[frozenset[str]] = frozenset({"then", "else"})
     p: float
     then: Any
     otherwise: Any = REMOVED
@@ -481,7 +476,7 @@ def parse_spec(value: Mapping[str, Any], loc: tuple[int | str, ...] = ()) -> Spe
     if len(kinds) != 1:
         raise DistributionError(loc, f"one distribution per value (got {', '.join(kinds)})")
     kind = _BY_KIND[kinds[0]]
-    extra = sorted(str(k) for k in value if k not in kind.keys)
+    extra = sorted(str(k) for k in value if k != kinds[0] and k not in kind.companions)
     if extra:
         raise DistributionError(
             (*loc, extra[0]), f"unexpected key {extra[0]!r} in a {kinds[0]} distribution"
