@@ -1,4 +1,5 @@
-"""A minimal OTLP trace receiver on 127.0.0.1 port 0, gRPC or HTTP/protobuf, for benchmarks.
+"""A minimal OTLP trace receiver on 127.0.0.1 port 0, gRPC or HTTP/protobuf, for benchmarks
+(and the tests' receiver, which keeps what arrived).
 
 It decodes every ``ExportTraceServiceRequest`` (as a collector would) and counts the spans;
 ``wait_for(n)`` blocks until ``n`` spans have arrived. ``otlp_receiver(..., process=True)``
@@ -8,6 +9,7 @@ measured process's interpreter lock.
 
 from __future__ import annotations
 
+import gzip
 import multiprocessing
 import threading
 import time
@@ -19,27 +21,28 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-__all__ = ["Received", "SharedCount", "otlp_receiver"]
+__all__ = ["Received", "SharedCount", "grpc_server", "http_server", "otlp_receiver"]
 
 _Request = trace_service_pb2.ExportTraceServiceRequest
 _RESPONSE = trace_service_pb2.ExportTraceServiceResponse
 
 
 class Received:
-    """Spans and requests received so far (thread-safe)."""
+    """Spans received so far (thread-safe)."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
         self.spans = 0
-        self.requests = 0
 
     def add(self, request: Any) -> None:
         """Count a decoded ``ExportTraceServiceRequest``."""
         count = sum(len(scope.spans) for rs in request.resource_spans for scope in rs.scope_spans)
         with self._changed:
             self.spans += count
-            self.requests += 1
             self._changed.notify_all()
+
+    def add_headers(self, headers: dict[str, str]) -> None:
+        """The headers of an HTTP request (lower-case names); not kept here."""
 
     def wait_for(self, spans: int, timeout: float) -> bool:
         """Whether ``spans`` spans in all arrived within ``timeout`` seconds."""
@@ -77,7 +80,7 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
 
 
 @contextmanager
-def _grpc(received: Received) -> Iterator[str]:
+def grpc_server(received: Received) -> Iterator[str]:
     import grpc  # type: ignore[import-untyped]
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
@@ -93,7 +96,9 @@ def _grpc(received: Received) -> Iterator[str]:
 
 
 @contextmanager
-def _http(received: Received) -> Iterator[str]:
+def http_server(received: Received, *, status: int = 200) -> Iterator[str]:
+    """A receiver at ``/v1/traces`` that answers ``status`` (anything but 200: without
+    reading the request)."""
     payload = _RESPONSE().SerializeToString()
 
     class Handler(BaseHTTPRequestHandler):
@@ -101,8 +106,11 @@ def _http(received: Received) -> Iterator[str]:
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            if self.path != "/v1/traces":
-                self.send_response(404)
+            if self.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            received.add_headers({k.lower(): v for k, v in self.headers.items()})
+            if self.path != "/v1/traces" or status != 200:
+                self.send_response(404 if self.path != "/v1/traces" else status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
@@ -143,7 +151,7 @@ class _Counting(Received):
 
 
 def _server(protocol: str) -> Callable[[Received], AbstractContextManager[str]]:
-    return _grpc if protocol == "grpc" else _http
+    return grpc_server if protocol == "grpc" else http_server
 
 
 def _serve_in_child(protocol: str, value: Any, conn: Any, stop: Any) -> None:
