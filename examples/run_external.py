@@ -28,6 +28,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from harness.process_tree import with_env
+
 _TAG = "HARNESS_PROBE_TAG"
 
 
@@ -45,21 +47,6 @@ def _server_entry(
         relay += ["--name", name, "--events", str(out / f"faults-{name}.jsonl"), "--"]
         args = [*relay, sys.executable, *args]
     return {"command": sys.executable, "args": args, "env": {_TAG: tag}}
-
-
-def _tagged_pids(tag: str) -> list[int]:
-    """Processes whose environment carries this run's tag (the servers the agent spawned)."""
-    found = []
-    needle = f"{_TAG}={tag}".encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return sorted(found)
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -166,7 +153,7 @@ def main() -> int:
             stdout, stderr = agent.communicate()
         elapsed = time.monotonic() - started
         time.sleep(0.5)  # let servers that are going to exit on stdin EOF do so
-        orphans = _tagged_pids(tag)
+        orphans = with_env(_TAG, tag)
         for pid in orphans:
             os.kill(pid, signal.SIGKILL)
     finally:

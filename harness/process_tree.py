@@ -18,7 +18,7 @@ import os
 import signal
 from pathlib import Path
 
-__all__ = ["members", "signal_tree"]
+__all__ = ["members", "signal_tree", "with_env"]
 
 _PROC = Path("/proc")
 
@@ -58,6 +58,22 @@ def signal_tree(pid: int, sig: int) -> None:
         return
     _send(tree, sig)
     _send(tree, signal.SIGCONT)
+
+
+def with_env(name: str, value: str) -> list[int]:
+    """Processes other than this one whose environment holds ``name=value`` (a tag the harness
+    gave the processes it started, which their children inherit), by pid."""
+    needle = f"{name}={value}".encode()
+    found = []
+    for entry in _PROC.iterdir() if _PROC.is_dir() else ():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return sorted(found)
 
 
 def _send(pids: list[int], sig: int) -> None:

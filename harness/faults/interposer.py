@@ -29,7 +29,6 @@ from typing import IO, Any, Protocol
 import anyio
 from anyio.abc import TaskGroup
 
-from harness._process_tree import signal_tree
 from harness.chaos_random import ChaosRandom
 from harness.clock import Clock
 from harness.errors import ServerError
@@ -46,6 +45,7 @@ from harness.faults.plan import FaultPlan
 from harness.faults.records import FaultRecorder
 from harness.faults.toxic_set import ToxicSet
 from harness.faults.toxics import ToxicSpec
+from harness.process_tree import signal_tree
 
 __all__ = ["Interposer", "exit_status"]
 

@@ -14,12 +14,12 @@ import contextlib
 import os
 import signal
 import time
-from pathlib import Path
 from typing import Any
 
 import anyio
 
 from harness.errors import RuntimeFailure
+from harness.process_tree import with_env
 
 __all__ = ["TAG", "orphans", "run_agent_process"]
 
@@ -121,24 +121,10 @@ async def orphans(tag: str) -> list[int]:
     """Server processes this run's agents started that are still alive after a grace period:
     recorded, then ended."""
     with anyio.move_on_after(_ORPHAN_GRACE):
-        while _tagged(tag):  # noqa: ASYNC110 (another process's exit has no event to wait on)
+        while with_env(TAG, tag):  # noqa: ASYNC110 (another process's exit has no event to wait on)
             await anyio.sleep(0.05)
-    found = _tagged(tag)
+    found = with_env(TAG, tag)
     for pid in found:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
     return found
-
-
-def _tagged(tag: str) -> list[int]:
-    needle = f"{TAG}={tag}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return sorted(found)
