@@ -121,6 +121,12 @@ class BehaviourMiddleware:
             if scope.cancelled_caught:  # only a crash cancels this scope itself
                 raise connection_closed()
         except anyio.get_cancelled_exc_class():
+            if detail.get("after_cancel"):
+                # The work went on past the cancel and finished (its answer, if any, written
+                # by the fake itself: the SDK drops it).
+                now = clock.now()
+                fake.log("finished", time=now, duration=now - start, detail=detail, **fields)
+                raise
             if fake.script.sdk == "1.x":
                 # mcp 1.x wrote nothing for a request cut off by shutdown; 2.x answers it with
                 # "Connection closed". Marking it cancelled by the peer keeps the 2.x
@@ -207,15 +213,25 @@ class BehaviourMiddleware:
             if behaviour.error is not None:
                 raise MCPError(code=behaviour.error.code, message=behaviour.error.message)
             result = scripted_result(behaviour.result) if behaviour.result else await answer()
-            if persist and _cancel_requested(ctx):
+        if persist:
+            try:
+                await anyio.lowlevel.checkpoint()
+            except anyio.get_cancelled_exc_class():
+                # Cancelled while it worked on: the work is done all the same.
                 detail["after_cancel"] = True
-                if behaviour.late_response and isinstance(result, BaseModel):
-                    body = result.model_dump(by_alias=True, mode="json", exclude_none=True)
-                    if ctx.request_id is not None and await _write_response(
-                        ctx, ctx.request_id, body
-                    ):
-                        detail["late_response"] = True
+                if behaviour.late_response and ctx.request_id is not None:
+                    with anyio.CancelScope(shield=True):
+                        body = _dump(result)
+                        if await _write_response(ctx, ctx.request_id, body):
+                            detail["late_response"] = True
+                raise
         return result
+
+
+def _dump(result: HandlerResult) -> dict[str, Any]:
+    if isinstance(result, BaseModel):
+        return result.model_dump(by_alias=True, mode="json", exclude_none=True)
+    return dict(result) if isinstance(result, dict) else {}
 
 
 UNKNOWN_ID_BASE = 1_000_000
@@ -253,11 +269,6 @@ def _dispatch_context(ctx: ServerRequestContext[Any, Any]) -> Any:
     """The SDK's per-request dispatch context (JSON-RPC transports only): the fake reaches into
     it to write what a well-behaved server never would."""
     return getattr(ctx.session, "_request_outbound", None)
-
-
-def _cancel_requested(ctx: ServerRequestContext[Any, Any]) -> bool:
-    event = getattr(_dispatch_context(ctx), "cancel_requested", None)
-    return isinstance(event, anyio.Event) and event.is_set()
 
 
 def _silence(ctx: ServerRequestContext[Any, Any]) -> None:
