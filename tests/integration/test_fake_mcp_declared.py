@@ -223,3 +223,36 @@ async def test_sdk_1x_results_carry_no_result_type(transport: str, tmp_path: Pat
         result = await client.call_tool("t", {}, read_timeout_seconds=TIMEOUT)
         assert text_of(result) == "one"
         assert "result_type" not in result.model_dump(exclude_unset=True)
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_sdk_1x_refuses_discovery_so_an_auto_client_falls_back_to_initialize(
+    transport: str, tmp_path: Path
+) -> None:
+    script = {"sdk": "1.x", "tools": {"t": {"default": {"result": {"text": "one"}}}}}
+    if transport == "stdio":
+        script_file = tmp_path / "script.json"
+        script_file.write_text(json.dumps(script))
+        events_file = tmp_path / "events.jsonl"
+        params = stdio_parameters("declared", script=script_file, events=events_file)
+        async with Client(params) as client:  # auto: probes server/discover first
+            result = await client.call_tool("t", {}, read_timeout_seconds=TIMEOUT)
+        events = [json.loads(line) for line in events_file.read_text().splitlines()]
+    else:
+        fake = build_server("declared", script=ServerScript.from_data(script))
+        async with serve_http(fake) as url:
+            async with Client(url) as client:
+                result = await client.call_tool("t", {}, read_timeout_seconds=TIMEOUT)
+            async with httpx2.AsyncClient() as http:
+                gone = await http.post(
+                    url,
+                    headers={"mcp-session-id": "0" * 32, "accept": "application/json"},
+                    json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+                )
+        assert gone.status_code == 404
+        assert gone.json()["id"] == "server-error"
+        events = [e.to_json() for e in fake.events.events]
+    assert text_of(result) == "one"
+    methods = [e.get("method") for e in events if e["kind"] == "request"]
+    assert methods[0] == "initialize"
+    assert "server/discover" not in methods
