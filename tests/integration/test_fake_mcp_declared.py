@@ -256,3 +256,36 @@ async def test_sdk_1x_refuses_discovery_so_an_auto_client_falls_back_to_initiali
     methods = [e.get("method") for e in events if e["kind"] == "request"]
     assert methods[0] == "initialize"
     assert "server/discover" not in methods
+
+
+async def test_a_hung_call_over_http_is_a_silent_event_stream() -> None:
+    script = {"tools": {"wait": {"default": {"hang": True}}}}
+    fake = build_server("declared", script=ServerScript.from_data(script))
+    accept = {"accept": "application/json, text/event-stream"}
+    init = {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "0"},
+    }
+    async with serve_http(fake) as url, httpx2.AsyncClient(timeout=TIMEOUT) as http:
+        opened = await http.post(
+            url,
+            headers=accept,
+            json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init},
+        )
+        session = {**accept, "mcp-session-id": opened.headers["mcp-session-id"]}
+        await http.post(
+            url, headers=session, json={"jsonrpc": "2.0", "method": "notifications/initialized"}
+        )
+        call = {"name": "wait", "arguments": {}}
+        request = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": call}
+        received: list[str] = []
+        async with http.stream("POST", url, headers=session, json=request) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            await fake.events.wait_for(kind="request", tool="wait")
+            with anyio.move_on_after(0.5):
+                async for line in response.aiter_lines():
+                    received.append(line)
+        # Nothing but comments (keep-alive pings) and blank lines: no event, no data.
+        assert all(line == "" or line.startswith(":") for line in received), received
