@@ -248,6 +248,8 @@ class AgentRunner:
         context_tokens = covered = 0
         for turn in range(spec.max_turns):
             result.turns = turn + 1
+            if self._tools_version != self._host.catalogue_version:
+                tools = await self._tools()  # refreshed or evicted since the last request
             # between_turns compacts here: no tool call is open, every pair is complete.
             if self._compactor.settings.policy == "between_turns":
                 size = await self._context_size(spec, conv, tools, context_tokens, covered)

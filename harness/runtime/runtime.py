@@ -398,6 +398,7 @@ class Runtime:
         async with anyio.create_task_group() as faults:
             if self.fake_api is not None:
                 await self.faults.inject_llm(self.fake_api, faults)
+            await self.faults.inject_cancels(self.host.calls, faults)
             async with anyio.create_task_group() as tg:
                 if prompt is not None:
                     tg.start_soon(main)
