@@ -21,7 +21,8 @@ from mcp_types import CallToolResult
 from opentelemetry.trace import TracerProvider
 
 from fake_servers.mcp._behaviour import BehaviourMiddleware, connection_closed
-from fake_servers.mcp._events import EventKind, EventLog
+from fake_servers.mcp._declared import DeclaredTools
+from fake_servers.mcp._events import Event, EventKind, EventLog
 from fake_servers.mcp._names import SERVER_NAMES
 from fake_servers.mcp._script import Crash, ServerScript
 from fake_servers.mcp._spans import use_tracer_provider
@@ -111,19 +112,41 @@ class FakeServer:
         # A direct-dispatch client (``Client(server)`` in "auto" mode) has no connection to
         # close: after a crash its calls fail until a client connects anew (a respawn).
         self.crashed = False
-        self.server.middleware.append(BehaviourMiddleware(self))
+        # The script's declared tools (set by ``build_server``); answered by the middleware.
+        self.declared = DeclaredTools(self, {})
+        self.behaviour = BehaviourMiddleware(self)
+        self.server.middleware.append(self.behaviour)
         lowlevel = self.server._lowlevel_server
         self._serve_connection = lowlevel.run
         lowlevel.run = self._run_connection  # type: ignore[method-assign]
 
-    def log(self, kind: EventKind, *, time: float, **fields: Any) -> None:
+    def log(self, kind: EventKind, *, time: float, **fields: Any) -> Event:
         """Append an event of this server to its log (with its connection, and its pid when
         it runs as a process of its own)."""
         fields.setdefault("connection", _CONNECTION.get())
         if self.crash_mode == "process":
             fields.setdefault("process", os.getpid())
             fields.setdefault("wall", round(_time.time(), 6))
-        self.events.append(kind, time=time, server=self.name, **fields)
+        return self.events.append(kind, time=time, server=self.name, **fields)
+
+    def forget_sessions(self) -> int:
+        """Streamable HTTP: drop every session from the session table, as a restarted server
+        would have none (their streams stay open; a request naming one gets 404). Returns how
+        many there were (0 on other transports)."""
+        if self.transport != "http":
+            return 0
+        # The SDK keeps the table in its session manager; the fake forgets it on purpose.
+        table: dict[str, Any] = self.server.session_manager._server_instances
+        count = len(table)
+        table.clear()
+        return count
+
+    def log_abandoned(self, **detail: Any) -> None:
+        """Record every request still being handled as ``cancelled`` (the server is being
+        stopped under it, e.g. by a signal)."""
+        now = self.clock.now()
+        for fields in list(self.behaviour.in_flight.values()):
+            self.log("cancelled", time=now, detail=detail, **fields)
 
     def flood_stderr(self, nbytes: int) -> None:
         """Write ``nbytes`` to stderr (a real, blocking write in a subprocess: a client that
@@ -235,4 +258,5 @@ def build_server(
     )
     module.register(env)
     script.check_server(name, env.tool_names)
+    fake.declared = DeclaredTools(fake, script.declared_tools(name, env.tool_names))
     return fake

@@ -17,7 +17,17 @@ import anyio
 __all__ = ["Event", "EventKind", "EventLog"]
 
 EventKind = Literal[
-    "started", "request", "finished", "errored", "cancelled", "cancel_notice", "crashed", "stopped"
+    "started",
+    "request",
+    "finished",
+    "errored",
+    "cancelled",
+    "cancel_notice",
+    "crashed",
+    "stopped",
+    "store_write",
+    "store_read",
+    "sessions_forgotten",
 ]
 
 
@@ -31,7 +41,9 @@ class Event:
     events only) is the Unix time, the clock every process of a run shares.
     ``cancel_notice`` records a client's ``notifications/cancelled`` for ``request_id`` (it
     arrives after the handler was cancelled): a ``cancelled`` request without one was cut off
-    by its connection closing."""
+    by its connection closing. ``store_write`` / ``store_read`` record a declared memory-like
+    tool's store operation (``detail``: key, scope, value or the writes read); a
+    ``sessions_forgotten`` event marks where an HTTP server dropped its session table."""
 
     seq: int
     time: float

@@ -2,4 +2,6 @@
 
 from typing import Final
 
-SERVER_NAMES: Final = ("ssh", "vault", "traffic", "cameras", "chat")
+# The server with no built-in tools: every tool is declared in its script.
+DECLARED: Final = "declared"
+SERVER_NAMES: Final = ("ssh", "vault", "traffic", "cameras", "chat", DECLARED)

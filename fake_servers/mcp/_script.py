@@ -12,6 +12,11 @@ chosen in this order:
 
 A behaviour without ``result`` / ``error`` / ``crash`` / ``hang`` applies its effects (latency,
 stderr flood) and then answers with the built-in result.
+
+A tool entry that carries a declaration (``description``, ``input_schema``, ``store``) adds a
+*declared* tool to the server; on the ``declared`` server every entry is one. A declared tool
+checks its arguments against ``input_schema`` as an SDK server does, and its built-in result is
+the store operation (``store``) or an echo of the arguments.
 """
 
 from __future__ import annotations
@@ -33,11 +38,13 @@ from pydantic import (
     model_validator,
 )
 
+from fake_servers.mcp._names import DECLARED
 from harness._files import read_text
 from harness._yaml import load_yaml
 from harness.errors import ScriptError
 
 __all__ = [
+    "SDK_GENERATIONS",
     "Behaviour",
     "Crash",
     "ImageSpec",
@@ -46,8 +53,11 @@ __all__ = [
     "Regex",
     "ResultSpec",
     "ServerScript",
+    "StoreSpec",
     "ToolScript",
 ]
+
+SDK_GENERATIONS = ("2.x", "1.x")
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -114,14 +124,40 @@ class Crash(_Model):
 
 
 class Behaviour(_Model):
-    """What one call does, in order: stderr flood, latency, then hang / crash / error / result."""
+    """What one call does, in order: forget sessions, stderr flood, latency, then hang / crash /
+    error / result (else the built-in result)."""
 
-    latency: Annotated[float, Field(ge=0)] = 0.0
-    stderr_bytes: Annotated[int, Field(ge=0)] = 0
-    hang: bool = False
-    crash: Crash | None = None
-    error: ProtocolError | None = None
-    result: ResultSpec | None = None
+    latency: Annotated[float, Field(ge=0)] = Field(
+        default=0.0, description="Seconds (server clock) before the outcome."
+    )
+    stderr_bytes: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="Write this many bytes to stderr first (a blocking write)."
+    )
+    hang: bool = Field(default=False, description="Never answer (until cancelled).")
+    crash: Crash | None = Field(default=None, description="End the server at this call.")
+    error: ProtocolError | None = Field(
+        default=None, description="Answer with a JSON-RPC error response."
+    )
+    result: ResultSpec | None = Field(default=None, description="Answer with this result.")
+    ignore_cancel: bool = Field(
+        default=False,
+        description="Keep working after the client's notifications/cancelled (or a closed "
+        "connection) until the latency is over; the answer is then dropped, as the SDK does.",
+    )
+    late_response: bool = Field(
+        default=False,
+        description="Keep working after a cancel and then send the response anyway, with the "
+        "cancelled request's id (a late reply the client no longer waits for).",
+    )
+    unknown_id_response: bool = Field(
+        default=False,
+        description="Before the answer, also send a response whose id no request has.",
+    )
+    forget_sessions: bool = Field(
+        default=False,
+        description="Streamable HTTP: forget every session first (like a restarted server); "
+        "later requests with an old Mcp-Session-Id get 404 'Session not found'.",
+    )
 
     @model_validator(mode="after")
     def _one_outcome(self) -> Behaviour:
@@ -139,6 +175,9 @@ class Behaviour(_Model):
             raise ValueError(
                 f"choose one of hang, crash, error, result (got {', '.join(outcomes)})"
             )
+        if (self.ignore_cancel or self.late_response) and (self.hang or self.crash):
+            # Work that outlives a cancel must end: a shielded hang or crash never would.
+            raise ValueError("ignore_cancel and late_response need an outcome that ends")
         return self
 
 
@@ -162,12 +201,78 @@ class MatchRule(_Model):
         return True
 
 
-class ToolScript(_Model):
-    """Behaviour of one tool: by call index, by argument match, else ``default``."""
+class StoreSpec(_Model):
+    """A memory-like tool: ``write`` appends the ``value`` argument (default: every argument but
+    the key) under a context key, ``read`` returns what was written under it. The key is the
+    ``key`` argument; when the call omits it, the caller's context (``_meta``) if ``caller``,
+    else ``default_key``. Every write and read is an event of the server."""
 
-    default: Behaviour | None = None
-    calls: dict[Annotated[int, Field(ge=1)], Behaviour] = Field(default_factory=dict)
-    match: list[MatchRule] = Field(default_factory=list)
+    op: Literal["write", "read"] = Field(description="write or read.")
+    key: str = Field(default="context_id", description="The argument naming the context.")
+    value: str | None = Field(
+        default=None, description="write: the argument to store (default: all but the key)."
+    )
+    caller: bool = Field(
+        default=True, description="Without the key argument, use the caller's context."
+    )
+    default_key: str = Field(
+        default="default", description="The context used when neither gives one."
+    )
+
+
+class ToolScript(_Model):
+    """Behaviour of one tool: by call index, by argument match, else ``default``; with a
+    declaration (``description``, ``input_schema``, ``store``) it is a declared tool."""
+
+    description: str | None = Field(
+        default=None, description="Declared tool: the description tools/list gives."
+    )
+    input_schema: dict[str, Any] | None = Field(
+        default=None,
+        description="Declared tool: the JSON Schema of its arguments (default: any object); "
+        "a call whose arguments fail it gets an isError result naming the field.",
+    )
+    store: Literal["write", "read"] | StoreSpec | None = Field(
+        default=None, description="Declared tool: a store operation (memory-like tools)."
+    )
+    default: Behaviour | None = Field(
+        default=None, description="Behaviour when no call index or match rule applies."
+    )
+    calls: dict[Annotated[int, Field(ge=1)], Behaviour] = Field(
+        default_factory=dict, description="Behaviour by 1-based call index of this tool."
+    )
+    match: list[MatchRule] = Field(
+        default_factory=list, description="Behaviour by arguments: the first rule that matches."
+    )
+
+    @field_validator("input_schema")
+    @classmethod
+    def _valid_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        from jsonschema import Draft202012Validator, SchemaError
+
+        if value.get("type", "object") != "object":
+            raise ValueError("input_schema must describe an object (type: object)")
+        try:
+            Draft202012Validator.check_schema(value)
+        except SchemaError as exc:
+            raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+        return {"type": "object", **value}
+
+    @property
+    def declares(self) -> bool:
+        """Whether this entry declares a tool (rather than scripting a built-in one)."""
+        return (
+            self.description is not None or self.input_schema is not None or self.store is not None
+        )
+
+    @property
+    def store_spec(self) -> StoreSpec | None:
+        """``store`` as a ``StoreSpec`` (``store: write`` is ``{op: write}``)."""
+        if isinstance(self.store, str):
+            return StoreSpec(op=self.store)
+        return self.store
 
     def select(self, call_index: int, arguments: Mapping[str, Any]) -> Behaviour | None:
         """The behaviour for this call, or None for the built-in result."""
@@ -188,11 +293,28 @@ class ServerScript(_Model):
     ``tools/call`` it receives (any tool, counted in arrival order).
     """
 
-    server: str | None = None
-    slow_start: Annotated[float, Field(ge=0)] = 0.0
-    crash_after_calls: Annotated[int, Field(ge=0)] | None = None
-    crash_after: Crash = Crash()
-    tools: dict[str, ToolScript] = Field(default_factory=dict)
+    server: str | None = Field(default=None, description="Optional: the server it is for.")
+    sdk: Literal["2.x", "1.x"] = Field(
+        default="2.x",
+        description="The MCP SDK generation the server behaves like: 2.x, or 1.x (legacy "
+        "initialize only, no 2.x-only result fields, nothing written after its input closes, "
+        "HTTP 404 bodies with id 'server-error').",
+    )
+    requests: Literal["concurrent", "serial"] = Field(
+        default="concurrent",
+        description="concurrent: every tools/call runs at once; serial: one at a time, the "
+        "others wait in arrival order (a single-threaded server).",
+    )
+    slow_start: Annotated[float, Field(ge=0)] = Field(
+        default=0.0, description="Seconds before answering initialize (or server/discover)."
+    )
+    crash_after_calls: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="Crash on the (N+1)-th tools/call (any tool)."
+    )
+    crash_after: Crash = Field(default=Crash(), description="How crash_after_calls crashes.")
+    tools: dict[str, ToolScript] = Field(
+        default_factory=dict, description="Tool name -> its script (and declaration)."
+    )
     _source: str | None = PrivateAttr(default=None)
     _root: yaml.Node | None = PrivateAttr(default=None)
     _from_file: bool = PrivateAttr(default=False)
@@ -264,14 +386,35 @@ class ServerScript(_Model):
                 line=_yaml_line(self._root, ["server"]),
                 field="server",
             )
-        for tool in self.tools:
-            if tool not in tools:
-                raise ScriptError(
-                    f"server '{name}' has no tool '{tool}' (tools: {', '.join(sorted(tools))})",
-                    path=self.source,
-                    line=_yaml_line(self._root, ["tools", tool]),
-                    field=f"tools.{tool}",
+        declared = self.declared_tools(name, tools)
+        for tool, entry in self.tools.items():
+            if tool in tools and entry.declares:
+                problem = (
+                    f"server '{name}' already has a tool '{tool}': a declaration adds a new tool"
                 )
+            elif tool not in tools and tool not in declared:
+                known = ", ".join(sorted(tools)) or "none"
+                problem = (
+                    f"server '{name}' has no tool '{tool}' (tools: {known}; declare a new one "
+                    "with description or input_schema)"
+                )
+            else:
+                continue
+            raise ScriptError(
+                problem,
+                path=self.source,
+                line=_yaml_line(self._root, ["tools", tool]),
+                field=f"tools.{tool}",
+            )
+
+    def declared_tools(self, name: str, builtin: set[str]) -> dict[str, ToolScript]:
+        """The tools this script declares on server ``name`` (built-in tools ``builtin``):
+        every entry that declares one, and on the ``declared`` server every entry."""
+        return {
+            tool: entry
+            for tool, entry in self.tools.items()
+            if tool not in builtin and (entry.declares or name == DECLARED)
+        }
 
 
 def _type_name(data: object) -> str:
