@@ -72,30 +72,41 @@ def _requests(record: RunRecord) -> list[dict[str, Any]]:
 def tools_offered_include(record: RunRecord) -> Verdict:
     name = "tools_offered_include"
     wanted = _names(_params(record, name, ("tools",))["tools"])
-    rows = [r for r in _requests(record) if (r.get("request") or {}).get("tools")]
-    if any("tools" not in (r.get("request") or {}) for r in _requests(record)):
+    rows = _requests(record)
+    if not any("tools" in (r.get("request") or {}) for r in rows):
         return Verdict.cannot_judge(name, _NO_TOOL_NAMES)
+    judged = 0
     for tool in wanted:
-        first = next((r for r in rows if tool in r["request"]["tools"]), None)
+        first = next((r for r in rows if tool in _offered(r)), None)
         if first is None:
             return Verdict.cannot_judge(name, f"the model was never offered {tool}")
+        # Only the agents that were offered it: a summariser offered nothing is not a loss.
+        agents = {r.get("agent") for r in rows if tool in _offered(r)}
         for row in rows[rows.index(first) :]:
-            offered = row["request"]["tools"]
+            if row.get("agent") not in agents:
+                continue
+            judged += 1
+            offered = _offered(row)
             if tool not in offered:
                 return Verdict(
                     name,
                     False,
                     f"{tool} was offered from {_t(first.get('time'))}, but the request of agent "
                     f"{row.get('agent')} at {_t(row.get('time'))} no longer offered it "
-                    f"(it offered {', '.join(offered) or 'nothing'}).",
+                    f"(it offered {', '.join(offered) or 'no tools'}).",
                     [{"tool": tool, "seq": row.get("seq"), "offered": offered}],
                 )
     return Verdict(
         name,
         True,
-        f"Every request that offered tools after {', '.join(wanted)} first appeared still "
-        f"offered {'it' if len(wanted) == 1 else 'them'} ({len(rows)} request(s)).",
+        f"Once offered, {', '.join(wanted)} stayed in every later request of the agents "
+        f"offered {'it' if len(wanted) == 1 else 'them'} ({judged} request(s) checked).",
     )
+
+
+def _offered(row: dict[str, Any]) -> list[str]:
+    tools = (row.get("request") or {}).get("tools")
+    return [str(t) for t in tools] if isinstance(tools, list) else []
 
 
 def _uses_and_results(
