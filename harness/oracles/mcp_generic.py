@@ -195,10 +195,15 @@ def tool_results_within(record: RunRecord) -> Verdict:
             if first["answered"] is None
             else f"came back only at {_t(first['answered'])}"
         )
+        what = (
+            f"The {first['tool']} call"
+            if first["tool"] != "?"
+            else f"A call ({first['tool_use_id']}, its tool never shown in a later request)"
+        )
         return Verdict(
             name,
             False,
-            f"The {first['tool']} call issued at {_t(first['issued'])} {when}, past the "
+            f"{what} issued at {_t(first['issued'])} {when}, past the "
             f"{limit:g} s allowed ({len(worst)} of {checked} call(s) late or unanswered).",
             worst,
         )

@@ -139,6 +139,12 @@ class PoliciesConfig(_Strict):
         "is retried on the restored connection. buggy: 0 (the failure reaches the model), "
         "fixed: 1.",
     )
+    call_timeout: Literal["configured", "none"] = Field(
+        default="configured",
+        description="Whether tool calls get a timeout at all. configured: each server's "
+        "timeout and tool_timeouts; buggy: none (the call is awaited bare, so a server that "
+        "never answers freezes the agent; HKUDS/nanobot PR #950, strands-agents #4403).",
+    )
     session_open: Literal["eager", "lazy", "per_call"] = Field(
         default="eager",
         description="When a server's session opens. eager: at agent start, when the tool "

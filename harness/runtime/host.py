@@ -186,6 +186,7 @@ class ConnectionKnobs:
     reconnect_when: Literal["at_once", "when_idle"] = "when_idle"
     reconnect_coordination: Literal["none", "per_generation"] = "per_generation"
     call_retries: int = 1
+    call_timeout: Literal["configured", "none"] = "configured"
     session_open: Literal["eager", "lazy", "per_call"] = "eager"
     session_lock: bool = True
     tools_refresh_after_timeout: bool = False
@@ -580,7 +581,12 @@ class MCPHostManager:
         ``timeout`` overrides the server's (and the tool's) timeout for this call; ``None``:
         none. A client-side cancel (``calls.cancel``) ends the call with an error result."""
         state = self._states.get(server) or self._state(server)
-        limit = state.spec.timeout_of(tool) if timeout is ... else timeout
+        if timeout is not ...:
+            limit = timeout
+        elif self.knobs.call_timeout == "none":
+            limit = None
+        else:
+            limit = state.spec.timeout_of(tool)
         with self._calls.track(server, tool) as call, call.scope:
             return await self._policy.call(self, state, tool, arguments, meta, limit)
         self.events.record("call_cancelled_by_client", server=server, tool=tool, nth=call.nth)

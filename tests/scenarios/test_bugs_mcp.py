@@ -48,3 +48,17 @@ def test_python_sdk_3556_live_terminal_vs_reinitialize() -> None:
     )
     connects = [e["reason"] for e in fixed.record.runtime("connecting")]
     assert connects == ["lazy", "session_not_found"]
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_nanobot_950_a_hung_tool_freezes_the_agent_without_a_timeout(seed: int) -> None:
+    scenario = load_scenario(BUGS / "mcp_nanobot_950.yaml")
+    buggy = run_scenario(scenario, policy="buggy", seed=seed)
+    fixed = run_scenario(scenario, policy="fixed", seed=seed)
+    assert (buggy.outcome, fixed.outcome) == ("reproduced", "held")
+    assert buggy.record.hung
+    assert "never came back" in next(
+        v.explanation for v in buggy.verdicts if v.name == "tool_results_within"
+    )
+    ended = [(e["tool"], e["outcome"]) for e in fixed.record.runtime("call_ended")]
+    assert ended == [("sync", "timeout"), ("list_notes", "ok")]
