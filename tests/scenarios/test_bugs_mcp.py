@@ -62,3 +62,14 @@ def test_nanobot_950_a_hung_tool_freezes_the_agent_without_a_timeout(seed: int) 
     )
     ended = [(e["tool"], e["outcome"]) for e in fixed.record.runtime("call_ended")]
     assert ended == [("sync", "timeout"), ("list_notes", "ok")]
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_gsd_pi_1290_parallel_first_calls_orphan_sessions_without_the_lock(seed: int) -> None:
+    scenario = load_scenario(BUGS / "mcp_gsd-pi_1290.yaml")
+    buggy = run_scenario(scenario, policy="buggy", seed=seed)
+    fixed = run_scenario(scenario, policy="fixed", seed=seed)
+    assert (buggy.outcome, fixed.outcome) == ("reproduced", "held")
+    lazy = [e for e in buggy.record.runtime("connecting") if e["reason"] == "lazy"]
+    assert len(lazy) == 3
+    assert [e["reason"] for e in fixed.record.runtime("connecting")] == ["catalogue", "lazy"]
