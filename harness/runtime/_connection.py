@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import AsyncExitStack, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import IO, Any, Literal
 
 import anyio
@@ -23,7 +22,7 @@ from mcp import Client
 from mcp.client import Transport
 from mcp.types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
 
-__all__ = ["CallRegistry", "Connection", "ReplyGuard", "StderrSinks", "TrackedCall"]
+__all__ = ["CallRegistry", "Connection", "StderrSinks", "TrackedCall", "reply_guard"]
 
 # The SDK's stdio shutdown is itself bounded (stdin close, SIGTERM, SIGKILL); this deadline only
 # guards against a transport that never returns.
@@ -203,27 +202,13 @@ class _GuardedRead:
         return bool(await self._inner.__aexit__(*exc))
 
 
-class ReplyGuard:
+@asynccontextmanager
+async def reply_guard(inner: Any, on_stray: Callable[[Any], None]) -> AsyncIterator[Any]:
     """A client transport that ends the session on a response to a request nobody waits for
-    (never issued, answered already, or cancelled by the client)."""
-
-    def __init__(self, inner: Any, on_stray: Callable[[Any], None] | None = None) -> None:
-        self._inner = inner
-        self._on_stray = on_stray or (lambda _id: None)
-        self._stack = AsyncExitStack()
-
-    async def __aenter__(self) -> tuple[Any, Any]:
-        read, write = await self._stack.enter_async_context(self._inner)
+    (never issued, answered already, or cancelled by the client); ``on_stray`` hears its id."""
+    async with inner as (read, write):
         pending: set[Any] = set()
-        return _GuardedRead(read, pending, self._on_stray), _GuardedWrite(write, pending)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
-        return await self._stack.__aexit__(exc_type, exc, tb)
+        yield _GuardedRead(read, pending, on_stray), _GuardedWrite(write, pending)
 
 
 StderrMode = Literal["inherit", "drain", "pipe_unread"]

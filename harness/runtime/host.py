@@ -38,7 +38,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from harness.clock import Clock, LoopClock
 from harness.errors import ConfigError, RuntimeFailure
-from harness.runtime._connection import CallRegistry, Connection, ReplyGuard, StderrSinks
+from harness.runtime._connection import CallRegistry, Connection, StderrSinks, reply_guard
 from harness.runtime.events import RuntimeEvents
 from harness.telemetry import semconv as sc
 
@@ -130,7 +130,7 @@ class ServerSpec:
             return self.instance
         if self.wrap is not None:
             base = self.wrap(base)
-        return ReplyGuard(base, on_stray) if on_stray is not None else base
+        return reply_guard(base, on_stray) if on_stray is not None else base
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,10 +239,16 @@ class _ReconnectPolicy:
         timeout: float | None,
     ) -> ToolCallOutcome:
         knobs = self.knobs
+        # per_call: a session of the call's own, closed after it; nothing shared to reconnect.
+        own = knobs.session_open == "per_call"
         attempt = 0
         while True:
             try:
-                conn = await self._acquire(host, state)
+                if own:
+                    conn = await host._open(state, reason="per_call")
+                    host._in_flight_add(state, +1)
+                else:
+                    conn = await self._acquire(host, state)
             except RuntimeFailure as exc:
                 return ToolCallOutcome(
                     None, error=str(exc), error_type="connect_failed", retried=attempt > 0
@@ -256,7 +262,9 @@ class _ReconnectPolicy:
                     return ToolCallOutcome(
                         None, error=failure.error.message, error_type="timeout", retried=attempt > 0
                     )
-                respawn_error = await self._reconnect(host, state, conn, failure.reason)
+                respawn_error = (
+                    None if own else await self._reconnect(host, state, conn, failure.reason)
+                )
                 if respawn_error is not None:
                     # The respawn failed too (the server is unreachable for now): the call
                     # fails with both causes; the next call connects lazily again.
@@ -279,6 +287,9 @@ class _ReconnectPolicy:
                     error_type=failure.reason,
                     retried=attempt > 0,
                 )
+            finally:
+                if own:
+                    await conn.close()
             return ToolCallOutcome(result, retried=attempt > 0)
 
     async def _acquire(self, host: MCPHostManager, state: _ServerState) -> Connection:
@@ -376,47 +387,6 @@ class _ReconnectPolicy:
             await waiter.wait()
 
 
-class _PerCall:
-    """``session_open: per_call``: every call opens a session of its own and closes it."""
-
-    def __init__(self, knobs: ConnectionKnobs) -> None:
-        self.knobs = knobs
-
-    async def call(
-        self,
-        host: MCPHostManager,
-        state: _ServerState,
-        tool: str,
-        arguments: Mapping[str, Any],
-        meta: dict[str, Any] | None,
-        timeout: float | None,
-    ) -> ToolCallOutcome:
-        attempt = 0
-        while True:
-            try:
-                conn = await host._open(state, reason="per_call")
-            except RuntimeFailure as exc:
-                return ToolCallOutcome(
-                    None, error=str(exc), error_type="connect_failed", retried=attempt > 0
-                )
-            try:
-                host._in_flight_add(state, +1)
-                result = await host._call_on(state, conn, tool, arguments, meta, timeout)
-            except _Failure as failure:
-                if attempt < self.knobs.call_retries:
-                    attempt += 1
-                    continue
-                return ToolCallOutcome(
-                    None,
-                    error=failure.error.message,
-                    error_type=failure.reason,
-                    retried=attempt > 0,
-                )
-            finally:
-                await conn.close()
-            return ToolCallOutcome(result, retried=attempt > 0)
-
-
 class MCPHostManager:
     """Shared MCP connections for every agent of a runtime. Use as ``async with``."""
 
@@ -448,11 +418,7 @@ class MCPHostManager:
         self.policy_name = policy
         self.knobs = knobs if knobs is not None else ConnectionKnobs.preset(policy)
         self._time_scale = time_scale
-        self._policy: _ReconnectPolicy | _PerCall = (
-            _PerCall(self.knobs)
-            if self.knobs.session_open == "per_call"
-            else _ReconnectPolicy(self.knobs)
-        )
+        self._policy = _ReconnectPolicy(self.knobs)
         self.catalogue_version = 0
         """Bumped whenever a server's tool catalogue changes (refreshed or evicted)."""
         self._stderr = StderrSinks(self.knobs.stderr)

@@ -101,10 +101,11 @@ def test_lazy_sessions_race_their_creation_without_the_lock(lock: bool, sessions
 
 
 def test_per_call_sessions_open_one_session_per_call() -> None:
-    outcome = _run(session_open="per_call", reconnect_on="close")
+    outcome = _run(session_open="per_call")
     reasons = [e["reason"] for e in _events(outcome, "connecting")]
     # A's call times out and is retried once, on a session of its own again.
     assert reasons == ["catalogue", "per_call", "per_call", "per_call"]
+    assert _events(outcome, "reconnect") == []  # nothing shared, nothing to reconnect
     (at_close,) = _events(outcome, "connections_at_close")
     assert at_close["live"] == 0
 
