@@ -112,6 +112,8 @@ class FakeServer:
         # A direct-dispatch client (``Client(server)`` in "auto" mode) has no connection to
         # close: after a crash its calls fail until a client connects anew (a respawn).
         self.crashed = False
+        # Why the server is stopping (a signal), added to the calls it cuts off.
+        self.stop_detail: dict[str, Any] = {}
         # The script's declared tools (set by ``build_server``); answered by the middleware.
         self.declared = DeclaredTools(self, {})
         self.behaviour = BehaviourMiddleware(self)
@@ -145,7 +147,9 @@ class FakeServer:
         """Record every request still being handled as ``cancelled`` (the server is being
         stopped under it, e.g. by a signal)."""
         now = self.clock.now()
-        for fields in list(self.behaviour.in_flight.values()):
+        in_flight = self.behaviour.in_flight
+        for key, fields in list(in_flight.items()):
+            del in_flight[key]  # recorded once: the request's own end does not log it again
             self.log("cancelled", time=now, detail=detail, **fields)
 
     def flood_stderr(self, nbytes: int) -> None:

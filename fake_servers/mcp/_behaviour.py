@@ -133,7 +133,11 @@ class BehaviourMiddleware:
                 # "Connection closed". Marking it cancelled by the peer keeps the 2.x
                 # dispatcher silent.
                 _silence(ctx)
-            fake.log("cancelled", time=clock.now(), duration=clock.now() - start, **fields)
+            if key in self.in_flight:  # else the server's stop already recorded it
+                now = clock.now()
+                fake.log(
+                    "cancelled", time=now, duration=now - start, detail=fake.stop_detail, **fields
+                )
             raise
         except MCPError as exc:
             error = {"code": exc.error.code, "message": exc.error.message}

@@ -90,6 +90,8 @@ async def _exit_on_signal(
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         task_status.started()
         async for signum in signals:
+            # Calls in flight end with the process: record them, like a closed stdin does.
+            fake.log_abandoned(signal=signal.Signals(signum).name)
             fake.log(
                 "stopped",
                 time=fake.clock.now(),
@@ -112,12 +114,15 @@ async def _serve_http(
     fake.transport = "http"
     bound_port = sock.getsockname()[1]
     fake.log("started", time=fake.clock.now(), detail={"transport": "http", "port": bound_port})
+    stop_signal: list[str] = []
     async with anyio.create_task_group() as tg:
 
         async def stop_on_signal(*, task_status: anyio.abc.TaskStatus[None]) -> None:
             with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
                 task_status.started()
-                async for _ in signals:
+                async for signum in signals:
+                    stop_signal.append(signal.Signals(signum).name)
+                    fake.stop_detail = {"signal": stop_signal[0]}
                     server.should_exit = True
                     # Graceful first; open streams (SSE) get the grace period, then are cut.
                     await anyio.sleep(_SHUTDOWN_GRACE)
@@ -130,5 +135,7 @@ async def _serve_http(
         await server.serve([sock])
         tg.cancel_scope.cancel()
     sock.close()
+    # Requests still open when the server stopped (a forced exit leaves them unanswered).
+    fake.log_abandoned(**({"signal": stop_signal[0]} if stop_signal else {}))
     fake.log("stopped", time=fake.clock.now(), detail={"transport": "http"})
     sys.stdout.flush()

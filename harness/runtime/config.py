@@ -220,7 +220,12 @@ class CompactionConfig(_Strict):
 class ServerConfig(_Strict):
     """One MCP server: ``fake`` (in-memory fake server), ``command`` (stdio) or ``url``."""
 
-    fake: str | None = None
+    fake: str | None = Field(
+        default=None,
+        description="A fake MCP server of the harness: ssh, vault, traffic, cameras, chat, or "
+        "declared (no built-in tools: every tool, its description, input schema and behaviour "
+        "is declared in script.tools).",
+    )
     # How a fake server is reached: in memory (sim), a stdio subprocess, or streamable HTTP.
     transport: Literal["memory", "stdio", "http"] = "memory"
     command: list[str] | None = None
@@ -237,7 +242,14 @@ class ServerConfig(_Strict):
         default_factory=dict,
         description="Per-tool call timeouts in seconds (null: none), over the server's timeout.",
     )
-    script: str | dict[str, Any] | None = None  # a file, or the script inline
+    script: str | dict[str, Any] | None = Field(
+        default=None,
+        description="A fake server's script, inline or a YAML/JSON file: tools (declared "
+        "tools: description, input_schema, store) with their behaviour by call index, by "
+        "arguments or by default (latency, result, error, hang, crash, stderr_bytes, "
+        "ignore_cancel, late_response, unknown_id_response, forget_sessions), and server "
+        "options (sdk, requests, slow_start, crash_after_calls).",
+    )
     chat_fixture: str | None = None
     scoped: bool = False
     # Reach the server through the harness's TCP proxy (streamable HTTP only): the fault plan's

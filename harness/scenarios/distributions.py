@@ -19,7 +19,8 @@ mapping with one of these keys::
 
 ``chance`` takes ``then`` (used with probability p) and optional ``else``; without ``else`` the
 entry is removed (a list item, or a mapping key so the field takes its default). Distributions
-do not nest. Tool-call ``input`` and match ``args`` are data, never read as distributions.
+do not nest. Tool-call ``input``, match ``args`` and a declared tool's ``input_schema`` are data,
+never read as distributions.
 
 A ``Scenario`` keeps each distribution under its JSON pointer (``/servers/ssh/timeout``) and a
 *nominal* value in place (the lower end; ``then`` for ``chance``), so the scripts validate at
@@ -57,7 +58,7 @@ __all__ = [
 KINDS: Final = ("uniform", "randint", "normal", "lognormal", "pareto", "choice", "chance")
 SECTIONS: Final = ("runtime", "model", "servers", "faults")
 # Keys whose values are data passed through to tools or matched against: never distributions.
-_DATA_KEYS: Final = frozenset({"input", "args"})
+_DATA_KEYS: Final = frozenset({"input", "args", "input_schema"})
 _BOUNDED: Final = {"normal": ("mu", "sigma"), "lognormal": ("mu", "sigma"), "pareto": ("alpha",)}
 
 

@@ -486,6 +486,7 @@ def json_schema() -> dict[str, Any]:
 
     schema = Scenario.model_json_schema()
     defs: dict[str, Any] = schema["$defs"]
+    _describe_server_scripts(defs)
     drawn: set[str] = set()
     pending = [schema["properties"][s] for s in SECTIONS if s in schema["properties"]]
     while pending:
@@ -507,6 +508,20 @@ def json_schema() -> dict[str, Any]:
     defs.update(json_schemas())
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
+
+
+def _describe_server_scripts(defs: dict[str, Any]) -> None:
+    """An inline fake-server ``script`` is a ``ServerScript`` (tools, their declarations and
+    behaviours): give its schema instead of "any object"."""
+    from fake_servers.mcp import ServerScript
+
+    script = ServerScript.model_json_schema()
+    defs.update(script.pop("$defs", {}))
+    defs["ServerScript"] = script
+    branches = defs["ServerConfig"]["properties"]["script"]["anyOf"]
+    for index, branch in enumerate(branches):
+        if branch.get("type") == "object":
+            branches[index] = {"$ref": "#/$defs/ServerScript"}
 
 
 # ``json_schema()`` as shipped: ``harness schema`` prints this file instead of building the

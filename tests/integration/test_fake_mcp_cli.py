@@ -13,7 +13,7 @@ import anyio
 import pytest
 from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
-from mcp import Client
+from mcp import Client, MCPError
 from opentelemetry.sdk.trace import TracerProvider
 
 from harness.telemetry.otlp_json import read_trace_file
@@ -177,3 +177,59 @@ async def test_stdio_sigterm_is_a_clean_exit_with_the_log_flushed(tmp_path: Path
     logged = read_jsonl(events)
     assert logged[-1]["kind"] == "stopped"
     assert logged[-1]["detail"] == {"transport": "stdio", "signal": "SIGTERM"}
+
+
+async def call_cut_off(client: Client) -> None:
+    with pytest.raises(MCPError):  # the server stops under it
+        await client.call_tool("wait", {})
+
+
+def has_event(path: Path, **match: Any) -> bool:
+    events = read_jsonl(path) if path.exists() else []
+    return any(all(e.get(k) == v for k, v in match.items()) for e in events)
+
+
+async def logged(path: Path, **match: Any) -> None:
+    """Return once the event file holds an event with every ``match`` field."""
+    while True:
+        if has_event(path, **match):
+            return
+        await anyio.sleep(0.02)
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_sigterm_records_the_calls_in_flight_as_cancelled(
+    transport: str, tmp_path: Path
+) -> None:
+    events, script = tmp_path / "events.jsonl", tmp_path / "script.json"
+    script.write_text(json.dumps({"tools": {"wait": {"default": {"hang": True}}}}))
+    command = [*HARNESS, "declared", "--script", str(script), "--events", str(events)]
+    command += ["--transport", transport]
+    async with await anyio.open_process(command, stderr=subprocess.DEVNULL) as process:
+        try:
+            with anyio.fail_after(TIMEOUT):
+                if transport == "stdio":
+                    await handshake(process)
+                    call = {"name": "wait", "arguments": {}}
+                    await send(process, {"id": 2, "method": "tools/call", "params": call})
+                    await logged(events, tool="wait")
+                    process.send_signal(signal.SIGTERM)
+                    await process.wait()
+                else:
+                    assert process.stdout is not None
+                    line = await read_line(BufferedByteReceiveStream(process.stdout))
+                    url = line.decode().strip().removeprefix("listening on ")
+                    async with (
+                        Client(url, mode="legacy") as client,
+                        anyio.create_task_group() as tg,
+                    ):
+                        tg.start_soon(call_cut_off, client)
+                        await logged(events, tool="wait")
+                        process.send_signal(signal.SIGTERM)
+                        await process.wait()
+                        tg.cancel_scope.cancel()
+        finally:
+            if process.returncode is None:
+                process.kill()
+    cancelled = [e for e in read_jsonl(events) if e["kind"] == "cancelled"]
+    assert [(e["tool"], e["detail"]) for e in cancelled] == [("wait", {"signal": "SIGTERM"})]
