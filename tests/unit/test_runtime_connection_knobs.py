@@ -168,3 +168,9 @@ def test_a_cancel_needs_the_reference_runtime() -> None:
     text = BASE.replace("  prompt: go\n", "  prompt: go\n  adapter: some.module:create\n")
     with pytest.raises(ScenarioError, match="only the reference runtime"):
         parse_scenario(text + "faults:\n  - {type: cancel, at: 5}\n")
+
+
+def test_a_connection_knob_for_another_runtime_is_refused_at_load() -> None:
+    text = BASE.replace("  prompt: go\n", "  prompt: go\n  adapter: some.module:create\n")
+    with pytest.raises(ScenarioError, match=r"call_retries is a knob of the reference runtime"):
+        parse_scenario(text + "policies:\n  buggy: {call_retries: 0}\n")
