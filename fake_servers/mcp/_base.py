@@ -23,6 +23,7 @@ from opentelemetry.trace import TracerProvider
 from fake_servers.mcp._behaviour import BehaviourMiddleware, connection_closed
 from fake_servers.mcp._declared import DeclaredTools
 from fake_servers.mcp._events import Event, EventKind, EventLog
+from fake_servers.mcp._legacy import legacy_read_stream
 from fake_servers.mcp._names import SERVER_NAMES
 from fake_servers.mcp._script import Crash, ServerScript
 from fake_servers.mcp._spans import use_tracer_provider
@@ -205,7 +206,12 @@ class FakeServer:
             self._connections.add(scope)
             self.log("started", time=self.clock.now(), detail={"transport": self.transport})
             try:
-                await self._serve_connection(*args, **kwargs)
+                if self.script.sdk == "1.x":
+                    read_stream, write_stream, *rest = args
+                    async with legacy_read_stream(read_stream, write_stream) as legacy:
+                        await self._serve_connection(legacy, write_stream, *rest, **kwargs)
+                else:
+                    await self._serve_connection(*args, **kwargs)
             finally:
                 self._connections.discard(scope)
                 self.log("stopped", time=self.clock.now(), detail={"transport": self.transport})

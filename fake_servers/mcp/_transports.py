@@ -13,8 +13,10 @@ from pathlib import Path
 import anyio
 import uvicorn
 from mcp import StdioServerParameters
+from starlette.types import ASGIApp
 
 from fake_servers.mcp._base import FakeServer
+from fake_servers.mcp._legacy import legacy_http_app
 from fake_servers.mcp._limits import MAX_SESSIONS, SESSION_IDLE_TIMEOUT
 
 __all__ = [
@@ -57,8 +59,9 @@ def http_server(
     app = fake.server.streamable_http_app(
         host=host, session_idle_timeout=session_idle_timeout, max_sessions=max_sessions
     )
+    served: ASGIApp = legacy_http_app(app) if fake.script.sdk == "1.x" else app
     config = uvicorn.Config(
-        app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1, access_log=False
+        served, log_level="warning", lifespan="on", timeout_graceful_shutdown=1, access_log=False
     )
     return _Server(config)
 

@@ -69,7 +69,8 @@ def fake_mcp(
     session_idle_timeout: float,
     max_sessions: int,
 ) -> None:
-    """Run the fake MCP server NAME (ssh, vault, traffic, cameras, chat).
+    """Run the fake MCP server NAME (ssh, vault, traffic, cameras, chat, or declared: every
+    tool declared in --script).
 
     Stops on stdin EOF (stdio) or SIGTERM / SIGINT, with the event log flushed.
     """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -233,3 +234,32 @@ async def test_sigterm_records_the_calls_in_flight_as_cancelled(
                 process.kill()
     cancelled = [e for e in read_jsonl(events) if e["kind"] == "cancelled"]
     assert [(e["tool"], e["detail"]) for e in cancelled] == [("wait", {"signal": "SIGTERM"})]
+
+
+@pytest.mark.parametrize(("sdk", "answered"), [("2.x", True), ("1.x", False)])
+async def test_after_stdin_closes_only_a_2x_server_answers_the_call_it_cut_off(
+    sdk: str, answered: bool, tmp_path: Path
+) -> None:
+    events, script = tmp_path / "events.jsonl", tmp_path / "script.json"
+    script.write_text(json.dumps({"sdk": sdk, "tools": {"wait": {"default": {"hang": True}}}}))
+    command = [*HARNESS, "declared", "--script", str(script), "--events", str(events)]
+    async with await anyio.open_process(command, stderr=subprocess.DEVNULL) as process:
+        try:
+            with anyio.fail_after(TIMEOUT):
+                stdout = await handshake(process)
+                call = {"name": "wait", "arguments": {}}
+                await send(process, {"id": 2, "method": "tools/call", "params": call})
+                await logged(events, kind="request", tool="wait")
+                assert process.stdin is not None
+                await process.stdin.aclose()
+                rest = b""
+                with contextlib.suppress(anyio.EndOfStream, anyio.IncompleteRead):
+                    while True:
+                        rest += await stdout.receive()
+                await process.wait()
+        finally:
+            if process.returncode is None:
+                process.kill()
+    written = [json.loads(line) for line in rest.splitlines() if line.strip()]
+    assert [m.get("id") for m in written] == ([2] if answered else [])
+    assert has_event(events, kind="cancelled", tool="wait")

@@ -191,6 +191,15 @@ async def test_unknown_id_response_and_serial_requests(transport: str, tmp_path:
         assert second - first >= 0.2
 
 
+async def ping_unknown_session(url: str) -> httpx2.Response:
+    async with httpx2.AsyncClient() as http:
+        return await http.post(
+            url,
+            headers={"mcp-session-id": "0" * 32, "accept": "application/json"},
+            json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+        )
+
+
 async def test_forget_sessions_answers_old_session_ids_with_404() -> None:
     script = {"tools": {"restart": {"default": {"forget_sessions": True}}}}
     fake = build_server("declared", script=ServerScript.from_data(script))
@@ -202,12 +211,7 @@ async def test_forget_sessions_answers_old_session_ids_with_404() -> None:
             assert forgotten.detail == {"sessions": 1}
             with pytest.raises(MCPError):
                 await client.call_tool("restart", {}, read_timeout_seconds=TIMEOUT)
-        async with httpx2.AsyncClient() as http:
-            response = await http.post(
-                url,
-                headers={"mcp-session-id": "0" * 32, "accept": "application/json"},
-                json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
-            )
+        response = await ping_unknown_session(url)
         assert response.status_code == 404
         assert response.json() == {
             "jsonrpc": "2.0",
@@ -223,3 +227,83 @@ async def test_sdk_1x_results_carry_no_result_type(transport: str, tmp_path: Pat
         result = await client.call_tool("t", {}, read_timeout_seconds=TIMEOUT)
         assert text_of(result) == "one"
         assert "result_type" not in result.model_dump(exclude_unset=True)
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_sdk_1x_refuses_discovery_so_an_auto_client_falls_back_to_initialize(
+    transport: str, tmp_path: Path
+) -> None:
+    script = {"sdk": "1.x", "tools": {"t": {"default": {"result": {"text": "one"}}}}}
+    if transport == "stdio":
+        script_file = tmp_path / "script.json"
+        script_file.write_text(json.dumps(script))
+        events_file = tmp_path / "events.jsonl"
+        params = stdio_parameters("declared", script=script_file, events=events_file)
+        async with Client(params) as client:  # auto: probes server/discover first
+            result = await client.call_tool("t", {}, read_timeout_seconds=TIMEOUT)
+        events = [json.loads(line) for line in events_file.read_text().splitlines()]
+    else:
+        fake = build_server("declared", script=ServerScript.from_data(script))
+        async with serve_http(fake) as url:
+            async with Client(url) as client:
+                result = await client.call_tool("t", {}, read_timeout_seconds=TIMEOUT)
+            gone = await ping_unknown_session(url)
+        assert gone.status_code == 404
+        assert gone.json()["id"] == "server-error"
+        events = [e.to_json() for e in fake.events.events]
+    assert text_of(result) == "one"
+    methods = [e.get("method") for e in events if e["kind"] == "request"]
+    assert methods[0] == "initialize"
+    assert "server/discover" not in methods
+
+
+async def test_a_hung_call_over_http_is_a_silent_event_stream() -> None:
+    script = {"tools": {"wait": {"default": {"hang": True}}}}
+    fake = build_server("declared", script=ServerScript.from_data(script))
+    accept = {"accept": "application/json, text/event-stream"}
+    init = {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "0"},
+    }
+    async with serve_http(fake) as url, httpx2.AsyncClient(timeout=TIMEOUT) as http:
+        opened = await http.post(
+            url,
+            headers=accept,
+            json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init},
+        )
+        session = {**accept, "mcp-session-id": opened.headers["mcp-session-id"]}
+        await http.post(
+            url, headers=session, json={"jsonrpc": "2.0", "method": "notifications/initialized"}
+        )
+        call = {"name": "wait", "arguments": {}}
+        request = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": call}
+        received: list[str] = []
+        async with http.stream("POST", url, headers=session, json=request) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            await fake.events.wait_for(kind="request", tool="wait")
+            with anyio.move_on_after(0.5):
+                async for line in response.aiter_lines():
+                    received.append(line)
+        # Nothing but comments (keep-alive pings) and blank lines: no event, no data.
+        assert all(line == "" or line.startswith(":") for line in received), received
+
+
+async def test_a_declared_tool_floods_stderr_and_crashes_at_its_point(tmp_path: Path) -> None:
+    script = {
+        "slow_start": 0.1,
+        "tools": {"job": {"calls": {1: {"stderr_bytes": 2000}, 2: {"crash": {"how": "sigkill"}}}}},
+    }
+    async with connect("stdio", script, tmp_path) as (client, events):
+        first = await client.call_tool("job", {}, read_timeout_seconds=TIMEOUT)
+        assert not first.is_error
+        with pytest.raises(MCPError) as crashed:
+            await client.call_tool("job", {}, read_timeout_seconds=TIMEOUT)
+        assert crashed.value.error.code == -32000
+    kinds = [(e["kind"], e.get("call_index")) for e in events() if e.get("tool") == "job"]
+    assert kinds == [("request", 1), ("finished", 1), ("request", 2), ("crashed", 2)]
+    opened = next(
+        e for e in events() if e.get("method") == "initialize" and e["kind"] == "finished"
+    )
+    assert opened["detail"] == {"slow_start": 0.1}

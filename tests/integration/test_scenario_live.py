@@ -26,6 +26,7 @@ def _children() -> set[int]:
     ("name", "time_scale"),
     [
         ("cascade", 0.01),
+        ("cascade_declared_server", 0.01),  # a server declared in the file, as a subprocess
         ("orphaned_tool_block", 0.01),
         ("scope_leak_morning_digest", 0.0002),
         ("thinking_block_dropped", 0.01),

@@ -27,7 +27,7 @@ def test_run_all_pushed_to_a_collector_gives_one_trace_per_row(
     result = CliRunner().invoke(run_cmd, args)
     assert result.exit_code == 0, result.output
     rows = [line for line in result.output.splitlines() if line.startswith("{")]
-    assert len(rows) == 2 * len(builtin_names()) == 36
+    assert len(rows) == 2 * len(builtin_names()) == 38
     spans = received.flat()
     assert len(spans) == int(result.output.split("exported ")[1].split()[0])
     traces: dict[str, set[str]] = defaultdict(set)
