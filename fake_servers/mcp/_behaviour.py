@@ -113,7 +113,8 @@ class BehaviourMiddleware:
                 if invalid is not None:
                     detail["invalid_arguments"] = True
                     result: HandlerResult = text_result(invalid, is_error=True)
-                elif fake.script.requests == "serial" and ctx.method == "tools/call":
+                elif fake.script.requests == "serial" and ctx.method not in _OPENING_METHODS:
+                    # A single-threaded server: a tools/list waits behind a busy call too.
                     async with self._serial_lock():
                         result = await self._apply(behaviour, ctx, answer, fields, detail)
                 else:

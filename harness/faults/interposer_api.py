@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 from harness.errors import FaultConfigError
 from harness.faults.interposer import Interposer
-from harness.faults.plan import FaultEntry, LlmFault, ToxicFault
+from harness.faults.plan import CancelFault, FaultEntry, LlmFault, ToxicFault
 from harness.faults.proxy.api import body, build_app, guarded
 
 __all__ = ["InterposerRegistry", "build_control_app"]
@@ -117,9 +117,10 @@ def _parse_fault(data: object) -> Any:
             loc = loc[1:]
         message = str(error["msg"]).removeprefix("Value error, ")
         raise FaultConfigError(message, field=".".join(loc) or None) from None
-    if isinstance(fault, ToxicFault | LlmFault):
+    if isinstance(fault, ToxicFault | LlmFault | CancelFault):
         raise FaultConfigError(
-            "add toxics through /proxies/{proxy}/toxics; LLM faults do not apply to a stdio server",
+            "add toxics through /proxies/{proxy}/toxics; LLM faults and client-side cancels do "
+            "not apply to a stdio server",
             field="type",
             value=fault.type,
         )

@@ -20,6 +20,8 @@ MCP server (or ``anthropic`` for the model API) it applies to (omitted: every MC
       - {type: toxic, target: ssh, toxic: {type: latency, attributes: {latency: 100}}}
       - {type: llm, target: anthropic, agent: main, count: 2,
          fault: {kind: rate_limit, retry_after: 1}}
+      - {type: cancel, target: ssh, match: {method: tools/call, tool: mem_ssh, nth: 2}, after: 1.5}
+      - {type: cancel, at: 4}                    # every call in flight then (a user's Esc)
 
 Frames are JSON-RPC messages. ``direction`` is Toxiproxy's: ``upstream`` client -> server,
 ``downstream`` server -> client. A response matches ``method``/``tool`` of the request it
@@ -36,6 +38,12 @@ connection, like a crashed server; a freeze holds every frame for ``seconds``.
 ``late_response`` holds the response to the matching request until the client cancels it
 (``notifications/cancelled``), keeps the cancel from the server, and delivers the response
 ``delay`` seconds after the cancel: the client sees an answer to a request it gave up on.
+
+``cancel`` acts in the client, not on the wire: the runtime under test stops waiting for the
+call and sends ``notifications/cancelled``, as when a user interrupts it. With ``match`` the
+Nth matching ``tools/call`` (every matching one without ``nth``) is cancelled ``after`` seconds
+after it started; with ``at`` every call in flight at that time on ``target`` (every server when
+omitted). Only the reference runtime can act on it: a scenario of another runtime refuses it.
 """
 
 from __future__ import annotations
@@ -66,6 +74,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ANTHROPIC_TARGET",
+    "CallMatch",
+    "CancelFault",
     "CorruptFault",
     "DelayFault",
     "DropFault",
@@ -247,6 +257,45 @@ class FreezeFault(_Timed):
     """With ``match``: wait this long after the request reached the server."""
 
 
+class CallMatch(_Strict):
+    """Which tool calls a ``cancel`` fault hits, counted per server as the runtime starts them."""
+
+    method: Literal["tools/call"] = "tools/call"
+    tool: str | None = None
+    nth: int | None = Field(default=None, ge=1)
+    """Only the Nth matching call (1-based, per server); none: every matching call."""
+
+    def describe(self) -> str:
+        parts = [f"method={self.method}"]
+        if self.tool is not None:
+            parts.append(f"tool={self.tool}")
+        if self.nth is not None:
+            parts.append(f"nth={self.nth}")
+        return ",".join(parts)
+
+
+class CancelFault(_FaultBase):
+    """Cancel tool calls from the client side (a user's interrupt): the runtime stops waiting
+    and sends ``notifications/cancelled``. ``match`` and ``after``, or ``at``."""
+
+    type: Literal["cancel"] = "cancel"  # type: ignore[misc]
+    match: CallMatch | None = None
+    at: Seconds | None = None
+    after: Seconds = 0.0
+    """With ``match``: seconds after the call started."""
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> CancelFault:
+        if (self.match is None) == (self.at is None):
+            raise ValueError("a cancel fault needs exactly one of 'match' or 'at'")
+        if self.at is not None and self.after:
+            raise ValueError("'after' applies to a cancel fault with 'match', not with 'at'")
+        return self
+
+    def trigger(self) -> str:
+        return f"at={self.at:g}" if self.match is None else self.match.describe()
+
+
 class ToxicFault(_FaultBase):
     """A Toxiproxy toxic (its JSON as for ``POST /proxies/{p}/toxics``) on the target's byte
     stream: TCP proxy, stdio pipes, or in process on the serialized frames."""
@@ -330,7 +379,8 @@ FaultEntry = Annotated[
     | KillFault
     | FreezeFault
     | ToxicFault
-    | LlmFault,
+    | LlmFault
+    | CancelFault,
     Field(discriminator="type"),
 ]
 """Any plan entry; pydantic picks the class from ``type``."""
@@ -457,6 +507,10 @@ class FaultPlan(RootModel[list[FaultEntry]]):
 
     def llm_faults(self) -> list[LlmFault]:
         return [f for f in self.faults if isinstance(f, LlmFault)]
+
+    def cancels(self) -> list[CancelFault]:
+        """Client-side cancels (acted on by the runtime itself)."""
+        return [f for f in self.faults if isinstance(f, CancelFault)]
 
 
 def _check_names(entries: list[Any], *, text: str, path: str | Path, nested: bool) -> None:

@@ -257,9 +257,20 @@ def no_leaked_processes(record: RunRecord) -> Verdict:
     if record.leaked or orphans:
         if orphans:
             first = orphans[0]
+            # Why each orphan was opened (a reconnect after a timeout, a lazy first call...).
+            generations = set(first.get("generations") or [])
+            reasons = sorted(
+                {
+                    str(e.get("reason"))
+                    for e in record.runtime("connecting")
+                    if e.get("server") == first["server"] and e.get("generation") in generations
+                }
+            )
+            opened = f" (opened for: {', '.join(reasons)})" if reasons else ""
             sentence = (
-                f"{first['orphans']} {first['server']} connection(s) were still open with no "
-                f"owner when the runtime stopped: a reconnect spawned a server twice."
+                f"{first['orphans']} {first['server']} connection(s){opened} were still open "
+                "with no owner when the runtime stopped: the server was connected again while "
+                "a connection to it was live."
             )
         else:
             sentence = f"{len(record.leaked)} process(es) or connection(s) outlived the run."

@@ -190,6 +190,7 @@ class AgentRunner:
             sc.METRIC_GEN_AI_CLIENT_TOKEN_USAGE, unit="{token}", description="GenAI token usage"
         )
         self._tool_params: list[dict[str, Any]] | None = None
+        self._tools_version = 0
 
     # -- agents ----------------------------------------------------------------------------
     async def run(self, spec: AgentSpec, prompt: str) -> AgentResult:
@@ -247,6 +248,8 @@ class AgentRunner:
         context_tokens = covered = 0
         for turn in range(spec.max_turns):
             result.turns = turn + 1
+            if self._tools_version != self._host.catalogue_version:
+                tools = await self._tools()  # refreshed or evicted since the last request
             # between_turns compacts here: no tool call is open, every pair is complete.
             if self._compactor.settings.policy == "between_turns":
                 size = await self._context_size(spec, conv, tools, context_tokens, covered)
@@ -499,7 +502,9 @@ class AgentRunner:
 
     # -- tools -----------------------------------------------------------------------------
     async def _tools(self) -> list[dict[str, Any]]:
-        if self._tool_params is None:
+        # The host's catalogue can change under a run (a refresh, an eviction): re-read it then.
+        if self._tool_params is None or self._tools_version != self._host.catalogue_version:
+            self._tools_version = self._host.catalogue_version
             listed = await self._host.list_tools()
             params = [
                 {

@@ -46,6 +46,7 @@ from harness.errors import ConfigError
 from harness.faults.plan import ANTHROPIC_TARGET, FaultPlan, LlmFault
 
 __all__ = [
+    "RECONNECT_PRESETS",
     "AgentConfig",
     "ApiConfig",
     "CompactionConfig",
@@ -81,8 +82,24 @@ class ApiConfig(_Strict):
         return self
 
 
+# What each ``reconnect`` preset sets, for the knobs a policy does not set itself.
+RECONNECT_PRESETS: dict[str, dict[str, Any]] = {
+    "naive": {"reconnect_when": "at_once", "reconnect_coordination": "none", "call_retries": 0},
+    "coordinated": {
+        "reconnect_when": "when_idle",
+        "reconnect_coordination": "per_generation",
+        "call_retries": 1,
+    },
+}
+
+
 class PoliciesConfig(_Strict):
-    reconnect: Literal["naive", "coordinated"] = "coordinated"
+    reconnect: Literal["naive", "coordinated"] = Field(
+        default="coordinated",
+        description="Preset of the reconnect knobs below (a knob set explicitly wins): naive = "
+        "reconnect_when at_once, reconnect_coordination none, call_retries 0 (the founding "
+        "cascade bug); coordinated = when_idle, per_generation, 1 (its fix).",
+    )
     compaction: Literal["eager", "between_turns"] = "between_turns"
     scope: Literal["inherit", "explicit"] = "explicit"
     # What the check before a request compares with compaction.threshold_tokens: the last
@@ -90,6 +107,102 @@ class PoliciesConfig(_Strict):
     context_measure: Literal["last_usage", "count_tokens"] = "count_tokens"
     # What becomes of a response's thinking blocks in the history sent back.
     thinking_blocks: Literal["keep", "drop"] = "keep"
+
+    # MCP connection knobs
+    reconnect_on: Literal["timeout_or_close", "close"] = Field(
+        default="timeout_or_close",
+        description="What makes the runtime replace a server's connection: a call that timed "
+        "out or found the connection closed (timeout_or_close), or only a closed connection "
+        "(close: a timed-out call returns its timeout error and the session stays, as the MCP "
+        "SDK clients do by default). Neither is a bug by itself; timeout_or_close is what the "
+        "reconnect knobs below act on in the founding cascade scenarios.",
+    )
+    reconnect_when: Literal["at_once", "when_idle"] = Field(
+        default="when_idle",
+        description="When a failed call's reconnect tears the connection down. buggy: at_once "
+        "(the failing caller closes it under every other call in flight on it, which die with "
+        "'Connection closed'; the founding cascade bug), fixed: when_idle (new calls wait, the "
+        "teardown waits until the in-flight count is zero).",
+    )
+    reconnect_coordination: Literal["none", "per_generation"] = Field(
+        default="per_generation",
+        description="Who reconnects. buggy: none (every failed caller reconnects on its own, so "
+        "reconnects race and spawned connections are orphaned; the founding cascade bug), "
+        "fixed: per_generation (one reconnect per connection generation under a per-server "
+        "lock, later callers skip it).",
+    )
+    call_retries: int = Field(
+        default=1,
+        ge=0,
+        le=5,
+        description="Times a call that failed by timeout, closed connection or a lost session "
+        "is retried on the restored connection. buggy: 0 (the failure reaches the model), "
+        "fixed: 1.",
+    )
+    call_timeout: Literal["configured", "none"] = Field(
+        default="configured",
+        description="Whether tool calls get a timeout at all. configured: each server's "
+        "timeout and tool_timeouts; buggy: none (the call is awaited bare, so a server that "
+        "never answers freezes the agent; HKUDS/nanobot PR #950, strands-agents #4403).",
+    )
+    session_open: Literal["eager", "lazy", "per_call"] = Field(
+        default="eager",
+        description="When a server's session opens. eager: at agent start, when the tool "
+        "catalogue is listed (a first call never races it); lazy: the catalogue is listed on a "
+        "short-lived session and the shared session opens on the first call (concurrent first "
+        "calls race its creation, see session_lock); per_call: every call opens and closes a "
+        "session of its own (nothing shared, no reconnect).",
+    )
+    session_lock: bool = Field(
+        default=True,
+        description="Whether opening a shared session (lazily or on reconnect) is serialised per "
+        "server. buggy: false (concurrent first calls each open a session; all but the last "
+        "are orphaned), fixed: true.",
+    )
+    tools_refresh_after_timeout: bool = Field(
+        default=False,
+        description="Whether a timed-out tools/call is followed by a tools/list refresh on the "
+        "same session. buggy: true (the refresh queues behind the abandoned work on a serial "
+        "server and times out too; seen in github/copilot-cli #4731), fixed: false.",
+    )
+    tools_on_failed_refresh: Literal["evict", "keep"] = Field(
+        default="keep",
+        description="What a failed tools/list refresh does to the server's tool catalogue. "
+        "buggy: evict (its tools leave the catalogue the model is offered, every later call "
+        "is an unknown tool while the server is healthy; github/copilot-cli #4731), "
+        "fixed: keep.",
+    )
+    session_not_found: Literal["terminal", "reinitialize"] = Field(
+        default="reinitialize",
+        description="What an HTTP 404 'Session not found' (the server lost its session table) "
+        "does. buggy: terminal (the call and every later call on the session fail with "
+        "'Session terminated'; modelcontextprotocol/python-sdk #3556), fixed: reinitialize "
+        "(a new session without Mcp-Session-Id, and the call is retried once on it, as the "
+        "spec requires).",
+    )
+    late_reply: Literal["ignore", "close_session"] = Field(
+        default="ignore",
+        description="What a response with an unknown or already-abandoned request id does to "
+        "the transport. buggy: close_session (the session dies and every call in flight on it "
+        "fails, like mcp 1.x's BrokenResourceError on a reply to a timed-out request), "
+        "fixed: ignore (dropped, as mcp 2.x does).",
+    )
+    stderr: Literal["inherit", "drain", "pipe_unread"] = Field(
+        default="inherit",
+        description="A stdio server's stderr (live mode; in-memory servers have none). inherit: "
+        "the runtime's own stderr; drain: a pipe the runtime reads and discards; buggy: "
+        "pipe_unread (a pipe never read: a server that logs more than the pipe buffer, 64 KiB "
+        "on Linux, blocks on its next write and stops answering).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_reconnect_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            preset = RECONNECT_PRESETS.get(data.get("reconnect", "coordinated"))
+            if preset is not None:
+                data = {**preset, **data}
+        return data
 
 
 class ThinkingConfig(_Strict):
@@ -118,7 +231,17 @@ class ServerConfig(_Strict):
     command: list[str] | None = None
     env: dict[str, str] | None = None
     url: str | None = None
-    timeout: float = Field(default=150.0, gt=0, allow_inf_nan=False)
+    timeout: float | None = Field(
+        default=150.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds a tools/call may take before the runtime gives up on it; null: "
+        "no timeout (the call waits for as long as the server and the transport let it).",
+    )
+    tool_timeouts: dict[str, float | None] = Field(
+        default_factory=dict,
+        description="Per-tool call timeouts in seconds (null: none), over the server's timeout.",
+    )
     script: str | dict[str, Any] | None = Field(
         default=None,
         description="A fake server's script, inline or a YAML/JSON file: tools (declared "
@@ -148,6 +271,11 @@ class ServerConfig(_Strict):
             raise ValueError("env applies to command servers only")
         if self.proxy and not (self.url is not None or self.transport == "http"):
             raise ValueError("proxy needs a streamable HTTP server (url, or transport: http)")
+        for tool, seconds in self.tool_timeouts.items():
+            if seconds is not None and not (0 < seconds < float("inf")):
+                raise ValueError(
+                    f"tool_timeouts.{tool} must be a positive number of seconds or null"
+                )
         return self
 
 

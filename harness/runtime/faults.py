@@ -10,7 +10,9 @@ path to its target:
   command, so kills and freezes are real signals to the real process;
 - an HTTP server marked ``proxy: true``: a TCP proxy on 127.0.0.1 carries the connection and
   the plan's toxics for that server act on the real socket (frame faults stay in process);
-- ``llm`` entries: injected into the fake Anthropic API at their scenario times.
+- ``llm`` entries: injected into the fake Anthropic API at their scenario times;
+- ``cancel`` entries: acted on by the runtime itself, which cancels the calls in flight (the
+  SDK then sends ``notifications/cancelled``), as a user's interrupt would.
 
 Every fault decision is a ``harness.fault`` span and a fault event (``events()``), in process
 or read back from the interposer's files.
@@ -31,7 +33,7 @@ from opentelemetry import trace
 from harness.chaos_random import ChaosRandom
 from harness.clock import Clock
 from harness.faults.inprocess import transport_wrapper
-from harness.faults.plan import FaultPlan, ToxicFault
+from harness.faults.plan import CancelFault, FaultPlan, ToxicFault
 from harness.faults.records import FaultRecorder
 
 __all__ = ["RuntimeFaults"]
@@ -152,6 +154,63 @@ class RuntimeFaults:
             recorder=self.recorder,
             task_group=task_group,
         )
+
+    # -- client-side cancels ------------------------------------------------------------------
+    async def inject_cancels(self, calls: Any, task_group: TaskGroup) -> None:
+        """Act on the plan's ``cancel`` entries against ``calls`` (the host's ``CallRegistry``):
+        timed ones from ``task_group``, matched ones as each matching call starts."""
+        cancels = self.plan.cancels()
+        if not cancels:
+            return
+        rng = self._rng.fork("cancel")
+        seen: dict[str, int] = {}
+
+        def hit(fault: CancelFault, call: Any, trigger: str) -> None:
+            draw = None
+            if fault.probability < 1:
+                draw = rng.random()
+                if draw >= fault.probability:
+                    return
+            call.scope.cancel()
+            self.recorder.record(
+                "cancel",
+                type=fault.type,
+                target=call.server,
+                name=fault.name,
+                trigger=trigger,
+                draw=draw,
+                tool=call.tool,
+                call=call.nth,
+            )
+
+        async def later(fault: CancelFault, call: Any) -> None:
+            await self._clock.sleep(fault.after)
+            if call in calls.in_flight(call.server):
+                hit(fault, call, fault.trigger())
+
+        def started(call: Any) -> None:
+            for fault in cancels:
+                match = fault.match
+                if match is None or not fault.applies_to(call.server):
+                    continue
+                if match.tool is not None and match.tool != call.tool:
+                    continue
+                key = f"{fault.name}/{call.server}"
+                seen[key] = count = seen.get(key, 0) + 1
+                if match.nth is None or match.nth == count:
+                    task_group.start_soon(later, fault, call)
+
+        async def at(fault: CancelFault) -> None:
+            assert fault.at is not None
+            await self._clock.sleep(fault.at - self._clock.now())
+            for call in list(calls.in_flight()):
+                if fault.applies_to(call.server):
+                    hit(fault, call, fault.trigger())
+
+        calls.on_start(started)
+        for fault in cancels:
+            if fault.at is not None:
+                task_group.start_soon(at, fault)
 
     # -- records ---------------------------------------------------------------------------------
     def events(self) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ import json
 import os
 import tempfile
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -28,7 +28,7 @@ from harness.runtime.compaction import CompactionSettings, Compactor
 from harness.runtime.config import RuntimeConfig
 from harness.runtime.events import RuntimeEvents
 from harness.runtime.faults import RuntimeFaults
-from harness.runtime.host import MCPHostManager, ServerSpec
+from harness.runtime.host import ConnectionKnobs, MCPHostManager, ServerSpec
 from harness.runtime.scope import ScopePolicy
 from harness.telemetry.redact import Redactor
 
@@ -173,16 +173,23 @@ class Runtime:
             else:
                 assert server.url is not None
                 specs.append(await self._url_spec(name, server.url, server, timeout))
+        # Per-tool timeouts ride on the spec, whatever built it.
+        specs = [
+            replace(spec, tool_timeouts=self.config.servers[spec.name].tool_timeouts)
+            for spec in specs
+        ]
         return [*specs, *self._extra_specs]
 
-    async def _url_spec(self, name: str, url: str, server: Any, timeout: float) -> ServerSpec:
+    async def _url_spec(
+        self, name: str, url: str, server: Any, timeout: float | None
+    ) -> ServerSpec:
         # Behind the proxy the toxics act on its sockets; frame faults stay on the transport.
         if server.proxy:
             url = await self.faults.proxied(url, name, stack=self._stack)
         wrap = self.faults.wrap(name, skip_toxics=server.proxy)
         return ServerSpec(name, url=url, timeout=timeout, wrap=wrap)
 
-    async def _fake_spec(self, name: str, server: Any, timeout: float) -> ServerSpec:
+    async def _fake_spec(self, name: str, server: Any, timeout: float | None) -> ServerSpec:
         from fake_servers.mcp import ServerScript, build_server, serve_http, stdio_parameters
 
         assert server.fake is not None
@@ -264,6 +271,7 @@ class Runtime:
         self._host = MCPHostManager(
             specs,
             policy=config.policies.reconnect,
+            knobs=ConnectionKnobs.from_policies(config.policies),
             clock=self._clock,
             events=self.events,
             tracer_provider=self._tracer_provider,
@@ -390,6 +398,7 @@ class Runtime:
         async with anyio.create_task_group() as faults:
             if self.fake_api is not None:
                 await self.faults.inject_llm(self.fake_api, faults)
+            await self.faults.inject_cancels(self.host.calls, faults)
             async with anyio.create_task_group() as tg:
                 if prompt is not None:
                     tg.start_soon(main)

@@ -81,7 +81,7 @@ from pydantic import (
 
 from harness._yaml import LocatedError, line_of, parse_yaml, read_text, validation_error
 from harness.errors import ScenarioError
-from harness.faults.plan import FaultPlan, LlmFault
+from harness.faults.plan import CancelFault, FaultPlan, LlmFault
 from harness.runtime.config import (
     MAX_OUTPUT_TOKENS,
     AgentConfig,
@@ -351,7 +351,7 @@ class Scenario(_Strict):
     def _check_runtime_under_test(self) -> None:
         kind = self.runtime.under_test
         for policy, override in self.policies.items():
-            knobs = [k for k in ("reconnect", "compaction", "scope") if getattr(override, k)]
+            knobs = [k for k in PoliciesConfig.model_fields if getattr(override, k) is not None]
             if kind != "reference" and knobs:
                 raise LocatedError(
                     f"policies.{policy}.{knobs[0]} is a knob of the reference runtime; the "
@@ -387,6 +387,13 @@ class Scenario(_Strict):
                     f"fault {fault.label}: at {at} s is past the virtual budget "
                     f"({self.budget.virtual} s)",
                     loc=("faults", index, "at"),
+                )
+            if isinstance(fault, CancelFault) and self.runtime.under_test != "reference":
+                raise LocatedError(
+                    f"fault {fault.label}: a cancel is acted on by the runtime itself, and only "
+                    f"the reference runtime can do that; runtime.{self.runtime.under_test} "
+                    "cannot be told to cancel a call",
+                    loc=("faults", index, "type"),
                 )
             if isinstance(fault, LlmFault) and fault.agent not in (None, *agents):
                 raise LocatedError(
@@ -452,7 +459,15 @@ class Scenario(_Strict):
                 "policies": policies,
                 "compaction": rt.compaction.model_dump(),
                 "thinking": rt.thinking.model_dump() if rt.thinking else None,
-                "servers": {k: v.model_dump(exclude_none=True) for k, v in self.servers.items()},
+                # A null timeout means "none", not "the default": kept through the dump.
+                "servers": {
+                    k: {
+                        **v.model_dump(exclude_none=True),
+                        "timeout": v.timeout,
+                        "tool_timeouts": v.tool_timeouts,
+                    }
+                    for k, v in self.servers.items()
+                },
                 "agents": {k: v.model_dump() for k, v in rt.agents.items()},
                 "main_agent": rt.main_agent,
                 "prompt": rt.prompt,

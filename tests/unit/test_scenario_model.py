@@ -12,6 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from harness.errors import ScenarioError
+from harness.runtime.config import RECONNECT_PRESETS
 from harness.scenarios import POLICY_MAP, builtin_names, load_scenario, parse_scenario, resolve
 from harness.scenarios.cli import schema_cmd
 from harness.scenarios.registry import BUILTIN_DIR
@@ -45,7 +46,19 @@ def test_a_minimal_scenario_loads_and_maps_policies() -> None:
     assert scenario.name == "tiny"
     for policy, expected in POLICY_MAP.items():
         config = scenario.runtime_config(policy)  # type: ignore[arg-type]
-        assert config.policies.model_dump() == expected
+        dumped = config.policies.model_dump()
+        assert {k: dumped[k] for k in expected} == expected
+        # The reconnect preset expands to its knobs.
+        assert {k: dumped[k] for k in RECONNECT_PRESETS[expected["reconnect"]]} == (
+            RECONNECT_PRESETS[expected["reconnect"]]
+        )
+
+
+def test_an_explicit_connection_knob_wins_over_the_reconnect_preset() -> None:
+    scenario = parse_scenario(GOOD + "policies:\n  buggy: {reconnect_when: when_idle}\n")
+    policies = scenario.runtime_config("buggy").policies
+    assert (policies.reconnect, policies.reconnect_when) == ("naive", "when_idle")
+    assert (policies.reconnect_coordination, policies.call_retries) == ("none", 0)
 
 
 def test_policy_override_changes_one_policy_only() -> None:

@@ -1,0 +1,75 @@
+"""The MCP-connection bug files under scenarios/bugs/: each reproduces under its buggy knobs
+and holds under its fixed ones, by seed, decided by the oracle that matches what its users saw."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.scenarios import load_scenario, run_scenario
+from harness.scenarios.live import run_scenario_live
+
+BUGS = Path(__file__).resolve().parents[2] / "scenarios" / "bugs"
+
+
+def _verdicts(outcome: object) -> dict[str, str]:
+    return {v.name: v.status for v in outcome.verdicts}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_copilot_cli_4731_evicted_tools_under_buggy_kept_under_fixed(seed: int) -> None:
+    scenario = load_scenario(BUGS / "mcp_copilot-cli_4731.yaml")
+    buggy = run_scenario(scenario, policy="buggy", seed=seed)
+    fixed = run_scenario(scenario, policy="fixed", seed=seed)
+    assert (buggy.outcome, fixed.outcome) == ("reproduced", "held")
+    assert _verdicts(buggy)["tools_offered_include"] == "fails"
+    assert _verdicts(buggy)["last_call_succeeds"] == "fails"
+    refreshes = [e["decision"] for e in buggy.record.runtime("tools_refresh_failed")]
+    assert refreshes == ["evicted"]
+    assert fixed.record.runtime("tools_refresh") == []
+
+
+def test_python_sdk_3556_in_sim_cannot_judge_a_session_loss() -> None:
+    # In memory there is no HTTP session to lose: the oracle says so instead of passing.
+    scenario = load_scenario(BUGS / "mcp_python-sdk_3556.yaml")
+    outcome = run_scenario(scenario, policy="fixed")
+    assert _verdicts(outcome)["session_reestablished"] == "cannot judge"
+
+
+@pytest.mark.integration
+def test_python_sdk_3556_live_terminal_vs_reinitialize() -> None:
+    scenario = load_scenario(BUGS / "mcp_python-sdk_3556.yaml")
+    buggy = run_scenario_live(scenario, policy="buggy")
+    fixed = run_scenario_live(scenario, policy="fixed")
+    assert (buggy.outcome, fixed.outcome) == ("reproduced", "held"), (
+        [v.to_dict() for v in buggy.verdicts],
+        [v.to_dict() for v in fixed.verdicts],
+    )
+    connects = [e["reason"] for e in fixed.record.runtime("connecting")]
+    assert connects == ["lazy", "session_not_found"]
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_nanobot_950_a_hung_tool_freezes_the_agent_without_a_timeout(seed: int) -> None:
+    scenario = load_scenario(BUGS / "mcp_nanobot_950.yaml")
+    buggy = run_scenario(scenario, policy="buggy", seed=seed)
+    fixed = run_scenario(scenario, policy="fixed", seed=seed)
+    assert (buggy.outcome, fixed.outcome) == ("reproduced", "held")
+    assert buggy.record.hung
+    assert "never came back" in next(
+        v.explanation for v in buggy.verdicts if v.name == "tool_results_within"
+    )
+    ended = [(e["tool"], e["outcome"]) for e in fixed.record.runtime("call_ended")]
+    assert ended == [("sync", "timeout"), ("list_notes", "ok")]
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_gsd_pi_1290_parallel_first_calls_orphan_sessions_without_the_lock(seed: int) -> None:
+    scenario = load_scenario(BUGS / "mcp_gsd-pi_1290.yaml")
+    buggy = run_scenario(scenario, policy="buggy", seed=seed)
+    fixed = run_scenario(scenario, policy="fixed", seed=seed)
+    assert (buggy.outcome, fixed.outcome) == ("reproduced", "held")
+    lazy = [e for e in buggy.record.runtime("connecting") if e["reason"] == "lazy"]
+    assert len(lazy) == 3
+    assert [e["reason"] for e in fixed.record.runtime("connecting")] == ["catalogue", "lazy"]

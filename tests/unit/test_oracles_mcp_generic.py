@@ -1,0 +1,142 @@
+"""The generic MCP oracles on hand-made records: each can hold, fail, and say it cannot judge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.errors import ConfigError
+from harness.oracles import RunRecord, check
+
+
+def _row(seq: int, time: float, tools: list[str] | None, messages: list[Any], uses: list[str]):
+    request: dict[str, Any] = {"messages": messages}
+    if tools is not None:
+        request["tools"] = tools
+    return {
+        "seq": seq,
+        "time": time,
+        "agent": "main",
+        "endpoint": "/v1/messages",
+        "request": request,
+        "response": {"tool_use_ids": uses},
+    }
+
+
+def _use(uid: str, name: str) -> dict[str, Any]:
+    return {"role": "assistant", "blocks": [{"type": "tool_use", "id": uid, "name": name}]}
+
+
+def _result(uid: str, error: bool = False) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": uid}
+    if error:
+        block["is_error"] = True
+    return {"role": "user", "blocks": [block]}
+
+
+def _record(journal: list[dict[str, Any]], **params: Any) -> RunRecord:
+    return RunRecord("s", "buggy", 0, journal=journal, params=params)
+
+
+def _one(record: RunRecord, name: str) -> Any:
+    (verdict,) = check(record, [name])
+    return verdict
+
+
+USER = {"role": "user", "blocks": [{"type": "text"}]}
+EVICTED = [
+    _row(1, 0.0, ["search", "read"], [USER], ["u1"]),
+    _row(2, 120.0, [], [USER, _use("u1", "search"), _result("u1", True)], ["u2"]),
+    _row(
+        3,
+        130.0,
+        [],
+        [USER, _use("u1", "search"), _result("u1", True), _use("u2", "read"), _result("u2", True)],
+        [],
+    ),
+]
+KEPT = [
+    _row(1, 0.0, ["search", "read"], [USER], ["u1"]),
+    _row(2, 60.0, ["search", "read"], [USER, _use("u1", "search"), _result("u1", True)], ["u2"]),
+    _row(
+        3,
+        61.0,
+        ["search", "read"],
+        [USER, _use("u1", "search"), _result("u1", True), _use("u2", "read"), _result("u2")],
+        [],
+    ),
+]
+
+
+def test_tools_offered_include() -> None:
+    params = {"tools_offered_include": {"tools": ["read"]}}
+    failed = _one(_record(EVICTED, **params), "tools_offered_include")
+    assert failed.status == "fails"
+    assert "at 120.0 s no longer offered it" in failed.explanation
+    assert _one(_record(KEPT, **params), "tools_offered_include").status == "holds"
+    old = [{**r, "request": {"messages": []}} for r in KEPT]
+    assert _one(_record(old, **params), "tools_offered_include").status == "cannot judge"
+    never = {"tools_offered_include": {"tools": ["write"]}}
+    assert _one(_record(KEPT, **never), "tools_offered_include").status == "cannot judge"
+
+
+def test_last_call_succeeds() -> None:
+    params = {"last_call_succeeds": {"tool": "read"}}
+    assert _one(_record(EVICTED, **params), "last_call_succeeds").status == "fails"
+    assert _one(_record(KEPT, **params), "last_call_succeeds").status == "holds"
+    none = {"last_call_succeeds": {"tool": "write"}}
+    assert _one(_record(KEPT, **none), "last_call_succeeds").status == "cannot judge"
+
+
+def test_tool_results_within() -> None:
+    tight = {"tool_results_within": {"seconds": 90}}
+    late = _one(_record(EVICTED, **tight), "tool_results_within")
+    assert late.status == "fails"
+    assert "search call issued at 0.0 s came back only at 120.0 s" in late.explanation
+    assert _one(_record(KEPT, **tight), "tool_results_within").status == "holds"
+    unanswered = KEPT[:2]
+    verdict = _one(_record(unanswered, **tight), "tool_results_within")
+    assert verdict.status == "fails"
+    assert "never came back" in verdict.explanation
+
+
+def test_a_missing_parameter_names_the_oracle() -> None:
+    with pytest.raises(ConfigError, match="needs parameter"):
+        check(_record(KEPT), ["tool_results_within"])
+
+
+def _events(*kinds: tuple[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    return {"api": [{"kind": k, "time": float(i), **extra} for i, (k, extra) in enumerate(kinds)]}
+
+
+def test_server_process_unchanged() -> None:
+    calm = RunRecord("s", "fixed", 0, server_events=_events(("request", {"process": 1})))
+    assert _one(calm, "server_process_unchanged").status == "holds"
+    crashed = RunRecord(
+        "s", "buggy", 0, server_events=_events(("crashed", {"method": "tools/call", "tool": "x"}))
+    )
+    verdict = _one(crashed, "server_process_unchanged")
+    assert verdict.status == "fails"
+    assert verdict.explanation.startswith("api crashed at 0.0 s")
+    twice = RunRecord(
+        "s",
+        "buggy",
+        0,
+        server_events=_events(("request", {"process": 1}), ("request", {"process": 2})),
+    )
+    assert "2 processes" in _one(twice, "server_process_unchanged").explanation
+
+
+def test_session_reestablished() -> None:
+    lost = ("sessions_forgotten", {"detail": {"sessions": 1}})
+    init = ("request", {"method": "initialize"})
+    done = ("finished", {"method": "tools/call"})
+    for kinds, status in [
+        ((lost, done), "fails"),
+        ((lost, init), "fails"),
+        ((lost, init, done), "holds"),
+        ((("sessions_forgotten", {"detail": {"sessions": 0}}), done), "cannot judge"),
+    ]:
+        record = RunRecord("s", "buggy", 0, server_events=_events(*kinds))
+        assert _one(record, "session_reestablished").status == status, kinds
