@@ -12,6 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from harness.errors import ScenarioError
+from harness.runtime.config import COMPACTION_PRESETS
 from harness.scenarios import POLICY_MAP, builtin_names, load_scenario, parse_scenario, resolve
 from harness.scenarios.cli import schema_cmd
 from harness.scenarios.registry import BUILTIN_DIR
@@ -45,7 +46,11 @@ def test_a_minimal_scenario_loads_and_maps_policies() -> None:
     assert scenario.name == "tiny"
     for policy, expected in POLICY_MAP.items():
         config = scenario.runtime_config(policy)  # type: ignore[arg-type]
-        assert config.policies.model_dump() == expected
+        dumped = config.policies.model_dump()
+        assert {k: dumped[k] for k in expected} == expected
+        # The compaction preset expands to its knobs.
+        preset = COMPACTION_PRESETS[expected["compaction"]]
+        assert {k: dumped[k] for k in preset} == preset
 
 
 def test_policy_override_changes_one_policy_only() -> None:

@@ -1,0 +1,308 @@
+"""Persisted threads: the runtime's session store, shared by every run that names a thread.
+
+A run on a thread loads the thread's history (``load``), then writes every message it adds as
+it goes (``append``), so a run that is killed or interrupted leaves exactly what it had written,
+and the next run on the thread (a second invocation, a resume) starts from that. Messages are
+kept as rows serialized to JSON and read back from it: a reload sees what was stored, not the
+objects the writer held.
+
+The knobs (``harness.runtime.config.PoliciesConfig``) this module acts on:
+
+- ``stored_results``: a user message of ``tool_result`` blocks is one row (``blocks``) or one
+  ``tool`` row of plain text per result (``text``); a reload turns either back into blocks.
+- ``history_window`` / ``window_cut``: a load keeps the last k rows, cut ``plain`` (as they
+  are), ``by_content`` (back over rows holding tool blocks, blind to a text ``tool`` row) or
+  ``pairs`` (back until the window starts with a user turn that is no tool result).
+- ``resume_repair``: ``answer_pending`` gives every call without a result an error result.
+- ``compaction_lock``: compaction of a thread snapshots it, awaits the summary, then replaces
+  the summarized rows; ``held`` keeps the thread's lock all along, ``released`` lets go while
+  it waits, and the replacement is built from the snapshot (what was written meanwhile is
+  lost).
+
+Every write is a ``thread_written`` event (rows, writer), every load a ``thread_loaded`` event,
+every compaction a ``thread_compacted`` event and, at the end of a run, each thread's rows and
+its reloaded messages are a ``thread_stored`` event: the oracles of
+``harness.oracles.history_generic`` read them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+import anyio
+
+from harness.runtime.conversation import tool_result_ids, tool_use_ids
+from harness.runtime.events import RuntimeEvents
+
+__all__ = ["INTERRUPTED_RESULT", "ThreadSnapshot", "ThreadStore"]
+
+Message = dict[str, Any]
+Row = dict[str, Any]
+StoredResults = Literal["blocks", "text"]
+WindowCut = Literal["plain", "by_content", "pairs"]
+ResumeRepair = Literal["none", "answer_pending"]
+CompactionLock = Literal["held", "released"]
+
+# The error result a repaired load gives a call that never got one.
+INTERRUPTED_RESULT = "interrupted: this tool call never returned a result (the run ended first)"
+
+
+def _blocks(row: Row) -> list[dict[str, Any]]:
+    content = row.get("content")
+    return [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
+
+
+def _result_text(block: dict[str, Any]) -> str:
+    content = block.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(str(b.get("text", "")) for b in content if isinstance(b, dict))
+    return ""
+
+
+class ThreadStore:
+    """Every persisted thread of a runtime, by name."""
+
+    def __init__(
+        self,
+        *,
+        events: RuntimeEvents,
+        stored_results: StoredResults = "blocks",
+        window: int | None = None,
+        window_cut: WindowCut = "pairs",
+        resume_repair: ResumeRepair = "answer_pending",
+        compaction_lock: CompactionLock = "held",
+    ) -> None:
+        self._events = events
+        self._stored_results = stored_results
+        self._window = window
+        self._window_cut = window_cut
+        self._repair = resume_repair
+        self.compaction_lock = compaction_lock
+        # Rows as JSON text: what a reload reads is what was stored.
+        self._threads: dict[str, list[str]] = {}
+        self._locks: dict[str, anyio.Lock] = {}
+        self._next_id = 1
+
+    def _lock(self, thread: str) -> anyio.Lock:
+        return self._locks.setdefault(thread, anyio.Lock())
+
+    def rows(self, thread: str) -> list[Row]:
+        return [json.loads(r) for r in self._threads.get(thread, [])]
+
+    # -- rows <-> messages ------------------------------------------------------------------
+    def _encode(self, message: Message, writer: str | None) -> list[Row]:
+        """The rows of ``message``; ``writer`` None: only counted, no ids drawn."""
+        results = [b for b in _blocks(message) if b.get("type") == "tool_result"]
+        rows: list[Row]
+        if (
+            self._stored_results == "text"
+            and message.get("role") == "user"
+            and results
+            and len(results) == len(_blocks(message))
+        ):
+            rows = [
+                {
+                    "role": "tool",
+                    "tool_use_id": str(b["tool_use_id"]),
+                    "content": _result_text(b),
+                    **({"is_error": True} if b.get("is_error") else {}),
+                }
+                for b in results
+            ]
+        else:
+            rows = [{"role": message["role"], "content": message["content"]}]
+        if writer is not None:
+            for row in rows:
+                row["id"], row["writer"] = self._next_id, writer
+                self._next_id += 1
+        return rows
+
+    @staticmethod
+    def decode(rows: list[Row]) -> list[Message]:
+        """Rows as API messages: consecutive ``tool`` rows become one user message of
+        ``tool_result`` blocks."""
+        messages: list[Message] = []
+        pending: list[dict[str, Any]] = []
+        for row in rows:
+            if row.get("role") == "tool":
+                block: dict[str, Any] = {
+                    "type": "tool_result",
+                    "tool_use_id": row.get("tool_use_id"),
+                    "content": [{"type": "text", "text": str(row.get("content") or "(empty)")}],
+                }
+                if row.get("is_error"):
+                    block["is_error"] = True
+                pending.append(block)
+                continue
+            if pending:
+                messages.append({"role": "user", "content": pending})
+                pending = []
+            messages.append({"role": row["role"], "content": row["content"]})
+        if pending:
+            messages.append({"role": "user", "content": pending})
+        return messages
+
+    # -- loading ------------------------------------------------------------------------------
+    def _window_start(self, rows: list[Row]) -> int:
+        if self._window is None or len(rows) <= self._window:
+            return 0
+        cut = len(rows) - self._window
+        if self._window_cut == "plain":
+            return cut
+
+        def tool_blocks(row: Row) -> bool:
+            return any(b.get("type") in ("tool_use", "tool_result") for b in _blocks(row))
+
+        if self._window_cut == "by_content":
+            # A tool-role row of plain text holds no tool block: the scan does not see it.
+            while cut > 0 and (tool_blocks(rows[cut]) or rows[cut].get("role") == "assistant"):
+                cut -= 1
+            return cut
+        while cut > 0 and (rows[cut].get("role") != "user" or tool_result_ids(rows[cut])):
+            cut -= 1
+        return cut
+
+    def load(self, thread: str, *, agent: str) -> list[Message]:
+        """The thread's history as a run starts it: the window, then the repair."""
+        rows = self.rows(thread)
+        start = self._window_start(rows)
+        messages = self.decode(rows[start:])
+        repaired = self._answer_pending(messages) if self._repair == "answer_pending" else []
+        self._events.record(
+            "thread_loaded",
+            thread=thread,
+            agent=agent,
+            rows=len(rows),
+            kept_rows=[r["id"] for r in rows[start:]],
+            repaired=repaired,
+        )
+        return messages
+
+    @staticmethod
+    def _answer_pending(messages: list[Message]) -> list[str]:
+        """Give each ``tool_use`` without a result in the next message an error result."""
+        repaired: list[str] = []
+        index = 0
+        while index < len(messages):
+            message = messages[index]
+            ids = tool_use_ids(message) if message.get("role") == "assistant" else []
+            if ids:
+                following = messages[index + 1] if index + 1 < len(messages) else None
+                answered = (
+                    set(tool_result_ids(following))
+                    if following and following.get("role") == "user"
+                    else set()
+                )
+                missing = [i for i in ids if i not in answered]
+                blocks = [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": i,
+                        "is_error": True,
+                        "content": [{"type": "text", "text": INTERRUPTED_RESULT}],
+                    }
+                    for i in missing
+                ]
+                if blocks and following is not None and following.get("role") == "user":
+                    following["content"] = [*blocks, *following["content"]]
+                elif blocks:
+                    messages.insert(index + 1, {"role": "user", "content": blocks})
+                repaired += missing
+            index += 1
+        return repaired
+
+    # -- writing ------------------------------------------------------------------------------
+    async def append(self, thread: str, messages: list[Message], *, agent: str) -> None:
+        """Write ``messages`` at the end of the thread (waiting while a compaction holds it)."""
+        if not messages:
+            return
+        async with self._lock(thread):
+            self._write(thread, messages, agent)
+
+    def _write(self, thread: str, messages: list[Message], agent: str) -> list[Row]:
+        rows = [row for m in messages for row in self._encode(m, agent)]
+        self._threads.setdefault(thread, []).extend(json.dumps(r) for r in rows)
+        self._events.record(
+            "thread_written",
+            thread=thread,
+            agent=agent,
+            row_ids=[r["id"] for r in rows],
+            roles=[r["role"] for r in rows],
+        )
+        return rows
+
+    @asynccontextmanager
+    async def compaction(self, thread: str, *, agent: str) -> AsyncIterator[ThreadSnapshot]:
+        """Compaction of ``thread``: the snapshot, held locked or not (``compaction_lock``)
+        while the caller awaits its summary, then ``replace``."""
+        lock = self._lock(thread)
+        await lock.acquire()
+        snapshot = ThreadSnapshot(self, thread, agent, self.rows(thread), lock)
+        try:
+            if self.compaction_lock == "released":
+                lock.release()
+                snapshot.locked = False
+            yield snapshot
+        finally:
+            if snapshot.locked:
+                lock.release()
+
+    def replace(self, snapshot: ThreadSnapshot, summary: Message, kept: list[Message]) -> None:
+        """``snapshot.replace`` with the thread's lock held."""
+        rows = snapshot.rows
+        kept_rows = min(sum(len(self._encode(m, None)) for m in kept), len(rows))
+        covered, tail = rows[: len(rows) - kept_rows], rows[len(rows) - kept_rows :]
+        before = [r["id"] for r in self.rows(snapshot.thread)]
+        summary_rows = self._encode(summary, snapshot.agent)
+        for row in summary_rows:
+            row["covers"] = [r["id"] for r in covered]
+        self._threads[snapshot.thread] = [json.dumps(r) for r in (*summary_rows, *tail)]
+        self._events.record(
+            "thread_compacted",
+            thread=snapshot.thread,
+            agent=snapshot.agent,
+            lock=self.compaction_lock,
+            snapshot_ids=[r["id"] for r in rows],
+            covered_ids=[r["id"] for r in covered],
+            summary_ids=[r["id"] for r in summary_rows],
+            rows_before=before,
+        )
+
+    # -- the end of a run ---------------------------------------------------------------------
+    def record_final(self) -> None:
+        """Each thread as it stands, as rows and as a reload without window would read it."""
+        for thread in sorted(self._threads):
+            rows = self.rows(thread)
+            self._events.record(
+                "thread_stored",
+                thread=thread,
+                rows=rows,
+                messages=self.decode(rows),
+            )
+
+
+class ThreadSnapshot:
+    """A thread as compaction saw it when it started."""
+
+    def __init__(
+        self, store: ThreadStore, thread: str, agent: str, rows: list[Row], lock: anyio.Lock
+    ) -> None:
+        self._store = store
+        self.thread = thread
+        self.agent = agent
+        self.rows = rows
+        self._lock = lock
+        self.locked = True
+
+    async def replace(self, summary: Message, kept: list[Message]) -> None:
+        """Clear the thread and write ``summary`` (covering the snapshot's rows before the
+        last ones that hold ``kept``) followed by those rows: built from the snapshot."""
+        if not self.locked:
+            await self._lock.acquire()
+            self.locked = True
+        self._store.replace(self, summary, kept)
