@@ -1,0 +1,115 @@
+"""The history bug files (scenarios/bugs/history_*.yaml): each reproduces under its buggy
+knobs and holds under its fix, by seed, in sim, decided by the oracle that says what the real
+bug's users saw."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from harness.scenarios import RunOutcome, parse_scenario, run_scenario
+from harness.scenarios.model import load_scenario
+
+BUGS = Path(__file__).resolve().parents[2] / "scenarios" / "bugs"
+_MISSING = "`tool_use` ids were found without `tool_result` blocks immediately after"
+_UNEXPECTED = "unexpected `tool_use_id` found in `tool_result` blocks"
+
+
+@functools.cache
+def _run(name: str, policy: str, seed: int = 0) -> RunOutcome:
+    path = BUGS / f"{name}.yaml"
+    return run_scenario(load_scenario(path), policy=policy, seed=seed, source=str(path))  # type: ignore[arg-type]
+
+
+def _verdict(outcome: RunOutcome, oracle: str) -> tuple[str, str]:
+    (verdict,) = [v for v in outcome.verdicts if v.name == oracle]
+    return verdict.status, verdict.explanation
+
+
+@pytest.mark.parametrize(
+    ("name", "deciding", "text"),
+    [
+        ("history_langchain_39258", "tool_pairing_valid", _MISSING),
+        ("history_semantic_kernel_12708", "tool_pairing_valid", _UNEXPECTED),
+        ("history_openai_agents_4322", "tool_pairing_valid", _UNEXPECTED),
+        ("history_agno_9372", "tool_pairing_valid", _UNEXPECTED),
+    ],
+)
+@pytest.mark.parametrize("seed", [0, 7])
+def test_each_bug_reproduces_under_buggy_and_holds_under_fixed(
+    name: str, deciding: str, text: str, seed: int
+) -> None:
+    buggy = _run(name, "buggy", seed)
+    assert (buggy.outcome, buggy.deciding and buggy.deciding.name) == ("reproduced", deciding)
+    status, sentence = _verdict(buggy, deciding)
+    assert status == "fails"
+    # The follow-up invocation, 60 s in, is the request the API refused.
+    assert sentence.startswith("The API rejected agent main's request at 60.0 s: "), sentence
+    assert text in sentence
+    fixed = _run(name, "fixed", seed)
+    assert fixed.outcome == "held", [v.to_dict() for v in fixed.verdicts if not v.holds]
+
+
+def test_the_tool_budget_leaves_pending_calls_only_under_the_buggy_end() -> None:
+    buggy, fixed = _run("history_langchain_39258", "buggy"), _run("history_langchain_39258", "fixed")
+    (reached,) = buggy.record.runtime("tool_budget_reached")
+    assert len(reached["calls"]) == 3
+    # One call was left within the budget: it is the one left pending.
+    assert reached["answered"] == reached["calls"][1:]
+    (fixed_reached,) = fixed.record.runtime("tool_budget_reached")
+    assert fixed_reached["answered"] == fixed_reached["calls"]
+    status, sentence = _verdict(buggy, "persisted_history_valid")
+    assert status == "fails"
+    assert sentence.startswith("Thread chat as persisted (7 messages), reloaded with one more")
+    assert reached["calls"][0] in sentence
+    # No call of the turn that passed the budget ran, under either policy.
+    for outcome in (buggy, fixed):
+        assert _verdict(outcome, "tool_calls_at_most") == (
+            "holds",
+            "The servers received 1 tool call(s) (mem_ssh x1), at most 1.",
+        )
+
+
+def _with_policies(name: str, policies: dict[str, Any]) -> str:
+    data = yaml.safe_load((BUGS / f"{name}.yaml").read_text(encoding="utf-8"))
+    data["policies"] = policies
+    return yaml.safe_dump(data)
+
+
+@pytest.mark.parametrize("window", range(1, 7))
+def test_the_semantic_kernel_window_sweep_holds_for_every_k_only_with_the_fix(window: int) -> None:
+    knobs = {"stored_results": "text", "history_window": window}
+    text = _with_policies(
+        "history_semantic_kernel_12708",
+        {
+            "buggy": {**knobs, "compaction": "between_turns", "window_cut": "by_content"},
+            "fixed": {**knobs, "window_cut": "pairs"},
+        },
+    )
+    scenario = parse_scenario(text)
+    fixed = run_scenario(scenario, policy="fixed", seed=window)
+    assert fixed.outcome == "held", [v.to_dict() for v in fixed.verdicts if not v.holds]
+    buggy = run_scenario(scenario, policy="buggy", seed=window)
+    # Six rows are stored ([user, call, result, call, result, answer]); a window that starts
+    # on a text result (or on the call before one) orphans it: k = 1..4.
+    status, sentence = _verdict(buggy, "tool_pairing_valid")
+    if window <= 4:
+        assert status == "fails"
+        assert _UNEXPECTED in sentence
+    else:
+        assert status == "holds", sentence
+    # Stored as blocks, the same content scan finds every pair.
+    blocks = parse_scenario(
+        _with_policies(
+            "history_semantic_kernel_12708",
+            {
+                "buggy": {"history_window": window, "window_cut": "by_content"},
+                "fixed": {"history_window": window, "window_cut": "by_content"},
+            },
+        )
+    )
+    assert run_scenario(blocks, policy="fixed", seed=window).outcome == "held"
