@@ -19,10 +19,10 @@ The knobs (``harness.runtime.config.PoliciesConfig``) this module acts on:
   it waits, and the replacement is built from the snapshot (what was written meanwhile is
   lost).
 
-Every write is a ``thread_written`` event (rows, writer), every load a ``thread_loaded`` event,
-every compaction a ``thread_compacted`` event and, at the end of a run, each thread's rows and
-its reloaded messages are a ``thread_stored`` event: the oracles of
-``harness.oracles.history_generic`` read them.
+Every write is a ``thread_written`` event (rows, writer; a repair's rows say so), every load
+a ``thread_loaded`` event, every compaction a ``thread_compacted`` event and, at the end of a
+run, each thread's rows and its reloaded messages are a ``thread_stored`` event: the oracles
+of ``harness.oracles.history_generic`` read them.
 """
 
 from __future__ import annotations
@@ -168,11 +168,10 @@ class ThreadStore:
         return cut
 
     def load(self, thread: str, *, agent: str) -> list[Message]:
-        """The thread's history as a run starts it: the window, then the repair."""
+        """The thread's history as a run starts it: repaired (written back), then windowed."""
+        repaired = self._answer_pending(thread, agent) if self._repair == "answer_pending" else []
         rows = self.rows(thread)
         start = self._window_start(rows)
-        messages = self.decode(rows[start:])
-        repaired = self._answer_pending(messages) if self._repair == "answer_pending" else []
         self._events.record(
             "thread_loaded",
             thread=thread,
@@ -181,39 +180,61 @@ class ThreadStore:
             kept_rows=[r["id"] for r in rows[start:]],
             repaired=repaired,
         )
-        return messages
+        return self.decode(rows[start:])
 
-    @staticmethod
-    def _answer_pending(messages: list[Message]) -> list[str]:
-        """Give each ``tool_use`` without a result in the next message an error result."""
+    def _answer_pending(self, thread: str, agent: str) -> list[str]:
+        """Give each ``tool_use`` without a result in the next message an error result,
+        written into the thread right after that message; the ids repaired."""
+        rows = self.rows(thread)
+        out: list[Row] = []
         repaired: list[str] = []
+        added: list[Row] = []
         index = 0
-        while index < len(messages):
-            message = messages[index]
-            ids = tool_use_ids(message) if message.get("role") == "assistant" else []
-            if ids:
-                following = messages[index + 1] if index + 1 < len(messages) else None
-                answered = (
-                    set(tool_result_ids(following))
-                    if following and following.get("role") == "user"
-                    else set()
-                )
-                missing = [i for i in ids if i not in answered]
-                blocks = [
-                    {
-                        "type": "tool_result",
-                        "tool_use_id": i,
-                        "is_error": True,
-                        "content": [{"type": "text", "text": INTERRUPTED_RESULT}],
-                    }
-                    for i in missing
-                ]
-                if blocks and following is not None and following.get("role") == "user":
-                    following["content"] = [*blocks, *following["content"]]
-                elif blocks:
-                    messages.insert(index + 1, {"role": "user", "content": blocks})
-                repaired += missing
+        while index < len(rows):
+            row = rows[index]
+            out.append(row)
             index += 1
+            ids = tool_use_ids(row) if row.get("role") == "assistant" else []
+            if not ids:
+                continue
+            # The next message: every user or tool row up to the next assistant row (the API
+            # merges consecutive user messages into one).
+            answered: set[str] = set()
+            while index < len(rows) and rows[index].get("role") in ("user", "tool"):
+                following = rows[index]
+                if following.get("role") == "tool":
+                    answered.add(str(following.get("tool_use_id")))
+                answered.update(tool_result_ids(following))
+                out.append(following)
+                index += 1
+            missing = [i for i in ids if i not in answered]
+            if missing:
+                message = {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": i,
+                            "is_error": True,
+                            "content": [{"type": "text", "text": INTERRUPTED_RESULT}],
+                        }
+                        for i in missing
+                    ],
+                }
+                new = self._encode(message, agent)
+                out.extend(new)
+                added.extend(new)
+                repaired.extend(missing)
+        if added:
+            self._threads[thread] = [json.dumps(r) for r in out]
+            self._events.record(
+                "thread_written",
+                thread=thread,
+                agent=agent,
+                row_ids=[r["id"] for r in added],
+                roles=[r["role"] for r in added],
+                repair=repaired,
+            )
         return repaired
 
     # -- writing ------------------------------------------------------------------------------

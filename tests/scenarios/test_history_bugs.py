@@ -55,7 +55,10 @@ def test_each_bug_reproduces_under_buggy_and_holds_under_fixed(
 
 
 def test_the_tool_budget_leaves_pending_calls_only_under_the_buggy_end() -> None:
-    buggy, fixed = _run("history_langchain_39258", "buggy"), _run("history_langchain_39258", "fixed")
+    buggy, fixed = (
+        _run("history_langchain_39258", "buggy"),
+        _run("history_langchain_39258", "fixed"),
+    )
     (reached,) = buggy.record.runtime("tool_budget_reached")
     assert len(reached["calls"]) == 3
     # One call was left within the budget: it is the one left pending.
@@ -113,3 +116,57 @@ def test_the_semantic_kernel_window_sweep_holds_for_every_k_only_with_the_fix(wi
         )
     )
     assert run_scenario(blocks, policy="fixed", seed=window).outcome == "held"
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_a_released_compaction_lock_loses_a_write_and_a_held_one_keeps_every_write(
+    seed: int,
+) -> None:
+    buggy = _run("history_openai_agents_4679", "buggy", seed)
+    assert (buggy.outcome, buggy.deciding and buggy.deciding.name) == (
+        "reproduced",
+        "thread_writes_survive",
+    )
+    status, sentence = _verdict(buggy, "thread_writes_survive")
+    assert status == "fails"
+    assert sentence == (
+        "1 of 8 message(s) written to persisted threads are gone: the first, written by main "
+        "to thread shared at 34.0 s, is neither in the thread nor in a summary that covers it."
+    )
+    # Both compactions overlapped, each without the lock while its summary was awaited.
+    compacted = buggy.record.runtime("thread_compacted")
+    assert [(e["agent"], e["lock"], e["time"]) for e in compacted] == [
+        ("main", "released", 34.0),
+        ("helper", "released", 40.0),
+    ]
+    fixed = _run("history_openai_agents_4679", "fixed", seed)
+    assert fixed.outcome == "held", [v.to_dict() for v in fixed.verdicts if not v.holds]
+    # Held, the helper's first write waited for the main agent's replacement.
+    (first_helper_write, *_) = [
+        e for e in fixed.record.runtime("thread_written") if e["agent"] == "helper"
+    ]
+    assert first_helper_write["time"] == 34.0
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_an_interrupted_thread_resumes_only_when_its_pending_calls_are_answered(
+    seed: int,
+) -> None:
+    buggy = _run("history_claude_code_3003", "buggy", seed)
+    assert buggy.outcome == "reproduced"
+    status, sentence = _verdict(buggy, "tool_pairing_valid")
+    assert status == "fails"
+    assert sentence.startswith("The API rejected agent main's request at 30.0 s: messages.1: ")
+    assert _MISSING in sentence
+    # The interrupt ended the first run at 5 s and cancelled both calls on the server.
+    (stop,) = [e for e in buggy.record.runtime("agent_finished") if e["stop"] == "interrupted"]
+    assert stop["time"] == 5.0
+    cancelled = [e for e in buggy.record.server_events["ssh"] if e["kind"] == "cancelled"]
+    assert len(cancelled) == 2
+    fixed = _run("history_claude_code_3003", "fixed", seed)
+    assert fixed.outcome == "held", [v.to_dict() for v in fixed.verdicts if not v.holds]
+    resumed = fixed.record.runtime("thread_loaded")[1]
+    assert len(resumed["repaired"]) == 2
+    # The repair is part of the thread: the model saw two interrupted results.
+    answer = fixed.record.result["tasks"]["resume"]["text"]
+    assert answer.count("interrupted: this tool call never returned a result") == 2
