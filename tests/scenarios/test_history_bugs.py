@@ -170,3 +170,47 @@ def test_an_interrupted_thread_resumes_only_when_its_pending_calls_are_answered(
     # The repair is part of the thread: the model saw two interrupted results.
     answer = fixed.record.result["tasks"]["resume"]["text"]
     assert answer.count("interrupted: this tool call never returned a result") == 2
+
+
+def _orphaned_with(buggy: dict[str, Any], fixed: dict[str, Any]) -> Any:
+    path = Path(__file__).resolve().parents[2] / "scenarios" / "orphaned_tool_block.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["policies"] = {"buggy": buggy, "fixed": fixed}
+    return parse_scenario(yaml.safe_dump(data))
+
+
+def test_compaction_while_the_calls_run_splits_a_pair_only_with_the_sliding_cut() -> None:
+    mid_call = {"compaction": "between_turns", "compaction_trigger": "during_tools"}
+    scenario = _orphaned_with(
+        {**mid_call, "compaction_cut": "slide_to_user", "history_checks": "off"},
+        {**mid_call, "compaction_cut": "keep_pairs", "history_checks": "off"},
+    )
+    buggy = run_scenario(scenario, policy="buggy", seed=0)
+    assert buggy.outcome == "reproduced"
+    status, sentence = _verdict(buggy, "tool_pairing_valid")
+    assert status == "fails"
+    assert _UNEXPECTED in sentence
+    # Compacted while the call was in flight, with the same knobs but the cut: pairs kept.
+    fixed = run_scenario(scenario, policy="fixed", seed=0)
+    compacted = [e for e in fixed.record.runtime("compaction") if e["outcome"] == "compacted"]
+    assert compacted
+    assert all(e["open_tool_calls"] for e in compacted)
+    assert _verdict(fixed, "tool_pairing_valid")[0] == "holds"
+
+
+def test_strict_history_checks_refuse_compaction_while_calls_are_open() -> None:
+    scenario = _orphaned_with(
+        {"compaction": "eager", "history_checks": "strict"},
+        {"compaction": "eager", "history_checks": "strict"},
+    )
+    run = run_scenario(scenario, policy="fixed", seed=0)
+    refused = [e for e in run.record.runtime("compaction") if e["outcome"] == "failed"]
+    assert refused
+    assert all(e["reason"].startswith("compaction refused: tool calls") for e in refused)
+    # What was compacted was compacted with no call open (after the final answer).
+    compacted = [e for e in run.record.runtime("compaction") if e["outcome"] == "compacted"]
+    assert all(not e["open_tool_calls"] for e in compacted)
+    # A refusal asks for no summary: one summary request per compaction, no more.
+    summaries = [r for r in run.record.journal if r.get("agent") == "compactor"]
+    assert len(summaries) == len(compacted)
+    assert run.outcome == "held"
