@@ -310,7 +310,7 @@ class Runtime:
             capture_content=config.capture_content,
             redact=Redactor(self._known_secrets),
             compactor_agent=config.compaction.agent,
-            context_measure=config.policies.context_measure,
+            context_measure=policies.context_measure,
             thinking_budget=config.thinking.budget_tokens if config.thinking else None,
             thinking_blocks=policies.thinking_blocks,
             store=self.threads,
