@@ -174,6 +174,16 @@ class PoliciesConfig(_Strict):
         "as chat stores of OpenAI-style runtimes do); a reload turns either back into "
         "tool_result blocks. Not a bug by itself: it is what window_cut: by_content misses.",
     )
+    thread_compaction: Literal["replace", "append_entry"] = Field(
+        default="replace",
+        description="How compaction is recorded in a persisted thread: replace (the summarized "
+        "messages give way to the summary: clear-and-replace session stores) or append_entry "
+        "(a session log, as pi keeps it: a compaction entry is appended naming the first entry "
+        "it keeps, counted compaction.keep_last entries back over the log, and a reload reads "
+        "that summary and the log from there). Not a bug by itself: compacting during tool "
+        "calls puts the entry inside a pair, and a later compaction that keeps from it "
+        "orphans the result (pi #8667).",
+    )
     resume_repair: Literal["none", "answer_pending"] = Field(
         default="answer_pending",
         description="A thread loaded with tool calls that never got results (a run killed or "

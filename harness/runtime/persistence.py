@@ -14,6 +14,10 @@ The knobs (``harness.runtime.config.PoliciesConfig``) this module acts on:
   are), ``by_content`` (back over rows holding tool blocks, blind to a text ``tool`` row) or
   ``pairs`` (back until the window starts with a user turn that is no tool result).
 - ``resume_repair``: ``answer_pending`` gives every call without a result an error result.
+- ``thread_compaction``: ``replace`` clears the summarized rows and writes the summary in
+  their place; ``append_entry`` (a session log) appends a compaction entry naming the first
+  entry it keeps, counted back over the log, and a reload reads the last entry's summary and
+  the log from there.
 - ``compaction_lock``: compaction of a thread snapshots it, awaits the summary, then replaces
   the summarized rows; ``held`` keeps the thread's lock all along, ``released`` lets go while
   it waits, and the replacement is built from the snapshot (what was written meanwhile is
@@ -45,6 +49,7 @@ StoredResults = Literal["blocks", "text"]
 WindowCut = Literal["plain", "by_content", "pairs"]
 ResumeRepair = Literal["none", "answer_pending"]
 CompactionLock = Literal["held", "released"]
+ThreadCompaction = Literal["replace", "append_entry"]
 
 # The error result a repaired load gives a call that never got one.
 INTERRUPTED_RESULT = "interrupted: this tool call never returned a result (the run ended first)"
@@ -76,8 +81,12 @@ class ThreadStore:
         window_cut: WindowCut = "pairs",
         resume_repair: ResumeRepair = "answer_pending",
         compaction_lock: CompactionLock = "held",
+        thread_compaction: ThreadCompaction = "replace",
+        keep_entries: int = 4,
     ) -> None:
         self._events = events
+        self._thread_compaction = thread_compaction
+        self._keep_entries = keep_entries
         self._stored_results = stored_results
         self._window = window
         self._window_cut = window_cut
@@ -147,6 +156,19 @@ class ThreadStore:
             messages.append({"role": "user", "content": pending})
         return messages
 
+    @staticmethod
+    def render(rows: list[Row]) -> list[Row]:
+        """The rows a reload reads: with compaction entries in the log (``append_entry``), the
+        last entry's summary, then the rows from its first kept one on (an older entry in that
+        range is read where it stands, as the summary message it is)."""
+        entries = [i for i, r in enumerate(rows) if r.get("compaction")]
+        if not entries:
+            return rows
+        last = rows[entries[-1]]
+        first = next((i for i, r in enumerate(rows) if r["id"] == last.get("first_kept")), None)
+        kept = [] if first is None else [r for r in rows[first:] if r is not last]
+        return [last, *kept]
+
     # -- loading ------------------------------------------------------------------------------
     def _window_start(self, rows: list[Row]) -> int:
         if self._window is None or len(rows) <= self._window:
@@ -170,7 +192,7 @@ class ThreadStore:
     def load(self, thread: str, *, agent: str) -> list[Message]:
         """The thread's history as a run starts it: repaired (written back), then windowed."""
         repaired = self._answer_pending(thread, agent) if self._repair == "answer_pending" else []
-        rows = self.rows(thread)
+        rows = self.render(self.rows(thread))
         start = self._window_start(rows)
         self._events.record(
             "thread_loaded",
@@ -275,6 +297,9 @@ class ThreadStore:
 
     def replace(self, snapshot: ThreadSnapshot, summary: Message, kept: list[Message]) -> None:
         """``snapshot.replace`` with the thread's lock held."""
+        if self._thread_compaction == "append_entry":
+            self._append_entry(snapshot, summary)
+            return
         rows = snapshot.rows
         kept_rows = min(sum(len(self._encode(m, None)) for m in kept), len(rows))
         covered, tail = rows[: len(rows) - kept_rows], rows[len(rows) - kept_rows :]
@@ -294,6 +319,31 @@ class ThreadStore:
             rows_before=before,
         )
 
+    def _append_entry(self, snapshot: ThreadSnapshot, summary: Message) -> None:
+        """Append a compaction entry: the summary and the first entry it keeps, counted
+        ``keep_entries`` back over the log as it stands, never starting at a tool result (a
+        compaction entry is a valid start, wherever it lies)."""
+        rows = self.rows(snapshot.thread)
+        start = max(len(rows) - self._keep_entries, 0)
+        while start > 0 and (rows[start].get("role") == "tool" or tool_result_ids(rows[start])):
+            start -= 1
+        (entry,) = self._encode(summary, snapshot.agent)
+        entry["compaction"] = True
+        entry["first_kept"] = rows[start]["id"] if rows else None
+        entry["covers"] = [r["id"] for r in rows[:start]]
+        self._threads[snapshot.thread].append(json.dumps(entry))
+        self._events.record(
+            "thread_compacted",
+            thread=snapshot.thread,
+            agent=snapshot.agent,
+            lock=self.compaction_lock,
+            snapshot_ids=[r["id"] for r in snapshot.rows],
+            covered_ids=entry["covers"],
+            summary_ids=[entry["id"]],
+            first_kept=entry["first_kept"],
+            rows_before=[r["id"] for r in rows],
+        )
+
     # -- the end of a run ---------------------------------------------------------------------
     def record_final(self) -> None:
         """Each thread as it stands, as rows and as a reload without window would read it."""
@@ -303,7 +353,7 @@ class ThreadStore:
                 "thread_stored",
                 thread=thread,
                 rows=rows,
-                messages=self.decode(rows),
+                messages=self.decode(self.render(rows)),
             )
 
 

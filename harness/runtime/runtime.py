@@ -94,6 +94,8 @@ class Runtime:
             window_cut=policies.window_cut,
             resume_repair=policies.resume_repair,
             compaction_lock=policies.compaction_lock,
+            thread_compaction=policies.thread_compaction,
+            keep_entries=config.compaction.keep_last,
         )
         self.fake_api: FakeAnthropic | None = None
         self.fake_servers: dict[str, FakeServer] = {}

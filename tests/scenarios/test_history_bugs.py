@@ -214,3 +214,36 @@ def test_strict_history_checks_refuse_compaction_while_calls_are_open() -> None:
     summaries = [r for r in run.record.journal if r.get("agent") == "compactor"]
     assert len(summaries) == len(compacted)
     assert run.outcome == "held"
+
+
+def _pair_of(rows: list[dict[str, Any]], row_id: int) -> bool:
+    """Whether the row ``row_id`` lies between a tool call and its result."""
+    index = next(i for i, r in enumerate(rows) if r["id"] == row_id)
+    before = next((r for r in reversed(rows[:index]) if not r.get("compaction")), None)
+    calls = [b["id"] for b in (before or {}).get("content") or [] if b.get("type") == "tool_use"]
+    after = rows[index + 1 :]
+    return bool(calls) and any(
+        b.get("tool_use_id") in calls for r in after[:1] for b in r.get("content") or []
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 2, 5, 6])
+def test_a_mid_call_compaction_entry_kept_by_a_later_one_orphans_a_result(seed: int) -> None:
+    fixed = _run("history_pi_8667", "fixed", seed)
+    assert fixed.outcome == "held", [v.to_dict() for v in fixed.verdicts if not v.holds]
+    buggy = _run("history_pi_8667", "buggy", seed)
+    keep = buggy.draws["/runtime/compaction/keep_last"]
+    (stored,) = buggy.record.runtime("thread_stored")
+    rows = stored["rows"]
+    entries = [r for r in rows if r.get("compaction")]
+    # Every compaction appended its entry while a call was in flight: inside a pair.
+    assert entries
+    assert all(_pair_of(rows, e["id"]) for e in entries)
+    # The session is broken exactly when the last entry keeps from an earlier entry.
+    kept_from_entry = entries[-1]["first_kept"] in {e["id"] for e in entries}
+    status, sentence = _verdict(buggy, "persisted_history_valid")
+    assert (status == "fails") is kept_from_entry, (keep, sentence)
+    assert buggy.outcome == ("reproduced" if kept_from_entry else "held")
+    if kept_from_entry:
+        assert _UNEXPECTED in sentence
+        assert _verdict(buggy, "tool_pairing_valid")[0] == "fails"

@@ -152,3 +152,17 @@ async def test_a_write_during_compaction_survives_only_under_a_held_lock(
     texts = [b.get("text") for r in store.rows("t") for b in r["content"] if isinstance(b, dict)]
     assert ("from another run" not in texts) is lost
     assert texts[0] == summary["content"][0]["text"]
+
+
+async def test_an_appended_compaction_entry_is_read_back_as_summary_then_kept_log() -> None:
+    store = await _filled(thread_compaction="append_entry", keep_entries=2)
+    summary = _user("<compaction-summary>\nearlier")
+    async with store.compaction("t", agent="main") as snapshot:
+        await snapshot.replace(summary, [])
+    rows = store.rows("t")
+    # Nothing is removed: the entry is appended and names the first entry it keeps (the
+    # call b, since the last two rows start at b's result).
+    assert len(rows) == 7
+    assert rows[-1]["compaction"] is True
+    assert rows[-1]["first_kept"] == rows[3]["id"]
+    assert store.load("t", agent="main") == [summary, _call("b"), _results("b"), _answer("done")]
