@@ -78,6 +78,7 @@ def _fill_from_trace(record: RunRecord, run_dir: Path, trace_path: Path) -> None
             if key in rebuilt.missing:
                 record.missing[key] = rebuilt.missing[key] or f"{run_dir}/events.jsonl is missing"
         record.missing.setdefault("connections", f"{run_dir}/events.jsonl is missing")
+        record.missing["threads"] = f"{run_dir}/events.jsonl is missing"
         record.missing["server_events"] = f"{run_dir}/events.jsonl is missing"
     if not (run_dir / "journal.jsonl").exists():
         record.journal = rebuilt.journal

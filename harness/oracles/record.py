@@ -32,11 +32,19 @@ EVIDENCE: dict[str, str] = {
     "secrets": "the secret values the run handed out",
     "spans": "the trace",
     "server_events": "the fake MCP servers' own records (requests, cancellations, connections)",
+    "threads": "the runtime's persisted threads (every write, compaction and the end state)",
 }
 
 
 # What only the reference runtime's own events hold (a runtime under test emits none).
-BLACK_BOX_EVIDENCE = ("reconnects", "calls", "agents", "compactions", "scoped_queries")
+BLACK_BOX_EVIDENCE = (
+    "reconnects",
+    "calls",
+    "agents",
+    "compactions",
+    "scoped_queries",
+    "threads",
+)
 
 
 @dataclass(slots=True)

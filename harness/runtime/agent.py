@@ -21,12 +21,20 @@ rebuild history from text and tool calls). Before each request the ``between_tur
 check measures the conversation by the ``context_measure`` policy: the last response's usage
 (``last_usage``, blind to the tool results appended since) or the API's ``count_tokens`` of the
 request about to be sent (``count_tokens``).
+
+History knobs act here too: when compaction runs (``compaction_trigger``: before a request,
+after a response, or while the response's tool calls run); a run on a persisted thread
+(``AgentSpec.thread``) loads its history from the ``ThreadStore`` and writes each message as it
+adds it; a tool budget per run (``tool_budget``) ends the run when a response's calls would pass
+it, answering the calls it will not run as ``tool_budget_end`` says. A run cancelled from
+outside (an interrupt, a killed runtime) records ``agent_finished`` with stop ``interrupted``.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -42,6 +50,7 @@ from harness.runtime.compaction import Compactor
 from harness.runtime.conversation import Conversation, ConversationStateError
 from harness.runtime.events import RuntimeEvents
 from harness.runtime.host import MCPHostManager, ToolCallOutcome
+from harness.runtime.persistence import ThreadStore
 from harness.runtime.retry import RetryPolicy
 from harness.runtime.scope import ScopePolicy, ScopeRefused
 from harness.telemetry import semconv as sc
@@ -69,9 +78,14 @@ _SPAWN_TOOL_PARAM: dict[str, Any] = {
     },
 }
 
-Stop = Literal["end_turn", "max_turns", "error"]
+Stop = Literal["end_turn", "max_turns", "error", "interrupted"]
 ContextMeasure = Literal["last_usage", "count_tokens"]
 ThinkingBlocks = Literal["keep", "drop"]
+ToolBudgetEnd = Literal["answer_over_limit", "answer_all"]
+
+# The result a call the tool budget stopped gets, and the run's last words.
+BUDGET_RESULT = "Tool call limit exceeded: this call was not run ({budget} tool calls per run)."
+BUDGET_ANSWER = "Tool call limit reached ({budget} tool calls per run); stopping here."
 
 _THINKING_TYPES = ("thinking", "redacted_thinking")
 
@@ -87,6 +101,7 @@ class AgentSpec:
     automated: bool = False  # a scheduled task or a subagent of one
     max_turns: int = 20
     parent: str | None = None
+    thread: str | None = None  # the persisted thread the run continues
 
 
 @dataclass(slots=True)
@@ -123,6 +138,8 @@ class _Settings:
     context_measure: ContextMeasure
     thinking: dict[str, Any] | None
     thinking_blocks: ThinkingBlocks
+    tool_budget: int | None
+    tool_budget_end: ToolBudgetEnd
 
 
 class AgentRunner:
@@ -148,6 +165,9 @@ class AgentRunner:
         context_measure: ContextMeasure = "count_tokens",
         thinking_budget: int | None = None,
         thinking_blocks: ThinkingBlocks = "keep",
+        store: ThreadStore | None = None,
+        tool_budget: int | None = None,
+        tool_budget_end: ToolBudgetEnd = "answer_all",
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: metrics.MeterProvider | None = None,
     ) -> None:
@@ -178,7 +198,10 @@ class AgentRunner:
             context_measure,
             thinking,
             thinking_blocks,
+            tool_budget,
+            tool_budget_end,
         )
+        self._store = store
         # Captured content passes through it: secrets never reach a span attribute.
         self._redact = redact if redact is not None else Redactor()
         self._tracer = trace.get_tracer("harness.runtime", tracer_provider=tracer_provider)
@@ -219,7 +242,15 @@ class AgentRunner:
         with self._tracer.start_as_current_span(
             f"invoke_agent {spec.name}", kind=SpanKind.INTERNAL, attributes=attributes
         ) as span:
-            result = await self._loop(spec, agent_id, prompt)
+            try:
+                result = await self._loop(spec, agent_id, prompt)
+            except anyio.get_cancelled_exc_class():
+                # Ended from outside (an interrupt, a killed runtime): say so, then go.
+                span.set_attribute("harness.agent.stop", "interrupted")
+                self.events.record(
+                    "agent_finished", agent=spec.name, agent_id=agent_id, stop="interrupted"
+                )
+                raise
             span.set_attribute("harness.agent.stop", result.stop)
             if result.stop == "error":
                 span.set_status(Status(StatusCode.ERROR, result.error or "agent failed"))
@@ -238,29 +269,43 @@ class AgentRunner:
     async def _loop(self, spec: AgentSpec, agent_id: str, prompt: str) -> AgentResult:
         result = AgentResult(spec.name, agent_id, "max_turns")
         conv = Conversation(strict=self._settings.strict_conversation)
+        history = _History(self._store, spec, conv)
+        if history.thread is not None:
+            conv.load(history.load())
+            history.saved = len(conv)
         conv.add_user_text(prompt)
+        await history.save()
         try:
             tools = await self._tools()
         except Exception as exc:
             return self._fail(result, f"could not list tools: {exc}", "tools_unavailable")
+        compactor = self._compactor
+        trigger = compactor.settings.trigger
+
+        async def compact(size: int, stop_reason: str | None) -> None:
+            outcome = await compactor.compact(
+                conv,
+                agent=spec.name,
+                context_tokens=size,
+                stop_reason=stop_reason,
+                summarize=lambda msgs: self._summarize(spec, msgs),
+                thread=history.handle,
+            )
+            if outcome.outcome == "compacted":
+                history.saved = len(conv)
+
         # The last response's usage (its input and output tokens: the conversation up to and
         # including it) and how many messages that covers.
-        context_tokens = covered = 0
+        context_tokens = covered = used = 0
         for turn in range(spec.max_turns):
             result.turns = turn + 1
             if self._tools_version != self._host.catalogue_version:
                 tools = await self._tools()  # refreshed or evicted since the last request
             # between_turns compacts here: no tool call is open, every pair is complete.
-            if self._compactor.settings.policy == "between_turns":
+            if trigger == "between_turns":
                 size = await self._context_size(spec, conv, tools, context_tokens, covered)
-                if self._compactor.due(size, None, conv):
-                    await self._compactor.compact(
-                        conv,
-                        agent=spec.name,
-                        context_tokens=size,
-                        stop_reason=None,
-                        summarize=lambda msgs: self._summarize(spec, msgs),
-                    )
+                if compactor.due(size, conv):
+                    await compact(size, None)
             try:
                 messages = conv.begin_request()
             except ConversationStateError as exc:
@@ -284,20 +329,13 @@ class AgentRunner:
                         blocks=len(content) - len(kept),
                     )
             conv.add_response(kept, response.stop_reason)
+            await history.save()
             usage = response.usage
             context_tokens = _input_tokens(usage) + usage.output_tokens
             covered = len(conv)
-            if self._compactor.settings.policy == "eager" and self._compactor.due(
-                context_tokens, response.stop_reason, conv
-            ):
+            if trigger == "after_response" and compactor.due(context_tokens, conv):
                 try:
-                    await self._compactor.compact(
-                        conv,
-                        agent=spec.name,
-                        context_tokens=context_tokens,
-                        stop_reason=response.stop_reason,
-                        summarize=lambda msgs: self._summarize(spec, msgs),
-                    )
+                    await compact(context_tokens, response.stop_reason)
                 except anthropic.APIError as exc:
                     return self._fail(result, _api_error_text(exc), "compaction_failed")
             if response.stop_reason != "tool_use":
@@ -305,11 +343,55 @@ class AgentRunner:
                 result.text = "".join(b.get("text", "") for b in content if b["type"] == "text")
                 return result
             uses = [b for b in content if b["type"] == "tool_use"]
-            results = await self._run_tools(spec, uses, result)
+            budget = self._settings.tool_budget
+            if budget is not None and used + len(uses) > budget:
+                return await self._end_by_budget(spec, conv, history, uses, budget - used, result)
+            used += len(uses)
+            during = None
+            if trigger == "during_tools" and compactor.due(context_tokens, conv):
+                during = functools.partial(compact, context_tokens, response.stop_reason)
+            try:
+                results = await self._run_tools(spec, uses, result, during)
+            except anthropic.APIError as exc:
+                return self._fail(result, _api_error_text(exc), "compaction_failed")
             try:
                 conv.add_tool_results(results)
             except ConversationStateError as exc:
                 return self._fail(result, str(exc), "conversation_state")
+            await history.save()
+        return result
+
+    async def _end_by_budget(
+        self,
+        spec: AgentSpec,
+        conv: Conversation,
+        history: _History,
+        uses: list[dict[str, Any]],
+        left: int,
+        result: AgentResult,
+    ) -> AgentResult:
+        """The response's calls would pass the tool budget: none runs, and the run ends. Which
+        calls get an error result is ``tool_budget_end``'s choice (all of them, or only those
+        over the limit, leaving the others pending in the history)."""
+        budget = self._settings.tool_budget
+        over = uses[max(left, 0) :]
+        answered = uses if self._settings.tool_budget_end == "answer_all" else over
+        self.events.record(
+            "tool_budget_reached",
+            agent=spec.name,
+            budget=budget,
+            calls=[str(u["id"]) for u in uses],
+            answered=[str(u["id"]) for u in answered],
+        )
+        text = BUDGET_RESULT.format(budget=budget)
+        try:
+            conv.add_tool_results([_error_result(str(u["id"]), text) for u in answered])
+            conv.add_assistant_text(BUDGET_ANSWER.format(budget=budget))
+        except ConversationStateError as exc:
+            return self._fail(result, str(exc), "conversation_state")
+        await history.save()
+        result.stop = "end_turn"
+        result.text = BUDGET_ANSWER.format(budget=budget)
         return result
 
     async def _context_size(
@@ -519,9 +601,14 @@ class AgentRunner:
         return self._tool_params
 
     async def _run_tools(
-        self, spec: AgentSpec, uses: Sequence[dict[str, Any]], result: AgentResult
+        self,
+        spec: AgentSpec,
+        uses: Sequence[dict[str, Any]],
+        result: AgentResult,
+        during: Callable[[], Awaitable[None]] | None = None,
     ) -> list[dict[str, Any]]:
-        """Run every tool_use block concurrently; results keep the blocks' order."""
+        """Run every tool_use block concurrently (and ``during``, a compaction while they are
+        in flight); results keep the blocks' order."""
         results: list[dict[str, Any] | None] = [None] * len(uses)
 
         async def one(index: int, use: dict[str, Any]) -> None:
@@ -535,9 +622,21 @@ class AgentRunner:
                 )
                 results[index] = _error_result(str(use["id"]), f"the tool call failed: {exc}")
 
+        failed: list[anthropic.APIError] = []
+
+        async def compaction(during: Callable[[], Awaitable[None]]) -> None:
+            try:
+                await during()
+            except anthropic.APIError as exc:
+                failed.append(exc)  # raised below, out of the task group
+
         async with anyio.create_task_group() as tg:
             for index, use in enumerate(uses):
                 tg.start_soon(one, index, use)
+            if during is not None:
+                tg.start_soon(compaction, during)
+        if failed:
+            raise failed[0]
         return [r for r in results if r is not None]
 
     async def execute_tool(
@@ -685,6 +784,36 @@ class AgentRunner:
             "tool_use_id": call_id,
             "content": [{"type": "text", "text": child_result.text or "(no answer)"}],
         }
+
+
+class _History:
+    """A run's link to its persisted thread (none: nothing is persisted)."""
+
+    def __init__(self, store: ThreadStore | None, spec: AgentSpec, conv: Conversation) -> None:
+        self.thread = spec.thread if store is not None else None
+        self._store = store
+        self._agent = spec.name
+        self._conv = conv
+        self.saved = 0  # messages of the conversation already in the thread
+
+    @property
+    def handle(self) -> tuple[ThreadStore, str, str] | None:
+        if self._store is None or self.thread is None:
+            return None
+        return self._store, self.thread, self._agent
+
+    def load(self) -> list[dict[str, Any]]:
+        assert self._store is not None
+        assert self.thread is not None
+        return self._store.load(self.thread, agent=self._agent)
+
+    async def save(self) -> None:
+        """Write what the conversation added since the last save."""
+        if self._store is None or self.thread is None:
+            return
+        new = self._conv.messages[self.saved :]
+        self.saved = len(self._conv)
+        await self._store.append(self.thread, new, agent=self._agent)
 
 
 def _error_result(call_id: str, text: str) -> dict[str, Any]:

@@ -46,10 +46,12 @@ from harness.errors import ConfigError
 from harness.faults.plan import ANTHROPIC_TARGET, FaultPlan, LlmFault
 
 __all__ = [
+    "COMPACTION_PRESETS",
     "RECONNECT_PRESETS",
     "AgentConfig",
     "ApiConfig",
     "CompactionConfig",
+    "InterruptConfig",
     "PoliciesConfig",
     "RuntimeConfig",
     "ScheduledTaskConfig",
@@ -93,6 +95,23 @@ RECONNECT_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# What the ``compaction`` preset stands for, knob by knob (a knob given beside it wins).
+COMPACTION_PRESETS: dict[str, dict[str, str]] = {
+    "eager": {
+        "compaction_trigger": "after_response",
+        "compaction_cut": "slide_to_user",
+        "compaction_errors": "fail_run",
+        "history_checks": "off",
+    },
+    "between_turns": {
+        "compaction_trigger": "between_turns",
+        "compaction_cut": "keep_pairs",
+        "compaction_errors": "keep_history",
+        "history_checks": "strict",
+    },
+}
+
+
 class PoliciesConfig(_Strict):
     reconnect: Literal["naive", "coordinated"] = Field(
         default="coordinated",
@@ -100,7 +119,13 @@ class PoliciesConfig(_Strict):
         "reconnect_when at_once, reconnect_coordination none, call_retries 0 (the founding "
         "cascade bug); coordinated = when_idle, per_generation, 1 (its fix).",
     )
-    compaction: Literal["eager", "between_turns"] = "between_turns"
+    compaction: Literal["eager", "between_turns"] | None = Field(
+        default=None,
+        description="A preset of the compaction knobs: eager = compaction_trigger "
+        "after_response, compaction_cut slide_to_user, compaction_errors fail_run, "
+        "history_checks off (the founding orphaned-tool-block bug); between_turns = "
+        "between_turns, keep_pairs, keep_history, strict. A knob given beside it wins.",
+    )
     scope: Literal["inherit", "explicit"] = "explicit"
     # What the check before a request compares with compaction.threshold_tokens: the last
     # response's usage (blind to the tool results appended since) or the request's count.
@@ -195,13 +220,105 @@ class PoliciesConfig(_Strict):
         "on Linux, blocks on its next write and stops answering).",
     )
 
+    # History knobs
+    compaction_trigger: Literal["between_turns", "after_response", "during_tools"] = Field(
+        default="between_turns",
+        description="When the compaction check runs. between_turns (fixed): before a request, "
+        "only while no tool call is open. after_response (buggy, the founding "
+        "orphaned-tool-block bug): after every response, also one that opens tool calls. "
+        "during_tools (buggy, seen in pi #8667): while the response's tool calls are in flight.",
+    )
+    compaction_cut: Literal["slide_to_user", "keep_pairs"] = Field(
+        default="keep_pairs",
+        description="Where compaction cuts (keeping compaction.keep_last messages). "
+        "slide_to_user (buggy, founding bug; claude-code #56515): the cut slides forward until "
+        "the kept part starts with a user message, so a tool_use can be summarized away while "
+        "its tool_result is kept or still to come. keep_pairs (fixed): the cut moves back until "
+        "the kept part does not start with a tool_result.",
+    )
+    compaction_errors: Literal["fail_run", "keep_history"] = Field(
+        default="keep_history",
+        description="A failed summary request: fail_run (buggy) ends the agent with the error; "
+        "keep_history (fixed) leaves the history as it was and goes on.",
+    )
+    history_checks: Literal["strict", "off"] = Field(
+        default="strict",
+        description="strict (fixed): the history is a state machine that refuses a tool_result "
+        "without its open tool_use, a request while tool calls are open and compaction while "
+        "they are open (the run fails with conversation_state). off (buggy): a plain list, so "
+        "a broken history reaches the API and its 400 is what happens.",
+    )
+    compaction_lock: Literal["held", "released"] = Field(
+        default="held",
+        description="Compaction of a persisted thread: held (fixed, openai-agents-python PR "
+        "#4736) keeps the thread's lock from the snapshot to the replacement, so a concurrent "
+        "run's write waits; released (buggy, openai-agents-python #4679) lets go while the "
+        "summary is awaited, and the clear-and-replace overwrites what was written meanwhile.",
+    )
+    history_window: int | None = Field(
+        default=None,
+        ge=1,
+        description="Messages of a persisted thread a run loads (the last k; none: all). "
+        "Seen as agno num_history_messages, openai-agents SessionSettings.limit, "
+        "semantic-kernel ChatHistoryTruncationReducer.target_count.",
+    )
+    window_cut: Literal["plain", "by_content", "pairs"] = Field(
+        default="pairs",
+        description="How the history window cuts. plain (buggy, agno #9372, "
+        "openai-agents-python #4322, autogen PR #3178): the last k messages as they are, a "
+        "tool result whose call fell outside included. by_content (buggy, semantic-kernel "
+        "#12708): the cut moves back over a message holding tool_result blocks, but a result "
+        "stored as plain text (stored_results: text) is not recognised. pairs (fixed, "
+        "semantic-kernel PR #13608): any tool result, by role or by block, moves the cut back.",
+    )
+    stored_results: Literal["blocks", "text"] = Field(
+        default="blocks",
+        description="How the thread store keeps tool results: blocks (one user message of "
+        "tool_result blocks, as sent) or text (one tool-role message of plain text per result, "
+        "as chat stores of OpenAI-style runtimes do); a reload turns either back into "
+        "tool_result blocks. Not a bug by itself: it is what window_cut: by_content misses.",
+    )
+    thread_compaction: Literal["replace", "append_entry"] = Field(
+        default="replace",
+        description="How compaction is recorded in a persisted thread: replace (the summarized "
+        "messages give way to the summary: clear-and-replace session stores) or append_entry "
+        "(a session log, as pi keeps it: a compaction entry is appended naming the first entry "
+        "it keeps, counted compaction.keep_last entries back over the log, and a reload reads "
+        "that summary and the log from there). Not a bug by itself: compacting during tool "
+        "calls puts the entry inside a pair, and a later compaction that keeps from it "
+        "orphans the result (pi #8667).",
+    )
+    resume_repair: Literal["none", "answer_pending"] = Field(
+        default="answer_pending",
+        description="A thread loaded with tool calls that never got results (a run killed or "
+        "interrupted mid-call, a run ended by the tool budget): none (buggy, claude-code "
+        "#3003, copilot-cli #3183) sends it as stored and the API answers 400; answer_pending "
+        '(fixed) gives each such call an error result ("interrupted") before the new turn.',
+    )
+    tool_budget: int | None = Field(
+        default=None,
+        ge=0,
+        description="Tool calls one run (invocation) may make; none: no limit. A response "
+        "whose calls would pass it runs none of them and ends the run (tool_budget_end).",
+    )
+    tool_budget_end: Literal["answer_over_limit", "answer_all"] = Field(
+        default="answer_all",
+        description="How a run ended by the tool budget leaves its history. answer_over_limit "
+        "(buggy, langchain ToolCallLimitMiddleware exit_behavior=end before PR #39258): only "
+        "the calls over the limit get an error result, the others stay pending in the thread "
+        "and the next invocation on it is refused. answer_all (fixed, langchain PR #39258): "
+        "every pending call gets an error result, none runs.",
+    )
+
     @model_validator(mode="before")
     @classmethod
-    def _expand_reconnect_preset(cls, data: Any) -> Any:
+    def _expand_presets(cls, data: Any) -> Any:
         if isinstance(data, dict):
             preset = RECONNECT_PRESETS.get(data.get("reconnect", "coordinated"))
             if preset is not None:
                 data = {**preset, **data}
+            if data.get("compaction") in COMPACTION_PRESETS:
+                data = {**COMPACTION_PRESETS[data["compaction"]], **data}
         return data
 
 
@@ -297,10 +414,21 @@ def check_server_names(names: Iterable[str]) -> None:
             )
 
 
+# A thread's name: part of events and records, like a server's name.
+THREAD_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+
+
 class AgentConfig(_Strict):
     system: str = "You are a helpful assistant."
     context_id: str = "General"
     max_turns: int = Field(default=20, gt=0, le=1000)
+    thread: str | None = Field(
+        default=None,
+        pattern=THREAD_NAME,
+        description="A persisted thread the agent's run loads its history from and writes "
+        "every message to (none: a fresh history per run). Runs naming the same thread share "
+        "it, one after another (a second invocation) or at once (two runs on one session).",
+    )
 
 
 class ScheduledTaskConfig(_Strict):
@@ -310,6 +438,18 @@ class ScheduledTaskConfig(_Strict):
     prompt: str = Field(min_length=1)
     context_id: str
     scope: str | None = None
+    thread: str | None = Field(
+        default=None,
+        pattern=THREAD_NAME,
+        description="The persisted thread this task's run continues (see agents.*.thread); "
+        "none: the agent's own thread setting.",
+    )
+
+
+class InterruptConfig(_Strict):
+    """The run is stopped from outside: a user's interrupt (Esc) or the runtime killed."""
+
+    at: float = Field(ge=0, description="seconds after the run starts, on the runtime's clock")
 
 
 class RuntimeConfig(_Strict):
@@ -326,6 +466,12 @@ class RuntimeConfig(_Strict):
     scheduled: list[ScheduledTaskConfig] = Field(default_factory=list)
     capture_content: bool = False
     faults: FaultPlan = Field(default_factory=lambda: FaultPlan([]))
+    interrupts: list[InterruptConfig] = Field(
+        default_factory=list,
+        description="Times at which every agent run in progress is ended at once, as a user's "
+        "interrupt or a killed runtime ends it: nothing more is written to its thread. Tasks "
+        "scheduled later resume from the persisted threads.",
+    )
 
     @field_validator("servers")
     @classmethod

@@ -6,11 +6,11 @@ States::
       ^                          │                                          │
       └────add_response(other)───┘<──────────add_tool_results(ids)──────────┘
 
-Under ``strict=True`` (the fixed policy) every transition is checked where it is made: a
+Under ``strict=True`` (``history_checks: strict``) every transition is checked where it is made: a
 ``tool_result`` without its open ``tool_use``, a request while tools are open, or compaction
 while tools are open is refused with ``ConversationStateError`` instead of being left to timing.
-Under ``strict=False`` (the buggy policy) the history is a plain list, as in the original runtime,
-so the orphaned ``tool_result`` reaches the API and the API's 400 is what happens.
+Under ``strict=False`` (``history_checks: off``) the history is a plain list, as in the original
+runtime, so the orphaned ``tool_result`` reaches the API and the API's 400 is what happens.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class ConversationState(enum.Enum):
 
 
 class ConversationStateError(RuntimeFailure):
-    """A transition the conversation's state does not allow (fixed policy only)."""
+    """A transition the conversation's state does not allow (strict checking only)."""
 
 
 def _blocks(message: Message) -> list[dict[str, Any]]:
@@ -82,6 +82,16 @@ class Conversation:
         return len(json.dumps(self._messages[start:]))
 
     # -- transitions -----------------------------------------------------------------------
+    def load(self, messages: Sequence[Message]) -> None:
+        """Start from a persisted history (a thread the run continues)."""
+        self._require(ConversationState.READY, "load a history")
+        self._messages = copy.deepcopy(list(messages))
+
+    def add_assistant_text(self, text: str) -> None:
+        """An assistant message the runtime writes itself (no request made for it)."""
+        self._require(ConversationState.READY, "add an assistant message")
+        self._messages.append({"role": "assistant", "content": [{"type": "text", "text": text}]})
+
     def add_user_text(self, text: str) -> None:
         self._require(ConversationState.READY, "add a user message")
         self._messages.append({"role": "user", "content": [{"type": "text", "text": text}]})

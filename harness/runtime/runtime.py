@@ -7,6 +7,7 @@ connection (and subprocess) on the way out, faults and cancellation included.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -29,6 +30,7 @@ from harness.runtime.config import RuntimeConfig
 from harness.runtime.events import RuntimeEvents
 from harness.runtime.faults import RuntimeFaults
 from harness.runtime.host import ConnectionKnobs, MCPHostManager, ServerSpec
+from harness.runtime.persistence import ThreadStore
 from harness.runtime.scope import ScopePolicy
 from harness.telemetry.redact import Redactor
 
@@ -84,6 +86,17 @@ class Runtime:
         self._tracer_provider = tracer_provider
         self._meter_provider = meter_provider
         self.events = RuntimeEvents(self._clock)
+        policies = config.policies
+        self.threads = ThreadStore(
+            events=self.events,
+            stored_results=policies.stored_results,
+            window=policies.history_window,
+            window_cut=policies.window_cut,
+            resume_repair=policies.resume_repair,
+            compaction_lock=policies.compaction_lock,
+            thread_compaction=policies.thread_compaction,
+            keep_entries=config.compaction.keep_last,
+        )
         self.fake_api: FakeAnthropic | None = None
         self.fake_servers: dict[str, FakeServer] = {}
         self._server_rngs: dict[str, ChaosRandom] = {}
@@ -279,9 +292,12 @@ class Runtime:
             time_scale=self.time_scale,
         )
         await self._host.__aenter__()
+        policies = config.policies
         compactor = Compactor(
             CompactionSettings(
-                policy=config.policies.compaction,
+                trigger=policies.compaction_trigger,
+                cut=policies.compaction_cut,
+                errors=policies.compaction_errors,
                 threshold_tokens=config.compaction.threshold_tokens,
                 keep_last=config.compaction.keep_last,
             ),
@@ -300,13 +316,16 @@ class Runtime:
             model=config.model,
             max_tokens=config.max_tokens,
             max_retries=config.api.max_retries,
-            strict_conversation=config.policies.compaction == "between_turns",
+            strict_conversation=policies.history_checks == "strict",
             capture_content=config.capture_content,
             redact=Redactor(self._known_secrets),
             compactor_agent=config.compaction.agent,
-            context_measure=config.policies.context_measure,
+            context_measure=policies.context_measure,
             thinking_budget=config.thinking.budget_tokens if config.thinking else None,
-            thinking_blocks=config.policies.thinking_blocks,
+            thinking_blocks=policies.thinking_blocks,
+            store=self.threads,
+            tool_budget=policies.tool_budget,
+            tool_budget_end=policies.tool_budget_end,
             tracer_provider=self._tracer_provider,
             meter_provider=self._meter_provider,
         )
@@ -364,6 +383,7 @@ class Runtime:
             "system": cfg.system,
             "context_id": cfg.context_id,
             "max_turns": cfg.max_turns,
+            "thread": cfg.thread,
             **overrides,
         }
         return AgentSpec(**values)
@@ -381,10 +401,27 @@ class Runtime:
         """Run the main agent (if there is a prompt) and every scheduled task, concurrently."""
         prompt = prompt if prompt is not None else self.config.prompt
         result = RunResult(main=None)
+        # The runs in progress, which an interrupt ends.
+        running: set[anyio.CancelScope] = set()
+
+        async def interruptible(spec: AgentSpec, prompt: str) -> AgentResult:
+            with anyio.CancelScope() as scope:
+                running.add(scope)
+                try:
+                    return await self.run_agent(spec, prompt)
+                finally:
+                    running.discard(scope)
+            return AgentResult(spec.name, "", "interrupted", error="interrupted from outside")
+
+        async def interrupt(at: float) -> None:
+            await self._clock.sleep(at - self._clock.now())
+            self.events.record("interrupted", runs=len(running))
+            for scope in list(running):
+                scope.cancel()
 
         async def main() -> None:
             assert prompt is not None
-            result.main = await self.run_agent(self.agent_spec(self.config.main_agent), prompt)
+            result.main = await interruptible(self.agent_spec(self.config.main_agent), prompt)
 
         async def scheduled(index: int) -> None:
             task = self.config.scheduled[index]
@@ -393,7 +430,9 @@ class Runtime:
             spec = self.agent_spec(
                 task.agent, context_id=task.context_id, scope=task.scope, automated=True
             )
-            result.tasks[task.name] = await self.run_agent(spec, task.prompt)
+            if task.thread is not None:
+                spec = dataclasses.replace(spec, thread=task.thread)
+            result.tasks[task.name] = await interruptible(spec, task.prompt)
 
         async with anyio.create_task_group() as faults:
             if self.fake_api is not None:
@@ -404,6 +443,9 @@ class Runtime:
                     tg.start_soon(main)
                 for index in range(len(self.config.scheduled)):
                     tg.start_soon(scheduled, index)
-            # Faults planned for later than the run's end never fire.
+                for stop in self.config.interrupts:
+                    faults.start_soon(interrupt, stop.at)
+            # Faults and interrupts planned for later than the run's end never fire.
             faults.cancel_scope.cancel()
+        self.threads.record_final()
         return result

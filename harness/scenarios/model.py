@@ -49,7 +49,9 @@ server with ``proxy: true``, the TCP proxy (toxics on real sockets); ``llm`` fau
 fake API. Every fault is a ``harness.fault`` span and an event with ``"source": "faults"``.
 
 ``buggy`` maps to naive / eager / inherit / last_usage / drop, ``fixed`` to coordinated /
-between_turns / explicit / count_tokens / keep (``harness.runtime.config.PoliciesConfig``).
+between_turns / explicit / count_tokens / keep (``harness.runtime.config.PoliciesConfig``);
+``eager`` and ``between_turns`` are presets of the compaction and history knobs, and a
+scenario's ``policies`` section sets any knob per policy.
 Under ``fixed`` every listed oracle must hold. A bad file fails at load with the file, line and
 field named.
 
@@ -86,6 +88,7 @@ from harness.runtime.config import (
     MAX_OUTPUT_TOKENS,
     AgentConfig,
     CompactionConfig,
+    InterruptConfig,
     PoliciesConfig,
     RuntimeConfig,
     ScheduledTaskConfig,
@@ -171,6 +174,9 @@ class RuntimeSection(_Strict):
     scheduled: list[ScheduledTaskConfig] = Field(default_factory=list)
     capture_content: bool = False
     max_retries: int = Field(default=2, ge=0, le=10)
+    interrupts: list[InterruptConfig] = Field(
+        default_factory=list, description=RuntimeConfig.model_fields["interrupts"].description
+    )
 
     @model_validator(mode="after")
     def _one_runtime(self) -> RuntimeSection:
@@ -180,6 +186,8 @@ class RuntimeSection(_Strict):
             raise ValueError("runtime.options go to an adapter's factory: name runtime.adapter")
         if self.env and self.command is None:
             raise ValueError("runtime.env goes to an agent process: name runtime.command")
+        if self.interrupts and self.under_test != "reference":
+            raise ValueError("runtime.interrupts act on the reference runtime only")
         return self
 
     @property
@@ -474,6 +482,7 @@ class Scenario(_Strict):
                 "scheduled": [t.model_dump() for t in rt.scheduled],
                 "capture_content": rt.capture_content,
                 "faults": self.faults.model_dump(mode="json", exclude_none=True),
+                "interrupts": [i.model_dump() for i in rt.interrupts],
             }
         )
 

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from harness.runtime.compaction import SUMMARY_MARKER, CompactionSettings, Compactor
+from harness.runtime.config import COMPACTION_PRESETS
 from harness.runtime.conversation import Conversation, ConversationStateError
 from harness.runtime.events import RuntimeEvents
 from harness.runtime.scope import ScopePolicy, ScopeRefused
@@ -80,13 +81,25 @@ def test_messages_are_copies() -> None:
     assert conv.messages[0]["content"][0]["text"] == "hi"
 
 
-def _compactor(policy: str, keep_last: int) -> Compactor:
-    settings = CompactionSettings(policy=policy, threshold_tokens=10, keep_last=keep_last)  # type: ignore[arg-type]
+def _compactor(preset: str, keep_last: int) -> Compactor:
+    """The compactor of a ``compaction`` preset's knobs."""
+    knobs = COMPACTION_PRESETS[preset]
+    settings = CompactionSettings(
+        trigger=knobs["compaction_trigger"],  # type: ignore[arg-type]
+        cut=knobs["compaction_cut"],  # type: ignore[arg-type]
+        errors=knobs["compaction_errors"],  # type: ignore[arg-type]
+        threshold_tokens=10,
+        keep_last=keep_last,
+    )
     return Compactor(settings, events=RuntimeEvents(FixedClock()))
 
 
 async def _summary(_: list[dict[str, Any]]) -> str:
     return "earlier work"
+
+
+async def _never(_: list[dict[str, Any]]) -> str:
+    raise AssertionError("no summary may be requested")
 
 
 async def test_eager_compaction_on_tool_use_orphans_the_result() -> None:
@@ -96,7 +109,7 @@ async def test_eager_compaction_on_tool_use_orphans_the_result() -> None:
     conv.begin_request()
     conv.add_response([_use("t2")], "tool_use")
     compactor = _compactor("eager", keep_last=1)
-    assert compactor.due(100, "tool_use", conv)
+    assert compactor.due(100, conv)
     result = await compactor.compact(
         conv, agent="a", context_tokens=100, stop_reason="tool_use", summarize=_summary
     )
@@ -120,11 +133,15 @@ async def test_between_turns_skips_while_tools_are_open_and_cuts_at_a_turn_bound
     compactor = _compactor("between_turns", keep_last=2)
     conv.begin_request()
     conv.add_response([_use("t3")], "tool_use")
-    assert not compactor.due(100, "tool_use", conv)
-    skipped = await compactor.compact(
-        conv, agent="a", context_tokens=100, stop_reason="tool_use", summarize=_summary
+    assert not compactor.due(100, conv)
+    # Asked anyway, the strict history refuses before any summary is requested.
+    refused = await compactor.compact(
+        conv, agent="a", context_tokens=100, stop_reason="tool_use", summarize=_never
     )
-    assert skipped.outcome == "skipped"
+    assert (refused.outcome, refused.reason) == (
+        "failed",
+        "compaction refused: tool calls ['t3'] are open",
+    )
     conv.add_tool_results([_result("t3")])
     result = await compactor.compact(
         conv, agent="a", context_tokens=100, stop_reason=None, summarize=_summary

@@ -12,7 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from harness.errors import ScenarioError
-from harness.runtime.config import RECONNECT_PRESETS
+from harness.runtime.config import COMPACTION_PRESETS, RECONNECT_PRESETS
 from harness.scenarios import POLICY_MAP, builtin_names, load_scenario, parse_scenario, resolve
 from harness.scenarios.cli import schema_cmd
 from harness.scenarios.registry import BUILTIN_DIR
@@ -59,6 +59,14 @@ def test_an_explicit_connection_knob_wins_over_the_reconnect_preset() -> None:
     policies = scenario.runtime_config("buggy").policies
     assert (policies.reconnect, policies.reconnect_when) == ("naive", "when_idle")
     assert (policies.reconnect_coordination, policies.call_retries) == ("none", 0)
+
+
+def test_the_compaction_preset_expands_to_its_knobs() -> None:
+    for policy, expected in POLICY_MAP.items():
+        scenario = parse_scenario(GOOD)
+        dumped = scenario.runtime_config(policy).policies.model_dump()  # type: ignore[arg-type]
+        preset = COMPACTION_PRESETS[expected["compaction"]]
+        assert {k: dumped[k] for k in preset} == preset
 
 
 def test_policy_override_changes_one_policy_only() -> None:
