@@ -21,7 +21,8 @@ from harness.telemetry.semconv import META_CONTEXT_ID
 
 pytestmark = pytest.mark.integration
 
-TIMEOUT = 10.0
+# Bounds against a hang, not speed targets: a loaded machine may take seconds to start a server.
+TIMEOUT = 60.0
 TRANSPORTS = ["memory", "http", "stdio"]
 
 JIRA: dict[str, Any] = {
@@ -144,21 +145,21 @@ async def test_ignore_cancel_finishes_the_work_and_late_response_answers_anyway(
         "tools": {
             "save": {
                 "store": "write",
-                "calls": {1: {"latency": 0.6, "ignore_cancel": True}},
+                "calls": {1: {"latency": 2.0, "ignore_cancel": True}},
             },
-            "slow": {"calls": {1: {"latency": 0.6, "late_response": True}}},
+            "slow": {"calls": {1: {"latency": 2.0, "late_response": True}}},
         }
     }
     async with connect(transport, script, tmp_path) as (client, events):
         with pytest.raises(MCPError) as timed_out:
-            await client.call_tool("save", {"text": "x"}, read_timeout_seconds=0.1)
+            await client.call_tool("save", {"text": "x"}, read_timeout_seconds=0.5)
         assert timed_out.value.error.code == -32001
         finished = await wait_event(events, kind="finished", tool="save")
         assert finished["detail"]["after_cancel"] is True
         await wait_event(events, kind="store_write", tool="save")  # the write landed anyway
 
         with pytest.raises(MCPError):
-            await client.call_tool("slow", {}, read_timeout_seconds=0.1)
+            await client.call_tool("slow", {}, read_timeout_seconds=0.5)
         late = await wait_event(events, kind="finished", tool="slow")
         assert late["detail"] == {"after_cancel": True, "late_response": True}
         # The connection survives the late reply.
