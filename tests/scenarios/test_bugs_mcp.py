@@ -87,3 +87,11 @@ def test_python_sdk_1811_live_a_silent_event_stream_hangs_a_call_without_a_read_
     )
     ended = [(e["tool"], e["outcome"]) for e in fixed.record.runtime("call_ended")]
     assert ended == [("run_query", "timeout"), ("row_count", "ok")]
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_python_sdk_1811_in_sim_by_seed(seed: int) -> None:
+    scenario = load_scenario(BUGS / "mcp_python-sdk_1811.yaml")
+    buggy = run_scenario(scenario, policy="buggy", seed=seed)
+    fixed = run_scenario(scenario, policy="fixed", seed=seed)
+    assert (buggy.outcome, fixed.outcome) == ("reproduced", "held")
