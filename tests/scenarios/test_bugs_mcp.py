@@ -73,3 +73,25 @@ def test_gsd_pi_1290_parallel_first_calls_orphan_sessions_without_the_lock(seed:
     lazy = [e for e in buggy.record.runtime("connecting") if e["reason"] == "lazy"]
     assert len(lazy) == 3
     assert [e["reason"] for e in fixed.record.runtime("connecting")] == ["catalogue", "lazy"]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_python_sdk_1811_live_a_silent_event_stream_hangs_a_call_without_a_read_timeout() -> None:
+    scenario = load_scenario(BUGS / "mcp_python-sdk_1811.yaml")
+    buggy = run_scenario_live(scenario, policy="buggy")
+    fixed = run_scenario_live(scenario, policy="fixed")
+    assert (buggy.outcome, fixed.outcome) == ("reproduced", "held"), (
+        [v.to_dict() for v in buggy.verdicts],
+        [v.to_dict() for v in fixed.verdicts],
+    )
+    ended = [(e["tool"], e["outcome"]) for e in fixed.record.runtime("call_ended")]
+    assert ended == [("run_query", "timeout"), ("row_count", "ok")]
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_python_sdk_1811_in_sim_by_seed(seed: int) -> None:
+    scenario = load_scenario(BUGS / "mcp_python-sdk_1811.yaml")
+    buggy = run_scenario(scenario, policy="buggy", seed=seed)
+    fixed = run_scenario(scenario, policy="fixed", seed=seed)
+    assert (buggy.outcome, fixed.outcome) == ("reproduced", "held")
