@@ -405,6 +405,10 @@ class FakeAnthropic:
         )
         if betas:
             record.request["betas"] = sorted(betas)
+        # Names only (no schemas): oracles judge which tools the model was still offered.
+        record.request["tools"] = [
+            str(t.get("name")) for t in body.get("tools") or () if isinstance(t, dict)
+        ]
         if parsed.thinking is not None:
             record.request["thinking"] = parsed.thinking
         if self.journal.capture_content:

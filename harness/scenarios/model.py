@@ -320,14 +320,25 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
-        from harness.oracles import ORACLES
+        from harness.oracles import ORACLES, base_name
+        from harness.oracles._registry import params_error
 
         names = self.oracle_names
-        unknown = [n for n in names if n not in ORACLES]
+        unknown = [n for n in names if base_name(n) not in ORACLES]
         if unknown:
             raise ValueError(
                 f"unknown oracle(s) {unknown}; choose from {', '.join(sorted(ORACLES))}"
             )
+        if len(set(names)) < len(names):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"oracle(s) {twice} listed twice; tell them apart: name#label")
+        for index, entry in enumerate(self.oracles):
+            label = entry if isinstance(entry, str) else next(iter(entry))
+            params = None if isinstance(entry, str) else entry[label]
+            problem = params_error(label, params)
+            if problem is not None:
+                message, loc = problem
+                raise LocatedError(message, loc=("oracles", index, label, *loc))
         missing = [n for n in self.expect.buggy if n not in names]
         if missing:
             raise ValueError(f"expect.buggy names oracles not listed in oracles: {missing}")
