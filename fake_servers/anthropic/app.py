@@ -403,12 +403,12 @@ class FakeAnthropic:
             stream=parsed.stream,
             max_tokens=body.get("max_tokens"),
         )
+        tools = body.get("tools")
+        if isinstance(tools, list):
+            # The names the model was offered (oracles ask whether a tool was still there).
+            record.request["tools"] = [t.get("name") for t in tools if isinstance(t, dict)]
         if betas:
             record.request["betas"] = sorted(betas)
-        # Names only (no schemas): oracles judge which tools the model was still offered.
-        record.request["tools"] = [
-            str(t.get("name")) for t in body.get("tools") or () if isinstance(t, dict)
-        ]
         if parsed.thinking is not None:
             record.request["thinking"] = parsed.thinking
         if self.journal.capture_content:

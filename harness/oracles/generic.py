@@ -436,13 +436,15 @@ def tools_offered(record: RunRecord, params: ToolsOffered, name: str) -> Verdict
         return Verdict.cannot_judge(
             name, f"no valid API request{who} at or after {_t(params.after)}"
         )
+    # The journal names a request's tools when it offered some: a request without the key
+    # offered none, unless no request of the run has it (a journal of an older harness).
+    if not any("tools" in (row.get("request") or {}) for row in record.journal):
+        return Verdict.cannot_judge(
+            name, "the API journal names no tools offered (an older harness, or no tools at all)"
+        )
     short: list[dict[str, Any]] = []
     for row in rows:
-        offered = (row.get("request") or {}).get("tools")
-        if not isinstance(offered, list):
-            return Verdict.cannot_judge(
-                name, "the API journal does not record the tools each request offered"
-            )
+        offered = (row.get("request") or {}).get("tools") or []
         lacking = [t for t in params.tools if t not in offered]
         if lacking:
             short.append(

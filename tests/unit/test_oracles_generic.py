@@ -55,7 +55,8 @@ def test_answer_selection_by_task_and_subagent() -> None:
     assert judge(record, "answer_contains", {"text": "Blog", "task": "review"}).holds
     assert judge(record, "answer_contains#all", {"text": "Blog"}).fails  # main lacks it
     sub = judge(record, "answer_never_contains", {"text": "SECRET", "agent": "B"})
-    assert sub.fails and "agent B's" in sub.explanation
+    assert sub.fails
+    assert "agent B's" in sub.explanation
 
 
 def test_answer_never_contains_cannot_judge_without_an_answer() -> None:
@@ -128,7 +129,8 @@ def test_tool_result_oracles_read_every_result_by_tool() -> None:
     ).holds
     assert judge(record, "tool_result_contains", {"text": "up 3", "tool": "mem_ssh"}).holds
     miss = judge(record, "tool_result_contains#v", {"text": "up", "tool": "vault_get"})
-    assert miss.fails and "read 'token=abc123'" in miss.explanation
+    assert miss.fails
+    assert "read 'token=abc123'" in miss.explanation
 
 
 def test_tool_result_oracles_cannot_judge_a_summarised_journal() -> None:
@@ -168,7 +170,15 @@ def test_tools_offered_after_a_time() -> None:
         "cannot judge"
     )
     old = rec(journal=[{"seq": 1, "time": 0.0, "request": {"messages": []}}])
-    assert "does not record the tools" in judge(old, "tools_offered", {"tools": ["x"]}).explanation
+    assert "names no tools offered" in judge(old, "tools_offered", {"tools": ["x"]}).explanation
+
+
+def test_tools_offered_a_request_without_tools_offered_none() -> None:
+    bare = row(2, [], time=5.0)
+    del bare["request"]["tools"]
+    v = judge(rec(journal=[row(1, []), bare]), "tools_offered", {"tools": ["mem_ssh"]})
+    assert v.fails
+    assert "request 2 (agent main, at 5.0 s), offered: none" in v.explanation
 
 
 # -- the servers' records --------------------------------------------------------------------
@@ -226,7 +236,8 @@ def test_at_most_sessions_counts_total_at_once_and_processes() -> None:
     v = judge(
         rec(server_events={"ssh": live}), "at_most_sessions#p", {"n": 1, "count": "processes"}
     )
-    assert v.fails and v.explanation.startswith("ssh had 2 process(es) (reached at 150.0 s)")
+    assert v.fails
+    assert v.explanation.startswith("ssh had 2 process(es) (reached at 150.0 s)")
 
 
 def test_at_most_sessions_at_once_follows_the_record_order_at_one_instant() -> None:
@@ -302,7 +313,8 @@ def test_ends_within() -> None:
     assert judge(record, "ends_within#late", {"seconds": 152}).holds
     open_call = rec(server_events={"ssh": [ev("started", 0), call("1", 3.0)]})
     stuck = judge(open_call, "ends_within", {"seconds": 999})
-    assert stuck.fails and "never ended" in stuck.explanation
+    assert stuck.fails
+    assert "never ended" in stuck.explanation
     assert judge(rec(), "ends_within", {"seconds": 5}).status == "cannot judge"
     assert judge(rec(hung=True, pending=["agent main"]), "ends_within", {"seconds": 5}).fails
 
