@@ -116,3 +116,36 @@ def test_every_yaml_example_parses_and_every_whole_scenario_loads(index: int) ->
 
 def test_the_readme_leads_to_the_guide() -> None:
     assert "(docs/scenarios.md)" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+DESCRIBED = (
+    "Scenario",
+    "RuntimeSection",
+    "Budget",
+    "Expectation",
+    "ModelScript",
+    "Agent",
+    "Turn",
+    "ToolCall",
+    "Condition",
+    "ModelLimits",
+    "RateLimit",
+    "StreamError",
+)
+
+
+def test_harness_schema_describes_the_scenario_script_and_oracle_fields() -> None:
+    schema = model.json_schema()
+    defs = {"Scenario": schema, **schema["$defs"]}
+    names = [*DESCRIBED, *(f"Oracle_{name}" for name in PARAMS)]
+    missing = [
+        f"{name}.{prop}"
+        for name in names
+        for prop, node in defs[name].get("properties", {}).items()
+        if not node.get("description")
+    ]
+    assert not missing, f"harness schema has no description for: {missing}"
+    # An editor completes oracle names and checks their parameters.
+    items = schema["properties"]["oracles"]["items"]["anyOf"]
+    assert set(ORACLES) <= set(items[0]["enum"])
+    assert "^answer_contains(#.+)?$" in items[2]["patternProperties"]
