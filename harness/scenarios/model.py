@@ -277,8 +277,8 @@ class Expectation(_Strict):
 
     buggy: list[str] = Field(
         min_length=1,
-        description="Listed oracles (name or name#label) of which at least one must fail "
-        "under buggy: the bug reproduced.",
+        description="Listed oracles (name or name#label) that must all fail under buggy: "
+        "the bug reproduced.",
     )
     fixed: Literal["hold"] = Field(
         default="hold", description="Under fixed every listed oracle must hold."

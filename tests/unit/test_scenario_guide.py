@@ -114,6 +114,17 @@ def test_every_yaml_example_parses_and_every_whole_scenario_loads(index: int) ->
         assert scenario.oracle_names
 
 
+def test_the_guides_first_scenario_reproduces_under_buggy_and_holds_under_fixed() -> None:
+    from harness.scenarios.run import run_scenario
+
+    first = model.parse_scenario(blocks()[0], path=GUIDE)
+    buggy = run_scenario(first, policy="buggy")
+    fixed = run_scenario(first, policy="fixed")
+    assert (buggy.outcome, fixed.outcome) == ("reproduced", "held")
+    by_name = {v.name: v for v in buggy.verdicts}
+    assert by_name["answer_contains"].fails
+
+
 def test_the_readme_leads_to_the_guide() -> None:
     assert "(docs/scenarios.md)" in (ROOT / "README.md").read_text(encoding="utf-8")
 
