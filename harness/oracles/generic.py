@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -307,22 +307,6 @@ def _requests_searched(
     return found
 
 
-@parameterised("request_contains", params=RequestText, needs=["api_requests"])
-def request_contains(record: RunRecord, params: RequestText, name: str) -> Verdict:
-    searched = _requests_searched(record, params, name)
-    if isinstance(searched, Verdict):
-        return searched
-    return _presence(name, params, searched, "API request(s)", never=False)
-
-
-@parameterised("request_never_contains", params=RequestText, needs=["api_requests"])
-def request_never_contains(record: RunRecord, params: RequestText, name: str) -> Verdict:
-    searched = _requests_searched(record, params, name)
-    if isinstance(searched, Verdict):
-        return searched
-    return _presence(name, params, searched, "API request(s)", never=True)
-
-
 class ToolResultText(_Text):
     """Which tool results (as the runtime sent them to the API), and the text to find."""
 
@@ -373,20 +357,29 @@ def _tool_results(
     return list(seen.values())
 
 
-@parameterised("tool_result_contains", params=ToolResultText, needs=["api_requests"])
-def tool_result_contains(record: RunRecord, params: ToolResultText, name: str) -> Verdict:
-    searched = _tool_results(record, params, name)
-    if isinstance(searched, Verdict):
-        return searched
-    return _presence(name, params, searched, "tool result(s)", never=False)
+T = TypeVar("T", bound=_Text)
 
 
-@parameterised("tool_result_never_contains", params=ToolResultText, needs=["api_requests"])
-def tool_result_never_contains(record: RunRecord, params: ToolResultText, name: str) -> Verdict:
-    searched = _tool_results(record, params, name)
-    if isinstance(searched, Verdict):
-        return searched
-    return _presence(name, params, searched, "tool result(s)", never=True)
+def _register_text_oracles(
+    name: str,
+    params: type[T],
+    search: Callable[[RunRecord, T, str], list[_Searched] | Verdict],
+    what: str,
+) -> None:
+    """``<name>_contains`` (some ``what`` contains the text) and ``<name>_never_contains``."""
+    for never, suffix in ((False, "_contains"), (True, "_never_contains")):
+
+        def judge(record: RunRecord, given: T, label: str, never: bool = never) -> Verdict:
+            searched = search(record, given, label)
+            if isinstance(searched, Verdict):
+                return searched
+            return _presence(label, given, searched, what, never=never)
+
+        parameterised(name + suffix, params=params, needs=["api_requests"])(judge)
+
+
+_register_text_oracles("request", RequestText, _requests_searched, "API request(s)")
+_register_text_oracles("tool_result", ToolResultText, _tool_results, "tool result(s)")
 
 
 class ToolsOffered(_Params):
