@@ -109,7 +109,7 @@ class Runtime:
     async def _build_client(self) -> anthropic.AsyncAnthropic:
         api = self.config.api
         if api.fake_script is not None:
-            from fake_servers.anthropic import FakeAnthropic, ModelScript
+            from fake_servers.anthropic import FakeAnthropic, Journal, ModelScript
 
             script = (
                 ModelScript.model_validate(api.fake_script)
@@ -120,6 +120,8 @@ class Runtime:
                 script,
                 rng=self._rng.fork("fake-anthropic"),
                 clock=self._clock,
+                # Message texts in the journal when asked (oracles that read texts need them).
+                journal=Journal(capture_content=self.config.capture_content),
                 tracer_provider=self._tracer_provider,
             )
             if not api.loopback:
