@@ -112,6 +112,21 @@ def test_every_yaml_example_parses_and_every_whole_scenario_loads(index: int) ->
     if block.startswith("name:"):
         scenario = model.parse_scenario(block, path=GUIDE)
         assert scenario.oracle_names
+        return
+    # A section shown alone validates as that section.
+    sections: dict[str, type[BaseModel]] = {
+        "script": server_script.ServerScript,
+        "model": model_script.ModelScript,
+        "runtime": model.RuntimeSection,
+        "budget": model.Budget,
+        "expect": model.Expectation,
+    }
+    for key, section in sections.items():
+        if isinstance(data.get(key), dict) and "{...}" not in block:
+            section.model_validate(data[key])
+    faults = data.get("faults")
+    if isinstance(faults, list) and not any("chance" in f for f in faults):
+        plan.FaultPlan.model_validate(faults)
 
 
 def test_the_guides_first_scenario_reproduces_under_buggy_and_holds_under_fixed() -> None:
