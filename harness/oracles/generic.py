@@ -721,8 +721,8 @@ def nothing_written(record: RunRecord, params: NothingWritten, name: str) -> Ver
     if not record.server_events:
         return Verdict.cannot_judge(name, "the run has no fake MCP server records")
     writes = [
-        e
-        for events in record.server_events.values()
+        {**e, "server": server}  # the record's name for the server
+        for server, events in record.server_events.items()
         for e in events
         if e.get("kind") == "request"
         and e.get("method") == "tools/call"

@@ -300,7 +300,7 @@ def test_nothing_written_by_caller_context() -> None:
     v = judge(record, "nothing_written", params)
     assert v.fails
     assert "1 of 2 write(s) went to context General from context Blog" in v.explanation
-    assert "request 7 on ssh) at 5.0 s, called from context Blog" in v.explanation
+    assert "request 7 on chat) at 5.0 s, called from context Blog" in v.explanation
     other = {"context": "Dahlia", "tools": ["chat_post_message"]}
     assert judge(record, "nothing_written#d", other).holds
     assert judge(rec(), "nothing_written#d", other).status == "cannot judge"
