@@ -30,17 +30,28 @@ agent's cursor whose ``when`` holds (a turn without ``when`` always holds); the 
 past it, so skipped conditional turns are never used. When no turn is left the request gets a
 400 naming the agent and the cursor, unless the agent has ``repeat: true`` (the cursor wraps).
 
-**Conditions** (all given fields must hold): ``tool_result_for`` (the last message holds a
-tool_result answering a tool_use of that tool name), ``tool_result_error`` (the last tool_result
-of the last message has ``is_error`` equal to this), ``has_compaction_summary`` (some text of the
-system prompt or the messages contains ``compaction_marker``), ``contains`` (substring) and
-``matches`` (regular expression, ``re.search``) over all conversation text (system, text blocks,
-tool_result texts).
+**The round.** A request's *round* is every ``tool_result`` since the last assistant turn,
+wherever it sits: one user message or several (a runtime that sends each parallel result in its
+own message), before or after text. Each result is known by the tool it answers, by its
+``tool_use`` id and by the position (from 0) of that ``tool_use`` in the assistant turn.
 
-**Echo placeholders** in ``text``: ``{tool_results}`` (the tool_result texts of the last message,
-one per line), ``{tool_names}`` (the tools those results answer, comma-separated),
-``{last_user_text}`` (the text blocks of the last user message), ``{message_count}`` (messages in
-the request, before merging), ``{agent}``, ``{turn}``. Other braces are left as they are.
+**Conditions** (all given fields must hold): ``tool_result_for`` (some result of the round
+answers that tool), ``tool_result_error`` (true: some result of the round is an error; false:
+the round has results and none is), ``tool_error_for`` (some result of that tool is an error),
+``tool_result_count`` (the round holds exactly that many results), ``tool_result_contains``
+(some result's text contains it), ``has_compaction_summary`` (some text of the system prompt or
+the messages contains ``compaction_marker``), ``contains`` (substring) and ``matches`` (regular
+expression, ``re.search``) over all conversation text (system, text blocks, tool_result texts).
+
+**Echo placeholders** in ``text``: ``{tool_results}`` (every result of the round, one per line,
+in request order), ``{tool_results.TOOL}`` (the results of one tool, one per line),
+``{tool_result[N]}`` (the result of the N-th call, from 0, of the turn that made them) or
+``{tool_result[ID]}`` (by ``tool_use`` id, e.g. a ``ToolCall.id`` fixed in the script),
+``{tool_errors}`` (the texts of the round's error results), ``{tool_names}`` (the tools the
+round's results answer, comma-separated, in request order), ``{tool_result_count}``,
+``{last_user_text}`` (the text blocks of the last user message), ``{message_count}`` (messages
+in the request, before merging), ``{agent}``, ``{turn}``. A named result that the round lacks
+renders ``(no result)``. Other braces are left as they are.
 
 **Thinking.** ``thinking`` (text, signed by the fake unless ``thinking_signature`` is given)
 and ``redacted_thinking`` (opaque data) put thinking blocks before the answer when the request
@@ -85,23 +96,55 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ToolCall(_Strict):
+class _Described(_Strict):
+    # The attribute docstrings below are the fields' descriptions in the JSON Schema.
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+class ToolCall(_Described):
     """One tool_use block; several in a turn are parallel tool calls."""
 
     name: str = Field(min_length=1)
+    """The tool's name."""
     input: dict[str, Any] = Field(default_factory=dict)
+    """The tool's arguments (data: never read as distributions)."""
     id: str | None = None
     """Fixed ``toolu_…`` id; by default one is drawn from the seeded generator."""
 
 
 class Condition(_Strict):
-    """A condition on the conversation; every field that is set must hold."""
+    """A condition on the conversation; every field that is set must hold. The ``tool_*``
+    fields read the round: every tool_result since the last assistant turn."""
 
-    tool_result_for: str | None = None
-    tool_result_error: bool | None = None
-    has_compaction_summary: bool | None = None
-    contains: str | None = None
-    matches: str | None = None
+    tool_result_for: str | None = Field(
+        default=None, description="Some result of the round answers a call of this tool."
+    )
+    tool_result_error: bool | None = Field(
+        default=None,
+        description="true: some result of the round is an error; false: the round has "
+        "results and none is an error.",
+    )
+    tool_error_for: str | None = Field(
+        default=None, description="Some result of the round answers this tool with an error."
+    )
+    tool_result_count: int | None = Field(
+        default=None, ge=0, description="The round holds exactly this many tool results."
+    )
+    tool_result_contains: str | None = Field(
+        default=None, min_length=1, description="Some result of the round contains this text."
+    )
+    has_compaction_summary: bool | None = Field(
+        default=None,
+        description="Whether the compaction marker appears in the system prompt or any text.",
+    )
+    contains: str | None = Field(
+        default=None,
+        description="A substring of all conversation text (system, text blocks, tool results).",
+    )
+    matches: str | None = Field(
+        default=None,
+        description="A regular expression (re.search) over all conversation text.",
+    )
 
     @field_validator("matches")
     @classmethod
@@ -114,18 +157,23 @@ class Condition(_Strict):
         return value
 
 
-class Turn(_Strict):
+class Turn(_Described):
     """One scripted answer of an agent."""
 
     when: Condition | None = None
+    """The turn is taken only when this condition holds (default: always)."""
     text: str | None = None
+    """The answer's text, with echo placeholders ({tool_results}, {tool_result[N]}, ...)."""
     tool_use: list[ToolCall] = Field(default_factory=list)
+    """Tool calls the answer makes; several are parallel calls."""
     stop_reason: StopReason | None = None
     """Default: ``tool_use`` when the turn calls tools, else ``end_turn``."""
     latency: float = Field(default=0.0, ge=0)
     """Seconds on the injected clock before the answer."""
     fail: list[Fault] = Field(default_factory=list)
+    """Failures the first requests that select the turn draw instead of the answer."""
     output_tokens: int | None = Field(default=None, ge=0)
+    """The usage's output_tokens (default: counted from the answer)."""
     thinking: str | None = None
     """A thinking block before the answer (sent only when the request enables thinking)."""
     thinking_signature: str | None = None
@@ -158,21 +206,26 @@ class Turn(_Strict):
         return self
 
 
-class Agent(_Strict):
+class Agent(_Described):
     """An agent's ordered turns."""
 
     turns: list[Turn] = Field(min_length=1)
+    """The answers, in order: a request takes the first at or after the cursor that holds."""
     repeat: bool = False
     """When true the cursor wraps to the first turn instead of running out."""
 
 
-class ModelScript(_Strict):
+class ModelScript(_Described):
     """A whole script: agents, routing default, model names, compaction marker."""
 
     agents: dict[str, Agent] = Field(min_length=1)
+    """The scripted agents by name (a subagent's name, the compaction agent, ...)."""
     default_agent: str | None = None
+    """Where a request that names no agent goes (default: the only agent)."""
     models: list[str] = Field(default_factory=list)
+    """Model names /v1/models lists; other models get 404 (default: any)."""
     compaction_marker: str = Field(default="<compaction-summary>", min_length=1)
+    """The text that marks a compaction summary (has_compaction_summary looks for it)."""
     limits: dict[str, ModelLimits] = Field(default_factory=dict)
     """Per-model ``context_window`` / ``max_output_tokens`` / ``cache_min_tokens`` overrides."""
 

@@ -122,7 +122,7 @@ class Runtime:
     async def _build_client(self) -> anthropic.AsyncAnthropic:
         api = self.config.api
         if api.fake_script is not None:
-            from fake_servers.anthropic import FakeAnthropic, ModelScript
+            from fake_servers.anthropic import FakeAnthropic, Journal, ModelScript
 
             script = (
                 ModelScript.model_validate(api.fake_script)
@@ -133,6 +133,8 @@ class Runtime:
                 script,
                 rng=self._rng.fork("fake-anthropic"),
                 clock=self._clock,
+                # Message texts in the journal when asked (oracles that read texts need them).
+                journal=Journal(capture_content=self.config.capture_content),
                 tracer_provider=self._tracer_provider,
             )
             if not api.loopback:

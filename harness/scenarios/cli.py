@@ -180,8 +180,9 @@ def _table(outcomes: list[RunOutcome], *, links: bool = False, console: Any = No
     "--time-scale",
     type=click.FloatRange(min=0.00001, max=10.0),
     default=None,
-    help="Live mode: real seconds per scenario second (default 0.01, less when the "
-    "scenario's virtual budget needs it; a scale its schedule cannot fit is refused).",
+    help="Live mode: real seconds per scenario second (default: the scenario's "
+    "budget.time_scale, else 0.01, less when its virtual budget needs it; a scale its "
+    "schedule cannot fit is refused).",
 )
 @click.option(
     "--out",
@@ -586,14 +587,14 @@ def check_cmd(target: Path, oracles: tuple[str, ...], as_json: bool) -> None:
       4  none fails, but at least one cannot judge (its evidence is missing)
     """
     from harness._text import printable
-    from harness.oracles import ORACLES, check
+    from harness.oracles import ORACLES, base_name, check
 
     if not target.exists():
         kind = "trace file" if target.suffix == ".jsonl" else "run directory"
         raise click.BadParameter(f"no such {kind}: {target}", param_hint="TARGET")
     record, default_oracles, note = _check_record(target)
     names = list(oracles) or default_oracles or sorted(ORACLES)
-    unknown = [n for n in names if n not in ORACLES]
+    unknown = [n for n in names if base_name(n) not in ORACLES]
     if unknown:
         hint = _did_you_mean(unknown[0], ORACLES)
         raise click.BadParameter(f"unknown oracle(s) {unknown}{hint}", param_hint="--oracle")
