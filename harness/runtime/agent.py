@@ -38,7 +38,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from harness.chaos_random import ChaosRandom
 from harness.clock import Clock
-from harness.runtime.compaction import Compactor
+from harness.runtime.compaction import SUMMARY_MARKER, Compactor
 from harness.runtime.conversation import Conversation, ConversationStateError
 from harness.runtime.events import RuntimeEvents
 from harness.runtime.host import MCPHostManager, ToolCallOutcome
@@ -72,6 +72,7 @@ _SPAWN_TOOL_PARAM: dict[str, Any] = {
 Stop = Literal["end_turn", "max_turns", "error"]
 ContextMeasure = Literal["last_usage", "count_tokens"]
 ThinkingBlocks = Literal["keep", "drop"]
+SubagentContext = Literal["inherit", "fresh"]
 
 _THINKING_TYPES = ("thinking", "redacted_thinking")
 
@@ -87,6 +88,8 @@ class AgentSpec:
     automated: bool = False  # a scheduled task or a subagent of one
     max_turns: int = 20
     parent: str | None = None
+    # The agent id whose session a subagent shares (subagent_context: inherit), if any.
+    session_of: str | None = None
 
 
 @dataclass(slots=True)
@@ -148,6 +151,7 @@ class AgentRunner:
         context_measure: ContextMeasure = "count_tokens",
         thinking_budget: int | None = None,
         thinking_blocks: ThinkingBlocks = "keep",
+        subagent_context: SubagentContext = "fresh",
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: metrics.MeterProvider | None = None,
     ) -> None:
@@ -190,6 +194,10 @@ class AgentRunner:
             sc.METRIC_GEN_AI_CLIENT_TOKEN_USAGE, unit="{token}", description="GenAI token usage"
         )
         self._tool_params: list[dict[str, Any]] | None = None
+        self._subagent_context = subagent_context
+        self._tool_properties: dict[str, frozenset[str]] = {}
+        # Each running agent's conversation by agent id: the session a subagent may share.
+        self._sessions: dict[str, Conversation] = {}
 
     # -- agents ----------------------------------------------------------------------------
     async def run(self, spec: AgentSpec, prompt: str) -> AgentResult:
@@ -218,7 +226,10 @@ class AgentRunner:
         with self._tracer.start_as_current_span(
             f"invoke_agent {spec.name}", kind=SpanKind.INTERNAL, attributes=attributes
         ) as span:
-            result = await self._loop(spec, agent_id, prompt)
+            try:
+                result = await self._loop(spec, agent_id, prompt)
+            finally:
+                self._sessions.pop(agent_id, None)
             span.set_attribute("harness.agent.stop", result.stop)
             if result.stop == "error":
                 span.set_status(Status(StatusCode.ERROR, result.error or "agent failed"))
@@ -236,7 +247,7 @@ class AgentRunner:
 
     async def _loop(self, spec: AgentSpec, agent_id: str, prompt: str) -> AgentResult:
         result = AgentResult(spec.name, agent_id, "max_turns")
-        conv = Conversation(strict=self._settings.strict_conversation)
+        conv = self._new_conversation(spec, agent_id)
         conv.add_user_text(prompt)
         try:
             tools = await self._tools()
@@ -357,6 +368,22 @@ class AgentRunner:
             "context_measured", agent=spec.name, tokens=counted.input_tokens, counted=True
         )
         return counted.input_tokens
+
+    def _new_conversation(self, spec: AgentSpec, agent_id: str) -> Conversation:
+        """The agent's history, registered as its session; a subagent that shares its parent's
+        session starts from the parent's settled history (every turn but the open one)."""
+        conv = Conversation(strict=self._settings.strict_conversation)
+        parent = self._sessions.get(spec.session_of) if spec.session_of else None
+        if parent is not None:
+            inherited = parent.messages
+            if parent.open_tool_ids:
+                inherited = inherited[:-1]
+            conv.adopt(inherited)
+            self.events.record(
+                "session_inherited", agent=spec.name, parent=spec.parent, messages=len(inherited)
+            )
+        self._sessions[agent_id] = conv
+        return conv
 
     def _fail(self, result: AgentResult, error: str, error_type: str) -> AgentResult:
         result.stop, result.error, result.error_type = "error", error, error_type
@@ -494,8 +521,19 @@ class AgentRunner:
             [{"role": "user", "content": [{"type": "text", "text": transcript}]}],
             [],
         )
-        text = "".join(b.text for b in response.content if b.type == "text")
-        return text or "(empty summary)"
+        text = "".join(b.text for b in response.content if b.type == "text") or "(empty summary)"
+        parent = self._sessions.get(spec.session_of) if spec.session_of else None
+        if parent is not None:
+            # The session is the parent's: the summary is persisted into its history.
+            summary = {
+                "role": "user",
+                "content": [{"type": "text", "text": f"{SUMMARY_MARKER}\n{text}"}],
+            }
+            replaced = parent.replace_settled(summary)
+            self.events.record(
+                "session_written", agent=spec.name, into=spec.parent, messages_replaced=replaced
+            )
+        return text
 
     # -- tools -----------------------------------------------------------------------------
     async def _tools(self) -> list[dict[str, Any]]:
@@ -511,6 +549,11 @@ class AgentRunner:
                 for tool in listed[server]
             ]
             self._tool_params = [*params, _SPAWN_TOOL_PARAM]
+            self._tool_properties = {
+                tool.name: frozenset((tool.input_schema or {}).get("properties") or ())
+                for tools in listed.values()
+                for tool in tools
+            }
         return self._tool_params
 
     async def _run_tools(
@@ -604,6 +647,8 @@ class AgentRunner:
         span: trace.Span,
     ) -> dict[str, Any]:
         """A call to a scoped server: the scope policy decides its arguments and ``_meta``."""
+        if self._tool_params is None:
+            await self._tools()  # the tools' input properties say where a scope fits
         try:
             decision = self._scope.apply(
                 server=server,
@@ -612,6 +657,7 @@ class AgentRunner:
                 context_id=spec.context_id,
                 declared_scope=spec.scope,
                 automated=spec.automated,
+                accepts=self._tool_properties.get(tool, ()),
             )
         except ScopeRefused as exc:
             span.set_attribute(sc.ERROR_TYPE, "scope_refused")
@@ -669,6 +715,7 @@ class AgentRunner:
             automated=spec.automated,
             max_turns=spec.max_turns,
             parent=spec.name,
+            session_of=parent_result.agent_id if self._subagent_context == "inherit" else None,
         )
         child_result = await self.run(child, task)
         parent_result.children.append(child_result)

@@ -81,15 +81,59 @@ class ApiConfig(_Strict):
         return self
 
 
+# The founding ``scope`` values, as presets of the scope knobs.
+_SCOPE_PRESETS = {"inherit": "thread", "explicit": "declared"}
+
+
 class PoliciesConfig(_Strict):
     reconnect: Literal["naive", "coordinated"] = "coordinated"
     compaction: Literal["eager", "between_turns"] = "between_turns"
-    scope: Literal["inherit", "explicit"] = "explicit"
+    scope: Literal["inherit", "explicit"] | None = Field(
+        default=None,
+        description="Preset of the scope knobs (the founding scope_leak bug): inherit = "
+        "default_query_scope thread; explicit = default_query_scope declared. A knob set "
+        "explicitly wins over the preset.",
+    )
     # What the check before a request compares with compaction.threshold_tokens: the last
     # response's usage (blind to the tool results appended since) or the request's count.
     context_measure: Literal["last_usage", "count_tokens"] = "count_tokens"
     # What becomes of a response's thinking blocks in the history sent back.
     thinking_blocks: Literal["keep", "drop"] = "keep"
+
+    # Scope knobs
+    default_query_scope: Literal["thread", "resource", "declared"] = Field(
+        default="declared",
+        description="What a query to a scoped server (chat, memory) reads when the model gave "
+        "no context_id or scope. thread: the caller's own context (the interactive default; "
+        "buggy for scheduled tasks: the founding scope_leak, where the blog review read only "
+        "its tab; buggy for memory shared per channel: getsentry/junior #652). resource: every "
+        "context of the caller's resource or channel (the server's grouping), sent as "
+        "scope=resource to tools that take a scope (buggy: mastra #15426, the recall tool "
+        "defaulted to resource and users of one default resource read each other's chats; "
+        "anything-llm #1349). declared: a scheduled task's declared scope, and an automated "
+        "query without one is refused; interactive queries read the caller's context (fixed "
+        "for scheduled tasks). mastra's fix was thread (PR #16583).",
+    )
+    subagent_context: Literal["inherit", "fresh"] = Field(
+        default="fresh",
+        description="The session a subagent runs in. inherit: its parent's: it starts from a "
+        "copy of the parent's settled history, tool calls included (buggy: mastra PR #13927, "
+        "subagents got the parent's tool-call parts), and its compaction summary is written "
+        "into the parent's history, replacing the parent's earlier turns (buggy: Kiro #10482, "
+        "sub-agent compaction truncates the parent session). fresh: a session of its own that "
+        "starts from its task (fixed). Its chat context and the task's declared scope are "
+        "passed down either way.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scope_preset(cls, data: Any) -> Any:
+        # The founding bundled value expands to its knob unless the knob is set itself.
+        if isinstance(data, dict) and data.get("default_query_scope") is None:
+            preset = _SCOPE_PRESETS.get(data.get("scope"))  # type: ignore[arg-type]
+            if preset is not None:
+                data = {**data, "default_query_scope": preset}
+        return data
 
 
 class ThinkingConfig(_Strict):

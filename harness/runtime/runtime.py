@@ -109,7 +109,7 @@ class Runtime:
     async def _build_client(self) -> anthropic.AsyncAnthropic:
         api = self.config.api
         if api.fake_script is not None:
-            from fake_servers.anthropic import FakeAnthropic, ModelScript
+            from fake_servers.anthropic import FakeAnthropic, Journal, ModelScript
 
             script = (
                 ModelScript.model_validate(api.fake_script)
@@ -121,6 +121,8 @@ class Runtime:
                 rng=self._rng.fork("fake-anthropic"),
                 clock=self._clock,
                 tracer_provider=self._tracer_provider,
+                # The journal keeps message content when asked: the scope oracles read it.
+                journal=Journal(capture_content=self.config.capture_content),
             )
             if not api.loopback:
                 return self.fake_api.async_client(
@@ -285,7 +287,10 @@ class Runtime:
             client=self._client,
             host=self._host,
             compactor=compactor,
-            scope=ScopePolicy(config.policies.scope, scoped_servers=self._scoped_servers()),
+            scope=ScopePolicy(
+                config.policies.default_query_scope, scoped_servers=self._scoped_servers()
+            ),
+            subagent_context=config.policies.subagent_context,
             clock=self._clock,
             rng=self._rng,
             events=self.events,

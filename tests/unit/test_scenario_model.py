@@ -45,13 +45,17 @@ def test_a_minimal_scenario_loads_and_maps_policies() -> None:
     assert scenario.name == "tiny"
     for policy, expected in POLICY_MAP.items():
         config = scenario.runtime_config(policy)  # type: ignore[arg-type]
-        assert config.policies.model_dump() == expected
+        dumped = config.policies.model_dump()
+        assert {knob: dumped[knob] for knob in expected} == expected
+    # The founding scope preset expands to its knob.
+    assert scenario.runtime_config("buggy").policies.default_query_scope == "thread"
+    assert scenario.runtime_config("fixed").policies.default_query_scope == "declared"
 
 
 def test_policy_override_changes_one_policy_only() -> None:
     scenario = parse_scenario(GOOD + "policies:\n  buggy: {scope: explicit}\n")
     config = scenario.runtime_config("buggy")
-    assert config.policies.scope == "explicit"
+    assert config.policies.default_query_scope == "declared"
     assert config.policies.reconnect == "naive"
 
 

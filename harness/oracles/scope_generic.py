@@ -1,0 +1,464 @@
+"""Scope oracles with parameters: what crossed from one context, session or agent to another.
+
+They read only what the rig records (the fake API's journal, the fake servers' request records),
+so they judge a user's own runtime as well as the reference one. Oracles that compare texts need
+the journal's message content (``runtime: {capture_content: true}``); without it they cannot
+judge. Each sentence says what was seen.
+
+- ``canary_confined: {canary: TEXT, allowed: [agents]}``: the canary (a text planted in one
+  context: a message, a thread id) reaches no request of any agent but the allowed ones, in a
+  tool result, a prompt or the system prompt.
+- ``fact_found: {fact: TEXT, agents: [agents], tools: [tools]}``: every listed agent found the
+  fact in the results of its (listed) tools; the calls and hits are counted per scope, so "asked
+  but saw too little" is told apart from "never asked".
+- ``history_prefix_kept: {agents: [agents]}``: each request of a listed agent begins with the
+  messages of its previous request: its history only grew (another agent's writes, or its own
+  compaction, would show as a changed or missing earlier message).
+- ``own_tool_calls_only: {agents: [agents]}``: an agent's requests carry only tool calls its own
+  responses made, never another agent's.
+- ``nothing_written_to: {context: X, by: [contexts], tools: [write tools]}``: no write tool call
+  made from the ``by`` contexts (any other context when omitted) stored into context X.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import defaultdict
+from typing import Any
+
+from harness.oracles._registry import Verdict, oracle
+from harness.oracles.record import RunRecord
+
+__all__: list[str] = []
+
+_MESSAGES_ENDPOINT = "/v1/messages"
+_NO_CONTENT = (
+    "the API journal holds no message content (set runtime.capture_content: true so the "
+    "journal keeps what each request carried)"
+)
+
+
+def _t(value: Any) -> str:
+    return f"{float(value or 0.0):.1f} s"
+
+
+def _rows(record: RunRecord) -> list[dict[str, Any]]:
+    """The Messages requests of the journal that carried messages, in order."""
+    return [
+        r
+        for r in record.journal
+        if r.get("endpoint", _MESSAGES_ENDPOINT) == _MESSAGES_ENDPOINT
+        and isinstance((r.get("request") or {}).get("messages"), list)
+    ]
+
+
+def _messages(row: dict[str, Any]) -> list[dict[str, Any]]:
+    return [m for m in (row.get("request") or {}).get("messages") or [] if isinstance(m, dict)]
+
+
+def _captured(row: dict[str, Any]) -> bool:
+    """Whether the row kept the messages themselves (not only their block shapes)."""
+    return any("content" in m for m in _messages(row))
+
+
+def _blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
+    content = message.get("content", message.get("blocks"))
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    return [b for b in content or [] if isinstance(b, dict)]
+
+
+def _result_text(block: dict[str, Any]) -> str:
+    content = block.get("content")
+    if isinstance(content, str):
+        return content
+    return "\n".join(
+        str(b.get("text", "")) for b in content or [] if isinstance(b, dict) and "text" in b
+    )
+
+
+def _places(row: dict[str, Any]) -> list[tuple[str, str]]:
+    """(where, text) for every text a request carried: system prompt, texts, tool calls and
+    tool results (named by tool where the request says it)."""
+    request = row.get("request") or {}
+    out: list[tuple[str, str]] = []
+    system = request.get("system")
+    if isinstance(system, str):
+        out.append(("the system prompt", system))
+    elif isinstance(system, list):
+        out += [
+            ("the system prompt", str(b.get("text", ""))) for b in system if isinstance(b, dict)
+        ]
+    names: dict[str, str] = {}
+    for message in _messages(row):
+        for block in _blocks(message):
+            kind = block.get("type")
+            if kind == "text":
+                out.append((f"a {message.get('role')} text", str(block.get("text", ""))))
+            elif kind == "tool_use":
+                names[str(block.get("id"))] = str(block.get("name"))
+                out.append((f"a {block.get('name')} call", json.dumps(block.get("input"))))
+            elif kind == "tool_result":
+                tool = names.get(str(block.get("tool_use_id")), "tool")
+                out.append((f"a {tool} result", _result_text(block)))
+    return out
+
+
+def _param_list(record: RunRecord, name: str, key: str) -> list[str]:
+    value = record.params.get(name, {}).get(key)
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+@oracle("canary_confined", needs=["api_requests"])
+def canary_confined(record: RunRecord) -> Verdict:
+    name = "canary_confined"
+    canaries = _param_list(record, name, "canary")
+    allowed = set(_param_list(record, name, "allowed"))
+    if not canaries:
+        return Verdict.cannot_judge(name, "no canary given (canary_confined: {canary: TEXT})")
+    rows = _rows(record)
+    if not any(_captured(r) for r in rows):
+        return Verdict.cannot_judge(name, _NO_CONTENT)
+    leaks: list[dict[str, Any]] = []
+    owned = 0
+    for row in rows:
+        for where, text in _places(row):
+            canary = next((c for c in canaries if c in text), None)
+            if canary is None:
+                continue
+            if row.get("agent") in allowed:
+                owned += 1
+                break
+            leaks.append(
+                {
+                    "journal_seq": row.get("seq"),
+                    "time": row.get("time"),
+                    "agent": row.get("agent"),
+                    "canary": canary,
+                    "where": where,
+                }
+            )
+            break
+    planted = _in_server_records(record, canaries)
+    if leaks:
+        first = leaks[0]
+        owners = ", ".join(sorted(allowed)) or "no agent"
+        return Verdict(
+            name,
+            False,
+            f"At {_t(first['time'])} agent {first['agent']}'s request carried the canary "
+            f"{first['canary']!r} in {first['where']}; it belongs to {owners} "
+            f"({len(leaks)} request(s) of other agents carried it).",
+            leaks,
+        )
+    if not owned and not planted:
+        return Verdict.cannot_judge(
+            name,
+            f"the canary {canaries[0]!r} appears in no request and no tool call of the run, not "
+            f"even the allowed agents': nothing shows it was there to leak",
+        )
+    return Verdict(
+        name,
+        True,
+        f"The canary reached {owned} request(s), all of {', '.join(sorted(allowed)) or 'none'}; "
+        f"none of the other agents' {sum(1 for r in rows if r.get('agent') not in allowed)} "
+        f"request(s) carried it.",
+    )
+
+
+def _in_server_records(record: RunRecord, texts: list[str]) -> bool:
+    blob = json.dumps(record.server_events, default=str)
+    return any(t in blob for t in texts)
+
+
+def _calls(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """tool_use id -> {name, input, result} over every request of one agent."""
+    calls: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        for message in _messages(row):
+            for block in _blocks(message):
+                if block.get("type") == "tool_use":
+                    calls.setdefault(
+                        str(block.get("id")),
+                        {"name": block.get("name"), "input": block.get("input") or {}},
+                    )
+                elif block.get("type") == "tool_result":
+                    call = calls.get(str(block.get("tool_use_id")))
+                    if call is not None and "result" not in call:
+                        call["result"] = _result_text(block)
+    return calls
+
+
+def _scope_label(call: dict[str, Any]) -> str:
+    """The scope a call read, as its result reports it (the chat and memory servers say), else
+    as its input asked."""
+    try:
+        result = json.loads(call.get("result") or "")
+    except ValueError:
+        result = None
+    if isinstance(result, dict) and "scope" in result:
+        where = result.get("contexts") or result.get("context_id")
+        where = ", ".join(map(str, where)) if isinstance(where, list) else where
+        return f"{result['scope']} ({where})" if where else str(result["scope"])
+    given = call["input"]
+    asked = [f"{k} {given[k]}" for k in ("context_id", "scope") if given.get(k) is not None]
+    return ", ".join(asked) or "no scope given"
+
+
+def _counts(per_scope: dict[str, list[int]]) -> str:
+    return "; ".join(f"{s}: {c} call(s), {h} hit(s)" for s, (c, h) in per_scope.items())
+
+
+@oracle("fact_found", needs=["api_requests"])
+def fact_found(record: RunRecord) -> Verdict:
+    name = "fact_found"
+    facts = _param_list(record, name, "fact")
+    agents = _param_list(record, name, "agents")
+    tools = set(_param_list(record, name, "tools"))
+    if not facts or not agents:
+        return Verdict.cannot_judge(
+            name, "fact_found needs a fact and the agents that must find it ({fact:, agents:})"
+        )
+    rows = _rows(record)
+    if not any(_captured(r) for r in rows):
+        return Verdict.cannot_judge(name, _NO_CONTENT)
+    fact = facts[0]
+    findings: list[dict[str, Any]] = []
+    for agent in agents:
+        mine = [r for r in rows if r.get("agent") == agent]
+        calls = [
+            c for c in _calls(mine).values() if not tools or c["name"] in tools if "result" in c
+        ]
+        per_scope: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for call in calls:
+            counts = per_scope[_scope_label(call)]
+            counts[0] += 1
+            counts[1] += fact in call["result"]
+        hits = sum(h for _, h in per_scope.values())
+        findings.append(
+            {
+                "agent": agent,
+                "requests": len(mine),
+                "calls": len(calls),
+                "hits": hits,
+                "per_scope": {s: {"calls": c, "hits": h} for s, (c, h) in per_scope.items()},
+                "_text": _counts(per_scope),
+            }
+        )
+    missed = [f for f in findings if not f["hits"]]
+    evidence = [{k: v for k, v in f.items() if k != "_text"} for f in findings]
+    if missed:
+        first = missed[0]
+        what = ", ".join(sorted(tools)) or "any tool"
+        if not first["requests"]:
+            sentence = f"Agent {first['agent']} made no API request: it never asked for {fact!r}."
+        elif not first["calls"]:
+            sentence = (
+                f"Agent {first['agent']} never asked: none of its {first['requests']} request(s) "
+                f"carried a result of {what}, so {fact!r} was never looked for."
+            )
+        else:
+            sentence = (
+                f"Agent {first['agent']} asked but saw too little: {fact!r} was in none of its "
+                f"{first['calls']} result(s) of {what} ({first['_text']})."
+            )
+        return Verdict(name, False, sentence, evidence)
+    found = "; ".join(f"{f['agent']} ({f['_text']})" for f in findings)
+    return Verdict(name, True, f"Every listed agent found {fact!r}: {found}.", evidence)
+
+
+def _agents(record: RunRecord, name: str, rows: list[dict[str, Any]]) -> list[str]:
+    listed = _param_list(record, name, "agents")
+    return listed or sorted({str(r.get("agent")) for r in rows if r.get("agent")})
+
+
+def _shape(message: dict[str, Any]) -> Any:
+    """A message as the journal's summary keeps it (role, block types and tool ids)."""
+    blocks = []
+    for block in _blocks(message):
+        entry = {"type": block.get("type")}
+        for key in ("id", "tool_use_id"):
+            if key in block:
+                entry[key] = block[key]
+        blocks.append(entry)
+    return {"role": message.get("role"), "blocks": blocks}
+
+
+def _first_text(message: dict[str, Any]) -> str:
+    texts = [str(b.get("text", "")) for b in _blocks(message) if b.get("type") == "text"]
+    return (texts[0] if texts else "")[:80]
+
+
+@oracle("history_prefix_kept", needs=["api_requests"])
+def history_prefix_kept(record: RunRecord) -> Verdict:
+    name = "history_prefix_kept"
+    rows = _rows(record)
+    by_content = any(_captured(r) for r in rows)
+    key = (lambda m: m) if by_content else _shape
+    broken: list[dict[str, Any]] = []
+    compared = 0
+    for agent in _agents(record, name, rows):
+        mine = [r for r in rows if r.get("agent") == agent]
+        for previous, row in itertools.pairwise(mine):
+            before = [key(m) for m in _messages(previous)]
+            now = [key(m) for m in _messages(row)]
+            compared += 1
+            kept = 0
+            while kept < min(len(before), len(now)) and before[kept] == now[kept]:
+                kept += 1
+            if kept < len(before):
+                changed = _messages(row)[kept] if kept < len(now) else None
+                broken.append(
+                    {
+                        "journal_seq": row.get("seq"),
+                        "time": row.get("time"),
+                        "agent": agent,
+                        "earlier_messages": len(before),
+                        "kept": kept,
+                        "now": (
+                            f"a {changed.get('role')} message beginning {_first_text(changed)!r}"
+                            if changed is not None
+                            else "nothing"
+                        ),
+                    }
+                )
+    basis = "by content" if by_content else "by roles, block types and tool ids only"
+    if broken:
+        first = broken[0]
+        return Verdict(
+            name,
+            False,
+            f"At {_t(first['time'])} agent {first['agent']}'s request kept only {first['kept']} "
+            f"of the {first['earlier_messages']} messages its previous request began with; in "
+            f"place of message {first['kept'] + 1} it carried {first['now']} (compared "
+            f"{basis}).",
+            broken,
+        )
+    if not compared:
+        return Verdict.cannot_judge(
+            name, "no listed agent made two requests: there is no history to compare"
+        )
+    return Verdict(
+        name,
+        True,
+        f"Each of {compared} request(s) began with its agent's previous request: the histories "
+        f"only grew (compared {basis}).",
+    )
+
+
+@oracle("own_tool_calls_only", needs=["api_requests"])
+def own_tool_calls_only(record: RunRecord) -> Verdict:
+    name = "own_tool_calls_only"
+    rows = _rows(record)
+    made: dict[str, str] = {}  # tool_use id -> the agent whose response made it
+    for row in record.journal:
+        for tool_use_id in (row.get("response") or {}).get("tool_use_ids") or []:
+            made.setdefault(str(tool_use_id), str(row.get("agent")))
+    agents = set(_agents(record, name, rows))
+    foreign: list[dict[str, Any]] = []
+    checked = 0
+    for row in rows:
+        agent = str(row.get("agent"))
+        if agent not in agents:
+            continue
+        for message in _messages(row):
+            for block in _blocks(message):
+                if block.get("type") != "tool_use":
+                    continue
+                checked += 1
+                maker = made.get(str(block.get("id")))
+                if maker != agent:
+                    foreign.append(
+                        {
+                            "journal_seq": row.get("seq"),
+                            "time": row.get("time"),
+                            "agent": agent,
+                            "tool_use_id": block.get("id"),
+                            "tool": block.get("name"),
+                            "made_by": maker,
+                        }
+                    )
+    if foreign:
+        first = foreign[0]
+        by = f"made by agent {first['made_by']}" if first["made_by"] else "no response made"
+        tool = f" ({first['tool']})" if first.get("tool") else ""
+        ids = sorted({str(f["tool_use_id"]) for f in foreign if f["agent"] == first["agent"]})
+        return Verdict(
+            name,
+            False,
+            f"At {_t(first['time'])} agent {first['agent']}'s request carried tool call "
+            f"{first['tool_use_id']}{tool} that it never made ({by}); {len(ids)} foreign tool "
+            f"call(s) in its requests.",
+            foreign,
+        )
+    if not checked:
+        return Verdict.cannot_judge(name, "no request of the listed agents carried a tool call")
+    return Verdict(
+        name,
+        True,
+        f"Every request carried only its own agent's tool calls ({checked} tool call block(s) "
+        f"checked).",
+    )
+
+
+@oracle("nothing_written_to", needs=["server_events"])
+def nothing_written_to(record: RunRecord) -> Verdict:
+    name = "nothing_written_to"
+    params = record.params.get(name, {})
+    target = params.get("context")
+    tools = set(_param_list(record, name, "tools"))
+    writers = set(_param_list(record, name, "by"))
+    if target is None or not tools:
+        return Verdict.cannot_judge(
+            name, "nothing_written_to needs the context and the write tools ({context:, tools:})"
+        )
+    writes: list[dict[str, Any]] = []
+    unknown = 0
+    for server, events in record.server_events.items():
+        done = {
+            (e.get("connection"), e.get("request_id"))
+            for e in events
+            if e.get("kind") == "finished"
+        }
+        for event in events:
+            if event.get("kind") != "request" or event.get("tool") not in tools:
+                continue
+            if (event.get("connection"), event.get("request_id")) not in done:
+                continue  # it never stored anything
+            caller = event.get("context_id")
+            into = (event.get("arguments") or {}).get("context_id") or caller
+            if into != target:
+                continue
+            if caller is None:
+                unknown += 1
+            elif caller != target and (not writers or caller in writers):
+                writes.append(
+                    {
+                        "server": server,
+                        "time": event.get("time"),
+                        "tool": event.get("tool"),
+                        "by": caller,
+                        "request_id": event.get("request_id"),
+                    }
+                )
+    if writes:
+        first = writes[0]
+        return Verdict(
+            name,
+            False,
+            f"At {_t(first['time'])} a {first['tool']} call made from context {first['by']} "
+            f"stored into context {target} on {first['server']} ({len(writes)} such write(s)).",
+            writes,
+        )
+    if unknown:
+        return Verdict.cannot_judge(
+            name,
+            f"{unknown} write(s) into {target} came from calls that named no caller context (the "
+            f"runtime sends no harness/context_id): who wrote them is unknown",
+        )
+    return Verdict(
+        name, True, f"No {', '.join(sorted(tools))} call from another context stored into {target}."
+    )
