@@ -359,11 +359,12 @@ def own_tool_calls_only(record: RunRecord) -> Verdict:
             made.setdefault(str(tool_use_id), str(row.get("agent")))
     agents = set(_agents(record, name, rows))
     foreign: list[dict[str, Any]] = []
-    checked = 0
+    checked = requests = 0
     for row in rows:
         agent = str(row.get("agent"))
         if agent not in agents:
             continue
+        requests += 1
         for message in _messages(row):
             for block in _blocks(message):
                 if block.get("type") != "tool_use":
@@ -394,13 +395,13 @@ def own_tool_calls_only(record: RunRecord) -> Verdict:
             f"call(s) in its requests.",
             foreign,
         )
-    if not checked:
-        return Verdict.cannot_judge(name, "no request of the listed agents carried a tool call")
+    if not requests:
+        return Verdict.cannot_judge(name, "the listed agents made no API request")
     return Verdict(
         name,
         True,
-        f"Every request carried only its own agent's tool calls ({checked} tool call block(s) "
-        f"checked).",
+        f"The {requests} request(s) of {', '.join(sorted(agents))} carried only their own "
+        f"agent's tool calls ({checked} tool call block(s) checked).",
     )
 
 
