@@ -16,8 +16,6 @@ judge. Each sentence says what was seen.
   compaction, would show as a changed or missing earlier message).
 - ``own_tool_calls_only: {agents: [agents]}``: an agent's requests carry only tool calls its own
   responses made, never another agent's.
-- ``nothing_written_to: {context: X, by: [contexts], tools: [write tools]}``: no write tool call
-  made from the ``by`` contexts (any other context when omitted) stored into context X.
 """
 
 from __future__ import annotations
@@ -402,64 +400,4 @@ def own_tool_calls_only(record: RunRecord) -> Verdict:
         True,
         f"The {requests} request(s) of {', '.join(sorted(agents))} carried only their own "
         f"agent's tool calls ({checked} tool call block(s) checked).",
-    )
-
-
-@oracle("nothing_written_to", needs=["server_events"])
-def nothing_written_to(record: RunRecord) -> Verdict:
-    name = "nothing_written_to"
-    params = record.params.get(name, {})
-    target = params.get("context")
-    tools = set(_param_list(record, name, "tools"))
-    writers = set(_param_list(record, name, "by"))
-    if target is None or not tools:
-        return Verdict.cannot_judge(
-            name, "nothing_written_to needs the context and the write tools ({context:, tools:})"
-        )
-    writes: list[dict[str, Any]] = []
-    unknown = 0
-    for server, events in record.server_events.items():
-        done = {
-            (e.get("connection"), e.get("request_id"))
-            for e in events
-            if e.get("kind") == "finished"
-        }
-        for event in events:
-            if event.get("kind") != "request" or event.get("tool") not in tools:
-                continue
-            if (event.get("connection"), event.get("request_id")) not in done:
-                continue  # it never stored anything
-            caller = event.get("context_id")
-            into = (event.get("arguments") or {}).get("context_id") or caller
-            if into != target:
-                continue
-            if caller is None:
-                unknown += 1
-            elif caller != target and (not writers or caller in writers):
-                writes.append(
-                    {
-                        "server": server,
-                        "time": event.get("time"),
-                        "tool": event.get("tool"),
-                        "by": caller,
-                        "request_id": event.get("request_id"),
-                    }
-                )
-    if writes:
-        first = writes[0]
-        return Verdict(
-            name,
-            False,
-            f"At {_t(first['time'])} a {first['tool']} call made from context {first['by']} "
-            f"stored into context {target} on {first['server']} ({len(writes)} such write(s)).",
-            writes,
-        )
-    if unknown:
-        return Verdict.cannot_judge(
-            name,
-            f"{unknown} write(s) into {target} came from calls that named no caller context (the "
-            f"runtime sends no harness/context_id): who wrote them is unknown",
-        )
-    return Verdict(
-        name, True, f"No {', '.join(sorted(tools))} call from another context stored into {target}."
     )

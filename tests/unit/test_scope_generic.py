@@ -188,38 +188,3 @@ def test_own_tool_calls_only_names_the_maker_of_a_foreign_call() -> None:
     assert _verdict(_record(own), "own_tool_calls_only", agents=["child"]).status == "holds"
     nobody = _verdict(_record(own), "own_tool_calls_only", agents=["other"])
     assert nobody.status == "cannot judge"
-
-
-# -- nothing_written_to -----------------------------------------------------------------------
-
-
-def _server(*events: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    return {"chat": [{"connection": 1, **e} for e in events]}
-
-
-def test_nothing_written_to_names_the_writer_and_ignores_unfinished_writes() -> None:
-    post = {"kind": "request", "tool": "post", "time": 3.0}
-    events = _server(
-        {**post, "request_id": "1", "context_id": "child", "arguments": {"context_id": "parent"}},
-        {"kind": "finished", "request_id": "1"},
-        {**post, "request_id": "2", "context_id": "other", "arguments": {"context_id": "parent"}},
-    )
-    record = _record([], server_events=events)
-    verdict = _verdict(record, "nothing_written_to", context="parent", tools=["post"])
-    assert verdict.status == "fails"
-    assert "made from context child stored into context parent" in verdict.explanation
-    assert "(1 such write(s))" in verdict.explanation
-    others = _verdict(record, "nothing_written_to", context="parent", tools=["post"], by=["x"])
-    assert others.status == "holds"
-
-
-def test_nothing_written_to_cannot_judge_writes_without_a_caller() -> None:
-    events = _server(
-        {"kind": "request", "tool": "post", "request_id": "1", "arguments": {"context_id": "p"}},
-        {"kind": "finished", "request_id": "1"},
-    )
-    verdict = _verdict(
-        _record([], server_events=events), "nothing_written_to", context="p", tools=["post"]
-    )
-    assert verdict.status == "cannot judge"
-    assert "who wrote them is unknown" in verdict.explanation
