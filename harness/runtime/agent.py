@@ -25,6 +25,7 @@ request about to be sent (``count_tokens``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +65,10 @@ _SPAWN_TOOL_PARAM: dict[str, Any] = {
             "task": {"type": "string", "description": "What the subagent must do."},
             "name": {"type": "string", "description": "A name for the subagent."},
             "context_id": {"type": "string", "description": "Chat context to run in."},
+            "background": {
+                "type": "boolean",
+                "description": "Run it in the background: this call returns at once.",
+            },
         },
         "required": ["task"],
     },
@@ -73,6 +78,7 @@ Stop = Literal["end_turn", "max_turns", "error"]
 ContextMeasure = Literal["last_usage", "count_tokens"]
 ThinkingBlocks = Literal["keep", "drop"]
 SubagentContext = Literal["inherit", "fresh"]
+BackgroundSubagents = Literal["isolated", "visible"]
 
 _THINKING_TYPES = ("thinking", "redacted_thinking")
 
@@ -90,6 +96,8 @@ class AgentSpec:
     parent: str | None = None
     # The agent id whose session a subagent shares (subagent_context: inherit), if any.
     session_of: str | None = None
+    # The agent id whose history sees this background subagent's tool calls (visible), if any.
+    calls_visible_to: str | None = None
 
 
 @dataclass(slots=True)
@@ -152,6 +160,7 @@ class AgentRunner:
         thinking_budget: int | None = None,
         thinking_blocks: ThinkingBlocks = "keep",
         subagent_context: SubagentContext = "fresh",
+        background_subagents: BackgroundSubagents = "isolated",
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: metrics.MeterProvider | None = None,
     ) -> None:
@@ -195,6 +204,9 @@ class AgentRunner:
         )
         self._tool_params: list[dict[str, Any]] | None = None
         self._subagent_context = subagent_context
+        self._background_subagents = background_subagents
+        # Each running agent's task group, where its background subagents run.
+        self._groups: dict[str, anyio.abc.TaskGroup] = {}
         self._tool_properties: dict[str, frozenset[str]] = {}
         # Each running agent's conversation by agent id: the session a subagent may share.
         self._sessions: dict[str, Conversation] = {}
@@ -227,9 +239,12 @@ class AgentRunner:
             f"invoke_agent {spec.name}", kind=SpanKind.INTERNAL, attributes=attributes
         ) as span:
             try:
-                result = await self._loop(spec, agent_id, prompt)
+                # The agent ends when its background subagents have ended too.
+                async with anyio.create_task_group() as self._groups[agent_id]:
+                    result = await self._loop(spec, agent_id, prompt)
             finally:
                 self._sessions.pop(agent_id, None)
+                self._groups.pop(agent_id, None)
             span.set_attribute("harness.agent.stop", result.stop)
             if result.stop == "error":
                 span.set_status(Status(StatusCode.ERROR, result.error or "agent failed"))
@@ -576,7 +591,24 @@ class AgentRunner:
         async with anyio.create_task_group() as tg:
             for index, use in enumerate(uses):
                 tg.start_soon(one, index, use)
-        return [r for r in results if r is not None]
+        done = [r for r in results if r is not None]
+        self._show_calls(spec, uses, done)
+        return done
+
+    def _show_calls(
+        self, spec: AgentSpec, uses: Sequence[dict[str, Any]], results: list[dict[str, Any]]
+    ) -> None:
+        """A background subagent whose calls are visible writes each tool round into its
+        parent's history, ahead of the parent's open turn."""
+        parent = self._sessions.get(spec.calls_visible_to) if spec.calls_visible_to else None
+        if parent is None:
+            return
+        parent.insert_settled(
+            [{"role": "assistant", "content": list(uses)}, {"role": "user", "content": results}]
+        )
+        self.events.record(
+            "calls_shown", agent=spec.name, into=spec.parent, tool_use_ids=[u["id"] for u in uses]
+        )
 
     async def execute_tool(
         self, spec: AgentSpec, name: str, arguments: dict[str, Any], *, call_id: str
@@ -717,6 +749,19 @@ class AgentRunner:
             parent=spec.name,
             session_of=parent_result.agent_id if self._subagent_context == "inherit" else None,
         )
+        if arguments.get("background") is True:
+            group = self._groups.get(parent_result.agent_id)
+            if group is not None:
+                if self._background_subagents == "visible":
+                    child = dataclasses.replace(child, calls_visible_to=parent_result.agent_id)
+                group.start_soon(self._run_background, child, task, parent_result)
+                return {
+                    "type": "tool_result",
+                    "tool_use_id": call_id,
+                    "content": [
+                        {"type": "text", "text": f"subagent {name} started in the background"}
+                    ],
+                }
         child_result = await self.run(child, task)
         parent_result.children.append(child_result)
         if child_result.stop == "error":
@@ -727,6 +772,11 @@ class AgentRunner:
             "tool_use_id": call_id,
             "content": [{"type": "text", "text": child_result.text or "(no answer)"}],
         }
+
+    async def _run_background(
+        self, child: AgentSpec, task: str, parent_result: AgentResult
+    ) -> None:
+        parent_result.children.append(await self.run(child, task))
 
 
 def _error_result(call_id: str, text: str) -> dict[str, Any]:

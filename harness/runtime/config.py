@@ -125,6 +125,15 @@ class PoliciesConfig(_Strict):
         "passed down either way.",
     )
 
+    background_subagents: Literal["isolated", "visible"] = Field(
+        default="isolated",
+        description="A subagent spawned with background: true runs while its parent goes on. "
+        "visible: each of its tool rounds (calls and results) is written into the parent's "
+        "history, so the parent's next requests carry tool calls it never made (buggy: "
+        "claude-code #14118, a background subagent's tool calls shown in the parent's "
+        "context). isolated: the parent sees only that it started (fixed).",
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _scope_preset(cls, data: Any) -> Any:

@@ -137,6 +137,12 @@ class Conversation:
         self._messages[:end] = [summary]
         return end
 
+    def insert_settled(self, messages: Sequence[Message]) -> None:
+        """Another writer of this history (a background subagent whose calls are visible) adds
+        whole tool rounds ahead of the open turn, so the pending results still fit."""
+        end = len(self._messages) - (1 if self._open else 0)
+        self._messages[end:end] = copy.deepcopy(list(messages))
+
     def replace_range_with_summary(self, end: int, summary: Message) -> None:
         """Compaction: messages ``[0, end)`` become the one ``summary`` message."""
         if self.strict and self._state is not ConversationState.READY:

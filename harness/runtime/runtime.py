@@ -291,6 +291,7 @@ class Runtime:
                 config.policies.default_query_scope, scoped_servers=self._scoped_servers()
             ),
             subagent_context=config.policies.subagent_context,
+            background_subagents=config.policies.background_subagents,
             clock=self._clock,
             rng=self._rng,
             events=self.events,

@@ -34,6 +34,11 @@ EXPECTED = {
         "agent writer's request carried tool call",
         "subagent_context",
     ),
+    "scope_claudecode_14118": (
+        "own_tool_calls_only",
+        "agent lead's request carried tool call",
+        "background_subagents",
+    ),
     "scope_kiro_10482": (
         "history_prefix_kept",
         "agent lead's request kept only 0 of the 3 messages",
@@ -89,3 +94,19 @@ def test_same_seed_same_sentences() -> None:
     first = run_scenario(scenario, policy="buggy", seed=3, strategy="random")
     again = run_scenario(scenario, policy="buggy", seed=3, strategy="random")
     assert [v.to_dict() for v in first.verdicts] == [v.to_dict() for v in again.verdicts]
+
+
+def test_a_background_subagent_runs_beside_its_parent_which_waits_for_it() -> None:
+    outcome = run_scenario(_load("scope_claudecode_14118"), policy="fixed")
+    main = outcome.record.result["main"]
+    assert [(c["name"], c["stop"]) for c in main["children"]] == [("surveyor", "end_turn")]
+    events = outcome.record.runtime_events
+    survey_end = next(
+        e["time"] for e in events if e["kind"] == "agent_finished" and e["agent"] == "surveyor"
+    )
+    lead_requests = [r["time"] for r in outcome.record.journal if r["agent"] == "lead"]
+    # The spawn returned at once: the lead asked again while the survey (10 s) ran...
+    assert lead_requests[1] < survey_end < lead_requests[2]
+    # ...and the lead's run ended only after its background subagent's.
+    order = [(e["kind"], e["agent"]) for e in events if e["kind"].startswith("agent_")]
+    assert order.index(("agent_finished", "surveyor")) < order.index(("agent_finished", "lead"))
