@@ -14,6 +14,7 @@ from mcp_types import CallToolResult, TextContent
 from fake_servers.mcp import build_server
 from harness.errors import ConfigError
 from harness.runtime.config import PoliciesConfig
+from harness.runtime.conversation import Conversation, ConversationState
 from harness.runtime.scope import ScopePolicy
 from harness.telemetry.semconv import META_CONTEXT_ID
 
@@ -115,3 +116,24 @@ def test_a_resource_naming_an_unknown_context_names_the_field(tmp_path: Path) ->
     with pytest.raises(ConfigError, match="'a9' is not one of the contexts") as info:
         build_server("chat", chat_fixture=fixture)
     assert info.value.field == "resources.team-a"
+
+
+def test_another_writer_of_a_session_keeps_the_open_turn_last() -> None:
+    conv = Conversation(strict=True)
+    conv.add_user_text("audit")
+    conv.begin_request()
+    conv.add_response([{"type": "tool_use", "id": "t1", "name": "spawn", "input": {}}], "tool_use")
+    shown = [
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "c1", "name": "ls"}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "c1"}]},
+    ]
+    conv.insert_settled(shown)
+    assert [m["role"] for m in conv.messages] == ["user", "assistant", "user", "assistant"]
+    assert conv.messages[-1]["content"][0]["id"] == "t1"
+    summary = {"role": "user", "content": [{"type": "text", "text": "summary"}]}
+    assert conv.replace_settled(summary) == 3
+    assert [m["role"] for m in conv.messages] == ["user", "assistant"]
+    # The open call's result still fits: the state machine never noticed the writes.
+    assert conv.state is ConversationState.TOOLS_OPEN
+    conv.add_tool_results([{"type": "tool_result", "tool_use_id": "t1", "content": "done"}])
+    assert conv.state is ConversationState.READY
