@@ -403,6 +403,10 @@ class FakeAnthropic:
             stream=parsed.stream,
             max_tokens=body.get("max_tokens"),
         )
+        tools = body.get("tools")
+        if isinstance(tools, list):
+            # The names the model was offered (oracles ask whether a tool was still there).
+            record.request["tools"] = [t.get("name") for t in tools if isinstance(t, dict)]
         if betas:
             record.request["betas"] = sorted(betas)
         if parsed.thinking is not None:

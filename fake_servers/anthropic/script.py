@@ -30,17 +30,28 @@ agent's cursor whose ``when`` holds (a turn without ``when`` always holds); the 
 past it, so skipped conditional turns are never used. When no turn is left the request gets a
 400 naming the agent and the cursor, unless the agent has ``repeat: true`` (the cursor wraps).
 
-**Conditions** (all given fields must hold): ``tool_result_for`` (the last message holds a
-tool_result answering a tool_use of that tool name), ``tool_result_error`` (the last tool_result
-of the last message has ``is_error`` equal to this), ``has_compaction_summary`` (some text of the
-system prompt or the messages contains ``compaction_marker``), ``contains`` (substring) and
-``matches`` (regular expression, ``re.search``) over all conversation text (system, text blocks,
-tool_result texts).
+**The round.** A request's *round* is every ``tool_result`` since the last assistant turn,
+wherever it sits: one user message or several (a runtime that sends each parallel result in its
+own message), before or after text. Each result is known by the tool it answers, by its
+``tool_use`` id and by the position (from 0) of that ``tool_use`` in the assistant turn.
 
-**Echo placeholders** in ``text``: ``{tool_results}`` (the tool_result texts of the last message,
-one per line), ``{tool_names}`` (the tools those results answer, comma-separated),
-``{last_user_text}`` (the text blocks of the last user message), ``{message_count}`` (messages in
-the request, before merging), ``{agent}``, ``{turn}``. Other braces are left as they are.
+**Conditions** (all given fields must hold): ``tool_result_for`` (some result of the round
+answers that tool), ``tool_result_error`` (true: some result of the round is an error; false:
+the round has results and none is), ``tool_error_for`` (some result of that tool is an error),
+``tool_result_count`` (the round holds exactly that many results), ``tool_result_contains``
+(some result's text contains it), ``has_compaction_summary`` (some text of the system prompt or
+the messages contains ``compaction_marker``), ``contains`` (substring) and ``matches`` (regular
+expression, ``re.search``) over all conversation text (system, text blocks, tool_result texts).
+
+**Echo placeholders** in ``text``: ``{tool_results}`` (every result of the round, one per line,
+in request order), ``{tool_results.TOOL}`` (the results of one tool, one per line),
+``{tool_result[N]}`` (the result of the N-th call, from 0, of the turn that made them) or
+``{tool_result[ID]}`` (by ``tool_use`` id, e.g. a ``ToolCall.id`` fixed in the script),
+``{tool_errors}`` (the texts of the round's error results), ``{tool_names}`` (the tools the
+round's results answer, comma-separated, in request order), ``{tool_result_count}``,
+``{last_user_text}`` (the text blocks of the last user message), ``{message_count}`` (messages
+in the request, before merging), ``{agent}``, ``{turn}``. A named result that the round lacks
+renders ``(no result)``. Other braces are left as they are.
 
 **Thinking.** ``thinking`` (text, signed by the fake unless ``thinking_signature`` is given)
 and ``redacted_thinking`` (opaque data) put thinking blocks before the answer when the request
@@ -108,13 +119,38 @@ class ToolCall(_Strict):
 
 
 class Condition(_Strict):
-    """A condition on the conversation; every field that is set must hold."""
+    """A condition on the conversation; every field that is set must hold. The ``tool_*``
+    fields read the round: every tool_result since the last assistant turn."""
 
-    tool_result_for: str | None = None
-    tool_result_error: bool | None = None
-    has_compaction_summary: bool | None = None
-    contains: str | None = None
-    matches: str | None = None
+    tool_result_for: str | None = Field(
+        default=None, description="Some result of the round answers a call of this tool."
+    )
+    tool_result_error: bool | None = Field(
+        default=None,
+        description="true: some result of the round is an error; false: the round has "
+        "results and none is an error.",
+    )
+    tool_error_for: str | None = Field(
+        default=None, description="Some result of the round answers this tool with an error."
+    )
+    tool_result_count: int | None = Field(
+        default=None, ge=0, description="The round holds exactly this many tool results."
+    )
+    tool_result_contains: str | None = Field(
+        default=None, min_length=1, description="Some result of the round contains this text."
+    )
+    has_compaction_summary: bool | None = Field(
+        default=None,
+        description="Whether the compaction marker appears in the system prompt or any text.",
+    )
+    contains: str | None = Field(
+        default=None,
+        description="A substring of all conversation text (system, text blocks, tool results).",
+    )
+    matches: str | None = Field(
+        default=None,
+        description="A regular expression (re.search) over all conversation text.",
+    )
 
     @field_validator("matches")
     @classmethod

@@ -4,18 +4,36 @@ An oracle declares the evidence it reads (``needs``, names from ``record.EVIDENC
 record lacks one (a bare trace has no API journal or final answers), ``check`` answers
 "cannot judge" with what is missing instead of calling the oracle: a verdict without its
 evidence is never a pass.
+
+An oracle with parameters (``@parameterised(name, params=Model)``) takes them from the
+scenario (``- answer_contains: {text: done}``), validated by ``Model`` when the scenario loads.
+The same oracle may be listed more than once under labels, ``name#label``
+(``- answer_never_contains#canary: {text: XYZZY}``): each label is its own verdict.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from harness.errors import ConfigError
 from harness.oracles.record import EVIDENCE, RunRecord
 
-__all__ = ["NEEDS", "ORACLES", "Oracle", "Verdict", "check", "oracle"]
+__all__ = [
+    "NEEDS",
+    "ORACLES",
+    "PARAMS",
+    "Oracle",
+    "Verdict",
+    "base_name",
+    "check",
+    "oracle",
+    "parameterised",
+    "params_error",
+]
 
 Status = Literal["holds", "fails", "cannot judge"]
 
@@ -58,32 +76,104 @@ class Verdict:
 
 
 Oracle = Callable[[RunRecord], Verdict]
+P = TypeVar("P", bound=BaseModel)
+# (record, validated parameters, the label it is listed under) -> verdict
+ParamOracle = Callable[[RunRecord, P, str], Verdict]
 
 ORACLES: dict[str, Oracle] = {}
 NEEDS: dict[str, tuple[str, ...]] = {}
+# The parameter model of each oracle that takes parameters.
+PARAMS: dict[str, type[BaseModel]] = {}
+_WITH_PARAMS: dict[str, Callable[[RunRecord, Any, str], Verdict]] = {}
+
+
+def _checked_needs(name: str, needs: Iterable[str]) -> tuple[str, ...]:
+    required = tuple(needs)
+    unknown = [n for n in required if n not in EVIDENCE]
+    if unknown:
+        raise ValueError(f"oracle {name!r} needs unknown evidence {unknown}")
+    if name in ORACLES:
+        raise ValueError(f"oracle {name!r} is registered twice")
+    return required
 
 
 def oracle(name: str, *, needs: Iterable[str] = ()) -> Callable[[Oracle], Oracle]:
     """Register an oracle under ``name`` (the name scenario files use); ``needs`` names the
     evidence it reads (keys of ``harness.oracles.record.EVIDENCE``)."""
-    required = tuple(needs)
-    unknown = [n for n in required if n not in EVIDENCE]
-    if unknown:
-        raise ValueError(f"oracle {name!r} needs unknown evidence {unknown}")
 
     def register(fn: Oracle) -> Oracle:
-        if name in ORACLES:
-            raise ValueError(f"oracle {name!r} is registered twice")
+        NEEDS[name] = _checked_needs(name, needs)
         ORACLES[name] = fn
-        NEEDS[name] = required
         return fn
 
     return register
 
 
+def parameterised(
+    name: str, *, params: type[P], needs: Iterable[str] = ()
+) -> Callable[[ParamOracle[P]], ParamOracle[P]]:
+    """Register an oracle that takes parameters (validated by ``params``, a pydantic model)
+    from the scenario's listing, and the label it is listed under (``name`` or
+    ``name#label``), which its verdict carries."""
+
+    def register(fn: ParamOracle[P]) -> ParamOracle[P]:
+        NEEDS[name] = _checked_needs(name, needs)
+        PARAMS[name] = params
+        _WITH_PARAMS[name] = fn
+        ORACLES[name] = lambda record: _run(record, name)
+        return fn
+
+    return register
+
+
+def base_name(label: str) -> str:
+    """The oracle a listing names: ``answer_contains#done`` -> ``answer_contains``."""
+    return label.split("#", 1)[0]
+
+
+def params_error(label: str, params: object) -> tuple[str, tuple[int | str, ...]] | None:
+    """Why ``params`` do not fit the oracle ``label`` names, and where (``None``: they fit).
+    An unknown oracle is the caller's to report."""
+    name = base_name(label)
+    model = PARAMS.get(name)
+    if model is None:
+        if label != name:
+            return f"{label}: only an oracle with parameters can be listed under a label", ()
+        return None
+    try:
+        model.model_validate(params if params is not None else {})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = tuple(p for p in error["loc"] if isinstance(p, int | str))
+        where = ".".join(map(str, loc))
+        message = str(error["msg"]).removeprefix("Value error, ")
+        return f"oracle {label}: {where + ': ' if where else ''}{message}", loc
+    return None
+
+
+def _run(record: RunRecord, label: str) -> Verdict:
+    name = base_name(label)
+    fn = _WITH_PARAMS.get(name)
+    if fn is None:
+        verdict = ORACLES[name](record)
+    else:
+        raw = record.params.get(label)
+        try:
+            params = PARAMS[name].model_validate(raw if raw is not None else {})
+        except ValidationError as exc:
+            given = "no parameters" if raw is None else "parameters that do not fit"
+            error = exc.errors()[0]
+            where = ".".join(str(p) for p in error["loc"])
+            why = str(error["msg"]).removeprefix("Value error, ")
+            return Verdict.cannot_judge(label, f"{given} ({where + ': ' if where else ''}{why})")
+        verdict = fn(record, params, label)
+    return verdict if verdict.name == label else replace(verdict, name=label)
+
+
 def check(record: RunRecord, names: list[str]) -> list[Verdict]:
-    """Run the named oracles in order; an unknown name is a ``ConfigError``."""
-    unknown = [n for n in names if n not in ORACLES]
+    """Run the named oracles in order (``name`` or ``name#label``); an unknown name is a
+    ``ConfigError``."""
+    unknown = [n for n in names if base_name(n) not in ORACLES]
     if unknown:
         raise ConfigError(
             f"unknown oracle; choose from {', '.join(sorted(ORACLES))}",
@@ -91,10 +181,11 @@ def check(record: RunRecord, names: list[str]) -> list[Verdict]:
             value=unknown,
         )
     verdicts = []
-    for name in names:
-        missing = [record.missing[n] for n in NEEDS.get(name, ()) if n in record.missing]
+    for label in names:
+        needs = NEEDS.get(base_name(label), ())
+        missing = [record.missing[n] for n in needs if n in record.missing]
         if missing:
-            verdicts.append(Verdict.cannot_judge(name, "; ".join(dict.fromkeys(missing))))
+            verdicts.append(Verdict.cannot_judge(label, "; ".join(dict.fromkeys(missing))))
         else:
-            verdicts.append(ORACLES[name](record))
+            verdicts.append(_run(record, label))
     return verdicts

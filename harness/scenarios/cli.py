@@ -586,14 +586,14 @@ def check_cmd(target: Path, oracles: tuple[str, ...], as_json: bool) -> None:
       4  none fails, but at least one cannot judge (its evidence is missing)
     """
     from harness._text import printable
-    from harness.oracles import ORACLES, check
+    from harness.oracles import ORACLES, base_name, check
 
     if not target.exists():
         kind = "trace file" if target.suffix == ".jsonl" else "run directory"
         raise click.BadParameter(f"no such {kind}: {target}", param_hint="TARGET")
     record, default_oracles, note = _check_record(target)
     names = list(oracles) or default_oracles or sorted(ORACLES)
-    unknown = [n for n in names if n not in ORACLES]
+    unknown = [n for n in names if base_name(n) not in ORACLES]
     if unknown:
         hint = _did_you_mean(unknown[0], ORACLES)
         raise click.BadParameter(f"unknown oracle(s) {unknown}{hint}", param_hint="--oracle")

@@ -69,9 +69,10 @@ def _schedule(scenario: Scenario) -> list[tuple[float, str]]:
     return sorted(planned)
 
 
-def check_time_scale(scenario: Scenario, time_scale: float) -> None:
+def check_time_scale(scenario: Scenario, time_scale: float, *, field: str = "--time-scale") -> None:
     """Refuse a time scale at which the scenario's schedule cannot fit its wall budget: the
-    run could only end with the watchdog, before what it tests has happened."""
+    run could only end with the watchdog, before what it tests has happened. ``field`` names
+    where the scale came from (the flag, or the scenario's ``budget.time_scale``)."""
     planned = _schedule(scenario)
     if not planned:
         return
@@ -82,9 +83,9 @@ def check_time_scale(scenario: Scenario, time_scale: float) -> None:
     fits = 0.5 * wall / at
     raise ConfigError(
         f"{scenario.name}'s schedule reaches {at:g} s ({what}): {at * time_scale:.3g} s of "
-        f"real time at this scale, past its {wall:g} s wall budget; use --time-scale "
+        f"real time at this scale, past its {wall:g} s wall budget; use {field} "
         f"{fits:.2g} or less, or leave it out to fit the schedule",
-        field="--time-scale",
+        field=field,
         value=time_scale,
     )
 
@@ -131,10 +132,14 @@ def run_scenario_live(
 ) -> RunOutcome:
     """Run ``scenario`` under ``policy`` for real (subprocesses, sockets, scaled real time).
 
-    ``time_scale`` defaults to ``auto_time_scale(scenario)``; one given explicitly must fit
-    the scenario's schedule (``check_time_scale``). A scenario whose runtime under test is an
+    ``time_scale`` (``--time-scale``) defaults to the scenario's ``budget.time_scale``, else
+    to ``auto_time_scale(scenario)``; one given explicitly or by the scenario must fit the
+    scenario's schedule (``check_time_scale``). A scenario whose runtime under test is an
     adapter or an agent process runs in ``harness.scenarios.rig`` (time scale 1 by default:
     that runtime's own timeouts are real seconds)."""
+    field = "--time-scale"
+    if time_scale is None and scenario.budget.time_scale is not None:
+        time_scale, field = scenario.budget.time_scale, "budget.time_scale"
     if scenario.runtime.under_test != "reference":
         from harness.scenarios.rig import run_user_live
 
@@ -151,7 +156,7 @@ def run_scenario_live(
         raise ConfigError("must be in (0, 10]", field="--time-scale", value=time_scale)
     scenario, draws = scenario.resolve(seed)
     if explicit:
-        check_time_scale(scenario, time_scale)
+        check_time_scale(scenario, time_scale, field=field)
     config = live_config(scenario, policy)
     rng = ChaosRandom(seed)
     box: dict[str, Any] = {}

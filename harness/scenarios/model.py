@@ -191,11 +191,33 @@ class RuntimeSection(_Strict):
 
 
 class Budget(_Strict):
-    virtual: float = Field(default=3600.0, gt=0, le=30 * 24 * 3600)
-    wall: float = Field(default=60.0, gt=0, le=3600)
-    # Live mode: how long the servers may take to start before the scenario's clock starts
-    # (a loaded machine spawns slowly; not counted in ``wall``).
-    start_up: float = Field(default=30.0, gt=0, le=3600)
+    """How long a run may take; a run past its budget is judged as hung."""
+
+    virtual: float = Field(
+        default=3600.0,
+        gt=0,
+        le=30 * 24 * 3600,
+        description="Scenario seconds the run may last (virtual time in sim, scaled in live).",
+    )
+    wall: float = Field(
+        default=60.0, gt=0, le=3600, description="Real seconds the run may take (a watchdog)."
+    )
+    start_up: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Live mode: real seconds the servers may take to start before the "
+        "scenario's clock starts (a loaded machine spawns slowly; not counted in wall).",
+    )
+    time_scale: float | None = Field(
+        default=None,
+        gt=0,
+        le=10,
+        description="Live mode: real seconds per scenario second (0.01 turns a 150 s timeout "
+        "into 1.5 s). Default: 0.01, or less when the virtual budget would not fit half the "
+        "wall budget; a runtime under test (adapter or command) runs at 1. --time-scale "
+        "overrides it; the scenario's schedule must fit the wall budget at this scale.",
+    )
 
 
 class _PolicyExtras(_Strict):
@@ -320,14 +342,25 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
-        from harness.oracles import ORACLES
+        from harness.oracles import ORACLES, base_name
+        from harness.oracles._registry import params_error
 
         names = self.oracle_names
-        unknown = [n for n in names if n not in ORACLES]
+        unknown = [n for n in names if base_name(n) not in ORACLES]
         if unknown:
             raise ValueError(
                 f"unknown oracle(s) {unknown}; choose from {', '.join(sorted(ORACLES))}"
             )
+        if len(set(names)) < len(names):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"oracle(s) {twice} listed twice; tell them apart: name#label")
+        for index, entry in enumerate(self.oracles):
+            label = entry if isinstance(entry, str) else next(iter(entry))
+            params = None if isinstance(entry, str) else entry[label]
+            problem = params_error(label, params)
+            if problem is not None:
+                message, loc = problem
+                raise LocatedError(message, loc=("oracles", index, label, *loc))
         missing = [n for n in self.expect.buggy if n not in names]
         if missing:
             raise ValueError(f"expect.buggy names oracles not listed in oracles: {missing}")

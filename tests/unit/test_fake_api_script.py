@@ -619,3 +619,115 @@ async def test_tokens_count_tools_tool_inputs_and_results() -> None:
     # 3 messages x 8 + "go" + "mem_ssh" + '{"h":"a"}' + "up" + the tools JSON
     chars = 24 + 2 + 7 + 9 + 2 + len(tools_json)
     assert counted.input_tokens == reply.usage.input_tokens == -(-chars // 4)
+
+
+# -- the round: every tool_result since the last assistant turn ------------------------------
+
+_ROUND_CALLS = [
+    ToolCall(name="mem_ssh", input={"host": "a"}, id="toolu_a"),
+    ToolCall(name="mem_ssh", input={"host": "b"}, id="toolu_b"),
+    ToolCall(name="vault_get", input={"key": "k"}, id="toolu_v"),
+]
+
+
+def round_fake(*turns: Turn) -> FakeAnthropic:
+    calls = Turn(text="Calling three.", tool_use=list(_ROUND_CALLS))
+    return FakeAnthropic(
+        ModelScript(agents={"w": Agent(turns=[calls, *turns])}), rng=ChaosRandom(1)
+    )
+
+
+def result(use_id: str, text: str, *, error: bool = False) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": use_id, "content": text}
+    return block | ({"is_error": True} if error else {})
+
+
+async def answer_round(fake: FakeAnthropic, *user_messages: list[dict[str, Any]]) -> str:
+    async with fake.async_client(max_retries=0) as client:
+        first = await client.messages.create(**create_kwargs([{"role": "user", "content": "go"}]))
+        history: list[dict[str, Any]] = [
+            {"role": "user", "content": "go"},
+            {
+                "role": "assistant",
+                "content": [b.model_dump(exclude_none=True) for b in first.content],
+            },
+            *({"role": "user", "content": blocks} for blocks in user_messages),
+        ]
+        return first_text(await client.messages.create(**create_kwargs(history)))
+
+
+async def test_an_error_of_any_parallel_result_is_seen_when_results_come_split() -> None:
+    # Each result in its own user message, the failed one first: the old rule (the last
+    # tool_result of the last message) saw only vault_get's success.
+    fake = round_fake(
+        Turn(when=Condition(tool_result_error=False), text="all fine"),
+        Turn(
+            when=Condition(tool_result_error=True, tool_error_for="mem_ssh", tool_result_count=3),
+            text="errors: {tool_errors} | b: {tool_result[1]} | v: {tool_result[toolu_v]} | "
+            "ssh: {tool_results.mem_ssh} | {tool_names} ({tool_result_count})",
+        ),
+    )
+    text = await answer_round(
+        fake,
+        [result("toolu_a", "host a unreachable", error=True)],
+        [result("toolu_b", "up 3 days")],
+        [result("toolu_v", "s3cret")],
+    )
+    assert text == (
+        "errors: host a unreachable | b: up 3 days | v: s3cret | "
+        "ssh: host a unreachable\nup 3 days | mem_ssh, mem_ssh, vault_get (3)"
+    )
+    assert [r.turn for r in fake.journal.records] == [0, 2]
+
+
+async def test_round_conditions_by_tool_text_and_count() -> None:
+    fake = round_fake(
+        Turn(when=Condition(tool_error_for="vault_get"), text="vault failed"),
+        Turn(when=Condition(tool_result_count=2), text="two"),
+        Turn(
+            when=Condition(tool_result_for="vault_get", tool_result_contains="up"),
+            text="{tool_results} / missing: {tool_result[3]} {tool_results.nope} {tool_result[x]}",
+        ),
+    )
+    # The results in two messages, text after them: the count and error turns do not hold.
+    text = await answer_round(
+        fake,
+        [result("toolu_a", "up")],
+        [result("toolu_v", "k=1"), result("toolu_b", "down"), {"type": "text", "text": "and"}],
+    )
+    assert text == "up\nk=1\ndown / missing: (no result) (no result) (no result)"
+    assert [r.turn for r in fake.journal.records] == [0, 3]
+
+
+async def test_results_of_an_earlier_round_are_not_this_rounds() -> None:
+    fake = round_fake(
+        Turn(text="next", tool_use=[ToolCall(name="mem_ssh", input={}, id="toolu_c")]),
+        Turn(when=Condition(tool_result_error=False), text="now: {tool_results}"),
+    )
+    async with fake.async_client(max_retries=0) as client:
+        first = await client.messages.create(**create_kwargs([{"role": "user", "content": "go"}]))
+        history: list[dict[str, Any]] = [
+            {"role": "user", "content": "go"},
+            {
+                "role": "assistant",
+                "content": [b.model_dump(exclude_none=True) for b in first.content],
+            },
+            {
+                "role": "user",
+                "content": [
+                    result("toolu_a", "old", error=True),
+                    result("toolu_b", "old"),
+                    result("toolu_v", "old"),
+                ],
+            },
+        ]
+        second = await client.messages.create(**create_kwargs(history))
+        history += [
+            {
+                "role": "assistant",
+                "content": [b.model_dump(exclude_none=True) for b in second.content],
+            },
+            {"role": "user", "content": [result("toolu_c", "fresh")]},
+        ]
+        third = await client.messages.create(**create_kwargs(history))
+    assert first_text(third) == "now: fresh"

@@ -1,0 +1,118 @@
+"""The scenario-authoring guide (docs/scenarios.md) names everything a scenario can say: every
+field, knob, fault, server behaviour, script condition and placeholder, and every oracle with
+its parameters. A field added to the format without a word in the guide fails here, naming it;
+every complete example in the guide loads."""
+
+from __future__ import annotations
+
+import re
+import typing
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import BaseModel
+
+from fake_servers.anthropic import faults as api_faults
+from fake_servers.anthropic import script as model_script
+from fake_servers.anthropic._conversation import _PLACEHOLDER
+from fake_servers.mcp import SERVER_NAMES
+from fake_servers.mcp import _script as server_script
+from harness.faults import plan
+from harness.faults.toxics import TOXIC_TYPES
+from harness.oracles import ORACLES, PARAMS
+from harness.runtime import config
+from harness.scenarios import model
+
+ROOT = Path(__file__).resolve().parents[2]
+GUIDE = ROOT / "docs" / "scenarios.md"
+TEXT = GUIDE.read_text(encoding="utf-8")
+
+MODELS: list[type[BaseModel]] = [
+    model.Scenario,
+    model.RuntimeSection,
+    model.Budget,
+    model.Expectation,
+    config.PoliciesConfig,
+    config.ServerConfig,
+    config.AgentConfig,
+    config.ScheduledTaskConfig,
+    config.CompactionConfig,
+    config.ThinkingConfig,
+    model_script.ModelScript,
+    model_script.Agent,
+    model_script.Turn,
+    model_script.ToolCall,
+    model_script.Condition,
+    server_script.ServerScript,
+    server_script.ToolScript,
+    server_script.MatchRule,
+    server_script.Behaviour,
+    server_script.ResultSpec,
+    server_script.Crash,
+    server_script.ProtocolError,
+    plan.FrameMatch,
+]
+
+
+def mentioned(word: str) -> bool:
+    return re.search(rf"(?<![\w.]){re.escape(word)}(?!\w)", TEXT) is not None
+
+
+def literal_tags(union: object, key: str) -> list[str]:
+    members = typing.get_args(typing.get_args(union)[0])
+    return [str(m.model_fields[key].default) for m in members]
+
+
+def test_every_field_of_the_format_is_in_the_guide() -> None:
+    missing = [
+        f"{m.__name__}.{name}" for m in MODELS for name in m.model_fields if not mentioned(name)
+    ]
+    assert not missing, f"docs/scenarios.md does not mention: {', '.join(missing)}"
+
+
+def test_every_knob_is_in_the_guide_as_code() -> None:
+    missing = [k for k in config.PoliciesConfig.model_fields if f"`{k}`" not in TEXT]
+    assert not missing, f"docs/scenarios.md does not document the knobs: {missing}"
+
+
+def test_every_oracle_and_its_parameters_are_in_the_guide() -> None:
+    missing = [name for name in ORACLES if f"`{name}`" not in TEXT]
+    missing += [
+        f"{name}.{field}"
+        for name, params in PARAMS.items()
+        for field in params.model_fields
+        if f"`{field}`" not in TEXT
+    ]
+    assert not missing, f"docs/scenarios.md does not document: {missing}"
+
+
+def test_every_fault_server_and_placeholder_is_in_the_guide() -> None:
+    names = literal_tags(plan.FaultEntry, "type")
+    names += literal_tags(api_faults.Fault, "kind")
+    names += list(TOXIC_TYPES) + list(SERVER_NAMES)
+    missing = [n for n in names if f"`{n}`" not in TEXT]
+    placeholders = re.findall(r"\w+", _PLACEHOLDER.pattern.split("(?P<name>")[1].split(")")[0])
+    missing += [f"{{{p}}}" for p in placeholders if f"{{{p}}}" not in TEXT]
+    missing += [
+        p for p in ("{tool_results.TOOL}", "{tool_result[N]}", "{tool_result[ID]}") if p not in TEXT
+    ]
+    assert not missing, f"docs/scenarios.md does not document: {missing}"
+
+
+def blocks() -> list[str]:
+    return re.findall(r"```yaml\n(.*?)```", TEXT, flags=re.DOTALL)
+
+
+@pytest.mark.parametrize("index", range(len(blocks())))
+def test_every_yaml_example_parses_and_every_whole_scenario_loads(index: int) -> None:
+    block = blocks()[index]
+    data = yaml.safe_load(block)
+    assert data is not None
+    if block.startswith("name:"):
+        scenario = model.parse_scenario(block, path=GUIDE)
+        assert scenario.oracle_names
+
+
+def test_the_readme_leads_to_the_guide() -> None:
+    assert "(docs/scenarios.md)" in (ROOT / "README.md").read_text(encoding="utf-8")
