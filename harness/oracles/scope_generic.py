@@ -25,10 +25,57 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from harness.oracles._registry import Verdict, oracle
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from harness.oracles._registry import Verdict, parameterised
 from harness.oracles.record import RunRecord
 
-__all__: list[str] = []
+__all__ = ["AgentsParams", "CanaryParams", "FactParams"]
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object, info: ValidationInfo) -> object:
+        # A single text where a list is asked for is a list of one.
+        field = cls.model_fields[str(info.field_name)]
+        wants_list = "list" in str(field.annotation)
+        return [value] if wants_list and isinstance(value, str) else value
+
+
+class CanaryParams(_Params):
+    """A text planted in one context and the agents that may see it."""
+
+    canary: list[str] = Field(
+        min_length=1,
+        description="The canary text (or several): a private detail, a thread id.",
+    )
+    allowed: list[str] = Field(
+        default_factory=list, description="The agents whose requests may carry it."
+    )
+
+
+class FactParams(_Params):
+    """A fact that must be found, by whom and with which tools."""
+
+    fact: str = Field(min_length=1, description="The text the results must contain.")
+    agents: list[str] = Field(min_length=1, description="The agents that must find it.")
+    tools: list[str] = Field(
+        default_factory=list,
+        description="The recall or read tools whose results count (default: every tool).",
+    )
+
+
+class AgentsParams(_Params):
+    """The agents an oracle judges."""
+
+    agents: list[str] = Field(
+        default_factory=list,
+        description="The agents judged (default: every agent in the journal).",
+    )
+
 
 _MESSAGES_ENDPOINT = "/v1/messages"
 _NO_CONTENT = (
@@ -103,20 +150,10 @@ def _places(row: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def _param_list(record: RunRecord, name: str, key: str) -> list[str]:
-    value = record.params.get(name, {}).get(key)
-    if value is None:
-        return []
-    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
-
-
-@oracle("canary_confined", needs=["api_requests"])
-def canary_confined(record: RunRecord) -> Verdict:
-    name = "canary_confined"
-    canaries = _param_list(record, name, "canary")
-    allowed = set(_param_list(record, name, "allowed"))
-    if not canaries:
-        return Verdict.cannot_judge(name, "no canary given (canary_confined: {canary: TEXT})")
+@parameterised("canary_confined", params=CanaryParams, needs=["api_requests"])
+def canary_confined(record: RunRecord, params: CanaryParams, name: str) -> Verdict:
+    canaries = params.canary
+    allowed = set(params.allowed)
     rows = _rows(record)
     if not any(_captured(r) for r in rows):
         return Verdict.cannot_judge(name, _NO_CONTENT)
@@ -210,20 +247,14 @@ def _counts(per_scope: dict[str, list[int]]) -> str:
     return "; ".join(f"{s}: {c} call(s), {h} hit(s)" for s, (c, h) in per_scope.items())
 
 
-@oracle("fact_found", needs=["api_requests"])
-def fact_found(record: RunRecord) -> Verdict:
-    name = "fact_found"
-    facts = _param_list(record, name, "fact")
-    agents = _param_list(record, name, "agents")
-    tools = set(_param_list(record, name, "tools"))
-    if not facts or not agents:
-        return Verdict.cannot_judge(
-            name, "fact_found needs a fact and the agents that must find it ({fact:, agents:})"
-        )
+@parameterised("fact_found", params=FactParams, needs=["api_requests"])
+def fact_found(record: RunRecord, params: FactParams, name: str) -> Verdict:
+    agents = params.agents
+    tools = set(params.tools)
     rows = _rows(record)
     if not any(_captured(r) for r in rows):
         return Verdict.cannot_judge(name, _NO_CONTENT)
-    fact = facts[0]
+    fact = params.fact
     findings: list[dict[str, Any]] = []
     for agent in agents:
         mine = [r for r in rows if r.get("agent") == agent]
@@ -268,9 +299,8 @@ def fact_found(record: RunRecord) -> Verdict:
     return Verdict(name, True, f"Every listed agent found {fact!r}: {found}.", evidence)
 
 
-def _agents(record: RunRecord, name: str, rows: list[dict[str, Any]]) -> list[str]:
-    listed = _param_list(record, name, "agents")
-    return listed or sorted({str(r.get("agent")) for r in rows if r.get("agent")})
+def _agents(params: AgentsParams, rows: list[dict[str, Any]]) -> list[str]:
+    return params.agents or sorted({str(r.get("agent")) for r in rows if r.get("agent")})
 
 
 def _shape(message: dict[str, Any]) -> Any:
@@ -290,15 +320,14 @@ def _first_text(message: dict[str, Any]) -> str:
     return (texts[0] if texts else "")[:80]
 
 
-@oracle("history_prefix_kept", needs=["api_requests"])
-def history_prefix_kept(record: RunRecord) -> Verdict:
-    name = "history_prefix_kept"
+@parameterised("history_prefix_kept", params=AgentsParams, needs=["api_requests"])
+def history_prefix_kept(record: RunRecord, params: AgentsParams, name: str) -> Verdict:
     rows = _rows(record)
     by_content = any(_captured(r) for r in rows)
     key = (lambda m: m) if by_content else _shape
     broken: list[dict[str, Any]] = []
     compared = 0
-    for agent in _agents(record, name, rows):
+    for agent in _agents(params, rows):
         mine = [r for r in rows if r.get("agent") == agent]
         for previous, row in itertools.pairwise(mine):
             before = [key(m) for m in _messages(previous)]
@@ -347,15 +376,14 @@ def history_prefix_kept(record: RunRecord) -> Verdict:
     )
 
 
-@oracle("own_tool_calls_only", needs=["api_requests"])
-def own_tool_calls_only(record: RunRecord) -> Verdict:
-    name = "own_tool_calls_only"
+@parameterised("own_tool_calls_only", params=AgentsParams, needs=["api_requests"])
+def own_tool_calls_only(record: RunRecord, params: AgentsParams, name: str) -> Verdict:
     rows = _rows(record)
     made: dict[str, str] = {}  # tool_use id -> the agent whose response made it
     for row in record.journal:
         for tool_use_id in (row.get("response") or {}).get("tool_use_ids") or []:
             made.setdefault(str(tool_use_id), str(row.get("agent")))
-    agents = set(_agents(record, name, rows))
+    agents = set(_agents(params, rows))
     foreign: list[dict[str, Any]] = []
     checked = requests = 0
     for row in rows:

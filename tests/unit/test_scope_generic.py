@@ -6,7 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
+from harness.errors import ScenarioError
 from harness.oracles import RunRecord, check
+from harness.scenarios.model import parse_scenario
 
 
 def _row(
@@ -188,3 +192,20 @@ def test_own_tool_calls_only_names_the_maker_of_a_foreign_call() -> None:
     assert _verdict(_record(own), "own_tool_calls_only", agents=["child"]).status == "holds"
     nobody = _verdict(_record(own), "own_tool_calls_only", agents=["other"])
     assert nobody.status == "cannot judge"
+
+
+def test_scope_oracle_parameters_are_checked_when_the_scenario_loads() -> None:
+    text = """\
+name: tiny
+description: x
+runtime: {prompt: hi}
+model: {agents: {main: {turns: [{text: ok}]}}}
+oracles:
+  - fact_found: {fact: INFRA-212}
+expect: {buggy: [fact_found]}
+"""
+    with pytest.raises(ScenarioError, match="agents") as info:
+        parse_scenario(text)
+    assert "fact_found" in str(info.value)
+    fine = parse_scenario(text.replace("{fact: INFRA-212}", "{fact: INFRA-212, agents: main}"))
+    assert fine.oracle_params["fact_found"]["agents"] == "main"
