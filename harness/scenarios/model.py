@@ -384,7 +384,7 @@ class Scenario(_Strict):
     def _check_runtime_under_test(self) -> None:
         kind = self.runtime.under_test
         for policy, override in self.policies.items():
-            knobs = [k for k in ("reconnect", "compaction", "scope") if getattr(override, k)]
+            knobs = [k for k in PoliciesConfig.model_fields if getattr(override, k) is not None]
             if kind != "reference" and knobs:
                 raise LocatedError(
                     f"policies.{policy}.{knobs[0]} is a knob of the reference runtime; the "

@@ -12,10 +12,11 @@ from mcp import Client
 from mcp_types import CallToolResult, TextContent
 
 from fake_servers.mcp import build_server
-from harness.errors import ConfigError
+from harness.errors import ConfigError, ScenarioError
 from harness.runtime.config import PoliciesConfig
 from harness.runtime.conversation import Conversation, ConversationState
 from harness.runtime.scope import ScopePolicy
+from harness.scenarios.model import parse_scenario
 from harness.telemetry.semconv import META_CONTEXT_ID
 
 FIXTURE = """\
@@ -137,3 +138,18 @@ def test_another_writer_of_a_session_keeps_the_open_turn_last() -> None:
     assert conv.state is ConversationState.TOOLS_OPEN
     conv.add_tool_results([{"type": "tool_result", "tool_use_id": "t1", "content": "done"}])
     assert conv.state is ConversationState.READY
+
+
+def test_a_scope_knob_for_a_user_runtime_is_refused_naming_it() -> None:
+    text = """\
+name: mine
+description: x
+runtime: {adapter: "my_pkg.adapter:create", prompt: hi}
+model: {agents: {main: {turns: [{text: ok}]}}}
+oracles: [tasks_answered]
+expect: {buggy: [tasks_answered]}
+policies:
+  buggy: {subagent_context: inherit}
+"""
+    with pytest.raises(ScenarioError, match="subagent_context is a knob of the reference runtime"):
+        parse_scenario(text)
