@@ -26,10 +26,13 @@ __all__ = ["DEFAULT_LIMITS", "ModelLimits", "check_max_tokens", "check_prompt", 
 class ModelLimits(BaseModel):
     """The limits of one model; an unset field is not checked."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # The attribute docstrings are the fields' descriptions in the JSON Schema.
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     context_window: int | None = Field(default=None, ge=1)
+    """Tokens a request's prompt may hold (a longer one is refused: prompt is too long)."""
     max_output_tokens: int | None = Field(default=None, ge=1)
+    """The largest max_tokens a request may ask for."""
     cache_min_tokens: int = Field(default=1024, ge=0)
     """Shortest prefix (in tokens) that prompt caching stores."""
 

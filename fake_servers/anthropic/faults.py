@@ -53,20 +53,24 @@ __all__ = [
 
 
 class _FaultBase(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # The attribute docstrings are the fields' descriptions in the JSON Schema.
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class RateLimit(_FaultBase):
     """429 ``rate_limit_error``; the SDK waits ``retry_after`` seconds before its retry."""
 
     kind: Literal["rate_limit"] = "rate_limit"
+    """The fault's kind."""
     retry_after: float = Field(default=1.0, ge=0)
+    """The ``retry-after`` header (seconds) the client waits before its retry."""
 
 
 class ApiFailure(_FaultBase):
     """500 ``api_error``."""
 
     kind: Literal["api_error"] = "api_error"
+    """The fault's kind."""
     retry_after: float | None = Field(default=None, ge=0)
     """When set, a ``retry-after`` header (seconds) asks the client to wait that long."""
 
@@ -75,6 +79,7 @@ class Overloaded(_FaultBase):
     """529 ``overloaded_error``."""
 
     kind: Literal["overloaded"] = "overloaded"
+    """The fault's kind."""
     retry_after: float | None = Field(default=None, ge=0)
     """When set, a ``retry-after`` header (seconds) asks the client to wait that long."""
 
@@ -83,35 +88,46 @@ class ConnectionDrop(_FaultBase):
     """The connection closes without any response."""
 
     kind: Literal["connection_drop"] = "connection_drop"
+    """The fault's kind."""
 
 
 class StreamCut(_FaultBase):
     """A streaming response stops after ``after_events`` events and the connection closes."""
 
     kind: Literal["stream_cut"] = "stream_cut"
+    """The fault's kind."""
     after_events: int = Field(default=1, ge=0)
+    """Server-sent events before the connection closes."""
 
 
 class StreamError(_FaultBase):
     """An SSE ``error`` event after ``after_events`` events (e.g. ``overloaded_error``)."""
 
     kind: Literal["stream_error"] = "stream_error"
+    """The fault's kind."""
     after_events: int = Field(default=1, ge=0)
+    """Server-sent events before the error event."""
     error_type: Literal["overloaded_error", "api_error"] = "overloaded_error"
+    """The error event's type."""
 
 
 class Latency(_FaultBase):
     """Added latency before an otherwise normal answer (costs nothing in virtual time)."""
 
     kind: Literal["latency"] = "latency"
+    """The fault's kind."""
     seconds: float = Field(ge=0)
+    """Seconds before the answer."""
 
 
 class ContextEditFault(_FaultBase):
     """Server-side context management that fails to clear (``skip``) or clears too much."""
 
     kind: Literal["context_edit"] = "context_edit"
+    """The fault's kind."""
     mode: Literal["skip", "clear_all"] = "skip"
+    """skip: the request's edits are not applied; clear_all: every tool result and earlier
+    thinking block is cleared."""
 
 
 Fault = Annotated[

@@ -109,11 +109,18 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ToolCall(_Strict):
+class _Described(_Strict):
+    # The attribute docstrings below are the fields' descriptions in the JSON Schema.
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+class ToolCall(_Described):
     """One tool_use block; several in a turn are parallel tool calls."""
 
     name: str = Field(min_length=1)
+    """The tool's name."""
     input: dict[str, Any] = Field(default_factory=dict)
+    """The tool's arguments (data: never read as distributions)."""
     id: str | None = None
     """Fixed ``toolu_…`` id; by default one is drawn from the seeded generator."""
 
@@ -163,18 +170,23 @@ class Condition(_Strict):
         return value
 
 
-class Turn(_Strict):
+class Turn(_Described):
     """One scripted answer of an agent."""
 
     when: Condition | None = None
+    """The turn is taken only when this condition holds (default: always)."""
     text: str | None = None
+    """The answer's text, with echo placeholders ({tool_results}, {tool_result[N]}, ...)."""
     tool_use: list[ToolCall] = Field(default_factory=list)
+    """Tool calls the answer makes; several are parallel calls."""
     stop_reason: StopReason | None = None
     """Default: ``tool_use`` when the turn calls tools, else ``end_turn``."""
     latency: float = Field(default=0.0, ge=0)
     """Seconds on the injected clock before the answer."""
     fail: list[Fault] = Field(default_factory=list)
+    """Failures the first requests that select the turn draw instead of the answer."""
     output_tokens: int | None = Field(default=None, ge=0)
+    """The usage's output_tokens (default: counted from the answer)."""
     thinking: str | None = None
     """A thinking block before the answer (sent only when the request enables thinking)."""
     thinking_signature: str | None = None
@@ -207,21 +219,26 @@ class Turn(_Strict):
         return self
 
 
-class Agent(_Strict):
+class Agent(_Described):
     """An agent's ordered turns."""
 
     turns: list[Turn] = Field(min_length=1)
+    """The answers, in order: a request takes the first at or after the cursor that holds."""
     repeat: bool = False
     """When true the cursor wraps to the first turn instead of running out."""
 
 
-class ModelScript(_Strict):
+class ModelScript(_Described):
     """A whole script: agents, routing default, model names, compaction marker."""
 
     agents: dict[str, Agent] = Field(min_length=1)
+    """The scripted agents by name (a subagent's name, the compaction agent, ...)."""
     default_agent: str | None = None
+    """Where a request that names no agent goes (default: the only agent)."""
     models: list[str] = Field(default_factory=list)
+    """Model names /v1/models lists; other models get 404 (default: any)."""
     compaction_marker: str = Field(default="<compaction-summary>", min_length=1)
+    """The text that marks a compaction summary (has_compaction_summary looks for it)."""
     limits: dict[str, ModelLimits] = Field(default_factory=dict)
     """Per-model ``context_window`` / ``max_output_tokens`` / ``cache_min_tokens`` overrides."""
 

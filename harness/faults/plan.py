@@ -92,7 +92,8 @@ Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # The attribute docstrings are the fields' descriptions in the JSON Schema.
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class FrameMatch(_Strict):
@@ -161,7 +162,9 @@ class DelayFault(_Counted):
 
     type: Literal["delay"] = "delay"  # type: ignore[misc]
     match: FrameMatch
+    """The frames it hits."""
     seconds: Seconds
+    """How late the frame arrives (scenario seconds)."""
 
 
 class DropFault(_Counted):
@@ -177,6 +180,7 @@ class DuplicateFault(_Counted):
     type: Literal["duplicate"] = "duplicate"  # type: ignore[misc]
     match: FrameMatch
     copies: int = Field(default=1, ge=1)
+    """Extra deliveries of the frame."""
 
 
 class CorruptFault(_Counted):
@@ -192,11 +196,14 @@ class LateResponseFault(_Counted):
     type: Literal["late_response"] = "late_response"  # type: ignore[misc]
     match: FrameMatch
     delay: Seconds = 0.0
+    """Seconds after the client's cancel that the response arrives."""
 
 
 class _Timed(_Counted):
     match: FrameMatch | None = None
+    """Fire when a frame like this passes (give this or ``at``)."""
     at: Seconds | None = None
+    """Fire at this scenario time (give this or ``match``)."""
 
     @model_validator(mode="after")
     def _one_trigger(self) -> _Timed:
@@ -223,7 +230,9 @@ class GarbageFault(_Timed):
 
     type: Literal["garbage"] = "garbage"  # type: ignore[misc]
     stream: Literal["upstream", "downstream"] = "downstream"
+    """Toward the server (upstream) or the client (downstream)."""
     size: int = Field(default=32, ge=1, le=1 << 20)
+    """Bytes of garbage."""
 
 
 class KillFault(_Timed):
@@ -232,6 +241,7 @@ class KillFault(_Timed):
 
     type: Literal["kill"] = "kill"  # type: ignore[misc]
     signal: Literal["SIGKILL", "SIGTERM", "close_stdin"] = "SIGKILL"
+    """How the server is ended."""
     after: Seconds = 0.0
     """With ``match``: wait this long after the request reached the server."""
 
@@ -253,6 +263,8 @@ class ToxicFault(_FaultBase):
 
     type: Literal["toxic"] = "toxic"  # type: ignore[misc]
     toxic: dict[str, Any]
+    """The toxic: type (latency, bandwidth, slow_close, timeout, reset_peer, slicer,
+    limit_data), stream, toxicity, attributes."""
 
     @field_validator("toxic")
     @classmethod
@@ -278,9 +290,14 @@ class LlmFault(_FaultBase):
 
     type: Literal["llm"] = "llm"  # type: ignore[misc]
     fault: dict[str, Any]
+    """The API fault: kind (rate_limit, api_error, overloaded, connection_drop, stream_cut,
+    stream_error, latency, context_edit) and its fields."""
     agent: str | None = None
+    """Only this agent's requests (default: any agent's)."""
     count: int = Field(default=1, ge=1)
+    """How many requests get the fault."""
     at: Seconds = 0.0
+    """From this scenario time on."""
 
     @field_validator("fault")
     @classmethod

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from typing import Any, Literal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -259,64 +260,51 @@ class RequestText(_Text):
     agent: str | None = Field(default=None, description="Only requests routed to this agent.")
 
 
+@dataclass(frozen=True, slots=True)
+class _Searched:
+    """One text an oracle searched: where it was, what it read, what matched (or ``None``)."""
+
+    where: str
+    text: str
+    seen: str | None
+    evidence: dict[str, Any]
+
+
+def _presence(
+    name: str, params: _Text, searched: list[_Searched], what: str, *, never: bool
+) -> Verdict:
+    """The verdict of "some ``what`` contains it" (``never``: "none does")."""
+    hits = [s for s in searched if s.seen]
+    counted = f"{len(hits)} of {len(searched)} {what} contained {params.shown}"
+    if hits:
+        first = hits[0]
+        sentence = f"{counted}; the first, {first.where}: {first.seen}."
+        evidence = [{**h.evidence, "match": h.seen} for h in hits] if never else []
+        return Verdict(name, not never, sentence, evidence)
+    sentence = f"None of {len(searched)} {what} contained {params.shown}"
+    if never:
+        return Verdict(name, True, sentence + ".")
+    first = searched[0]
+    return Verdict(name, False, f"{sentence}; the first, {first.where}, read {_short(first.text)}.")
+
+
 def _requests_searched(
     record: RunRecord, params: RequestText, name: str
-) -> tuple[list[tuple[dict[str, Any], str | None]], Verdict | None]:
+) -> list[_Searched] | Verdict:
     rows = _api_rows(record, params.agent)
     if not rows:
         who = f" of agent {params.agent}" if params.agent else ""
-        return [], Verdict.cannot_judge(name, f"the journal holds no API request{who}")
+        return Verdict.cannot_judge(name, f"the journal holds no API request{who}")
     found = []
     for row in rows:
         messages = _messages(row)
         if messages is None:
-            return [], Verdict.cannot_judge(name, _NOT_CAPTURED)
-        found.append((row, params.find(_request_text(row, messages))))
-    return found, None
-
-
-def _where(row: dict[str, Any]) -> str:
-    return f"request {row.get('seq')} (agent {row.get('agent')}, at {_t(row.get('time'))})"
-
-
-@parameterised("request_contains", params=RequestText, needs=["api_requests"])
-def request_contains(record: RunRecord, params: RequestText, name: str) -> Verdict:
-    searched, unjudged = _requests_searched(record, params, name)
-    if unjudged is not None:
-        return unjudged
-    hits = [(row, seen) for row, seen in searched if seen]
-    if not hits:
-        return Verdict(
-            name, False, f"None of {len(searched)} API request(s) contained {params.shown}."
-        )
-    row, seen = hits[0]
-    return Verdict(
-        name,
-        True,
-        f"{len(hits)} of {len(searched)} API request(s) contained {params.shown}; the first, "
-        f"{_where(row)}: {seen}.",
-    )
-
-
-@parameterised("request_never_contains", params=RequestText, needs=["api_requests"])
-def request_never_contains(record: RunRecord, params: RequestText, name: str) -> Verdict:
-    searched, unjudged = _requests_searched(record, params, name)
-    if unjudged is not None:
-        return unjudged
-    hits = [(row, seen) for row, seen in searched if seen]
-    if hits:
-        row, seen = hits[0]
-        return Verdict(
-            name,
-            False,
-            f"{len(hits)} of {len(searched)} API request(s) contained {params.shown}; the "
-            f"first, {_where(row)}: {seen}.",
-            [
-                {"seq": r.get("seq"), "agent": r.get("agent"), "time": r.get("time"), "match": s}
-                for r, s in hits
-            ],
-        )
-    return Verdict(name, True, f"None of {len(searched)} API request(s) contained {params.shown}.")
+            return Verdict.cannot_judge(name, _NOT_CAPTURED)
+        text = _request_text(row, messages)
+        where = f"request {row.get('seq')} (agent {row.get('agent')}, at {_t(row.get('time'))})"
+        evidence = {k: row.get(k) for k in ("seq", "agent", "time")}
+        found.append(_Searched(where, text, params.find(text), evidence))
+    return found
 
 
 class ToolResultText(_Text):
@@ -328,14 +316,13 @@ class ToolResultText(_Text):
 
 def _tool_results(
     record: RunRecord, params: ToolResultText, name: str
-) -> tuple[list[dict[str, Any]], Verdict | None]:
-    """Each tool result the runtime sent (first sending, by tool_use id)."""
-    rows = _api_rows(record, params.agent)
-    seen: dict[str, dict[str, Any]] = {}
-    for row in rows:
+) -> list[_Searched] | Verdict:
+    """Each tool result the runtime sent (its first sending, by tool_use id)."""
+    seen: dict[str, _Searched] = {}
+    for row in _api_rows(record, params.agent):
         messages = _messages(row)
         if messages is None:
-            return [], Verdict.cannot_judge(name, _NOT_CAPTURED)
+            return Verdict.cannot_judge(name, _NOT_CAPTURED)
         tools = {
             str(b.get("id")): str(b.get("name"))
             for m in messages
@@ -345,72 +332,54 @@ def _tool_results(
         for message in messages:
             for block in _content(message):
                 use_id = str(block.get("tool_use_id"))
+                tool = tools.get(use_id, "?")
                 if block.get("type") != "tool_result" or use_id in seen:
                     continue
-                tool = tools.get(use_id, "?")
-                if params.tool is None or tool == params.tool:
-                    seen[use_id] = {
-                        "tool_use_id": use_id,
-                        "tool": tool,
-                        "is_error": bool(block.get("is_error")),
-                        "text": _result_text(block),
-                        "seq": row.get("seq"),
-                        "agent": row.get("agent"),
-                        "time": row.get("time"),
-                    }
+                if params.tool is not None and tool != params.tool:
+                    continue
+                error = ", an error" if block.get("is_error") else ""
+                where = (
+                    f"{tool} result {use_id}{error} (sent in request {row.get('seq')} by agent "
+                    f"{row.get('agent')})"
+                )
+                text = _result_text(block)
+                evidence = {
+                    "tool_use_id": use_id,
+                    "tool": tool,
+                    "is_error": bool(block.get("is_error")),
+                    "seq": row.get("seq"),
+                    "agent": row.get("agent"),
+                }
+                seen[use_id] = _Searched(where, text, params.find(text), evidence)
     if not seen:
         which = f" of {params.tool}" if params.tool else ""
-        return [], Verdict.cannot_judge(name, f"no tool result{which} reached the API")
-    return list(seen.values()), None
+        return Verdict.cannot_judge(name, f"no tool result{which} reached the API")
+    return list(seen.values())
 
 
-def _result_where(result: dict[str, Any]) -> str:
-    error = ", an error" if result["is_error"] else ""
-    return (
-        f"{result['tool']} result {result['tool_use_id']}{error} (sent in request "
-        f"{result['seq']} by agent {result['agent']})"
-    )
+T = TypeVar("T", bound=_Text)
 
 
-@parameterised("tool_result_contains", params=ToolResultText, needs=["api_requests"])
-def tool_result_contains(record: RunRecord, params: ToolResultText, name: str) -> Verdict:
-    results, unjudged = _tool_results(record, params, name)
-    if unjudged is not None:
-        return unjudged
-    hits = [(r, seen) for r in results if (seen := params.find(r["text"]))]
-    if not hits:
-        first = results[0]
-        return Verdict(
-            name,
-            False,
-            f"None of {len(results)} tool result(s) contained {params.shown}; the first, "
-            f"{_result_where(first)}, read {_short(first['text'])}.",
-        )
-    result, seen = hits[0]
-    return Verdict(
-        name,
-        True,
-        f"{len(hits)} of {len(results)} tool result(s) contained {params.shown}; the first, "
-        f"{_result_where(result)}: {seen}.",
-    )
+def _register_text_oracles(
+    name: str,
+    params: type[T],
+    search: Callable[[RunRecord, T, str], list[_Searched] | Verdict],
+    what: str,
+) -> None:
+    """``<name>_contains`` (some ``what`` contains the text) and ``<name>_never_contains``."""
+    for never, suffix in ((False, "_contains"), (True, "_never_contains")):
+
+        def judge(record: RunRecord, given: T, label: str, never: bool = never) -> Verdict:
+            searched = search(record, given, label)
+            if isinstance(searched, Verdict):
+                return searched
+            return _presence(label, given, searched, what, never=never)
+
+        parameterised(name + suffix, params=params, needs=["api_requests"])(judge)
 
 
-@parameterised("tool_result_never_contains", params=ToolResultText, needs=["api_requests"])
-def tool_result_never_contains(record: RunRecord, params: ToolResultText, name: str) -> Verdict:
-    results, unjudged = _tool_results(record, params, name)
-    if unjudged is not None:
-        return unjudged
-    hits = [(r, seen) for r in results if (seen := params.find(r["text"]))]
-    if hits:
-        result, seen = hits[0]
-        return Verdict(
-            name,
-            False,
-            f"{len(hits)} of {len(results)} tool result(s) contained {params.shown}; the "
-            f"first, {_result_where(result)}: {seen}.",
-            [{**{k: v for k, v in r.items() if k != "text"}, "match": s} for r, s in hits],
-        )
-    return Verdict(name, True, f"None of {len(results)} tool result(s) contained {params.shown}.")
+_register_text_oracles("request", RequestText, _requests_searched, "API request(s)")
+_register_text_oracles("tool_result", ToolResultText, _tool_results, "tool result(s)")
 
 
 class ToolsOffered(_Params):

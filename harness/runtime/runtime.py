@@ -120,6 +120,8 @@ class Runtime:
                 script,
                 rng=self._rng.fork("fake-anthropic"),
                 clock=self._clock,
+                # Message texts in the journal when asked (oracles that read texts need them).
+                journal=Journal(capture_content=self.config.capture_content),
                 tracer_provider=self._tracer_provider,
                 # The journal keeps message content when asked: the scope oracles read it.
                 journal=Journal(capture_content=self.config.capture_content),

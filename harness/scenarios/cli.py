@@ -180,8 +180,9 @@ def _table(outcomes: list[RunOutcome], *, links: bool = False, console: Any = No
     "--time-scale",
     type=click.FloatRange(min=0.00001, max=10.0),
     default=None,
-    help="Live mode: real seconds per scenario second (default 0.01, less when the "
-    "scenario's virtual budget needs it; a scale its schedule cannot fit is refused).",
+    help="Live mode: real seconds per scenario second (default: the scenario's "
+    "budget.time_scale, else 0.01, less when its virtual budget needs it; a scale its "
+    "schedule cannot fit is refused).",
 )
 @click.option(
     "--out",

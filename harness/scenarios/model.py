@@ -161,16 +161,42 @@ class RuntimeSection(_Strict):
     env: dict[str, str] = Field(
         default_factory=dict, description="Added to the agent process's environment."
     )
-    model: str = "claude-sonnet-4-6"
-    max_tokens: int = Field(default=1024, gt=0, le=MAX_OUTPUT_TOKENS)
-    prompt: str | None = None
-    agents: dict[str, AgentConfig] = Field(default_factory=lambda: {"main": AgentConfig()})
-    main_agent: str = "main"
-    compaction: CompactionConfig = CompactionConfig()
-    thinking: ThinkingConfig | None = None
-    scheduled: list[ScheduledTaskConfig] = Field(default_factory=list)
-    capture_content: bool = False
-    max_retries: int = Field(default=2, ge=0, le=10)
+    model: str = Field(
+        default="claude-sonnet-4-6", description="The model name every request names."
+    )
+    max_tokens: int = Field(
+        default=1024, gt=0, le=MAX_OUTPUT_TOKENS, description="max_tokens of every request."
+    )
+    prompt: str | None = Field(
+        default=None, description="The main agent's first user message (or scheduled tasks)."
+    )
+    agents: dict[str, AgentConfig] = Field(
+        default_factory=lambda: {"main": AgentConfig()},
+        description="The agents by name: system prompt, chat context (tab), max turns. The "
+        "main agent may call spawn_subagent {task, name} to run another.",
+    )
+    main_agent: str = Field(default="main", description="The agent the prompt goes to.")
+    compaction: CompactionConfig = Field(
+        default=CompactionConfig(),
+        description="When the context reaches threshold_tokens, the compaction agent "
+        "summarises all but the last keep_last messages.",
+    )
+    thinking: ThinkingConfig | None = Field(
+        default=None, description="Extended thinking on every request, with this budget."
+    )
+    scheduled: list[ScheduledTaskConfig] = Field(
+        default_factory=list,
+        description="Tasks that fire at a time on the run's clock, each in a context (tab) "
+        "and with the scope it declares.",
+    )
+    capture_content: bool = Field(
+        default=False,
+        description="Record message texts in the API journal and the trace (the request_* "
+        "and tool_result_* oracles need them).",
+    )
+    max_retries: int = Field(
+        default=2, ge=0, le=10, description="The anthropic SDK's retries of a failed request."
+    )
 
     @model_validator(mode="after")
     def _one_runtime(self) -> RuntimeSection:
@@ -247,23 +273,71 @@ else:
 
 
 class Expectation(_Strict):
-    buggy: list[str] = Field(min_length=1)
-    fixed: Literal["hold"] = "hold"
-    reproduces: Literal["always", "sometimes"] = "always"
+    """What the run must show: the bug under buggy, every oracle holding under fixed."""
+
+    buggy: list[str] = Field(
+        min_length=1,
+        description="Listed oracles (name or name#label) that must all fail under buggy: "
+        "the bug reproduced.",
+    )
+    fixed: Literal["hold"] = Field(
+        default="hold", description="Under fixed every listed oracle must hold."
+    )
+    reproduces: Literal["always", "sometimes"] = Field(
+        default="always",
+        description="always: every seed reproduces under buggy; sometimes: a randomized "
+        "scenario whose bug shows for some seeds (harness explore measures how often).",
+    )
 
 
 class Scenario(_Strict):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=80)
-    description: str = Field(min_length=1)
-    start: datetime = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
-    runtime: RuntimeSection = RuntimeSection()
-    model: dict[str, Any]
-    servers: dict[str, ServerConfig] = Field(default_factory=dict)
-    faults: FaultPlan = Field(default_factory=lambda: FaultPlan([]))
-    budget: Budget = Budget()
-    oracles: list[str | dict[str, dict[str, Any]]] = Field(min_length=1)
-    expect: Expectation
-    policies: dict[Policy, PolicyOverrides] = Field(default_factory=dict)
+    """A scenario file: one reproducible run under a buggy and a fixed policy (the guide is
+    docs/scenarios.md)."""
+
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_\-]*$",
+        max_length=80,
+        description="Lower-case letters, digits, _ and -; names the run directories.",
+    )
+    description: str = Field(
+        min_length=1, description="What happens in the run and what goes wrong."
+    )
+    start: datetime = Field(
+        default=datetime(2026, 11, 27, 7, 0, tzinfo=UTC),
+        description="The run's clock origin (trace timestamps); UTC when no zone is given.",
+    )
+    runtime: RuntimeSection = Field(
+        default=RuntimeSection(),
+        description="The reference runtime's agents, prompt and tasks, or the runtime under "
+        "test (adapter or command).",
+    )
+    model: dict[str, Any] = Field(
+        description="The fake Messages API's model script: each agent's turns, conditions, "
+        "echo placeholders and failures."
+    )
+    servers: dict[str, ServerConfig] = Field(
+        default_factory=dict,
+        description="The MCP servers by name: a fake server (with its tool script), a "
+        "command or a URL.",
+    )
+    faults: FaultPlan = Field(
+        default_factory=lambda: FaultPlan([]),
+        description="The fault plan: frame faults, kills, freezes, toxics and API faults.",
+    )
+    budget: Budget = Field(
+        default=Budget(), description="How long the run may take, and its live time scale."
+    )
+    oracles: list[str | dict[str, dict[str, Any]]] = Field(
+        min_length=1,
+        description="The invariants judged after the run: a name, or {name: {parameters}}; "
+        "name#label lists one oracle more than once.",
+    )
+    expect: Expectation = Field(description="Which oracles must fail under buggy.")
+    policies: dict[Policy, PolicyOverrides] = Field(
+        default_factory=dict,
+        description="Knob values under buggy and fixed, over the presets (a runtime under "
+        "test: its options or env).",
+    )
     distributions: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Drawn values by JSON pointer; written inline in files, gathered at load.",
@@ -504,6 +578,8 @@ def json_schema() -> dict[str, Any]:
 
     schema = Scenario.model_json_schema()
     defs: dict[str, Any] = schema["$defs"]
+    _describe_model_script(schema, defs)
+    _describe_oracles(schema, defs)
     drawn: set[str] = set()
     pending = [schema["properties"][s] for s in SECTIONS if s in schema["properties"]]
     while pending:
@@ -527,6 +603,54 @@ def json_schema() -> dict[str, Any]:
     return schema
 
 
+def _add_defs(defs: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """Move ``schema``'s own ``$defs`` into ``defs`` (one class has one name in both)."""
+    for name, definition in schema.pop("$defs", {}).items():
+        if defs.setdefault(name, definition) != definition:
+            raise ValueError(f"two schema definitions named {name}")
+    return schema
+
+
+def _describe_model_script(schema: dict[str, Any], defs: dict[str, Any]) -> None:
+    """``model`` as the model script it is validated as (it is a plain mapping in the model
+    so that the script's own errors point inside it)."""
+    from fake_servers.anthropic import ModelScript
+
+    defs["ModelScript"] = _add_defs(defs, ModelScript.model_json_schema())
+    model = schema["properties"]["model"]
+    schema["properties"]["model"] = {
+        "description": model["description"],
+        "$ref": "#/$defs/ModelScript",
+    }
+
+
+def _describe_oracles(schema: dict[str, Any], defs: dict[str, Any]) -> None:
+    """Each oracle by name, and the parameters of those that take them."""
+    from harness.oracles import ORACLES, PARAMS
+
+    by_name: dict[str, Any] = {}
+    for name, params in sorted(PARAMS.items()):
+        ref = f"Oracle_{name}"
+        defs[ref] = _add_defs(defs, params.model_json_schema())
+        by_name[f"^{name}(#.+)?$"] = {"$ref": f"#/$defs/{ref}"}
+    labelled = "|".join(sorted(PARAMS))
+    oracles = schema["properties"]["oracles"]
+    oracles["items"] = {
+        "anyOf": [
+            {"type": "string", "enum": sorted(ORACLES)},
+            {"type": "string", "pattern": f"^({labelled})#.+$"},
+            {
+                "type": "object",
+                "minProperties": 1,
+                "maxProperties": 1,
+                "patternProperties": by_name,
+                # Oracles that read their parameters themselves.
+                "additionalProperties": {"type": "object"},
+            },
+        ]
+    }
+
+
 # ``json_schema()`` as shipped: ``harness schema`` prints this file instead of building the
 # models (a second of imports); a test holds it equal to ``json_schema()``.
 SCHEMA_FILE = Path(__file__).with_name("schema.json")
@@ -546,6 +670,10 @@ def _or_drawn(node: dict[str, Any]) -> dict[str, Any]:
     kind = "Distribution" if _numeric(node) else "Pick"
     kept: dict[str, Any] = {k: node[k] for k in ("title", "description", "default") if k in node}
     inner = {k: v for k, v in node.items() if k not in kept}
+    # A list's items may be drawn too (a turn's ``fail: [{chance: ..., then: ...}]``).
+    for branch in [inner, *inner.get("anyOf", [])]:
+        if isinstance(branch, dict) and isinstance(branch.get("items"), dict):
+            branch["items"] = _or_drawn(branch["items"])
     return {**kept, "anyOf": [inner, {"$ref": f"#/$defs/{kind}"}]}
 
 

@@ -3,6 +3,8 @@ judge, and its sentence says what was seen."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -358,3 +360,27 @@ def test_every_generic_oracle_has_described_params() -> None:
     for name, model in PARAMS.items():
         for field, info in model.model_fields.items():
             assert info.description, f"{name}.{field} has no description"
+
+
+def test_text_oracles_judge_a_real_run_that_captured_content() -> None:
+    from harness.scenarios.run import run_scenario
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "scenarios.md").read_text()
+    first = re.findall(r"```yaml\n(.*?)```", guide, flags=re.DOTALL)[0]
+    text = first.replace("  prompt: Check web1", "  capture_content: true\n  prompt: Check web1")
+    text = text.replace(
+        "oracles:\n",
+        "oracles:\n  - tool_result_never_contains: {text: Connection closed, tool: mem_ssh}\n"
+        "  - request_never_contains#canary: {text: web1, agent: B}\n",
+    )
+    scenario = parse_scenario(text)
+    buggy = {v.name: v for v in run_scenario(scenario, policy="buggy").verdicts}
+    fixed = {v.name: v for v in run_scenario(scenario, policy="fixed").verdicts}
+    leak = buggy["tool_result_never_contains"]
+    assert leak.fails
+    assert "(sent in request 4 by agent B): 'Connection closed'" in leak.explanation
+    assert fixed["tool_result_never_contains"].holds
+    assert buggy["request_never_contains#canary"].holds
+    assert fixed["request_never_contains#canary"].explanation == (
+        "None of 2 API request(s) contained 'web1'."
+    )

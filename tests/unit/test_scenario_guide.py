@@ -114,5 +114,49 @@ def test_every_yaml_example_parses_and_every_whole_scenario_loads(index: int) ->
         assert scenario.oracle_names
 
 
+def test_the_guides_first_scenario_reproduces_under_buggy_and_holds_under_fixed() -> None:
+    from harness.scenarios.run import run_scenario
+
+    first = model.parse_scenario(blocks()[0], path=GUIDE)
+    buggy = run_scenario(first, policy="buggy")
+    fixed = run_scenario(first, policy="fixed")
+    assert (buggy.outcome, fixed.outcome) == ("reproduced", "held")
+    by_name = {v.name: v for v in buggy.verdicts}
+    assert by_name["answer_contains"].fails
+
+
 def test_the_readme_leads_to_the_guide() -> None:
     assert "(docs/scenarios.md)" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+DESCRIBED = (
+    "Scenario",
+    "RuntimeSection",
+    "Budget",
+    "Expectation",
+    "ModelScript",
+    "Agent",
+    "Turn",
+    "ToolCall",
+    "Condition",
+    "ModelLimits",
+    "RateLimit",
+    "StreamError",
+)
+
+
+def test_harness_schema_describes_the_scenario_script_and_oracle_fields() -> None:
+    schema = model.json_schema()
+    defs = {"Scenario": schema, **schema["$defs"]}
+    names = [*DESCRIBED, *(f"Oracle_{name}" for name in PARAMS)]
+    missing = [
+        f"{name}.{prop}"
+        for name in names
+        for prop, node in defs[name].get("properties", {}).items()
+        if not node.get("description")
+    ]
+    assert not missing, f"harness schema has no description for: {missing}"
+    # An editor completes oracle names and checks their parameters.
+    items = schema["properties"]["oracles"]["items"]["anyOf"]
+    assert set(ORACLES) <= set(items[0]["enum"])
+    assert "^answer_contains(#.+)?$" in items[2]["patternProperties"]
