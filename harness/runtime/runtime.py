@@ -123,8 +123,6 @@ class Runtime:
                 # Message texts in the journal when asked (oracles that read texts need them).
                 journal=Journal(capture_content=self.config.capture_content),
                 tracer_provider=self._tracer_provider,
-                # The journal keeps message content when asked: the scope oracles read it.
-                journal=Journal(capture_content=self.config.capture_content),
             )
             if not api.loopback:
                 return self.fake_api.async_client(
