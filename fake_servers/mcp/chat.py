@@ -1,13 +1,21 @@
 """Fake ``chat`` MCP server: the assistant's chat history, a stateful store of contexts (tabs
 such as General, Blog, Dahlia) seeded from a fixture file.
 
-``chat_list_messages(context_id=None, since=None, limit=100)`` resolves its scope like the
-interactive app does: an explicit ``context_id`` wins; ``"all"`` means every context; when it
-is omitted the **caller's** context is used, read from the request's
+``chat_list_messages(context_id=None, since=None, limit=100, scope=None)`` resolves its scope
+like the interactive app does: an explicit ``context_id`` wins; ``"all"`` means every context;
+when it is omitted the **caller's** context is used, read from the request's
 ``params._meta["harness/context_id"]``; when the caller sent none either, the app's default
 tab (the fixture's ``default_context``, "General") is used. That implicit default is the trap of
-the scope-leak scenario, so it is kept faithful. Every returned message names its context and
-the result says how the scope was chosen (``scope``: argument | caller | default | all).
+the scope-leak scenario, so it is kept faithful. ``scope`` widens the query from that context
+(``thread``, the default) to every context of its *resource* (``resource``: the fixture's
+``resources`` group contexts by user, channel or workspace; a context in none is a resource of
+its own) or to ``all``. Every returned message names its context and the result says how the
+scope was chosen (``scope``: argument | caller | default | all | resource).
+
+``chat_search(query, context_id=None, scope=None, limit=20)`` is a recall tool over the same
+scopes: the messages whose text contains ``query`` (case-insensitive), with their count
+(``hits``). ``chat_post_message(text, context_id=None)`` stores a message, by default in the
+caller's context (a memory written where its writer runs).
 """
 
 from __future__ import annotations
@@ -51,6 +59,8 @@ class ChatFixture(BaseModel):
 
     default_context: str = "General"
     contexts: dict[str, list[_FixtureMessage]] = Field(min_length=1)
+    # Groups of contexts (a user's threads, a channel's threads, a workspace): the resource scope.
+    resources: dict[str, list[str]] = Field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | Path) -> ChatFixture:
@@ -68,6 +78,17 @@ class ChatFixture(BaseModel):
             raise ConfigError(
                 "default_context is not one of the contexts", path=path, field="default_context"
             )
+        seen: set[str] = set()
+        for resource, members in fixture.resources.items():
+            for member in members:
+                if member not in fixture.contexts or member in seen:
+                    why = "is not one of the contexts" if member not in seen else "is listed twice"
+                    raise ConfigError(
+                        f"resource context {member!r} {why}",
+                        path=path,
+                        field=f"resources.{resource}",
+                    )
+                seen.add(member)
         return fixture
 
 
@@ -77,6 +98,7 @@ class ChatStore:
 
     def __init__(self, fixture: ChatFixture, *, clock: Clock) -> None:
         self.default_context = fixture.default_context
+        self._resources = {c: members for members in fixture.resources.values() for c in members}
         self._clock = clock
         self._messages: dict[str, list[dict[str, Any]]] = {}
         latest = datetime.min
@@ -94,9 +116,16 @@ class ChatStore:
     def contexts(self) -> list[str]:
         return sorted(self._messages)
 
-    def list(self, context: str, *, since: datetime | None, limit: int) -> list[dict[str, Any]]:
-        if context == ALL_CONTEXTS:
-            pool = [m for messages in self._messages.values() for m in messages]
+    def resource_of(self, context: str) -> list[str]:
+        """The contexts that share ``context``'s resource (itself alone when in none)."""
+        return sorted(self._resources.get(context, [context]))
+
+    def list(
+        self, context: str | list[str], *, since: datetime | None, limit: int
+    ) -> list[dict[str, Any]]:
+        if isinstance(context, list) or context == ALL_CONTEXTS:
+            chosen = self._messages if context == ALL_CONTEXTS else context
+            pool = [m for name in chosen for m in self._messages[name]]
             pool.sort(key=lambda m: (m["at"], m["id"]))
         else:
             pool = list(self._messages[context])
@@ -132,6 +161,9 @@ def _parse(value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=None)
 
 
+_SCOPES = ("thread", "resource", ALL_CONTEXTS)
+
+
 def register(env: ServerEnv) -> None:
     store = ChatStore(ChatFixture.load(env.chat_fixture or DEFAULT_FIXTURE), clock=env.clock)
 
@@ -139,40 +171,88 @@ def register(env: ServerEnv) -> None:
         if context not in store.contexts:
             raise ToolError(f"unknown context '{context}' (contexts: {', '.join(store.contexts)})")
 
-    @env.tool
-    async def chat_list_messages(
-        ctx: Context, context_id: str | None = None, since: str | None = None, limit: int = 100
-    ) -> CallToolResult:
-        """Messages of a chat context (tab), oldest first. Without ``context_id`` the caller's
-        own context is used; ``"all"`` lists every context. ``since`` is an ISO 8601 time."""
+    def resolve(ctx: Context, context_id: str | None, scope: str | None) -> dict[str, Any]:
+        """Where a query reads: its anchor context, how it was chosen and the contexts read."""
         if context_id is not None:
-            context, scope = context_id, "argument"
+            context, how = context_id, "argument"
         else:
             meta = ctx.request_context.meta or {}
             caller = meta.get(META_CONTEXT_ID)
             if isinstance(caller, str) and caller:
-                context, scope = caller, "caller"
+                context, how = caller, "caller"
             else:
-                context, scope = store.default_context, "default"
-        if context == ALL_CONTEXTS:
-            scope = ALL_CONTEXTS
-        else:
-            check_context(context)
+                context, how = store.default_context, "default"
+        if scope is not None and scope not in _SCOPES:
+            raise ToolError(f"unknown scope '{scope}' (scopes: {', '.join(_SCOPES)})")
+        if context == ALL_CONTEXTS or scope == ALL_CONTEXTS:
+            return {"context_id": context, "scope": ALL_CONTEXTS, "read": ALL_CONTEXTS}
+        check_context(context)
+        if scope == "resource":
+            return {"context_id": context, "scope": "resource", "read": store.resource_of(context)}
+        return {"context_id": context, "scope": how, "read": context}
+
+    @env.tool
+    async def chat_list_messages(
+        ctx: Context,
+        context_id: str | None = None,
+        since: str | None = None,
+        limit: int = 100,
+        scope: str | None = None,
+    ) -> CallToolResult:
+        """Messages of a chat context (tab), oldest first. Without ``context_id`` the caller's
+        own context is used; ``"all"`` lists every context. ``scope``: thread (that context,
+        the default), resource (every context of its resource) or all. ``since`` is an ISO 8601
+        time."""
+        where = resolve(ctx, context_id, scope)
         if limit < 0:
             raise ToolError(f"limit must be >= 0 (got {limit})")
         try:
             after = _parse(since) if since is not None else None
         except ValueError:
             raise ToolError(f"since is not an ISO 8601 time: '{since}'") from None
-        messages = store.list(context, since=after, limit=limit)
-        listing = {"context_id": context, "scope": scope, "messages": messages}
+        messages = store.list(where["read"], since=after, limit=limit)
+        listing = {"context_id": where["context_id"], "scope": where["scope"]}
+        if isinstance(where["read"], list):
+            listing["contexts"] = where["read"]
+        listing["messages"] = messages
         return text_result(json.dumps(listing), structured=listing)
 
     @env.tool
-    async def chat_post_message(context_id: str, text: str) -> CallToolResult:
-        """Post a message (as the assistant) to a chat context."""
-        check_context(context_id)
-        message = store.post(context_id, text, author="assistant")
+    async def chat_search(
+        ctx: Context,
+        query: str,
+        context_id: str | None = None,
+        scope: str | None = None,
+        limit: int = 20,
+    ) -> CallToolResult:
+        """Recall: messages whose text contains ``query`` (case-insensitive), newest last.
+        Without ``context_id`` the caller's own context is searched; ``scope``: thread (that
+        context, the default), resource (every context of its resource) or all."""
+        where = resolve(ctx, context_id, scope)
+        if limit < 0:
+            raise ToolError(f"limit must be >= 0 (got {limit})")
+        needle = query.casefold()
+        found = [
+            m
+            for m in store.list(where["read"], since=None, limit=0x7FFFFFFF)
+            if needle in m["text"].casefold()
+        ]
+        hits = found[-limit:] if limit else []
+        result = {"query": query, "context_id": where["context_id"], "scope": where["scope"]}
+        if isinstance(where["read"], list):
+            result["contexts"] = where["read"]
+        result |= {"hits": len(hits), "messages": hits}
+        return text_result(json.dumps(result), structured=result)
+
+    @env.tool
+    async def chat_post_message(
+        ctx: Context, text: str, context_id: str | None = None
+    ) -> CallToolResult:
+        """Post a message (as the assistant) to a chat context; without ``context_id``, to the
+        caller's own context."""
+        where = resolve(ctx, context_id, None)
+        check_context(where["context_id"])  # one context: not "all"
+        message = store.post(where["context_id"], text, author="assistant")
         return text_result(json.dumps(message), structured=message)
 
 

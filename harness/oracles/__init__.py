@@ -11,6 +11,7 @@ from harness.oracles import builtin as _builtin  # noqa: F401  (registers the bu
 from harness.oracles import generic as _generic  # noqa: F401  (registers the generic oracles)
 from harness.oracles import history_generic as _history  # noqa: F401  (registers history oracles)
 from harness.oracles import mcp_generic as _mcp_generic  # noqa: F401  (MCP connection oracles)
+from harness.oracles import scope_generic as _scope  # noqa: F401  (registers the scope oracles)
 from harness.oracles._registry import (
     NEEDS,
     ORACLES,

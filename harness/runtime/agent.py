@@ -32,6 +32,7 @@ outside (an interrupt, a killed runtime) records ``agent_finished`` with stop ``
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Awaitable, Callable, Sequence
@@ -46,7 +47,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from harness.chaos_random import ChaosRandom
 from harness.clock import Clock
-from harness.runtime.compaction import Compactor
+from harness.runtime.compaction import SUMMARY_MARKER, Compactor
 from harness.runtime.conversation import Conversation, ConversationStateError
 from harness.runtime.events import RuntimeEvents
 from harness.runtime.host import MCPHostManager, ToolCallOutcome
@@ -73,6 +74,10 @@ _SPAWN_TOOL_PARAM: dict[str, Any] = {
             "task": {"type": "string", "description": "What the subagent must do."},
             "name": {"type": "string", "description": "A name for the subagent."},
             "context_id": {"type": "string", "description": "Chat context to run in."},
+            "background": {
+                "type": "boolean",
+                "description": "Run it in the background: this call returns at once.",
+            },
         },
         "required": ["task"],
     },
@@ -86,6 +91,8 @@ ToolBudgetEnd = Literal["answer_over_limit", "answer_all"]
 # The result a call the tool budget stopped gets, and the run's last words.
 BUDGET_RESULT = "Tool call limit exceeded: this call was not run ({budget} tool calls per run)."
 BUDGET_ANSWER = "Tool call limit reached ({budget} tool calls per run); stopping here."
+SubagentContext = Literal["inherit", "fresh"]
+BackgroundSubagents = Literal["isolated", "visible"]
 
 _THINKING_TYPES = ("thinking", "redacted_thinking")
 
@@ -102,6 +109,10 @@ class AgentSpec:
     max_turns: int = 20
     parent: str | None = None
     thread: str | None = None  # the persisted thread the run continues
+    # The agent id whose session a subagent shares (subagent_context: inherit), if any.
+    session_of: str | None = None
+    # The agent id whose history sees this background subagent's tool calls (visible), if any.
+    calls_visible_to: str | None = None
 
 
 @dataclass(slots=True)
@@ -168,6 +179,8 @@ class AgentRunner:
         store: ThreadStore | None = None,
         tool_budget: int | None = None,
         tool_budget_end: ToolBudgetEnd = "answer_all",
+        subagent_context: SubagentContext = "fresh",
+        background_subagents: BackgroundSubagents = "isolated",
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: metrics.MeterProvider | None = None,
     ) -> None:
@@ -214,6 +227,13 @@ class AgentRunner:
         )
         self._tool_params: list[dict[str, Any]] | None = None
         self._tools_version = 0
+        self._subagent_context = subagent_context
+        self._background_subagents = background_subagents
+        # Each running agent's task group, where its background subagents run.
+        self._groups: dict[str, anyio.abc.TaskGroup] = {}
+        self._tool_properties: dict[str, frozenset[str]] = {}
+        # Each running agent's conversation by agent id: the session a subagent may share.
+        self._sessions: dict[str, Conversation] = {}
 
     # -- agents ----------------------------------------------------------------------------
     async def run(self, spec: AgentSpec, prompt: str) -> AgentResult:
@@ -243,7 +263,9 @@ class AgentRunner:
             f"invoke_agent {spec.name}", kind=SpanKind.INTERNAL, attributes=attributes
         ) as span:
             try:
-                result = await self._loop(spec, agent_id, prompt)
+                # The agent ends when its background subagents have ended too.
+                async with anyio.create_task_group() as self._groups[agent_id]:
+                    result = await self._loop(spec, agent_id, prompt)
             except anyio.get_cancelled_exc_class():
                 # Ended from outside (an interrupt, a killed runtime): say so, then go.
                 span.set_attribute("harness.agent.stop", "interrupted")
@@ -251,6 +273,9 @@ class AgentRunner:
                     "agent_finished", agent=spec.name, agent_id=agent_id, stop="interrupted"
                 )
                 raise
+            finally:
+                self._sessions.pop(agent_id, None)
+                self._groups.pop(agent_id, None)
             span.set_attribute("harness.agent.stop", result.stop)
             if result.stop == "error":
                 span.set_status(Status(StatusCode.ERROR, result.error or "agent failed"))
@@ -268,7 +293,7 @@ class AgentRunner:
 
     async def _loop(self, spec: AgentSpec, agent_id: str, prompt: str) -> AgentResult:
         result = AgentResult(spec.name, agent_id, "max_turns")
-        conv = Conversation(strict=self._settings.strict_conversation)
+        conv = self._new_conversation(spec, agent_id)
         history = _History(self._store, spec, conv)
         if history.thread is not None:
             conv.load(history.load())
@@ -443,6 +468,22 @@ class AgentRunner:
         )
         return counted.input_tokens
 
+    def _new_conversation(self, spec: AgentSpec, agent_id: str) -> Conversation:
+        """The agent's history, registered as its session; a subagent that shares its parent's
+        session starts from the parent's settled history (every turn but the open one)."""
+        conv = Conversation(strict=self._settings.strict_conversation)
+        parent = self._sessions.get(spec.session_of) if spec.session_of else None
+        if parent is not None:
+            inherited = parent.messages
+            if parent.open_tool_ids:
+                inherited = inherited[:-1]
+            conv.adopt(inherited)
+            self.events.record(
+                "session_inherited", agent=spec.name, parent=spec.parent, messages=len(inherited)
+            )
+        self._sessions[agent_id] = conv
+        return conv
+
     def _fail(self, result: AgentResult, error: str, error_type: str) -> AgentResult:
         result.stop, result.error, result.error_type = "error", error, error_type
         return result
@@ -579,8 +620,19 @@ class AgentRunner:
             [{"role": "user", "content": [{"type": "text", "text": transcript}]}],
             [],
         )
-        text = "".join(b.text for b in response.content if b.type == "text")
-        return text or "(empty summary)"
+        text = "".join(b.text for b in response.content if b.type == "text") or "(empty summary)"
+        parent = self._sessions.get(spec.session_of) if spec.session_of else None
+        if parent is not None:
+            # The session is the parent's: the summary is persisted into its history.
+            summary = {
+                "role": "user",
+                "content": [{"type": "text", "text": f"{SUMMARY_MARKER}\n{text}"}],
+            }
+            replaced = parent.replace_settled(summary)
+            self.events.record(
+                "session_written", agent=spec.name, into=spec.parent, messages_replaced=replaced
+            )
+        return text
 
     # -- tools -----------------------------------------------------------------------------
     async def _tools(self) -> list[dict[str, Any]]:
@@ -598,6 +650,11 @@ class AgentRunner:
                 for tool in listed[server]
             ]
             self._tool_params = [*params, _SPAWN_TOOL_PARAM]
+            self._tool_properties = {
+                tool.name: frozenset((tool.input_schema or {}).get("properties") or ())
+                for tools in listed.values()
+                for tool in tools
+            }
         return self._tool_params
 
     async def _run_tools(
@@ -637,7 +694,24 @@ class AgentRunner:
                 tg.start_soon(compaction, during)
         if failed:
             raise failed[0]
-        return [r for r in results if r is not None]
+        done = [r for r in results if r is not None]
+        self._show_calls(spec, uses, done)
+        return done
+
+    def _show_calls(
+        self, spec: AgentSpec, uses: Sequence[dict[str, Any]], results: list[dict[str, Any]]
+    ) -> None:
+        """A background subagent whose calls are visible writes each tool round into its
+        parent's history, ahead of the parent's open turn."""
+        parent = self._sessions.get(spec.calls_visible_to) if spec.calls_visible_to else None
+        if parent is None:
+            return
+        parent.insert_settled(
+            [{"role": "assistant", "content": list(uses)}, {"role": "user", "content": results}]
+        )
+        self.events.record(
+            "calls_shown", agent=spec.name, into=spec.parent, tool_use_ids=[u["id"] for u in uses]
+        )
 
     async def execute_tool(
         self, spec: AgentSpec, name: str, arguments: dict[str, Any], *, call_id: str
@@ -708,6 +782,8 @@ class AgentRunner:
         span: trace.Span,
     ) -> dict[str, Any]:
         """A call to a scoped server: the scope policy decides its arguments and ``_meta``."""
+        if self._tool_params is None:
+            await self._tools()  # the tools' input properties say where a scope fits
         try:
             decision = self._scope.apply(
                 server=server,
@@ -716,6 +792,7 @@ class AgentRunner:
                 context_id=spec.context_id,
                 declared_scope=spec.scope,
                 automated=spec.automated,
+                accepts=self._tool_properties.get(tool, ()),
             )
         except ScopeRefused as exc:
             span.set_attribute(sc.ERROR_TYPE, "scope_refused")
@@ -773,7 +850,21 @@ class AgentRunner:
             automated=spec.automated,
             max_turns=spec.max_turns,
             parent=spec.name,
+            session_of=parent_result.agent_id if self._subagent_context == "inherit" else None,
         )
+        if arguments.get("background") is True:
+            group = self._groups.get(parent_result.agent_id)
+            if group is not None:
+                if self._background_subagents == "visible":
+                    child = dataclasses.replace(child, calls_visible_to=parent_result.agent_id)
+                group.start_soon(self._run_background, child, task, parent_result)
+                return {
+                    "type": "tool_result",
+                    "tool_use_id": call_id,
+                    "content": [
+                        {"type": "text", "text": f"subagent {name} started in the background"}
+                    ],
+                }
         child_result = await self.run(child, task)
         parent_result.children.append(child_result)
         if child_result.stop == "error":
@@ -784,6 +875,11 @@ class AgentRunner:
             "tool_use_id": call_id,
             "content": [{"type": "text", "text": child_result.text or "(no answer)"}],
         }
+
+    async def _run_background(
+        self, child: AgentSpec, task: str, parent_result: AgentResult
+    ) -> None:
+        parent_result.children.append(await self.run(child, task))
 
 
 class _History:

@@ -112,6 +112,10 @@ COMPACTION_PRESETS: dict[str, dict[str, str]] = {
 }
 
 
+# The founding ``scope`` values, as presets of the scope knobs.
+_SCOPE_PRESETS = {"inherit": "thread", "explicit": "declared"}
+
+
 class PoliciesConfig(_Strict):
     reconnect: Literal["naive", "coordinated"] = Field(
         default="coordinated",
@@ -126,7 +130,12 @@ class PoliciesConfig(_Strict):
         "history_checks off (the founding orphaned-tool-block bug); between_turns = "
         "between_turns, keep_pairs, keep_history, strict. A knob given beside it wins.",
     )
-    scope: Literal["inherit", "explicit"] = "explicit"
+    scope: Literal["inherit", "explicit"] | None = Field(
+        default=None,
+        description="Preset of the scope knobs (the founding scope_leak bug): inherit = "
+        "default_query_scope thread; explicit = default_query_scope declared. A knob set "
+        "explicitly wins over the preset.",
+    )
     # What the check before a request compares with compaction.threshold_tokens: the last
     # response's usage (blind to the tool results appended since) or the request's count.
     context_measure: Literal["last_usage", "count_tokens"] = "count_tokens"
@@ -310,6 +319,40 @@ class PoliciesConfig(_Strict):
         "every pending call gets an error result, none runs.",
     )
 
+    # Scope knobs
+    default_query_scope: Literal["thread", "resource", "declared"] = Field(
+        default="declared",
+        description="What a query to a scoped server (chat, memory) reads when the model gave "
+        "no context_id or scope. thread: the caller's own context (the interactive default; "
+        "buggy for scheduled tasks: the founding scope_leak, where the blog review read only "
+        "its tab; buggy for memory shared per channel: getsentry/junior #652). resource: every "
+        "context of the caller's resource or channel (the server's grouping), sent as "
+        "scope=resource to tools that take a scope (buggy: mastra #15426, the recall tool "
+        "defaulted to resource and users of one default resource read each other's chats; "
+        "anything-llm #1349). declared: a scheduled task's declared scope, and an automated "
+        "query without one is refused; interactive queries read the caller's context (fixed "
+        "for scheduled tasks). mastra's fix was thread (PR #16583).",
+    )
+    subagent_context: Literal["inherit", "fresh"] = Field(
+        default="fresh",
+        description="The session a subagent runs in. inherit: its parent's: it starts from a "
+        "copy of the parent's settled history, tool calls included (buggy: mastra PR #13927, "
+        "subagents got the parent's tool-call parts), and its compaction summary is written "
+        "into the parent's history, replacing the parent's earlier turns (buggy: Kiro #10482, "
+        "sub-agent compaction truncates the parent session). fresh: a session of its own that "
+        "starts from its task (fixed). Its chat context and the task's declared scope are "
+        "passed down either way.",
+    )
+
+    background_subagents: Literal["isolated", "visible"] = Field(
+        default="isolated",
+        description="A subagent spawned with background: true runs while its parent goes on. "
+        "visible: each of its tool rounds (calls and results) is written into the parent's "
+        "history, so the parent's next requests carry tool calls it never made (buggy: "
+        "claude-code #14118, a background subagent's tool calls shown in the parent's "
+        "context). isolated: the parent sees only that it started (fixed).",
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _expand_presets(cls, data: Any) -> Any:
@@ -319,6 +362,10 @@ class PoliciesConfig(_Strict):
                 data = {**preset, **data}
             if data.get("compaction") in COMPACTION_PRESETS:
                 data = {**COMPACTION_PRESETS[data["compaction"]], **data}
+            if data.get("default_query_scope") is None:
+                scope = _SCOPE_PRESETS.get(data.get("scope"))
+                if scope is not None:
+                    data = {**data, "default_query_scope": scope}
         return data
 
 

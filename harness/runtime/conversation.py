@@ -133,6 +133,26 @@ class Conversation:
         self._messages.append({"role": "user", "content": list(results)})
         self._state, self._open = ConversationState.READY, ()
 
+    def adopt(self, messages: Sequence[Message]) -> None:
+        """Start from a settled history kept elsewhere (a subagent that shares its parent's
+        session starts from the parent's history)."""
+        self._require(ConversationState.READY, "adopt a history")
+        self._messages.extend(copy.deepcopy(list(messages)))
+
+    def replace_settled(self, summary: Message) -> int:
+        """Another writer of this session (a subagent sharing it) puts its compaction summary in
+        place of every message before the open turn; returns how many it replaced. The open
+        turn stays, so no tool pair is split and the pending results still fit."""
+        end = len(self._messages) - (1 if self._open else 0)
+        self._messages[:end] = [summary]
+        return end
+
+    def insert_settled(self, messages: Sequence[Message]) -> None:
+        """Another writer of this history (a background subagent whose calls are visible) adds
+        whole tool rounds ahead of the open turn, so the pending results still fit."""
+        end = len(self._messages) - (1 if self._open else 0)
+        self._messages[end:end] = copy.deepcopy(list(messages))
+
     def replace_range_with_summary(self, end: int, summary: Message) -> None:
         """Compaction: messages ``[0, end)`` become the one ``summary`` message."""
         if self.strict and self._state is not ConversationState.READY:

@@ -311,7 +311,11 @@ class Runtime:
             client=self._client,
             host=self._host,
             compactor=compactor,
-            scope=ScopePolicy(config.policies.scope, scoped_servers=self._scoped_servers()),
+            scope=ScopePolicy(
+                config.policies.default_query_scope, scoped_servers=self._scoped_servers()
+            ),
+            subagent_context=config.policies.subagent_context,
+            background_subagents=config.policies.background_subagents,
             clock=self._clock,
             rng=self._rng,
             events=self.events,

@@ -78,7 +78,7 @@ def test_a_buggy_run_names_the_request_that_outgrew_the_window() -> None:
     assert status == "fails"
     assert sentence == (
         "At 6.0 s agent main's request (7 messages) outgrew the model's context window: the API "
-        "answered 400 prompt is too long: 6291 tokens > 6000 maximum"
+        "answered 400 prompt is too long: 6316 tokens > 6000 maximum"
     )
     # It measured by the last usage (under the 4500 threshold) and never asked for a count.
     endpoints = {r["endpoint"] for r in buggy.record.journal}
@@ -156,7 +156,7 @@ def test_a_bare_trace_still_shows_the_refused_request() -> None:
     overflow = record_from_trace(_run("context_overflow", "buggy").trace)
     [window] = check(overflow, ["context_within_window"])
     assert window.status == "fails"
-    assert "prompt is too long: 6291 tokens > 6000 maximum" in window.explanation
+    assert "prompt is too long: 6316 tokens > 6000 maximum" in window.explanation
 
 
 def test_a_thinking_budget_must_leave_room_for_the_answer() -> None:

@@ -76,7 +76,7 @@ async def test_every_server_lists_its_tools() -> None:
         "vault": {"vault_get", "vault_list"},
         "traffic": {"traffic_status"},
         "cameras": {"frigate_events", "frigate_snapshot"},
-        "chat": {"chat_list_messages", "chat_post_message"},
+        "chat": {"chat_list_messages", "chat_post_message", "chat_search"},
         "declared": set(),  # every tool comes from its script
     }
     assert set(SERVER_NAMES) == set(expected)

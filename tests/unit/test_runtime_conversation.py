@@ -178,8 +178,8 @@ async def test_between_turns_failure_leaves_history_intact() -> None:
     assert conv.messages == before
 
 
-def test_scope_inherit_sends_the_callers_context_only() -> None:
-    policy = ScopePolicy("inherit")
+def test_scope_thread_sends_the_callers_context_only() -> None:
+    policy = ScopePolicy("thread")
     decision = policy.apply(
         server="chat",
         tool="chat_list_messages",
@@ -193,8 +193,8 @@ def test_scope_inherit_sends_the_callers_context_only() -> None:
     assert decision.effective_scope == "Blog"
 
 
-def test_scope_explicit_makes_the_declared_scope_explicit() -> None:
-    policy = ScopePolicy("explicit")
+def test_scope_declared_makes_the_declared_scope_explicit() -> None:
+    policy = ScopePolicy("declared")
     decision = policy.apply(
         server="chat",
         tool="chat_list_messages",
@@ -207,9 +207,9 @@ def test_scope_explicit_makes_the_declared_scope_explicit() -> None:
     assert decision.effective_scope == "all"
 
 
-def test_scope_explicit_refuses_an_undeclared_automated_query() -> None:
+def test_scope_declared_refuses_an_undeclared_automated_query() -> None:
     with pytest.raises(ScopeRefused, match="declares no scope"):
-        ScopePolicy("explicit").apply(
+        ScopePolicy("declared").apply(
             server="chat",
             tool="chat_list_messages",
             arguments={},
@@ -220,7 +220,7 @@ def test_scope_explicit_refuses_an_undeclared_automated_query() -> None:
 
 
 def test_scope_leaves_interactive_and_unscoped_calls_alone() -> None:
-    policy = ScopePolicy("explicit")
+    policy = ScopePolicy("declared")
     interactive = policy.apply(
         server="chat",
         tool="chat_list_messages",

@@ -69,10 +69,16 @@ def test_the_compaction_preset_expands_to_its_knobs() -> None:
         assert {k: dumped[k] for k in preset} == preset
 
 
+def test_the_scope_preset_expands_to_its_knob() -> None:
+    scenario = parse_scenario(GOOD)
+    assert scenario.runtime_config("buggy").policies.default_query_scope == "thread"
+    assert scenario.runtime_config("fixed").policies.default_query_scope == "declared"
+
+
 def test_policy_override_changes_one_policy_only() -> None:
     scenario = parse_scenario(GOOD + "policies:\n  buggy: {scope: explicit}\n")
     config = scenario.runtime_config("buggy")
-    assert config.policies.scope == "explicit"
+    assert config.policies.default_query_scope == "declared"
     assert config.policies.reconnect == "naive"
 
 
