@@ -137,6 +137,6 @@ def test_a_scenario_with_a_bad_declaration_names_line_and_field() -> None:
     bad = SCENARIO.replace("{choice: {type: string}}", "{choice: {type: strng}}")
     with pytest.raises(ScenarioError) as caught:
         parse_scenario(bad)
-    assert caught.value.line == 13
+    assert caught.value.line == 12  # the input_schema key the field names
     assert caught.value.field is not None
     assert caught.value.field.startswith("servers.jira.script.tools.search.input_schema")
