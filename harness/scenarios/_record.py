@@ -50,10 +50,23 @@ def build_record(
         else [],
         journal=[r.to_dict() for r in rt.fake_api.journal.records] if rt and rt.fake_api else [],
         spans=flatten(trace),
-        result=result.to_dict() if result else {},
+        result=_with_schedule(scenario, result.to_dict()) if result else {},
         secrets=rt.secret_values() if rt else [],
         hung=hung,
         pending=pending,
         leaked=leaked,
         params=scenario.oracle_params,
     )
+
+
+def _with_schedule(scenario: Scenario, result: dict[str, Any]) -> dict[str, Any]:
+    """Each scheduled task's answer with what the scenario planned for it (when it started,
+    its context and declared scope), as the rig records them for a runtime under test: the
+    black-box scope oracle reads them."""
+    for task in scenario.runtime.scheduled:
+        answer = (result.get("tasks") or {}).get(task.name)
+        if isinstance(answer, dict):
+            answer.setdefault("started", task.at)
+            answer.setdefault("context_id", task.context_id)
+            answer.setdefault("declared_scope", task.scope)
+    return result
