@@ -279,6 +279,11 @@ def _live_at(sessions: list[_Session], order: int) -> list[_Session]:
     ]
 
 
+def _failed_at(session: _Session) -> int:
+    """The failure's place in the log (past the end when it never failed)."""
+    return session.failed[1] if session.failed is not None else 1 << 62
+
+
 def _connection_name(server: str, session: _Session) -> str:
     process, connection = session.key
     return (
@@ -306,7 +311,7 @@ def one_reconnect_per_failure(record: RunRecord) -> Verdict:
     failures = 0
     for server in record.server_events:
         sessions = _sessions(record, server)
-        failed = sorted((s for s in sessions if s.failed), key=lambda s: s.failed[1])  # type: ignore[index]
+        failed = sorted((s for s in sessions if s.failed), key=_failed_at)
         index = 0
         while index < len(failed):
             start = failed[index].failed
@@ -316,7 +321,7 @@ def one_reconnect_per_failure(record: RunRecord) -> Verdict:
             end = min((s.first_call for s in new if s.first_call is not None), default=None)
             end_order: float = end if end is not None else math.inf
             replacements = [s for s in new if s.open_order < end_order]
-            broken = [s for s in failed if start[1] <= s.failed[1] < end_order]  # type: ignore[index]
+            broken = [s for s in failed if start[1] <= _failed_at(s) < end_order]
             failures += 1
             if len(replacements) > len(broken):
                 raced.append(
@@ -417,7 +422,7 @@ def reconnected_after_server_death(record: RunRecord) -> Verdict:
         death = deaths[0]
         sessions = _sessions(record, server)
         dead = next((s for s in sessions if s.failed and s.failed[0] == death["time"]), None)
-        newer = [s for s in sessions if dead is not None and s.open_order > dead.failed[1]]  # type: ignore[index]
+        newer = [s for s in sessions if dead is not None and s.open_order > _failed_at(dead)]
         if newer:
             reconnected.append(server)
             continue
