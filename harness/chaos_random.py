@@ -12,7 +12,7 @@ import hashlib
 import random
 import string
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 __all__ = ["ChaosRandom"]
 
@@ -35,6 +35,15 @@ class ChaosRandom:
     def fork(self, name: str) -> ChaosRandom:
         """An independent stream derived from this seed and ``name`` (not from draws so far)."""
         return ChaosRandom(self.seed, name=f"{self.name}/{name}")
+
+    def getstate(self) -> list[Any]:
+        """The stream's position as JSON-ready data (``setstate`` goes back to it)."""
+        version, internal, gauss = self._rng.getstate()
+        return [version, list(internal), gauss]
+
+    def setstate(self, state: list[Any]) -> None:
+        version, internal, gauss = state
+        self._rng.setstate((version, tuple(internal), gauss))
 
     def random(self) -> float:
         """A float in [0, 1)."""

@@ -433,6 +433,7 @@ class FakeAnthropic:
             "id": message["id"],
             "stop_reason": message["stop_reason"],
             "tool_use_ids": [b["id"] for b in message["content"] if b["type"] == "tool_use"],
+            "tool_use_names": [b["name"] for b in message["content"] if b["type"] == "tool_use"],
             "block_types": [b["type"] for b in message["content"]],
             "usage": message["usage"],
         }

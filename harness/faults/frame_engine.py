@@ -11,6 +11,7 @@ and tool of the request it answers, and the ``notifications/cancelled`` a client
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from harness.faults.plan import (
     UnknownIdFault,
 )
 from harness.faults.records import FaultRecorder
+from harness.faults.shared_counts import SharedCounts
 
 __all__ = [
     "FrameEngine",
@@ -182,8 +184,11 @@ class FrameEngine:
         rng: ChaosRandom,
         recorder: FaultRecorder,
         connection: int | None = None,
+        shared: SharedCounts | None = None,
     ) -> None:
         self._target = target
+        # Counts kept with other processes of the same target (live: one per interposer).
+        self._shared = shared
         self._rng = rng
         self._recorder = recorder
         self._connection = connection
@@ -207,6 +212,7 @@ class FrameEngine:
             (), target=self._target, rng=self._rng, recorder=self._recorder, connection=connection
         )
         engine._states = self._states
+        engine._shared = self._shared
         return engine
 
     @property
@@ -237,7 +243,13 @@ class FrameEngine:
         """The actions of timed fault ``name`` when its time has come (none if removed or
         drawn out)."""
         state = self._states.get(name)
-        if state is None or state.exhausted():
+        if state is None:
+            return []
+        with self._counting():
+            return self._fire(state)
+
+    def _fire(self, state: _State) -> list[Inject | Signal]:
+        if state.exhausted():
             return []
         draw = self._draw(state)
         if draw is None:
@@ -267,23 +279,40 @@ class FrameEngine:
             self._late_response(info, verdict)
         elif info.method == CANCELLED and info.direction == "upstream":
             self._late_cancel(info, verdict)
-        for state in list(self._states.values()):
-            if state.exhausted() or not isinstance(state.fault.match, FrameMatch):
-                continue
-            if not _matches(state.fault.match, info, method, tool):
-                continue
-            if isinstance(state.fault, _REQUEST_ONLY) and info.kind != "request":
-                continue
-            state.seen += 1
-            nth = state.fault.match.nth
-            if nth is not None and state.seen != nth:
-                continue
-            draw = self._draw(state)
-            if draw is None:
-                continue
-            state.hits += 1
-            self._apply(state, info, verdict, method, tool, draw, traceparent)
+        candidates = [s for s in self._states.values() if _candidate(s, info, method, tool)]
+        if not candidates:
+            return verdict
+        with self._counting():
+            for state in candidates:
+                self._count(state, info, verdict, method, tool, traceparent)
         return verdict
+
+    def _counting(self) -> contextlib.AbstractContextManager[None]:
+        """Decide with the counts shared with the target's other processes, if any."""
+        if self._shared is None:
+            return contextlib.nullcontext()
+        return self._shared.hold(self._states)
+
+    def _count(
+        self,
+        state: _State,
+        info: FrameInfo,
+        verdict: Verdict,
+        method: str | None,
+        tool: str | None,
+        traceparent: str | None,
+    ) -> None:
+        if state.exhausted():
+            return  # another process of this target used it up
+        state.seen += 1
+        nth = state.fault.match.nth
+        if nth is not None and state.seen != nth:
+            return
+        draw = self._draw(state)
+        if draw is None:
+            return
+        state.hits += 1
+        self._apply(state, info, verdict, method, tool, draw, traceparent)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -440,6 +469,16 @@ _PROPAGATOR = TraceContextTextMapPropagator()
 
 # These act on a request (in flight, or to be answered late): other frames never count.
 _REQUEST_ONLY = (LateResponseFault, KillFault, FreezeFault)
+
+
+def _candidate(state: _State, info: FrameInfo, method: str | None, tool: str | None) -> bool:
+    """Whether the frame counts for the fault (its counts as known here so far)."""
+    fault = state.fault
+    if state.exhausted() or not isinstance(fault.match, FrameMatch):
+        return False
+    if isinstance(fault, _REQUEST_ONLY) and info.kind != "request":
+        return False
+    return _matches(fault.match, info, method, tool)
 
 
 def _matches(match: FrameMatch, info: FrameInfo, method: str | None, tool: str | None) -> bool:

@@ -9,8 +9,10 @@ on it) and relays newline-delimited JSON-RPC frames both ways::
 
 Frames no fault touches keep their bytes and their order; a non-JSON line passes untouched.
 Toxics live in a ``ToxicSet`` and frame faults in a ``FrameEngine``, so both can change while
-frames flow (the control API does that). ``run()`` returns the server's exit status (``128+N``
-when a signal ``N`` ended it), once the server has exited and its output is relayed.
+frames flow (the control API does that); with ``counts`` the frame faults' counts are shared
+with every other interposer of the same server (``SharedCounts``). ``run()`` returns the
+server's exit status (``128+N`` when a signal ``N`` ended it), once the server has exited and
+its output is relayed.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from harness.faults.framing import DEFAULT_FRAME_LIMIT, LineFramer, Oversized, t
 from harness.faults.link import QueueSource, ToxicLink
 from harness.faults.plan import FaultPlan
 from harness.faults.records import FaultRecorder
+from harness.faults.shared_counts import SharedCounts
 from harness.faults.toxic_set import ToxicSet
 from harness.faults.toxics import ToxicSpec
 from harness.process_tree import signal_tree
@@ -76,6 +79,7 @@ class Interposer:
         stdin: IO[bytes] | None = None,
         stdout: IO[bytes] | None = None,
         max_frame_bytes: int | None = DEFAULT_FRAME_LIMIT,
+        counts: SharedCounts | None = None,
     ) -> None:
         if not command:
             raise ServerError("no server command given")
@@ -91,7 +95,11 @@ class Interposer:
         for spec in plan.toxics():
             self.toxics.add(spec)
         self.engine = FrameEngine(
-            plan.frame_faults(), target=name, rng=rng.fork("frames"), recorder=recorder
+            plan.frame_faults(),
+            target=name,
+            rng=rng.fork("frames"),
+            recorder=recorder,
+            shared=counts,
         )
         self._process: asyncio.subprocess.Process | None = None
         self._tg: TaskGroup | None = None
@@ -167,6 +175,7 @@ class Interposer:
                     f"cannot start the server command {self.command[0]!r}: {exc.strerror or exc}"
                 ) from None
             self._process = process
+            self._recorder.process = process.pid
             assert process.stdin is not None
             assert process.stdout is not None
             async with anyio.create_task_group() as tg:

@@ -55,6 +55,13 @@ __all__ = ["interpose"]
     help="Append the harness.fault spans as OTLP JSON Lines to this file. With "
     "OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT set they also go to that collector.",
 )
+@click.option(
+    "--counts",
+    "counts_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Share the plan's counts (nth, count, draws) with every interposer given this file: "
+    "a server started anew by its client goes on counting, so a one-shot fault fires once.",
+)
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of every random draw.")
 @click.option(
     "--name",
@@ -85,6 +92,7 @@ def interpose(
     api: str | None,
     events_path: Path | None,
     spans_path: Path | None,
+    counts_path: Path | None,
     seed: int,
     name: str,
     time_scale: float,
@@ -118,6 +126,7 @@ def interpose(
             control,
             address,
             events_path,
+            counts_path,
             provider,
             seed,
             name,
@@ -158,6 +167,7 @@ async def _run(
     control: str | None,
     api: tuple[str, int] | None,
     events_path: Path | None,
+    counts_path: Path | None,
     provider: Any,
     seed: int,
     name: str,
@@ -172,7 +182,11 @@ async def _run(
     from harness.faults.records import FaultRecorder
 
     clock: Clock = LoopClock() if time_scale == 1.0 else ScaledClock(time_scale)
-    recorder = FaultRecorder(events_path=events_path, clock=clock, tracer_provider=provider)
+    from harness.faults.shared_counts import SharedCounts
+
+    recorder = FaultRecorder(
+        events_path=events_path, clock=clock, tracer_provider=provider, wall_clock=True
+    )
     interposer = Interposer(
         command,
         plan=plan,
@@ -181,6 +195,7 @@ async def _run(
         rng=ChaosRandom(seed).fork("interposer"),
         recorder=recorder,
         max_frame_bytes=max_frame_bytes,
+        counts=SharedCounts(counts_path) if counts_path is not None else None,
     )
     status = 0
     try:

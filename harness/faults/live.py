@@ -3,7 +3,9 @@
 ``interposed(params, plan, name=..., workdir=...)`` writes the plan's entries for ``name`` to a
 JSON file in ``workdir`` and returns ``StdioServerParameters`` that run the interposer (this
 Python, ``-m harness interpose``) in front of the original command, with the same environment
-and working directory. Plan times are scenario seconds: pass the run's ``time_scale``.
+and working directory. Plan times are scenario seconds: pass the run's ``time_scale``. With
+``counts``, every interposer started from these parameters (a respawned server's too) shares
+the plan's counts through that file, so a one-shot fault fires once per server.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def interposed(
     time_scale: float = 1.0,
     events: str | Path | None = None,
     spans: str | Path | None = None,
+    counts: str | Path | None = None,
 ) -> Any:
     """``params`` (``mcp.StdioServerParameters``) wrapped by the interposer for server
     ``name``; returns ``params`` unchanged when the plan has nothing for ``name``."""
@@ -41,5 +44,7 @@ def interposed(
         args += ["--events", str(events)]
     if spans is not None:
         args += ["--spans", str(spans)]
+    if counts is not None:
+        args += ["--counts", str(counts)]
     args += ["--", params.command, *params.args]
     return params.model_copy(update={"command": sys.executable, "args": args})

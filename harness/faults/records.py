@@ -2,13 +2,17 @@
 
 A record says what happened (``action``: added, removed, applied, reset, closed, holding,
 limit_reached, ...), to what (``type``, ``target`` proxy, ``name`` of the toxic, ``stream``,
-``connection``) and, for random decisions, the seeded draw that decided it (``draw``).
+``connection``) and, for random decisions, the seeded draw that decided it (``draw``). A
+recorder in a process of its own (the stdio interposer) also stamps ``wall``, the Unix time
+every process of a run shares, and ``process``, the pid of the server it fronts, so the run
+puts its records on the run's clock beside the servers' (``harness._run_clock``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,10 +54,12 @@ class FaultRecord:
     draw: float | None = None
     connection: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    wall: float | None = None
+    process: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"t": round(self.time, 6), "event": semconv.HARNESS_FAULT}
-        for key in _SPAN_KEYS:
+        for key in (*_SPAN_KEYS, "wall", "process"):
             value = getattr(self, key)
             if value is not None:
                 data[key] = value
@@ -73,8 +79,14 @@ class FaultRecorder:
         events_path: str | Path | None = None,
         tracer_provider: trace.TracerProvider | None = None,
         clock: Clock | None = None,
+        wall_clock: bool = False,
     ) -> None:
+        """``wall_clock``: stamp every record with the Unix time (a recorder whose records
+        another process merges)."""
         self._clock = clock or LoopClock()
+        self._wall_clock = wall_clock
+        # The pid of the server process the records are about, once there is one.
+        self.process: int | None = None
         self._tracer = trace.get_tracer("harness.faults", tracer_provider=tracer_provider)
         self._file: IO[str] | None = None
         if events_path is not None:
@@ -114,6 +126,8 @@ class FaultRecorder:
             draw=draw,
             connection=connection,
             details=details,
+            wall=round(time.time(), 6) if self._wall_clock else None,
+            process=self.process,
         )
         self.records.append(entry)
         self._emit(entry, parent)

@@ -12,7 +12,16 @@ oracles).
 - ``sibling_results_kept`` (cascade): a turn's parallel calls finished on the servers, yet the
   next request told the model fewer results than finished: one call's failure lost its
   siblings' work.
-- ``api_requests_valid``: the API refused no request (no 400 in the journal).
+- ``one_reconnect_per_failure`` (cascade): after a connection of a server failed (a call on it
+  cut off, timed out or crashed, or the plan killed its process), at most one new connection
+  replaced it before one of them carried a call: more is reconnects racing.
+- ``no_duplicate_server_after_failure`` (cascade): after a failure, the server never had more
+  live connections (processes, in live mode) at once than the runtime held before it.
+- ``reconnected_after_server_death``: after a server died (crashed, or killed by the plan),
+  the runtime opened a new connection to it, or at least did when the model asked for its
+  tools again.
+- ``api_requests_valid``: the API refused no request (no 400 in the journal). Orphaned tool
+  blocks are judged from the journal alone by ``tool_pairing_valid``.
 - ``scheduled_queries_scoped`` (scope leak): every chat query made while a scheduled task that
   declared a scope was running named its context.
 - ``tasks_answered``: every task returned an answer (an agent process: exit status 0, no hang).
@@ -20,7 +29,9 @@ oracles).
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from harness.oracles._registry import Verdict, oracle
@@ -42,9 +53,12 @@ def _is_teardown_error(event: dict[str, Any]) -> bool:
 @oracle("no_teardown_under_calls", needs=["server_events"])
 def no_teardown_under_calls(record: RunRecord) -> Verdict:
     name = "no_teardown_under_calls"
-    # Sim: one clock, a teardown's casualties end at its very instant. Live: each server
-    # process has its own clock; the casualties end within moments of the stop.
-    slack = 1e-6 if record.mode == "sim" else _LIVE_SLACK_S
+    # Sim: one clock, a teardown's casualties end at its very instant. Live: they end within
+    # moments (real ones: scaled to scenario seconds) of the stop.
+    slack = 1e-6 if record.mode == "sim" else _LIVE_SLACK_S / record.time_scale
+    # Fault records of an older harness's interposers keep their own clock: any teardown of a
+    # server the plan ended is then put down to the plan.
+    placed = _faults_on_run_clock(record)
     findings: list[dict[str, Any]] = []
     teardowns = 0
     for server, events in record.server_events.items():
@@ -54,7 +68,7 @@ def no_teardown_under_calls(record: RunRecord) -> Verdict:
             if stopped is None:
                 continue
             teardowns += 1
-            by_fault = (record.mode != "sim" and bool(faults)) or any(
+            by_fault = (not placed and bool(faults)) or any(
                 abs(t - stopped) <= slack for t in faults
             )
             if by_fault or conn["crashed"]:
@@ -104,7 +118,7 @@ _LIVE_SLACK_S = 0.25
 def _terminating_faults(record: RunRecord, server: str) -> list[float]:
     """When the fault plan ended connections of ``server`` (their teardowns are the fault's)."""
     return [
-        float(e.get("t", 0.0))
+        float(e.get("t", 0.0)) + float(e.get("after") or 0.0)
         for e in record.fault_events
         if e.get("target") == server and e.get("type") in _TERMINATING
     ]
@@ -167,6 +181,316 @@ def _one_clock(record: RunRecord) -> bool:
     if record.mode == "sim":
         return True
     return all(e.get("clock") == "run" for es in record.server_events.values() for e in es)
+
+
+# -- connections over time -------------------------------------------------------------------
+
+_FAILED_CALL = ("cancelled", "crashed")
+
+
+@dataclass(slots=True)
+class _Session:
+    """One client connection of a server (one process of it, in live mode over stdio)."""
+
+    key: tuple[Any, Any]
+    opened: float
+    open_order: int
+    closed: int | None = None
+    failed: tuple[float, int, str] | None = None  # when, its place in the log, how
+    first_call: int | None = None
+
+
+def _deaths(record: RunRecord, server: str) -> list[dict[str, Any]]:
+    """When ``server`` died: its scripted crashes and the fault plan's kills (a kill acts
+    ``after`` seconds past the frame that triggered it), in time order."""
+    out = [
+        {
+            "time": float(e.get("time", 0.0)),
+            "how": f"crashed ({(e.get('detail') or {}).get('how', 'exit')})",
+            "process": e.get("process"),
+        }
+        for e in record.server_events.get(server, [])
+        if e.get("kind") == "crashed"
+    ]
+    out += [
+        {
+            "time": float(f.get("t", 0.0)) + float(f.get("after") or 0.0),
+            "how": f"killed by the fault plan ({f.get('signal', 'SIGKILL')})",
+            "process": f.get("process"),
+        }
+        for f in record.fault_events
+        if f.get("target") == server and f.get("type") == "kill" and f.get("action") == "applied"
+    ]
+    return sorted(out, key=lambda d: float(d["time"]))
+
+
+def _faults_on_run_clock(record: RunRecord) -> bool:
+    return record.mode == "sim" or all(f.get("clock") == "run" for f in record.fault_events)
+
+
+def _sessions(record: RunRecord, server: str) -> list[_Session]:
+    """The server's connections in the order they opened, each with when it closed, when it
+    first failed (a call cut off or timed out, a -32000 error, a crash, a kill) and when it
+    first carried a call. Places are positions in the server's log on the run's clock, a
+    death just before the events of its instant (it causes them)."""
+    events = sorted(record.server_events.get(server, []), key=lambda e: float(e.get("time", 0)))
+    deaths = _deaths(record, server)
+    timeline: list[tuple[float, int, dict[str, Any] | None, dict[str, Any] | None]] = [
+        (float(e.get("time", 0.0)), 1, e, None) for e in events
+    ]
+    timeline += [(float(d["time"]), 0, None, d) for d in deaths]
+    timeline.sort(key=lambda item: (item[0], item[1]))
+    sessions: dict[tuple[Any, Any], _Session] = {}
+    for order, (time, _, event, death) in enumerate(timeline):
+        if death is not None:
+            for victim in sessions.values():
+                hit = death["process"] is None or victim.key[0] == death["process"]
+                if hit and victim.closed is None and victim.failed is None:
+                    victim.failed = (time, order, death["how"])
+            continue
+        assert event is not None
+        key = (event.get("process"), event.get("connection"))
+        session = sessions.get(key)
+        if session is None:
+            session = sessions[key] = _Session(key, time, order)
+        kind = event.get("kind")
+        calls = event.get("method") == "tools/call"
+        if kind == "request" and calls and session.first_call is None:
+            session.first_call = order
+        elif kind == "stopped" and session.closed is None:
+            session.closed = order
+        broken = (kind in _FAILED_CALL and (calls or kind == "crashed")) or (
+            calls and _is_teardown_error(event)
+        )
+        if broken and session.failed is None:
+            how = "a call timed out or was cut off" if kind == "cancelled" else "it broke"
+            session.failed = (time, order, "it crashed" if kind == "crashed" else how)
+    return sorted(sessions.values(), key=lambda s: s.open_order)
+
+
+def _live_at(sessions: list[_Session], order: int) -> list[_Session]:
+    """The connections open at a place in the log, failed ones left out (being replaced)."""
+    return [
+        s
+        for s in sessions
+        if s.open_order <= order
+        and (s.closed is None or s.closed > order)
+        and (s.failed is None or s.failed[1] > order)
+    ]
+
+
+def _failed_at(session: _Session) -> int:
+    """The failure's place in the log (past the end when it never failed)."""
+    return session.failed[1] if session.failed is not None else 1 << 62
+
+
+def _connection_name(server: str, session: _Session) -> str:
+    process, connection = session.key
+    return (
+        f"{server} process {process}"
+        if process is not None
+        else f"{server} connection {connection}"
+    )
+
+
+def _blind(record: RunRecord) -> str | None:
+    """Why connections cannot be put in one order (live records not on the run's clock)."""
+    if not _one_clock(record):
+        return _CLOCKS
+    if not _faults_on_run_clock(record):
+        return "the fault plan's records are not on the run's clock, so its kills cannot be placed"
+    return None
+
+
+@oracle("one_reconnect_per_failure", needs=["server_events"])
+def one_reconnect_per_failure(record: RunRecord) -> Verdict:
+    name = "one_reconnect_per_failure"
+    if (why := _blind(record)) is not None:
+        return Verdict.cannot_judge(name, why)
+    raced: list[dict[str, Any]] = []
+    failures = 0
+    for server in record.server_events:
+        sessions = _sessions(record, server)
+        failed = sorted((s for s in sessions if s.failed), key=_failed_at)
+        index = 0
+        while index < len(failed):
+            start = failed[index].failed
+            assert start is not None
+            # The reconnect window: from the failure until a new connection carried a call.
+            new = [s for s in sessions if s.open_order > start[1]]
+            end = min((s.first_call for s in new if s.first_call is not None), default=None)
+            end_order: float = end if end is not None else math.inf
+            replacements = [s for s in new if s.open_order < end_order]
+            broken = [s for s in failed if start[1] <= _failed_at(s) < end_order]
+            failures += 1
+            if len(replacements) > len(broken):
+                raced.append(
+                    {
+                        "server": server,
+                        "time": start[0],
+                        "failed": [_connection_name(server, s) for s in broken],
+                        "how": start[2],
+                        "replaced_by": [_connection_name(server, s) for s in replacements],
+                    }
+                )
+            index += len(broken)
+    if raced:
+        first = raced[0]
+        return Verdict(
+            name,
+            False,
+            f"At {_t(first['time'])} {', '.join(first['failed'])} failed ({first['how']}) and "
+            f"the runtime opened {len(first['replaced_by'])} new connections in its place "
+            f"({', '.join(first['replaced_by'])}) before any carried a call: the reconnects "
+            f"raced.",
+            raced,
+        )
+    if not failures:
+        return Verdict.cannot_judge(name, "no server connection failed in this run")
+    return Verdict(
+        name, True, f"{failures} connection failure(s), each replaced by at most one connection."
+    )
+
+
+@oracle("no_duplicate_server_after_failure", needs=["server_events"])
+def no_duplicate_server_after_failure(record: RunRecord) -> Verdict:
+    name = "no_duplicate_server_after_failure"
+    if (why := _blind(record)) is not None:
+        return Verdict.cannot_judge(name, why)
+    found: list[dict[str, Any]] = []
+    judged = 0
+    for server in record.server_events:
+        sessions = _sessions(record, server)
+        first = min((s.failed for s in sessions if s.failed), default=None)
+        if first is None:
+            continue
+        judged += 1
+
+        before = max(
+            (len(_live_at(sessions, s.open_order)) for s in sessions if s.open_order < first[1]),
+            default=1,
+        )
+        for session in sessions:
+            if session.open_order < first[1]:
+                continue
+            live = _live_at(sessions, session.open_order)
+            if len(live) > max(1, before):
+                found.append(
+                    {
+                        "server": server,
+                        "time": session.opened,
+                        "failure_at": first[0],
+                        "live": [_connection_name(server, s) for s in live],
+                        "before_failure": before,
+                    }
+                )
+                break
+    if found:
+        first_found = found[0]
+        return Verdict(
+            name,
+            False,
+            f"At {_t(first_found['time'])}, after a failure at {_t(first_found['failure_at'])}, "
+            f"{len(first_found['live'])} connections of {first_found['server']} were live at "
+            f"once ({', '.join(first_found['live'])}) where the runtime had held "
+            f"{max(1, first_found['before_failure'])} before: the server was started twice.",
+            found,
+        )
+    if not judged:
+        return Verdict.cannot_judge(name, "no server connection failed in this run")
+    return Verdict(
+        name,
+        True,
+        f"After each failure ({judged} server(s)), no more connections were live at once than "
+        f"before it.",
+    )
+
+
+@oracle("reconnected_after_server_death", needs=["server_events", "api_requests"])
+def reconnected_after_server_death(record: RunRecord) -> Verdict:
+    name = "reconnected_after_server_death"
+    if (why := _blind(record)) is not None:
+        return Verdict.cannot_judge(name, why)
+    asked_at = _tool_uses(record.journal)
+    stranded: list[dict[str, Any]] = []
+    reconnected: list[str] = []
+    unused: list[str] = []
+    for server in record.server_events:
+        deaths = _deaths(record, server)
+        if not deaths:
+            continue
+        death = deaths[0]
+        sessions = _sessions(record, server)
+        dead = next((s for s in sessions if s.failed and s.failed[0] == death["time"]), None)
+        newer = [s for s in sessions if dead is not None and s.open_order > _failed_at(dead)]
+        if newer:
+            reconnected.append(server)
+            continue
+        tools = {str(e["tool"]) for e in record.server_events[server] if e.get("tool") is not None}
+        asked = [
+            (time, tool_name)
+            for time, tool_name in asked_at
+            if time >= death["time"]
+            and any(tool_name == t or tool_name.endswith(f"_{t}") for t in tools)
+        ]
+        if asked:
+            stranded.append(
+                {
+                    "server": server,
+                    "died_at": death["time"],
+                    "how": death["how"],
+                    "asked_after": [{"time": t, "tool": n} for t, n in asked],
+                }
+            )
+        else:
+            unused.append(server)
+    if stranded:
+        first = stranded[0]
+        return Verdict(
+            name,
+            False,
+            f"{first['server']} died at {_t(first['died_at'])} ({first['how']}); the model then "
+            f"asked for {len(first['asked_after'])} call(s) of its tools (the first, "
+            f"{first['asked_after'][0]['tool']}, at {_t(first['asked_after'][0]['time'])}), but "
+            f"the runtime never opened a new connection to it.",
+            stranded,
+        )
+    if reconnected:
+        return Verdict(
+            name,
+            True,
+            f"After each server death the runtime connected anew ({', '.join(reconnected)}).",
+        )
+    if unused:
+        return Verdict.cannot_judge(
+            name,
+            f"{', '.join(unused)} died, but nothing asked for it afterwards and the runtime "
+            f"did not reconnect: whether it would have is not in the record",
+        )
+    return Verdict.cannot_judge(name, "no server died in this run")
+
+
+def _tool_uses(journal: list[dict[str, Any]]) -> list[tuple[float, str]]:
+    """(when the model asked, tool name) for every tool_use it answered with: names from the
+    response (``tool_use_names``) or, failing that, from the request that sent the block
+    back."""
+    names: dict[str, str] = {}
+    for row in journal:
+        for message in (row.get("request") or {}).get("messages") or []:
+            if isinstance(message, dict):
+                for block in _blocks(message):
+                    if block.get("type") == "tool_use" and block.get("name"):
+                        names[str(block.get("id"))] = str(block["name"])
+    out = []
+    for row in journal:
+        response = row.get("response") or {}
+        ids = [str(i) for i in response.get("tool_use_ids") or []]
+        given = response.get("tool_use_names") or []
+        for index, tool_use_id in enumerate(ids):
+            tool = given[index] if index < len(given) else names.get(tool_use_id)
+            if tool:
+                out.append((float(row.get("time", 0.0)), str(tool)))
+    return out
 
 
 # -- the journal -----------------------------------------------------------------------------

@@ -30,6 +30,7 @@ import anyio
 from anyio.abc import TaskGroup
 from opentelemetry import trace
 
+from harness._run_clock import on_run_clock
 from harness.chaos_random import ChaosRandom
 from harness.clock import Clock
 from harness.faults.inprocess import transport_wrapper
@@ -89,6 +90,8 @@ class RuntimeFaults:
         from harness.faults.live import interposed
 
         events = workdir / f"{server}.faults.jsonl"
+        # One file of fault counts per server: a respawned interposer goes on counting.
+        counts = workdir / f"{server}.fault-counts.json"
         spans = workdir / f"{server}.fault-spans.jsonl"
         wrapped = interposed(
             params,
@@ -99,6 +102,7 @@ class RuntimeFaults:
             time_scale=self._time_scale,
             events=events,
             spans=spans,
+            counts=counts,
         )
         if wrapped is not params:
             self._files[server] = events
@@ -213,15 +217,20 @@ class RuntimeFaults:
                 task_group.start_soon(at, fault)
 
     # -- records ---------------------------------------------------------------------------------
-    def events(self) -> list[dict[str, Any]]:
-        """Every fault record of the run: in process, then each interposer's (by server)."""
-        rows = [r.to_json() for r in self.recorder.records]
+    def events(self, *, origin: float | None = None) -> list[dict[str, Any]]:
+        """Every fault record of the run: in process, then each interposer's (by server).
+        With ``origin`` (live: the Unix time of the run clock's zero) every record is on the
+        run's clock: the in-process ones are already, the interposers' are moved there from
+        their own (``process_t`` keeps it)."""
+        run = {"clock": "run"} if origin is not None else {}
+        rows = [r.to_json() | run for r in self.recorder.records]
         for path in self._files.values():
             if not path.exists():
                 continue
             for line in path.read_text(encoding="utf-8").splitlines():
                 try:
-                    rows.append(json.loads(line))
+                    row = json.loads(line)
                 except ValueError:
                     continue  # a line cut short by a killed interposer
+                rows.append(on_run_clock(row, origin=origin, scale=self._time_scale, key="t"))
         return rows

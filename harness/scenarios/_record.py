@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness._run_clock import on_run_clock
 from harness.oracles import RunRecord
 from harness.runtime.runtime import RunResult, Runtime
 from harness.scenarios.model import Policy, Scenario
@@ -22,10 +23,13 @@ def build_record(
     hung: bool,
     pending: list[str],
     leaked: list[str],
+    origin: float | None = None,
+    time_scale: float = 1.0,
 ) -> RunRecord:
     """Everything the oracles and the run directory need: runtime, server and fault events,
     the fake API's journal, the spans and the result (``rt`` is None when the run was stopped
-    before the runtime existed)."""
+    before the runtime existed). ``origin`` (live: the Unix time of the run clock's zero) puts
+    the server processes' and interposers' records on the run's clock."""
     return RunRecord(
         scenario=scenario.name,
         policy=policy,
@@ -35,16 +39,34 @@ def build_record(
         if rt
         else [],
         server_events={
-            name: [{"source": f"mcp:{name}", **e} for e in events]
+            name: [
+                on_run_clock({"source": f"mcp:{name}", **e}, origin=origin, scale=time_scale)
+                for e in events
+            ]
             for name, events in (rt.server_events().items() if rt else [])
         },
-        fault_events=[{"source": "faults", **e} for e in rt.faults.events()] if rt else [],
+        fault_events=[{"source": "faults", **e} for e in rt.faults.events(origin=origin)]
+        if rt
+        else [],
         journal=[r.to_dict() for r in rt.fake_api.journal.records] if rt and rt.fake_api else [],
         spans=flatten(trace),
-        result=result.to_dict() if result else {},
+        result=_with_schedule(scenario, result.to_dict()) if result else {},
         secrets=rt.secret_values() if rt else [],
         hung=hung,
         pending=pending,
         leaked=leaked,
         params=scenario.oracle_params,
     )
+
+
+def _with_schedule(scenario: Scenario, result: dict[str, Any]) -> dict[str, Any]:
+    """Each scheduled task's answer with what the scenario planned for it (when it started,
+    its context and declared scope), as the rig records them for a runtime under test: the
+    black-box scope oracle reads them."""
+    for task in scenario.runtime.scheduled:
+        answer = (result.get("tasks") or {}).get(task.name)
+        if isinstance(answer, dict):
+            answer.setdefault("started", task.at)
+            answer.setdefault("context_id", task.context_id)
+            answer.setdefault("declared_scope", task.scope)
+    return result

@@ -288,6 +288,8 @@ def run_scenario_live(
             hung=hung,
             pending=pending,
             leaked=[f"process {pid}" for pid in leaked],
+            origin=box["origin_ns"] / 1e9 if "origin_ns" in box else None,
+            time_scale=time_scale,
         )
         record.time_scale = time_scale
         why = _unfired(scenario, rt, time_scale) if "origin_ns" in box else None

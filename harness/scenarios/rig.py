@@ -47,6 +47,7 @@ import anyio
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from harness._run_clock import on_run_clock
 from harness._watchdog import is_over_budget, wall_watchdog
 from harness.adapter import RuntimeContext, ServerParams, Task, load_factory
 from harness.chaos_random import ChaosRandom
@@ -138,14 +139,11 @@ class _World:
     def _on_run_clock(self, event: dict[str, Any]) -> dict[str, Any]:
         """A server process's event with ``time`` on the run's clock (its own kept as
         ``process_time``), so records of every process merge in one order."""
-        wall = event.get("wall")
-        if self.origin is None or not isinstance(wall, int | float):
-            return event
-        scale = _scale(self.clock)
-        event["process_time"] = event.get("time")
-        event["time"] = round((wall - self.origin) / scale, 6)
-        event["clock"] = "run"
-        return event
+        return on_run_clock(event, origin=self.origin, scale=_scale(self.clock))
+
+    def fault_events(self) -> list[dict[str, Any]]:
+        """Every fault record, the interposers' put on the run's clock (live)."""
+        return [{"source": "faults", **e} for e in self.faults.events(origin=self.origin)]
 
     def secrets(self) -> list[str]:
         from fake_servers.mcp.vault import SECRET_NAMES, secret_value
@@ -168,7 +166,7 @@ class _World:
             seed=seed,
             mode=mode,
             server_events=self.server_events(),
-            fault_events=[{"source": "faults", **e} for e in self.faults.events()],
+            fault_events=self.fault_events(),
             journal=[r.to_dict() for r in self.fake_api.journal.records],
             spans=flatten(trace),
             result=result,
@@ -605,7 +603,9 @@ def run_user_live(
             box["orphans"] = left = await orphans(tag)
             world.leaked += [f"server process {pid} (outlived the runtime)" for pid in left]
             box["trace_files"] = list(world.spans_files.values())
-            box["server_events"] = world.server_events()  # read before the files go
+            # Read before the files go.
+            box["server_events"] = world.server_events()
+            box["fault_events"] = world.fault_events()
             box["started"] = True
 
     from harness.scenarios._live_setup import children as _children
@@ -646,6 +646,8 @@ def run_user_live(
     ]
     record = world.record(mode="live", seed=seed, trace=trace, hung=hung, pending=pending)
     record.server_events = box.get("server_events", record.server_events)
+    record.fault_events = box.get("fault_events", record.fault_events)
+    record.time_scale = scale
     return judged(
         scenario,
         record,

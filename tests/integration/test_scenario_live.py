@@ -11,6 +11,7 @@ import pytest
 
 from harness.scenarios import resolve
 from harness.scenarios.live import auto_time_scale, live_config, run_scenario_live
+from tests.scenarios._agreement import disagreements, pairs
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -27,6 +28,7 @@ def _children() -> set[int]:
     [
         ("cascade", 0.01),
         ("cascade_declared_server", 0.01),  # a server declared in the file, as a subprocess
+        ("cascade_server_crash", 0.01),
         ("orphaned_tool_block", 0.01),
         ("scope_leak_morning_digest", 0.0002),
         ("thinking_block_dropped", 0.01),
@@ -43,6 +45,8 @@ def test_founding_bug_live(name: str, time_scale: float, policy: str) -> None:
     assert not outcome.record.hung
     assert outcome.record.leaked == []
     assert _children() <= before
+    # Judged from the rig's records alone (on the run's clock), the founding oracles agree.
+    assert not disagreements(outcome, scenario.oracle_names), pairs(outcome, scenario.oracle_names)
     # The subprocess servers' own spans joined the run's trace.
     services = {s["service"] for s in outcome.record.spans}
     if scenario.servers:

@@ -30,3 +30,14 @@ def test_pydantic_ai_example_meets_its_expectation_by_seed(name: str) -> None:
     assert again.outcome == "reproduced"
     assert again.stats["step_hash"] == buggy.stats["step_hash"]
     assert first_difference(flatten(buggy.trace), flatten(again.trace)) is None
+
+
+def test_pydantic_ai_never_reconnects_after_its_server_died() -> None:
+    scenario = load_scenario(EXAMPLES / "server_kill.yaml")
+    outcome = run_scenario(scenario, policy="buggy", seed=3)
+    assert outcome.outcome == "reproduced", [v.to_dict() for v in outcome.verdicts]
+    verdicts = {v.name: v for v in outcome.verdicts}
+    assert "never opened a new connection" in verdicts["reconnected_after_server_death"].explanation
+    # One connection, killed; nothing replaced it, so nothing raced.
+    assert verdicts["one_reconnect_per_failure"].status == "holds"
+    assert "max retries" in verdicts["tasks_answered"].explanation
