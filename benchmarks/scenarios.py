@@ -14,10 +14,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
+from benchmarks._alternate import alternate
 from benchmarks._figures import Figure, make
 from harness.scenarios import Policy, builtin_names, resolve, run_scenario
+from harness.scenarios.registry import BUILTIN_DIR
 
 FOUNDING = ("cascade", "orphaned_tool_block", "scope_leak")
 POLICIES: tuple[Policy, ...] = ("buggy", "fixed")
@@ -39,6 +42,47 @@ def measure(names: Iterable[str], repeat: int) -> list[tuple[str, str, float, fl
     return rows
 
 
+def bug_files() -> list[str]:
+    """The public bugs written as scenario files (``scenarios/bugs/``)."""
+    return sorted(str(p) for p in (BUILTIN_DIR / "bugs").glob("*.yaml"))
+
+
+def bug_cost(rounds: int) -> list[Figure]:
+    """Each bug file's sim run against the founding scenarios', alternating: every round runs
+    every scenario under both policies once, in a rotating order; a scenario's cost is the
+    median over rounds of its slower policy's wall time. Figures: the slowest bug file's cost,
+    and its ratio to the slowest founding scenario's (the issue's bound: within the founding
+    cost)."""
+    scenarios = {name: resolve(name)[0] for name in (*FOUNDING, *bug_files())}
+
+    def side(name: str) -> Callable[[], float]:
+        def run() -> float:
+            return max(run_scenario(scenarios[name], policy=policy).wall_s for policy in POLICIES)
+
+        return run
+
+    samples = alternate({name: side(name) for name in scenarios}, rounds)
+    cost = {name: statistics.median(values) for name, values in samples.items()}
+    founding = max(cost[name] for name in FOUNDING)
+    slowest = max((n for n in cost if n not in FOUNDING), key=cost.__getitem__)
+    label = Path(slowest).stem
+    return [
+        make(
+            f"sim run, slowest of {len(cost) - len(FOUNDING)} bug files ({label}), median wall",
+            cost[slowest] * 1000,
+            "ms",
+            target="<= 25 ms",
+        ),
+        make(
+            "sim run, slowest bug file vs slowest founding scenario, median wall",
+            cost[slowest] * 1000,
+            "ms",
+            baseline=founding * 1000,
+            target="<= 1.00x",
+        ),
+    ]
+
+
 def figures(*, quick: bool = False) -> list[Figure]:
     """Sim run wall time and virtual/wall ratio of each founding scenario under each policy
     (the cold ``harness run --all`` is in ``benchmarks.startup``)."""
@@ -55,6 +99,7 @@ def figures(*, quick: bool = False) -> list[Figure]:
                 target=">= 500" if name == "cascade" else "",
             )
         )
+    out.extend(bug_cost(3 if quick else 9))
     return out
 
 
