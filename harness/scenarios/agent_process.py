@@ -1,6 +1,6 @@
 """One agent process under test: started, fed, read, ended, and what it left behind.
 
-The rig (``harness.scenarios.rig``) runs ``runtime.command`` once per task through
+The rig (``harness.scenarios.user_runtime``) runs ``runtime.command`` once per task through
 ``run_agent_process``: the prompt on stdin, stdout kept as the answer (bounded), the tail of
 stderr, the exit status; cancelled (the wall budget, Ctrl-C) the process is ended with its whole
 process group and recorded as hung. Server processes it started are tagged through their

@@ -33,9 +33,10 @@ from harness.errors import ScenarioError
 from harness.oracles import RunRecord, Verdict, check
 from harness.run_file import Outcome
 from harness.runtime.config import RuntimeConfig
-from harness.runtime.runtime import RunResult, Runtime
+from harness.runtime.runtime import RunResult
 from harness.scenarios._record import build_record
 from harness.scenarios.model import Policy, Scenario
+from harness.scenarios.rig import Rig, reference_runtime
 from harness.sim import SimStalled, run_sim
 from harness.telemetry import semconv as sc
 from harness.telemetry.components import regroup_by_service, stamp_resources
@@ -251,9 +252,9 @@ def run_reference(
     box: dict[str, Any] = {}
 
     async def main() -> RunResult:
-        async with Runtime(config, clock=clock, rng=rng) as rt:
-            box["runtime"] = rt
-            return await rt.run()
+        async with reference_runtime(config, clock=clock, rng=rng) as rig:
+            box["rig"] = rig
+            return await rig.run()
 
     drive = drive_sim(
         scenario,
@@ -263,19 +264,19 @@ def run_reference(
         strategy=strategy,
         strategy_params=strategy_params,
     )
-    rt: Runtime | None = box.get("runtime")
+    rig: Rig | None = box.get("rig")
     record = build_record(
         scenario,
         policy=policy,
         seed=seed,
         mode="sim",
-        rt=rt,
+        rig=rig,
         trace=drive.trace,
         result=drive.value,
         hung=drive.hung,
         pending=drive.pending,
-        leaked=[f"{c.server} generation {c.generation}" for c in rt.host.live_connections()]
-        if rt
+        leaked=[f"{c.server} generation {c.generation}" for c in rig.rt.host.live_connections()]
+        if rig
         else [],
     )
     return drive.judged(scenario, record, strategy=strategy, source=source, draws=draws)
