@@ -24,6 +24,7 @@ _OUTCOME_STYLE = {
     "unexpected": "bold red",
     "inconclusive": "bold red",
     "interrupted": "bold magenta",
+    "error": "bold red",
 }
 
 
@@ -116,7 +117,7 @@ def _table(outcomes: list[RunOutcome], *, links: bool = False, console: Any = No
             o.policy,
             str(o.seed),  # seeds from the failure database run first, beside --seed
             f"[{_OUTCOME_STYLE[o.outcome]}]{o.outcome}[/]",
-            o.deciding.name if o.deciding else "",
+            "" if o.error else o.deciding.name if o.deciding else "",
             f"{o.virtual_s:.1f} s",
             f"{o.wall_s * 1000:.0f} ms",
         )
@@ -126,6 +127,8 @@ def _table(outcomes: list[RunOutcome], *, links: bool = False, console: Any = No
         # Oracle sentences quote the scenario's own names: shown, never obeyed as markup or
         # terminal control sequences.
         why = escape(printable(o.deciding.explanation)) if o.deciding else ""
+        if o.error:
+            why = f"[bold red]error:[/] {escape(printable(o.error))}"
         console.print(f"[b]{o.scenario}[/b] ({o.policy}): {why}", highlight=False)
         console.print(f"  [dim]{escape(printable(str(o.run_dir)))}[/dim]", highlight=False)
         if links and o.trace_id:

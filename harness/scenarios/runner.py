@@ -78,6 +78,8 @@ class RunOutcome:
     run_dir: Path | None = None
     interrupted: bool = False
     draws: dict[str, Any] = field(default_factory=dict)
+    # What went wrong with the runtime under test when the outcome is "error" (located).
+    error: str | None = None
 
     @property
     def met(self) -> bool:
@@ -104,6 +106,7 @@ class RunOutcome:
             "met": self.met,
             "deciding_oracle": self.deciding.name if self.deciding else None,
             "explanation": self.deciding.explanation if self.deciding else None,
+            "error": self.error,
             "oracles": [v.to_dict() for v in self.verdicts],
             "virtual_s": self.virtual_s,
             "wall_s": self.wall_s,
@@ -304,6 +307,7 @@ class SimDrive:
         strategy: str,
         source: str | None,
         draws: dict[str, Any],
+        error: str | None = None,
     ) -> RunOutcome:
         """The run judged by the scenario's oracles on ``record``."""
         return judged(
@@ -317,6 +321,7 @@ class SimDrive:
             source=source,
             interrupted=self.interrupted,
             draws=draws,
+            error=error,
         )
 
 
@@ -419,11 +424,16 @@ def judged(
     source: str | None,
     interrupted: bool,
     draws: dict[str, Any],
+    error: str | None = None,
 ) -> RunOutcome:
-    """Check the scenario's oracles on ``record`` and judge the run (sim or live)."""
+    """Check the scenario's oracles on ``record`` and judge the run (sim or live). A run
+    whose runtime under test failed (``error``) is an "error" whatever the oracles say: their
+    verdicts are kept for reading, but a crash is neither a reproduction nor a pass."""
     policy: Policy = record.policy  # type: ignore[assignment]
     verdicts = check(record, scenario.oracle_names)
     outcome, expected, deciding = judge(scenario, policy, verdicts)
+    if error is not None:
+        outcome = "error"
     return RunOutcome(
         scenario=scenario.name,
         policy=policy,
@@ -441,4 +451,5 @@ def judged(
         source=source,
         interrupted=interrupted,
         draws=draws,
+        error=error,
     )

@@ -49,7 +49,7 @@ from harness._watchdog import is_over_budget, wall_watchdog
 from harness.adapter import RuntimeContext, ServerParams, Task, load_factory
 from harness.chaos_random import ChaosRandom
 from harness.clock import Clock, LoopClock, ScaledClock
-from harness.errors import RuntimeFailure, ScenarioError
+from harness.errors import ConfigError, RuntimeFailure, ScenarioError
 from harness.oracles import RunRecord
 from harness.oracles.record import BLACK_BOX_EVIDENCE
 from harness.runtime.config import RuntimeConfig
@@ -102,6 +102,14 @@ class _World:
     answers: dict[str, dict[str, Any]] = field(default_factory=dict)
     leaked: list[str] = field(default_factory=list)
     servers: dict[str, ServerParams] = field(default_factory=dict)
+    # The first way the runtime failed outside its answers (the run's outcome is then "error").
+    error: str | None = None
+    # The scenario file, to name in an error.
+    source: str | None = None
+
+    def failed(self, why: str) -> None:
+        if self.error is None:
+            self.error = why
 
     @property
     def clock(self) -> Clock:
@@ -142,7 +150,13 @@ class _World:
 
 
 def _world(
-    scenario: Scenario, policy: Policy, config: RuntimeConfig, *, clock: Clock, seed: int
+    scenario: Scenario,
+    policy: Policy,
+    config: RuntimeConfig,
+    *,
+    clock: Clock,
+    seed: int,
+    source: str | None,
 ) -> _World:
     rig = Rig.build(
         config,
@@ -150,7 +164,8 @@ def _world(
         rng=ChaosRandom(seed),
         capture_journal=scenario.runtime.capture_content,
     )
-    return _World(scenario, policy, rig)
+    located = source if source and source.endswith((".yaml", ".yml")) else None
+    return _World(scenario, policy, rig, source=located)
 
 
 # -- doing the work ----------------------------------------------------------------------------
@@ -178,10 +193,29 @@ async def _do_tasks(world: _World, tasks: list[Task], run: Runner) -> None:
             await run(task, slot)
         finally:
             slot["ended"] = clock.now()
+            if slot["stop"] == "error":
+                world.failed(_task_error(task, slot))
 
     async with world.rig.llm_faults(), anyio.create_task_group() as tg:
         for task in tasks:
             tg.start_soon(one, task)
+
+
+def _task_error(task: Task, slot: dict[str, Any]) -> str:
+    """Where and how a task failed, in one line: the exception and the line that raised it,
+    or the agent process's exit and the last line of its stderr."""
+    why = f"task {task.name}: {slot.get('error_type', '')}{': ' if 'error_type' in slot else ''}"
+    why += str(slot.get("error"))
+    if slot.get("raised_at"):
+        why += f" (raised at {slot['raised_at']})"
+    tail = [line for line in slot.get("stderr_tail") or [] if line.strip()]
+    if tail:
+        why += f"; its stderr ended: {tail[-1].strip()[:200]}"
+    return why
+
+
+class _NotRun(Exception):
+    """The runtime under test could not be started: the message says where and why."""
 
 
 def _failure(exc: BaseException) -> dict[str, Any]:
@@ -202,16 +236,22 @@ async def _adapter(world: _World, ctx: RuntimeContext) -> AsyncIterator[Runner]:
     """The scenario's factory, its runtime, and a runner of tasks on it; closed on the way out."""
     spec = world.scenario.runtime.adapter
     assert spec is not None
-    factory = load_factory(spec)
+    try:
+        factory = load_factory(spec)
+    except ConfigError as exc:
+        where = f"{world.source}: " if world.source else ""
+        raise _NotRun(f"{where}runtime.adapter {spec}: {exc.message}") from None
     try:
         runtime = await factory(ctx)
     except Exception as exc:
-        raise RuntimeFailure(
+        at = _failure(exc)["raised_at"]
+        raise _NotRun(
             f"runtime.adapter {spec}: the factory raised {type(exc).__name__}: {exc}"
-        ) from exc
+            + (f" (raised at {at})" if at else "")
+        ) from None
     for method in ("run", "aclose"):
         if not callable(getattr(runtime, method, None)):
-            raise RuntimeFailure(
+            raise _NotRun(
                 f"runtime.adapter {spec}: the factory returned {type(runtime).__name__}, "
                 f"which has no {method}() (see harness.adapter.AgentRuntime)"
             )
@@ -234,7 +274,11 @@ async def _adapter(world: _World, ctx: RuntimeContext) -> AsyncIterator[Runner]:
             try:
                 await runtime.aclose()
             except Exception as exc:
-                world.answers.setdefault("aclose", {"agent": None, **_failure(exc)})
+                closing = world.answers.setdefault("aclose", {"agent": None, **_failure(exc)})
+                world.failed(
+                    f"runtime.adapter {spec}: aclose() raised {closing['error_type']}: "
+                    f"{closing['error']} (raised at {closing['raised_at']})"
+                )
 
 
 def _open_connections(world: _World) -> list[str]:
@@ -268,9 +312,8 @@ def run_user_sim(
     config = sim_config(scenario, policy)
     spec = scenario.runtime.adapter
     assert spec is not None
-    _check_factory(spec, source)
     clock = LoopClock()
-    world = _world(scenario, policy, config, clock=clock, seed=seed)
+    world = _world(scenario, policy, config, clock=clock, seed=seed, source=source)
     fake_api = world.rig.fake_api
     assert fake_api is not None
     box: dict[str, list[str]] = {}
@@ -297,6 +340,8 @@ def run_user_sim(
                     box["real_world"] = found
                     async with _adapter(world, ctx) as run:
                         await _do_tasks(world, tasks_of(scenario), run)
+            except _NotRun as exc:
+                world.failed(str(exc))
             finally:
                 with anyio.CancelScope(shield=True):
                     await client.close()
@@ -323,7 +368,9 @@ def run_user_sim(
     record = world.record(
         mode="sim", seed=seed, trace=drive.trace, hung=drive.hung, pending=drive.pending
     )
-    return drive.judged(scenario, record, strategy=strategy, source=source, draws=draws or {})
+    return drive.judged(
+        scenario, record, strategy=strategy, source=source, draws=draws or {}, error=world.error
+    )
 
 
 @contextlib.contextmanager
@@ -373,19 +420,6 @@ def _real_world_audit(loop: asyncio.AbstractEventLoop) -> Iterator[list[str]]:
 
 _STDLIB = str(Path(threading.__file__).parent)
 _HARNESS = str(Path(__file__).parents[1])
-
-
-def _check_factory(spec: str, source: str | None) -> None:
-    """Import the adapter's factory before the run starts: a bad one is bad input, named with
-    the scenario file."""
-    from harness.errors import ConfigError
-
-    try:
-        load_factory(spec)
-    except ConfigError as exc:
-        if source is None or not source.endswith((".yaml", ".yml")):
-            raise
-        raise ScenarioError(exc.message, path=source, field=exc.field, value=spec) from None
 
 
 def _in_process_http(fake_api: FakeAnthropic) -> Any:
@@ -438,10 +472,8 @@ def run_user_live(
         for name, s in config.servers.items()
     }
     config = config.model_copy(update={"servers": servers})
-    if scenario.runtime.adapter is not None:
-        _check_factory(scenario.runtime.adapter, source)
     clock = ScaledClock(scale, held=True)
-    world = _world(scenario, policy, config, clock=clock, seed=seed)
+    world = _world(scenario, policy, config, clock=clock, seed=seed, source=source)
     rig, fake_api = world.rig, world.rig.fake_api
     assert fake_api is not None
     exporter = InMemorySpanExporter()
@@ -528,6 +560,7 @@ def run_user_live(
         source=source,
         interrupted=interrupted,
         draws=draws or {},
+        error=world.error,
     )
 
 
@@ -558,6 +591,8 @@ async def _live_adapter(world: _World, base_url: str, seed: int) -> None:
     try:
         async with _adapter(world, ctx) as run:
             await _do_tasks(world, tasks_of(scenario), run)
+    except _NotRun as exc:
+        world.failed(str(exc))
     finally:
         with anyio.CancelScope(shield=True):
             await client.close()
@@ -593,6 +628,9 @@ def _command_runner(world: _World, workdir: Path, base_url: str) -> Runner:
             "HARNESS_CONTEXT_ID": task.context_id or "",
             "HARNESS_SCOPE": task.scope or "",
         }
-        await run_agent_process(argv, env=env, prompt=task.prompt, slot=slot)
+        try:
+            await run_agent_process(argv, env=env, prompt=task.prompt, slot=slot)
+        except RuntimeFailure as exc:  # it did not start
+            slot.update(stop="error", error=str(exc))
 
     return run
