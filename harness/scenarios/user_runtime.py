@@ -281,6 +281,15 @@ async def _adapter(world: _World, ctx: RuntimeContext) -> AsyncIterator[Runner]:
                 )
 
 
+async def _run_adapter(world: _World, ctx: RuntimeContext) -> None:
+    """The scenario's work on its adapter runtime; one that cannot start is the run's error."""
+    try:
+        async with _adapter(world, ctx) as run:
+            await _do_tasks(world, tasks_of(world.scenario), run)
+    except _NotRun as exc:
+        world.failed(str(exc))
+
+
 def _open_connections(world: _World) -> list[str]:
     """Connections to in-memory servers the runtime left open after aclose()."""
     open_: list[str] = []
@@ -338,10 +347,7 @@ def run_user_sim(
             try:
                 with _real_world_audit(asyncio.get_running_loop()) as found:
                     box["real_world"] = found
-                    async with _adapter(world, ctx) as run:
-                        await _do_tasks(world, tasks_of(scenario), run)
-            except _NotRun as exc:
-                world.failed(str(exc))
+                    await _run_adapter(world, ctx)
             finally:
                 with anyio.CancelScope(shield=True):
                     await client.close()
@@ -589,10 +595,7 @@ async def _live_adapter(world: _World, base_url: str, seed: int) -> None:
         options=scenario.user_options(world.policy),
     )
     try:
-        async with _adapter(world, ctx) as run:
-            await _do_tasks(world, tasks_of(scenario), run)
-    except _NotRun as exc:
-        world.failed(str(exc))
+        await _run_adapter(world, ctx)
     finally:
         with anyio.CancelScope(shield=True):
             await client.close()
