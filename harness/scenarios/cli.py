@@ -246,7 +246,8 @@ def run_cmd(
     first, under buggy and under fixed (as Hypothesis replays its example database: a stored
     seed that holds under fixed proves the fix), then seed 0. Exit status 0 when every run
     met its expectation (bug reproduced under buggy, held under fixed), 1 when one did not
-    (or was inconclusive), 2 on bad input, 130 when interrupted.
+    (or was inconclusive, or the runtime under test failed: "error"), 2 on bad input, 130 when
+    interrupted.
     """
     if not targets and not run_all:
         raise click.UsageError("name a scenario (or a file), or pass --all")
