@@ -30,6 +30,7 @@ MODULES: tuple[str, ...] = (
     "fake_api",
     "fake_mcp",
     "runtime",
+    "adapter",
     "proxy",
     "interposer",
     "sim_loop",

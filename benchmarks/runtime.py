@@ -45,12 +45,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from benchmarks._alternate import alternate_async, per_round_ratio
 from benchmarks._figures import Figure, make
+from fake_servers.anthropic import FakeAnthropic, ModelScript
 from fake_servers.mcp import build_server
 from harness.chaos_random import ChaosRandom
 from harness.runtime.agent import AgentSpec
 from harness.runtime.config import RuntimeConfig
 from harness.runtime.host import ServerSpec
-from harness.runtime.runtime import Runtime
+from harness.runtime.runtime import Runtime, client_options
 from harness.telemetry.current_span import CurrentSpan
 from harness.telemetry.routing import SpanSink, install_router
 
@@ -74,14 +75,16 @@ async def _measure(
     calls: int, rounds: int, exporter: InMemorySpanExporter, sides: tuple[str, ...]
 ) -> dict[str, list[float]]:
     fake = build_server("ssh")
-    config = RuntimeConfig.model_validate(
-        {"api": {"fake_script": {"agents": {"main": {"turns": [{"text": "unused"}]}}}}}
-    )
+    config = RuntimeConfig()
+    # The API is not called here: an in-process fake stands for it.
+    script = ModelScript.model_validate({"agents": {"main": {"turns": [{"text": "unused"}]}}})
+    api = FakeAnthropic(script).async_client(**client_options(config.api))
     spec = AgentSpec(name="bench")
     tracer = trace.get_tracer("harness.runtime")
     async with (
         Client(fake.server, mode="legacy", cache=None) as client,
-        Runtime(config, server_specs=[ServerSpec("ssh", instance=fake.server)]) as rt,
+        api,
+        Runtime(config, client=api, servers=[ServerSpec("ssh", instance=fake.server)]) as rt,
     ):
         await client.list_tools()
         await rt.host.list_tools()

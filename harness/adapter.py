@@ -47,7 +47,7 @@ time, concurrently), then ``await runtime.aclose()``, also when the run fails or
 In sim mode everything your runtime does must be asyncio on the running loop: a worker thread
 or a real socket would tie a virtual-time run to real time. Run such a runtime with
 ``--mode live``. Any agent *process* (any language) stands in with ``runtime: {command: [...]}``
-in live mode instead; see ``harness.scenarios.rig``.
+in live mode instead; see ``harness.scenarios.user_runtime``.
 """
 
 from __future__ import annotations

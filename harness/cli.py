@@ -31,7 +31,7 @@ __all__ = ["main"]
 _COMMANDS: dict[str, tuple[str, str, str]] = {
     "bench": ("harness.bench", "bench", "Run every benchmark and print one table of figures."),
     "agent": (
-        "harness.runtime.cli",
+        "harness.scenarios.agent_cli",
         "agent",
         "Run the agent runtime under test from a config file.",
     ),

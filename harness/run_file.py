@@ -23,7 +23,10 @@ __all__ = ["MAX_SEED", "RUN_FILE", "Outcome", "RunFile", "VerdictRecord", "read_
 RUN_FILE = "run.json"
 MAX_SEED = 2**63 - 1
 
-Outcome = Literal["reproduced", "held", "unexpected", "inconclusive", "interrupted"]
+# "error": the runtime under test could not be run or failed outside its answers (an adapter
+# that does not import, a factory or run() that raises, an agent process that exits non-zero,
+# writes what is not text, or hangs): never a reproduction, never a pass.
+Outcome = Literal["reproduced", "held", "unexpected", "inconclusive", "interrupted", "error"]
 
 
 class VerdictRecord(BaseModel):
@@ -52,6 +55,7 @@ class RunFile(BaseModel):
     met: bool | None = None
     deciding_oracle: str | None = None
     explanation: str | None = None
+    error: str | None = None
     oracles: list[VerdictRecord]
     virtual_s: float = 0.0
     wall_s: float = 0.0

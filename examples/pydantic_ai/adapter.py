@@ -29,7 +29,7 @@ from fastmcp.client.transports import (
     StreamableHttpTransport,
 )
 from fastmcp.client.transports.base import SessionKwargs, TransportOptions
-from mcp import ClientSession
+from mcp import ClientSession, MCPError
 from pydantic_ai import Agent, RunContext
 from pydantic_ai.capabilities import ProcessHistory
 from pydantic_ai.mcp import CallToolFunc, MCPToolset, ToolResult
@@ -207,7 +207,12 @@ class PydanticAIRuntime:
 
     async def run(self, task: Task) -> str:
         deps = TaskDeps(context_id=task.context_id, scope=task.scope)
-        result = await self._agent(task.agent).run(task.prompt, deps=deps)
+        try:
+            result = await self._agent(task.agent).run(task.prompt, deps=deps)
+        except MCPError as exc:
+            # tool_error_behavior "error": a tool's failure ends the run, and the application
+            # tells its user so. Any other exception is a crash the harness reports as such.
+            return f"The run failed: {exc}"
         return result.output
 
     async def aclose(self) -> None:

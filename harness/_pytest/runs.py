@@ -94,6 +94,8 @@ def describe(run: RunOutcome) -> str:
         f"{run.record.mode}",
         f"outcome: {run.outcome} (expected {run.expected})",
     ]
+    if run.error is not None:
+        lines.append(f"error: {run.error}")
     if run.deciding is not None:
         verdict = run.deciding.status
         lines.append(f"deciding oracle: {run.deciding.name} ({verdict})")

@@ -89,7 +89,9 @@ def explore(
 
     Seeds stored in the failure database for this scenario run first. Every failing seed is
     run twice: a different outcome is a harness nondeterminism defect (exit 3). Under
-    ``--policy fixed`` any failure means the fix does not hold (exit 1); otherwise exit 0.
+    ``--policy fixed`` any failure means the fix does not hold (exit 1); a run whose runtime
+    under test failed (outcome "error") is neither a hit nor a pass, and exits 1 too; otherwise
+    exit 0.
     Ctrl-C stops the workers, reports the runs finished so far and exits 130.
     """
     from harness._files import check_writable_dir
@@ -207,7 +209,9 @@ def _explore(
             f"nondeterminism: {len(report.nondeterministic)} failing seed(s) gave a different "
             f"outcome when re-run with the same seed (both runs kept under {where})"
         )
-    failed = (policy == "fixed" and report.failures) or report.storage_error is not None
+    failed = (
+        (policy == "fixed" and report.failures) or report.errors or report.storage_error is not None
+    )
     raise SystemExit(1 if failed else 0)
 
 
@@ -299,6 +303,11 @@ def _print_report(report: ExploreReport, db: object) -> None:
         f"runs {report.runs}{budget}   failures {report.failures}   hit rate "
         f"{_percent(report.hit_rate)} (95 % CI {_percent(low)} - {_percent(high)})"
     )
+    if report.errors:
+        console.print(
+            f"[bold red]errors {report.errors}[/] (the runtime under test failed; neither hits "
+            f"nor passes): {_plain(report.first_error)}"
+        )
     if report.first_failing_seed is not None:
         console.print(f"first failing seed: {report.first_failing_seed}")
     for sig in report.signatures:

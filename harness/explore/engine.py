@@ -75,6 +75,9 @@ class ExploreReport:
     requested: int
     runs: int = 0
     failures: int = 0
+    # Runs whose runtime under test failed (outcome "error"): out of the hit rate both ways.
+    errors: int = 0
+    first_error: str | None = None
     first_failing_seed: int | None = None
     failing_seeds: list[int] = field(default_factory=list)
     signatures: list[Signature] = field(default_factory=list)
@@ -89,12 +92,17 @@ class ExploreReport:
     storage_error: str | None = None
 
     @property
+    def judged(self) -> int:
+        """Runs the oracles judged: every run but the errors."""
+        return self.runs - self.errors
+
+    @property
     def hit_rate(self) -> float:
-        return self.failures / self.runs if self.runs else 0.0
+        return self.failures / self.judged if self.judged else 0.0
 
     @property
     def ci95(self) -> tuple[float, float]:
-        return wilson_interval(self.failures, self.runs)
+        return wilson_interval(self.failures, self.judged)
 
     @property
     def runs_per_s(self) -> float:
@@ -112,6 +120,8 @@ class ExploreReport:
             "requested": self.requested,
             "runs": self.runs,
             "failures": self.failures,
+            "errors": self.errors,
+            "first_error": self.first_error,
             "hit_rate": self.hit_rate,
             "ci95": [low, high],
             "first_failing_seed": self.first_failing_seed,
@@ -181,6 +191,10 @@ def explore(
     try:
         for result in results:
             report.runs += 1
+            if result.error is not None:
+                report.errors += 1
+                if report.first_error is None:
+                    report.first_error = f"seed {result.seed}: {result.error}"
             if result.failed:
                 failing.append(result)
                 if result.nondeterministic is not None:
@@ -240,7 +254,7 @@ def _replay_db(report: ExploreReport, runner: SeedRunner, db: FailureDB) -> None
         report.replayed.append(
             {"seed": seed, "fails": result.failed, "signature": result.signature}
         )
-        if not result.failed:
+        if not result.failed and result.error is None:
             passing.append(seed)
         if result.nondeterministic is not None:
             report.nondeterministic.append(

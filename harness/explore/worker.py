@@ -43,6 +43,8 @@ class SeedResult:
     signature: str | None = None
     explanation: str | None = None
     outcome: str = "held"
+    # The runtime under test failed (outcome "error"): neither a hit nor a pass.
+    error: str | None = None
     # Set when the re-run of a failing seed differed: where both runs were written.
     nondeterministic: str | None = None
     difference: str | None = None
@@ -59,6 +61,8 @@ class SeedRunner:
 
     def run(self, seed: int) -> SeedResult:
         first = self._run(seed)
+        if first.outcome == "error":
+            return SeedResult(seed=seed, failed=False, outcome="error", error=first.error)
         deciding = deciding_failure(first.verdicts, self.scenario.expect.buggy)
         if deciding is None and not first.record.hung:
             return SeedResult(seed=seed, failed=False, outcome=first.outcome)

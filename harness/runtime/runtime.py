@@ -1,21 +1,21 @@
-"""``Runtime``: assembles the runtime under test from a ``RuntimeConfig`` and runs it.
+"""``Runtime``: the reference agent runtime, assembled from a ``RuntimeConfig`` and run.
 
-It owns the API client, the shared ``MCPHostManager``, the compactor and the scope policy, runs
-the main agent and the scheduled tasks concurrently on the injected clock, and closes every
-connection (and subprocess) on the way out, faults and cancellation included.
+It is given what a real deployment has: an ``anthropic.AsyncAnthropic`` client, the MCP servers
+to reach (``ServerSpec``: a command, a URL or an in-process server, with a transport wrapper),
+a clock and its config. It owns the shared ``MCPHostManager``, the compactor and the scope
+policy, runs the main agent and the scheduled tasks concurrently on the clock, and closes every
+connection (and subprocess) on the way out, faults and cancellation included. It builds no world
+of its own: the fake API, fake servers, fault wiring and secrets are the rig's
+(``harness.scenarios.rig``), which hands them over as a deployment would.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import tempfile
-from contextlib import AsyncExitStack
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anthropic
 import anyio
@@ -23,28 +23,27 @@ from opentelemetry import metrics, trace
 
 from harness.chaos_random import ChaosRandom
 from harness.clock import Clock, LoopClock
-from harness.errors import ConfigError
 from harness.runtime.agent import AgentResult, AgentRunner, AgentSpec
 from harness.runtime.compaction import CompactionSettings, Compactor
-from harness.runtime.config import RuntimeConfig
+from harness.runtime.config import ApiConfig, RuntimeConfig
 from harness.runtime.events import RuntimeEvents
-from harness.runtime.faults import RuntimeFaults
 from harness.runtime.host import ConnectionKnobs, MCPHostManager, ServerSpec
 from harness.runtime.persistence import ThreadStore
 from harness.runtime.scope import ScopePolicy
 from harness.telemetry.redact import Redactor
 
-if TYPE_CHECKING:
-    from fake_servers.anthropic import FakeAnthropic
-    from fake_servers.mcp import FakeServer
-
-__all__ = ["RunResult", "Runtime"]
+__all__ = ["RunResult", "Runtime", "client_options"]
 
 # The runtime makes the one `chat {model}` span per request itself (GenAI semconv name) and
 # propagates its trace context; the SDK's own call span would count every request twice.
 _OWN_LLM_SPANS: Any = {"traces": False, "propagation": False}
-# Clients are built with max_retries=0 (see _build_client): the AgentRunner retries API requests
-# itself with seeded jitter on the run's clock; the configured budget goes to it.
+
+
+def client_options(api: ApiConfig) -> dict[str, Any]:
+    """The ``AsyncAnthropic`` options the runtime's client needs: no SDK retries (the
+    AgentRunner retries API requests itself with seeded jitter on the run's clock; the
+    configured budget goes to it), the configured request timeout, and no SDK spans."""
+    return {"max_retries": 0, "timeout": api.timeout, "open_telemetry": _OWN_LLM_SPANS}
 
 
 @dataclass(slots=True)
@@ -60,25 +59,27 @@ class RunResult:
 
 
 class Runtime:
-    """The runtime under test. Use as ``async with Runtime(config) as rt: await rt.run()``."""
+    """The runtime under test. Use as ``async with Runtime(config, client=..., servers=...) as
+    rt: await rt.run()``."""
 
     def __init__(
         self,
         config: RuntimeConfig,
         *,
-        client: anthropic.AsyncAnthropic | None = None,
-        server_specs: list[ServerSpec] | None = None,
+        client: anthropic.AsyncAnthropic,
+        servers: Sequence[ServerSpec] = (),
         clock: Clock | None = None,
         rng: ChaosRandom | None = None,
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: metrics.MeterProvider | None = None,
         time_scale: float = 1.0,
-        workdir: Path | None = None,
+        secrets: Callable[[], Iterable[str]] = tuple,
     ) -> None:
-        """``time_scale`` is the real length of one scenario second (live mode); the injected
-        ``clock`` must agree with it (``ScaledClock(time_scale)``). Subprocess servers keep
-        their scripts, event logs and spans in ``workdir`` (default: a temporary directory
-        removed on exit)."""
+        """``client`` is used as given (build it with ``client_options(config.api)``) and
+        stays open: whoever made it closes it. ``servers`` are the MCP servers the agents
+        reach. ``time_scale`` is the real length of one scenario second (live mode); the
+        ``clock`` must agree with it (``ScaledClock(time_scale)``). ``secrets`` returns the
+        values the runtime's spans and events must never carry (read when redacting)."""
         self.config = config
         self.time_scale = time_scale
         self._clock = clock or LoopClock()
@@ -97,175 +98,11 @@ class Runtime:
             thread_compaction=policies.thread_compaction,
             keep_entries=config.compaction.keep_last,
         )
-        self.fake_api: FakeAnthropic | None = None
-        self.fake_servers: dict[str, FakeServer] = {}
-        self._server_rngs: dict[str, ChaosRandom] = {}
-        self._server_seeds: dict[str, int] = {}
-        self._events_files: dict[str, Path] = {}
-        self.spans_files: dict[str, Path] = {}
-        self._stack = AsyncExitStack()
-        self._workdir: Path | None = workdir
         self._client = client
-        self._owns_client = client is None
-        self._extra_specs = server_specs or []
+        self._specs = list(servers)
+        self._secrets = secrets
         self._host: MCPHostManager | None = None
         self._runner: AgentRunner | None = None
-        self.faults = RuntimeFaults(
-            config.faults,
-            clock=self._clock,
-            rng=self._rng.fork("faults"),
-            time_scale=time_scale,
-            tracer_provider=tracer_provider,
-        )
-
-    # -- assembly --------------------------------------------------------------------------
-    async def _build_client(self) -> anthropic.AsyncAnthropic:
-        api = self.config.api
-        if api.fake_script is not None:
-            from fake_servers.anthropic import FakeAnthropic, Journal, ModelScript
-
-            script = (
-                ModelScript.model_validate(api.fake_script)
-                if isinstance(api.fake_script, dict)
-                else ModelScript.load(api.fake_script)
-            )
-            self.fake_api = FakeAnthropic(
-                script,
-                rng=self._rng.fork("fake-anthropic"),
-                clock=self._clock,
-                # Message texts in the journal when asked (oracles that read texts need them).
-                journal=Journal(capture_content=self.config.capture_content),
-                tracer_provider=self._tracer_provider,
-            )
-            if not api.loopback:
-                return self.fake_api.async_client(
-                    max_retries=0, timeout=api.timeout, open_telemetry=_OWN_LLM_SPANS
-                )
-            base_url = await self._stack.enter_async_context(self.fake_api.serve())
-            # The fake accepts any key; a fixed one keeps real keys out of this path.
-            return anthropic.AsyncAnthropic(
-                api_key="sk-harness-fake",
-                base_url=base_url,
-                max_retries=0,
-                timeout=api.timeout,
-                open_telemetry=_OWN_LLM_SPANS,
-            )
-        key = os.environ.get(api.api_key_env)
-        if not key:
-            raise ConfigError(
-                f"the API key variable {api.api_key_env} is not set",
-                field="api.api_key_env",
-            )
-        return anthropic.AsyncAnthropic(
-            api_key=key,
-            base_url=api.base_url,
-            max_retries=0,
-            timeout=api.timeout,
-            open_telemetry=_OWN_LLM_SPANS,
-        )
-
-    def _workdir_path(self) -> Path:
-        if self._workdir is None:
-            self._workdir = Path(
-                self._stack.enter_context(tempfile.TemporaryDirectory(prefix="harness-"))
-            )
-        return self._workdir
-
-    async def _build_specs(self) -> list[ServerSpec]:
-        from mcp import StdioServerParameters
-
-        specs: list[ServerSpec] = []
-        for name, server in self.config.servers.items():
-            timeout = server.timeout
-            if server.fake is not None:
-                specs.append(await self._fake_spec(name, server, timeout))
-            elif server.command is not None:
-                params = StdioServerParameters(
-                    command=server.command[0], args=server.command[1:], env=server.env
-                )
-                params = self.faults.interposed(params, name, workdir=self._workdir_path())
-                specs.append(ServerSpec(name, command=params, timeout=timeout))
-            else:
-                assert server.url is not None
-                specs.append(await self._url_spec(name, server.url, server, timeout))
-        # Per-tool timeouts ride on the spec, whatever built it.
-        specs = [
-            replace(spec, tool_timeouts=self.config.servers[spec.name].tool_timeouts)
-            for spec in specs
-        ]
-        return [*specs, *self._extra_specs]
-
-    async def _url_spec(
-        self, name: str, url: str, server: Any, timeout: float | None
-    ) -> ServerSpec:
-        # Behind the proxy the toxics act on its sockets; frame faults stay on the transport.
-        if server.proxy:
-            url = await self.faults.proxied(url, name, stack=self._stack)
-        wrap = self.faults.wrap(name, skip_toxics=server.proxy)
-        return ServerSpec(name, url=url, timeout=timeout, wrap=wrap)
-
-    async def _fake_spec(self, name: str, server: Any, timeout: float | None) -> ServerSpec:
-        from fake_servers.mcp import ServerScript, build_server, serve_http, stdio_parameters
-
-        assert server.fake is not None
-        script: ServerScript | None = None
-        if isinstance(server.script, dict):
-            script = ServerScript.model_validate(server.script)
-        elif server.script is not None:
-            script = ServerScript.load(server.script)
-        rng = self._rng.fork(f"fake-mcp-{name}")
-        self._server_rngs[name] = rng
-        if server.transport == "stdio":
-            work = self._workdir_path()
-            script_path: str | None = None
-            if script is not None:
-                script_file = work / f"{name}.script.json"
-                script_file.write_text(json.dumps(script.model_dump(mode="json")))
-                script_path = str(script_file)
-            self._server_seeds[name] = seed = rng.getrandbits(31)
-            self._events_files[name] = work / f"{name}.events.jsonl"
-            self.spans_files[name] = work / f"{name}.spans.jsonl"
-            params = stdio_parameters(
-                server.fake,
-                script=script_path,
-                events=self._events_files[name],
-                spans=self.spans_files[name],
-                seed=seed,
-                chat_fixture=server.chat_fixture,
-                extra_args=["--time-scale", repr(self.time_scale)],
-            )
-            params = self.faults.interposed(params, name, workdir=work)
-            return ServerSpec(name, command=params, timeout=timeout)
-        fake = build_server(
-            server.fake,
-            script=script,
-            clock=self._clock,
-            rng=rng,
-            chat_fixture=server.chat_fixture,
-            tracer_provider=self._tracer_provider,
-        )
-        self.fake_servers[name] = fake
-        if server.transport == "http":
-            url = await self._stack.enter_async_context(serve_http(fake))
-            return await self._url_spec(name, url, server, timeout)
-        return ServerSpec(name, instance=fake.server, timeout=timeout, wrap=self.faults.wrap(name))
-
-    def server_events(self) -> dict[str, list[dict[str, Any]]]:
-        """Each fake server's own event log (in memory, or read back from a subprocess's file)."""
-        out: dict[str, list[dict[str, Any]]] = {
-            name: [e.to_json() for e in fake.events.events]
-            for name, fake in self.fake_servers.items()
-        }
-        for name, path in self._events_files.items():
-            rows: list[dict[str, Any]] = []
-            if path.exists():
-                for line in path.read_text(encoding="utf-8").splitlines():
-                    try:
-                        rows.append(json.loads(line))
-                    except ValueError:
-                        continue  # a line cut short by a killed process
-            out[name] = rows
-        return out
 
     def _scoped_servers(self) -> frozenset[str]:
         return frozenset(
@@ -274,17 +111,8 @@ class Runtime:
 
     async def __aenter__(self) -> Runtime:
         config = self.config
-        await self._stack.__aenter__()
-        try:
-            specs = await self._build_specs()
-            self.spans_files.update(self.faults.spans_files)
-            if self._client is None:
-                self._client = await self._build_client()
-        except BaseException:
-            await self._stack.aclose()
-            raise
         self._host = MCPHostManager(
-            specs,
+            self._specs,
             policy=config.policies.reconnect,
             knobs=ConnectionKnobs.from_policies(config.policies),
             clock=self._clock,
@@ -294,6 +122,15 @@ class Runtime:
             time_scale=self.time_scale,
         )
         await self._host.__aenter__()
+        try:
+            self._runner = self._agent_runner(self._host)
+        except BaseException as exc:
+            await self._host.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    def _agent_runner(self, host: MCPHostManager) -> AgentRunner:
+        config = self.config
         policies = config.policies
         compactor = Compactor(
             CompactionSettings(
@@ -307,9 +144,9 @@ class Runtime:
             tracer_provider=self._tracer_provider,
             meter_provider=self._meter_provider,
         )
-        self._runner = AgentRunner(
+        return AgentRunner(
             client=self._client,
-            host=self._host,
+            host=host,
             compactor=compactor,
             scope=ScopePolicy(
                 config.policies.default_query_scope, scoped_servers=self._scoped_servers()
@@ -324,7 +161,7 @@ class Runtime:
             max_retries=config.api.max_retries,
             strict_conversation=policies.history_checks == "strict",
             capture_content=config.capture_content,
-            redact=Redactor(self._known_secrets),
+            redact=Redactor(self._secrets),
             compactor_agent=config.compaction.agent,
             context_measure=policies.context_measure,
             thinking_budget=config.thinking.budget_tokens if config.thinking else None,
@@ -335,7 +172,6 @@ class Runtime:
             tracer_provider=self._tracer_provider,
             meter_provider=self._meter_provider,
         )
-        return self
 
     async def __aexit__(
         self,
@@ -343,38 +179,10 @@ class Runtime:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
-            if self._host is not None:
-                # Closing the connections is shielded inside; the task group must be exited
-                # from this task's own scope, so no extra scope around it.
-                await self._host.__aexit__(exc_type, exc, tb)
-        finally:
-            with anyio.CancelScope(shield=True):
-                if self._client is not None and self._owns_client:
-                    await self._client.close()
-            # Not under the shield: the stack holds servers with task groups of their own,
-            # whose cancel scopes must be exited in order; each shields its own shutdown.
-            await self._stack.aclose()
-
-    def secret_values(self) -> list[str]:
-        """Every value the in-memory fake vaults can hand out (for the telemetry oracle)."""
-        from fake_servers.mcp.vault import SECRET_NAMES, secret_value
-
-        values = [
-            secret_value(self._server_rngs[name], secret)
-            for name, fake in self.fake_servers.items()
-            if fake.name == "vault"
-            for secret in SECRET_NAMES
-        ]
-        for name, seed in self._server_seeds.items():
-            if self.config.servers[name].fake == "vault":
-                values += [secret_value(ChaosRandom(seed), s) for s in SECRET_NAMES]
-        return values
-
-    def _known_secrets(self) -> list[str]:
-        # The fake vaults' values, and the API key when one is read from the environment.
-        key = os.environ.get(self.config.api.api_key_env) if self.config.api.base_url else None
-        return [*self.secret_values(), *([key] if key else [])]
+        if self._host is not None:
+            # Closing the connections is shielded inside; the task group must be exited
+            # from this task's own scope, so no extra scope around it.
+            await self._host.__aexit__(exc_type, exc, tb)
 
     @property
     def host(self) -> MCPHostManager:
@@ -403,8 +211,15 @@ class Runtime:
         assert self._runner is not None, "Runtime used outside 'async with'"
         return await self._runner.run(spec, prompt)
 
-    async def run(self, prompt: str | None = None) -> RunResult:
-        """Run the main agent (if there is a prompt) and every scheduled task, concurrently."""
+    async def run(
+        self,
+        prompt: str | None = None,
+        *,
+        faults: Callable[[anyio.abc.TaskGroup], Awaitable[None]] | None = None,
+    ) -> RunResult:
+        """Run the main agent (if there is a prompt) and every scheduled task, concurrently.
+        ``faults`` starts the run's planned faults in the task group given (the rig's); the
+        group and the config's interrupts end with the run: later ones never fire."""
         prompt = prompt if prompt is not None else self.config.prompt
         result = RunResult(main=None)
         # The runs in progress, which an interrupt ends.
@@ -440,18 +255,17 @@ class Runtime:
                 spec = dataclasses.replace(spec, thread=task.thread)
             result.tasks[task.name] = await interruptible(spec, task.prompt)
 
-        async with anyio.create_task_group() as faults:
-            if self.fake_api is not None:
-                await self.faults.inject_llm(self.fake_api, faults)
-            await self.faults.inject_cancels(self.host.calls, faults)
+        async with anyio.create_task_group() as background:
+            if faults is not None:
+                await faults(background)
             async with anyio.create_task_group() as tg:
                 if prompt is not None:
                     tg.start_soon(main)
                 for index in range(len(self.config.scheduled)):
                     tg.start_soon(scheduled, index)
                 for stop in self.config.interrupts:
-                    faults.start_soon(interrupt, stop.at)
+                    background.start_soon(interrupt, stop.at)
             # Faults and interrupts planned for later than the run's end never fire.
-            faults.cancel_scope.cancel()
+            background.cancel_scope.cancel()
         self.threads.record_final()
         return result

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness._run_clock import on_run_clock
 from harness.oracles import RunRecord
-from harness.runtime.runtime import RunResult, Runtime
+from harness.runtime.runtime import RunResult
 from harness.scenarios.model import Policy, Scenario
+from harness.scenarios.rig import Rig
 from harness.telemetry.otlp_json import flatten
 
 
@@ -17,19 +17,17 @@ def build_record(
     policy: Policy,
     seed: int,
     mode: str,
-    rt: Runtime | None,
+    rig: Rig | None,
     trace: dict[str, Any],
     result: RunResult | None,
     hung: bool,
     pending: list[str],
     leaked: list[str],
-    origin: float | None = None,
-    time_scale: float = 1.0,
 ) -> RunRecord:
     """Everything the oracles and the run directory need: runtime, server and fault events,
-    the fake API's journal, the spans and the result (``rt`` is None when the run was stopped
-    before the runtime existed). ``origin`` (live: the Unix time of the run clock's zero) puts
-    the server processes' and interposers' records on the run's clock."""
+    the fake API's journal, the spans and the result (``rig`` is None when the run was stopped
+    before the reference runtime existed)."""
+    rt = rig.runtime if rig else None
     return RunRecord(
         scenario=scenario.name,
         policy=policy,
@@ -38,20 +36,12 @@ def build_record(
         runtime_events=[{"source": "runtime", **e.to_dict()} for e in rt.events.events]
         if rt
         else [],
-        server_events={
-            name: [
-                on_run_clock({"source": f"mcp:{name}", **e}, origin=origin, scale=time_scale)
-                for e in events
-            ]
-            for name, events in (rt.server_events().items() if rt else [])
-        },
-        fault_events=[{"source": "faults", **e} for e in rt.faults.events(origin=origin)]
-        if rt
-        else [],
-        journal=[r.to_dict() for r in rt.fake_api.journal.records] if rt and rt.fake_api else [],
+        server_events=rig.server_events() if rig else {},
+        fault_events=rig.fault_events() if rig else [],
+        journal=rig.journal() if rig else [],
         spans=flatten(trace),
         result=_with_schedule(scenario, result.to_dict()) if result else {},
-        secrets=rt.secret_values() if rt else [],
+        secrets=rig.secrets() if rig else [],
         hung=hung,
         pending=pending,
         leaked=leaked,

@@ -1,6 +1,6 @@
 """One agent process under test: started, fed, read, ended, and what it left behind.
 
-The rig (``harness.scenarios.rig``) runs ``runtime.command`` once per task through
+The rig (``harness.scenarios.user_runtime``) runs ``runtime.command`` once per task through
 ``run_agent_process``: the prompt on stdin, stdout kept as the answer (bounded), the tail of
 stderr, the exit status; cancelled (the wall budget, Ctrl-C) the process is ended with its whole
 process group and recorded as hung. Server processes it started are tagged through their
@@ -79,15 +79,29 @@ async def run_agent_process(
             with anyio.move_on_after(_TERM_GRACE):
                 await process.aclose()  # its pipes and transport, before the loop closes
         status = process.returncode
+        garbled = _not_text(bytes(stdout))
+        failed = status != 0 or hung or garbled is not None
         slot.update(
             text=stdout.decode("utf-8", errors="replace").strip(),
-            stop="end_turn" if status == 0 and not hung else "error",
-            error=None if status == 0 and not hung else _why(status, hung),
+            stop="error" if failed else "end_turn",
+            error=(_why(status, hung) if status != 0 or hung else garbled) if failed else None,
             exit_status=None if hung else status,
             stderr_tail=stderr.decode("utf-8", errors="replace").splitlines()[-STDERR_TAIL_LINES:],
             hung=hung,
             wall_s=round(time.perf_counter() - started, 3),
         )
+
+
+def _not_text(output: bytes) -> str | None:
+    """Why ``output`` is not an answer (bytes that are not UTF-8 text), or None."""
+    try:
+        output.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return (
+            f"the agent process wrote {len(output)} bytes on stdout that are not UTF-8 text "
+            f"(the first bad byte at offset {exc.start})"
+        )
+    return None
 
 
 def _why(status: int | None, hung: bool) -> str:

@@ -24,6 +24,7 @@ _OUTCOME_STYLE = {
     "unexpected": "bold red",
     "inconclusive": "bold red",
     "interrupted": "bold magenta",
+    "error": "bold red",
 }
 
 
@@ -116,7 +117,7 @@ def _table(outcomes: list[RunOutcome], *, links: bool = False, console: Any = No
             o.policy,
             str(o.seed),  # seeds from the failure database run first, beside --seed
             f"[{_OUTCOME_STYLE[o.outcome]}]{o.outcome}[/]",
-            o.deciding.name if o.deciding else "",
+            "" if o.error else o.deciding.name if o.deciding else "",
             f"{o.virtual_s:.1f} s",
             f"{o.wall_s * 1000:.0f} ms",
         )
@@ -126,6 +127,8 @@ def _table(outcomes: list[RunOutcome], *, links: bool = False, console: Any = No
         # Oracle sentences quote the scenario's own names: shown, never obeyed as markup or
         # terminal control sequences.
         why = escape(printable(o.deciding.explanation)) if o.deciding else ""
+        if o.error:
+            why = f"[bold red]error:[/] {escape(printable(o.error))}"
         console.print(f"[b]{o.scenario}[/b] ({o.policy}): {why}", highlight=False)
         console.print(f"  [dim]{escape(printable(str(o.run_dir)))}[/dim]", highlight=False)
         if links and o.trace_id:
@@ -244,7 +247,8 @@ def run_cmd(
     first, under buggy and under fixed (as Hypothesis replays its example database: a stored
     seed that holds under fixed proves the fix), then seed 0. Exit status 0 when every run
     met its expectation (bug reproduced under buggy, held under fixed), 1 when one did not
-    (or was inconclusive), 2 on bad input, 130 when interrupted.
+    (or was inconclusive, or the runtime under test failed: "error"), 2 on bad input, 130 when
+    interrupted.
     """
     if not targets and not run_all:
         raise click.UsageError("name a scenario (or a file), or pass --all")

@@ -41,6 +41,7 @@ from harness.scenarios._live_setup import children as _children
 from harness.scenarios._live_setup import live_config
 from harness.scenarios._record import build_record
 from harness.scenarios.model import Policy, Scenario
+from harness.scenarios.rig import Rig, reference_runtime
 from harness.scenarios.runner import WATCHDOG_GRACE_S, RunOutcome, judged, run_attributes
 from harness.telemetry import semconv as sc
 from harness.telemetry.components import merge_span_files, regroup_by_service, stamp_resources
@@ -135,13 +136,13 @@ def run_scenario_live(
     ``time_scale`` (``--time-scale``) defaults to the scenario's ``budget.time_scale``, else
     to ``auto_time_scale(scenario)``; one given explicitly or by the scenario must fit the
     scenario's schedule (``check_time_scale``). A scenario whose runtime under test is an
-    adapter or an agent process runs in ``harness.scenarios.rig`` (time scale 1 by default:
+    adapter or an agent process runs in ``harness.scenarios.user_runtime`` (time scale 1 by default:
     that runtime's own timeouts are real seconds)."""
     field = "--time-scale"
     if time_scale is None and scenario.budget.time_scale is not None:
         time_scale, field = scenario.budget.time_scale, "budget.time_scale"
     if scenario.runtime.under_test != "reference":
-        from harness.scenarios.rig import run_user_live
+        from harness.scenarios.user_runtime import run_user_live
 
         if time_scale is not None and not 0 < time_scale <= 10:
             raise ConfigError("must be in (0, 10]", field="--time-scale", value=time_scale)
@@ -186,10 +187,9 @@ def run_scenario_live(
 
     async def scenario_run() -> RunResult | None:
         clock = ScaledClock(time_scale, held=True)
-        async with Runtime(
-            config, clock=clock, rng=rng, time_scale=time_scale, workdir=workdir
-        ) as rt:
-            box["runtime"] = rt
+        async with reference_runtime(config, clock=clock, rng=rng, workdir=workdir) as rig:
+            rt = rig.rt
+            box["rig"] = rig
             started = anyio.Event()
             async with anyio.create_task_group() as watchdog:
 
@@ -217,8 +217,10 @@ def run_scenario_live(
                 box["startup"] = time.perf_counter() - began
                 clock.start()
                 box["origin_ns"] = time.time_ns()
+                # Server processes' and interposers' records go on the run's clock from here.
+                rig.origin = box["origin_ns"] / 1e9
                 started.set()
-                box["result"] = await rt.run()
+                box["result"] = await rig.run()
                 watchdog.cancel_scope.cancel()
             return box.get("result")
 
@@ -240,11 +242,12 @@ def run_scenario_live(
             # Ctrl-C: the runtime has closed its servers on the way out; keep the record.
             interrupted, result = stuck is None, None
         wall = time.perf_counter() - started
-        if "runtime" not in box:
+        if "rig" not in box:
             if stuck is not None:
                 raise RuntimeFailure(f"the run did not start: {stuck}")
             raise KeyboardInterrupt
-        rt: Runtime = box["runtime"]
+        rig: Rig = box["rig"]
+        rt = rig.rt
         if result is None and not interrupted:
             hung = True
             started_agents = {
@@ -267,7 +270,7 @@ def run_scenario_live(
             ]
         spans = exporter.get_finished_spans()
         trace = spans_to_otlp_json(spans) if spans else {"resourceSpans": []}
-        merge_span_files(trace, list(rt.spans_files.values()))
+        merge_span_files(trace, list(rig.spans_files.values()))
         trace = regroup_by_service(scrub_addresses(trace))
         stamped = run_attributes(scenario.name, policy, seed, mode="live", strategy="real")
         stamped[sc.HARNESS_TIME_SCALE] = time_scale
@@ -282,14 +285,12 @@ def run_scenario_live(
             policy=policy,
             seed=seed,
             mode="live",
-            rt=rt,
+            rig=rig,
             trace=trace,
             result=result,
             hung=hung,
             pending=pending,
             leaked=[f"process {pid}" for pid in leaked],
-            origin=box["origin_ns"] / 1e9 if "origin_ns" in box else None,
-            time_scale=time_scale,
         )
         record.time_scale = time_scale
         why = _unfired(scenario, rt, time_scale) if "origin_ns" in box else None

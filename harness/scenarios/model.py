@@ -25,7 +25,7 @@
       buggy: {scope: explicit}
 
 The runtime under test is the reference runtime (``harness.runtime``) unless ``runtime`` names
-another one (``harness.scenarios.rig``)::
+another one (``harness.scenarios.user_runtime``)::
 
     runtime:
       adapter: my_pkg.harness_adapter:create   # a Python runtime in process (sim and live)

@@ -1,124 +1,294 @@
-"""The rig for a runtime under test that is not the harness's own.
+"""The rig: the world a runtime under test runs in, built in one place for every runtime.
 
-A scenario that names ``runtime: {adapter: ...}`` or ``runtime: {command: [...]}`` gets the
-world the reference runtime builds for itself, built here instead and handed over: the fake
-Messages API (its journal), the fake MCP servers (their event records), the fault plan wired in
-front of each server and into the API, the vault's secrets, the spans. Then the runtime does the
-scenario's work (the main agent's prompt at 0, each scheduled task at its time, concurrently),
-and the run is judged from what the rig observed alone: no ``harness.*`` events come from a
-black box, so oracles that need them say "cannot judge".
+What a deployment would hand a runtime, built here and observed from outside: the fake Messages
+API (its journal), the fake MCP servers (their event records), the fault plan wired in front of
+each server and into the API (``harness.scenarios.fault_wiring``), the vaults' secrets and the
+span files of server processes. The reference runtime (``harness.runtime``) gets an API client
+and ``ServerSpec``\\ s from it (``reference_runtime``); a runtime the scenario names gets a
+``RuntimeContext`` with ``ServerParams`` (``server_params``, ``harness.scenarios.user_runtime``).
 
-- **adapter, sim**: the factory runs on the virtual-time loop; the API client talks to the fake
-  through an in-process transport; each server is in memory behind the fault layer.
-- **adapter, live**: the fake API on loopback, each server a subprocess (behind ``harness
-  interpose`` when the plan has faults for it); time is real, scaled by ``--time-scale``
-  (default 1: a runtime's own timeouts are real seconds).
-- **command, live only**: one agent process per task (``harness.scenarios.agent_process``),
-  started in a session of its own with
-  ``ANTHROPIC_BASE_URL``, ``ANTHROPIC_API_KEY`` (no real ``ANTHROPIC_*`` variable passes
-  through), ``HARNESS_MCP_CONFIG`` (a file in the ``mcpServers`` shape, also ``{mcp_config}`` in
-  its arguments), ``HARNESS_PROMPT`` (also on stdin and ``{prompt}``), ``HARNESS_AGENT``,
-  ``HARNESS_TASK``, ``HARNESS_CONTEXT_ID`` and ``HARNESS_SCOPE``; ``{python}`` in the command is
-  the harness's interpreter, and it runs in the harness's directory. Its stdout is the answer; its
-  exit status, the tail of its stderr and a hang (the wall budget) are recorded; server
-  processes it left behind are found by a per-run tag in their environment, recorded and ended.
+How each server is reached follows the config the rig is given (sim mode makes every fake
+server in memory, live mode a stdio subprocess unless the scenario asked for HTTP):
+
+- in memory: the fake ``MCPServer`` in this process, each connection behind the in-process
+  fault layer;
+- stdio: the fake server (or the config's command) as a subprocess, behind ``harness
+  interpose`` when the plan has faults for it; its events and spans go to files in the run's
+  work directory, read back when the run ends;
+- HTTP: a fake served on loopback, or the config's URL; behind the TCP proxy when asked
+  (the toxics act on its sockets), frame faults on the client transport.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import dataclasses
 import json
 import os
-import socket
-import sys
 import tempfile
-import threading
-import time
-import traceback
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+import anthropic
 import anyio
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry import metrics, trace
 
 from harness._run_clock import on_run_clock
-from harness._watchdog import is_over_budget, wall_watchdog
-from harness.adapter import RuntimeContext, ServerParams, Task, load_factory
+from harness.adapter import ServerParams
 from harness.chaos_random import ChaosRandom
 from harness.clock import Clock, LoopClock, ScaledClock
-from harness.errors import RuntimeFailure, ScenarioError
-from harness.oracles import RunRecord
-from harness.oracles.record import BLACK_BOX_EVIDENCE
-from harness.runtime.config import RuntimeConfig, ServerConfig
-from harness.runtime.faults import RuntimeFaults
-from harness.scenarios.agent_process import TAG, orphans, run_agent_process
-from harness.scenarios.model import Policy, Scenario
-from harness.scenarios.runner import (
-    WATCHDOG_GRACE_S,
-    RunOutcome,
-    drive_sim,
-    judged,
-    run_attributes,
-    sim_config,
-)
-from harness.telemetry import semconv as sc
-from harness.telemetry.otlp_json import flatten
+from harness.errors import ConfigError
+from harness.runtime.config import ApiConfig, RuntimeConfig, ServerConfig
+from harness.runtime.host import ServerSpec
+from harness.runtime.runtime import RunResult, Runtime, client_options
+from harness.scenarios.agent_process import TAG
+from harness.scenarios.fault_wiring import RuntimeFaults
 
 if TYPE_CHECKING:
     from fake_servers.anthropic import FakeAnthropic
     from fake_servers.mcp import FakeServer
 
-__all__ = ["BLACK_BOX", "run_user_live", "run_user_sim", "tasks_of"]
+__all__ = ["FAKE_API_KEY", "Rig", "reference_runtime", "server_params"]
 
-# The reference runtime's own events: a runtime under test emits none of them.
-BLACK_BOX = BLACK_BOX_EVIDENCE
-
-_HEARTBEAT_S = 0.05
 # The fake accepts any key; a fixed one keeps real keys out of every run.
 FAKE_API_KEY = "sk-ant-harness-fake"
 
 
-def tasks_of(scenario: Scenario) -> list[Task]:
-    """The scenario's work: the main agent's prompt (if any), then each scheduled task."""
-    rt = scenario.runtime
-    tasks = []
-    if rt.prompt is not None:
-        context = rt.agents[rt.main_agent].context_id
-        tasks.append(Task("main", rt.main_agent, rt.prompt, context_id=context))
-    for t in rt.scheduled:
-        tasks.append(
-            Task(t.name, t.agent, t.prompt, t.context_id, t.scope, scheduled=True, at=t.at)
-        )
-    return tasks
+@dataclass(eq=False)
+class Rig:
+    """What the rig built for one run, and what it observed. Use as ``async with``: what it
+    starts (servers, proxies, the served API, the work directory) closes on the way out."""
 
-
-@dataclass(slots=True)
-class _World:
-    """What the rig built for one run, and what it observed."""
-
-    scenario: Scenario
-    policy: Policy
     clock: Clock
     rng: ChaosRandom
     faults: RuntimeFaults
-    fake_api: FakeAnthropic
-    servers: dict[str, ServerParams] = field(default_factory=dict)
+    fake_api: FakeAnthropic | None
+    tracer_provider: trace.TracerProvider | None = None
+    # Where server processes keep scripts, event logs and spans (default: a temporary
+    # directory, made when first needed and removed on exit).
+    workdir: Path | None = None
     fakes: dict[str, FakeServer] = field(default_factory=dict)
     events_files: dict[str, Path] = field(default_factory=dict)
     spans_files: dict[str, Path] = field(default_factory=dict)
     vault_rngs: list[ChaosRandom] = field(default_factory=list)
-    answers: dict[str, dict[str, Any]] = field(default_factory=dict)
-    leaked: list[str] = field(default_factory=list)
+    # A real API key read from the environment: a secret like the vaults'.
+    api_keys: list[str] = field(default_factory=list)
     # Unix time of the run clock's zero (live): server processes' events are put on it.
     origin: float | None = None
+    # The reference runtime, once ``reference_runtime`` has built it.
+    runtime: Runtime | None = None
+    stack: AsyncExitStack = field(default_factory=AsyncExitStack)
 
+    @classmethod
+    def build(
+        cls,
+        config: RuntimeConfig,
+        *,
+        clock: Clock,
+        rng: ChaosRandom,
+        tracer_provider: trace.TracerProvider | None = None,
+        capture_journal: bool = False,
+        workdir: Path | None = None,
+    ) -> Rig:
+        """The fake API (when the config names a model script) and the fault plan; servers
+        come with ``server_specs`` once entered."""
+        fake_api = None
+        if config.api.fake_script is not None:
+            from fake_servers.anthropic import FakeAnthropic, Journal, ModelScript
+
+            script = config.api.fake_script
+            fake_api = FakeAnthropic(
+                ModelScript.model_validate(script)
+                if isinstance(script, dict)
+                else ModelScript.load(script),
+                rng=rng.fork("fake-anthropic"),
+                clock=clock,
+                tracer_provider=tracer_provider,
+                journal=Journal(capture_content=capture_journal),
+            )
+        faults = RuntimeFaults(
+            config.faults,
+            clock=clock,
+            rng=rng.fork("faults"),
+            time_scale=_scale(clock),
+            tracer_provider=tracer_provider,
+        )
+        return cls(clock, rng, faults, fake_api, tracer_provider, workdir)
+
+    @property
+    def time_scale(self) -> float:
+        """Real seconds per scenario second."""
+        return _scale(self.clock)
+
+    async def __aenter__(self) -> Rig:
+        await self.stack.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Not under a shield: the stack holds servers with task groups of their own, whose
+        # cancel scopes must be exited in order; each shields its own shutdown.
+        await self.stack.__aexit__(exc_type, exc, tb)
+
+    def work_directory(self) -> Path:
+        """The run's work directory, made on first use."""
+        if self.workdir is None:
+            self.workdir = Path(
+                self.stack.enter_context(tempfile.TemporaryDirectory(prefix="harness-"))
+            )
+        return self.workdir
+
+    # -- servers -------------------------------------------------------------------------------
+    async def server_specs(self, config: RuntimeConfig) -> list[ServerSpec]:
+        """Every server of ``config``, started (fakes) and wired into the fault plan."""
+        from mcp import StdioServerParameters
+
+        specs: list[ServerSpec] = []
+        for name, server in config.servers.items():
+            timeout = server.timeout
+            if server.fake is not None:
+                specs.append(await self._fake_spec(name, server, timeout))
+            elif server.command is not None:
+                params = StdioServerParameters(
+                    command=server.command[0], args=server.command[1:], env=server.env
+                )
+                params = self.faults.interposed(params, name, workdir=self.work_directory())
+                specs.append(ServerSpec(name, command=params, timeout=timeout))
+            else:
+                assert server.url is not None
+                specs.append(await self._url_spec(name, server.url, server, timeout))
+        self.spans_files.update(self.faults.spans_files)
+        # Per-tool timeouts ride on the spec, whatever built it.
+        return [
+            dataclasses.replace(spec, tool_timeouts=config.servers[spec.name].tool_timeouts)
+            for spec in specs
+        ]
+
+    async def _url_spec(
+        self, name: str, url: str, server: ServerConfig, timeout: float | None
+    ) -> ServerSpec:
+        # Behind the proxy the toxics act on its sockets; frame faults stay on the transport.
+        if server.proxy:
+            url = await self.faults.proxied(url, name, stack=self.stack)
+        wrap = self.faults.wrap(name, skip_toxics=server.proxy)
+        return ServerSpec(name, url=url, timeout=timeout, wrap=wrap)
+
+    async def _fake_spec(
+        self, name: str, server: ServerConfig, timeout: float | None
+    ) -> ServerSpec:
+        from fake_servers.mcp import ServerScript, build_server, serve_http, stdio_parameters
+
+        assert server.fake is not None
+        script: ServerScript | None = None
+        if isinstance(server.script, dict):
+            script = ServerScript.model_validate(server.script)
+        elif server.script is not None:
+            script = ServerScript.load(server.script)
+        rng = self.rng.fork(f"fake-mcp-{name}")
+        if server.transport == "stdio":
+            work = self.work_directory()
+            script_path: str | None = None
+            if script is not None:
+                script_file = work / f"{name}.script.json"
+                script_file.write_text(json.dumps(script.model_dump(mode="json")))
+                script_path = str(script_file)
+            seed = rng.getrandbits(31)
+            if server.fake == "vault":
+                self.vault_rngs.append(ChaosRandom(seed))
+            self.events_files[name] = work / f"{name}.events.jsonl"
+            self.spans_files[name] = work / f"{name}.spans.jsonl"
+            params = stdio_parameters(
+                server.fake,
+                script=script_path,
+                events=self.events_files[name],
+                spans=self.spans_files[name],
+                seed=seed,
+                chat_fixture=server.chat_fixture,
+                extra_args=["--time-scale", repr(self.time_scale)],
+            )
+            params = self.faults.interposed(params, name, workdir=work)
+            return ServerSpec(name, command=params, timeout=timeout)
+        if server.fake == "vault":
+            self.vault_rngs.append(rng)
+        fake = build_server(
+            server.fake,
+            script=script,
+            clock=self.clock,
+            rng=rng,
+            chat_fixture=server.chat_fixture,
+            tracer_provider=self.tracer_provider,
+        )
+        self.fakes[name] = fake
+        if server.transport == "http":
+            url = await self.stack.enter_async_context(serve_http(fake))
+            return await self._url_spec(name, url, server, timeout)
+        return ServerSpec(name, instance=fake.server, timeout=timeout, wrap=self.faults.wrap(name))
+
+    # -- the model API -------------------------------------------------------------------------
+    async def reference_client(self, api: ApiConfig) -> anthropic.AsyncAnthropic:
+        """The reference runtime's API client: the fake in process, the fake served on
+        loopback, or the configured base URL with the key from the environment. Closed with
+        the rig."""
+        options = client_options(api)
+        if self.fake_api is not None and not api.loopback:
+            client = self.fake_api.async_client(**options)
+        elif self.fake_api is not None:
+            base_url = await self.stack.enter_async_context(self.fake_api.serve())
+            client = anthropic.AsyncAnthropic(api_key=FAKE_API_KEY, base_url=base_url, **options)
+        else:
+            key = os.environ.get(api.api_key_env)
+            if not key:
+                raise ConfigError(
+                    f"the API key variable {api.api_key_env} is not set",
+                    field="api.api_key_env",
+                )
+            self.api_keys.append(key)
+            client = anthropic.AsyncAnthropic(api_key=key, base_url=api.base_url, **options)
+
+        async def close() -> None:
+            with anyio.CancelScope(shield=True):
+                await client.close()
+
+        self.stack.push_async_callback(close)
+        return client
+
+    @asynccontextmanager
+    async def llm_faults(self) -> AsyncIterator[None]:
+        """The plan's ``llm`` faults injected into the fake API while the body runs; those
+        planned past its end never fire."""
+        async with anyio.create_task_group() as faults:
+            if self.fake_api is not None:
+                await self.faults.inject_llm(self.fake_api, faults)
+            yield
+            faults.cancel_scope.cancel()
+
+    async def run(self, prompt: str | None = None) -> RunResult:
+        """The reference runtime's run (``Runtime.run``) with the plan's model-API faults and
+        client-side cancels (those planned past its end never fire)."""
+
+        async def start(group: anyio.abc.TaskGroup) -> None:
+            if self.fake_api is not None:
+                await self.faults.inject_llm(self.fake_api, group)
+            await self.faults.inject_cancels(self.rt.host.calls, group)
+
+        return await self.rt.run(prompt, faults=start)
+
+    @property
+    def rt(self) -> Runtime:
+        assert self.runtime is not None, "the rig has no reference runtime"
+        return self.runtime
+
+    # -- what it observed ----------------------------------------------------------------------
     def server_events(self) -> dict[str, list[dict[str, Any]]]:
+        """Each fake server's own event log (in memory, or read back from a subprocess's
+        file, on the run's clock when it has an origin)."""
         out = {
             name: [{"source": f"mcp:{name}", **e.to_json()} for e in fake.events.events]
             for name, fake in self.fakes.items()
@@ -139,593 +309,85 @@ class _World:
     def _on_run_clock(self, event: dict[str, Any]) -> dict[str, Any]:
         """A server process's event with ``time`` on the run's clock (its own kept as
         ``process_time``), so records of every process merge in one order."""
-        return on_run_clock(event, origin=self.origin, scale=_scale(self.clock))
+        return on_run_clock(event, origin=self.origin, scale=self.time_scale)
 
     def fault_events(self) -> list[dict[str, Any]]:
         """Every fault record, the interposers' put on the run's clock (live)."""
         return [{"source": "faults", **e} for e in self.faults.events(origin=self.origin)]
 
+    def journal(self) -> list[dict[str, Any]]:
+        return [r.to_dict() for r in self.fake_api.journal.records] if self.fake_api else []
+
     def secrets(self) -> list[str]:
+        """Every value the fake vaults can hand out, and a real API key read for the run."""
         from fake_servers.mcp.vault import SECRET_NAMES, secret_value
 
-        return [secret_value(rng, s) for rng in self.vault_rngs for s in SECRET_NAMES]
-
-    def record(
-        self, *, mode: str, seed: int, trace: dict[str, Any], hung: bool, pending: list[str]
-    ) -> RunRecord:
-        scenario = self.scenario
-        under = scenario.runtime.adapter or " ".join(scenario.runtime.command or [])
-        why = f"the runtime under test ({under}) is a black box: it emits no harness events"
-        result: dict[str, Any] = {"main": self.answers.get("main"), "tasks": {}}
-        for name, answer in self.answers.items():
-            if name != "main":
-                result["tasks"][name] = answer
-        return RunRecord(
-            scenario=scenario.name,
-            policy=self.policy,
-            seed=seed,
-            mode=mode,
-            server_events=self.server_events(),
-            fault_events=self.fault_events(),
-            journal=[r.to_dict() for r in self.fake_api.journal.records],
-            spans=flatten(trace),
-            result=result,
-            secrets=self.secrets(),
-            hung=hung,
-            pending=pending,
-            leaked=self.leaked,
-            params=scenario.oracle_params,
-            missing=dict.fromkeys(BLACK_BOX, why),
-        )
-
-
-def _world(
-    scenario: Scenario, policy: Policy, config: RuntimeConfig, *, clock: Clock, seed: int
-) -> _World:
-    from fake_servers.anthropic import FakeAnthropic, Journal, ModelScript
-
-    rng = ChaosRandom(seed)
-    journal = Journal(capture_content=scenario.runtime.capture_content)
-    fake_api = FakeAnthropic(
-        ModelScript.model_validate(scenario.model),
-        rng=rng.fork("fake-anthropic"),
-        clock=clock,
-        journal=journal,
-    )
-    faults = RuntimeFaults(
-        config.faults, clock=clock, rng=rng.fork("faults"), time_scale=_scale(clock)
-    )
-    return _World(scenario, policy, clock, rng, faults, fake_api)
+        vaults = [secret_value(rng, s) for rng in self.vault_rngs for s in SECRET_NAMES]
+        return [*vaults, *self.api_keys]
 
 
 def _scale(clock: Clock) -> float:
     return clock.scale if isinstance(clock, ScaledClock) else 1.0
 
 
-def _script(server: ServerConfig) -> Any:
-    from fake_servers.mcp import ServerScript
+def server_params(spec: ServerSpec, *, tag: str | None = None) -> ServerParams:
+    """A server the rig built as a runtime under test takes it (``harness.adapter``): an
+    in-memory one connects behind its fault layer; a process gets ``tag`` in its environment
+    (so one it outlives is found)."""
+    if spec.instance is not None:
 
-    if isinstance(server.script, dict):
-        return ServerScript.model_validate(server.script)
-    return ServerScript.load(server.script) if server.script is not None else None
+        def connect(instance: Any = spec.instance, wrap: Any = spec.wrap) -> Any:
+            from mcp.client._memory import InMemoryTransport
 
-
-def _memory_servers(world: _World, config: RuntimeConfig) -> None:
-    """Every server in memory, each connection behind the fault layer (sim mode)."""
-    from mcp.client._memory import InMemoryTransport
-
-    from fake_servers.mcp import build_server
-
-    for name, server in config.servers.items():
-        assert server.fake is not None  # sim_config refused the others
-        rng = world.rng.fork(f"fake-mcp-{name}")
-        if server.fake == "vault":
-            world.vault_rngs.append(rng)
-        fake = build_server(
-            server.fake,
-            script=_script(server),
-            clock=world.clock,
-            rng=rng,
-            chat_fixture=server.chat_fixture,
-        )
-        world.fakes[name] = fake
-        wrap = world.faults.wrap(name)
-
-        def connect(fake: FakeServer = fake, wrap: Any = wrap) -> Any:
-            transport = InMemoryTransport(fake.server)
+            transport = InMemoryTransport(instance)
             return wrap(transport) if wrap is not None else transport
 
-        world.servers[name] = ServerParams(name, "memory", _connect=connect)
-
-
-async def _process_servers(
-    world: _World, config: RuntimeConfig, *, workdir: Path, stack: AsyncExitStack, tag: str
-) -> None:
-    """Every server reachable from another process: fakes and commands over stdio (behind the
-    interposer when the plan has faults for them), URLs (behind the proxy when asked)."""
-    from mcp import StdioServerParameters
-
-    from fake_servers.mcp import stdio_parameters
-
-    for name, server in config.servers.items():
-        if server.url is not None:
-            url = server.url
-            if server.proxy:
-                url = await world.faults.proxied(url, name, stack=stack)
-            world.servers[name] = ServerParams(name, "http", url=url)
-            continue
-        if server.fake is not None:
-            rng = world.rng.fork(f"fake-mcp-{name}")
-            seed = rng.getrandbits(31)
-            if server.fake == "vault":
-                world.vault_rngs.append(ChaosRandom(seed))
-            script = _script(server)
-            script_path = None
-            if script is not None:
-                script_path = workdir / f"{name}.script.json"
-                script_path.write_text(json.dumps(script.model_dump(mode="json")))
-            world.events_files[name] = workdir / f"{name}.events.jsonl"
-            world.spans_files[name] = workdir / f"{name}.spans.jsonl"
-            params = stdio_parameters(
-                server.fake,
-                script=script_path,
-                events=world.events_files[name],
-                spans=world.spans_files[name],
-                seed=seed,
-                chat_fixture=server.chat_fixture,
-                extra_args=["--time-scale", repr(_scale(world.clock))],
-            )
-        else:
-            assert server.command is not None
-            params = StdioServerParameters(
-                command=server.command[0], args=server.command[1:], env=server.env
-            )
-        params = world.faults.interposed(params, name, workdir=workdir)
-        env = {**(params.env or {}), TAG: tag}
-        world.servers[name] = ServerParams(
-            name, "stdio", command=params.command, args=tuple(params.args), env=env
+        return ServerParams(spec.name, "memory", _connect=connect)
+    if spec.command is not None:
+        env = {**(spec.command.env or {}), **({TAG: tag} if tag else {})}
+        return ServerParams(
+            spec.name, "stdio", command=spec.command.command, args=tuple(spec.command.args), env=env
         )
-    world.spans_files.update(world.faults.spans_files)
+    return ServerParams(spec.name, "http", url=spec.url)
 
 
-# -- doing the work ----------------------------------------------------------------------------
-
-# Does one task and writes what happened into its slot (also when cut short).
-Runner = Callable[[Task, dict[str, Any]], Awaitable[None]]
-
-
-async def _do_tasks(world: _World, tasks: list[Task], run: Runner) -> None:
-    """Each task at its time, concurrently; the rig's LLM faults meanwhile."""
-    clock = world.clock
-
-    async def one(task: Task) -> None:
-        if task.at:
-            await clock.sleep(task.at - clock.now())
-        slot = world.answers[task.name] = {
-            "agent": task.agent,
-            "started": clock.now(),
-            "context_id": task.context_id,
-            "declared_scope": task.scope,
-            "text": "",
-            "stop": "never finished",
-        }
-        try:
-            await run(task, slot)
-        finally:
-            slot["ended"] = clock.now()
-
-    async with anyio.create_task_group() as faults:
-        await world.faults.inject_llm(world.fake_api, faults)
-        async with anyio.create_task_group() as tg:
-            for task in tasks:
-                tg.start_soon(one, task)
-        faults.cancel_scope.cancel()  # faults planned past the run's end never fire
-
-
-def _failure(exc: BaseException) -> dict[str, Any]:
-    """A runtime's exception as the record keeps it: type, message and where it was raised."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else None
-    return {
-        "text": "",
-        "stop": "error",
-        "error_type": type(exc).__qualname__,
-        "error": str(exc) or type(exc).__qualname__,
-        "raised_at": where,
-    }
-
-
-@contextlib.asynccontextmanager
-async def _adapter(world: _World, ctx: RuntimeContext) -> AsyncIterator[Runner]:
-    """The scenario's factory, its runtime, and a runner of tasks on it; closed on the way out."""
-    spec = world.scenario.runtime.adapter
-    assert spec is not None
-    factory = load_factory(spec)
-    try:
-        runtime = await factory(ctx)
-    except Exception as exc:
-        raise RuntimeFailure(
-            f"runtime.adapter {spec}: the factory raised {type(exc).__name__}: {exc}"
-        ) from exc
-    for method in ("run", "aclose"):
-        if not callable(getattr(runtime, method, None)):
-            raise RuntimeFailure(
-                f"runtime.adapter {spec}: the factory returned {type(runtime).__name__}, "
-                f"which has no {method}() (see harness.adapter.AgentRuntime)"
-            )
-
-    async def run(task: Task, slot: dict[str, Any]) -> None:
-        try:
-            answer: object = await runtime.run(task)
-        except Exception as exc:
-            slot.update(_failure(exc))
-            return
-        if isinstance(answer, str):
-            slot.update(text=answer, stop="end_turn")
-        else:
-            slot.update(text=str(answer), stop="error", error="run() did not return a str")
-
-    try:
-        yield run
-    finally:
-        with anyio.CancelScope(shield=True):
-            try:
-                await runtime.aclose()
-            except Exception as exc:
-                world.answers.setdefault("aclose", {"agent": None, **_failure(exc)})
-
-
-def _open_connections(world: _World) -> list[str]:
-    """Connections to in-memory servers the runtime left open after aclose()."""
-    open_: list[str] = []
-    for name, events in world.server_events().items():
-        live = {e.get("connection") for e in events if e.get("kind") == "started"}
-        live -= {e.get("connection") for e in events if e.get("kind") == "stopped"}
-        open_ += [f"{name} connection {c}" for c in sorted(live, key=str)]
-    return open_
-
-
-def run_user_sim(
-    scenario: Scenario,
+@asynccontextmanager
+async def reference_runtime(
+    config: RuntimeConfig,
     *,
-    policy: Policy,
-    seed: int,
-    strategy: str = "fifo",
-    strategy_params: dict[str, Any] | None = None,
-    source: str | None = None,
-    draws: dict[str, Any] | None = None,
-) -> RunOutcome:
-    """Run the scenario's adapter runtime on the virtual-time loop and judge it black-box."""
-    if scenario.runtime.command is not None:
-        raise ScenarioError(
-            "runtime.command runs an agent process, which virtual time cannot reach: "
-            "run it with --mode live",
-            path=source if source and source.endswith((".yaml", ".yml")) else None,
-            field="runtime.command",
-        )
-    config = sim_config(scenario, policy)
-    spec = scenario.runtime.adapter
-    assert spec is not None
-    _check_factory(spec, source)
-    clock = LoopClock()
-    world = _world(scenario, policy, config, clock=clock, seed=seed)
-    _memory_servers(world, config)
-    box: dict[str, list[str]] = {}
-
-    async def main() -> None:
-        http_client = _in_process_http(world.fake_api)
-        client = world.fake_api.async_client(api_key=FAKE_API_KEY)
-        ctx = RuntimeContext(
+    clock: Clock | None = None,
+    rng: ChaosRandom | None = None,
+    tracer_provider: trace.TracerProvider | None = None,
+    meter_provider: metrics.MeterProvider | None = None,
+    workdir: Path | None = None,
+) -> AsyncIterator[Rig]:
+    """The reference runtime in its rig: ``async with reference_runtime(config) as rig:
+    await rig.run()`` (``rig.rt`` is the ``Runtime``). The clock's scale is the run's time
+    scale; everything built is closed on the way out, faults and cancellation included."""
+    clock = clock or LoopClock()
+    rng = rng or ChaosRandom(0)
+    rig = Rig.build(
+        config,
+        clock=clock,
+        rng=rng,
+        tracer_provider=tracer_provider,
+        # Message texts in the journal when asked (oracles that read texts need them).
+        capture_journal=config.capture_content,
+        workdir=workdir,
+    )
+    async with rig:
+        specs = await rig.server_specs(config)
+        client = await rig.reference_client(config.api)
+        async with Runtime(
+            config,
             client=client,
-            base_url=str(client.base_url),
-            api_key=FAKE_API_KEY,
-            http_client=http_client,
-            servers=world.servers,
-            model=scenario.runtime.model,
-            seed=seed,
+            servers=specs,
             clock=clock,
-            mode="sim",
-            options=scenario.user_options(policy),
-        )
-        try:
-            with _real_world_audit(asyncio.get_running_loop()) as found:
-                box["real_world"] = found
-                async with _adapter(world, ctx) as run:
-                    await _do_tasks(world, tasks_of(scenario), run)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await client.close()
-                await http_client.aclose()
-        world.leaked = _open_connections(world)
-
-    with _seeded_global_random(seed):
-        drive = drive_sim(
-            scenario,
-            main,
-            policy=policy,
-            seed=seed,
-            strategy=strategy,
-            strategy_params=strategy_params,
-        )
-    found = box.get("real_world")
-    if found:
-        raise RuntimeFailure(
-            f"runtime.adapter {spec} left the virtual-time loop in sim mode: {found[0]}"
-            + (f" (and {len(found) - 1} more)" if len(found) > 1 else "")
-            + "; a worker thread or a real socket ties the run to real time, so it cannot "
-            "replay by seed: run it with --mode live, or make that code asyncio"
-        )
-    record = world.record(
-        mode="sim", seed=seed, trace=drive.trace, hung=drive.hung, pending=drive.pending
-    )
-    return drive.judged(scenario, record, strategy=strategy, source=source, draws=draws or {})
-
-
-@contextlib.contextmanager
-def _real_world_audit(loop: asyncio.AbstractEventLoop) -> Iterator[list[str]]:
-    """Every worker thread, executor job and socket connection started meanwhile, each named
-    with the code that started it (sim mode must not wait on the real world)."""
-    found: list[str] = []
-    thread_start = threading.Thread.start
-    connect = socket.socket.connect
-    run_in_executor = loop.run_in_executor
-
-    def note(what: str) -> None:
-        frames = [
-            f"{f.filename}:{f.lineno}"
-            for f in traceback.extract_stack()[:-2]
-            if not f.filename.startswith(_STDLIB)
-        ]
-        # The innermost frame, and the innermost one of the project's own code (not a library).
-        own = [f for f in frames if "site-packages" not in f and not f.startswith(_HARNESS)]
-        where = f" from {frames[-1]}" if frames else ""
-        if own and own[-1] != frames[-1]:
-            where += f", called by {own[-1]}"
-        found.append(f"{what}{where}")
-
-    def start(thread: threading.Thread) -> None:
-        note(f"a thread ({thread.name})")
-        thread_start(thread)
-
-    def sock_connect(sock: socket.socket, address: Any) -> None:
-        note(f"a socket connection to {address}")
-        connect(sock, address)
-
-    def executor(pool: Any, func: Callable[..., Any], *args: Any) -> Any:
-        note(f"an executor job ({getattr(func, '__qualname__', func)})")
-        return run_in_executor(pool, func, *args)
-
-    threading.Thread.start = start  # type: ignore[method-assign,assignment]
-    socket.socket.connect = sock_connect  # type: ignore[method-assign,assignment]
-    loop.run_in_executor = executor  # type: ignore[method-assign,assignment]
-    try:
-        yield found
-    finally:
-        threading.Thread.start = thread_start  # type: ignore[method-assign]
-        socket.socket.connect = connect  # type: ignore[method-assign]
-        loop.run_in_executor = run_in_executor  # type: ignore[method-assign]
-
-
-_STDLIB = str(Path(threading.__file__).parent)
-_HARNESS = str(Path(__file__).parents[1])
-
-
-def _check_factory(spec: str, source: str | None) -> None:
-    """Import the adapter's factory before the run starts: a bad one is bad input, named with
-    the scenario file."""
-    from harness.errors import ConfigError
-
-    try:
-        load_factory(spec)
-    except ConfigError as exc:
-        if source is None or not source.endswith((".yaml", ".yml")):
-            raise
-        raise ScenarioError(exc.message, path=source, field=exc.field, value=spec) from None
-
-
-def _in_process_http(fake_api: FakeAnthropic) -> Any:
-    """An ``httpx2.AsyncClient`` that reaches the fake API in process (no socket)."""
-    import httpx2
-
-    from fake_servers.anthropic.app import _IN_PROCESS_BASE_URL
-
-    transport = httpx2.ASGITransport(app=fake_api.app, client=("in-process", 0))
-    return httpx2.AsyncClient(transport=transport, base_url=_IN_PROCESS_BASE_URL)
-
-
-@contextlib.contextmanager
-def _seeded_global_random(seed: int) -> Iterator[None]:
-    """Third-party code draws retry jitter and ids from the ``random`` module: seed it for the
-    run (so a seed replays), then give the process its own state back."""
-    import random
-
-    state = random.getstate()
-    random.seed(ChaosRandom(seed).fork("global-random").getrandbits(64))
-    try:
-        yield
-    finally:
-        random.setstate(state)
-
-
-# -- live ----------------------------------------------------------------------------------------
-
-
-def run_user_live(
-    scenario: Scenario,
-    *,
-    policy: Policy,
-    seed: int,
-    time_scale: float | None,
-    source: str | None = None,
-    draws: dict[str, Any] | None = None,
-) -> RunOutcome:
-    """Run the scenario's adapter or agent process for real and judge it black-box."""
-    from harness.scenarios._live_setup import live_config
-    from harness.telemetry.components import merge_span_files, regroup_by_service, stamp_resources
-    from harness.telemetry.otlp_json import scrub_addresses, spans_to_otlp_json
-    from harness.telemetry.routing import SpanSink, install_router
-
-    scale = 1.0 if time_scale is None else time_scale
-    config = live_config(scenario, policy)
-    if scenario.runtime.adapter is not None:
-        _check_factory(scenario.runtime.adapter, source)
-    clock = ScaledClock(scale, held=True)
-    world = _world(scenario, policy, config, clock=clock, seed=seed)
-    exporter = InMemorySpanExporter()
-    sink = SpanSink([SimpleSpanProcessor(exporter)], one_trace=True)
-    tag = uuid.uuid4().hex
-    box: dict[str, Any] = {}
-
-    async def main() -> None:
-        # Beats while the loop runs, cleanup included: the process watchdog fires only when
-        # a step blocks the loop.
-        async with anyio.create_task_group() as beating:
-            beating.start_soon(_heartbeat, box)
-            await body()
-            beating.cancel_scope.cancel()
-
-    async def body() -> None:
-        async with AsyncExitStack() as stack:
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="harness-")))
-            await _process_servers(world, config, workdir=workdir, stack=stack, tag=tag)
-            base_url = await stack.enter_async_context(world.fake_api.serve())
-            clock.start()
-            box["origin_ns"] = time.time_ns()
-            world.origin = box["origin_ns"] / 1e9
-            with anyio.move_on_after(scenario.budget.wall) as watchdog:
-                if scenario.runtime.command is not None:
-                    runner = _command_runner(world, workdir, base_url, tag, stack)
-                    await _do_tasks(world, tasks_of(scenario), runner)
-                else:
-                    await _live_adapter(world, base_url, seed)
-            box["hung"] = watchdog.cancelled_caught
-            box["virtual"] = clock.now()
-            box["orphans"] = left = await orphans(tag)
-            world.leaked += [f"server process {pid} (outlived the runtime)" for pid in left]
-            box["trace_files"] = list(world.spans_files.values())
-            # Read before the files go.
-            box["server_events"] = world.server_events()
-            box["fault_events"] = world.fault_events()
-            box["started"] = True
-
-    from harness.scenarios._live_setup import children as _children
-
-    before = _children()
-    started = time.perf_counter()
-    interrupted = False
-    stuck = None
-    with install_router().attach(sink):
-        try:
-            # The loop's own deadline cannot fire while a runtime blocks it in one step (a
-            # synchronous call); this one ends such a run a moment after the budget.
-            with wall_watchdog(
-                scenario.budget.wall, grace=WATCHDOG_GRACE_S, progress=lambda: box.get("beats")
-            ):
-                anyio.run(main)
-        except KeyboardInterrupt as exc:
-            stuck = is_over_budget(exc)
-            interrupted = stuck is None
-        trace = spans_to_otlp_json(exporter.get_finished_spans())
-        trace = trace if trace.get("resourceSpans") else {"resourceSpans": []}
-    wall = time.perf_counter() - started
-    merge_span_files(trace, [p for p in box.get("trace_files", []) if p.exists()])
-    trace = regroup_by_service(scrub_addresses(trace))
-    stamped = run_attributes(scenario.name, policy, seed, mode="live", strategy="real")
-    stamped[sc.HARNESS_TIME_SCALE] = scale
-    if "origin_ns" in box:
-        stamped[sc.HARNESS_RUN_ORIGIN] = box["origin_ns"]
-    stamp_resources(trace, stamped)
-    others = _children() - before - set(box.get("orphans", []))
-    world.leaked += [f"process {pid}" for pid in sorted(others)]
-    hung = bool(box.get("hung")) or stuck is not None
-    pending = [str(stuck)] if stuck is not None else []
-    pending += [
-        f"task {t.name} had not answered within the {scenario.budget.wall:g} s wall budget"
-        for t in tasks_of(scenario)
-        if t.name not in world.answers
-    ]
-    record = world.record(mode="live", seed=seed, trace=trace, hung=hung, pending=pending)
-    record.server_events = box.get("server_events", record.server_events)
-    record.fault_events = box.get("fault_events", record.fault_events)
-    record.time_scale = scale
-    return judged(
-        scenario,
-        record,
-        strategy="real",
-        trace=trace,
-        virtual_s=box.get("virtual", 0.0),
-        wall_s=wall,
-        stats={"time_scale": scale},
-        source=source,
-        interrupted=interrupted,
-        draws=draws or {},
-    )
-
-
-async def _heartbeat(box: dict[str, Any]) -> None:
-    """Beats while the event loop runs; the process watchdog reads them."""
-    while True:
-        box["beats"] = box.get("beats", 0) + 1
-        await anyio.sleep(_HEARTBEAT_S)
-
-
-async def _live_adapter(world: _World, base_url: str, seed: int) -> None:
-    import anthropic
-
-    scenario = world.scenario
-    client = anthropic.AsyncAnthropic(api_key=FAKE_API_KEY, base_url=base_url)
-    ctx = RuntimeContext(
-        client=client,
-        base_url=base_url,
-        api_key=FAKE_API_KEY,
-        http_client=None,
-        servers=world.servers,
-        model=scenario.runtime.model,
-        seed=seed,
-        clock=world.clock,
-        mode="live",
-        options=scenario.user_options(world.policy),
-    )
-    try:
-        async with _adapter(world, ctx) as run:
-            await _do_tasks(world, tasks_of(scenario), run)
-    finally:
-        with anyio.CancelScope(shield=True):
-            await client.close()
-
-
-def _command_runner(
-    world: _World, workdir: Path, base_url: str, tag: str, stack: AsyncExitStack
-) -> Runner:
-    """Run one agent process per task (see the module's docstring for its contract)."""
-    scenario = world.scenario
-    command = scenario.runtime.command
-    assert command is not None
-    mcp_config = workdir / "mcp.json"
-    entries = {name: params.to_mcp_config() for name, params in world.servers.items()}
-    mcp_config.write_text(json.dumps({"mcpServers": entries}, indent=2), encoding="utf-8")
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
-    extra = scenario.user_env(world.policy)
-
-    async def run(task: Task, slot: dict[str, Any]) -> None:
-        argv = [
-            part.replace("{mcp_config}", str(mcp_config))
-            .replace("{prompt}", task.prompt)
-            .replace("{python}", sys.executable)
-            for part in command
-        ]
-        env = {
-            **inherited,
-            **extra,
-            "ANTHROPIC_BASE_URL": base_url,
-            "ANTHROPIC_API_KEY": FAKE_API_KEY,
-            "HARNESS_MCP_CONFIG": str(mcp_config),
-            "HARNESS_PROMPT": task.prompt,
-            "HARNESS_AGENT": task.agent,
-            "HARNESS_TASK": task.name,
-            "HARNESS_CONTEXT_ID": task.context_id or "",
-            "HARNESS_SCOPE": task.scope or "",
-        }
-        await run_agent_process(argv, env=env, prompt=task.prompt, slot=slot)
-
-    return run
+            rng=rng,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            time_scale=rig.time_scale,
+            secrets=rig.secrets,
+        ) as rt:
+            rig.runtime = rt
+            yield rig

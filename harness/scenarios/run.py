@@ -1,5 +1,5 @@
 """Run one scenario in sim mode: the reference runtime (``runner``) or the runtime under
-test the scenario names (``rig``)."""
+test the scenario names (``user_runtime``)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.scenarios.model import Policy, Scenario
-from harness.scenarios.rig import run_user_sim
 from harness.scenarios.runner import RunOutcome, run_reference
+from harness.scenarios.user_runtime import run_user_sim
 
 __all__ = ["run_scenario"]
 

@@ -33,9 +33,10 @@ from harness.errors import ScenarioError
 from harness.oracles import RunRecord, Verdict, check
 from harness.run_file import Outcome
 from harness.runtime.config import RuntimeConfig
-from harness.runtime.runtime import RunResult, Runtime
+from harness.runtime.runtime import RunResult
 from harness.scenarios._record import build_record
 from harness.scenarios.model import Policy, Scenario
+from harness.scenarios.rig import Rig, reference_runtime
 from harness.sim import SimStalled, run_sim
 from harness.telemetry import semconv as sc
 from harness.telemetry.components import regroup_by_service, stamp_resources
@@ -77,6 +78,8 @@ class RunOutcome:
     run_dir: Path | None = None
     interrupted: bool = False
     draws: dict[str, Any] = field(default_factory=dict)
+    # What went wrong with the runtime under test when the outcome is "error" (located).
+    error: str | None = None
 
     @property
     def met(self) -> bool:
@@ -103,6 +106,7 @@ class RunOutcome:
             "met": self.met,
             "deciding_oracle": self.deciding.name if self.deciding else None,
             "explanation": self.deciding.explanation if self.deciding else None,
+            "error": self.error,
             "oracles": [v.to_dict() for v in self.verdicts],
             "virtual_s": self.virtual_s,
             "wall_s": self.wall_s,
@@ -251,9 +255,9 @@ def run_reference(
     box: dict[str, Any] = {}
 
     async def main() -> RunResult:
-        async with Runtime(config, clock=clock, rng=rng) as rt:
-            box["runtime"] = rt
-            return await rt.run()
+        async with reference_runtime(config, clock=clock, rng=rng) as rig:
+            box["rig"] = rig
+            return await rig.run()
 
     drive = drive_sim(
         scenario,
@@ -263,19 +267,19 @@ def run_reference(
         strategy=strategy,
         strategy_params=strategy_params,
     )
-    rt: Runtime | None = box.get("runtime")
+    rig: Rig | None = box.get("rig")
     record = build_record(
         scenario,
         policy=policy,
         seed=seed,
         mode="sim",
-        rt=rt,
+        rig=rig,
         trace=drive.trace,
         result=drive.value,
         hung=drive.hung,
         pending=drive.pending,
-        leaked=[f"{c.server} generation {c.generation}" for c in rt.host.live_connections()]
-        if rt
+        leaked=[f"{c.server} generation {c.generation}" for c in rig.rt.host.live_connections()]
+        if rig
         else [],
     )
     return drive.judged(scenario, record, strategy=strategy, source=source, draws=draws)
@@ -303,6 +307,7 @@ class SimDrive:
         strategy: str,
         source: str | None,
         draws: dict[str, Any],
+        error: str | None = None,
     ) -> RunOutcome:
         """The run judged by the scenario's oracles on ``record``."""
         return judged(
@@ -316,6 +321,7 @@ class SimDrive:
             source=source,
             interrupted=self.interrupted,
             draws=draws,
+            error=error,
         )
 
 
@@ -418,11 +424,16 @@ def judged(
     source: str | None,
     interrupted: bool,
     draws: dict[str, Any],
+    error: str | None = None,
 ) -> RunOutcome:
-    """Check the scenario's oracles on ``record`` and judge the run (sim or live)."""
+    """Check the scenario's oracles on ``record`` and judge the run (sim or live). A run
+    whose runtime under test failed (``error``) is an "error" whatever the oracles say: their
+    verdicts are kept for reading, but a crash is neither a reproduction nor a pass."""
     policy: Policy = record.policy  # type: ignore[assignment]
     verdicts = check(record, scenario.oracle_names)
     outcome, expected, deciding = judge(scenario, policy, verdicts)
+    if error is not None:
+        outcome = "error"
     return RunOutcome(
         scenario=scenario.name,
         policy=policy,
@@ -440,4 +451,5 @@ def judged(
         source=source,
         interrupted=interrupted,
         draws=draws,
+        error=error,
     )

@@ -222,7 +222,12 @@ class _Page:
             f"{_e(meta.get('outcome'))}</span>"
             f" expected <b>{_e(meta.get('expected'))}</b> — "
             f"{'as expected' if met else 'NOT as expected'}</div>"
-            f"<div>{_e(meta.get('explanation') or '')}</div>"
+            + (
+                f"<div class='bad' id='error'>error: {_e(meta['error'])}</div>"
+                if meta.get("error")
+                else ""
+            )
+            + f"<div>{_e(meta.get('explanation') or '')}</div>"
             f"<div class='muted'>{_e(description)}</div>"
             f"<div class='muted'>run clock {self.clock.at(self.view.start)} → "
             f"{self.clock.at(self.view.end)}"

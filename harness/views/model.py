@@ -804,6 +804,7 @@ _SUMMARY_KEYS = (
     "met",
     "deciding_oracle",
     "explanation",
+    "error",
     "virtual_s",
     "wall_s",
     "hung",

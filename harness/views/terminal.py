@@ -162,6 +162,8 @@ def _header(view: RunView) -> Text:
     out.append(str(meta.get("outcome")), style="bold green" if met else "bold red")
     out.append(f" (expected {meta.get('expected')}) ")
     out.append("✓ as expected" if met else "✗ not as expected", style="green" if met else "red")
+    if meta.get("error"):
+        out.append(f"\nerror: {meta['error']}", style="red")
     clock = view.clock
     out.append(f"\nrun clock {clock.at(view.start)} → {clock.at(view.end)}")
     if meta.get("replay"):

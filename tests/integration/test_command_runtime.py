@@ -99,7 +99,12 @@ def test_an_agent_process_is_handed_its_world_and_recorded(
     assert verdicts["no_leaked_processes"].fails
     assert any(f"server process {left}" in str(e) for e in verdicts["no_leaked_processes"].evidence)
     assert verdicts["api_requests_valid"].holds
-    assert outcome.outcome == "unexpected"
+    # A process that crashed or hung is an error of the runtime, named where it happened.
+    assert outcome.outcome == "error"
+    assert outcome.error == (
+        "task crash: the agent process exited with status 3; "
+        "its stderr ended: boom: the tool loop broke"
+    )
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,5 +151,8 @@ def test_langgraph_loses_the_sibling_result_live() -> None:
 
     scenario = load_scenario(ROOT / "examples" / "langgraph" / "cascade.yaml")
     outcome = run_scenario_live(scenario, policy="buggy", seed=0)
-    assert outcome.outcome == "reproduced", [v.to_dict() for v in outcome.verdicts]
+    # The run crashes (exit 1): an error, never a reproduction, though the oracle saw the loss.
+    assert outcome.outcome == "error", [v.to_dict() for v in outcome.verdicts]
     assert outcome.record.result["main"]["exit_status"] == 1
+    assert "exited with status 1" in (outcome.error or "")
+    assert next(v for v in outcome.verdicts if v.name == "sibling_results_kept").fails

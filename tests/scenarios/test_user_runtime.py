@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ConfigError, RuntimeFailure, ScenarioError
+from harness.errors import RuntimeFailure, ScenarioError
 from harness.oracles import check, load_record
 from harness.scenarios import parse_scenario, resolve, run_scenario, write_run
 from harness.scenarios.model import load_scenario
@@ -105,26 +105,39 @@ def _with_adapter(spec: str) -> str:
         ("tests.scenarios._runtimes:missing", "has no attribute missing"),
     ],
 )
-def test_an_adapter_that_does_not_load_is_bad_input(spec: str, said: str) -> None:
-    with pytest.raises(ConfigError, match=said) as caught:
-        run_scenario(parse_scenario(_with_adapter(spec)), policy="buggy")
-    assert caught.value.field == "runtime.adapter"
+def test_an_adapter_that_does_not_load_is_an_error(spec: str, said: str, tmp_path: Path) -> None:
+    path = tmp_path / "adapter.yaml"
+    path.write_text(_with_adapter(spec), encoding="utf-8")
+    outcome = run_scenario(load_scenario(path), policy="buggy", source=str(path))
+    assert outcome.outcome == "error"
+    assert not outcome.met
+    assert outcome.error is not None
+    assert outcome.error.startswith(f"{path}: runtime.adapter {spec}: ")
+    assert said in outcome.error
+    assert outcome.to_json()["error"] == outcome.error
 
 
-def test_a_factory_that_raises_is_named() -> None:
+def test_a_factory_that_raises_is_an_error_named_where_it_raised() -> None:
     scenario = parse_scenario(_with_adapter("tests.scenarios._runtimes:refusing"))
-    with pytest.raises(RuntimeFailure, match="the factory raised ValueError: no API key"):
-        run_scenario(scenario, policy="buggy")
+    outcome = run_scenario(scenario, policy="buggy")
+    assert outcome.outcome == "error"
+    assert "the factory raised ValueError: no API key configured" in (outcome.error or "")
+    assert "_runtimes.py:" in (outcome.error or "")
 
 
-def test_a_runtime_that_raises_is_recorded_where_it_raised() -> None:
+def test_a_runtime_that_raises_is_an_error_recorded_where_it_raised() -> None:
     scenario = parse_scenario(_with_adapter("tests.scenarios._runtimes:crashing"))
-    outcome = run_scenario(scenario, policy="fixed")
-    answered = next(v for v in outcome.verdicts if v.name == "tasks_answered")
-    assert answered.fails
-    assert "cannot handle review" in answered.explanation
-    assert "_runtimes.py:" in answered.explanation
-    assert outcome.outcome == "unexpected"
+    for policy in ("buggy", "fixed"):
+        outcome = run_scenario(scenario, policy=policy)  # type: ignore[arg-type]
+        # Never "reproduced" (buggy) nor "held" (fixed): the runtime did not do the work.
+        assert outcome.outcome == "error"
+        assert (outcome.error or "").startswith(
+            "task review: RuntimeError: cannot handle review (raised at "
+        )
+        assert "_runtimes.py:" in (outcome.error or "")
+        answered = next(v for v in outcome.verdicts if v.name == "tasks_answered")
+        assert answered.fails
+        assert "cannot handle review" in answered.explanation
 
 
 def test_a_runtime_that_leaves_the_virtual_time_loop_is_named() -> None:
@@ -158,3 +171,29 @@ def test_a_saved_black_box_run_keeps_what_it_cannot_judge(tmp_path: Path) -> Non
     assert white.status == "cannot judge"
     assert "black box" in white.explanation
     assert black.holds
+
+
+def test_an_error_is_kept_in_the_run_directory_and_shown(tmp_path: Path) -> None:
+    from harness.run_file import read_run_file
+    from harness.views import write_report
+
+    scenario = parse_scenario(_with_adapter("tests.scenarios._runtimes:crashing"))
+    outcome = run_scenario(scenario, policy="buggy")
+    run_dir = write_run(outcome, scenario, tmp_path / "run")
+    saved = read_run_file(run_dir)
+    assert (saved.outcome, saved.met) == ("error", False)
+    assert saved.error == outcome.error
+    html = write_report(run_dir).read_text(encoding="utf-8")
+    assert "id='error'>error: task review: RuntimeError: cannot handle review" in html
+
+
+def test_explore_counts_an_error_neither_as_a_hit_nor_as_a_pass() -> None:
+    from harness.explore import explore
+
+    scenario = parse_scenario(_with_adapter("tests.scenarios._runtimes:crashing"))
+    report = explore(scenario, source="crashing", runs=2, policy="buggy")
+    assert (report.runs, report.errors, report.failures, report.judged) == (2, 2, 0, 0)
+    assert report.hit_rate == 0.0
+    assert report.ci95 == (0.0, 1.0)  # nothing judged: nothing known
+    assert (report.first_error or "").startswith("seed 0: task review: RuntimeError")
+    assert report.to_json()["errors"] == 2

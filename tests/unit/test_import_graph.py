@@ -104,3 +104,49 @@ def test_imports_only_for_the_type_checker_are_not_edges(tmp_path: Path, guard: 
     a = tmp_path / "a.py"
     a.write_text(f"if {guard}:\n    from harness.b import x\n", encoding="utf-8")
     assert _imported("harness.a", a) == set()
+
+
+# The reference runtime takes a client, its servers, a clock and its config: the fakes and the
+# rig that builds them (the scenarios layer) are not its to import.
+_NOT_THE_RUNTIMES = ("fake_servers", "harness.scenarios")
+# The fault plan, which the runtime's config file carries for the rig, checks an ``llm`` entry
+# against the fake API's own fault model when it is loaded.
+_THROUGH_THE_PLAN = {
+    "harness.faults.plan": {"fake_servers.anthropic.faults", "fake_servers.anthropic.faults.Fault"}
+}
+
+
+def _forbidden(name: str, path: Path) -> set[str]:
+    return {
+        target
+        for target in _imported(name, path)
+        if any(target == f or target.startswith(f + ".") for f in _NOT_THE_RUNTIMES)
+    }
+
+
+def test_the_reference_runtime_imports_neither_the_fakes_nor_the_rig() -> None:
+    modules, graph = _modules(), _graph()
+    runtime = [m for m in modules if m == "harness.runtime" or m.startswith("harness.runtime.")]
+    assert "harness.runtime.runtime" in runtime
+    direct = {m: _forbidden(m, modules[m]) for m in runtime}
+    assert {m: found for m, found in direct.items() if found} == {}
+    # Nor through another harness module it imports (lazily or not).
+    reached: set[str] = set()
+    pending = list(runtime)
+    while pending:
+        module = pending.pop()
+        if module not in reached:
+            reached.add(module)
+            pending += graph[module]
+    assert not any(m.startswith("harness.scenarios") for m in reached)
+    through = {m: _forbidden(m, modules[m]) for m in reached - set(runtime)}
+    assert {m: found for m, found in through.items() if found} == _THROUGH_THE_PLAN
+
+
+def test_the_boundary_check_sees_a_lazy_import_of_a_fake(tmp_path: Path) -> None:
+    a = tmp_path / "a.py"
+    a.write_text("def f():\n    from fake_servers.mcp import build_server\n", encoding="utf-8")
+    assert _forbidden("harness.runtime.a", a) == {
+        "fake_servers.mcp",
+        "fake_servers.mcp.build_server",
+    }

@@ -20,8 +20,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from fake_servers.anthropic import FakeAnthropic, ModelScript
 from harness.chaos_random import ChaosRandom
+from harness.clock import LoopClock
 from harness.runtime.config import RuntimeConfig, load_runtime_config
 from harness.runtime.runtime import Runtime
+from harness.scenarios.rig import Rig, reference_runtime
 
 
 def _write(tmp_path: Path, name: str, data: dict[str, Any]) -> Path:
@@ -92,8 +94,9 @@ async def test_parent_and_two_subagents_share_one_connection_and_nest_spans(
             },
         }
     )
-    async with Runtime(config, rng=ChaosRandom(1)) as rt:
-        result = await rt.run("check the fleet")
+    async with reference_runtime(config, rng=ChaosRandom(1)) as rig:
+        rt = rig.rt
+        result = await rig.run("check the fleet")
         connections = len(rt.host.live_connections("ssh"))
     assert result.main is not None
     assert result.main.stop == "end_turn", result.main.error
@@ -163,9 +166,10 @@ def _orphan_config(tmp_path: Path, policy: str) -> RuntimeConfig:
 async def test_eager_compaction_orphans_a_tool_result_and_the_api_rejects_it(
     tmp_path: Path,
 ) -> None:
-    async with Runtime(_orphan_config(tmp_path, "eager"), rng=ChaosRandom(2)) as rt:
-        result = await rt.run("read the logs")
-        journal = rt.fake_api.journal.records if rt.fake_api else []
+    async with reference_runtime(_orphan_config(tmp_path, "eager"), rng=ChaosRandom(2)) as rig:
+        rt = rig.rt
+        result = await rig.run("read the logs")
+        journal = rig.fake_api.journal.records if rig.fake_api else []
     assert result.main is not None
     assert result.main.stop == "error"
     assert result.main.error_type == "invalid_request_error"
@@ -177,9 +181,12 @@ async def test_eager_compaction_orphans_a_tool_result_and_the_api_rejects_it(
 
 
 async def test_between_turns_compaction_keeps_every_pair(tmp_path: Path) -> None:
-    async with Runtime(_orphan_config(tmp_path, "between_turns"), rng=ChaosRandom(2)) as rt:
-        result = await rt.run("read the logs")
-        journal = rt.fake_api.journal.records if rt.fake_api else []
+    async with reference_runtime(
+        _orphan_config(tmp_path, "between_turns"), rng=ChaosRandom(2)
+    ) as rig:
+        rt = rig.rt
+        result = await rig.run("read the logs")
+        journal = rig.fake_api.journal.records if rig.fake_api else []
     assert result.main is not None
     assert result.main.stop == "end_turn", result.main.error
     compactions = rt.events.of_kind("compaction")
@@ -223,13 +230,14 @@ def _scope_config(tmp_path: Path, policy: str) -> RuntimeConfig:
 @pytest.mark.parametrize(("policy", "sees_general"), [("inherit", False), ("explicit", True)])
 async def test_scheduled_review_scope(tmp_path: Path, policy: str, sees_general: bool) -> None:
     config = _scope_config(tmp_path, policy)
-    async with Runtime(config, rng=ChaosRandom(3)) as rt:
+    async with reference_runtime(config, rng=ChaosRandom(3)) as rig:
+        rt = rig.rt
         # Scheduled at t=3600 on the runtime's clock: move the task forward for a real-time test.
         rt.config = config.model_copy(
             update={"scheduled": [config.scheduled[0].model_copy(update={"at": 0})]}
         )
-        result = await rt.run()
-        chat_events = rt.fake_servers["chat"].events.events
+        result = await rig.run()
+        chat_events = rig.fakes["chat"].events.events
     review = result.tasks["blog_review"]
     assert review.stop == "end_turn", review.error
     assert ("General" in review.text) is sees_general
@@ -267,7 +275,8 @@ async def test_a_tool_call_that_raises_is_its_error_result_and_the_agents_go_on(
             },
         }
     )
-    async with Runtime(config, rng=ChaosRandom(1)) as rt:
+    async with reference_runtime(config, rng=ChaosRandom(1)) as rig:
+        rt = rig.rt
         real_call = rt.host.call_tool
         broken: list[str] = []
 
@@ -278,7 +287,7 @@ async def test_a_tool_call_that_raises_is_its_error_result_and_the_agents_go_on(
             return await real_call(server, tool, arguments, **kwargs)
 
         monkeypatch.setattr(rt.host, "call_tool", call_tool)
-        result = await rt.run("check the fleet")
+        result = await rig.run("check the fleet")
         crashed = rt.events.of_kind("tool_crashed")
     assert broken == ["mem_ssh"]
     assert result.main is not None
@@ -335,9 +344,9 @@ async def test_one_llm_span_per_request_and_metrics_recorded(
             },
         }
     )
-    async with Runtime(config, rng=ChaosRandom(1), meter_provider=meters) as rt:
-        await rt.run("check the fleet")
-        requests = len(rt.fake_api.journal.records) if rt.fake_api else 0
+    async with reference_runtime(config, rng=ChaosRandom(1), meter_provider=meters) as rig:
+        await rig.run("check the fleet")
+        requests = len(rig.fake_api.journal.records) if rig.fake_api else 0
     finished = spans.get_finished_spans()
     index = _by_id(finished)
     chat = [s for s in finished if s.name.startswith("chat ")]
@@ -388,9 +397,10 @@ async def test_vault_secrets_never_reach_spans_or_events(
             "servers": {"vault": {"fake": "vault"}},
         }
     )
-    async with Runtime(config, rng=ChaosRandom(4)) as rt:
-        result = await rt.run("fetch the token")
-        secrets = rt.secret_values()
+    async with reference_runtime(config, rng=ChaosRandom(4)) as rig:
+        rt = rig.rt
+        result = await rig.run("fetch the token")
+        secrets = rig.secrets()
         events = rt.events.events
     assert result.main is not None
     assert result.main.stop == "end_turn"
@@ -429,8 +439,12 @@ async def test_a_refused_count_falls_back_to_one_token_per_character(tmp_path: P
     client = anthropic.AsyncAnthropic(
         api_key="sk-ant-test", base_url="http://api", max_retries=0, http_client=http
     )
-    async with http, Runtime(config, client=client, rng=ChaosRandom(2)) as rt:
-        result = await rt.run("read the logs")
+    # The runtime takes its client as given; the rig builds the servers.
+    rig = Rig.build(config, clock=LoopClock(), rng=ChaosRandom(2))
+    async with http, rig:
+        servers = await rig.server_specs(config)
+        async with Runtime(config, client=client, servers=servers, rng=ChaosRandom(2)) as rt:
+            result = await rt.run("read the logs")
     assert result.main is not None
     assert result.main.stop == "end_turn", result.main.error
     measured = [e.data for e in rt.events.of_kind("context_measured")]

@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from harness.chaos_random import ChaosRandom
 from harness.runtime.config import RuntimeConfig
 from harness.runtime.retry import MAX_DELAY, RetryPolicy, retry_after, retryable
-from harness.runtime.runtime import Runtime
+from harness.scenarios.rig import reference_runtime
 from harness.sim import run_sim
 from harness.telemetry import semconv as sc
 
@@ -119,10 +119,11 @@ def _config(fails: list[dict[str, Any]], max_retries: int) -> RuntimeConfig:
 
 def _run(config: RuntimeConfig, seed: int) -> dict[str, Any]:
     async def main() -> dict[str, Any]:
-        async with Runtime(config, rng=ChaosRandom(seed)) as rt:
-            result = await rt.run("go")
-            assert rt.fake_api is not None
-            journal = [r.request.get("retry_count") for r in rt.fake_api.journal.records]
+        async with reference_runtime(config, rng=ChaosRandom(seed)) as rig:
+            rt = rig.rt
+            result = await rig.run("go")
+            assert rig.fake_api is not None
+            journal = [r.request.get("retry_count") for r in rig.fake_api.journal.records]
             retries = [e.to_dict() for e in rt.events.of_kind("llm_retry")]
         assert result.main is not None
         return {"main": result.main, "journal": journal, "retries": retries}

@@ -1,7 +1,7 @@
-"""The runtime's fault plan, applied where each fault can act.
+"""The rig's fault wiring: a run's fault plan, applied where each fault can act.
 
 ``RuntimeFaults`` takes the ``faults:`` plan of a runtime config and puts every entry on the
-path to its target:
+path to its target (``harness.scenarios.rig`` asks it, server by server):
 
 - an in-memory server (sim mode) or a streamable HTTP server: the in-process transport wrapper
   (``harness.faults.inprocess``) wraps the client transport, so frame faults, kills (closing the

@@ -1,4 +1,4 @@
-"""``harness agent run CONFIG``: run the runtime under test once, in real time."""
+"""``harness agent run CONFIG``: run the reference runtime once, in its rig, in real time."""
 
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ def run(config: Path, prompt: str | None, out: Path | None, seed: int) -> None:
     from harness.chaos_random import ChaosRandom
     from harness.errors import ConfigError
     from harness.runtime.config import load_runtime_config
-    from harness.runtime.runtime import RunResult, Runtime
+    from harness.runtime.runtime import RunResult
+    from harness.scenarios.rig import Rig, reference_runtime
     from harness.telemetry.routing import SpanSink, install_router
 
     cfg = load_runtime_config(config)
@@ -56,13 +57,13 @@ def run(config: Path, prompt: str | None, out: Path | None, seed: int) -> None:
     # the runtime until the trace is read.
     with tempfile.TemporaryDirectory(prefix="harness-agent-") as work:
 
-        async def main() -> tuple[RunResult, Runtime]:
-            async with Runtime(cfg, rng=ChaosRandom(seed), workdir=Path(work)) as rt:
-                return await rt.run(prompt), rt
+        async def main() -> tuple[RunResult, Rig]:
+            async with reference_runtime(cfg, rng=ChaosRandom(seed), workdir=Path(work)) as rig:
+                return await rig.run(prompt), rig
 
         with install_router().attach(sink):
-            result, rt = anyio.run(main)
-        trace = _trace(exporter, rt)
+            result, rig = anyio.run(main)
+        trace = _trace(exporter, rig)
     failed = False
     if result.main is not None:
         if result.main.stop == "error":
@@ -80,20 +81,20 @@ def run(config: Path, prompt: str | None, out: Path | None, seed: int) -> None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "result.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
         with (out / "events.jsonl").open("w", encoding="utf-8") as fh:
-            for event in rt.events.events:
+            for event in rig.rt.events.events:
                 fh.write(json.dumps(event.to_dict(), default=str) + "\n")
-        if rt.fake_api is not None:
-            rt.fake_api.journal.write_jsonl(out / "journal.jsonl")
+        if rig.fake_api is not None:
+            rig.fake_api.journal.write_jsonl(out / "journal.jsonl")
         (out / "trace.jsonl").write_text(json.dumps(trace, separators=(",", ":")) + "\n")
     raise SystemExit(1 if failed else 0)
 
 
-def _trace(exporter: Any, rt: Any) -> dict[str, Any]:
+def _trace(exporter: Any, rig: Any) -> dict[str, Any]:
     """The run's spans as one OTLP JSON ``TracesData``, one resource per component."""
     from harness.telemetry.components import merge_span_files, regroup_by_service
     from harness.telemetry.otlp_json import scrub_addresses, spans_to_otlp_json
 
     spans = exporter.get_finished_spans()
     trace = spans_to_otlp_json(spans) if spans else {"resourceSpans": []}
-    merge_span_files(trace, list(rt.spans_files.values()))
+    merge_span_files(trace, list(rig.spans_files.values()))
     return regroup_by_service(scrub_addresses(trace))
