@@ -4,6 +4,7 @@ replayed first, nondeterminism caught, shrinking to a smaller plan that still fa
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,16 +13,28 @@ import yaml
 from harness.errors import ConfigError
 from harness.explore import FailureDB, explore, shrink
 from harness.explore.shrink import shrink_run_dir
-from harness.oracles import RunRecord, Verdict, oracle
+from harness.oracles import NEEDS, ORACLES, RunRecord, Verdict, oracle
 from harness.scenarios import Scenario, load_scenario, resolve, run_scenario, write_run
 
 _flips = itertools.count()
 
 
-@oracle("test_flaky_explore_oracle")
 def _flaky(record: RunRecord) -> Verdict:
     """Test only: fails on every other evaluation, as a nondeterministic run would."""
     return Verdict("test_flaky_explore_oracle", next(_flips) % 2 == 1, "flips")
+
+
+@pytest.fixture
+def flaky_oracle() -> Iterator[str]:
+    """The flaky oracle, registered for one test only (the registry is the product's: the
+    shipped schema lists its oracles, and a test's must not stay in it)."""
+    name = "test_flaky_explore_oracle"
+    oracle(name)(_flaky)
+    try:
+        yield name
+    finally:
+        ORACLES.pop(name, None)
+        NEEDS.pop(name, None)
 
 
 @pytest.mark.parametrize(
@@ -82,7 +95,9 @@ def test_failing_seeds_are_stored_and_replayed_first(tmp_path: Path) -> None:
     assert later.runs == 5
 
 
-def test_a_nondeterministic_failure_is_reported_as_a_harness_defect(tmp_path: Path) -> None:
+def test_a_nondeterministic_failure_is_reported_as_a_harness_defect(
+    tmp_path: Path, flaky_oracle: str
+) -> None:
     base, _ = resolve("cascade_random")
     data = base.model_dump(mode="json")
     data["oracles"] = [*data["oracles"], "test_flaky_explore_oracle"]
