@@ -161,6 +161,8 @@ def test_an_interrupted_thread_resumes_only_when_its_pending_calls_are_answered(
     # The interrupt ended the first run at 5 s and cancelled both calls on the server.
     (stop,) = [e for e in buggy.record.runtime("agent_finished") if e["stop"] == "interrupted"]
     assert stop["time"] == 5.0
+    assert buggy.record.result["main"]["stop"] == "interrupted"
+    assert buggy.record.result["main"]["agent_id"] == stop["agent_id"]
     cancelled = [e for e in buggy.record.server_events["ssh"] if e["kind"] == "cancelled"]
     assert len(cancelled) == 2
     fixed = _run("history_claude_code_3003", "fixed", seed)
