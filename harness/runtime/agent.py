@@ -330,7 +330,10 @@ class AgentRunner:
             if trigger == "between_turns":
                 size = await self._context_size(spec, conv, tools, context_tokens, covered)
                 if compactor.due(size, conv):
-                    await compact(size, None)
+                    try:
+                        await compact(size, None)
+                    except anthropic.APIError as exc:  # compaction_errors: fail_run
+                        return self._fail(result, _api_error_text(exc), "compaction_failed")
             try:
                 messages = conv.begin_request()
             except ConversationStateError as exc:

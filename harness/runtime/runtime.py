@@ -232,7 +232,13 @@ class Runtime:
                     return await self.run_agent(spec, prompt)
                 finally:
                     running.discard(scope)
-            return AgentResult(spec.name, "", "interrupted", error="interrupted from outside")
+            ended = [
+                e.data.get("agent_id")
+                for e in self.events.of_kind("agent_finished")
+                if e.data.get("agent") == spec.name and e.data.get("stop") == "interrupted"
+            ]
+            agent_id = str(ended[-1]) if ended else ""
+            return AgentResult(spec.name, agent_id, "interrupted", error="interrupted from outside")
 
         async def interrupt(at: float) -> None:
             await self._clock.sleep(at - self._clock.now())

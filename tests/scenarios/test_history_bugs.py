@@ -161,6 +161,8 @@ def test_an_interrupted_thread_resumes_only_when_its_pending_calls_are_answered(
     # The interrupt ended the first run at 5 s and cancelled both calls on the server.
     (stop,) = [e for e in buggy.record.runtime("agent_finished") if e["stop"] == "interrupted"]
     assert stop["time"] == 5.0
+    assert buggy.record.result["main"]["stop"] == "interrupted"
+    assert buggy.record.result["main"]["agent_id"] == stop["agent_id"]
     cancelled = [e for e in buggy.record.server_events["ssh"] if e["kind"] == "cancelled"]
     assert len(cancelled) == 2
     fixed = _run("history_claude_code_3003", "fixed", seed)
@@ -247,3 +249,25 @@ def test_a_mid_call_compaction_entry_kept_by_a_later_one_orphans_a_result(seed: 
     if kept_from_entry:
         assert _UNEXPECTED in sentence
         assert _verdict(buggy, "tool_pairing_valid")[0] == "fails"
+
+
+@pytest.mark.parametrize(("errors", "stop"), [("fail_run", "error"), ("keep_history", "end_turn")])
+def test_a_failed_summary_between_turns_ends_the_run_only_under_fail_run(
+    errors: str, stop: str
+) -> None:
+    path = Path(__file__).resolve().parents[2] / "scenarios" / "orphaned_tool_block.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["policies"] = {"fixed": {"compaction_errors": errors}}
+    data["faults"] = [
+        {"type": "llm", "agent": "compactor", "count": 10, "fault": {"kind": "overloaded"}}
+    ]
+    run = run_scenario(parse_scenario(yaml.safe_dump(data)), policy="fixed", seed=0)
+    (main,) = [e for e in run.record.runtime("agent_finished") if e["agent"] == "main"]
+    assert main["stop"] == stop
+    if stop == "error":
+        assert main["error_type"] == "compaction_failed"
+        assert "529" in main["error"]
+    else:
+        failed = [e for e in run.record.runtime("compaction") if e["outcome"] == "failed"]
+        assert failed
+        assert all(e["reason"].startswith("summary request failed") for e in failed)
