@@ -24,6 +24,7 @@ from harness.telemetry.export import (
 )
 from harness.telemetry.otlp_json import FlatSpan, flatten, read_trace_file
 from harness.telemetry.semconv import HARNESS_VIRTUAL_START
+from tests._inner_suite import strict_inner_suite
 from tests.integration._otlp import Received
 
 pytestmark = pytest.mark.integration
@@ -171,15 +172,7 @@ def test_the_pytest_plugin_sends_each_run_with_harness_otlp(
     pytester: pytest.Pytester, http_receiver: tuple[str, Received]
 ) -> None:
     url, received = http_receiver
-    pytester.makeini(
-        """
-        [pytest]
-        asyncio_default_fixture_loop_scope = function
-        filterwarnings =
-            error
-            ignore::pytest.PytestAssertRewriteWarning
-        """
-    )
+    strict_inner_suite(pytester)
     pytester.makepyfile(
         """
         def test_run(harness_run):
@@ -187,7 +180,7 @@ def test_the_pytest_plugin_sends_each_run_with_harness_otlp(
         """
     )
     out = pytester.path / "runs"
-    result = pytester.runpytest(
+    result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--harness-otlp", url, "--harness-out", str(out)
     )
     result.assert_outcomes(passed=1)

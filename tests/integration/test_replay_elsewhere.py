@@ -17,6 +17,7 @@ from click.testing import CliRunner
 import harness
 from harness.scenarios import resolve, run_scenario, write_run
 from harness.scenarios.cli import replay_cmd
+from tests._inner_suite import strict_inner_suite
 
 pytestmark = pytest.mark.integration
 
@@ -94,15 +95,7 @@ def test_a_run_recorded_by_another_install_replays_as_identical(
 def test_a_run_recorded_by_the_pytest_plugin_replays_as_identical(
     pytester: pytest.Pytester, tmp_path: Path
 ) -> None:
-    pytester.makeini(
-        """
-        [pytest]
-        asyncio_default_fixture_loop_scope = function
-        filterwarnings =
-            error
-            ignore::pytest.PytestAssertRewriteWarning
-        """
-    )
+    strict_inner_suite(pytester)
     pytester.makepyfile(
         """
         def test_cascade(harness_run):

@@ -11,6 +11,7 @@ import pytest
 from harness._pytest.keys import worker_id
 from harness._pytest.runs import run_root
 from harness.scenarios.registry import BUILTIN_DIR
+from tests._inner_suite import strict_inner_suite
 
 pytest_plugins = ["pytester"]
 
@@ -18,16 +19,7 @@ pytest_plugins = ["pytester"]
 @pytest.fixture(autouse=True)
 def _strict_inner_suite(pytester: pytest.Pytester) -> None:
     # The users' suite is as strict as ours: any warning the plugin causes fails it.
-    pytester.makeini(
-        """
-        [pytest]
-        asyncio_default_fixture_loop_scope = function
-        filterwarnings =
-            error
-            # In-process runs import the plugin before pytest could rewrite it.
-            ignore::pytest.PytestAssertRewriteWarning
-        """
-    )
+    strict_inner_suite(pytester)
 
 
 def _scenario(pytester: pytest.Pytester, name: str, *, rename: str | None = None) -> Path:
@@ -60,7 +52,7 @@ def test_harness_run_returns_outcome_verdicts_spans_and_run_dir(pytester: pytest
             result.assert_expected()
         """
     )
-    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
 def test_a_failing_test_gets_a_harness_section(pytester: pytest.Pytester) -> None:
@@ -72,7 +64,7 @@ def test_a_failing_test_gets_a_harness_section(pytester: pytest.Pytester) -> Non
             assert result.outcome == "held"
         """
     )
-    result = pytester.runpytest("-p", "no:cacheprovider", "--harness-out", str(out))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--harness-out", str(out))
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -96,7 +88,7 @@ def test_a_passing_test_has_no_harness_section(pytester: pytest.Pytester) -> Non
             assert harness_run("scope_leak", policy="fixed").outcome == "held"
         """
     )
-    result = pytester.runpytest("-p", "no:cacheprovider", "-rA")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rA")
     result.assert_outcomes(passed=1)
     assert "- harness -" not in result.stdout.str()
 
@@ -104,7 +96,7 @@ def test_a_passing_test_has_no_harness_section(pytester: pytest.Pytester) -> Non
 def test_scenario_files_become_one_item_per_policy(pytester: pytest.Pytester) -> None:
     _scenario(pytester, "cascade")
     out = pytester.path / "out"
-    result = pytester.runpytest(
+    result = pytester.runpytest_subprocess(
         "-p",
         "no:cacheprovider",
         "-v",
@@ -134,7 +126,9 @@ def test_an_unmet_expectation_fails_the_item_with_the_replay_line(
         "buggy: [scheduled_scope_explicit, review_saw_all_contexts]", "buggy: [agents_completed]"
     )
     path.write_text(text)
-    result = pytester.runpytest("-p", "no:cacheprovider", "--harness-scenarios", "scenarios")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--harness-scenarios", "scenarios"
+    )
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -153,7 +147,9 @@ def test_a_bad_scenario_file_is_a_one_line_collection_error(pytester: pytest.Pyt
     directory = pytester.path / "scenarios"
     directory.mkdir()
     (directory / "broken.yaml").write_text("name: broken\nruntime: 7\n")
-    result = pytester.runpytest("-p", "no:cacheprovider", "--harness-scenarios", "scenarios")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--harness-scenarios", "scenarios"
+    )
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*error: *broken.yaml*"])
     assert "Traceback" not in result.stdout.str()
@@ -164,7 +160,7 @@ def test_yaml_outside_the_scenario_dirs_and_runs_without_options_are_untouched(
 ) -> None:
     (pytester.path / "config.yaml").write_text("not: a scenario\n")
     pytester.makepyfile("def test_plain():\n    assert True\n")
-    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
 @pytest.mark.parametrize(
@@ -179,7 +175,7 @@ def test_yaml_outside_the_scenario_dirs_and_runs_without_options_are_untouched(
 def test_bad_options_are_usage_errors(
     pytester: pytest.Pytester, args: list[str], message: str
 ) -> None:
-    result = pytester.runpytest("-p", "no:cacheprovider", *args)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert message in result.stderr.str()
 
@@ -219,7 +215,7 @@ def test_fake_anthropic_in_process_and_served_with_span_exporter(
             assert [r.endpoint for r in api.journal.records] == ["/v1/messages"]
         """
     )
-    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)
 
 
 def test_fake_mcp_in_memory_and_over_http(pytester: pytest.Pytester) -> None:
@@ -260,7 +256,7 @@ def test_fake_mcp_in_memory_and_over_http(pytester: pytest.Pytester) -> None:
                 fake_mcp("ssh", transport="carrier-pigeon")
         """
     )
-    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=4)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=4)
 
 
 def test_fault_proxy_applies_toxics_and_is_emptied_after_each_test(
@@ -295,7 +291,7 @@ def test_fault_proxy_applies_toxics_and_is_emptied_after_each_test(
             fault_proxy.create_proxy("api", upstream="127.0.0.1:9")
         """
     )
-    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)
 
 
 def test_harness_run_refuses_to_run_under_span_exporter(pytester: pytest.Pytester) -> None:
@@ -310,7 +306,7 @@ def test_harness_run_refuses_to_run_under_span_exporter(pytester: pytest.Pyteste
                 harness_run("cascade", policy="fixed")
         """
     )
-    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
 def test_xdist_workers_get_their_own_run_directories(tmp_path: Path) -> None:
@@ -362,7 +358,7 @@ def test_a_failing_tests_runs_are_kept_where_the_report_says(pytester: pytest.Py
             assert False
         """
     )
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     kept = pytester.path / ".harness" / "pytest-runs"
     runs = sorted(p.name.split("-s0-")[0] for p in kept.glob("*/*-s0-*"))
@@ -381,7 +377,9 @@ def test_a_passing_tests_runs_are_not_kept(pytester: pytest.Pytester) -> None:
         """
     )
     elsewhere = pytester.path / "kept"
-    result = pytester.runpytest("-p", "no:cacheprovider", "--harness-runs-dir", str(elsewhere))
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--harness-runs-dir", str(elsewhere)
+    )
     result.assert_outcomes(passed=1)
     assert not elsewhere.exists()
     assert not (pytester.path / ".harness").exists()
