@@ -265,8 +265,18 @@ def run_cmd(
         click.echo("warning: --time-scale applies to --mode live only; sim ignores it", err=True)
     names = list(targets) + (builtin_names() if run_all else [])
     loaded = [resolve(name) for name in dict.fromkeys(names)]
+    from harness._text import printable
+
+    for scenario, _ in loaded:
+        if mode not in scenario.modes:
+            click.echo(
+                f"skipped: {printable(scenario.name)} runs in {' and '.join(scenario.modes)} "
+                f"mode only (modes:), not {mode}",
+                err=True,
+            )
+    loaded = [(scenario, source) for scenario, source in loaded if mode in scenario.modes]
     if not loaded:
-        raise ScenarioError("no scenario to run")
+        raise ScenarioError(f"no scenario to run in {mode} mode")
     from harness._files import check_writable_dir
 
     check_writable_dir(out, what="run directories", option="--out")

@@ -111,6 +111,7 @@ __all__ = [
 ]
 
 Policy = Literal["buggy", "fixed"]
+Mode = Literal["sim", "live"]
 
 # What a run directory keeps of a command server's env values (API keys go there).
 ENV_REDACTED = "[redacted]"
@@ -334,6 +335,13 @@ class Scenario(_Strict):
     )
     budget: Budget = Field(
         default=Budget(), description="How long the run may take, and its live time scale."
+    )
+    modes: list[Mode] = Field(
+        default_factory=lambda: list[Mode](["sim", "live"]),
+        min_length=1,
+        description="The modes the scenario means something in. A bug that needs real "
+        "processes or sockets (an HTTP server that loses its sessions: sim serves every server "
+        "in memory) says [live]; harness run and explore skip it in another mode and say so.",
     )
     oracles: list[str | dict[str, dict[str, Any]]] = Field(
         min_length=1,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from harness.errors import ScenarioError
 from harness.scenarios.model import Policy, Scenario
 from harness.scenarios.runner import RunOutcome, run_reference
 from harness.scenarios.user_runtime import run_user_sim
@@ -24,6 +25,12 @@ def run_scenario(
     overrides: Mapping[str, Any] | None = None,
 ) -> RunOutcome:
     """Run ``scenario`` under ``policy`` in sim mode and judge it with its oracles."""
+    if "sim" not in scenario.modes:
+        raise ScenarioError(
+            f"{scenario.name} runs in live mode only (modes: {', '.join(scenario.modes)}): "
+            "run it with --mode live",
+            field="modes",
+        )
     scenario, draws = scenario.resolve(seed, overrides=dict(overrides) if overrides else None)
     run = run_reference if scenario.runtime.under_test == "reference" else run_user_sim
     return run(
