@@ -36,6 +36,7 @@ __all__ = [
     "EndsWithin",
     "NothingWritten",
     "RequestText",
+    "Respawned",
     "ServerParams",
     "Sessions",
     "ToolResultText",
@@ -390,6 +391,20 @@ class ToolsOffered(_Params):
         default=0.0, ge=0, description="Only requests at or after this time (scenario seconds)."
     )
     agent: str | None = Field(default=None, description="Only requests routed to this agent.")
+    once_offered: bool = Field(
+        default=False,
+        description=(
+            "Judge each tool only from the first request that offered it, and only requests of "
+            "agents it was offered to: a tool the catalogue gains later (a lazily opened "
+            "session) is not missing before, but must never leave it. A tool never offered: "
+            "cannot judge."
+        ),
+    )
+
+
+def _offered(row: dict[str, Any]) -> list[str]:
+    tools = (row.get("request") or {}).get("tools")
+    return [str(t) for t in tools] if isinstance(tools, list) else []
 
 
 @parameterised("tools_offered", params=ToolsOffered, needs=["api_requests"])
@@ -411,31 +426,54 @@ def tools_offered(record: RunRecord, params: ToolsOffered, name: str) -> Verdict
         return Verdict.cannot_judge(
             name, "the API journal names no tools offered (an older harness, or no tools at all)"
         )
+    # From which request on, and for which agents, each tool is due (every row, every agent
+    # unless once_offered).
+    since = dict.fromkeys(params.tools, 0)
+    agents: dict[str, set[Any] | None] = dict.fromkeys(params.tools)
+    if params.once_offered:
+        for tool in params.tools:
+            first = next((i for i, row in enumerate(rows) if tool in _offered(row)), None)
+            if first is None:
+                return Verdict.cannot_judge(
+                    name, f"no request at or after {_t(params.after)} offered {tool}"
+                )
+            since[tool] = first
+            agents[tool] = {row.get("agent") for row in rows if tool in _offered(row)}
     short: list[dict[str, Any]] = []
-    for row in rows:
-        offered = (row.get("request") or {}).get("tools") or []
-        lacking = [t for t in params.tools if t not in offered]
+    checked = 0
+    for index, row in enumerate(rows):
+        due = [
+            t
+            for t in params.tools
+            if index >= since[t] and ((only := agents[t]) is None or row.get("agent") in only)
+        ]
+        if not due:
+            continue
+        checked += 1
+        offered = _offered(row)
+        lacking = [t for t in due if t not in offered]
         if lacking:
             short.append(
                 {k: row.get(k) for k in ("seq", "time", "agent")}
                 | {"lacking": lacking, "offered": offered}
             )
+    which = (
+        f"API request(s) at or after {_t(params.after)}"
+        if not params.once_offered
+        else "API request(s) from each tool's first offering on, of the agents offered it"
+    )
     if short:
-        first = short[0]
-        offered = ", ".join(first["offered"]) or "none"
+        first_short = short[0]
+        offered_text = ", ".join(first_short["offered"]) or "none"
         return Verdict(
             name,
             False,
-            f"{len(short)} of {len(rows)} API request(s) at or after {_t(params.after)} "
-            f"lacked {', '.join(first['lacking'])}; the first, request {first['seq']} (agent "
-            f"{first['agent']}, at {_t(first['time'])}), offered: {offered}.",
+            f"{len(short)} of {checked} {which} lacked {', '.join(first_short['lacking'])}; "
+            f"the first, request {first_short['seq']} (agent {first_short['agent']}, at "
+            f"{_t(first_short['time'])}), offered: {offered_text}.",
             short,
         )
-    return Verdict(
-        name,
-        True,
-        f"All {len(rows)} API request(s) at or after {_t(params.after)} offered {wanted}.",
-    )
+    return Verdict(name, True, f"All {checked} {which} offered {wanted}.")
 
 
 # -- the servers' records --------------------------------------------------------------------
@@ -483,13 +521,38 @@ def _label(instance: dict[str, Any]) -> str:
     return f"connection {instance['connection']}"
 
 
-@parameterised("no_server_respawned", params=ServerParams, needs=["server_events"])
-def no_server_respawned(record: RunRecord, params: ServerParams, name: str) -> Verdict:
+class Respawned(ServerParams):
+    """Which fake MCP servers, and whether a crash counts."""
+
+    crashed: bool = Field(
+        default=False,
+        description=(
+            "Also fail when a server crashed (a scripted crash or kill), even if nothing "
+            "started it again."
+        ),
+    )
+
+
+@parameterised("no_server_respawned", params=Respawned, needs=["server_events"])
+def no_server_respawned(record: RunRecord, params: Respawned, name: str) -> Verdict:
     servers, unjudged = _servers(record, params.server, name)
     if unjudged is not None:
         return unjudged
     respawned: list[dict[str, Any]] = []
     for server, events in servers.items():
+        crash = next((e for e in events if e.get("kind") == "crashed"), None)
+        if params.crashed and crash is not None:
+            during = " ".join(
+                str(part) for part in (crash.get("method"), crash.get("tool")) if part
+            )
+            return Verdict(
+                name,
+                False,
+                f"{server} crashed at {_t(crash.get('time'))}"
+                + (f" (during {during}, request {crash.get('request_id')})" if during else "")
+                + ".",
+                [crash],
+            )
         instances = _instances(events)
         if len(instances) > 1:
             first, again = instances[0], instances[1]
@@ -516,8 +579,11 @@ def no_server_respawned(record: RunRecord, params: ServerParams, name: str) -> V
             f"{_t(r['second']['started'])}; {ended}.",
             respawned,
         )
+    crashes = " and never crashed" if params.crashed else ""
     return Verdict(
-        name, True, f"Each of {len(servers)} server(s) was started once and never again."
+        name,
+        True,
+        f"Each of {len(servers)} server(s) was started once and never again{crashes}.",
     )
 
 

@@ -4,16 +4,12 @@ They read the fake API's journal and the fake MCP servers' own records, never th
 runtime's events, so they judge any runtime under test. Each sentence says what was seen; an
 oracle without its evidence (or without the situation it is about) cannot judge.
 
-- ``tools_offered_include: {tools: [X, ...]}``: once the model was offered tool X, every later
-  request that offered tools still offered X (no tool silently left the catalogue).
 - ``last_call_succeeds: {tool: X}``: the last result of tool X the model was given is not an
   error (the runtime recovered by the end).
 - ``tool_results_within: {seconds: T, tool: X}`` (``tool`` optional): every ``tool_use`` the
   model issued came back as a ``tool_result`` in a request at most T seconds after the request
   whose response issued it (the model's own thinking time counts too); a call never answered
   fails.
-- ``server_process_unchanged: {server: S}`` (``server`` optional: every server): the server
-  neither crashed nor was started as a second process.
 - ``session_reestablished: {server: S}`` (``server`` optional): after an HTTP server forgot its
   sessions, the client initialized a new session and a ``tools/call`` finished on the server
   after it.
@@ -26,10 +22,6 @@ from typing import Any
 from harness.errors import ConfigError
 from harness.oracles._registry import Verdict, oracle
 from harness.oracles.record import RunRecord
-
-_NO_TOOL_NAMES = (
-    "the API journal does not name the tools each request offered (recorded by an older harness)"
-)
 
 
 def _params(record: RunRecord, name: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -49,10 +41,6 @@ def _t(value: Any) -> str:
     return f"{float(value or 0.0):.1f} s"
 
 
-def _names(value: Any) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
-
-
 def _blocks(message: Any) -> list[dict[str, Any]]:
     if not isinstance(message, dict):
         return []
@@ -66,47 +54,6 @@ def _blocks(message: Any) -> list[dict[str, Any]]:
 def _requests(record: RunRecord) -> list[dict[str, Any]]:
     """Messages API requests that were answered or refused (count_tokens excluded)."""
     return [r for r in record.journal if "count_tokens" not in str(r.get("endpoint", ""))]
-
-
-@oracle("tools_offered_include", needs=["api_requests"])
-def tools_offered_include(record: RunRecord) -> Verdict:
-    name = "tools_offered_include"
-    wanted = _names(_params(record, name, ("tools",))["tools"])
-    rows = _requests(record)
-    if not any("tools" in (r.get("request") or {}) for r in rows):
-        return Verdict.cannot_judge(name, _NO_TOOL_NAMES)
-    judged = 0
-    for tool in wanted:
-        first = next((r for r in rows if tool in _offered(r)), None)
-        if first is None:
-            return Verdict.cannot_judge(name, f"the model was never offered {tool}")
-        # Only the agents that were offered it: a summariser offered nothing is not a loss.
-        agents = {r.get("agent") for r in rows if tool in _offered(r)}
-        for row in rows[rows.index(first) :]:
-            if row.get("agent") not in agents:
-                continue
-            judged += 1
-            offered = _offered(row)
-            if tool not in offered:
-                return Verdict(
-                    name,
-                    False,
-                    f"{tool} was offered from {_t(first.get('time'))}, but the request of agent "
-                    f"{row.get('agent')} at {_t(row.get('time'))} no longer offered it "
-                    f"(it offered {', '.join(offered) or 'no tools'}).",
-                    [{"tool": tool, "seq": row.get("seq"), "offered": offered}],
-                )
-    return Verdict(
-        name,
-        True,
-        f"Once offered, {', '.join(wanted)} stayed in every later request of the agents "
-        f"offered {'it' if len(wanted) == 1 else 'them'} ({judged} request(s) checked).",
-    )
-
-
-def _offered(row: dict[str, Any]) -> list[str]:
-    tools = (row.get("request") or {}).get("tools")
-    return [str(t) for t in tools] if isinstance(tools, list) else []
 
 
 def _uses_and_results(
@@ -217,39 +164,6 @@ def _servers(record: RunRecord, name: str) -> dict[str, list[dict[str, Any]]]:
     if server not in record.server_events:
         return {}
     return {str(server): record.server_events[str(server)]}
-
-
-@oracle("server_process_unchanged", needs=["server_events"])
-def server_process_unchanged(record: RunRecord) -> Verdict:
-    name = "server_process_unchanged"
-    servers = _servers(record, name)
-    if not servers:
-        return Verdict.cannot_judge(name, "no record of the server")
-    for server, events in servers.items():
-        crash = next((e for e in events if e.get("kind") == "crashed"), None)
-        if crash is not None:
-            return Verdict(
-                name,
-                False,
-                f"{server} crashed at {_t(crash.get('time'))} (during {crash.get('method')} "
-                f"{crash.get('tool') or ''}, request {crash.get('request_id')}).".replace(
-                    "  ", " "
-                ),
-                [crash],
-            )
-        processes = list(dict.fromkeys(e["process"] for e in events if e.get("process")))
-        if len(processes) > 1:
-            return Verdict(
-                name,
-                False,
-                f"{server} ran as {len(processes)} processes: it was restarted.",
-                [{"server": server, "processes": processes}],
-            )
-    return Verdict(
-        name,
-        True,
-        f"{', '.join(servers)} neither crashed nor was started twice.",
-    )
 
 
 @oracle("session_reestablished", needs=["server_events"])

@@ -23,7 +23,7 @@ def test_copilot_cli_4731_evicted_tools_under_buggy_kept_under_fixed(seed: int) 
     buggy = run_scenario(scenario, policy="buggy", seed=seed)
     fixed = run_scenario(scenario, policy="fixed", seed=seed)
     assert (buggy.outcome, fixed.outcome) == ("reproduced", "held")
-    assert _verdicts(buggy)["tools_offered_include"] == "fails"
+    assert _verdicts(buggy)["tools_offered"] == "fails"
     assert _verdicts(buggy)["last_call_succeeds"] == "fails"
     refreshes = [e["decision"] for e in buggy.record.runtime("tools_refresh_failed")]
     assert refreshes == ["evicted"]

@@ -175,6 +175,26 @@ def test_tools_offered_after_a_time() -> None:
     assert "names no tools offered" in judge(old, "tools_offered", {"tools": ["x"]}).explanation
 
 
+def test_tools_offered_once_offered_judges_from_each_tools_first_offering() -> None:
+    lazy = [
+        row(1, [], tools=[]),
+        row(2, [], tools=["search", "read"], time=10.0),
+        row(3, [], tools=[], time=120.0),
+        row(4, [], tools=["sum"], time=121.0, agent="summariser"),
+    ]
+    once = {"tools": ["read"], "once_offered": True}
+    v = judge(rec(journal=lazy), "tools_offered", once)
+    assert v.fails
+    assert "1 of 2 API request(s) from each tool's first offering on" in v.explanation
+    assert "request 3 (agent main, at 120.0 s), offered: none" in v.explanation
+    kept = [*lazy[:2], row(3, [], tools=["search", "read"], time=120.0), *lazy[3:]]
+    assert judge(rec(journal=kept), "tools_offered#k", once).holds
+    # Without once_offered the first request (before the session opened) already lacks it.
+    assert judge(rec(journal=kept), "tools_offered#all", {"tools": ["read"]}).fails
+    never = judge(rec(journal=kept), "tools_offered#n", {"tools": ["write"], "once_offered": True})
+    assert never.status == "cannot judge"
+
+
 def test_tools_offered_a_request_without_tools_offered_none() -> None:
     bare = row(2, [], time=5.0)
     del bare["request"]["tools"]
@@ -226,6 +246,20 @@ def test_no_server_respawned_fails_and_holds() -> None:
     once = rec(server_events={"ssh": respawn_events()[:3]})
     assert judge(once, "no_server_respawned", {}).holds
     assert judge(once, "no_server_respawned#x", {"server": "vault"}).status == "cannot judge"
+
+
+def test_no_server_respawned_with_crashed_fails_on_a_crash_without_a_restart() -> None:
+    crash = ev("crashed", 5.0, method="tools/call", tool="mem_ssh", request_id="3")
+    record = rec(server_events={"ssh": [*respawn_events()[:3], crash]})
+    assert judge(record, "no_server_respawned", {}).holds
+    v = judge(record, "no_server_respawned#c", {"crashed": True})
+    assert v.fails
+    assert v.explanation == "ssh crashed at 5.0 s (during tools/call mem_ssh, request 3)."
+    calm = rec(server_events={"ssh": respawn_events()[:3]})
+    v = judge(calm, "no_server_respawned#c", {"crashed": True})
+    assert v.explanation == (
+        "Each of 1 server(s) was started once and never again and never crashed."
+    )
 
 
 def test_at_most_sessions_counts_total_at_once_and_processes() -> None:

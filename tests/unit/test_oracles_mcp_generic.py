@@ -69,18 +69,6 @@ KEPT = [
 ]
 
 
-def test_tools_offered_include() -> None:
-    params = {"tools_offered_include": {"tools": ["read"]}}
-    failed = _one(_record(EVICTED, **params), "tools_offered_include")
-    assert failed.status == "fails"
-    assert "at 120.0 s no longer offered it" in failed.explanation
-    assert _one(_record(KEPT, **params), "tools_offered_include").status == "holds"
-    old = [{**r, "request": {"messages": []}} for r in KEPT]
-    assert _one(_record(old, **params), "tools_offered_include").status == "cannot judge"
-    never = {"tools_offered_include": {"tools": ["write"]}}
-    assert _one(_record(KEPT, **never), "tools_offered_include").status == "cannot judge"
-
-
 def test_last_call_succeeds() -> None:
     params = {"last_call_succeeds": {"tool": "read"}}
     assert _one(_record(EVICTED, **params), "last_call_succeeds").status == "fails"
@@ -108,24 +96,6 @@ def test_a_missing_parameter_names_the_oracle() -> None:
 
 def _events(*kinds: tuple[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return {"api": [{"kind": k, "time": float(i), **extra} for i, (k, extra) in enumerate(kinds)]}
-
-
-def test_server_process_unchanged() -> None:
-    calm = RunRecord("s", "fixed", 0, server_events=_events(("request", {"process": 1})))
-    assert _one(calm, "server_process_unchanged").status == "holds"
-    crashed = RunRecord(
-        "s", "buggy", 0, server_events=_events(("crashed", {"method": "tools/call", "tool": "x"}))
-    )
-    verdict = _one(crashed, "server_process_unchanged")
-    assert verdict.status == "fails"
-    assert verdict.explanation.startswith("api crashed at 0.0 s")
-    twice = RunRecord(
-        "s",
-        "buggy",
-        0,
-        server_events=_events(("request", {"process": 1}), ("request", {"process": 2})),
-    )
-    assert "2 processes" in _one(twice, "server_process_unchanged").explanation
 
 
 def test_session_reestablished() -> None:

@@ -124,6 +124,13 @@ def test_every_yaml_example_parses_and_every_whole_scenario_loads(index: int) ->
     for key, section in sections.items():
         if isinstance(data.get(key), dict) and "{...}" not in block:
             section.model_validate(data[key])
+    # Knob values and server entries shown alone are checked as a scenario would check them.
+    if isinstance(data.get("policies"), dict):
+        for overrides in data["policies"].values():
+            model.PolicyOverrides.model_validate(overrides)
+    if isinstance(data.get("servers"), dict) and "{...}" not in block:
+        for server in data["servers"].values():
+            config.ServerConfig.model_validate(server)
     faults = data.get("faults")
     if isinstance(faults, list) and not any("chance" in f for f in faults):
         plan.FaultPlan.model_validate(faults)
