@@ -31,6 +31,7 @@ from fastmcp.client.transports import (
 from fastmcp.client.transports.base import SessionKwargs, TransportOptions
 from mcp import ClientSession, MCPError
 from pydantic_ai import Agent, RunContext
+from pydantic_ai.exceptions import AgentRunError
 from pydantic_ai.capabilities import ProcessHistory
 from pydantic_ai.mcp import CallToolFunc, MCPToolset, ToolResult
 from pydantic_ai.messages import ModelMessage
@@ -209,10 +210,12 @@ class PydanticAIRuntime:
         deps = TaskDeps(context_id=task.context_id, scope=task.scope)
         try:
             result = await self._agent(task.agent).run(task.prompt, deps=deps)
-        except MCPError as exc:
-            # tool_error_behavior "error": a tool's failure ends the run, and the application
-            # tells its user so. Any other exception is a crash the harness reports as such.
-            return f"The run failed: {exc}"
+        except (MCPError, AgentRunError) as exc:
+            # pydantic-ai ends a run it cannot finish by raising (tool_error_behavior "error": a
+            # tool's failure; AgentRunError: a tool's retries spent, a usage limit), and the
+            # application tells its user so. Any other exception is a crash the harness reports
+            # as an error.
+            return f"The run failed: {type(exc).__name__}: {exc}"
         return result.output
 
     async def aclose(self) -> None:

@@ -40,4 +40,7 @@ def test_pydantic_ai_never_reconnects_after_its_server_died() -> None:
     assert "never opened a new connection" in verdicts["reconnected_after_server_death"].explanation
     # One connection, killed; nothing replaced it, so nothing raced.
     assert verdicts["one_reconnect_per_failure"].status == "holds"
-    assert "max retries" in verdicts["tasks_answered"].explanation
+    # pydantic-ai gave up (its tool retries spent) and the application said so.
+    answer = outcome.record.result["main"]
+    answer = answer["text"] if isinstance(answer, dict) else answer
+    assert "max retries" in answer
