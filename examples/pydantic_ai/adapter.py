@@ -31,8 +31,8 @@ from fastmcp.client.transports import (
 from fastmcp.client.transports.base import SessionKwargs, TransportOptions
 from mcp import ClientSession, MCPError
 from pydantic_ai import Agent, RunContext
-from pydantic_ai.exceptions import AgentRunError
 from pydantic_ai.capabilities import ProcessHistory
+from pydantic_ai.exceptions import AgentRunError
 from pydantic_ai.mcp import CallToolFunc, MCPToolset, ToolResult
 from pydantic_ai.messages import ModelMessage
 from pydantic_ai.models.anthropic import AnthropicModel, AnthropicModelSettings
