@@ -34,7 +34,9 @@ every block and the JSON of ``tools`` (see ``_tokens``).
 """
 
 from fake_servers.anthropic.app import MAX_BODY_BYTES, FakeAnthropic
-from fake_servers.anthropic.faults import (
+from fake_servers.anthropic.journal import Journal, JournalRecord
+from fake_servers.anthropic.script import Agent, Condition, ModelScript, ToolCall, Turn
+from harness.faults.api_faults import (
     ApiFailure,
     ConnectionDrop,
     ContextEditFault,
@@ -45,8 +47,6 @@ from fake_servers.anthropic.faults import (
     StreamCut,
     StreamError,
 )
-from fake_servers.anthropic.journal import Journal, JournalRecord
-from fake_servers.anthropic.script import Agent, Condition, ModelScript, ToolCall, Turn
 
 __all__ = [
     "MAX_BODY_BYTES",

@@ -16,9 +16,9 @@ from fake_servers.anthropic._errors import ApiError
 from fake_servers.anthropic._thinking import SignatureBook, sign
 from fake_servers.anthropic._tokens import count_output_tokens
 from fake_servers.anthropic._validation import ParsedRequest
-from fake_servers.anthropic.faults import Fault
 from fake_servers.anthropic.script import ModelScript, Turn
 from harness.chaos_random import ChaosRandom
+from harness.faults.api_faults import Fault
 
 __all__ = ["ScriptedModel", "Selection", "new_id"]
 

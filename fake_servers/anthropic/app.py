@@ -39,7 +39,12 @@ from fake_servers.anthropic._responses import ConnectionRegistry, DropConnection
 from fake_servers.anthropic._sse import sse_error, sse_events
 from fake_servers.anthropic._tokens import count_input_tokens
 from fake_servers.anthropic._validation import ParsedRequest, validate_request
-from fake_servers.anthropic.faults import (
+from fake_servers.anthropic.journal import Journal, JournalRecord
+from fake_servers.anthropic.script import ModelScript
+from harness.chaos_random import ChaosRandom
+from harness.clock import Clock, LoopClock
+from harness.errors import FaultError
+from harness.faults.api_faults import (
     ApiFailure,
     ConnectionDrop,
     ContextEditFault,
@@ -50,11 +55,6 @@ from fake_servers.anthropic.faults import (
     StreamCut,
     StreamError,
 )
-from fake_servers.anthropic.journal import Journal, JournalRecord
-from fake_servers.anthropic.script import ModelScript
-from harness.chaos_random import ChaosRandom
-from harness.clock import Clock, LoopClock
-from harness.errors import FaultError
 from harness.telemetry import semconv
 
 if TYPE_CHECKING:

@@ -58,7 +58,7 @@ and ``redacted_thinking`` (opaque data) put thinking blocks before the answer wh
 enables thinking (``thinking: {type: enabled|adaptive}``); with ``display: omitted`` the
 thinking text is empty and the signature stays.
 
-**Failures.** ``fail`` is a list of faults (see ``fake_servers.anthropic.faults``); the first
+**Failures.** ``fail`` is a list of faults (see ``harness.faults.api_faults``); the first
 requests that select the turn each draw one failure instead of the answer, and the cursor does
 not move, so the retry after the last failure gets the turn.
 """
@@ -74,10 +74,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fake_servers.anthropic._limits import ModelLimits
-from fake_servers.anthropic.faults import Fault
 from harness._files import read_text
 from harness._yaml import compose, load_yaml, validation_error
 from harness.errors import ScriptError
+from harness.faults.api_faults import Fault
 
 __all__ = ["Agent", "Condition", "ModelScript", "StopReason", "ToolCall", "Turn"]
 

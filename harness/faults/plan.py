@@ -334,7 +334,7 @@ class ToxicFault(_FaultBase):
 
 
 class LlmFault(_FaultBase):
-    """A failure of the fake Anthropic API (``fake_servers.anthropic.faults``): injected at
+    """A failure of the fake Anthropic API (``harness.faults.api_faults``): injected at
     scenario time ``at`` into the next ``count`` requests of ``agent`` (or of any agent)."""
 
     type: Literal["llm"] = "llm"  # type: ignore[misc]
@@ -353,7 +353,7 @@ class LlmFault(_FaultBase):
     def _valid_fault(cls, value: dict[str, Any]) -> dict[str, Any]:
         from pydantic import TypeAdapter
 
-        from fake_servers.anthropic.faults import Fault
+        from harness.faults.api_faults import Fault
 
         try:
             parsed = TypeAdapter(Fault).validate_python(value)
@@ -370,7 +370,7 @@ class LlmFault(_FaultBase):
         """The fake API's fault object for ``FakeAnthropic.inject``."""
         from pydantic import TypeAdapter
 
-        from fake_servers.anthropic.faults import Fault
+        from harness.faults.api_faults import Fault
 
         return TypeAdapter(Fault).validate_python(self.fault)
 

@@ -109,11 +109,6 @@ def test_imports_only_for_the_type_checker_are_not_edges(tmp_path: Path, guard: 
 # The reference runtime takes a client, its servers, a clock and its config: the fakes and the
 # rig that builds them (the scenarios layer) are not its to import.
 _NOT_THE_RUNTIMES = ("fake_servers", "harness.scenarios")
-# The fault plan, which the runtime's config file carries for the rig, checks an ``llm`` entry
-# against the fake API's own fault model when it is loaded.
-_THROUGH_THE_PLAN = {
-    "harness.faults.plan": {"fake_servers.anthropic.faults", "fake_servers.anthropic.faults.Fault"}
-}
 
 
 def _forbidden(name: str, path: Path) -> set[str]:
@@ -140,7 +135,7 @@ def test_the_reference_runtime_imports_neither_the_fakes_nor_the_rig() -> None:
             pending += graph[module]
     assert not any(m.startswith("harness.scenarios") for m in reached)
     through = {m: _forbidden(m, modules[m]) for m in reached - set(runtime)}
-    assert {m: found for m, found in through.items() if found} == _THROUGH_THE_PLAN
+    assert {m: found for m, found in through.items() if found} == {}
 
 
 def test_the_boundary_check_sees_a_lazy_import_of_a_fake(tmp_path: Path) -> None:

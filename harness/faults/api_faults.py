@@ -1,4 +1,5 @@
-"""Failures the fake API can inject, in a script turn or at run time (``FakeAnthropic.inject``).
+"""Failures the fake API can inject, in a script turn or at run time (``FakeAnthropic.inject``):
+the fault plan names them too, so they live with the plan, outside the fake.
 
 Each fault is a small pydantic model tagged by ``kind`` so a script file spells it as a mapping
 (``{kind: rate_limit, retry_after: 1}``) and Python code builds it directly
