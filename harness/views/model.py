@@ -8,7 +8,7 @@ are seconds on the run's clock (virtual in sim mode), zero at the run's start.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -398,105 +398,18 @@ class _Builder:
         connections: dict[tuple[str, int], dict[str, Any]] = {}
         levels: dict[str, list[tuple[float, int]]] = {}
         for event in self.record.runtime_events:
-            kind = str(event.get("kind", ""))
-            time = float(event.get("time", 0.0))
-            ref: Ref = ("runtime", int(event.get("seq", -1)))
-            server = event.get("server")
-            detail = {k: v for k, v in event.items() if k != "source"}
-            if kind in ("call_started", "call_ended") and server:
-                levels.setdefault(str(server), []).append((time, int(event.get("in_flight", 0))))
-            elif kind == "connecting" and server:
-                generation = int(event.get("generation", 0))
-                connections[(str(server), generation)] = {"start": time, **detail}
-            elif kind == "connected" and server:
-                generation = int(event.get("generation", 0))
-                connections.setdefault((str(server), generation), {"start": time, **detail})
-                connections[(str(server), generation)]["connected"] = time
-            elif kind == "reconnect" and server:
-                decision = str(event.get("decision", "?"))
-                for (name, generation), conn in connections.items():
-                    if (
-                        name == server
-                        and generation == event.get("generation")
-                        and decision == "performed"
-                    ):
-                        conn.setdefault("end", time)
-                self.lane("server", str(server)).markers.append(
-                    self.marker(
-                        "reconnect",
-                        time,
-                        f"reconnect {decision} ({event.get('reason', '?')}, "
-                        f"in flight {event.get('in_flight', '?')})",
-                        error=decision == "performed" and bool(event.get("in_flight")),
-                        ref=ref,
-                        detail=detail,
-                    )
-                )
-            elif kind == "connect_failed" and server:
-                self.lane("server", str(server)).markers.append(
-                    self.marker(kind, time, "connect failed", error=True, ref=ref, detail=detail)
-                )
-            elif kind == "connections_at_close" and server:
-                orphans = int(event.get("orphans", 0) or 0)
-                if orphans or ref in self.cited:
-                    self.lane("server", str(server)).markers.append(
-                        self.marker(
-                            "leak",
-                            time,
-                            f"{orphans} orphaned connection(s) at close",
-                            error=orphans > 0,
-                            ref=ref,
-                            detail=detail,
-                        )
-                    )
-            elif kind == "compaction":
-                lane = self.agent_lane_named(event.get("agent"), time)
-                outcome = event.get("outcome", "?")
-                open_calls = event.get("open_tool_calls") or []
-                lane.markers.append(
-                    self.marker(
-                        "compaction",
-                        time,
-                        f"compaction {outcome}"
-                        + (f" with {len(open_calls)} open tool call(s)" if open_calls else ""),
-                        error=bool(open_calls) and outcome == "compacted",
-                        ref=ref,
-                        detail=detail,
-                    )
-                )
-            elif kind in ("llm_error", "scope_refused"):
-                lane = self.agent_lane_named(event.get("agent"), time)
-                text = event.get("error_type") or event.get("reason") or kind
-                lane.markers.append(
-                    self.marker(kind, time, f"{kind}: {text}", error=True, ref=ref, detail=detail)
-                )
-            elif kind == "scoped_query":
-                lane = self.agent_lane_named(event.get("agent"), time)
-                explicit = bool(event.get("explicit"))
-                implicit_in_automation = not explicit and bool(event.get("automated"))
-                lane.markers.append(
-                    self.marker(
-                        "scope",
-                        time,
-                        f"{event.get('tool', 'query')} scope={event.get('scope')}"
-                        + ("" if explicit else " (implicit)"),
-                        error=implicit_in_automation,
-                        ref=ref,
-                        detail=detail,
-                    )
-                )
-            elif kind == "task_fired":
-                lane = self.lane("scheduler", "scheduler")
-                lane.markers.append(
-                    self.marker(
-                        "task",
-                        time,
-                        f"task {event.get('task')} fired in {event.get('context_id')}",
-                        error=False,
-                        ref=ref,
-                        detail=detail,
-                    )
-                )
+            handle = _RUNTIME_EVENTS.get(str(event.get("kind", "")))
+            if handle is None:
+                continue
+            seen = _Seen(
+                event=event,
+                time=float(event.get("time", 0.0)),
+                ref=("runtime", int(event.get("seq", -1))),
+                detail={k: v for k, v in event.items() if k != "source"},
+                connections=connections,
+                levels=levels,
+            )
+            handle(self, seen)
         end = self.end_time()
         for (server, generation), conn in connections.items():
             self.lane("server", server).intervals.append(
@@ -670,6 +583,156 @@ class _Builder:
             verdicts=self.verdicts,
             api_errors=api_errors,
         )
+
+
+@dataclass(slots=True)
+class _Seen:
+    """One runtime event as a view handler reads it, with the state handlers share: the
+    connections by (server, generation) and each server's in-flight level over time."""
+
+    event: dict[str, Any]
+    time: float
+    ref: Ref
+    detail: dict[str, Any]
+    connections: dict[tuple[str, int], dict[str, Any]]
+    levels: dict[str, list[tuple[float, int]]]
+
+    @property
+    def server(self) -> str | None:
+        server = self.event.get("server")
+        return str(server) if server else None
+
+
+def _in_flight(b: _Builder, e: _Seen) -> None:
+    if e.server:
+        e.levels.setdefault(e.server, []).append((e.time, int(e.event.get("in_flight", 0))))
+
+
+def _connecting(b: _Builder, e: _Seen) -> None:
+    if e.server:
+        generation = int(e.event.get("generation", 0))
+        e.connections[(e.server, generation)] = {"start": e.time, **e.detail}
+
+
+def _connected(b: _Builder, e: _Seen) -> None:
+    if e.server:
+        key = (e.server, int(e.event.get("generation", 0)))
+        e.connections.setdefault(key, {"start": e.time, **e.detail})
+        e.connections[key]["connected"] = e.time
+
+
+def _reconnect(b: _Builder, e: _Seen) -> None:
+    if not e.server:
+        return
+    decision = str(e.event.get("decision", "?"))
+    for (name, generation), conn in e.connections.items():
+        if name == e.server and generation == e.event.get("generation") and decision == "performed":
+            conn.setdefault("end", e.time)
+    b.lane("server", e.server).markers.append(
+        b.marker(
+            "reconnect",
+            e.time,
+            f"reconnect {decision} ({e.event.get('reason', '?')}, "
+            f"in flight {e.event.get('in_flight', '?')})",
+            error=decision == "performed" and bool(e.event.get("in_flight")),
+            ref=e.ref,
+            detail=e.detail,
+        )
+    )
+
+
+def _connect_failed(b: _Builder, e: _Seen) -> None:
+    if e.server:
+        b.lane("server", e.server).markers.append(
+            b.marker(
+                "connect_failed", e.time, "connect failed", error=True, ref=e.ref, detail=e.detail
+            )
+        )
+
+
+def _connections_at_close(b: _Builder, e: _Seen) -> None:
+    orphans = int(e.event.get("orphans", 0) or 0)
+    if e.server and (orphans or e.ref in b.cited):
+        b.lane("server", e.server).markers.append(
+            b.marker(
+                "leak",
+                e.time,
+                f"{orphans} orphaned connection(s) at close",
+                error=orphans > 0,
+                ref=e.ref,
+                detail=e.detail,
+            )
+        )
+
+
+def _compaction(b: _Builder, e: _Seen) -> None:
+    outcome = e.event.get("outcome", "?")
+    open_calls = e.event.get("open_tool_calls") or []
+    b.agent_lane_named(e.event.get("agent"), e.time).markers.append(
+        b.marker(
+            "compaction",
+            e.time,
+            f"compaction {outcome}"
+            + (f" with {len(open_calls)} open tool call(s)" if open_calls else ""),
+            error=bool(open_calls) and outcome == "compacted",
+            ref=e.ref,
+            detail=e.detail,
+        )
+    )
+
+
+def _agent_error(b: _Builder, e: _Seen) -> None:
+    kind = str(e.event.get("kind"))
+    text = e.event.get("error_type") or e.event.get("reason") or kind
+    b.agent_lane_named(e.event.get("agent"), e.time).markers.append(
+        b.marker(kind, e.time, f"{kind}: {text}", error=True, ref=e.ref, detail=e.detail)
+    )
+
+
+def _scoped_query(b: _Builder, e: _Seen) -> None:
+    explicit = bool(e.event.get("explicit"))
+    b.agent_lane_named(e.event.get("agent"), e.time).markers.append(
+        b.marker(
+            "scope",
+            e.time,
+            f"{e.event.get('tool', 'query')} scope={e.event.get('scope')}"
+            + ("" if explicit else " (implicit)"),
+            error=not explicit and bool(e.event.get("automated")),
+            ref=e.ref,
+            detail=e.detail,
+        )
+    )
+
+
+def _task_fired(b: _Builder, e: _Seen) -> None:
+    b.lane("scheduler", "scheduler").markers.append(
+        b.marker(
+            "task",
+            e.time,
+            f"task {e.event.get('task')} fired in {e.event.get('context_id')}",
+            error=False,
+            ref=e.ref,
+            detail=e.detail,
+        )
+    )
+
+
+# What the views draw for each kind of runtime event (harness.runtime.events); other kinds
+# appear in the event table only.
+_RUNTIME_EVENTS: dict[str, Callable[[_Builder, _Seen], None]] = {
+    "call_started": _in_flight,
+    "call_ended": _in_flight,
+    "connecting": _connecting,
+    "connected": _connected,
+    "reconnect": _reconnect,
+    "connect_failed": _connect_failed,
+    "connections_at_close": _connections_at_close,
+    "compaction": _compaction,
+    "llm_error": _agent_error,
+    "scope_refused": _agent_error,
+    "scoped_query": _scoped_query,
+    "task_fired": _task_fired,
+}
 
 
 def _first_start(lane: Lane) -> float:
