@@ -714,3 +714,183 @@ def scheduled_queries_scoped(record: RunRecord) -> Verdict:
         f"{judged} chat query(ies) during scheduled tasks with a declared scope, each naming "
         f"its context.",
     )
+
+
+# -- what a turn's calls became ---------------------------------------------------------------
+
+
+def _same_tool(asked: str, served: Any) -> bool:
+    """The model's tool name and the server's: equal, or the model's carries a client prefix
+    (``mcp__ssh__mem_ssh`` for ``mem_ssh``)."""
+    return isinstance(served, str) and (asked == served or asked.endswith("__" + served))
+
+
+def _answered_turns(journal: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each response that asked for tools, with the request that sent their results back: its
+    time and, per tool_use id, the tool's name and whether the result was an error."""
+    turns = []
+    for index, row in enumerate(journal):
+        response = row.get("response") or {}
+        ids = [str(i) for i in response.get("tool_use_ids") or []]
+        names = response.get("tool_use_names") or []
+        if not ids or len(names) != len(ids):
+            continue
+        for later in journal[index + 1 :]:
+            results = _results(later)
+            if all(i in results for i in ids):
+                turns.append(
+                    {
+                        "agent": row.get("agent"),
+                        "start": float(row.get("time", 0.0)),
+                        "end": float(later.get("time", 0.0)),
+                        "seq": later.get("seq"),
+                        "uses": [(str(n), results[i]) for i, n in zip(ids, names, strict=True)],
+                    }
+                )
+                break
+    return turns
+
+
+def _server_calls(record: RunRecord) -> list[dict[str, Any]]:
+    """Every tools/call a fake server saw: server, tool, start, end (None: never), how it
+    ended, whether it was an error answer, and when a client's cancel notice came."""
+    out: list[dict[str, Any]] = []
+    for server, events in record.server_events.items():
+        calls: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
+        for e in events:
+            key = (e.get("process"), e.get("connection"), e.get("request_id"))
+            kind = e.get("kind")
+            time = float(e.get("time", 0.0))
+            if kind == "request" and e.get("method") == "tools/call":
+                calls[key] = {
+                    "server": server,
+                    "tool": e.get("tool"),
+                    "request_id": e.get("request_id"),
+                    "start": time,
+                    "end": None,
+                    "how": None,
+                    "error": False,
+                    "notice": None,
+                }
+            elif key in calls and kind in _ENDS and calls[key]["end"] is None:
+                detail = e.get("detail") or {}
+                calls[key].update(end=time, how=kind)
+                calls[key]["error"] = kind == "errored" and detail.get("code") != _CLOSED
+            elif key in calls and kind == "cancel_notice" and calls[key]["notice"] is None:
+                calls[key]["notice"] = time
+        out += calls.values()
+    return out
+
+
+def _alone(turn: dict[str, Any], turns: list[dict[str, Any]]) -> bool:
+    """No other agent's turn overlaps this one (their calls could not be told apart)."""
+    return not any(
+        other is not turn
+        and other["agent"] != turn["agent"]
+        and other["start"] < turn["end"]
+        and turn["start"] < other["end"]
+        for other in turns
+    )
+
+
+@oracle("abandoned_calls_cancelled", needs=["api_requests", "server_events"])
+def abandoned_calls_cancelled(record: RunRecord) -> Verdict:
+    """A call the client gave up on (the model got an error result for it while the server
+    was still running it) was cancelled on the wire: the server got notifications/cancelled
+    before the model got the error."""
+    name = "abandoned_calls_cancelled"
+    if not _one_clock(record):
+        return Verdict.cannot_judge(name, _CLOCKS)
+    turns = _answered_turns(record.journal)
+    calls = _server_calls(record)
+    abandoned = silent = 0
+    first: dict[str, Any] | None = None
+    for turn in (t for t in turns if _alone(t, turns)):
+        for tool in {n for n, is_error in turn["uses"] if is_error}:
+            running = [
+                c
+                for c in calls
+                if _same_tool(tool, c["tool"])
+                and turn["start"] <= c["start"] <= turn["end"]
+                # Still running when the model got its error, or cancelled by the client.
+                and (
+                    c["end"] is None
+                    or c["end"] > turn["end"]
+                    or (c["notice"] is not None and c["notice"] <= turn["end"])
+                )
+            ]
+            abandoned += len(running)
+            for call in running:
+                if call["notice"] is None or call["notice"] > turn["end"]:
+                    silent += 1
+                    first = first or {**call, "given_up": turn["end"], "agent": turn["agent"]}
+    if first is not None:
+        still = (
+            f"finished at {_t(first['end'])}"
+            if first["end"] is not None
+            else "had not finished when the run ended"
+        )
+        return Verdict(
+            name,
+            False,
+            f"{silent} of {abandoned} call(s) the client gave up on got no "
+            f"notifications/cancelled: agent {first['agent']}'s model got an error result for "
+            f"{first['tool']} (request {first['request_id']} on {first['server']}) at "
+            f"{_t(first['given_up'])} while the server still ran it; it {still}.",
+            [first],
+        )
+    if not turns:
+        return Verdict.cannot_judge(name, "no request sent tool results back to the model")
+    return Verdict(
+        name,
+        True,
+        f"{abandoned} call(s) given up on while the server ran them, each cancelled on the wire "
+        "before the model got its error."
+        if abandoned
+        else "No call was given up on while its server still ran it.",
+    )
+
+
+@oracle("tool_errors_flagged", needs=["api_requests", "server_events"])
+def tool_errors_flagged(record: RunRecord) -> Verdict:
+    """A call a server answered with an error reaches the model as an error (``is_error``),
+    not as a plain result the model reads as success."""
+    name = "tool_errors_flagged"
+    if not _one_clock(record):
+        return Verdict.cannot_judge(name, _CLOCKS)
+    turns = _answered_turns(record.journal)
+    if not turns:
+        return Verdict.cannot_judge(name, "no request sent tool results back to the model")
+    calls = _server_calls(record)
+    errors = 0
+    for turn in (t for t in turns if _alone(t, turns)):
+        for tool in {n for n, _ in turn["uses"]}:
+            failed = [
+                c
+                for c in calls
+                if _same_tool(tool, c["tool"])
+                and c["error"]
+                and c["end"] is not None
+                and turn["start"] <= c["start"]
+                and c["end"] <= turn["end"]
+            ]
+            flagged = sum(1 for n, is_error in turn["uses"] if n == tool and is_error)
+            errors += len(failed)
+            if len(failed) > flagged:
+                call = failed[0]
+                return Verdict(
+                    name,
+                    False,
+                    f"{call['server']} answered {len(failed)} call(s) of {call['tool']} with an "
+                    f"error (the first, request {call['request_id']}, at {_t(call['end'])}), but "
+                    f"agent {turn['agent']}'s model got {flagged} error result(s) for it at "
+                    f"{_t(turn['end'])}: the rest came as plain results.",
+                    [{**call, "agent": turn["agent"], "flagged": flagged}],
+                )
+    return Verdict(
+        name,
+        True,
+        f"Every one of {errors} error answer(s) from the servers reached the model as an error."
+        if errors
+        else "No server answered a call with an error.",
+    )
