@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.errors import ScenarioError
 from harness.scenarios import load_scenario, run_scenario
 from harness.scenarios.live import run_scenario_live
 
@@ -30,10 +31,15 @@ def test_copilot_cli_4731_evicted_tools_under_buggy_kept_under_fixed(seed: int) 
     assert fixed.record.runtime("tools_refresh") == []
 
 
-def test_python_sdk_3556_in_sim_cannot_judge_a_session_loss() -> None:
-    # In memory there is no HTTP session to lose: the oracle says so instead of passing.
+def test_python_sdk_3556_is_live_only_and_in_sim_cannot_judge_a_session_loss() -> None:
     scenario = load_scenario(BUGS / "mcp_python-sdk_3556.yaml")
-    outcome = run_scenario(scenario, policy="fixed")
+    with pytest.raises(ScenarioError, match="live mode only") as refused:
+        run_scenario(scenario, policy="fixed")
+    assert refused.value.field == "modes"
+    # Forced into sim, there is no HTTP session to lose in memory: the oracle says so instead
+    # of passing.
+    forced = scenario.model_copy(update={"modes": ["sim", "live"]})
+    outcome = run_scenario(forced, policy="fixed")
     assert _verdicts(outcome)["session_reestablished"] == "cannot judge"
 
 
