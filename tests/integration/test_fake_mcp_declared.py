@@ -14,7 +14,13 @@ import anyio
 import httpx2
 import pytest
 from mcp import Client, MCPError
-from mcp_types import CallToolResult, TextContent
+from mcp.client.stdio import stdio_client
+from mcp_types import (
+    CallToolResult,
+    CancelledNotification,
+    CancelledNotificationParams,
+    TextContent,
+)
 
 from fake_servers.mcp import EventLog, ServerScript, build_server, serve_http, stdio_parameters
 from harness.telemetry.semconv import META_CONTEXT_ID
@@ -308,3 +314,68 @@ async def test_a_declared_tool_floods_stderr_and_crashes_at_its_point(tmp_path: 
         e for e in events() if e.get("method") == "initialize" and e["kind"] == "finished"
     )
     assert opened["detail"] == {"slow_start": 0.1}
+
+
+async def _cancel_answered(client: Client, events: Any) -> dict[str, Any]:
+    """Call a tool, then send ``notifications/cancelled`` for the request it answered (the
+    cancel and the answer crossed on the wire); the server's cancel notice for it."""
+    result = await client.call_tool("lookup", {}, read_timeout_seconds=TIMEOUT)
+    assert not result.is_error
+    answered = await wait_event(events, kind="finished", tool="lookup")
+    notice = CancelledNotification(
+        params=CancelledNotificationParams(request_id=int(answered["request_id"]))
+    )
+    await client.session.send_notification(notice)
+    return await wait_event(events, kind="cancel_notice", request_id=answered["request_id"])
+
+
+@pytest.mark.parametrize("transport", ["memory", "stdio"])
+@pytest.mark.parametrize("option", ["ignore", "crash"])
+async def test_a_cancel_after_the_answer_is_ignored_or_crashes_the_server(
+    transport: str, option: str, tmp_path: Path
+) -> None:
+    script = {"cancel_after_response": option, "tools": {"lookup": {}}}
+    stderr = tmp_path / "stderr.txt"
+    with stderr.open("w") as errlog:
+        if transport == "stdio":
+            script_file = tmp_path / "script.json"
+            script_file.write_text(json.dumps(script))
+            events_file = tmp_path / "events.jsonl"
+
+            def events() -> list[dict[str, Any]]:
+                lines = events_file.read_text().splitlines() if events_file.exists() else []
+                return [json.loads(line) for line in lines]
+
+            params = stdio_parameters("declared", script=script_file, events=events_file)
+            opened = Client(stdio_client(params, errlog=errlog), mode="legacy")
+        else:
+            fake = build_server(
+                "declared",
+                script=ServerScript.from_data(script),
+                events=EventLog(),
+                stderr=lambda data: errlog.write(data.decode()),
+            )
+
+            def events() -> list[dict[str, Any]]:
+                return [e.to_json() for e in fake.events.events]
+
+            opened = Client(fake.server, mode="legacy")
+        async with opened as client:
+            notice = await _cancel_answered(client, events)
+            assert notice["detail"] == {"after_response": True}
+            if option == "ignore":
+                again = await client.call_tool("lookup", {}, read_timeout_seconds=TIMEOUT)
+                assert not again.is_error
+                assert not [e for e in events() if e["kind"] == "crashed"]
+            else:
+                crashed = await wait_event(events, kind="crashed")
+                assert crashed["request_id"] == notice["request_id"]
+                assert crashed["detail"]["cancel_after_response"] is True
+                with pytest.raises(MCPError) as closed:
+                    await client.call_tool("lookup", {}, read_timeout_seconds=TIMEOUT)
+                assert closed.value.error.code == -32000
+    said = stderr.read_text()
+    if option == "crash":
+        assert said.rstrip().endswith("AssertionError: Request already responded to")
+    else:
+        assert "AssertionError" not in said
