@@ -173,23 +173,12 @@ class BehaviourMiddleware:
         connection = state.get("connection") if isinstance(state, dict) else None
         request_id = None if cancelled is None else str(cancelled)
         answered = (connection, request_id) in self._answered
-        fake.log(
-            "cancel_notice",
-            time=fake.clock.now(),
-            method=ctx.method,
-            request_id=request_id,
-            connection=connection,
-            detail={"after_response": True} if answered else {},
-        )
+        notice = {"method": ctx.method, "request_id": request_id, "connection": connection}
+        detail: dict[str, Any] = {"after_response": True} if answered else {}
+        fake.log("cancel_notice", time=fake.clock.now(), detail=detail, **notice)
         if answered and fake.script.cancel_after_response == "crash":
-            fake.log(
-                "crashed",
-                time=fake.clock.now(),
-                method=ctx.method,
-                request_id=request_id,
-                connection=connection,
-                detail={"cancel_after_response": True, "error": REQUEST_ALREADY_RESPONDED},
-            )
+            crash = {"cancel_after_response": True, "error": REQUEST_ALREADY_RESPONDED}
+            fake.log("crashed", time=fake.clock.now(), detail=crash, **notice)
             await fake.crash_with(REQUEST_ALREADY_RESPONDED)
 
     def _serial_lock(self) -> anyio.Lock:

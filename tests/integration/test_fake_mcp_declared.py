@@ -8,7 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import anyio
 import httpx2
@@ -62,9 +62,10 @@ def text_of(result: CallToolResult) -> str:
 
 @asynccontextmanager
 async def connect(
-    transport: str, script: dict[str, Any], tmp_path: Path
+    transport: str, script: dict[str, Any], tmp_path: Path, *, errlog: TextIO | None = None
 ) -> AsyncIterator[tuple[Client, Any]]:
-    """A client of a declared server and a function returning its events (as dicts)."""
+    """A client of a declared server and a function returning its events (as dicts); the
+    server's stderr goes to ``errlog`` (stdio and memory) when given."""
     if transport == "stdio":
         script_file = tmp_path / "script.json"
         script_file.write_text(json.dumps(script))
@@ -75,10 +76,16 @@ async def connect(
             return [json.loads(line) for line in lines]
 
         params = stdio_parameters("declared", script=script_file, events=events_file)
-        async with Client(params, mode="legacy") as client:
+        served = params if errlog is None else stdio_client(params, errlog=errlog)
+        async with Client(served, mode="legacy") as client:
             yield client, read
         return
-    fake = build_server("declared", script=ServerScript.from_data(script), events=EventLog())
+    fake = build_server(
+        "declared",
+        script=ServerScript.from_data(script),
+        events=EventLog(),
+        stderr=None if errlog is None else (lambda data: errlog.write(data.decode())),
+    )
 
     def events() -> list[dict[str, Any]]:
         return [e.to_json() for e in fake.events.events]
@@ -337,30 +344,7 @@ async def test_a_cancel_after_the_answer_is_ignored_or_crashes_the_server(
     script = {"cancel_after_response": option, "tools": {"lookup": {}}}
     stderr = tmp_path / "stderr.txt"
     with stderr.open("w") as errlog:
-        if transport == "stdio":
-            script_file = tmp_path / "script.json"
-            script_file.write_text(json.dumps(script))
-            events_file = tmp_path / "events.jsonl"
-
-            def events() -> list[dict[str, Any]]:
-                lines = events_file.read_text().splitlines() if events_file.exists() else []
-                return [json.loads(line) for line in lines]
-
-            params = stdio_parameters("declared", script=script_file, events=events_file)
-            opened = Client(stdio_client(params, errlog=errlog), mode="legacy")
-        else:
-            fake = build_server(
-                "declared",
-                script=ServerScript.from_data(script),
-                events=EventLog(),
-                stderr=lambda data: errlog.write(data.decode()),
-            )
-
-            def events() -> list[dict[str, Any]]:
-                return [e.to_json() for e in fake.events.events]
-
-            opened = Client(fake.server, mode="legacy")
-        async with opened as client:
+        async with connect(transport, script, tmp_path, errlog=errlog) as (client, events):
             notice = await _cancel_answered(client, events)
             assert notice["detail"] == {"after_response": True}
             if option == "ignore":
