@@ -181,6 +181,13 @@ class FakeServer:
             scope.cancel()
         raise connection_closed()
 
+    async def crash_with(self, error: str) -> None:
+        """Die of an unhandled exception: its text on stderr, then exit code 1 (as Python
+        does); in memory, a crash like any other. Never returns normally."""
+        if self._stderr is not None:
+            self._stderr(f"Traceback (most recent call last):\n  ...\n{error}\n".encode())
+        await self.crash(Crash(how="exit", code=1))
+
     @contextlib.contextmanager
     def track_call(self) -> Iterator[anyio.CancelScope]:
         """Scope of one in-flight request; a crash under direct dispatch cancels it."""

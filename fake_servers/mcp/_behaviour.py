@@ -50,21 +50,16 @@ class BehaviourMiddleware:
         self._serial: anyio.Lock | None = None
         # Fields of every request being handled: a stop by signal records them as cancelled.
         self.in_flight: dict[int, dict[str, Any]] = {}
+        # (connection, request id) of every request answered (result or error written): a
+        # cancel naming one crossed its answer on the wire.
+        self._answered: set[tuple[Any, str]] = set()
 
     async def __call__(
         self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
     ) -> HandlerResult:
         if ctx.request_id is None:  # notifications: the dispatcher already acted on them
             if ctx.method == "notifications/cancelled":
-                cancelled = (ctx.params or {}).get("requestId")
-                state = ctx.lifespan_context
-                self._fake.log(
-                    "cancel_notice",
-                    time=self._fake.clock.now(),
-                    method=ctx.method,
-                    request_id=None if cancelled is None else str(cancelled),
-                    connection=state.get("connection") if isinstance(state, dict) else None,
-                )
+                await self._cancel_notice(ctx)
             return await call_next(ctx)
         fake = self._fake
         if fake.script.sdk == "1.x" and ctx.method not in LEGACY_METHODS:
@@ -140,12 +135,14 @@ class BehaviourMiddleware:
                 )
             raise
         except MCPError as exc:
+            self._answered.add((fields["connection"], fields["request_id"]))
             error = {"code": exc.error.code, "message": exc.error.message}
             fake.log(
                 "errored", time=clock.now(), duration=clock.now() - start, detail=error, **fields
             )
             raise
         except Exception as exc:
+            self._answered.add((fields["connection"], fields["request_id"]))
             error = {"exception": type(exc).__qualname__}
             fake.log(
                 "errored", time=clock.now(), duration=clock.now() - start, detail=error, **fields
@@ -153,6 +150,7 @@ class BehaviourMiddleware:
             raise
         finally:
             self.in_flight.pop(key, None)
+        self._answered.add((fields["connection"], fields["request_id"]))
         is_error = isinstance(result, CallToolResult) and result.is_error
         fake.log(
             "errored" if is_error else "finished",
@@ -164,6 +162,24 @@ class BehaviourMiddleware:
         if fake.script.sdk == "1.x":
             result = legacy_result(result)
         return result
+
+    async def _cancel_notice(self, ctx: ServerRequestContext[Any, Any]) -> None:
+        """Record a client's ``notifications/cancelled``; one for a request already answered
+        (the cancel and the answer crossed) crashes the server under
+        ``cancel_after_response: crash``, as mcp 1.27's responder asserts it was not answered."""
+        fake = self._fake
+        cancelled = (ctx.params or {}).get("requestId")
+        state = ctx.lifespan_context
+        connection = state.get("connection") if isinstance(state, dict) else None
+        request_id = None if cancelled is None else str(cancelled)
+        answered = (connection, request_id) in self._answered
+        notice = {"method": ctx.method, "request_id": request_id, "connection": connection}
+        detail: dict[str, Any] = {"after_response": True} if answered else {}
+        fake.log("cancel_notice", time=fake.clock.now(), detail=detail, **notice)
+        if answered and fake.script.cancel_after_response == "crash":
+            crash = {"cancel_after_response": True, "error": REQUEST_ALREADY_RESPONDED}
+            fake.log("crashed", time=fake.clock.now(), detail=crash, **notice)
+            await fake.crash_with(REQUEST_ALREADY_RESPONDED)
 
     def _serial_lock(self) -> anyio.Lock:
         if self._serial is None:
@@ -239,6 +255,8 @@ def _dump(result: HandlerResult) -> dict[str, Any]:
     return dict(result) if isinstance(result, dict) else {}
 
 
+# What an mcp 1.27 server dies of when a cancel lands after its handler returned.
+REQUEST_ALREADY_RESPONDED = "AssertionError: Request already responded to"
 UNKNOWN_ID_BASE = 1_000_000
 _EMPTY_RESULT: dict[str, Any] = {"content": [], "isError": False}
 

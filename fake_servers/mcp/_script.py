@@ -305,6 +305,13 @@ class ServerScript(_Model):
         description="concurrent: every tools/call runs at once; serial: one at a time, the "
         "others wait in arrival order (a single-threaded server).",
     )
+    cancel_after_response: Literal["ignore", "crash"] = Field(
+        default="ignore",
+        description="A notifications/cancelled for a request the server has already answered "
+        "(its answer crossed the cancel on the wire): ignore it (idempotent respond and "
+        "cancel), or crash with 'AssertionError: Request already responded to' as an mcp "
+        "1.27 server does.",
+    )
     slow_start: Annotated[float, Field(ge=0)] = Field(
         default=0.0, description="Seconds before answering initialize (or server/discover)."
     )

@@ -412,7 +412,7 @@ class ServerConfig(_Strict):
         "tools: description, input_schema, store) with their behaviour by call index, by "
         "arguments or by default (latency, result, error, hang, crash, stderr_bytes, "
         "ignore_cancel, late_response, unknown_id_response, forget_sessions), and server "
-        "options (sdk, requests, slow_start, crash_after_calls).",
+        "options (sdk, requests, cancel_after_response, slow_start, crash_after_calls).",
     )
     chat_fixture: str | None = None
     scoped: bool = False

@@ -255,7 +255,30 @@ class Budget(_Strict):
     )
 
 
+class ServerOverride(_Strict):
+    """One server's settings under one policy, over its entry in ``servers``. What the server
+    is and how it is reached (fake, command, url, transport) stay the same under both."""
+
+    script: dict[str, Any] | None = Field(
+        default=None,
+        description="Merged into the server's inline script: a mapping merges key by key "
+        "(tools.NAME.default.latency), any other value replaces "
+        "(cancel_after_response: crash).",
+    )
+    timeout: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="The server's call timeout under this policy.",
+    )
+
+
 class _PolicyExtras(_Strict):
+    servers: dict[str, ServerOverride] | None = Field(
+        default=None,
+        description="Server settings under this policy (a bug that sits in a server: its "
+        "script option differs between buggy and fixed).",
+    )
     options: dict[str, Any] | None = Field(
         default=None, description="An adapter runtime's options under this policy (merged)."
     )
@@ -469,6 +492,7 @@ class Scenario(_Strict):
                     f"({self.budget.virtual} s)"
                 )
         self._check_faults()
+        self._check_server_overrides()
         return self
 
     def _check_runtime_under_test(self) -> None:
@@ -487,6 +511,57 @@ class Scenario(_Strict):
                         f"policies.{policy}.{key} needs runtime.{wanted}",
                         loc=("policies", policy, key),
                     )
+
+    def servers_under(self, policy: Policy) -> dict[str, ServerConfig]:
+        """The servers under ``policy``: each entry with the policy's server settings over it."""
+        override = self.policies.get(policy)
+        if override is None or not override.servers:
+            return dict(self.servers)
+        out = dict(self.servers)
+        for name, change in override.servers.items():
+            server = out[name]
+            update: dict[str, Any] = {}
+            if change.script is not None:
+                base = server.script if isinstance(server.script, dict) else {}
+                update["script"] = _merged(base, change.script)
+            if "timeout" in change.model_fields_set:
+                update["timeout"] = change.timeout
+            out[name] = server.model_copy(update=update)
+        return out
+
+    def _check_server_overrides(self) -> None:
+        from fake_servers.mcp import ServerScript, build_server
+        from harness.errors import ScriptError
+
+        for policy, override in self.policies.items():
+            for name, change in (override.servers or {}).items():
+                loc: tuple[str | int, ...] = ("policies", policy, "servers", name)
+                server = self.servers.get(name)
+                if server is None:
+                    known = ", ".join(sorted(self.servers)) or "none"
+                    raise LocatedError(
+                        f"policies.{policy}.servers names no server {name!r} (servers: {known})",
+                        loc=loc,
+                    )
+                if change.script is None:
+                    continue
+                if server.fake is None or isinstance(server.script, str):
+                    what = "a script file" if server.fake is not None else "no fake server"
+                    raise LocatedError(
+                        f"policies.{policy}.servers.{name}.script: server {name!r} is {what}; "
+                        "a per-policy script merges into an inline one",
+                        loc=(*loc, "script"),
+                    )
+                merged = self.servers_under(policy)[name]
+                try:
+                    script = ServerScript.from_data(merged.script)
+                    build_server(merged.fake or "", script=script)
+                except ScriptError as exc:
+                    where = f"script.{exc.field}" if exc.field else "script"
+                    raise LocatedError(
+                        f"policies.{policy}.servers.{name}.{where}: {exc.message}",
+                        loc=(*loc, "script"),
+                    ) from None
 
     def user_options(self, policy: Policy) -> dict[str, Any]:
         """The adapter's ``ctx.options`` under ``policy``."""
@@ -572,7 +647,9 @@ class Scenario(_Strict):
         policies = dict(POLICY_MAP[policy])
         override = self.policies.get(policy)
         if override is not None:
-            policies.update(override.model_dump(exclude_none=True, exclude={"options", "env"}))
+            policies.update(
+                override.model_dump(exclude_none=True, exclude={"options", "env", "servers"})
+            )
         rt = self.runtime
         return RuntimeConfig.model_validate(
             {
@@ -589,7 +666,7 @@ class Scenario(_Strict):
                         "timeout": v.timeout,
                         "tool_timeouts": v.tool_timeouts,
                     }
-                    for k, v in self.servers.items()
+                    for k, v in self.servers_under(policy).items()
                 },
                 "agents": {k: v.model_dump() for k, v in rt.agents.items()},
                 "main_agent": rt.main_agent,
@@ -805,6 +882,18 @@ def parse_scenario(text: str, *, path: str | Path = "<scenario>") -> Scenario:
         raise validation_error(
             error_set, text=text, path=path, error=ScenarioError, prefix=prefix, data=data
         ) from None
+
+
+def _merged(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    """``change`` over ``base``: mappings merge key by key, any other value replaces."""
+    out = dict(base)
+    for key, value in change.items():
+        current = out.get(key)
+        if isinstance(value, dict) and isinstance(current, dict):
+            out[key] = _merged(current, value)
+        else:
+            out[key] = value
+    return out
 
 
 class _Located(Exception):

@@ -8,13 +8,19 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import anyio
 import httpx2
 import pytest
 from mcp import Client, MCPError
-from mcp_types import CallToolResult, TextContent
+from mcp.client.stdio import stdio_client
+from mcp_types import (
+    CallToolResult,
+    CancelledNotification,
+    CancelledNotificationParams,
+    TextContent,
+)
 
 from fake_servers.mcp import EventLog, ServerScript, build_server, serve_http, stdio_parameters
 from harness.telemetry.semconv import META_CONTEXT_ID
@@ -56,9 +62,10 @@ def text_of(result: CallToolResult) -> str:
 
 @asynccontextmanager
 async def connect(
-    transport: str, script: dict[str, Any], tmp_path: Path
+    transport: str, script: dict[str, Any], tmp_path: Path, *, errlog: TextIO | None = None
 ) -> AsyncIterator[tuple[Client, Any]]:
-    """A client of a declared server and a function returning its events (as dicts)."""
+    """A client of a declared server and a function returning its events (as dicts); the
+    server's stderr goes to ``errlog`` (stdio and memory) when given."""
     if transport == "stdio":
         script_file = tmp_path / "script.json"
         script_file.write_text(json.dumps(script))
@@ -69,10 +76,16 @@ async def connect(
             return [json.loads(line) for line in lines]
 
         params = stdio_parameters("declared", script=script_file, events=events_file)
-        async with Client(params, mode="legacy") as client:
+        served = params if errlog is None else stdio_client(params, errlog=errlog)
+        async with Client(served, mode="legacy") as client:
             yield client, read
         return
-    fake = build_server("declared", script=ServerScript.from_data(script), events=EventLog())
+    fake = build_server(
+        "declared",
+        script=ServerScript.from_data(script),
+        events=EventLog(),
+        stderr=None if errlog is None else (lambda data: errlog.write(data.decode())),
+    )
 
     def events() -> list[dict[str, Any]]:
         return [e.to_json() for e in fake.events.events]
@@ -308,3 +321,45 @@ async def test_a_declared_tool_floods_stderr_and_crashes_at_its_point(tmp_path: 
         e for e in events() if e.get("method") == "initialize" and e["kind"] == "finished"
     )
     assert opened["detail"] == {"slow_start": 0.1}
+
+
+async def _cancel_answered(client: Client, events: Any) -> dict[str, Any]:
+    """Call a tool, then send ``notifications/cancelled`` for the request it answered (the
+    cancel and the answer crossed on the wire); the server's cancel notice for it."""
+    result = await client.call_tool("lookup", {}, read_timeout_seconds=TIMEOUT)
+    assert not result.is_error
+    answered = await wait_event(events, kind="finished", tool="lookup")
+    notice = CancelledNotification(
+        params=CancelledNotificationParams(request_id=int(answered["request_id"]))
+    )
+    await client.session.send_notification(notice)
+    return await wait_event(events, kind="cancel_notice", request_id=answered["request_id"])
+
+
+@pytest.mark.parametrize("transport", ["memory", "stdio"])
+@pytest.mark.parametrize("option", ["ignore", "crash"])
+async def test_a_cancel_after_the_answer_is_ignored_or_crashes_the_server(
+    transport: str, option: str, tmp_path: Path
+) -> None:
+    script = {"cancel_after_response": option, "tools": {"lookup": {}}}
+    stderr = tmp_path / "stderr.txt"
+    with stderr.open("w") as errlog:
+        async with connect(transport, script, tmp_path, errlog=errlog) as (client, events):
+            notice = await _cancel_answered(client, events)
+            assert notice["detail"] == {"after_response": True}
+            if option == "ignore":
+                again = await client.call_tool("lookup", {}, read_timeout_seconds=TIMEOUT)
+                assert not again.is_error
+                assert not [e for e in events() if e["kind"] == "crashed"]
+            else:
+                crashed = await wait_event(events, kind="crashed")
+                assert crashed["request_id"] == notice["request_id"]
+                assert crashed["detail"]["cancel_after_response"] is True
+                with pytest.raises(MCPError) as closed:
+                    await client.call_tool("lookup", {}, read_timeout_seconds=TIMEOUT)
+                assert closed.value.error.code == -32000
+    said = stderr.read_text()
+    if option == "crash":
+        assert said.rstrip().endswith("AssertionError: Request already responded to")
+    else:
+        assert "AssertionError" not in said

@@ -101,3 +101,33 @@ def test_python_sdk_1811_in_sim_by_seed(seed: int) -> None:
     buggy = run_scenario(scenario, policy="buggy", seed=seed)
     fixed = run_scenario(scenario, policy="fixed", seed=seed)
     assert (buggy.outcome, fixed.outcome) == ("reproduced", "held")
+
+
+def _draw(outcome: object) -> float:
+    return float(outcome.draws["/faults/0/after"])  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 5])
+def test_python_sdk_2416_a_cancel_crossing_its_answer_crashes_the_server_under_buggy(
+    seed: int,
+) -> None:
+    scenario = load_scenario(BUGS / "mcp_python-sdk_2416.yaml")
+    buggy = run_scenario(scenario, policy="buggy", seed=seed)
+    fixed = run_scenario(scenario, policy="fixed", seed=seed)
+    assert fixed.outcome == "held"
+    # The answers spend 2 ms on the wire after the 1 s lookups: a cancel drawn inside that
+    # window crosses them; earlier it stops the handlers, later there is nothing to cancel.
+    crosses = 1.0 < _draw(buggy) < 1.002
+    assert buggy.outcome == ("reproduced" if crosses else "held")
+    crashed = [e for e in buggy.record.server_events["index"] if e["kind"] == "crashed"]
+    assert len(crashed) == (1 if crosses else 0)
+    crossed = [
+        e
+        for e in fixed.record.server_events["index"]
+        if e["kind"] == "cancel_notice" and e.get("detail", {}).get("after_response")
+    ]
+    # Under fixed the same cancels arrive after the answers, and are ignored.
+    assert bool(crossed) == crosses
+    if crosses:
+        assert crashed[0]["detail"]["error"] == "AssertionError: Request already responded to"
+        assert _verdicts(buggy)["last_call_succeeds"] == "fails"

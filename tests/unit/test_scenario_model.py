@@ -82,6 +82,63 @@ def test_policy_override_changes_one_policy_only() -> None:
     assert config.policies.reconnect == "naive"
 
 
+SERVED = (
+    GOOD
+    + """servers:
+  index:
+    fake: declared
+    timeout: 30
+    script:
+      tools:
+        lookup: {default: {latency: 1, result: {text: found}}}
+"""
+)
+
+
+def test_a_policy_sets_a_servers_script_options_and_timeout_over_its_entry() -> None:
+    scenario = parse_scenario(
+        SERVED
+        + "policies:\n"
+        + "  buggy: {servers: {index: {script: {cancel_after_response: crash,"
+        + " tools: {lookup: {default: {latency: 2}}}}, timeout: 5}}}\n"
+    )
+    buggy = scenario.runtime_config("buggy").servers["index"]
+    fixed = scenario.runtime_config("fixed").servers["index"]
+    assert isinstance(buggy.script, dict)
+    assert isinstance(fixed.script, dict)
+    assert buggy.script["cancel_after_response"] == "crash"
+    # Mappings merge key by key: the result beside the overridden latency stays.
+    assert buggy.script["tools"]["lookup"]["default"] == {"latency": 2, "result": {"text": "found"}}
+    assert buggy.timeout == 5
+    assert "cancel_after_response" not in fixed.script
+    assert fixed.timeout == 30
+    assert scenario.servers["index"].script == fixed.script  # the entry itself is unchanged
+
+
+@pytest.mark.parametrize(
+    ("override", "field", "message"),
+    [
+        ("{nope: {timeout: 5}}", "policies.buggy.servers.nope", "names no server 'nope'"),
+        (
+            "{index: {script: {cancel_after_response: explode}}}",
+            "policies.buggy.servers.index.script",
+            "cancel_after_response",
+        ),
+        (
+            "{index: {script: {tools: {lookup: {default: {hang: true, result: {text: x}}}}}}}",
+            "policies.buggy.servers.index.script",
+            "choose one of hang, crash, error, result",
+        ),
+    ],
+)
+def test_a_bad_per_policy_server_setting_names_its_field(
+    tmp_path: Path, override: str, field: str, message: str
+) -> None:
+    error = _error(SERVED + f"policies:\n  buggy: {{servers: {override}}}\n", tmp_path)
+    assert error.field == field, str(error)
+    assert message in str(error)
+
+
 @pytest.mark.parametrize(
     ("text", "line", "field", "message"),
     [
