@@ -191,8 +191,10 @@ def _stage_files(outcome: RunOutcome, scenario: Scenario, run_dir: Path) -> list
     events.extend(record.fault_events)
     files: list[tuple[str, Callable[[IO[str]], object]]] = [
         ("trace.jsonl", _jsonl([outcome.trace])),
-        ("journal.jsonl", _jsonl(record.journal)),
-        ("events.jsonl", _jsonl(events)),
+        # With content capture on, the journal holds tool results as the model saw them (a
+        # vault's secrets among them): like every artefact, it keeps none.
+        ("journal.jsonl", _jsonl(_redact(row, secrets) for row in record.journal)),
+        ("events.jsonl", _jsonl(_redact(row, secrets) for row in events)),
         ("run.json", lambda fh: fh.write(meta_text)),
     ]
     staged: list[tuple[Path, Path]] = []
