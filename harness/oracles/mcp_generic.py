@@ -61,7 +61,8 @@ def _uses_and_results(
 ) -> tuple[dict[str, tuple[str, dict[str, Any]]], dict[str, tuple[bool, dict[str, Any]]]]:
     """Every tool_use the model issued (id -> tool name, the row whose response issued it, else
     the first whose history shows it) and the first request carrying each one's result
-    (id -> is_error, that row)."""
+    (id -> is_error, that row). A call's name comes from its response too, so a call no later
+    request shows (the runtime hung on it) is still known by its tool."""
     names: dict[str, str] = {}
     issued: dict[str, dict[str, Any]] = {}
     results: dict[str, tuple[bool, dict[str, Any]]] = {}
@@ -76,8 +77,12 @@ def _uses_and_results(
                 elif kind == "tool_result":
                     rid = str(block.get("tool_use_id"))
                     results.setdefault(rid, (bool(block.get("is_error")), row))
-        for uid in (row.get("response") or {}).get("tool_use_ids") or []:
+        response = row.get("response") or {}
+        given = response.get("tool_use_names") or []
+        for index, uid in enumerate(response.get("tool_use_ids") or []):
             issued.setdefault(str(uid), row)
+            if index < len(given):
+                names.setdefault(str(uid), str(given[index]))
     uses = {uid: (names.get(uid, "?"), row) for uid, row in issued.items()}
     return uses, results
 
