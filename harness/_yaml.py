@@ -205,8 +205,12 @@ def parse_yaml(text: str, *, path: str | Path, error: type[ConfigError]) -> Any:
         raise error("not valid YAML: nested too deeply", path=path) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
+        problem = str(getattr(exc, "problem", None) or exc)
+        if problem.startswith("mapping values are not allowed"):
+            # A plain value with ": " in it reads as a nested key; users meant text.
+            problem += " (a ': ' inside a value starts a mapping: quote the value)"
         raise error(
-            f"not valid YAML: {getattr(exc, 'problem', None) or exc}",
+            f"not valid YAML: {problem}",
             path=path,
             line=mark.line + 1 if mark is not None else None,
         ) from None
