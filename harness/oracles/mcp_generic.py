@@ -87,7 +87,7 @@ def _uses_and_results(
     return uses, results
 
 
-@oracle("last_call_succeeds", needs=["api_requests"])
+@oracle("last_call_succeeds", needs=["api_requests"], accepts=["tool"])
 def last_call_succeeds(record: RunRecord) -> Verdict:
     name = "last_call_succeeds"
     tool = str(_params(record, name, ("tool",))["tool"])
@@ -116,7 +116,7 @@ def last_call_succeeds(record: RunRecord) -> Verdict:
     )
 
 
-@oracle("tool_results_within", needs=["api_requests"])
+@oracle("tool_results_within", needs=["api_requests"], accepts=["seconds", "tool"])
 def tool_results_within(record: RunRecord) -> Verdict:
     name = "tool_results_within"
     params = _params(record, name, ("seconds",))
@@ -171,7 +171,7 @@ def _servers(record: RunRecord, name: str) -> dict[str, list[dict[str, Any]]]:
     return {str(server): record.server_events[str(server)]}
 
 
-@oracle("session_reestablished", needs=["server_events"])
+@oracle("session_reestablished", needs=["server_events"], accepts=["server"])
 def session_reestablished(record: RunRecord) -> Verdict:
     name = "session_reestablished"
     seen = 0

@@ -674,12 +674,20 @@ def _describe_model_script(schema: dict[str, Any], defs: dict[str, Any]) -> None
 def _describe_oracles(schema: dict[str, Any], defs: dict[str, Any]) -> None:
     """Each oracle by name, and the parameters of those that take them."""
     from harness.oracles import ORACLES, PARAMS
+    from harness.oracles._registry import ACCEPTS
 
     by_name: dict[str, Any] = {}
     for name, params in sorted(PARAMS.items()):
         ref = f"Oracle_{name}"
         defs[ref] = _add_defs(defs, params.model_json_schema())
         by_name[f"^{name}(#.+)?$"] = {"$ref": f"#/$defs/{ref}"}
+    for name, accepts in sorted(ACCEPTS.items()):
+        # Oracles that read their parameters themselves: their names, nothing else.
+        by_name[f"^{name}$"] = {
+            "type": "object",
+            "properties": {key: {} for key in accepts},
+            "additionalProperties": False,
+        }
     labelled = "|".join(sorted(PARAMS))
     oracles = schema["properties"]["oracles"]
     oracles["items"] = {

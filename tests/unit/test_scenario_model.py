@@ -182,3 +182,21 @@ def test_the_shipped_schema_is_the_models_schema() -> None:
         "harness/scenarios/schema.json is stale: regenerate it with "
         'python -c "from harness.scenarios.model import write_schema_file; write_schema_file()"'
     )
+
+
+def test_an_unknown_parameter_of_a_self_reading_oracle_is_refused(tmp_path: Path) -> None:
+    # tool_results_within reads its own parameters: a misspelt one ("tools") once passed
+    # silently and the oracle judged every tool instead of the one meant.
+    text = GOOD.replace(
+        "oracles: [agents_completed]",
+        "oracles:\n  - agents_completed\n  - tool_results_within: {seconds: 60, tools: exec}",
+    )
+    error = _error(text, tmp_path)
+    assert "s.yaml:12" in str(error)
+    assert "oracles.1.tool_results_within.tools" in str(error)
+    assert "unknown parameter 'tools'; it takes seconds, tool" in str(error)
+    data = yaml.safe_load(text)
+    assert list(_schema_validator().iter_errors(data))
+    data["oracles"][1]["tool_results_within"] = {"seconds": 60, "tool": "exec"}
+    assert list(_schema_validator().iter_errors(data)) == []
+    parse_scenario(yaml.safe_dump(data))
