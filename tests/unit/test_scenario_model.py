@@ -202,7 +202,9 @@ def test_an_unknown_parameter_of_a_self_reading_oracle_is_refused(tmp_path: Path
     parse_scenario(yaml.safe_dump(data))
 
 
-@pytest.mark.parametrize("path", sorted((BUILTIN_DIR / "bugs").glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", sorted((BUILTIN_DIR / "bugs").glob("*.yaml")), ids=lambda p: p.stem
+)
 def test_every_bug_file_validates_against_harness_schema_in_any_yaml_parser(path: Path) -> None:
     # The pure-Python parser, as an editor's or a machine without libyaml reads the file (a
     # plain '?}' in a flow mapping passes libyaml only); then the schema an editor checks by.

@@ -106,7 +106,9 @@ def test_line_of_points_at_the_key_that_names_the_field() -> None:
 
 def test_a_colon_inside_a_plain_value_says_to_quote_it(tmp_path: Path) -> None:
     path = tmp_path / "colon.yaml"
-    path.write_text("name: tiny\nruntime:\n  prompt: Check disk: web1\noracles: [agents_completed]\n")
+    path.write_text(
+        "name: tiny\nruntime:\n  prompt: Check disk: web1\noracles: [agents_completed]\n"
+    )
     error = _raised(ScenarioError, load_scenario, path)
     assert "colon.yaml:3" in str(error)
     assert "quote the value" in str(error)
