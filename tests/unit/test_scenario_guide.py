@@ -124,6 +124,31 @@ def test_every_yaml_example_parses_and_every_whole_scenario_loads(index: int) ->
     for key, section in sections.items():
         if isinstance(data.get(key), dict) and "{...}" not in block:
             section.model_validate(data[key])
+    runtime = data.get("runtime")
+    if isinstance(runtime, dict) and "{...}" not in block:
+        # What a scenario checks across the section: thinking fits within max_tokens.
+        shown = model.RuntimeSection.model_validate(runtime)
+        config.check_thinking_budget(shown.thinking, shown.max_tokens, loc=("runtime",))
+    if isinstance(data.get("script"), dict):
+        # A script shown alone works on at least one server as written (its tools are that
+        # server's own or declared), not only as a shape.
+        from fake_servers.mcp import SERVER_NAMES, build_server
+
+        script = server_script.ServerScript.model_validate(data["script"])
+        declares = all(
+            tool.get("description") or tool.get("input_schema") or tool.get("store")
+            for tool in (data["script"].get("tools") or {}).values()
+        )
+        fits = []
+        for name in SERVER_NAMES:
+            if name == "declared" and not declares:
+                continue  # it would take any name; an example meant for it declares its tools
+            try:
+                build_server(name, script=script)
+            except Exception:
+                continue
+            fits.append(name)
+        assert fits, f"no server takes the script of example {index} as written"
     # Knob values and server entries shown alone are checked as a scenario would check them.
     if isinstance(data.get("policies"), dict):
         for overrides in data["policies"].values():
