@@ -213,3 +213,9 @@ def test_every_bug_file_validates_against_harness_schema_in_any_yaml_parser(path
         f"{list(e.absolute_path)}: {e.message}" for e in _schema_validator().iter_errors(data)
     ]
     assert errors == []
+
+
+def test_every_knob_has_a_description_in_harness_schema() -> None:
+    printed = json.loads(CliRunner().invoke(schema_cmd, []).output)
+    knobs = printed["$defs"]["PolicyOverrides"]["properties"]
+    assert [name for name, knob in knobs.items() if not knob.get("description")] == []
