@@ -137,14 +137,14 @@ class PoliciesConfig(_Strict):
         "explicitly wins over the preset.",
     )
     context_measure: Literal["last_usage", "count_tokens"] = Field(
-        "count_tokens",
+        default="count_tokens",
         description="What the check before a request compares with "
         "compaction.threshold_tokens. buggy: last_usage (the last response's usage, blind to "
         "the tool results appended since, so the next request can outgrow the window); fixed: "
         "count_tokens (the API's count of the request about to be sent).",
     )
     thinking_blocks: Literal["keep", "drop"] = Field(
-        "keep",
+        default="keep",
         description="What becomes of a response's thinking blocks in the history sent back. "
         "buggy: drop (the next tool-loop request is refused: a final assistant message must "
         "start with a thinking block); fixed: keep (every block sent back as returned).",

@@ -65,6 +65,7 @@ measures how often it does); under ``fixed`` every oracle must hold for every se
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from datetime import UTC, datetime
@@ -436,11 +437,14 @@ class Scenario(_Strict):
         from harness.oracles._registry import params_error
 
         names = self.oracle_names
-        unknown = [n for n in names if base_name(n) not in ORACLES]
-        if unknown:
-            raise ValueError(
-                f"unknown oracle(s) {unknown}; choose from {', '.join(sorted(ORACLES))}"
-            )
+        for index, label in enumerate(names):
+            if base_name(label) not in ORACLES:
+                close = difflib.get_close_matches(base_name(label), ORACLES, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise LocatedError(
+                    f"unknown oracle {label!r}; {hint}choose from {', '.join(sorted(ORACLES))}",
+                    loc=("oracles", index),
+                )
         if len(set(names)) < len(names):
             twice = sorted({n for n in names if names.count(n) > 1})
             raise ValueError(f"oracle(s) {twice} listed twice; tell them apart: name#label")

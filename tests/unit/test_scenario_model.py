@@ -219,3 +219,11 @@ def test_every_knob_has_a_description_in_harness_schema() -> None:
     printed = json.loads(CliRunner().invoke(schema_cmd, []).output)
     knobs = printed["$defs"]["PolicyOverrides"]["properties"]
     assert [name for name, knob in knobs.items() if not knob.get("description")] == []
+
+
+def test_a_misspelt_oracle_is_located_and_the_close_name_offered(tmp_path: Path) -> None:
+    error = _error(
+        GOOD.replace("oracles: [agents_completed]", "oracles: [agent_completed]"), tmp_path
+    )
+    assert "s.yaml:10, field 'oracles.0'" in str(error)
+    assert "did you mean 'agents_completed'?" in str(error)
