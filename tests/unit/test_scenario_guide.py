@@ -164,6 +164,8 @@ def test_the_guides_first_scenario_reproduces_under_buggy_and_holds_under_fixed(
     assert (buggy.outcome, fixed.outcome) == ("reproduced", "held")
     by_name = {v.name: v for v in buggy.verdicts}
     assert by_name["answer_contains"].fails
+    # One call cut off, said in the singular.
+    assert "mem_ssh (request 4) was cut off" in by_name["no_teardown_under_calls"].explanation
 
 
 def test_the_readme_leads_to_the_guide() -> None:
