@@ -205,8 +205,12 @@ def parse_yaml(text: str, *, path: str | Path, error: type[ConfigError]) -> Any:
         raise error("not valid YAML: nested too deeply", path=path) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
+        problem = str(getattr(exc, "problem", None) or exc)
+        if problem.startswith("mapping values are not allowed"):
+            # A plain value with ": " in it reads as a nested key; users meant text.
+            problem += " (a ': ' inside a value starts a mapping: quote the value)"
         raise error(
-            f"not valid YAML: {getattr(exc, 'problem', None) or exc}",
+            f"not valid YAML: {problem}",
             path=path,
             line=mark.line + 1 if mark is not None else None,
         ) from None
@@ -250,6 +254,10 @@ def validation_error(
     message = str(first["msg"]).removeprefix("Value error, ")
     if first["type"] == "extra_forbidden" and parent is not None:
         message += _quote_hint(parent, index, quote=quote)
+    elif first["type"] == "string_type" and _bare_braces(first.get("input")):
+        # text: {tool_results} is a YAML mapping {tool_results: null}, not a placeholder.
+        (key,) = first["input"]
+        message += f' (a value starting with {{ is a YAML mapping: quote it, "{{{key}}}")'
     if lead is not None:
         message = lead(loc) + message
     kwargs: dict[str, Any] = {}
@@ -262,6 +270,15 @@ def validation_error(
         line=line,
         field=".".join(str(p) for p in loc) or None,
         **kwargs,
+    )
+
+
+def _bare_braces(value: Any) -> bool:
+    """``{name}`` written unquoted: a mapping of one key without a value."""
+    return (
+        isinstance(value, dict)
+        and len(value) == 1
+        and all(isinstance(k, str) and v is None for k, v in value.items())
     )
 
 

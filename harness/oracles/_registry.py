@@ -85,6 +85,9 @@ NEEDS: dict[str, tuple[str, ...]] = {}
 # The parameter model of each oracle that takes parameters.
 PARAMS: dict[str, type[BaseModel]] = {}
 _WITH_PARAMS: dict[str, Callable[[RunRecord, Any, str], Verdict]] = {}
+# The parameter names of each oracle that reads its parameters itself: any other is refused at
+# load, so a misspelt parameter never leaves the oracle judging something else.
+ACCEPTS: dict[str, tuple[str, ...]] = {}
 
 
 def _checked_needs(name: str, needs: Iterable[str]) -> tuple[str, ...]:
@@ -97,12 +100,17 @@ def _checked_needs(name: str, needs: Iterable[str]) -> tuple[str, ...]:
     return required
 
 
-def oracle(name: str, *, needs: Iterable[str] = ()) -> Callable[[Oracle], Oracle]:
+def oracle(
+    name: str, *, needs: Iterable[str] = (), accepts: Iterable[str] | None = None
+) -> Callable[[Oracle], Oracle]:
     """Register an oracle under ``name`` (the name scenario files use); ``needs`` names the
-    evidence it reads (keys of ``harness.oracles.record.EVIDENCE``)."""
+    evidence it reads (keys of ``harness.oracles.record.EVIDENCE``); ``accepts`` the parameters
+    it reads from the listing itself (others are refused at load)."""
 
     def register(fn: Oracle) -> Oracle:
         NEEDS[name] = _checked_needs(name, needs)
+        if accepts is not None:
+            ACCEPTS[name] = tuple(accepts)
         ORACLES[name] = fn
         return fn
 
@@ -139,6 +147,17 @@ def params_error(label: str, params: object) -> tuple[str, tuple[int | str, ...]
     if model is None:
         if label != name:
             return f"{label}: only an oracle with parameters can be listed under a label", ()
+        accepts = ACCEPTS.get(name)
+        if accepts is not None and params is not None:
+            if not isinstance(params, dict):
+                return f"oracle {label}: takes a mapping of parameters ({', '.join(accepts)})", ()
+            for key in params:
+                if key not in accepts:
+                    return (
+                        f"oracle {label}: unknown parameter {str(key)!r}; it takes "
+                        f"{', '.join(accepts)}",
+                        (str(key),),
+                    )
         return None
     try:
         model.model_validate(params if params is not None else {})

@@ -99,8 +99,8 @@ def no_teardown_under_calls(record: RunRecord) -> Verdict:
             name,
             False,
             f"At {_t(first['time'])} the client closed {first['server']} connection "
-            f"{first['connection']} while other calls were in flight on it: {tools} were cut "
-            f"off without a cancellation.",
+            f"{first['connection']} while other calls were in flight on it: {tools} "
+            f"{'was' if len(first['cut_off']) == 1 else 'were'} cut off without a cancellation.",
             findings,
         )
     return Verdict(

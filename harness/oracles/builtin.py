@@ -228,7 +228,7 @@ def scheduled_scope_explicit(record: RunRecord) -> Verdict:
     )
 
 
-@oracle("review_saw_all_contexts", needs=["result"])
+@oracle("review_saw_all_contexts", needs=["result"], accepts=["task", "contexts"])
 def review_saw_all_contexts(record: RunRecord) -> Verdict:
     name = "review_saw_all_contexts"
     params = record.params.get(name, {})

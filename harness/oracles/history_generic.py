@@ -81,7 +81,7 @@ def persisted_history_valid(record: RunRecord) -> Verdict:
     )
 
 
-@oracle("thread_writes_survive", needs=["threads"])
+@oracle("thread_writes_survive", needs=["threads"], accepts=["agent"])
 def thread_writes_survive(record: RunRecord) -> Verdict:
     name = "thread_writes_survive"
     writer = record.params.get(name, {}).get("agent")
@@ -142,7 +142,7 @@ def thread_writes_survive(record: RunRecord) -> Verdict:
     )
 
 
-@oracle("tool_calls_at_most", needs=["server_events"])
+@oracle("tool_calls_at_most", needs=["server_events"], accepts=["max", "tool"])
 def tool_calls_at_most(record: RunRecord) -> Verdict:
     name = "tool_calls_at_most"
     params = record.params.get(name, {})

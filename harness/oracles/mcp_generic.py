@@ -61,7 +61,8 @@ def _uses_and_results(
 ) -> tuple[dict[str, tuple[str, dict[str, Any]]], dict[str, tuple[bool, dict[str, Any]]]]:
     """Every tool_use the model issued (id -> tool name, the row whose response issued it, else
     the first whose history shows it) and the first request carrying each one's result
-    (id -> is_error, that row)."""
+    (id -> is_error, that row). A call's name comes from its response too, so a call no later
+    request shows (the runtime hung on it) is still known by its tool."""
     names: dict[str, str] = {}
     issued: dict[str, dict[str, Any]] = {}
     results: dict[str, tuple[bool, dict[str, Any]]] = {}
@@ -76,13 +77,17 @@ def _uses_and_results(
                 elif kind == "tool_result":
                     rid = str(block.get("tool_use_id"))
                     results.setdefault(rid, (bool(block.get("is_error")), row))
-        for uid in (row.get("response") or {}).get("tool_use_ids") or []:
+        response = row.get("response") or {}
+        given = response.get("tool_use_names") or []
+        for index, uid in enumerate(response.get("tool_use_ids") or []):
             issued.setdefault(str(uid), row)
+            if index < len(given):
+                names.setdefault(str(uid), str(given[index]))
     uses = {uid: (names.get(uid, "?"), row) for uid, row in issued.items()}
     return uses, results
 
 
-@oracle("last_call_succeeds", needs=["api_requests"])
+@oracle("last_call_succeeds", needs=["api_requests"], accepts=["tool"])
 def last_call_succeeds(record: RunRecord) -> Verdict:
     name = "last_call_succeeds"
     tool = str(_params(record, name, ("tool",))["tool"])
@@ -111,7 +116,7 @@ def last_call_succeeds(record: RunRecord) -> Verdict:
     )
 
 
-@oracle("tool_results_within", needs=["api_requests"])
+@oracle("tool_results_within", needs=["api_requests"], accepts=["seconds", "tool"])
 def tool_results_within(record: RunRecord) -> Verdict:
     name = "tool_results_within"
     params = _params(record, name, ("seconds",))
@@ -166,7 +171,7 @@ def _servers(record: RunRecord, name: str) -> dict[str, list[dict[str, Any]]]:
     return {str(server): record.server_events[str(server)]}
 
 
-@oracle("session_reestablished", needs=["server_events"])
+@oracle("session_reestablished", needs=["server_events"], accepts=["server"])
 def session_reestablished(record: RunRecord) -> Verdict:
     name = "session_reestablished"
     seen = 0

@@ -33,8 +33,16 @@ from harness.oracles.record import RunRecord
 __all__ = ["AgentsParams", "CanaryParams", "FactParams"]
 
 
+def _one_or_many_schema(schema: dict[str, Any]) -> None:
+    """The schema says what the loader takes: a list of texts, or a single text."""
+    for name, field in list(schema.get("properties", {}).items()):
+        if field.get("type") == "array" and field.get("items", {}).get("type") == "string":
+            keep = {k: field.pop(k) for k in ("title", "description", "default") if k in field}
+            schema["properties"][name] = {**keep, "anyOf": [{"type": "string"}, field]}
+
+
 class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_one_or_many_schema)
 
     @field_validator("*", mode="before")
     @classmethod

@@ -136,11 +136,19 @@ class PoliciesConfig(_Strict):
         "default_query_scope thread; explicit = default_query_scope declared. A knob set "
         "explicitly wins over the preset.",
     )
-    # What the check before a request compares with compaction.threshold_tokens: the last
-    # response's usage (blind to the tool results appended since) or the request's count.
-    context_measure: Literal["last_usage", "count_tokens"] = "count_tokens"
-    # What becomes of a response's thinking blocks in the history sent back.
-    thinking_blocks: Literal["keep", "drop"] = "keep"
+    context_measure: Literal["last_usage", "count_tokens"] = Field(
+        default="count_tokens",
+        description="What the check before a request compares with "
+        "compaction.threshold_tokens. buggy: last_usage (the last response's usage, blind to "
+        "the tool results appended since, so the next request can outgrow the window); fixed: "
+        "count_tokens (the API's count of the request about to be sent).",
+    )
+    thinking_blocks: Literal["keep", "drop"] = Field(
+        default="keep",
+        description="What becomes of a response's thinking blocks in the history sent back. "
+        "buggy: drop (the next tool-loop request is refused: a final assistant message must "
+        "start with a thinking block); fixed: keep (every block sent back as returned).",
+    )
 
     # MCP connection knobs
     reconnect_on: Literal["timeout_or_close", "close"] = Field(

@@ -65,6 +65,7 @@ measures how often it does); under ``fixed`` every oracle must hold for every se
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from datetime import UTC, datetime
@@ -459,11 +460,14 @@ class Scenario(_Strict):
         from harness.oracles._registry import params_error
 
         names = self.oracle_names
-        unknown = [n for n in names if base_name(n) not in ORACLES]
-        if unknown:
-            raise ValueError(
-                f"unknown oracle(s) {unknown}; choose from {', '.join(sorted(ORACLES))}"
-            )
+        for index, label in enumerate(names):
+            if base_name(label) not in ORACLES:
+                close = difflib.get_close_matches(base_name(label), ORACLES, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise LocatedError(
+                    f"unknown oracle {label!r}; {hint}choose from {', '.join(sorted(ORACLES))}",
+                    loc=("oracles", index),
+                )
         if len(set(names)) < len(names):
             twice = sorted({n for n in names if names.count(n) > 1})
             raise ValueError(f"oracle(s) {twice} listed twice; tell them apart: name#label")
@@ -751,12 +755,20 @@ def _describe_model_script(schema: dict[str, Any], defs: dict[str, Any]) -> None
 def _describe_oracles(schema: dict[str, Any], defs: dict[str, Any]) -> None:
     """Each oracle by name, and the parameters of those that take them."""
     from harness.oracles import ORACLES, PARAMS
+    from harness.oracles._registry import ACCEPTS
 
     by_name: dict[str, Any] = {}
     for name, params in sorted(PARAMS.items()):
         ref = f"Oracle_{name}"
         defs[ref] = _add_defs(defs, params.model_json_schema())
         by_name[f"^{name}(#.+)?$"] = {"$ref": f"#/$defs/{ref}"}
+    for name, accepts in sorted(ACCEPTS.items()):
+        # Oracles that read their parameters themselves: their names, nothing else.
+        by_name[f"^{name}$"] = {
+            "type": "object",
+            "properties": {key: {} for key in accepts},
+            "additionalProperties": False,
+        }
     labelled = "|".join(sorted(PARAMS))
     oracles = schema["properties"]["oracles"]
     oracles["items"] = {

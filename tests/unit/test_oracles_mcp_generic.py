@@ -89,6 +89,20 @@ def test_tool_results_within() -> None:
     assert "never came back" in verdict.explanation
 
 
+def test_tool_results_within_knows_a_hung_call_by_its_tool() -> None:
+    # The runtime hung on the round: no later request shows the calls, only the response that
+    # issued them names their tools. Filtering by tool must still find (and fail) them.
+    hung = _row(1, 0.0, ["exec"], [USER], ["u1", "u2"])
+    hung["response"]["tool_use_names"] = ["exec", "exec"]
+    params = {"tool_results_within": {"seconds": 60, "tool": "exec"}}
+    verdict = _one(_record([hung], **params), "tool_results_within")
+    assert verdict.status == "fails"
+    assert "The exec call issued at 0.0 s never came back" in verdict.explanation
+    assert "(2 of 2 call(s) late or unanswered)" in verdict.explanation
+    other = {"tool_results_within": {"seconds": 60, "tool": "read"}}
+    assert _one(_record([hung], **other), "tool_results_within").status == "cannot judge"
+
+
 def test_a_missing_parameter_names_the_oracle() -> None:
     with pytest.raises(ConfigError, match="needs parameter"):
         check(_record(KEPT), ["tool_results_within"])

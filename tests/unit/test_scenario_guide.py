@@ -123,6 +123,25 @@ def test_every_yaml_example_parses_and_every_whole_scenario_loads(index: int) ->
     for key, section in sections.items():
         if isinstance(data.get(key), dict) and "{...}" not in block:
             section.model_validate(data[key])
+    runtime = data.get("runtime")
+    if isinstance(runtime, dict) and "{...}" not in block:
+        # What a scenario checks across the section: thinking fits within max_tokens.
+        shown = model.RuntimeSection.model_validate(runtime)
+        config.check_thinking_budget(shown.thinking, shown.max_tokens, loc=("runtime",))
+    if isinstance(data.get("script"), dict):
+        # A script shown alone builds a server as written (its declarations and schemas
+        # checked), not only as a shape.
+        from fake_servers.mcp import SERVER_NAMES, build_server
+
+        script = server_script.ServerScript.model_validate(data["script"])
+        fits = []
+        for name in SERVER_NAMES:
+            try:
+                build_server(name, script=script)
+            except Exception:
+                continue
+            fits.append(name)
+        assert fits, f"no server takes the script of example {index} as written"
     # Knob values and server entries shown alone are checked as a scenario would check them.
     if isinstance(data.get("policies"), dict):
         for overrides in data["policies"].values():
@@ -144,6 +163,8 @@ def test_the_guides_first_scenario_reproduces_under_buggy_and_holds_under_fixed(
     assert (buggy.outcome, fixed.outcome) == ("reproduced", "held")
     by_name = {v.name: v for v in buggy.verdicts}
     assert by_name["answer_contains"].fails
+    # One call cut off, said in the singular.
+    assert "mem_ssh (request 4) was cut off" in by_name["no_teardown_under_calls"].explanation
 
 
 def test_the_readme_leads_to_the_guide() -> None:

@@ -239,3 +239,48 @@ def test_the_shipped_schema_is_the_models_schema() -> None:
         "harness/scenarios/schema.json is stale: regenerate it with "
         'python -c "from harness.scenarios.model import write_schema_file; write_schema_file()"'
     )
+
+
+def test_an_unknown_parameter_of_a_self_reading_oracle_is_refused(tmp_path: Path) -> None:
+    # tool_results_within reads its own parameters: a misspelt one ("tools") once passed
+    # silently and the oracle judged every tool instead of the one meant.
+    text = GOOD.replace(
+        "oracles: [agents_completed]",
+        "oracles:\n  - agents_completed\n  - tool_results_within: {seconds: 60, tools: exec}",
+    )
+    error = _error(text, tmp_path)
+    assert "s.yaml:12" in str(error)
+    assert "oracles.1.tool_results_within.tools" in str(error)
+    assert "unknown parameter 'tools'; it takes seconds, tool" in str(error)
+    data = yaml.safe_load(text)
+    assert list(_schema_validator().iter_errors(data))
+    data["oracles"][1]["tool_results_within"] = {"seconds": 60, "tool": "exec"}
+    assert list(_schema_validator().iter_errors(data)) == []
+    parse_scenario(yaml.safe_dump(data))
+
+
+@pytest.mark.parametrize(
+    "path", sorted((BUILTIN_DIR / "bugs").glob("*.yaml")), ids=lambda p: p.stem
+)
+def test_every_bug_file_validates_against_harness_schema_in_any_yaml_parser(path: Path) -> None:
+    # The pure-Python parser, as an editor's or a machine without libyaml reads the file (a
+    # plain '?}' in a flow mapping passes libyaml only); then the schema an editor checks by.
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    errors = [
+        f"{list(e.absolute_path)}: {e.message}" for e in _schema_validator().iter_errors(data)
+    ]
+    assert errors == []
+
+
+def test_every_knob_has_a_description_in_harness_schema() -> None:
+    printed = json.loads(CliRunner().invoke(schema_cmd, []).output)
+    knobs = printed["$defs"]["PolicyOverrides"]["properties"]
+    assert [name for name, knob in knobs.items() if not knob.get("description")] == []
+
+
+def test_a_misspelt_oracle_is_located_and_the_close_name_offered(tmp_path: Path) -> None:
+    error = _error(
+        GOOD.replace("oracles: [agents_completed]", "oracles: [agent_completed]"), tmp_path
+    )
+    assert "s.yaml:10, field 'oracles.0'" in str(error)
+    assert "did you mean 'agents_completed'?" in str(error)

@@ -102,3 +102,25 @@ def test_line_of_points_at_the_key_that_names_the_field() -> None:
     assert line_of(text, ("z",)) is None
     assert line_of("a: [", ("a",)) is None
     assert line_of(None, ("a",)) is None
+
+
+def test_a_colon_inside_a_plain_value_says_to_quote_it(tmp_path: Path) -> None:
+    path = tmp_path / "colon.yaml"
+    path.write_text(
+        "name: tiny\nruntime:\n  prompt: Check disk: web1\noracles: [agents_completed]\n"
+    )
+    error = _raised(ScenarioError, load_scenario, path)
+    assert "colon.yaml:3" in str(error)
+    assert "quote the value" in str(error)
+
+
+def test_an_unquoted_placeholder_says_to_quote_it(tmp_path: Path) -> None:
+    path = tmp_path / "brace.yaml"
+    path.write_text(
+        SCENARIO.format(
+            model=_indent(MODEL.replace("{text: hello, world}", "text: {tool_results}"))
+        )
+    )
+    error = _raised(ScenarioError, load_scenario, path)
+    assert "field 'model.agents.main.turns.1.text'" in str(error)
+    assert 'quote it, "{tool_results}"' in str(error)
