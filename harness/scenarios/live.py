@@ -254,7 +254,9 @@ def run_scenario_live(
                 e.data["agent_id"]: e.data["agent"] for e in rt.events.of_kind("agent_started")
             }
             for e in rt.events.of_kind("agent_finished"):
-                started_agents.pop(e.data["agent_id"], None)
+                # An agent the watchdog's cancellation ended was still running.
+                if e.data.get("stop") != "interrupted":
+                    started_agents.pop(e.data["agent_id"], None)
             pending = [str(stuck)] if stuck is not None else []
             pending += [f"agent {name} still running" for name in started_agents.values()]
             if "origin_ns" not in box:

@@ -132,5 +132,5 @@ def test_bad_script_is_exit_2_naming_file_and_field(tmp_path: Path) -> None:
     assert done.stdout == ""
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith("error: ")
-    for part in ("bad.yaml", "agents.p.turns[0].tool_use[0].input", "(got 5)"):
+    for part in ("bad.yaml", "agents.p.turns.0.tool_use.0.input", "(got 5)"):
         assert part in done.stderr

@@ -55,7 +55,7 @@ def test_a_run_whose_schedule_did_not_fit_is_inconclusive_with_the_reason(
     monkeypatch: pytest.MonkeyPatch, policy: str
 ) -> None:
     # The guard up front is taken away: the verdict must still not pretend.
-    monkeypatch.setattr(live_mode, "check_time_scale", lambda *_: None)
+    monkeypatch.setattr(live_mode, "check_time_scale", lambda *_, **__: None)
     scenario = parse_scenario(_LATE_TASK)
     outcome = run_scenario_live(scenario, policy=policy, time_scale=0.01)  # type: ignore[arg-type]
     assert outcome.record.hung
