@@ -229,6 +229,17 @@ class PoliciesConfig(_Strict):
         "fails, like mcp 1.x's BrokenResourceError on a reply to a timed-out request), "
         "fixed: ignore (dropped, as mcp 2.x does).",
     )
+    cancel_effect: Literal["notify", "abort_transport", "abort_disconnect"] = Field(
+        default="notify",
+        description="What a client-side cancel of a tool call (a user's cancel, a cancel "
+        "fault) does besides ending the call. notify (fixed): notifications/cancelled only, "
+        "the session stays. abort_transport: the abort closes the server's transport as well "
+        "(a stdio server's process is ended) and every other call in flight on it fails with "
+        "'Connection closed'; the next call opens a new session (qwen-code PR #11466 re-arms "
+        "the connection this way). abort_disconnect (buggy, qwen-code #11272): the transport "
+        "is closed and the server is left disconnected: every later call to it fails at once, "
+        "it is never reconnected.",
+    )
     stderr: Literal["inherit", "drain", "pipe_unread"] = Field(
         default="inherit",
         description="A stdio server's stderr (live mode; in-memory servers have none). inherit: "

@@ -167,6 +167,8 @@ class _ServerState:
     lock: anyio.Lock = field(default_factory=anyio.Lock)
     changed: anyio.Event = field(default_factory=anyio.Event)
     tools: list[Tool] | None = None
+    disconnected: bool = False
+    """Left disconnected by an aborting cancel (``cancel_effect: abort_disconnect``)."""
     metric_attributes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -193,6 +195,7 @@ class ConnectionKnobs:
     tools_on_failed_refresh: Literal["evict", "keep"] = "keep"
     session_not_found: Literal["terminal", "reinitialize"] = "reinitialize"
     late_reply: Literal["ignore", "close_session"] = "ignore"
+    cancel_effect: Literal["notify", "abort_transport", "abort_disconnect"] = "notify"
     stderr: Literal["inherit", "drain", "pipe_unread"] = "inherit"
 
     @classmethod
@@ -243,6 +246,16 @@ class _ReconnectPolicy:
         own = knobs.session_open == "per_call"
         attempt = 0
         while True:
+            if state.disconnected:
+                host.events.record(
+                    "call_refused", server=state.spec.name, tool=tool, reason="disconnected"
+                )
+                return ToolCallOutcome(
+                    None,
+                    error=f"MCP server {state.spec.name!r} is disconnected",
+                    error_type="disconnected",
+                    retried=attempt > 0,
+                )
             try:
                 if own:
                     conn = await host._open(state, reason="per_call")
@@ -258,7 +271,10 @@ class _ReconnectPolicy:
             except _Failure as failure:
                 if failure.reason == "timeout" and knobs.tools_refresh_after_timeout:
                     await host._refresh_tools(state, conn, timeout)
-                if failure.reason == "timeout" and knobs.reconnect_on == "close":
+                if state.disconnected or (
+                    failure.reason == "timeout" and knobs.reconnect_on == "close"
+                ):
+                    # A server an aborting cancel disconnected is not reconnected either.
                     return ToolCallOutcome(
                         None, error=failure.error.message, error_type="timeout", retried=attempt > 0
                     )
@@ -556,6 +572,8 @@ class MCPHostManager:
         with self._calls.track(server, tool) as call, call.scope:
             return await self._policy.call(self, state, tool, arguments, meta, limit)
         self.events.record("call_cancelled_by_client", server=server, tool=tool, nth=call.nth)
+        if self.knobs.cancel_effect != "notify":
+            await self._abort_transport(state)
         return ToolCallOutcome(
             None, error="the call was cancelled by the client", error_type="cancelled"
         )
@@ -716,6 +734,23 @@ class MCPHostManager:
             self._tool_owner.setdefault(tool.name, name)
         self.catalogue_version += 1
         self.events.record("tools_refreshed", server=name, tools=len(tools))
+
+    async def _abort_transport(self, state: _ServerState) -> None:
+        """A cancel that aborts the transport: the server's session is closed (a stdio
+        server's process ends with it) under every other call in flight on it; under
+        ``abort_disconnect`` the server is left disconnected, and no call reconnects it."""
+        disconnect = self.knobs.cancel_effect == "abort_disconnect"
+        state.disconnected = state.disconnected or disconnect
+        conn = state.conn
+        self.events.record(
+            "transport_aborted",
+            server=state.spec.name,
+            generation=None if conn is None else conn.generation,
+            in_flight=state.in_flight,
+            then="disconnected" if disconnect else "reopen_on_next_call",
+        )
+        if conn is not None and not conn.closed:
+            await conn.close()
 
     async def _replace(self, state: _ServerState, *, reason: str) -> None:
         """Close the current connection (whoever uses it) and open a new one."""

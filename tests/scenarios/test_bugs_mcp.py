@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ScenarioError
-from harness.scenarios import load_scenario, run_scenario
+from harness.scenarios import load_scenario, parse_scenario, run_scenario
 from harness.scenarios.live import run_scenario_live
 
 BUGS = Path(__file__).resolve().parents[2] / "scenarios" / "bugs"
@@ -131,3 +131,52 @@ def test_python_sdk_2416_a_cancel_crossing_its_answer_crashes_the_server_under_b
     if crosses:
         assert crashed[0]["detail"]["error"] == "AssertionError: Request already responded to"
         assert _verdicts(buggy)["last_call_succeeds"] == "fails"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 4])
+def test_qwen_code_11272_a_cancel_that_aborts_the_transport_leaves_the_server_disconnected(
+    seed: int,
+) -> None:
+    path = BUGS / "mcp_qwen-code_11272.yaml"
+    scenario = load_scenario(path)
+    buggy = run_scenario(scenario, policy="buggy", seed=seed)
+    fixed = run_scenario(scenario, policy="fixed", seed=seed)
+    assert (buggy.outcome, fixed.outcome) == ("reproduced", "held")
+    assert [e["then"] for e in buggy.record.runtime("transport_aborted")] == ["disconnected"]
+    assert [e["tool"] for e in buggy.record.runtime("call_refused")] == ["build_status"]
+    # Under the fix the cancel is a notification: one session for both calls.
+    assert fixed.record.runtime("transport_aborted") == []
+    assert len(fixed.record.runtime("connected")) == 1
+    # The abort that re-arms the connection (qwen-code PR #11466) holds as well: the later call
+    # opens a new session.
+    rearm = parse_scenario(
+        path.read_text(encoding="utf-8").replace(
+            "fixed: {cancel_effect: notify}", "fixed: {cancel_effect: abort_transport}"
+        )
+    )
+    rearmed = run_scenario(rearm, policy="fixed", seed=seed)
+    assert rearmed.outcome == "held"
+    assert [e["then"] for e in rearmed.record.runtime("transport_aborted")] == [
+        "reopen_on_next_call"
+    ]
+    assert len(rearmed.record.runtime("connected")) == 2
+
+
+@pytest.mark.integration
+def test_qwen_code_11272_live_the_abort_ends_the_stdio_server_and_nothing_restarts_it() -> None:
+    scenario = load_scenario(BUGS / "mcp_qwen-code_11272.yaml")
+    buggy = run_scenario_live(scenario, policy="buggy")
+    fixed = run_scenario_live(scenario, policy="fixed")
+    assert (buggy.outcome, fixed.outcome) == ("reproduced", "held"), (
+        [v.to_dict() for v in buggy.verdicts],
+        [v.to_dict() for v in fixed.verdicts],
+    )
+    events = buggy.record.server_events["builds"]
+    kinds = [e["kind"] for e in events]
+    # The server process ended with the abort, no call reached it after, and it never started
+    # again.
+    assert kinds.count("started") == 1
+    assert "stopped" in kinds
+    after = events[kinds.index("stopped") :]
+    assert [e for e in after if e.get("method") == "tools/call"] == []
+    assert [e["kind"] for e in fixed.record.server_events["builds"]].count("started") == 1

@@ -174,3 +174,63 @@ def test_a_connection_knob_for_another_runtime_is_refused_at_load() -> None:
     text = BASE.replace("  prompt: go\n", "  prompt: go\n  adapter: some.module:create\n")
     with pytest.raises(ScenarioError, match=r"call_retries is a knob of the reference runtime"):
         parse_scenario(text + "policies:\n  buggy: {call_retries: 0}\n")
+
+
+# A's call is cancelled at 10 s; B's (80 s) is still in flight on the same session then, and a
+# second turn calls the server again after the first turn's results.
+_CANCEL_A = (
+    "faults:\n  - {type: cancel, target: ssh,"
+    " match: {method: tools/call, tool: mem_ssh, nth: 1}, after: 10}\n"
+)
+_LATER_CALL = BASE.replace(
+    '        - text: "done: {tool_results}"\n',
+    "        - tool_use: [{name: mem_ssh, input: {host: c, command: z}}]\n"
+    '        - text: "done: {tool_results}"\n',
+)
+
+
+def _run_later(**knobs: Any) -> Any:
+    flat = ", ".join(f"{k}: {v}" for k, v in knobs.items())
+    text = _LATER_CALL + _CANCEL_A + f"policies:\n  fixed: {{{flat}}}\n"
+    return run_scenario(parse_scenario(text), policy="fixed")
+
+
+@pytest.mark.parametrize(
+    ("effect", "ended", "connects"),
+    [
+        # notify: the cancel is a notification; B and the later call run on the same session.
+        ("notify", [("mem_ssh", "cancelled"), ("mem_ssh", "ok"), ("mem_ssh", "ok")], 1),
+        # abort_transport: the abort closes the session under B, whose retry and the later
+        # call run on a new one.
+        (
+            "abort_transport",
+            [
+                ("mem_ssh", "cancelled"),
+                ("mem_ssh", "connection_closed"),
+                ("mem_ssh", "ok"),
+                ("mem_ssh", "ok"),
+            ],
+            2,
+        ),
+        # abort_disconnect: B dies with the session, nothing reconnects, the later call is
+        # refused without reaching the server.
+        ("abort_disconnect", [("mem_ssh", "cancelled"), ("mem_ssh", "connection_closed")], 1),
+    ],
+)
+def test_what_a_cancel_does_to_the_transport(
+    effect: str, ended: list[tuple[str, str]], connects: int
+) -> None:
+    outcome = _run_later(cancel_effect=effect)
+    assert _ended(outcome) == ended
+    assert len(_events(outcome, "connected")) == connects
+    aborted = _events(outcome, "transport_aborted")
+    refused = _events(outcome, "call_refused")
+    if effect == "notify":
+        assert aborted == []
+        assert refused == []
+    else:
+        then = "disconnected" if effect == "abort_disconnect" else "reopen_on_next_call"
+        assert [(e["then"], e["in_flight"]) for e in aborted] == [(then, 1)]
+        assert len(refused) == (1 if effect == "abort_disconnect" else 0)
+    last = outcome.record.journal[-1]["request"]["messages"][-1]["blocks"][-1]
+    assert last.get("is_error", False) == (effect == "abort_disconnect")
