@@ -26,8 +26,12 @@ History knobs act here too: when compaction runs (``compaction_trigger``: before
 after a response, or while the response's tool calls run); a run on a persisted thread
 (``AgentSpec.thread``) loads its history from the ``ThreadStore`` and writes each message as it
 adds it; a tool budget per run (``tool_budget``) ends the run when a response's calls would pass
-it, answering the calls it will not run as ``tool_budget_end`` says. A run cancelled from
-outside (an interrupt, a killed runtime) records ``agent_finished`` with stop ``interrupted``.
+it, answering the calls it will not run as ``tool_budget_end`` says. A response that calls a
+tool needing approval (``Approvals``) parks the run before any of its calls runs: the parked
+turn is not written meanwhile, and when the user answers the run resumes, runs the approved
+calls and writes the turn with its results, or (``approval_resume: write_results_only``) the
+results alone. A run cancelled from outside (an interrupt, a killed runtime) records
+``agent_finished`` with stop ``interrupted``.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ from harness.telemetry import semconv as sc
 from harness.telemetry.current_span import CurrentSpan
 from harness.telemetry.redact import Redactor
 
-__all__ = ["SPAWN_TOOL", "AgentResult", "AgentRunner", "AgentSpec"]
+__all__ = ["SPAWN_TOOL", "AgentResult", "AgentRunner", "AgentSpec", "Approvals"]
 
 SPAWN_TOOL = "spawn_subagent"
 
@@ -93,6 +97,10 @@ BUDGET_RESULT = "Tool call limit exceeded: this call was not run ({budget} tool 
 BUDGET_ANSWER = "Tool call limit reached ({budget} tool calls per run); stopping here."
 SubagentContext = Literal["inherit", "fresh"]
 BackgroundSubagents = Literal["isolated", "visible"]
+ApprovalResume = Literal["write_turn", "write_results_only"]
+
+# The result a call the user rejected gets.
+REJECTED_RESULT = "The user rejected this tool call."
 
 _THINKING_TYPES = ("thinking", "redacted_thinking")
 
@@ -113,6 +121,18 @@ class AgentSpec:
     session_of: str | None = None
     # The agent id whose history sees this background subagent's tool calls (visible), if any.
     calls_visible_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Approvals:
+    """Tools whose calls wait for a user's approval, and the user's answer."""
+
+    tools: frozenset[str]
+    after: float = 60.0
+    """Seconds on the run's clock between the run parking and the user's answer."""
+    decision: Literal["approve", "reject"] = "approve"
+    resume: ApprovalResume = "write_turn"
+    """What the resumed run writes of the parked turn (``PoliciesConfig.approval_resume``)."""
 
 
 @dataclass(slots=True)
@@ -181,6 +201,7 @@ class AgentRunner:
         tool_budget_end: ToolBudgetEnd = "answer_all",
         subagent_context: SubagentContext = "fresh",
         background_subagents: BackgroundSubagents = "isolated",
+        approvals: Approvals | None = None,
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: metrics.MeterProvider | None = None,
     ) -> None:
@@ -215,6 +236,7 @@ class AgentRunner:
             tool_budget_end,
         )
         self._store = store
+        self._approvals = approvals
         # Captured content passes through it: secrets never reach a span attribute.
         self._redact = redact if redact is not None else Redactor()
         self._tracer = trace.get_tracer("harness.runtime", tracer_provider=tracer_provider)
@@ -357,7 +379,10 @@ class AgentRunner:
                         blocks=len(content) - len(kept),
                     )
             conv.add_response(kept, response.stop_reason)
-            await history.save()
+            uses = [b for b in content if b["type"] == "tool_use"]
+            parked = self._needing_approval(uses) if response.stop_reason == "tool_use" else []
+            if not parked:
+                await history.save()  # a parked turn is written when the run resumes
             usage = response.usage
             context_tokens = _input_tokens(usage) + usage.output_tokens
             covered = len(conv)
@@ -370,7 +395,6 @@ class AgentRunner:
                 result.stop = "end_turn"
                 result.text = "".join(b.get("text", "") for b in content if b["type"] == "text")
                 return result
-            uses = [b for b in content if b["type"] == "tool_use"]
             budget = self._settings.tool_budget
             if budget is not None and used + len(uses) > budget:
                 return await self._end_by_budget(spec, conv, history, uses, budget - used, result)
@@ -378,16 +402,45 @@ class AgentRunner:
             during = None
             if trigger == "during_tools" and compactor.due(context_tokens, conv):
                 during = functools.partial(compact, context_tokens, response.stop_reason)
+            rejected = await self._park(spec, parked) if parked else frozenset()
             try:
-                results = await self._run_tools(spec, uses, result, during)
+                results = await self._run_tools(spec, uses, result, during, rejected=rejected)
             except anthropic.APIError as exc:
                 return self._fail(result, _api_error_text(exc), "compaction_failed")
             try:
                 conv.add_tool_results(results)
             except ConversationStateError as exc:
                 return self._fail(result, str(exc), "conversation_state")
+            if parked and self._approvals and self._approvals.resume == "write_results_only":
+                history.saved = len(conv) - 1  # the parked turn is never written
             await history.save()
         return result
+
+    def _needing_approval(self, uses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if self._approvals is None:
+            return []
+        return [u for u in uses if u.get("name") in self._approvals.tools]
+
+    async def _park(self, spec: AgentSpec, parked: list[dict[str, Any]]) -> frozenset[str]:
+        """Wait for the user's answer to the calls that need approval; the ids rejected."""
+        approvals = self._approvals
+        assert approvals is not None
+        ids = [str(u["id"]) for u in parked]
+        self.events.record(
+            "approval_requested",
+            agent=spec.name,
+            calls=ids,
+            tools=[str(u.get("name")) for u in parked],
+        )
+        await self._clock.sleep(approvals.after)
+        self.events.record(
+            "approval_resumed",
+            agent=spec.name,
+            calls=ids,
+            decision=approvals.decision,
+            writes="results" if approvals.resume == "write_results_only" else "turn",
+        )
+        return frozenset(ids) if approvals.decision == "reject" else frozenset()
 
     async def _end_by_budget(
         self,
@@ -666,12 +719,17 @@ class AgentRunner:
         uses: Sequence[dict[str, Any]],
         result: AgentResult,
         during: Callable[[], Awaitable[None]] | None = None,
+        *,
+        rejected: frozenset[str] = frozenset(),
     ) -> list[dict[str, Any]]:
         """Run every tool_use block concurrently (and ``during``, a compaction while they are
-        in flight); results keep the blocks' order."""
+        in flight), but those the user ``rejected``; results keep the blocks' order."""
         results: list[dict[str, Any] | None] = [None] * len(uses)
 
         async def one(index: int, use: dict[str, Any]) -> None:
+            if str(use["id"]) in rejected:
+                results[index] = _error_result(str(use["id"]), REJECTED_RESULT)
+                return
             try:
                 results[index] = await self._run_tool(spec, use, result)
             except Exception as exc:

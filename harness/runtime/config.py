@@ -50,6 +50,7 @@ __all__ = [
     "RECONNECT_PRESETS",
     "AgentConfig",
     "ApiConfig",
+    "ApprovalsConfig",
     "CompactionConfig",
     "InterruptConfig",
     "PoliciesConfig",
@@ -329,6 +330,16 @@ class PoliciesConfig(_Strict):
         description="Tool calls one run (invocation) may make; none: no limit. A response "
         "whose calls would pass it runs none of them and ends the run (tool_budget_end).",
     )
+    approval_resume: Literal["write_turn", "write_results_only"] = Field(
+        default="write_turn",
+        description="What a run that parked for a tool approval (runtime approvals) writes to "
+        "its persisted thread when it resumes; the parked turn is not written while the run "
+        "waits. write_turn (fixed): the parked response with its tool calls, then their "
+        "results. write_results_only (buggy, openai-agents-python #4827: the deferred "
+        "interrupted-turn items were never persisted on a resume that runs the model again): "
+        "only the results, so the thread holds a tool result without its call and every later "
+        "run on it is refused.",
+    )
     tool_budget_end: Literal["answer_over_limit", "answer_all"] = Field(
         default="answer_all",
         description="How a run ended by the tool budget leaves its history. answer_over_limit "
@@ -512,6 +523,27 @@ class ScheduledTaskConfig(_Strict):
     )
 
 
+class ApprovalsConfig(_Strict):
+    """Tools whose calls need a user's approval (human in the loop)."""
+
+    tools: list[str] = Field(
+        min_length=1,
+        description="Tool names whose calls need approval: a response that calls one parks "
+        "the run before any of its calls runs, until the user answers.",
+    )
+    after: float = Field(
+        default=60.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Seconds on the run's clock between the run parking and the user's answer.",
+    )
+    decision: Literal["approve", "reject"] = Field(
+        default="approve",
+        description="The user's answer: approve (the parked calls run) or reject (each gets "
+        "an error result, 'The user rejected this tool call.').",
+    )
+
+
 class InterruptConfig(_Strict):
     """The run is stopped from outside: a user's interrupt (Esc) or the runtime killed."""
 
@@ -532,6 +564,11 @@ class RuntimeConfig(_Strict):
     scheduled: list[ScheduledTaskConfig] = Field(default_factory=list)
     capture_content: bool = False
     faults: FaultPlan = Field(default_factory=lambda: FaultPlan([]))
+    approvals: ApprovalsConfig | None = Field(
+        default=None,
+        description="Tools whose calls wait for a user's approval, and the user's answer "
+        "(none: every call runs at once).",
+    )
     interrupts: list[InterruptConfig] = Field(
         default_factory=list,
         description="Times at which every agent run in progress is ended at once, as a user's "

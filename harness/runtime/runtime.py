@@ -23,7 +23,7 @@ from opentelemetry import metrics, trace
 
 from harness.chaos_random import ChaosRandom
 from harness.clock import Clock, LoopClock
-from harness.runtime.agent import AgentResult, AgentRunner, AgentSpec
+from harness.runtime.agent import AgentResult, AgentRunner, AgentSpec, Approvals
 from harness.runtime.compaction import CompactionSettings, Compactor
 from harness.runtime.config import ApiConfig, RuntimeConfig
 from harness.runtime.events import RuntimeEvents
@@ -169,6 +169,7 @@ class Runtime:
             store=self.threads,
             tool_budget=policies.tool_budget,
             tool_budget_end=policies.tool_budget_end,
+            approvals=_approvals(config),
             tracer_provider=self._tracer_provider,
             meter_provider=self._meter_provider,
         )
@@ -275,3 +276,15 @@ class Runtime:
             background.cancel_scope.cancel()
         self.threads.record_final()
         return result
+
+
+def _approvals(config: RuntimeConfig) -> Approvals | None:
+    given = config.approvals
+    if given is None:
+        return None
+    return Approvals(
+        tools=frozenset(given.tools),
+        after=given.after,
+        decision=given.decision,
+        resume=config.policies.approval_resume,
+    )

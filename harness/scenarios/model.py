@@ -88,6 +88,7 @@ from harness.faults.plan import CancelFault, FaultPlan, LlmFault
 from harness.runtime.config import (
     MAX_OUTPUT_TOKENS,
     AgentConfig,
+    ApprovalsConfig,
     CompactionConfig,
     InterruptConfig,
     PoliciesConfig,
@@ -205,6 +206,9 @@ class RuntimeSection(_Strict):
     interrupts: list[InterruptConfig] = Field(
         default_factory=list, description=RuntimeConfig.model_fields["interrupts"].description
     )
+    approvals: ApprovalsConfig | None = Field(
+        default=None, description=RuntimeConfig.model_fields["approvals"].description
+    )
 
     @model_validator(mode="after")
     def _one_runtime(self) -> RuntimeSection:
@@ -216,6 +220,8 @@ class RuntimeSection(_Strict):
             raise ValueError("runtime.env goes to an agent process: name runtime.command")
         if self.interrupts and self.under_test != "reference":
             raise ValueError("runtime.interrupts act on the reference runtime only")
+        if self.approvals is not None and self.under_test != "reference":
+            raise ValueError("runtime.approvals act on the reference runtime only")
         return self
 
     @property
@@ -679,6 +685,7 @@ class Scenario(_Strict):
                 "capture_content": rt.capture_content,
                 "faults": self.faults.model_dump(mode="json", exclude_none=True),
                 "interrupts": [i.model_dump() for i in rt.interrupts],
+                "approvals": rt.approvals.model_dump() if rt.approvals else None,
             }
         )
 

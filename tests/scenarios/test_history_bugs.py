@@ -271,3 +271,41 @@ def test_a_failed_summary_between_turns_ends_the_run_only_under_fail_run(
         failed = [e for e in run.record.runtime("compaction") if e["outcome"] == "failed"]
         assert failed
         assert all(e["reason"].startswith("summary request failed") for e in failed)
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_an_approval_resume_that_writes_the_results_alone_orphans_them(seed: int) -> None:
+    name = "history_openai_agents_4827"
+    buggy, fixed = _run(name, "buggy", seed), _run(name, "fixed", seed)
+    assert (buggy.outcome, fixed.outcome) == ("reproduced", "held")
+    for outcome, writes in ((buggy, "results"), (fixed, "turn")):
+        (requested,) = outcome.record.runtime("approval_requested")
+        (resumed,) = outcome.record.runtime("approval_resumed")
+        assert requested["tools"] == ["refund"]
+        assert resumed["calls"] == requested["calls"]
+        assert resumed["writes"] == writes
+        # The call ran only once the user had answered, 120 s after the run parked.
+        (started,) = outcome.record.runtime("call_started")
+        assert started["time"] - requested["time"] == pytest.approx(120.0)
+    # The parked run itself completes under both (its history is whole in memory); both later
+    # runs on the session are refused under buggy: the orphan is durable.
+    finished = [e["stop"] for e in buggy.record.runtime("agent_finished")]
+    assert finished == ["end_turn", "error", "error"]
+    status, sentence = _verdict(buggy, "tool_pairing_valid")
+    assert status == "fails"
+    assert sentence.startswith("The API rejected agent main's request at 600.0 s: "), sentence
+    assert _UNEXPECTED in sentence
+    assert requested["calls"][0] in sentence
+    assert _verdict(buggy, "persisted_history_valid")[0] == "fails"
+
+
+def test_a_rejected_approval_answers_the_parked_call_without_running_it() -> None:
+    data = yaml.safe_load((BUGS / "history_openai_agents_4827.yaml").read_text(encoding="utf-8"))
+    data["runtime"]["approvals"]["decision"] = "reject"
+    outcome = run_scenario(parse_scenario(yaml.safe_dump(data)), policy="fixed")
+    assert outcome.outcome == "held"
+    assert outcome.record.runtime("call_started") == []
+    (resumed,) = outcome.record.runtime("approval_resumed")
+    assert resumed["decision"] == "reject"
+    (answered,) = outcome.record.journal[1]["request"]["messages"][-1]["blocks"]
+    assert (answered["tool_use_id"], answered["is_error"]) == (resumed["calls"][0], True)

@@ -36,6 +36,7 @@ MODELS: list[type[BaseModel]] = [
     config.ServerConfig,
     config.AgentConfig,
     config.ScheduledTaskConfig,
+    config.ApprovalsConfig,
     config.CompactionConfig,
     config.ThinkingConfig,
     model_script.ModelScript,
