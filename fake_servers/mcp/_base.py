@@ -6,26 +6,24 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import importlib
-import inspect
 import os
 import signal
 import sys
 import time as _time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import anyio
 from mcp.server.mcpserver import MCPServer
-from mcp_types import CallToolResult
 from opentelemetry.trace import TracerProvider
 
 from fake_servers.mcp._behaviour import BehaviourMiddleware, connection_closed
-from fake_servers.mcp._declared import DeclaredTools
+from fake_servers.mcp._declared import Answer, DeclaredTools
 from fake_servers.mcp._events import Event, EventKind, EventLog
 from fake_servers.mcp._legacy import legacy_read_stream
 from fake_servers.mcp._names import SERVER_NAMES
-from fake_servers.mcp._script import Crash, ServerScript
+from fake_servers.mcp._script import Crash, ServerScript, ToolScript
 from fake_servers.mcp._spans import use_tracer_provider
 from harness.chaos_random import ChaosRandom
 from harness.clock import Clock, LoopClock
@@ -42,29 +40,25 @@ CrashMode = Literal["connections", "process"]
 _CONNECTION: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "fake_mcp_connection", default=None
 )
-ToolFunction = Callable[..., Awaitable[CallToolResult]]
 
 
 class ServerEnv:
-    """What a server module gets to build its tools: the clock, the seeded randomness, the
-    chat fixture path, and ``tool`` to register a tool."""
+    """What a server module gets to build its preset: the clock, the seeded randomness, the
+    chat fixture path, and ``preset`` to declare its tools."""
 
-    def __init__(
-        self, server: MCPServer, *, clock: Clock, rng: ChaosRandom, chat_fixture: Path | None
-    ) -> None:
-        self.server = server
+    def __init__(self, *, clock: Clock, rng: ChaosRandom, chat_fixture: Path | None) -> None:
         self.clock = clock
         self.rng = rng
         self.chat_fixture = chat_fixture
-        self.tool_names: set[str] = set()
+        self.tools: dict[str, ToolScript] = {}
+        self.answers: dict[str, Answer] = {}
 
-    def tool(self, fn: ToolFunction) -> ToolFunction:
-        """Register ``fn`` as a tool. Tools return ``CallToolResult`` and declare no output
-        schema, so a scripted result never fails the client's output validation."""
-        # getdoc: the same description on every Python (3.13 dedents docstrings when compiling).
-        self.server.tool(description=inspect.getdoc(fn), structured_output=False)(fn)
-        self.tool_names.add(fn.__name__)
-        return fn
+    def preset(self, tools: Mapping[str, Mapping[str, Any]], answers: Mapping[str, Answer]) -> None:
+        """Declare the preset's tools (``{name: {description, input_schema}}``, as a script
+        declares them) and the function that makes each one's built-in result."""
+        for name, declaration in tools.items():
+            self.tools[name] = ToolScript.model_validate(declaration)
+            self.answers[name] = answers[name]
 
 
 class _ServerModule(Protocol):
@@ -115,11 +109,13 @@ class FakeServer:
         self.crashed = False
         # Why the server is stopping (a signal), added to the calls it cuts off.
         self.stop_detail: dict[str, Any] = {}
-        # The script's declared tools (set by ``build_server``); answered by the middleware.
+        # Every tool: the preset's and the script's (set by ``build_server``); the middleware
+        # lists, checks and answers them (the SDK's tool manager holds none).
         self.declared = DeclaredTools(self, {})
         self.behaviour = BehaviourMiddleware(self)
         self.server.middleware.append(self.behaviour)
         lowlevel = self.server._lowlevel_server
+        lowlevel.get_tool_input_schema = lambda name: self.declared.schema(name)
         self._serve_connection = lowlevel.run
         lowlevel.run = self._run_connection  # type: ignore[method-assign]
 
@@ -242,7 +238,8 @@ def build_server(
     tracer_provider: TracerProvider | None = None,
     stderr: Callable[[bytes], object] | None = None,
 ) -> FakeServer:
-    """Build the fake server ``name`` (one of ``SERVER_NAMES``).
+    """Build the fake server ``name`` (one of ``SERVER_NAMES``): the declared server with the
+    preset of module ``fake_servers.mcp.NAME`` and the tools ``script`` declares or overrides.
 
     ``script`` defaults to no scripting (built-in results only); ``clock`` to ``LoopClock``;
     ``rng`` to ``ChaosRandom(0)`` (vault values are drawn from it); ``events`` to a new log;
@@ -268,12 +265,11 @@ def build_server(
         use_tracer_provider(fake.server, tracer_provider)
     module: _ServerModule = importlib.import_module(f"fake_servers.mcp.{name}")
     env = ServerEnv(
-        fake.server,
         clock=fake.clock,
         rng=rng if rng is not None else ChaosRandom(0),
         chat_fixture=Path(chat_fixture) if chat_fixture is not None else None,
     )
     module.register(env)
-    script.check_server(name, env.tool_names)
-    fake.declared = DeclaredTools(fake, script.declared_tools(name, env.tool_names))
+    script.check_server(name, env.tools)
+    fake.declared = DeclaredTools(fake, script.declared_tools(name, env.tools), env.answers)
     return fake

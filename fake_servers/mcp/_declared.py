@@ -1,19 +1,23 @@
-"""Declared tools: tools whose name, description and input schema come from the script.
+"""Declared tools: tools whose name, description and input schema are data, from a server's
+preset (``fake: ssh`` etc.) and its script.
 
 The behaviour middleware answers them itself (they are not in the SDK's tool manager, which
 derives schemas from Python signatures): it lists them on ``tools/list``, checks a call's
 arguments against the declared schema as an SDK server does, and makes the built-in result:
-the store operation of a memory-like tool, else an echo of the arguments.
+the store operation of a memory-like tool, else the preset's answer function, else an echo of
+the arguments.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, Tool
 
 from fake_servers.mcp._results import text_result
@@ -22,7 +26,11 @@ from fake_servers.mcp._script import StoreSpec, ToolScript
 if TYPE_CHECKING:
     from fake_servers.mcp._base import FakeServer
 
-__all__ = ["DeclaredTools"]
+__all__ = ["Answer", "DeclaredTools"]
+
+# A preset tool's built-in result: from the call's arguments and the caller's context (the
+# request's ``_meta["harness/context_id"]``, or None). ``ToolError`` makes an ``isError`` result.
+Answer = Callable[[dict[str, Any], str | None], CallToolResult]
 
 _ANY_OBJECT: dict[str, Any] = {"type": "object"}
 
@@ -40,6 +48,7 @@ class DeclaredTools:
 
     fake: FakeServer
     tools: dict[str, ToolScript]
+    answers: dict[str, Answer] = field(default_factory=dict)
     _validators: dict[str, Draft202012Validator] = field(default_factory=dict)
     _store: dict[str, list[_Entry]] = field(default_factory=dict)
 
@@ -61,6 +70,12 @@ class DeclaredTools:
             for name, tool in self.tools.items()
         ]
 
+    def schema(self, name: str) -> dict[str, Any] | None:
+        """The input schema of tool ``name`` (None when it is not declared): the SDK reads it
+        to check a modern HTTP request's ``Mcp-Param-*`` headers, as for its own tools."""
+        tool = self.tools.get(name)
+        return None if tool is None else tool.input_schema or _ANY_OBJECT
+
     def check_arguments(self, name: str, arguments: Any) -> str | None:
         """Why ``arguments`` fail the tool's input schema (naming the field), or None.
 
@@ -76,8 +91,19 @@ class DeclaredTools:
     def answer(
         self, name: str, arguments: dict[str, Any], fields: dict[str, Any]
     ) -> CallToolResult:
-        """The built-in result of a declared tool: its store operation, else an echo."""
+        """The built-in result of a declared tool: its store operation, else its preset's
+        answer, else an echo. A failing answer is an ``isError`` result worded as the SDK's tool
+        manager words it (``Error executing tool NAME: ...``; an unexpected error's text stays
+        on the server)."""
         spec = self.tools[name].store_spec
+        builtin = self.answers.get(name)
+        if spec is None and builtin is not None:
+            try:
+                return builtin(arguments, fields.get("context_id"))
+            except ToolError as exc:
+                return text_result(f"Error executing tool {name}: {exc}", is_error=True)
+            except Exception:  # as the SDK: e.g. an overriding schema the answer cannot use
+                return text_result(f"Error executing tool {name}", is_error=True)
         if spec is None:
             echo = {"tool": name, "arguments": arguments}
             return text_result(json.dumps(echo, default=str), structured=echo)

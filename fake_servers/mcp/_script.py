@@ -13,10 +13,13 @@ chosen in this order:
 A behaviour without ``result`` / ``error`` / ``crash`` / ``hang`` applies its effects (latency,
 stderr flood) and then answers with the built-in result.
 
-A tool entry that carries a declaration (``description``, ``input_schema``, ``store``) adds a
-*declared* tool to the server; on the ``declared`` server every entry is one. A declared tool
-checks its arguments against ``input_schema`` as an SDK server does, and its built-in result is
-the store operation (``store``) or an echo of the arguments.
+Every tool of a fake server is a *declared* one: the built-in servers (ssh, vault, ...) are
+the ``declared`` server with a preset of tools, each with a Python answer function. A script
+entry for a preset tool may replace its ``description``, ``input_schema`` or ``store``; an entry
+for another tool that carries a declaration adds it (on the ``declared`` server every entry
+does). A declared tool checks its arguments against ``input_schema`` as an SDK server does, and
+its built-in result is the store operation (``store``), else the preset's answer, else an echo
+of the arguments.
 """
 
 from __future__ import annotations
@@ -258,7 +261,8 @@ class ToolScript(_Model):
             Draft202012Validator.check_schema(value)
         except SchemaError as exc:
             raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
-        return {"type": "object", **value}
+        # As given when it says its type (a preset's schema is listed byte for byte).
+        return value if "type" in value else {"type": "object", **value}
 
     @property
     def declares(self) -> bool:
@@ -390,8 +394,9 @@ class ServerScript(_Model):
         """The script of ``tool``, or None when it is not scripted."""
         return self.tools.get(tool)
 
-    def check_server(self, name: str, tools: set[str]) -> None:
-        """Raise ``ScriptError`` if the script is for another server or names a missing tool."""
+    def check_server(self, name: str, preset: Mapping[str, ToolScript]) -> None:
+        """Raise ``ScriptError`` if the script is for another server or names a tool that is
+        neither in the server's ``preset`` nor declared."""
         if self.server is not None and self.server != name:
             # A file's values are not quoted: the path may name any file (field and line do).
             shown = "another server" if self._from_file else f"server '{self.server}'"
@@ -401,35 +406,36 @@ class ServerScript(_Model):
                 line=line_of(self._root, ("server",)),
                 field="server",
             )
-        declared = self.declared_tools(name, tools)
         for tool, entry in self.tools.items():
-            if tool in tools and entry.declares:
-                problem = (
-                    f"server '{name}' already has a tool '{tool}': a declaration adds a new tool"
-                )
-            elif tool not in tools and tool not in declared:
-                known = ", ".join(sorted(tools)) or "none"
-                problem = (
-                    f"server '{name}' has no tool '{tool}' (tools: {known}; declare a new one "
-                    "with description or input_schema)"
-                )
-            else:
+            if tool in preset or entry.declares or name == DECLARED:
                 continue
+            known = ", ".join(sorted(preset)) or "none"
             raise ScriptError(
-                problem,
+                f"server '{name}' has no tool '{tool}' (tools: {known}; declare a new one "
+                "with description or input_schema)",
                 path=self.source,
                 line=line_of(self._root, ("tools", tool)),
                 field=f"tools.{tool}",
             )
 
-    def declared_tools(self, name: str, builtin: set[str]) -> dict[str, ToolScript]:
-        """The tools this script declares on server ``name`` (built-in tools ``builtin``):
-        every entry that declares one, and on the ``declared`` server every entry."""
-        return {
-            tool: entry
-            for tool, entry in self.tools.items()
-            if tool not in builtin and (entry.declares or name == DECLARED)
-        }
+    def declared_tools(self, name: str, preset: Mapping[str, ToolScript]) -> dict[str, ToolScript]:
+        """The tools of server ``name``: its ``preset``'s, each with the declaration fields
+        (``description``, ``input_schema``, ``store``) this script's entry gives in place of the
+        preset's, then the tools the script adds (every entry that declares one, and on the
+        ``declared`` server every entry)."""
+        tools = {tool: _overridden(entry, self.tools.get(tool)) for tool, entry in preset.items()}
+        for tool, entry in self.tools.items():
+            if tool not in preset and (entry.declares or name == DECLARED):
+                tools[tool] = entry
+        return tools
+
+
+def _overridden(preset: ToolScript, entry: ToolScript | None) -> ToolScript:
+    if entry is None:
+        return preset
+    fields = ("description", "input_schema", "store")
+    update = {f: getattr(entry, f) for f in fields if getattr(entry, f) is not None}
+    return preset.model_copy(update=update)
 
 
 def _type_name(data: object) -> str:

@@ -23,9 +23,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -36,9 +35,8 @@ from harness._files import read_text
 from harness._yaml import parse_yaml
 from harness.clock import Clock
 from harness.errors import ConfigError
-from harness.telemetry.semconv import META_CONTEXT_ID
 
-__all__ = ["ALL_CONTEXTS", "DEFAULT_FIXTURE", "ChatFixture", "ChatStore", "register"]
+__all__ = ["ALL_CONTEXTS", "DEFAULT_FIXTURE", "PRESET", "ChatFixture", "ChatStore", "register"]
 
 ALL_CONTEXTS = "all"
 DEFAULT_FIXTURE = Path(__file__).parent / "fixtures" / "chat.yaml"
@@ -164,6 +162,57 @@ def _parse(value: str) -> datetime:
 _SCOPES = ("thread", "resource", ALL_CONTEXTS)
 
 
+_OPTIONAL_STRING: Final = {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None}
+
+PRESET: Final[dict[str, dict[str, Any]]] = {
+    "chat_list_messages": {
+        "description": "Messages of a chat context (tab), oldest first. Without ``context_id`` "
+        'the caller\'s\nown context is used; ``"all"`` lists every context. ``scope``: thread '
+        "(that context,\nthe default), resource (every context of its resource) or all. "
+        "``since`` is an ISO 8601\ntime.",
+        "input_schema": {
+            "properties": {
+                "context_id": {**_OPTIONAL_STRING, "title": "Context Id"},
+                "since": {**_OPTIONAL_STRING, "title": "Since"},
+                "limit": {"default": 100, "title": "Limit", "type": "integer"},
+                "scope": {**_OPTIONAL_STRING, "title": "Scope"},
+            },
+            "type": "object",
+            "title": "chat_list_messagesArguments",
+        },
+    },
+    "chat_search": {
+        "description": "Recall: messages whose text contains ``query`` (case-insensitive), "
+        "newest last.\nWithout ``context_id`` the caller's own context is searched; ``scope``: "
+        "thread (that\ncontext, the default), resource (every context of its resource) or all.",
+        "input_schema": {
+            "properties": {
+                "query": {"title": "Query", "type": "string"},
+                "context_id": {**_OPTIONAL_STRING, "title": "Context Id"},
+                "scope": {**_OPTIONAL_STRING, "title": "Scope"},
+                "limit": {"default": 20, "title": "Limit", "type": "integer"},
+            },
+            "required": ["query"],
+            "type": "object",
+            "title": "chat_searchArguments",
+        },
+    },
+    "chat_post_message": {
+        "description": "Post a message (as the assistant) to a chat context; without "
+        "``context_id``, to the\ncaller's own context.",
+        "input_schema": {
+            "properties": {
+                "text": {"title": "Text", "type": "string"},
+                "context_id": {**_OPTIONAL_STRING, "title": "Context Id"},
+            },
+            "required": ["text"],
+            "type": "object",
+            "title": "chat_post_messageArguments",
+        },
+    },
+}
+
+
 def register(env: ServerEnv) -> None:
     store = ChatStore(ChatFixture.load(env.chat_fixture or DEFAULT_FIXTURE), clock=env.clock)
 
@@ -171,17 +220,14 @@ def register(env: ServerEnv) -> None:
         if context not in store.contexts:
             raise ToolError(f"unknown context '{context}' (contexts: {', '.join(store.contexts)})")
 
-    def resolve(ctx: Context, context_id: str | None, scope: str | None) -> dict[str, Any]:
+    def resolve(caller: str | None, context_id: str | None, scope: str | None) -> dict[str, Any]:
         """Where a query reads: its anchor context, how it was chosen and the contexts read."""
         if context_id is not None:
             context, how = context_id, "argument"
+        elif caller:
+            context, how = caller, "caller"
         else:
-            meta = ctx.request_context.meta or {}
-            caller = meta.get(META_CONTEXT_ID)
-            if isinstance(caller, str) and caller:
-                context, how = caller, "caller"
-            else:
-                context, how = store.default_context, "default"
+            context, how = store.default_context, "default"
         if scope is not None and scope not in _SCOPES:
             raise ToolError(f"unknown scope '{scope}' (scopes: {', '.join(_SCOPES)})")
         if context == ALL_CONTEXTS or scope == ALL_CONTEXTS:
@@ -191,21 +237,12 @@ def register(env: ServerEnv) -> None:
             return {"context_id": context, "scope": "resource", "read": store.resource_of(context)}
         return {"context_id": context, "scope": how, "read": context}
 
-    @env.tool
-    async def chat_list_messages(
-        ctx: Context,
-        context_id: str | None = None,
-        since: str | None = None,
-        limit: int = 100,
-        scope: str | None = None,
-    ) -> CallToolResult:
-        """Messages of a chat context (tab), oldest first. Without ``context_id`` the caller's
-        own context is used; ``"all"`` lists every context. ``scope``: thread (that context,
-        the default), resource (every context of its resource) or all. ``since`` is an ISO 8601
-        time."""
-        where = resolve(ctx, context_id, scope)
+    def chat_list_messages(arguments: dict[str, Any], caller: str | None) -> CallToolResult:
+        where = resolve(caller, arguments.get("context_id"), arguments.get("scope"))
+        limit = arguments.get("limit", 100)
         if limit < 0:
             raise ToolError(f"limit must be >= 0 (got {limit})")
+        since = arguments.get("since")
         try:
             after = _parse(since) if since is not None else None
         except ValueError:
@@ -217,20 +254,12 @@ def register(env: ServerEnv) -> None:
         listing["messages"] = messages
         return text_result(json.dumps(listing), structured=listing)
 
-    @env.tool
-    async def chat_search(
-        ctx: Context,
-        query: str,
-        context_id: str | None = None,
-        scope: str | None = None,
-        limit: int = 20,
-    ) -> CallToolResult:
-        """Recall: messages whose text contains ``query`` (case-insensitive), newest last.
-        Without ``context_id`` the caller's own context is searched; ``scope``: thread (that
-        context, the default), resource (every context of its resource) or all."""
-        where = resolve(ctx, context_id, scope)
+    def chat_search(arguments: dict[str, Any], caller: str | None) -> CallToolResult:
+        where = resolve(caller, arguments.get("context_id"), arguments.get("scope"))
+        limit = arguments.get("limit", 20)
         if limit < 0:
             raise ToolError(f"limit must be >= 0 (got {limit})")
+        query = arguments["query"]
         needle = query.casefold()
         found = [
             m
@@ -244,16 +273,20 @@ def register(env: ServerEnv) -> None:
         result |= {"hits": len(hits), "messages": hits}
         return text_result(json.dumps(result), structured=result)
 
-    @env.tool
-    async def chat_post_message(
-        ctx: Context, text: str, context_id: str | None = None
-    ) -> CallToolResult:
-        """Post a message (as the assistant) to a chat context; without ``context_id``, to the
-        caller's own context."""
-        where = resolve(ctx, context_id, None)
+    def chat_post_message(arguments: dict[str, Any], caller: str | None) -> CallToolResult:
+        where = resolve(caller, arguments.get("context_id"), None)
         check_context(where["context_id"])  # one context: not "all"
-        message = store.post(where["context_id"], text, author="assistant")
+        message = store.post(where["context_id"], arguments["text"], author="assistant")
         return text_result(json.dumps(message), structured=message)
+
+    env.preset(
+        PRESET,
+        {
+            "chat_list_messages": chat_list_messages,
+            "chat_search": chat_search,
+            "chat_post_message": chat_post_message,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -3,12 +3,14 @@ scripted output, or a plausible one derived from the host and command."""
 
 from __future__ import annotations
 
+from typing import Any, Final
+
 from mcp_types import CallToolResult
 
 from fake_servers.mcp._base import ServerEnv
 from fake_servers.mcp._results import digest, text_result
 
-__all__ = ["plausible_output", "register"]
+__all__ = ["PRESET", "plausible_output", "register"]
 
 
 def plausible_output(host: str, command: str) -> str:
@@ -46,11 +48,28 @@ def plausible_output(host: str, command: str) -> str:
     return f"{host}: ran '{command}' (exit 0)"
 
 
+PRESET: Final[dict[str, dict[str, Any]]] = {
+    "mem_ssh": {
+        "description": "Run a shell command on a home-lab host over SSH and return its output.",
+        "input_schema": {
+            "properties": {
+                "host": {"title": "Host", "type": "string"},
+                "command": {"title": "Command", "type": "string"},
+            },
+            "required": ["host", "command"],
+            "type": "object",
+            "title": "mem_sshArguments",
+        },
+    },
+}
+
+
+def _mem_ssh(arguments: dict[str, Any], caller: str | None) -> CallToolResult:
+    return text_result(plausible_output(arguments["host"], arguments["command"]))
+
+
 def register(env: ServerEnv) -> None:
-    @env.tool
-    async def mem_ssh(host: str, command: str) -> CallToolResult:
-        """Run a shell command on a home-lab host over SSH and return its output."""
-        return text_result(plausible_output(host, command))
+    env.preset(PRESET, {"mem_ssh": _mem_ssh})
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import string
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
@@ -19,7 +19,7 @@ from fake_servers.mcp._base import ServerEnv
 from fake_servers.mcp._results import text_result
 from harness.chaos_random import ChaosRandom
 
-__all__ = ["SECRET_NAMES", "register", "secret_value"]
+__all__ = ["PRESET", "SECRET_NAMES", "register", "secret_value"]
 
 _ALNUM = string.ascii_letters + string.digits
 _UPPER = string.ascii_uppercase + string.digits
@@ -53,20 +53,37 @@ def secret_value(rng: ChaosRandom, name: str) -> str:
     return _SECRETS[name](rng.fork(f"vault/{name}"))
 
 
-def register(env: ServerEnv) -> None:
-    @env.tool
-    async def vault_list() -> CallToolResult:
-        """Names of the secrets in the vault (never their values)."""
-        listing = {"secrets": list(SECRET_NAMES)}
-        return text_result(json.dumps(listing), structured=listing)
+PRESET: Final[dict[str, dict[str, Any]]] = {
+    "vault_list": {
+        "description": "Names of the secrets in the vault (never their values).",
+        "input_schema": {"properties": {}, "type": "object", "title": "vault_listArguments"},
+    },
+    "vault_get": {
+        "description": "The value of one secret.",
+        "input_schema": {
+            "properties": {"name": {"title": "Name", "type": "string"}},
+            "required": ["name"],
+            "type": "object",
+            "title": "vault_getArguments",
+        },
+    },
+}
 
-    @env.tool
-    async def vault_get(name: str) -> CallToolResult:
-        """The value of one secret."""
+
+def _vault_list(arguments: dict[str, Any], caller: str | None) -> CallToolResult:
+    listing = {"secrets": list(SECRET_NAMES)}
+    return text_result(json.dumps(listing), structured=listing)
+
+
+def register(env: ServerEnv) -> None:
+    def vault_get(arguments: dict[str, Any], caller: str | None) -> CallToolResult:
+        name = arguments["name"]
         if name not in _SECRETS:
             raise ToolError(f"no secret named '{name}'")
         secret = {"name": name, "value": secret_value(env.rng, name)}
         return text_result(json.dumps(secret), structured=secret)
+
+    env.preset(PRESET, {"vault_list": _vault_list, "vault_get": vault_get})
 
 
 if __name__ == "__main__":

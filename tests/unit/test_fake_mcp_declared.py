@@ -4,6 +4,7 @@ declared tool answers, and the 1.x wire shape."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,9 +45,71 @@ def test_work_that_outlives_a_cancel_must_end(outcome: dict[str, Any]) -> None:
         load({"tools": {"t": {"default": {"ignore_cancel": True, **outcome}}}})
 
 
-def test_a_declaration_cannot_replace_a_built_in_tool() -> None:
-    with pytest.raises(ScriptError, match="already has a tool 'mem_ssh'"):
-        load({"tools": {"mem_ssh": {"description": "mine"}}}, server="ssh")
+# tools/list of each built-in fake as the SDK listed it when the tools were Python functions
+# (captured from main at 62ad895): a preset lists them byte for byte the same.
+TOOLS_LISTED = json.loads((Path(__file__).parent / "fake_mcp_tools_list.json").read_text())
+
+
+@pytest.mark.parametrize("server", sorted(TOOLS_LISTED))
+async def test_a_preset_lists_its_tools_as_the_python_tools_did(server: str) -> None:
+    fake = build_server(server)
+    async with Client(fake.server, mode="legacy") as client:
+        listed = (await client.list_tools()).tools
+    dumped = [tool.model_dump(by_alias=True, mode="json", exclude_none=True) for tool in listed]
+    assert json.dumps(dumped) == json.dumps(TOOLS_LISTED[server])
+
+
+async def test_a_script_overrides_a_preset_tool_and_keeps_its_answer() -> None:
+    schema = {"properties": {"host": {"enum": ["db1"]}, "command": {"type": "string"}}}
+    script = {
+        "tools": {
+            "mem_ssh": {
+                "description": "mine",
+                "input_schema": {**schema, "required": ["host", "command"]},
+                "calls": {2: {"result": {"text": "scripted"}}},
+            }
+        }
+    }
+    fake = build_server("ssh", script=ServerScript.from_data(script))
+    async with Client(fake.server, mode="legacy") as client:
+        (tool,) = (await client.list_tools()).tools
+        first = await client.call_tool("mem_ssh", {"host": "db1", "command": "hostname"})
+        second = await client.call_tool("mem_ssh", {"host": "db1", "command": "hostname"})
+        refused = await client.call_tool("mem_ssh", {"host": "web", "command": "hostname"})
+    assert (tool.description, tool.input_schema["properties"]) == ("mine", schema["properties"])
+    # The SDK reads the same schema to check a modern HTTP call's Mcp-Param headers.
+    assert fake.server._lowlevel_server.get_tool_input_schema("mem_ssh") == tool.input_schema
+    assert (text_of(first), text_of(second)) == ("db1", "scripted")  # the preset's answer, then
+    assert refused.is_error
+    assert text_of(refused) == "Input validation error: 'web' is not one of ['db1'] (at 'host')"
+
+
+async def test_a_preset_tool_given_a_store_answers_from_it() -> None:
+    script = {"tools": {"chat_post_message": {"store": {"op": "write", "value": "text"}}}}
+    fake = build_server("chat", script=ServerScript.from_data(script))
+    async with Client(fake.server, mode="legacy") as client:
+        posted = await client.call_tool("chat_post_message", {"text": "hi"})
+    assert json.loads(text_of(posted))["stored"] == "hi"
+    assert [e.kind for e in fake.events.find(kind="store_write")] == ["store_write"]
+
+
+async def test_a_preset_answer_that_fails_is_an_error_result_as_the_sdk_words_it() -> None:
+    # An overriding schema that lets through what the answer cannot use: the SDK's wording
+    # for an unexpected failure, which keeps the exception's text on the server.
+    script: dict[str, Any] = {"tools": {"mem_ssh": {"input_schema": {"properties": {}}}}}
+    vault = build_server("vault")
+    ssh = build_server("ssh", script=ServerScript.from_data(script))
+    async with Client(vault.server, mode="legacy") as client:
+        missing = await client.call_tool("vault_get", {"name": "nope"})
+        invalid = await client.call_tool("vault_get", {})
+    async with Client(ssh.server, mode="legacy") as client:
+        broken = await client.call_tool("mem_ssh", {})
+    assert text_of(missing) == "Error executing tool vault_get: no secret named 'nope'"
+    assert text_of(invalid) == "Input validation error: 'name' is a required property"
+    assert text_of(broken) == "Error executing tool mem_ssh"
+    assert [missing.is_error, invalid.is_error, broken.is_error] == [True] * 3
+    ends = [e for e in vault.events.events if e.tool == "vault_get" and e.kind != "request"]
+    assert [(e.kind, e.detail.get("is_error")) for e in ends] == [("errored", True)] * 2
 
 
 def test_a_built_in_server_names_how_to_declare_a_missing_tool() -> None:
@@ -64,7 +127,7 @@ def test_store_shorthand_is_a_store_spec() -> None:
         True,
         "default",
     )
-    assert script.declared_tools("ssh", {"mem_ssh"}).keys() == {"w", "r"}
+    assert script.declared_tools("ssh", {}).keys() == {"w", "r"}
 
 
 async def test_a_built_in_server_gains_declared_tools_beside_its_own() -> None:
