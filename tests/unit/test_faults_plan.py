@@ -116,7 +116,7 @@ BAD_PLANS = [
         "- {type: drop, name: a, match: {}}\n- {type: drop, name: a, match: {}}\n",
         2,
         "faults.1.name",
-        "duplicate fault name (got 'a')",
+        "duplicate fault name 'a'",
     ),
     ("faults: 3\n", 1, "faults", "valid list"),
     ("42\n", None, None, "a list of faults"),

@@ -10,7 +10,7 @@ import pytest
 from fake_servers.anthropic import ModelScript
 from fake_servers.mcp import ServerScript
 from harness._yaml import line_of
-from harness.errors import ConfigError, ScenarioError, ScriptError
+from harness.errors import ConfigError, FaultConfigError, ScenarioError, ScriptError
 from harness.scenarios import load_scenario
 
 SCENARIO = """\
@@ -124,3 +124,77 @@ def test_an_unquoted_placeholder_says_to_quote_it(tmp_path: Path) -> None:
     error = _raised(ScenarioError, load_scenario, path)
     assert "field 'model.agents.main.turns.1.text'" in str(error)
     assert 'quote it, "{tool_results}"' in str(error)
+
+
+def _proxy_config(path: Path) -> object:
+    from harness.faults.cli import load_proxy_config
+
+    return load_proxy_config(path)
+
+
+def _chat_fixture(path: Path) -> object:
+    from fake_servers.mcp.chat import ChatFixture
+
+    return ChatFixture.load(path)
+
+
+def _runtime_config(path: Path) -> object:
+    from harness.runtime.config import load_runtime_config
+
+    return load_runtime_config(path)
+
+
+def _fault_plan(path: Path) -> object:
+    from harness.faults.plan import FaultPlan
+
+    return FaultPlan.load(path)
+
+
+# Every loader of a hand-written file, and the error it raises.
+LOADERS = {
+    "scenario": (ScenarioError, load_scenario),
+    "fault plan": (FaultConfigError, _fault_plan),
+    "model script": (ScriptError, ModelScript.load),
+    "tool script": (ScriptError, ServerScript.load),
+    "chat fixture": (ConfigError, _chat_fixture),
+    "runtime config": (ConfigError, _runtime_config),
+    "proxy config": (ConfigError, _proxy_config),
+}
+
+# A file that does not parse, and what every loader says: line, column, the problem.
+SYNTAX_ERRORS = [
+    (
+        "bad.yaml",
+        "a:\n  b: 1\n c: 2\n",
+        "3:2: not valid YAML: did not find expected key "
+        "(while parsing a block mapping at line 1, column 1)",
+    ),
+    (
+        "bad.yaml",
+        'a: 1\nb: "unclosed\n\nc: 2\n',
+        "5:1: not valid YAML: found unexpected end of stream "
+        "(while scanning a quoted scalar at line 2, column 4)",
+    ),
+    (
+        "bad.yaml",
+        "a:\n\tb: 1\n",
+        "2:1: not valid YAML: found character that cannot start any token "
+        "(a tab: YAML indents with spaces)",
+    ),
+    ("bad.yaml", "a: b: c\n", "1:5: not valid YAML: mapping values are not allowed"),
+    ("bad.json", '{"a": 1,\n "b": }\n', "2:7: not valid JSON: Expecting value"),
+    ("bad.json", '{"a": 1, "a": 2}', " not valid JSON: duplicate key 'a'"),
+]
+
+
+@pytest.mark.parametrize("loader", list(LOADERS))
+@pytest.mark.parametrize(("name", "text", "expected"), SYNTAX_ERRORS)
+def test_every_loader_words_a_syntax_error_the_same(
+    tmp_path: Path, loader: str, name: str, text: str, expected: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    kind, load = LOADERS[loader]
+    error = _raised(kind, load, path)
+    assert type(error) is kind
+    assert str(error).startswith(f"{path}:{expected}"), str(error)
