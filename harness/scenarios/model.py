@@ -645,11 +645,13 @@ class Scenario(_Strict):
         try:
             return Scenario.model_validate(resolved), draws
         except ValidationError as exc:
-            error = exc.errors()[0]
-            raise ScenarioError(
-                f"seed {seed} drew values that do not fit: "
-                + str(error["msg"]).removeprefix("Value error, "),
-                field=".".join(str(p) for p in error["loc"]) or None,
+            raise validation_error(
+                exc,
+                text=None,
+                path=None,
+                error=ScenarioError,
+                data=resolved,
+                lead=lambda _: f"seed {seed} drew values that do not fit: ",
             ) from None
 
     def runtime_config(self, policy: Policy) -> RuntimeConfig:

@@ -198,3 +198,35 @@ def test_every_loader_words_a_syntax_error_the_same(
     error = _raised(kind, load, path)
     assert type(error) is kind
     assert str(error).startswith(f"{path}:{expected}"), str(error)
+
+
+@pytest.mark.parametrize(
+    ("load", "text", "field"),
+    [
+        (
+            load_scenario,
+            "name: tiny\ndescription: d\nruntime: {prompt: hi}\n"
+            "model: {agents: {main: {turns: [{text: hi}]}}}\n"
+            "oracles: [answer_contains: {regex: '('}]\nexpect: {buggy: [answer_contains]}\n",
+            "oracles.0.answer_contains.regex",
+        ),
+        (
+            ModelScript.load,
+            "agents:\n  main:\n    turns:\n      - {when: {matches: '('}, text: hi}\n",
+            "agents.main.turns.0.when.matches",
+        ),
+        (
+            ServerScript.load,
+            "tools:\n  t:\n    match:\n      - {args: {a: {regex: '('}}, then: {}}\n",
+            "tools.t.match.0.args.a.regex",
+        ),
+    ],
+)
+def test_a_regex_that_does_not_compile_reads_the_same_everywhere(
+    tmp_path: Path, load: object, text: str, field: str
+) -> None:
+    path = tmp_path / "file.yaml"
+    path.write_text(text)
+    error = _raised(ConfigError, load, path)
+    assert error.field == field
+    assert "not a valid regular expression: missing ), unterminated subpattern" in error.message
