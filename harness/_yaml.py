@@ -380,8 +380,7 @@ def _without_tags(loc: tuple[int | str, ...], data: Any) -> tuple[int | str, ...
         part = parts.pop(0)
         if part == "[key]":
             continue  # a bad mapping key: the field is the entry itself
-        at_entry = (not out or isinstance(out[-1], int)) and not tagged
-        if isinstance(part, str) and _is_tag(node, part, parts, at_entry=at_entry):
+        if isinstance(part, str) and _is_tag(node, part, parts, first=not tagged):
             tagged = True  # the union member pydantic tried, not a key of the document
             continue
         tagged = False
@@ -395,12 +394,12 @@ def _without_tags(loc: tuple[int | str, ...], data: Any) -> tuple[int | str, ...
     return tuple(out)
 
 
-def _is_tag(node: Any, part: str, rest: list[int | str], *, at_entry: bool) -> bool:
-    """Whether ``part`` names a union member (``str``, ``Regex``, a ``type:`` tag) rather than
-    a key written in the document at ``node`` (``at_entry``: the root or a list item, where
-    its ``type`` or ``kind`` is the tag of a discriminated union)."""
+def _is_tag(node: Any, part: str, rest: list[int | str], *, first: bool) -> bool:
+    """Whether ``part`` names a union member (``str``, ``Regex``, a ``type:`` or ``kind:`` tag)
+    rather than a key written in the document at ``node`` (``first``: no tag was dropped at
+    ``node`` yet, so ``toxic`` in ``{type: toxic, toxic: ...}`` is the tag once)."""
     if isinstance(node, dict):
-        if at_entry and part in (node.get("type"), node.get("kind")):
+        if first and part in (node.get("type"), node.get("kind")):
             return True
         if part in node:
             return False

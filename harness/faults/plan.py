@@ -67,6 +67,7 @@ from pydantic import (
 from harness._files import read_text
 from harness._yaml import LocatedError, compose, parse_yaml, validation_error
 from harness.errors import FaultConfigError
+from harness.faults.api_faults import Fault
 from harness.faults.toxics import ToxicSpec
 
 if TYPE_CHECKING:
@@ -338,7 +339,7 @@ class LlmFault(_FaultBase):
     scenario time ``at`` into the next ``count`` requests of ``agent`` (or of any agent)."""
 
     type: Literal["llm"] = "llm"  # type: ignore[misc]
-    fault: dict[str, Any]
+    fault: Fault
     """The API fault: kind (rate_limit, api_error, overloaded, connection_drop, stream_cut,
     stream_error, latency, context_edit) and its fields."""
     agent: str | None = None
@@ -347,32 +348,6 @@ class LlmFault(_FaultBase):
     """How many requests get the fault."""
     at: Seconds = 0.0
     """From this scenario time on."""
-
-    @field_validator("fault")
-    @classmethod
-    def _valid_fault(cls, value: dict[str, Any]) -> dict[str, Any]:
-        from pydantic import TypeAdapter
-
-        from harness.faults.api_faults import Fault
-
-        try:
-            parsed = TypeAdapter(Fault).validate_python(value)
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            loc = list(error["loc"])
-            if loc and loc[0] == value.get("kind"):
-                loc = loc[1:]  # the union's tag
-            where = ".".join(str(p) for p in loc)
-            raise ValueError(f"{error['msg']} (field fault{'.' if where else ''}{where})") from None
-        return parsed.model_dump()
-
-    def build(self) -> Any:
-        """The fake API's fault object for ``FakeAnthropic.inject``."""
-        from pydantic import TypeAdapter
-
-        from harness.faults.api_faults import Fault
-
-        return TypeAdapter(Fault).validate_python(self.fault)
 
 
 FrameFault = (
