@@ -162,11 +162,10 @@ def params_error(label: str, params: object) -> tuple[str, tuple[int | str, ...]
     try:
         model.model_validate(params if params is not None else {})
     except ValidationError as exc:
+        # The caller names the field (oracles.<index>.<label>.<loc>) and its line.
         error = exc.errors()[0]
-        loc = tuple(p for p in error["loc"] if isinstance(p, int | str))
-        where = ".".join(map(str, loc))
         message = str(error["msg"]).removeprefix("Value error, ")
-        return f"oracle {label}: {where + ': ' if where else ''}{message}", loc
+        return f"oracle {label}: {message}", tuple(error["loc"])
     return None
 
 
