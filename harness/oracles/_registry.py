@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from harness._yaml import validation_error
 from harness.errors import ConfigError
 from harness.oracles.record import EVIDENCE, RunRecord
 
@@ -180,10 +181,8 @@ def _run(record: RunRecord, label: str) -> Verdict:
             params = PARAMS[name].model_validate(raw if raw is not None else {})
         except ValidationError as exc:
             given = "no parameters" if raw is None else "parameters that do not fit"
-            error = exc.errors()[0]
-            where = ".".join(str(p) for p in error["loc"])
-            why = str(error["msg"]).removeprefix("Value error, ")
-            return Verdict.cannot_judge(label, f"{given} ({where + ': ' if where else ''}{why})")
+            why = validation_error(exc, text=None, path=None, error=ConfigError, quote=False)
+            return Verdict.cannot_judge(label, f"{given} ({why})")
         verdict = fn(record, params, label)
     return verdict if verdict.name == label else replace(verdict, name=label)
 
