@@ -2,7 +2,8 @@
 
 Every file the harness reads (scenarios, runtime configs, fault plans, scripts, fixtures) goes
 through here, so a bad value is reported the same way everywhere: ``file:line, field 'a.b.0.c':
-message (got x)``.
+message (got x)``, and a file that does not parse as ``file:line:column: not valid YAML: the
+problem`` (``parse_yaml``).
 
 ``load_yaml`` is ``yaml.safe_load`` (libyaml's parser when installed) with bounds a hostile
 file cannot get around: a document expands to at most ``MAX_NODES`` nodes with every alias
@@ -14,12 +15,13 @@ the Jaeger UI carry exactly) and repeats no key in a mapping (the last one would
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import AfterValidator, ValidationError
 
 from harness._files import INPUT_LIMIT
 from harness._files import read_text as read_file_text
@@ -30,6 +32,7 @@ __all__ = [
     "MAX_INT",
     "MAX_NODES",
     "LocatedError",
+    "RegexText",
     "compose",
     "line_of",
     "load_yaml",
@@ -197,7 +200,11 @@ def read_text(path: Path, *, error: type[ConfigError], what: str) -> str:
 
 
 def parse_yaml(text: str, *, path: str | Path, error: type[ConfigError]) -> Any:
-    """``load_yaml`` with a located ``error`` instead of a YAML traceback."""
+    """``load_yaml`` (``json.loads`` for a ``.json`` file, within the same bounds) with a
+    located ``error`` instead of a traceback: every loader words a syntax error this one way,
+    ``file:line:column: not valid YAML: the problem``."""
+    if Path(path).suffix == ".json":
+        return _parse_json(text, path=path, error=error)
     try:
         return load_yaml(text)
     except RecursionError:
@@ -205,20 +212,76 @@ def parse_yaml(text: str, *, path: str | Path, error: type[ConfigError]) -> Any:
         raise error("not valid YAML: nested too deeply", path=path) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        problem = str(getattr(exc, "problem", None) or exc)
+        problem = str(getattr(exc, "problem", None) or exc).replace("\n", " ")
         if problem.startswith("mapping values are not allowed"):
             # A plain value with ": " in it reads as a nested key; users meant text.
             problem += " (a ': ' inside a value starts a mapping: quote the value)"
+        elif mark is not None and _char_at(text, mark.line, mark.column) == "\t":
+            problem += " (a tab: YAML indents with spaces)"
+        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and start is not None and mark is not None and start.line != mark.line:
+            # An unclosed quote or bracket: where it was opened.
+            problem += f" ({context} at line {start.line + 1}, column {start.column + 1})"
         raise error(
             f"not valid YAML: {problem}",
             path=path,
             line=mark.line + 1 if mark is not None else None,
+            column=mark.column + 1 if mark is not None else None,
         ) from None
+
+
+def _char_at(text: str, line: int, column: int) -> str:
+    lines = text.splitlines()
+    return lines[line][column : column + 1] if line < len(lines) else ""
+
+
+def _parse_json(text: str, *, path: str | Path, error: type[ConfigError]) -> Any:
+    def bounded(digits: str) -> int:
+        if abs(value := int(digits)) > MAX_INT:
+            raise ValueError(f"integer {digits[:40]} is out of range (at most 2**53 in size)")
+        return value
+
+    def mapping(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise ValueError(f"duplicate key {key[:80]!r}: the second would silently win")
+            out[key] = value
+        return out
+
+    def constant(name: str) -> Any:
+        raise ValueError(f"{name} is not a JSON value")
+
+    try:
+        return json.loads(
+            text, parse_int=bounded, parse_constant=constant, object_pairs_hook=mapping
+        )
+    except json.JSONDecodeError as exc:
+        raise error(
+            f"not valid JSON: {exc.msg}", path=path, line=exc.lineno, column=exc.colno
+        ) from None
+    except RecursionError:
+        raise error("not valid JSON: nested too deeply", path=path) from None
+    except ValueError as exc:
+        raise error(f"not valid JSON: {exc}", path=path) from None
+
+
+def _compiles(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from None
+    return value
+
+
+RegexText = Annotated[str, AfterValidator(_compiles)]
+"""A field holding a regular expression: refused unless it compiles."""
 
 
 class LocatedError(ValueError):
     """A validator's error about a node other than the one it validates (``loc`` from the
-    document root), so the file's line and field point at that node."""
+    root of the model validated, the document's unless ``validation_error`` is given a
+    ``prefix``), so the file's line and field point at that node."""
 
     def __init__(self, message: str, *, loc: tuple[int | str, ...]) -> None:
         super().__init__(message)
@@ -247,7 +310,7 @@ def validation_error(
     loc: tuple[int | str, ...] = (*prefix, *first["loc"])
     cause = (first.get("ctx") or {}).get("error")
     if isinstance(cause, LocatedError):
-        loc = cause.loc
+        loc = (*prefix, *cause.loc)
     elif data is not None:
         loc = _without_tags(loc, data)
     line, parent, index = _entry_at(text, loc)
@@ -312,14 +375,15 @@ def _without_tags(loc: tuple[int | str, ...], data: Any) -> tuple[int | str, ...
     out: list[int | str] = []
     node = data
     parts = list(loc)
+    tagged = False
     while parts:
         part = parts.pop(0)
         if part == "[key]":
             continue  # a bad mapping key: the field is the entry itself
-        if isinstance(part, str) and _is_tag(
-            node, part, parts, after_index=bool(out) and isinstance(out[-1], int)
-        ):
-            continue  # the union member pydantic tried, not a key of the document
+        if isinstance(part, str) and _is_tag(node, part, parts, first=not tagged):
+            tagged = True  # the union member pydantic tried, not a key of the document
+            continue
+        tagged = False
         out.append(part)
         if isinstance(node, dict):
             node = node.get(part)
@@ -330,11 +394,12 @@ def _without_tags(loc: tuple[int | str, ...], data: Any) -> tuple[int | str, ...
     return tuple(out)
 
 
-def _is_tag(node: Any, part: str, rest: list[int | str], *, after_index: bool) -> bool:
-    """Whether ``part`` names a union member (``str``, ``Regex``, a ``type:`` tag) rather than
-    a key written in the document at ``node``."""
+def _is_tag(node: Any, part: str, rest: list[int | str], *, first: bool) -> bool:
+    """Whether ``part`` names a union member (``str``, ``Regex``, a ``type:`` or ``kind:`` tag)
+    rather than a key written in the document at ``node`` (``first``: no tag was dropped at
+    ``node`` yet, so ``toxic`` in ``{type: toxic, toxic: ...}`` is the tag once)."""
     if isinstance(node, dict):
-        if after_index and part in (node.get("type"), node.get("kind")):
+        if first and part in (node.get("type"), node.get("kind")):
             return True
         if part in node:
             return False

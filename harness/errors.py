@@ -16,7 +16,7 @@ where they enter our code, so callers catch one family::
     └── HarnessDefect            the harness broke its own contract (e.g. nondeterminism)
 
 Every error carries a message a person understands; ``ConfigError`` also names where the bad
-input is (file, line, field, value) so the message can point at it.
+input is (file, line, column, field, value) so the message can point at it.
 """
 
 from __future__ import annotations
@@ -56,12 +56,14 @@ class ConfigError(HarnessError):
         *,
         path: str | Path | None = None,
         line: int | None = None,
+        column: int | None = None,
         field: str | None = None,
         value: object = _MISSING,
     ) -> None:
         self.message = message
         self.path = str(path) if path is not None else None
         self.line = line
+        self.column = column
         self.field = field
         self.value = value
         super().__init__(self._render())
@@ -69,7 +71,7 @@ class ConfigError(HarnessError):
     def _render(self) -> str:
         where = ""
         if self.path is not None:
-            where = self.path if self.line is None else f"{self.path}:{self.line}"
+            where = ":".join(str(p) for p in (self.path, self.line, self.column) if p is not None)
         parts = [where] if where else []
         if self.field:
             parts.append(f"field '{self.field}'")
@@ -105,11 +107,12 @@ class FaultConfigError(ConfigError):
         status: int = 400,
         path: str | Path | None = None,
         line: int | None = None,
+        column: int | None = None,
         field: str | None = None,
         value: object = _MISSING,
     ) -> None:
         self.status = status
-        super().__init__(message, path=path, line=line, field=field, value=value)
+        super().__init__(message, path=path, line=line, column=column, field=field, value=value)
 
 
 class ServerError(HarnessError):

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness._files import ARTEFACT_LIMIT, read_bytes
+from harness._yaml import validation_error
 from harness.errors import ConfigError, HarnessDefect
 
 __all__ = ["MAX_SEED", "RUN_FILE", "Outcome", "RunFile", "VerdictRecord", "read_run_file"]
@@ -81,18 +82,12 @@ class RunFile(BaseModel):
         try:
             return cls.model_validate_json(text)
         except ValidationError as exc:
-            raise HarnessDefect(f"run.json would not read back: {_first(exc)}") from None
+            error = validation_error(exc, text=None, path=None, error=ConfigError, quote=False)
+            raise HarnessDefect(f"run.json would not read back: {error}") from None
 
     def meta(self) -> dict[str, Any]:
         """Plain JSON data (what the views read)."""
         return self.model_dump(mode="json")
-
-
-def _first(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    message = str(first["msg"])
-    return f"field '{where}': {message}" if where else message
 
 
 def read_run_file(run_dir: Path) -> RunFile:
@@ -114,9 +109,4 @@ def read_run_file(run_dir: Path) -> RunFile:
             raise ConfigError(f"not valid JSON: {first['msg']}", path=path) from None
         if first["type"] == "model_type":
             raise ConfigError("must hold a JSON object", path=path) from None
-        where = ".".join(str(part) for part in first["loc"])
-        kwargs: dict[str, Any] = {}
-        shown = first.get("input")
-        if not isinstance(shown, dict | list):
-            kwargs["value"] = shown
-        raise ConfigError(str(first["msg"]), path=path, field=where or None, **kwargs) from None
+        raise validation_error(exc, text=None, path=path, error=ConfigError) from None

@@ -65,8 +65,6 @@ not move, so the retry after the last failure gets the turn.
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -75,7 +73,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from fake_servers.anthropic._limits import ModelLimits
 from harness._files import read_text
-from harness._yaml import compose, load_yaml, validation_error
+from harness._yaml import RegexText, compose, parse_yaml, validation_error
 from harness.errors import ScriptError
 from harness.faults.api_faults import Fault
 
@@ -141,20 +139,10 @@ class Condition(_Strict):
         default=None,
         description="A substring of all conversation text (system, text blocks, tool results).",
     )
-    matches: str | None = Field(
+    matches: RegexText | None = Field(
         default=None,
         description="A regular expression (re.search) over all conversation text.",
     )
-
-    @field_validator("matches")
-    @classmethod
-    def _regex_compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from exc
-        return value
 
 
 class Turn(_Described):
@@ -253,20 +241,9 @@ class ModelScript(_Described):
         path = Path(path)
         # Within the bounds of every input file: regular, at most 4 MiB, aliases counted.
         text = read_text(path, what="script", error=ScriptError)
-        root: yaml.Node | None = None
-        try:
-            if path.suffix == ".json":
-                data = json.loads(text)
-            else:
-                data = load_yaml(text)
-                # The node tree keeps line numbers, so a bad field can be pointed at.
-                root = compose(text)
-        except (json.JSONDecodeError, yaml.YAMLError) as exc:
-            line = getattr(exc, "lineno", None)
-            mark = getattr(exc, "problem_mark", None)
-            if mark is not None:
-                line = mark.line + 1
-            raise ScriptError(f"not valid YAML/JSON: {exc}", path=path, line=line) from exc
+        data = parse_yaml(text, path=path, error=ScriptError)
+        # The node tree keeps line numbers, so a bad field can be pointed at.
+        root = compose(text)
         return cls.from_data(data, path=path, _root=root)
 
     @classmethod

@@ -43,7 +43,7 @@ from pydantic import (
 
 from fake_servers.mcp._names import DECLARED
 from harness._files import read_text
-from harness._yaml import compose, line_of, load_yaml, validation_error
+from harness._yaml import RegexText, compose, line_of, parse_yaml, validation_error
 from harness.errors import ScriptError
 
 __all__ = [
@@ -74,16 +74,7 @@ class _Model(BaseModel):
 class Regex(_Model):
     """Matches an argument whose string form fully matches ``regex``."""
 
-    regex: str
-
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression: {exc}") from None
-        return value
+    regex: RegexText
 
 
 class ImageSpec(_Model):
@@ -341,19 +332,8 @@ class ServerScript(_Model):
         field."""
         path = Path(path)
         text = read_text(path, what="script", error=ScriptError)
-        root: yaml.Node | None = None
-        try:
-            if path.suffix == ".json":
-                data = json.loads(text)
-            else:
-                data = load_yaml(text)
-                root = compose(text)
-        except (json.JSONDecodeError, yaml.YAMLError) as exc:
-            raise ScriptError(
-                f"not valid {_kind(path)}: {_error_text(exc)}", path=path, line=_error_line(exc)
-            ) from None
-        except RecursionError:
-            raise ScriptError(f"not valid {_kind(path)}: nested too deeply", path=path) from None
+        data = parse_yaml(text, path=path, error=ScriptError)
+        root = compose(text)
         return cls._validate(data, source=str(path), root=root, from_file=True)
 
     @classmethod
@@ -441,27 +421,6 @@ def _overridden(preset: ToolScript, entry: ToolScript | None) -> ToolScript:
 def _type_name(data: object) -> str:
     kinds = {str: "plain text", list: "a list", bool: "true or false", int: "a number"}
     return kinds.get(type(data), "a number" if isinstance(data, float) else "another value")
-
-
-def _kind(path: Path) -> str:
-    return "JSON" if path.suffix == ".json" else "YAML"
-
-
-def _error_line(exc: Exception) -> int | None:
-    if isinstance(exc, json.JSONDecodeError):
-        return exc.lineno
-    mark = getattr(exc, "problem_mark", None)
-    return mark.line + 1 if mark is not None else None
-
-
-def _error_text(exc: Exception) -> str:
-    if isinstance(exc, json.JSONDecodeError):
-        return f"{exc.msg} (column {exc.colno})"
-    problem = getattr(exc, "problem", None)
-    mark = getattr(exc, "problem_mark", None)
-    if problem and mark is not None:
-        return f"{problem} (column {mark.column + 1})"
-    return str(exc).replace("\n", " ")
 
 
 def _tool_lead(loc: tuple[int | str, ...]) -> str:

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from fake_servers.mcp._base import ServerEnv
 from fake_servers.mcp._results import text_result
 from harness._files import read_text
-from harness._yaml import parse_yaml
+from harness._yaml import parse_yaml, validation_error
 from harness.clock import Clock
 from harness.errors import ConfigError
 
@@ -67,9 +67,9 @@ class ChatFixture(BaseModel):
         try:
             fixture = cls.model_validate(data)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            raise ConfigError(
-                first["msg"], path=path, field=".".join(str(p) for p in first["loc"])
+            # Values unquoted: the path may name any file.
+            raise validation_error(
+                exc, text=text, path=path, error=ConfigError, data=data, quote=False
             ) from None
         if fixture.default_context not in fixture.contexts:
             # The value is not quoted: the path may name any file (the field says where).

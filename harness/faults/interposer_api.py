@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from harness._yaml import validation_error
 from harness.errors import FaultConfigError
 from harness.faults.interposer import Interposer
 from harness.faults.plan import CancelFault, FaultEntry, LlmFault, ToxicFault
@@ -111,12 +112,9 @@ def _parse_fault(data: object) -> Any:
     try:
         fault = _ENTRY.validate_python(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        loc = [str(part) for part in error["loc"]]
-        if isinstance(data, dict) and loc and loc[0] == data.get("type"):
-            loc = loc[1:]
-        message = str(error["msg"]).removeprefix("Value error, ")
-        raise FaultConfigError(message, field=".".join(loc) or None) from None
+        raise validation_error(
+            exc, text=None, path=None, error=FaultConfigError, data=data, quote=False
+        ) from None
     if isinstance(fault, ToxicFault | LlmFault | CancelFault):
         raise FaultConfigError(
             "add toxics through /proxies/{proxy}/toxics; LLM faults and client-side cancels do "

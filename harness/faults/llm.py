@@ -65,7 +65,7 @@ def _inject(
     draw = round(rng.fork(f"llm-{fault.name}").random(), 6)
     if draw >= fault.probability:
         return
-    built = fault.build()
+    built = fault.fault
     fake.inject(built, agent=fault.agent, count=fault.count)
     details = {k: v for k, v in built.model_dump().items() if v is not None}
     if fault.agent is not None:

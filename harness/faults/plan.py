@@ -65,8 +65,9 @@ from pydantic import (
 )
 
 from harness._files import read_text
-from harness._yaml import line_of, load_yaml
+from harness._yaml import LocatedError, compose, parse_yaml, validation_error
 from harness.errors import FaultConfigError
+from harness.faults.api_faults import Fault
 from harness.faults.toxics import ToxicSpec
 
 if TYPE_CHECKING:
@@ -338,7 +339,7 @@ class LlmFault(_FaultBase):
     scenario time ``at`` into the next ``count`` requests of ``agent`` (or of any agent)."""
 
     type: Literal["llm"] = "llm"  # type: ignore[misc]
-    fault: dict[str, Any]
+    fault: Fault
     """The API fault: kind (rate_limit, api_error, overloaded, connection_drop, stream_cut,
     stream_error, latency, context_edit) and its fields."""
     agent: str | None = None
@@ -347,32 +348,6 @@ class LlmFault(_FaultBase):
     """How many requests get the fault."""
     at: Seconds = 0.0
     """From this scenario time on."""
-
-    @field_validator("fault")
-    @classmethod
-    def _valid_fault(cls, value: dict[str, Any]) -> dict[str, Any]:
-        from pydantic import TypeAdapter
-
-        from harness.faults.api_faults import Fault
-
-        try:
-            parsed = TypeAdapter(Fault).validate_python(value)
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            loc = list(error["loc"])
-            if loc and loc[0] == value.get("kind"):
-                loc = loc[1:]  # the union's tag
-            where = ".".join(str(p) for p in loc)
-            raise ValueError(f"{error['msg']} (field fault{'.' if where else ''}{where})") from None
-        return parsed.model_dump()
-
-    def build(self) -> Any:
-        """The fake API's fault object for ``FakeAnthropic.inject``."""
-        from pydantic import TypeAdapter
-
-        from harness.faults.api_faults import Fault
-
-        return TypeAdapter(Fault).validate_python(self.fault)
 
 
 FrameFault = (
@@ -446,12 +421,13 @@ class FaultPlan(RootModel[list[FaultEntry]]):
         named: list[Any] = []
         for index, fault in enumerate(faults):
             name = fault.name or f"{fault.type}_{index}"
+            where = ("faults", index, "name")  # as written in a plan file and in a scenario
             if not _NAME.match(name):
-                raise ValueError(
-                    f"fault {index}: a name uses letters, digits and _ . : - only (got {name!r})"
+                raise LocatedError(
+                    f"a name uses letters, digits and _ . : - only (got {name!r})", loc=where
                 )
             if name in seen:
-                raise ValueError(f"fault {index}: duplicate fault name {name!r}")
+                raise LocatedError(f"duplicate fault name {name!r}", loc=where)
             seen.add(name)
             named.append(fault if fault.name else fault.model_copy(update={"name": name}))
         return named
@@ -476,28 +452,25 @@ class FaultPlan(RootModel[list[FaultEntry]]):
     @classmethod
     def parse(cls, text: str, *, path: str | Path = "<plan>") -> FaultPlan:
         """Validate plan YAML/JSON ``text``."""
-        try:
-            data = load_yaml(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            raise FaultConfigError(
-                f"not valid YAML or JSON: {getattr(exc, 'problem', None) or exc}",
-                path=path,
-                line=mark.line + 1 if mark is not None else None,
-            ) from None
+        data = parse_yaml(text, path=path, error=FaultConfigError)
         if data is not None and not isinstance(data, list | dict):
             raise FaultConfigError(
                 "a fault plan is a list of faults or a mapping with 'faults'",
                 path=path,
                 value=data,
             )
-        entries = data.get("faults") if isinstance(data, dict) else data
-        if isinstance(entries, list):
-            _check_names(entries, text=text, path=path, nested=isinstance(data, dict))
+        # Read as a scenario's faults: fields and lines are faults.<index>.<field>.
+        doc = data if isinstance(data, dict) else {"faults": data}
         try:
-            return cls.model_validate(data)
+            return _PlanFile.model_validate(doc).faults
         except ValidationError as exc:
-            raise _config_error(exc, data, text=text, path=path) from None
+            root = compose(text)
+            if isinstance(root, yaml.SequenceNode):
+                key = yaml.ScalarNode("tag:yaml.org,2002:str", "faults", root.start_mark)
+                root = yaml.MappingNode("tag:yaml.org,2002:map", [(key, root)])
+            raise validation_error(
+                exc, text=root, path=path, error=FaultConfigError, data=doc
+            ) from None
 
     # -- selections ------------------------------------------------------------------------
 
@@ -530,46 +503,9 @@ class FaultPlan(RootModel[list[FaultEntry]]):
         return [f for f in self.faults if isinstance(f, CancelFault)]
 
 
-def _check_names(entries: list[Any], *, text: str, path: str | Path, nested: bool) -> None:
-    """Duplicate explicit names, reported at the second entry's line."""
-    seen: set[str] = set()
-    for index, entry in enumerate(entries):
-        name = entry.get("name") if isinstance(entry, dict) else None
-        if not isinstance(name, str):
-            continue
-        if name in seen:
-            loc: tuple[Any, ...] = ("faults", index, "name") if nested else (index, "name")
-            raise FaultConfigError(
-                "duplicate fault name",
-                path=path,
-                line=line_of(text, loc),
-                field=f"faults.{index}.name",
-                value=name,
-            )
-        seen.add(name)
+class _PlanFile(BaseModel):
+    """A plan file as a mapping (a bare list is read as ``{faults: [...]}``)."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-def _config_error(
-    exc: ValidationError, data: Any, *, text: str | None, path: str | Path | None
-) -> FaultConfigError:
-    error = exc.errors()[0]
-    loc = tuple(error["loc"])
-    entries = data.get("faults") if isinstance(data, dict) else data
-    # A discriminated union puts the tag in the location (0.delay.seconds): drop it.
-    if len(loc) >= 2 and isinstance(loc[0], int) and isinstance(entries, list):
-        entry = entries[loc[0]] if loc[0] < len(entries) else None
-        if isinstance(entry, dict) and loc[1] == entry.get("type"):
-            loc = (loc[0], *loc[2:])
-    yaml_loc: tuple[Any, ...] = ("faults", *loc) if isinstance(data, dict) else loc
-    message = str(error["msg"]).removeprefix("Value error, ")
-    kwargs: dict[str, Any] = {}
-    shown = error.get("input")
-    if not isinstance(shown, dict | list):
-        kwargs["value"] = shown
-    return FaultConfigError(
-        message,
-        path=path,
-        line=line_of(text, yaml_loc) if text is not None else None,
-        field=".".join(str(p) for p in ("faults", *loc)),
-        **kwargs,
-    )
+    faults: FaultPlan

@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from harness._yaml import validation_error
 from harness.errors import ConfigError
 from harness.oracles.record import EVIDENCE, RunRecord
 
@@ -162,11 +163,10 @@ def params_error(label: str, params: object) -> tuple[str, tuple[int | str, ...]
     try:
         model.model_validate(params if params is not None else {})
     except ValidationError as exc:
+        # The caller names the field (oracles.<index>.<label>.<loc>) and its line.
         error = exc.errors()[0]
-        loc = tuple(p for p in error["loc"] if isinstance(p, int | str))
-        where = ".".join(map(str, loc))
         message = str(error["msg"]).removeprefix("Value error, ")
-        return f"oracle {label}: {where + ': ' if where else ''}{message}", loc
+        return f"oracle {label}: {message}", tuple(error["loc"])
     return None
 
 
@@ -181,10 +181,8 @@ def _run(record: RunRecord, label: str) -> Verdict:
             params = PARAMS[name].model_validate(raw if raw is not None else {})
         except ValidationError as exc:
             given = "no parameters" if raw is None else "parameters that do not fit"
-            error = exc.errors()[0]
-            where = ".".join(str(p) for p in error["loc"])
-            why = str(error["msg"]).removeprefix("Value error, ")
-            return Verdict.cannot_judge(label, f"{given} ({where + ': ' if where else ''}{why})")
+            why = validation_error(exc, text=None, path=None, error=ConfigError, quote=False)
+            return Verdict.cannot_judge(label, f"{given} ({why})")
         verdict = fn(record, params, label)
     return verdict if verdict.name == label else replace(verdict, name=label)
 

@@ -25,8 +25,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from harness._yaml import RegexText
 from harness.oracles._registry import Verdict, parameterised
 from harness.oracles.record import RunRecord
 
@@ -63,20 +64,10 @@ class _Params(BaseModel):
 
 class _Text(_Params):
     text: str | None = Field(default=None, min_length=1, description="A substring to look for.")
-    regex: str | None = Field(
+    regex: RegexText | None = Field(
         default=None, min_length=1, description="A regular expression to look for (re.search)."
     )
     ignore_case: bool = Field(default=False, description="Match without regard to case.")
-
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from exc
-        return value
 
     @model_validator(mode="after")
     def _one_pattern(self) -> _Text:

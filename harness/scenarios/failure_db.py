@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness._files import check_writable_dir, read_bytes
+from harness._yaml import validation_error
 from harness.errors import ConfigError
 from harness.run_file import MAX_SEED
 
@@ -81,13 +82,12 @@ class FailureDB:
         try:
             return _File.model_validate_json(data).failures
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
-            raise ConfigError(
-                f"malformed failure database file: {first['msg']}",
+            raise validation_error(
+                exc,
+                text=None,
                 path=path,
-                field=where or None,
-                **({"value": first["input"]} if not isinstance(first["input"], dict) else {}),
+                error=ConfigError,
+                lead=lambda _: "malformed failure database file: ",
             ) from None
 
     def seeds(self, scenario_hash: str, *, policy: str | None, strategy: str) -> list[int]:

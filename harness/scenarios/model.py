@@ -474,9 +474,12 @@ class Scenario(_Strict):
                     f"unknown oracle {label!r}; {hint}choose from {', '.join(sorted(ORACLES))}",
                     loc=("oracles", index),
                 )
-        if len(set(names)) < len(names):
-            twice = sorted({n for n in names if names.count(n) > 1})
-            raise ValueError(f"oracle(s) {twice} listed twice; tell them apart: name#label")
+        for index, label in enumerate(names):
+            if label in names[:index]:
+                raise LocatedError(
+                    f"oracle {label!r} listed twice; tell them apart: name#label",
+                    loc=("oracles", index),
+                )
         for index, entry in enumerate(self.oracles):
             label = entry if isinstance(entry, str) else next(iter(entry))
             params = None if isinstance(entry, str) else entry[label]
@@ -484,9 +487,12 @@ class Scenario(_Strict):
             if problem is not None:
                 message, loc = problem
                 raise LocatedError(message, loc=("oracles", index, label, *loc))
-        missing = [n for n in self.expect.buggy if n not in names]
-        if missing:
-            raise ValueError(f"expect.buggy names oracles not listed in oracles: {missing}")
+        for index, label in enumerate(self.expect.buggy):
+            if label not in names:
+                raise LocatedError(
+                    f"oracle {label!r} is not listed in oracles (listed: {', '.join(names)})",
+                    loc=("expect", "buggy", index),
+                )
         self._check_runtime_under_test()
         if self.runtime.main_agent not in self.runtime.agents:
             raise ValueError(f"runtime.main_agent {self.runtime.main_agent!r} is not an agent")
@@ -645,11 +651,13 @@ class Scenario(_Strict):
         try:
             return Scenario.model_validate(resolved), draws
         except ValidationError as exc:
-            error = exc.errors()[0]
-            raise ScenarioError(
-                f"seed {seed} drew values that do not fit: "
-                + str(error["msg"]).removeprefix("Value error, "),
-                field=".".join(str(p) for p in error["loc"]) or None,
+            raise validation_error(
+                exc,
+                text=None,
+                path=None,
+                error=ScenarioError,
+                data=resolved,
+                lead=lambda _: f"seed {seed} drew values that do not fit: ",
             ) from None
 
     def runtime_config(self, policy: Policy) -> RuntimeConfig:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from harness._yaml import validation_error
 from harness.errors import ConfigError
 from harness.run_file import RUN_FILE, RunFile, read_run_file
 from harness.scenarios.model import ENV_REDACTED, Scenario, load_scenario
@@ -51,10 +52,16 @@ def load_saved_run(run_dir: Path) -> SavedRun:
     try:
         scenario = Scenario.model_validate(run.scenario_definition)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in ("scenario_definition", *first["loc"]))
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise ConfigError(f"not a valid scenario: {message}", path=path, field=where) from None
+        raise validation_error(
+            exc,
+            text=None,
+            path=path,
+            error=ConfigError,
+            prefix=("scenario_definition",),
+            data={"scenario_definition": run.scenario_definition},
+            quote=False,
+            lead=lambda _: "not a valid scenario: ",
+        ) from None
     redacted = sorted(
         name
         for name, server in scenario.servers.items()

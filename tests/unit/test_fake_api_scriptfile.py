@@ -126,7 +126,7 @@ def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
         ModelScript.load(path)
     assert caught.value.path == str(path)
     assert caught.value.line == 4
-    assert "not valid YAML/JSON" in caught.value.message
+    assert caught.value.message.startswith("not valid YAML: ")
 
 
 def test_missing_file_and_non_mapping(tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ def test_a_plan_file_loads_with_default_names_and_targets(tmp_path: Path) -> Non
     llm = plan.llm_faults()
     assert len(llm) == 1
     assert isinstance(llm[0], LlmFault)
-    assert llm[0].build().retry_after == 3
+    assert llm[0].fault.retry_after == 3
 
 
 def test_embedded_list_and_json_forms_are_the_same_plan() -> None:
@@ -109,14 +109,14 @@ BAD_PLANS = [
     (
         "- {type: llm, fault: {kind: rate_limit, retry_after: -1}}\n",
         1,
-        "faults.0.fault",
-        "fault.retry_after",
+        "faults.0.fault.retry_after",
+        "greater than or equal to 0 (got -1)",
     ),
     (
         "- {type: drop, name: a, match: {}}\n- {type: drop, name: a, match: {}}\n",
         2,
         "faults.1.name",
-        "duplicate fault name (got 'a')",
+        "duplicate fault name 'a'",
     ),
     ("faults: 3\n", 1, "faults", "valid list"),
     ("42\n", None, None, "a list of faults"),

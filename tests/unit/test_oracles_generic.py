@@ -378,7 +378,7 @@ def test_scenario_params_are_validated_at_load_with_their_field() -> None:
     )
     with pytest.raises(ScenarioError, match=r"give text or regex"):
         scenario("  - answer_contains: {agent: main}", "answer_contains")
-    with pytest.raises(ScenarioError, match=r"n: Input should be greater than or equal to 1"):
+    with pytest.raises(ScenarioError, match=r"sessions\.n': oracle at_most_sessions: Input should"):
         scenario("  - at_most_sessions: {n: 0}", "at_most_sessions")
     with pytest.raises(ScenarioError, match=r"Extra inputs"):
         scenario("  - ends_within: {seconds: 1, bogus: 2}", "ends_within")

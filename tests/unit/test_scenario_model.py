@@ -165,12 +165,20 @@ def test_a_bad_per_policy_server_setting_names_its_field(
             "nope",
         ),
         (
-            GOOD.replace("  buggy: [agents_completed]", "  buggy: [tool_pairing_valid]"),
-            None,
-            None,
-            "not listed in oracles",
+            GOOD.replace("  buggy: [agents_completed]", "  buggy:\n    - tool_pairing_valid"),
+            13,
+            "expect.buggy.0",
+            "oracle 'tool_pairing_valid' is not listed in oracles (listed: agents_completed)",
         ),
         ("- just\n- a list\n", None, None, "must be a YAML mapping"),
+        (
+            GOOD.replace(
+                "oracles: [agents_completed]", "oracles:\n- agents_completed\n- agents_completed"
+            ),
+            12,
+            "oracles.1",
+            "oracle 'agents_completed' listed twice",
+        ),
     ],
 )
 def test_bad_scenarios_name_line_and_field(

@@ -9,8 +9,8 @@ import pytest
 
 from fake_servers.anthropic import ModelScript
 from fake_servers.mcp import ServerScript
-from harness._yaml import line_of
-from harness.errors import ConfigError, ScenarioError, ScriptError
+from harness._yaml import line_of, parse_yaml
+from harness.errors import ConfigError, FaultConfigError, ScenarioError, ScriptError
 from harness.scenarios import load_scenario
 
 SCENARIO = """\
@@ -124,3 +124,108 @@ def test_an_unquoted_placeholder_says_to_quote_it(tmp_path: Path) -> None:
     error = _raised(ScenarioError, load_scenario, path)
     assert "field 'model.agents.main.turns.1.text'" in str(error)
     assert 'quote it, "{tool_results}"' in str(error)
+
+
+def _proxy_config(path: Path) -> object:
+    from harness.faults.cli import load_proxy_config
+
+    return load_proxy_config(path)
+
+
+def _chat_fixture(path: Path) -> object:
+    from fake_servers.mcp.chat import ChatFixture
+
+    return ChatFixture.load(path)
+
+
+def _runtime_config(path: Path) -> object:
+    from harness.runtime.config import load_runtime_config
+
+    return load_runtime_config(path)
+
+
+def _fault_plan(path: Path) -> object:
+    from harness.faults.plan import FaultPlan
+
+    return FaultPlan.load(path)
+
+
+# Every loader of a hand-written file, and the error it raises.
+LOADERS = {
+    "scenario": (ScenarioError, load_scenario),
+    "fault plan": (FaultConfigError, _fault_plan),
+    "model script": (ScriptError, ModelScript.load),
+    "tool script": (ScriptError, ServerScript.load),
+    "chat fixture": (ConfigError, _chat_fixture),
+    "runtime config": (ConfigError, _runtime_config),
+    "proxy config": (ConfigError, _proxy_config),
+}
+
+# A file that does not parse: where every loader says it fails, and a part of the problem.
+SYNTAX_ERRORS = [
+    (
+        "bad.yaml",
+        "a:\n  b: 1\n c: 2\n",
+        "3:2: not valid YAML: ",
+        "(while parsing a block mapping at line 1, column 1)",
+    ),
+    (
+        "bad.yaml",
+        'a: 1\nb: "unclosed\n\nc: 2\n',
+        "5:1: not valid YAML: ",
+        "(while scanning a quoted scalar at line 2, column 4)",
+    ),
+    ("bad.yaml", "a:\n\tb: 1\n", "2:1: not valid YAML: ", "(a tab: YAML indents with spaces)"),
+    ("bad.yaml", "a: b: c\n", "1:5: not valid YAML: ", "mapping values are not allowed"),
+    ("bad.json", '{"a": 1,\n "b": }\n', "2:7: not valid JSON: ", "Expecting value"),
+    ("bad.json", '{"a": 1, "a": 2}', " not valid JSON: ", "duplicate key 'a'"),
+]
+
+
+@pytest.mark.parametrize("loader", list(LOADERS))
+@pytest.mark.parametrize(("name", "text", "where", "problem"), SYNTAX_ERRORS)
+def test_every_loader_words_a_syntax_error_the_same(
+    tmp_path: Path, loader: str, name: str, text: str, where: str, problem: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    kind, load = LOADERS[loader]
+    error = _raised(kind, load, path)
+    assert type(error) is kind
+    with pytest.raises(ConfigError) as reference:
+        parse_yaml(text, path=path, error=ConfigError)
+    assert str(error) == str(reference.value)
+    assert str(error).startswith(f"{path}:{where}"), str(error)
+    assert problem in error.message
+
+
+@pytest.mark.parametrize(
+    ("load", "text", "field"),
+    [
+        (
+            load_scenario,
+            "name: tiny\ndescription: d\nruntime: {prompt: hi}\n"
+            "model: {agents: {main: {turns: [{text: hi}]}}}\n"
+            "oracles: [answer_contains: {regex: '('}]\nexpect: {buggy: [answer_contains]}\n",
+            "oracles.0.answer_contains.regex",
+        ),
+        (
+            ModelScript.load,
+            "agents:\n  main:\n    turns:\n      - {when: {matches: '('}, text: hi}\n",
+            "agents.main.turns.0.when.matches",
+        ),
+        (
+            ServerScript.load,
+            "tools:\n  t:\n    match:\n      - {args: {a: {regex: '('}}, then: {}}\n",
+            "tools.t.match.0.args.a.regex",
+        ),
+    ],
+)
+def test_a_regex_that_does_not_compile_reads_the_same_everywhere(
+    tmp_path: Path, load: object, text: str, field: str
+) -> None:
+    path = tmp_path / "file.yaml"
+    path.write_text(text)
+    error = _raised(ConfigError, load, path)
+    assert error.field == field
+    assert "not a valid regular expression: missing ), unterminated subpattern" in error.message
