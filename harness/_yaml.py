@@ -218,7 +218,8 @@ def parse_yaml(text: str, *, path: str | Path, error: type[ConfigError]) -> Any:
 
 class LocatedError(ValueError):
     """A validator's error about a node other than the one it validates (``loc`` from the
-    document root), so the file's line and field point at that node."""
+    root of the validated model: a nested model's ``prefix`` goes before it), so the file's
+    line and field point at that node."""
 
     def __init__(self, message: str, *, loc: tuple[int | str, ...]) -> None:
         super().__init__(message)
@@ -247,7 +248,7 @@ def validation_error(
     loc: tuple[int | str, ...] = (*prefix, *first["loc"])
     cause = (first.get("ctx") or {}).get("error")
     if isinstance(cause, LocatedError):
-        loc = cause.loc
+        loc = (*prefix, *cause.loc)
     elif data is not None:
         loc = _without_tags(loc, data)
     line, parent, index = _entry_at(text, loc)

@@ -13,7 +13,7 @@ import sys
 import time as _time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import anyio
 from mcp.server.mcpserver import MCPServer
@@ -32,6 +32,9 @@ from harness.clock import Clock, LoopClock
 from harness.errors import ConfigError
 from harness.logging_guard import keep_root_logging
 
+if TYPE_CHECKING:
+    from fake_servers.mcp.chat import ChatFixture
+
 __all__ = ["SERVER_NAMES", "FakeServer", "ServerEnv", "build_server", "write_process_stderr"]
 
 
@@ -47,10 +50,15 @@ ToolFunction = Callable[..., Awaitable[CallToolResult]]
 
 class ServerEnv:
     """What a server module gets to build its tools: the clock, the seeded randomness, the
-    chat fixture path, and ``tool`` to register a tool."""
+    chat fixture (a path or an inline fixture), and ``tool`` to register a tool."""
 
     def __init__(
-        self, server: MCPServer, *, clock: Clock, rng: ChaosRandom, chat_fixture: Path | None
+        self,
+        server: MCPServer,
+        *,
+        clock: Clock,
+        rng: ChaosRandom,
+        chat_fixture: Path | ChatFixture | None,
     ) -> None:
         self.server = server
         self.clock = clock
@@ -238,7 +246,7 @@ def build_server(
     clock: Clock | None = None,
     rng: ChaosRandom | None = None,
     events: EventLog | None = None,
-    chat_fixture: str | Path | None = None,
+    chat_fixture: str | Path | ChatFixture | None = None,
     tracer_provider: TracerProvider | None = None,
     stderr: Callable[[bytes], object] | None = None,
 ) -> FakeServer:
@@ -248,6 +256,7 @@ def build_server(
     ``rng`` to ``ChaosRandom(0)`` (vault values are drawn from it); ``events`` to a new log;
     ``tracer_provider`` to the global one. ``stderr`` receives the bytes of a scripted stderr
     flood in memory (default: discarded; subprocesses write to the real stderr).
+    ``chat_fixture`` (chat server) is a fixture file or a ``ChatFixture`` given inline.
     Raises ``ConfigError`` for an unknown name and ``ScriptError`` when the script names a
     tool the server lacks.
     """
@@ -271,7 +280,7 @@ def build_server(
         fake.server,
         clock=fake.clock,
         rng=rng if rng is not None else ChaosRandom(0),
-        chat_fixture=Path(chat_fixture) if chat_fixture is not None else None,
+        chat_fixture=Path(chat_fixture) if isinstance(chat_fixture, str) else chat_fixture,
     )
     module.register(env)
     script.check_server(name, env.tool_names)
