@@ -116,7 +116,9 @@ def _table(outcomes: list[RunOutcome], *, links: bool = False, console: Any = No
             o.scenario,
             o.policy,
             str(o.seed),  # seeds from the failure database run first, beside --seed
-            f"[{_OUTCOME_STYLE[o.outcome]}]{o.outcome}[/]",
+            # A run its watchdog (or the sim's deadlock detector) ended says so beside why.
+            f"[{_OUTCOME_STYLE[o.outcome]}]{o.outcome}[/]"
+            + (", [b]hung[/]" if o.record.hung else ""),
             "" if o.error else o.deciding.name if o.deciding else "",
             f"{o.virtual_s:.1f} s",
             f"{o.wall_s * 1000:.0f} ms",
