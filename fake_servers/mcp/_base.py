@@ -103,6 +103,8 @@ class FakeServer:
         self.name = name
         self.script = script
         self.clock = clock
+        # Seeded randomness of the server: latencies written as distributions are drawn here.
+        self.rng = ChaosRandom(0)
         self.events = events
         with keep_root_logging():
             self.server = MCPServer(
@@ -276,10 +278,12 @@ def build_server(
     if tracer_provider is not None:
         use_tracer_provider(fake.server, tracer_provider)
     module: _ServerModule = importlib.import_module(f"fake_servers.mcp.{name}")
+    if rng is not None:
+        fake.rng = rng
     env = ServerEnv(
         fake.server,
         clock=fake.clock,
-        rng=rng if rng is not None else ChaosRandom(0),
+        rng=fake.rng,
         chat_fixture=Path(chat_fixture) if isinstance(chat_fixture, str) else chat_fixture,
     )
     module.register(env)

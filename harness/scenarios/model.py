@@ -264,7 +264,7 @@ class ServerOverride(_Strict):
         default=None,
         description="Merged into the server's inline script: a mapping merges key by key "
         "(tools.NAME.default.latency), any other value replaces "
-        "(cancel_after_response: crash).",
+        "(cancel_after_response: crash), a distribution too.",
     )
     timeout: float | None = Field(
         default=None,
@@ -904,11 +904,14 @@ def parse_scenario(text: str, *, path: str | Path = "<scenario>") -> Scenario:
 
 
 def _merged(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
-    """``change`` over ``base``: mappings merge key by key, any other value replaces."""
+    """``change`` over ``base``: mappings merge key by key, any other value (a distribution
+    too: ``latency: {uniform: [1, 2]}``) replaces."""
+    from harness.scenarios.distributions import KINDS
+
     out = dict(base)
     for key, value in change.items():
         current = out.get(key)
-        if isinstance(value, dict) and isinstance(current, dict):
+        if isinstance(value, dict) and isinstance(current, dict) and not set(KINDS) & set(value):
             out[key] = _merged(current, value)
         else:
             out[key] = value

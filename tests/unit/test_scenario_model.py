@@ -115,6 +115,19 @@ def test_a_policy_sets_a_servers_script_options_and_timeout_over_its_entry() -> 
     assert scenario.servers["index"].script == fixed.script  # the entry itself is unchanged
 
 
+def test_a_policys_latency_distribution_replaces_the_entrys_whole() -> None:
+    base = SERVED.replace("latency: 1,", "latency: {uniform: [60, 240]},")
+    assert base != SERVED
+    scenario = parse_scenario(
+        base + "policies:\n  buggy: {servers: {index: {script: {tools: {lookup: "
+        "{default: {latency: {lognormal: {mu: 0, sigma: 1}}}}}}}}}\n"
+    )
+    resolved, _ = scenario.resolve(0)
+    script = resolved.runtime_config("buggy").servers["index"].script
+    assert isinstance(script, dict)
+    assert script["tools"]["lookup"]["default"]["latency"] == {"lognormal": {"mu": 0, "sigma": 1}}
+
+
 @pytest.mark.parametrize(
     ("override", "field", "message"),
     [
