@@ -139,7 +139,10 @@ def test_resolution_gives_plain_values_and_applies_chance_and_overrides() -> Non
     script = resolved.servers["ssh"].script
     assert isinstance(script, dict)
     # A tool's latency stays a distribution (drawn per call); the draw is its first call's.
-    assert script["tools"]["mem_ssh"]["default"]["latency"] == {"uniform": [100, 200], "first": 123.0}
+    assert script["tools"]["mem_ssh"]["default"]["latency"] == {
+        "uniform": [100, 200],
+        "first": 123.0,
+    }
     assert resolved.model["agents"]["main"]["turns"][0]["fail"] == []
     with_fault, _ = scenario.resolve(3, overrides={FAULT: True})
     assert with_fault.model["agents"]["main"]["turns"][0]["fail"] == [

@@ -15,9 +15,8 @@ from pydantic import BaseModel
 
 from fake_servers.anthropic import script as model_script
 from fake_servers.anthropic._conversation import _PLACEHOLDER
-from fake_servers.mcp import SERVER_NAMES
+from fake_servers.mcp import SERVER_NAMES, chat
 from fake_servers.mcp import _script as server_script
-from fake_servers.mcp import chat
 from harness.faults import api_faults, plan
 from harness.faults.toxics import TOXIC_TYPES
 from harness.oracles import ORACLES, PARAMS
