@@ -602,6 +602,18 @@ def load_runtime_config(path: str | Path) -> RuntimeConfig:
         config = RuntimeConfig.model_validate(data)
     except ValidationError as exc:
         raise validation_error(exc, text=text, path=path, error=ConfigError, data=data) from None
+    for name, server in config.servers.items():
+        if isinstance(server.chat_fixture, dict):
+            # An inline chat fixture is checked here, so its errors name this file's line.
+            from fake_servers.mcp.chat import ChatFixture
+
+            try:
+                ChatFixture.model_validate(server.chat_fixture)
+            except ValidationError as exc:
+                where = ("servers", name, "chat_fixture")
+                raise validation_error(
+                    exc, text=text, path=path, error=ConfigError, prefix=where
+                ) from None
     return _resolve_paths(config, path.parent)
 
 

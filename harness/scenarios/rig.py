@@ -183,8 +183,11 @@ class Rig:
     async def _fake_spec(
         self, name: str, server: ServerConfig, timeout: float | None
     ) -> ServerSpec:
+        from pydantic import ValidationError
+
         from fake_servers.mcp import ServerScript, build_server, serve_http, stdio_parameters
         from fake_servers.mcp.chat import ChatFixture
+        from harness._yaml import validation_error
 
         assert server.fake is not None
         script: ServerScript | None = None
@@ -192,11 +195,17 @@ class Rig:
             script = ServerScript.model_validate(server.script)
         elif server.script is not None:
             script = ServerScript.load(server.script)
-        chat_fixture: str | ChatFixture | None = (
-            ChatFixture.model_validate(server.chat_fixture)
-            if isinstance(server.chat_fixture, dict)
-            else server.chat_fixture
-        )
+        chat_fixture: str | ChatFixture | None = None
+        if isinstance(server.chat_fixture, dict):
+            try:
+                chat_fixture = ChatFixture.model_validate(server.chat_fixture)
+            except ValidationError as exc:  # a runtime config's (a scenario's failed at load)
+                where = ("servers", name, "chat_fixture")
+                raise validation_error(
+                    exc, text=None, path=None, error=ConfigError, prefix=where
+                ) from None
+        else:
+            chat_fixture = server.chat_fixture
         rng = self.rng.fork(f"fake-mcp-{name}")
         if server.transport == "stdio":
             work = self.work_directory()
