@@ -12,7 +12,7 @@ import sys
 import time as _time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import anyio
 from mcp.server.mcpserver import MCPServer
@@ -30,6 +30,9 @@ from harness.clock import Clock, LoopClock
 from harness.errors import ConfigError
 from harness.logging_guard import keep_root_logging
 
+if TYPE_CHECKING:
+    from fake_servers.mcp.chat import ChatFixture
+
 __all__ = ["SERVER_NAMES", "FakeServer", "ServerEnv", "build_server", "write_process_stderr"]
 
 
@@ -44,9 +47,11 @@ _CONNECTION: contextvars.ContextVar[int | None] = contextvars.ContextVar(
 
 class ServerEnv:
     """What a server module gets to build its preset: the clock, the seeded randomness, the
-    chat fixture path, and ``preset`` to declare its tools."""
+    chat fixture (a path or an inline fixture), and ``preset`` to declare its tools."""
 
-    def __init__(self, *, clock: Clock, rng: ChaosRandom, chat_fixture: Path | None) -> None:
+    def __init__(
+        self, *, clock: Clock, rng: ChaosRandom, chat_fixture: Path | ChatFixture | None
+    ) -> None:
         self.clock = clock
         self.rng = rng
         self.chat_fixture = chat_fixture
@@ -89,6 +94,8 @@ class FakeServer:
         self.name = name
         self.script = script
         self.clock = clock
+        # Seeded randomness of the server: latencies written as distributions are drawn here.
+        self.rng = ChaosRandom(0)
         self.events = events
         with keep_root_logging():
             self.server = MCPServer(
@@ -234,7 +241,7 @@ def build_server(
     clock: Clock | None = None,
     rng: ChaosRandom | None = None,
     events: EventLog | None = None,
-    chat_fixture: str | Path | None = None,
+    chat_fixture: str | Path | ChatFixture | None = None,
     tracer_provider: TracerProvider | None = None,
     stderr: Callable[[bytes], object] | None = None,
 ) -> FakeServer:
@@ -245,6 +252,7 @@ def build_server(
     ``rng`` to ``ChaosRandom(0)`` (vault values are drawn from it); ``events`` to a new log;
     ``tracer_provider`` to the global one. ``stderr`` receives the bytes of a scripted stderr
     flood in memory (default: discarded; subprocesses write to the real stderr).
+    ``chat_fixture`` (chat server) is a fixture file or a ``ChatFixture`` given inline.
     Raises ``ConfigError`` for an unknown name and ``ScriptError`` when the script names a
     tool the server lacks.
     """
@@ -264,10 +272,12 @@ def build_server(
     if tracer_provider is not None:
         use_tracer_provider(fake.server, tracer_provider)
     module: _ServerModule = importlib.import_module(f"fake_servers.mcp.{name}")
+    if rng is not None:
+        fake.rng = rng
     env = ServerEnv(
         clock=fake.clock,
-        rng=rng if rng is not None else ChaosRandom(0),
-        chat_fixture=Path(chat_fixture) if chat_fixture is not None else None,
+        rng=fake.rng,
+        chat_fixture=Path(chat_fixture) if isinstance(chat_fixture, str) else chat_fixture,
     )
     module.register(env)
     script.check_server(name, env.tools)

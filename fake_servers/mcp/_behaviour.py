@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from fake_servers.mcp._legacy import LEGACY_METHODS, legacy_result
 from fake_servers.mcp._results import scripted_result, text_result
-from fake_servers.mcp._script import Behaviour
+from fake_servers.mcp._script import Behaviour, DrawnLatency
 from harness.telemetry.semconv import META_CONTEXT_ID
 
 if TYPE_CHECKING:
@@ -53,6 +53,8 @@ class BehaviourMiddleware:
         # (connection, request id) of every request answered (result or error written): a
         # cancel naming one crossed its answer on the wire.
         self._answered: set[tuple[Any, str]] = set()
+        # The first call's latency of each behaviour with a drawn latency (``per_run`` reuses it).
+        self._latencies: dict[int, float] = {}
 
     async def __call__(
         self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
@@ -196,6 +198,26 @@ class BehaviourMiddleware:
         tool_script = script.for_tool(tool)
         return tool_script.select(index, arguments) if tool_script is not None else None
 
+    def _latency(self, behaviour: Behaviour, fields: dict[str, Any]) -> float:
+        """The behaviour's latency for this call. A distribution gives its first call
+        ``first`` when set; any other call draws from the server's seeded randomness by tool
+        and call index (the same call gets the same value for a seed, whatever else runs),
+        and under ``draw: per_run`` every call reuses the first one's value."""
+        latency = behaviour.latency
+        if not isinstance(latency, DrawnLatency):
+            return latency
+        used = self._latencies.get(id(behaviour))
+        if used is not None and latency.draw == "per_run":
+            return used
+        if used is None and latency.first is not None:
+            drawn = latency.first
+        else:
+            drawn = latency.value(
+                self._fake.rng.fork(f"latency/{fields['tool']}/{fields['call_index']}")
+            )
+        self._latencies.setdefault(id(behaviour), drawn)
+        return drawn
+
     async def _apply(
         self,
         behaviour: Behaviour | None,
@@ -222,8 +244,9 @@ class BehaviourMiddleware:
         # Shielded: a cancel (or a closed connection) does not stop the work; it is seen at
         # the first checkpoint after it, and the SDK drops the answer.
         with anyio.CancelScope(shield=persist):
-            if behaviour.latency:
-                await fake.clock.sleep(behaviour.latency)
+            latency = self._latency(behaviour, fields)
+            if latency:
+                await fake.clock.sleep(latency)
             if behaviour.hang:
                 await anyio.sleep_forever()
             if behaviour.crash is not None:

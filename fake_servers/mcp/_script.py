@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -35,8 +36,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
+    PlainValidator,
     PrivateAttr,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -44,7 +48,9 @@ from pydantic import (
 from fake_servers.mcp._names import DECLARED
 from harness._files import read_text
 from harness._yaml import RegexText, compose, line_of, parse_yaml, validation_error
+from harness.chaos_random import ChaosRandom
 from harness.errors import ScriptError
+from harness.scenarios.distributions import DistributionError, Spec, parse_spec
 
 __all__ = [
     "SDK_GENERATIONS",
@@ -117,12 +123,92 @@ class Crash(_Model):
     code: Annotated[int, Field(ge=0, le=255)] = 1
 
 
+LATENCY_DRAWS = ("per_call", "per_run")
+
+
+@dataclass(frozen=True)
+class DrawnLatency:
+    """A latency written as a distribution (``{uniform: [1, 5]}``): each call that uses the
+    behaviour draws its own value from the server's seeded randomness (``per_call``), or one
+    value serves every call (``draw: per_run``). ``first``, when given, is the value of the
+    behaviour's first call: a scenario fills it with its seeded draw for that place (the draw
+    run.json lists, which shrinking simplifies)."""
+
+    spec: Spec
+    draw: Literal["per_call", "per_run"] = "per_call"
+    first: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        written: dict[str, Any] = self.spec.to_json()
+        if self.draw != "per_call":
+            written["draw"] = self.draw
+        if self.first is not None:
+            written["first"] = self.first
+        return written
+
+    def value(self, rng: ChaosRandom) -> float:
+        """A draw; one below 0 (a normal without ``min``) is 0."""
+        return max(0.0, float(self.spec.draw(rng)))
+
+
+def _latency(value: Any) -> float | DrawnLatency:
+    """A number of seconds, or a distribution mapping (with ``draw``: per_call | per_run)."""
+    if isinstance(value, DrawnLatency):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not value >= 0:
+            raise ValueError("Input should be greater than or equal to 0")
+        return float(value)
+    if not isinstance(value, Mapping):
+        raise ValueError("Input should be a number of seconds or a distribution")
+    written = dict(value)
+    how = written.pop("draw", "per_call")
+    if how not in LATENCY_DRAWS:
+        raise ValueError(f"draw must be one of {', '.join(LATENCY_DRAWS)}")
+    first = written.pop("first", None)
+    if first is not None:
+        first = _latency(first)
+        if not isinstance(first, float):
+            raise ValueError("first must be a number of seconds")
+    try:
+        spec = parse_spec(written)
+    except DistributionError as exc:
+        where = ".".join(map(str, exc.loc))
+        raise ValueError(f"{where + ': ' if where else ''}{exc.message}") from None
+    if not isinstance(spec.low, int | float) or isinstance(spec.low, bool) or spec.low < 0:
+        raise ValueError("a latency distribution draws seconds: numbers, none below 0")
+    return DrawnLatency(spec, how, first)
+
+
+Latency = Annotated[
+    float | DrawnLatency,
+    PlainValidator(_latency),
+    PlainSerializer(lambda v: v.to_json() if isinstance(v, DrawnLatency) else v),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {
+                    "type": "object",
+                    "description": "A distribution ({uniform: [a, b]}, {lognormal: {...}}, "
+                    "...), drawn per call; draw: per_run draws it once.",
+                },
+            ]
+        }
+    ),
+]
+
+
 class Behaviour(_Model):
     """What one call does, in order: forget sessions, stderr flood, latency, then hang / crash /
     error / result (else the built-in result)."""
 
-    latency: Annotated[float, Field(ge=0)] = Field(
-        default=0.0, description="Seconds (server clock) before the outcome."
+    model_config = ConfigDict(**_STRICT, arbitrary_types_allowed=True)
+
+    latency: Latency = Field(
+        default=0.0,
+        description="Seconds (server clock) before the outcome, or a distribution drawn per "
+        "call ({uniform: [1, 5]}; draw: per_run draws one value for the run).",
     )
     stderr_bytes: Annotated[int, Field(ge=0)] = Field(
         default=0, description="Write this many bytes to stderr first (a blocking write)."

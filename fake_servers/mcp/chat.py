@@ -27,12 +27,12 @@ from typing import Any, Final
 
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fake_servers.mcp._base import ServerEnv
 from fake_servers.mcp._results import text_result
 from harness._files import read_text
-from harness._yaml import parse_yaml, validation_error
+from harness._yaml import LocatedError, parse_yaml, validation_error
 from harness.clock import Clock
 from harness.errors import ConfigError
 
@@ -51,7 +51,8 @@ class _FixtureMessage(BaseModel):
 
 
 class ChatFixture(BaseModel):
-    """A chat history file: ``default_context`` and ``contexts`` (name -> messages)."""
+    """A chat history: ``default_context`` and ``contexts`` (name -> messages), from a file or
+    inline in a scenario (``chat_fixture: {contexts: ...}``)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -60,34 +61,35 @@ class ChatFixture(BaseModel):
     # Groups of contexts (a user's threads, a channel's threads, a workspace): the resource scope.
     resources: dict[str, list[str]] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _known_contexts(self) -> ChatFixture:
+        if self.default_context not in self.contexts:
+            # The value is not quoted: the file may be any file (the field says where).
+            raise LocatedError(
+                "default_context is not one of the contexts", loc=("default_context",)
+            )
+        seen: set[str] = set()
+        for resource, members in self.resources.items():
+            for index, member in enumerate(members):
+                if member not in self.contexts or member in seen:
+                    why = "is not one of the contexts" if member not in seen else "is listed twice"
+                    raise LocatedError(
+                        f"resource context {member!r} {why}", loc=("resources", resource, index)
+                    )
+                seen.add(member)
+        return self
+
     @classmethod
     def load(cls, path: str | Path) -> ChatFixture:
         text = read_text(path, what="chat fixture")
         data = parse_yaml(text, path=path, error=ConfigError)
         try:
-            fixture = cls.model_validate(data)
+            return cls.model_validate(data)
         except ValidationError as exc:
             # Values unquoted: the path may name any file.
             raise validation_error(
                 exc, text=text, path=path, error=ConfigError, data=data, quote=False
             ) from None
-        if fixture.default_context not in fixture.contexts:
-            # The value is not quoted: the path may name any file (the field says where).
-            raise ConfigError(
-                "default_context is not one of the contexts", path=path, field="default_context"
-            )
-        seen: set[str] = set()
-        for resource, members in fixture.resources.items():
-            for member in members:
-                if member not in fixture.contexts or member in seen:
-                    why = "is not one of the contexts" if member not in seen else "is listed twice"
-                    raise ConfigError(
-                        f"resource context {member!r} {why}",
-                        path=path,
-                        field=f"resources.{resource}",
-                    )
-                seen.add(member)
-        return fixture
 
 
 class ChatStore:
@@ -214,7 +216,10 @@ PRESET: Final[dict[str, dict[str, Any]]] = {
 
 
 def register(env: ServerEnv) -> None:
-    store = ChatStore(ChatFixture.load(env.chat_fixture or DEFAULT_FIXTURE), clock=env.clock)
+    fixture = env.chat_fixture
+    if not isinstance(fixture, ChatFixture):
+        fixture = ChatFixture.load(fixture or DEFAULT_FIXTURE)
+    store = ChatStore(fixture, clock=env.clock)
 
     def check_context(context: str) -> None:
         if context not in store.contexts:

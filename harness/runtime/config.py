@@ -444,7 +444,12 @@ class ServerConfig(_Strict):
         "ignore_cancel, late_response, unknown_id_response, forget_sessions), and server "
         "options (sdk, requests, cancel_after_response, slow_start, crash_after_calls).",
     )
-    chat_fixture: str | None = None
+    chat_fixture: str | dict[str, Any] | None = Field(
+        default=None,
+        description="The chat server's history, inline or a YAML/JSON file: default_context, "
+        "contexts (name: messages with at, author, text) and resources (default: a built-in "
+        "day).",
+    )
     scoped: bool = False
     # Reach the server through the harness's TCP proxy (streamable HTTP only): the fault plan's
     # toxics for this server then act on real sockets. In sim mode, where servers are in

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from harness.runtime.config import RuntimeConfig
 
 __all__ = ["agent"]
 
@@ -48,6 +51,7 @@ def run(config: Path, prompt: str | None, out: Path | None, seed: int) -> None:
     from harness.telemetry.routing import SpanSink, install_router
 
     cfg = load_runtime_config(config)
+    _check_inline_fixtures(cfg, Path(config))
     if prompt is None and cfg.prompt is None and not cfg.scheduled:
         raise ConfigError("nothing to run: give --prompt, a prompt or scheduled tasks", path=config)
 
@@ -98,3 +102,24 @@ def _trace(exporter: Any, rig: Any) -> dict[str, Any]:
     trace = spans_to_otlp_json(spans) if spans else {"resourceSpans": []}
     merge_span_files(trace, list(rig.spans_files.values()))
     return regroup_by_service(scrub_addresses(trace))
+
+
+def _check_inline_fixtures(cfg: RuntimeConfig, path: Path) -> None:
+    """An inline chat fixture is checked before the rig starts, so its errors name the config
+    file's line (the runtime's config model does not know the fake servers' fixtures)."""
+    from pydantic import ValidationError
+
+    from fake_servers.mcp.chat import ChatFixture
+    from harness._yaml import validation_error
+    from harness.errors import ConfigError
+
+    for name, server in cfg.servers.items():
+        if isinstance(server.chat_fixture, dict):
+            try:
+                ChatFixture.model_validate(server.chat_fixture)
+            except ValidationError as exc:
+                text = path.read_text(encoding="utf-8")
+                where = ("servers", name, "chat_fixture")
+                raise validation_error(
+                    exc, text=text, path=path, error=ConfigError, prefix=where
+                ) from None

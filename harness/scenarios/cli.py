@@ -116,7 +116,9 @@ def _table(outcomes: list[RunOutcome], *, links: bool = False, console: Any = No
             o.scenario,
             o.policy,
             str(o.seed),  # seeds from the failure database run first, beside --seed
-            f"[{_OUTCOME_STYLE[o.outcome]}]{o.outcome}[/]",
+            # A run its watchdog (or the sim's deadlock detector) ended says so beside why.
+            f"[{_OUTCOME_STYLE[o.outcome]}]{o.outcome}[/]"
+            + (", [b]hung[/]" if o.record.hung else ""),
             "" if o.error else o.deciding.name if o.deciding else "",
             f"{o.virtual_s:.1f} s",
             f"{o.wall_s * 1000:.0f} ms",
@@ -580,7 +582,8 @@ def _time_scale(meta: Any, run_dir: Path) -> float:
     "--oracle",
     "oracles",
     multiple=True,
-    help="Oracle to run (repeatable; default: the scenario's oracles).",
+    help="Oracle to run (repeatable; default: the scenario's oracles), with parameters "
+    "spelt as in a scenario file: 'answer_contains: {text: done}'.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def check_cmd(target: Path, oracles: tuple[str, ...], as_json: bool) -> None:
@@ -606,12 +609,17 @@ def check_cmd(target: Path, oracles: tuple[str, ...], as_json: bool) -> None:
     if not target.exists():
         kind = "trace file" if target.suffix == ".jsonl" else "run directory"
         raise click.BadParameter(f"no such {kind}: {target}", param_hint="TARGET")
+    given = _oracle_options(oracles)
     record, default_oracles, note = _check_record(target)
-    names = list(oracles) or default_oracles or sorted(ORACLES)
+    names = list(given) or default_oracles or sorted(ORACLES)
     unknown = [n for n in names if base_name(n) not in ORACLES]
     if unknown:
         hint = _did_you_mean(unknown[0], ORACLES)
         raise click.BadParameter(f"unknown oracle(s) {unknown}{hint}", param_hint="--oracle")
+    for label, params in given.items():
+        if params is not None:
+            _check_oracle_params(label, params)
+            record.params[label] = params
     verdicts = check(record, names)
     if any(v.fails for v in verdicts):
         code = 1
@@ -639,6 +647,55 @@ def check_cmd(target: Path, oracles: tuple[str, ...], as_json: bool) -> None:
         text = printable(v.explanation.removeprefix("cannot judge: "))
         click.echo(f"{v.name:<{width}} {mark:<12} {text}")
     raise SystemExit(code)
+
+
+def _oracle_options(values: tuple[str, ...]) -> dict[str, dict[str, Any] | None]:
+    """``--oracle`` values by label: ``NAME`` (the run's own parameters, if any) or
+    ``NAME: {param: value}`` as a scenario file lists it (YAML or JSON)."""
+    from harness._yaml import parse_yaml
+    from harness.errors import ConfigError
+
+    given: dict[str, dict[str, Any] | None] = {}
+    for value in values:
+        label, colon, rest = value.partition(":")
+        label = label.strip()
+        params = None
+        if colon:
+            try:
+                params = parse_yaml(rest, path="--oracle", error=ConfigError)
+            except ConfigError as exc:
+                raise click.BadParameter(f"{label}: {exc.message}", param_hint="--oracle") from None
+            if not isinstance(params, dict):
+                raise click.BadParameter(
+                    f"{label}: the parameters must be a mapping, as in '{label}: {{name: value}}'",
+                    param_hint="--oracle",
+                )
+        if label in given:
+            raise click.BadParameter(
+                f"{label} is given twice; list it again under a label: '{label}#other: {{...}}'",
+                param_hint="--oracle",
+            )
+        given[label] = params
+    return given
+
+
+def _check_oracle_params(label: str, params: dict[str, Any]) -> None:
+    """Refuse parameters the oracle would not take, naming the bad one (click's error)."""
+    from harness.oracles import PARAMS, base_name
+    from harness.oracles._registry import ACCEPTS, params_error
+
+    name = base_name(label)
+    model = PARAMS.get(name)
+    takes = list(model.model_fields) if model is not None else list(ACCEPTS.get(name, ()))
+    if not takes:
+        raise click.BadParameter(f"oracle {name} takes no parameters", param_hint="--oracle")
+    problem = params_error(label, params)
+    if problem is not None:
+        message, loc = problem
+        if loc and loc[0] not in takes:
+            message = f"oracle {label}: unknown parameter {str(loc[0])!r}; it takes "
+            message += ", ".join(takes)
+        raise click.BadParameter(message, param_hint="--oracle")
 
 
 def _check_record(target: Path) -> tuple[Any, list[str], str | None]:

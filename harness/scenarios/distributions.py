@@ -27,6 +27,10 @@ A ``Scenario`` keeps each distribution under its JSON pointer (``/servers/ssh/ti
 load. ``resolve_data`` draws every value from ``ChaosRandom(seed).fork("scenario")``, one
 sub-stream per pointer: a value depends only on the seed and where it is, so adding a
 distribution never shifts the others, and a draw can be overridden alone (shrinking does).
+
+A tool's ``latency`` in a fake server's script is the exception that stays a distribution: the
+server draws it per call, and the draw here is its first call's (``first``); ``draw: per_run``
+makes it a plain per-run draw like any other.
 """
 
 from __future__ import annotations
@@ -537,10 +541,28 @@ def extract(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Spec]]:
     out = copy.deepcopy(data)
     specs: dict[str, Spec] = {}
     for loc, raw in found:
-        spec = parse_spec(raw, loc)
+        if _server_latency(loc):
+            # A fake server draws a tool's latency per call (the script keeps the
+            # distribution); the first call's value is the run's draw here, so a seed's
+            # draws are listed, overridable and shrinkable like any other. ``draw: per_run``
+            # makes it a plain number for every call.
+            spec = parse_spec({k: v for k, v in raw.items() if k not in ("draw", "first")}, loc)
+            if "first" in raw:
+                continue  # its first call's value is given (gathered before, or written)
+            if raw.get("draw", "per_call") == "per_call":
+                specs[pointer(loc)] = spec
+                set_at(out, loc, {**raw, "first": spec.low})
+                continue
+        else:
+            spec = parse_spec(raw, loc)
         specs[pointer(loc)] = spec
         set_at(out, loc, spec.low)
     return out, specs
+
+
+def _server_latency(loc: tuple[int | str, ...]) -> bool:
+    """A latency in a fake server's script (``servers.NAME.script.tools...latency``)."""
+    return loc[:1] == ("servers",) and loc[2:4] == ("script", "tools") and loc[-1] == "latency"
 
 
 def set_at(data: Any, loc: tuple[int | str, ...], value: Any) -> None:
@@ -595,12 +617,23 @@ def resolve_data(
         loc: tuple[int | str, ...] = split_pointer(ptr)
         if value is REMOVED:
             removed.append(loc)
+        elif _server_latency(loc) and isinstance(_value_at(out, loc), dict):
+            _value_at(out, loc)["first"] = value  # drawn per call after the first
         else:
             _place(out, loc, value)
     # Deepest and last first, so removing a list item never shifts one still to remove.
     for loc in sorted(removed, key=_removal_order, reverse=True):
         _place(out, loc, REMOVED)
     return out, draws
+
+
+def _value_at(data: Any, loc: tuple[int | str, ...]) -> Any:
+    try:
+        for part in loc:
+            data = data[int(part)] if isinstance(data, list) else data[_key(data, part)]
+    except (LookupError, TypeError, ValueError):
+        return None
+    return data
 
 
 def _place(data: dict[str, Any], loc: tuple[int | str, ...], value: Any) -> None:

@@ -270,7 +270,7 @@ class ServerOverride(_Strict):
         default=None,
         description="Merged into the server's inline script: a mapping merges key by key "
         "(tools.NAME.default.latency), any other value replaces "
-        "(cancel_after_response: crash).",
+        "(cancel_after_response: crash), a distribution too.",
     )
     timeout: float | None = Field(
         default=None,
@@ -734,16 +734,19 @@ def json_schema() -> dict[str, Any]:
 
 def _describe_server_scripts(defs: dict[str, Any]) -> None:
     """An inline fake-server ``script`` is a ``ServerScript`` (tools, their declarations and
-    behaviours): give its schema instead of "any object"."""
+    behaviours), an inline ``chat_fixture`` a ``ChatFixture``: give their schemas instead of
+    "any object"."""
     from fake_servers.mcp import ServerScript
+    from fake_servers.mcp.chat import ChatFixture
 
-    script = ServerScript.model_json_schema()
-    defs.update(script.pop("$defs", {}))
-    defs["ServerScript"] = script
-    branches = defs["ServerConfig"]["properties"]["script"]["anyOf"]
-    for index, branch in enumerate(branches):
-        if branch.get("type") == "object":
-            branches[index] = {"$ref": "#/$defs/ServerScript"}
+    for field, model in (("script", ServerScript), ("chat_fixture", ChatFixture)):
+        schema = model.model_json_schema()
+        defs.update(schema.pop("$defs", {}))
+        defs[model.__name__] = schema
+        branches = defs["ServerConfig"]["properties"][field]["anyOf"]
+        for index, branch in enumerate(branches):
+            if branch.get("type") == "object":
+                branches[index] = {"$ref": f"#/$defs/{model.__name__}"}
 
 
 def _add_defs(defs: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
@@ -888,6 +891,7 @@ def parse_scenario(text: str, *, path: str | Path = "<scenario>") -> Scenario:
     # The embedded scripts first, so an error points inside them (model.agents.A.turns.0...).
     from fake_servers.anthropic import ModelScript
     from fake_servers.mcp import ServerScript
+    from fake_servers.mcp.chat import ChatFixture
 
     nested: list[tuple[tuple[int | str, ...], type[BaseModel], Any]] = []
     if isinstance(data.get("model"), dict):
@@ -897,6 +901,9 @@ def parse_scenario(text: str, *, path: str | Path = "<scenario>") -> Scenario:
         for name, server in servers.items():
             if isinstance(server, dict) and isinstance(server.get("script"), dict):
                 nested.append((("servers", name, "script"), ServerScript, server["script"]))
+            if isinstance(server, dict) and isinstance(server.get("chat_fixture"), dict):
+                fixture = server["chat_fixture"]
+                nested.append((("servers", name, "chat_fixture"), ChatFixture, fixture))
     try:
         for prefix, model, value in nested:
             try:
@@ -912,11 +919,14 @@ def parse_scenario(text: str, *, path: str | Path = "<scenario>") -> Scenario:
 
 
 def _merged(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
-    """``change`` over ``base``: mappings merge key by key, any other value replaces."""
+    """``change`` over ``base``: mappings merge key by key, any other value (a distribution
+    too: ``latency: {uniform: [1, 2]}``) replaces."""
+    from harness.scenarios.distributions import KINDS
+
     out = dict(base)
     for key, value in change.items():
         current = out.get(key)
-        if isinstance(value, dict) and isinstance(current, dict):
+        if isinstance(value, dict) and isinstance(current, dict) and not set(KINDS) & set(value):
             out[key] = _merged(current, value)
         else:
             out[key] = value

@@ -183,7 +183,11 @@ class Rig:
     async def _fake_spec(
         self, name: str, server: ServerConfig, timeout: float | None
     ) -> ServerSpec:
+        from pydantic import ValidationError
+
         from fake_servers.mcp import ServerScript, build_server, serve_http, stdio_parameters
+        from fake_servers.mcp.chat import ChatFixture
+        from harness._yaml import validation_error
 
         assert server.fake is not None
         script: ServerScript | None = None
@@ -191,14 +195,30 @@ class Rig:
             script = ServerScript.model_validate(server.script)
         elif server.script is not None:
             script = ServerScript.load(server.script)
+        chat_fixture: str | ChatFixture | None = None
+        if isinstance(server.chat_fixture, dict):
+            try:
+                chat_fixture = ChatFixture.model_validate(server.chat_fixture)
+            except ValidationError as exc:  # a runtime config's (a scenario's failed at load)
+                where = ("servers", name, "chat_fixture")
+                raise validation_error(
+                    exc, text=None, path=None, error=ConfigError, prefix=where
+                ) from None
+        else:
+            chat_fixture = server.chat_fixture
         rng = self.rng.fork(f"fake-mcp-{name}")
         if server.transport == "stdio":
             work = self.work_directory()
+            # Inline script and fixture reach the process as files in the run's work directory.
             script_path: str | None = None
             if script is not None:
                 script_file = work / f"{name}.script.json"
                 script_file.write_text(json.dumps(script.model_dump(mode="json")))
                 script_path = str(script_file)
+            if isinstance(chat_fixture, ChatFixture):
+                fixture_file = work / f"{name}.chat.json"
+                fixture_file.write_text(json.dumps(chat_fixture.model_dump(mode="json")))
+                chat_fixture = str(fixture_file)
             seed = rng.getrandbits(31)
             if server.fake == "vault":
                 self.vault_rngs.append(ChaosRandom(seed))
@@ -210,7 +230,7 @@ class Rig:
                 events=self.events_files[name],
                 spans=self.spans_files[name],
                 seed=seed,
-                chat_fixture=server.chat_fixture,
+                chat_fixture=chat_fixture,
                 extra_args=["--time-scale", repr(self.time_scale)],
             )
             params = self.faults.interposed(params, name, workdir=work)
@@ -222,7 +242,7 @@ class Rig:
             script=script,
             clock=self.clock,
             rng=rng,
-            chat_fixture=server.chat_fixture,
+            chat_fixture=chat_fixture,
             tracer_provider=self.tracer_provider,
         )
         self.fakes[name] = fake

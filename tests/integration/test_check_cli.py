@@ -111,3 +111,41 @@ def test_check_help_documents_the_exit_codes() -> None:
     assert result.exit_code == 0
     for line in ("0  every oracle holds", "1  an oracle fails", "2  bad input", "4  none fails"):
         assert line in result.output
+
+
+def test_oracle_parameters_are_given_as_a_scenario_file_lists_them(runs: dict[str, Path]) -> None:
+    run_dir = str(runs["cascade-fixed"])
+    found = _check(run_dir, "--oracle", "answer_contains: {text: 'db1: up'}")
+    assert found.exit_code == 0, found.output
+    assert "holds" in found.output
+    # JSON works too, and each label is its own verdict with its own parameters.
+    both = _check(
+        run_dir,
+        "--json",
+        "--oracle",
+        'answer_contains:{"text": "db1: up"}',
+        "--oracle",
+        "answer_contains#absent: {text: xyzzy}",
+    )
+    assert both.exit_code == 1, both.output
+    verdicts = {o["name"]: o["verdict"] for o in json.loads(both.output)["oracles"]}
+    assert verdicts == {"answer_contains": "holds", "answer_contains#absent": "fails"}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("answer_contains: {txt: db1}", "unknown parameter 'txt'; it takes text, regex"),
+        ("answer_contains: {}", "give text or regex"),
+        ("answer_contains: [db1]", "the parameters must be a mapping"),
+        ("answer_contains: {text: [db1", "not valid YAML"),
+        ("agents_completed: {agent: main}", "oracle agents_completed takes no parameters"),
+    ],
+)
+def test_bad_oracle_parameters_are_refused_naming_what_is_wrong(
+    runs: dict[str, Path], value: str, message: str
+) -> None:
+    result = _check(str(runs["cascade-fixed"]), "--oracle", value)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output

@@ -107,6 +107,19 @@ def test_agent_run_bad_config_is_one_clear_line(tmp_path: Path) -> None:
     assert "'sometimes'" in proc.stderr
 
 
+def test_agent_run_bad_inline_chat_fixture_names_the_config_line(tmp_path: Path) -> None:
+    path = tmp_path / "agent.yaml"
+    path.write_text(
+        "servers:\n  chat:\n    fake: chat\n    chat_fixture:\n      contexts:\n"
+        "        General: [{at: soon, author: a, text: x}]\n"
+    )
+    proc = _harness("agent", "run", str(path), "--prompt", "hi")
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert f"{path}:6" in proc.stderr
+    assert "servers.chat.chat_fixture.contexts.General.0.at" in proc.stderr
+
+
 def test_agent_run_failing_agent_exits_1_with_its_cause(tmp_path: Path) -> None:
     # One scripted turn: the second request finds the script exhausted, a 400 from the fake.
     turns = [{"tool_use": [{"name": "traffic_status", "input": {"route": "A1"}}]}]

@@ -66,3 +66,19 @@ def test_live_hung_run_names_the_call_in_flight(reaper: None) -> None:
     outcome = run_scenario_live(scenario, policy="fixed", seed=0, time_scale=0.01)
     assert outcome.record.hung
     assert any("in flight on ssh" in p for p in outcome.record.pending), outcome.record.pending
+
+
+def test_the_results_table_row_of_a_hung_sim_run_says_hung(tmp_path: Any, reaper: None) -> None:
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    def row(target: str) -> str:
+        args = ["run", target, "--policy", "fixed", "--seed", "0", "--out", str(tmp_path)]
+        result = CliRunner().invoke(cli, args)
+        name = target.rsplit("/", 1)[-1].removesuffix(".yaml")
+        return next(line for line in result.output.splitlines() if line.startswith(name))
+
+    hung = row(str(SCENARIOS / "hang_frozen_server.yaml"))
+    assert ", hung" in hung, hung
+    assert ", hung" not in row("cascade")

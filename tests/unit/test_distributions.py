@@ -138,7 +138,11 @@ def test_resolution_gives_plain_values_and_applies_chance_and_overrides() -> Non
     assert draws == {LATENCY: 123.0, FAULT: False}
     script = resolved.servers["ssh"].script
     assert isinstance(script, dict)
-    assert script["tools"]["mem_ssh"]["default"]["latency"] == 123.0
+    # A tool's latency stays a distribution (drawn per call); the draw is its first call's.
+    assert script["tools"]["mem_ssh"]["default"]["latency"] == {
+        "uniform": [100, 200],
+        "first": 123.0,
+    }
     assert resolved.model["agents"]["main"]["turns"][0]["fail"] == []
     with_fault, _ = scenario.resolve(3, overrides={FAULT: True})
     assert with_fault.model["agents"]["main"]["turns"][0]["fail"] == [
@@ -197,3 +201,50 @@ def test_a_heavy_tail_that_leaves_float_range_draws_infinity_or_its_max() -> Non
     assert float("inf") in unbounded_draws
     assert all(1 <= d <= 300 for d in bounded_draws)
     assert bounded_draws.count(300) >= unbounded_draws.count(float("inf"))
+
+
+PER_CALL = """\
+name: per-call
+description: Three calls of one tool, each with its own latency.
+runtime:
+  prompt: Check.
+oracles: [agents_completed]
+expect: {buggy: [agents_completed], reproduces: sometimes}
+servers:
+  ssh:
+    fake: ssh
+    transport: TRANSPORT
+    script: {tools: {mem_ssh: {default: {latency: LATENCY, result: {text: ok}}}}}
+model:
+  agents:
+    main:
+      turns:
+        - tool_use: [{name: mem_ssh, input: {host: a, command: x}}]
+        - tool_use: [{name: mem_ssh, input: {host: b, command: x}}]
+        - tool_use: [{name: mem_ssh, input: {host: c, command: x}}]
+        - text: done
+"""
+
+
+def _durations(latency: str, seed: int, transport: str = "memory") -> tuple[list[float], dict]:
+    from harness.scenarios import run_scenario
+
+    text = PER_CALL.replace("LATENCY", latency).replace("TRANSPORT", transport)
+    outcome = run_scenario(parse_scenario(text), policy="fixed", seed=seed)
+    finished = [e for e in outcome.record.server_events["ssh"] if e["kind"] == "finished"]
+    calls = [e for e in finished if e.get("method") == "tools/call"]
+    return [round(e["duration"], 6) for e in calls], outcome.draws
+
+
+@pytest.mark.parametrize("transport", ["memory", "stdio"])
+def test_a_tools_latency_is_drawn_per_call_and_the_first_is_the_runs_draw(transport: str) -> None:
+    durations, draws = _durations("{uniform: [10, 20]}", seed=5, transport=transport)
+    assert len(set(durations)) == 3
+    assert all(10 <= d <= 20 for d in durations)
+    assert durations[0] == round(draws[LATENCY], 6)
+    assert _durations("{uniform: [10, 20]}", seed=5, transport=transport)[0] == durations
+
+
+def test_draw_per_run_gives_every_call_the_runs_one_draw() -> None:
+    durations, draws = _durations("{uniform: [10, 20], draw: per_run}", seed=5)
+    assert durations == [round(draws[LATENCY], 6)] * 3

@@ -140,6 +140,23 @@ async def test_a_built_in_server_gains_declared_tools_beside_its_own() -> None:
     assert json.loads(text_of(echo)) == {"tool": "whoami", "arguments": {"x": 1}}
 
 
+async def test_a_tool_declared_without_description_or_schema_lists_empty_and_takes_any_object() -> (
+    None
+):
+    script = {"tools": {"ping": {"default": {"result": {"text": "pong"}}}}}
+    fake = build_server("declared", script=ServerScript.from_data(script))
+    async with Client(fake.server, mode="legacy") as client:
+        (listed,) = (await client.list_tools()).tools
+        answered = await client.call_tool("ping", {"any": [1, "x"]}, read_timeout_seconds=5)
+    assert (listed.name, listed.description, listed.input_schema) == (
+        "ping",
+        "",
+        {"type": "object"},
+    )
+    assert not answered.is_error
+    assert text_of(answered) == "pong"
+
+
 async def test_a_store_without_key_or_caller_uses_its_default_context() -> None:
     script = {
         "tools": {

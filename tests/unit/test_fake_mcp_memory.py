@@ -250,6 +250,43 @@ async def test_latency_goes_through_the_injected_clock() -> None:
     assert fake.events.find(kind="finished", tool="traffic_status")[0].duration == 150.0
 
 
+async def _latencies(latency: dict[str, Any], *, seed: int, calls: int = 4) -> list[float]:
+    clock = RecordingClock()
+    tool = ToolScript.model_validate({"default": {"latency": latency}})
+    fake = build_server(
+        "traffic", script=script_for("traffic_status", tool), clock=clock, rng=ChaosRandom(seed)
+    )
+    async with Client(fake.server, mode="legacy") as client:
+        for _ in range(calls):
+            await call(client, "traffic_status", {"route": "a"})
+    return clock.sleeps
+
+
+async def test_a_latency_distribution_is_drawn_per_call_from_the_seed() -> None:
+    drawn = await _latencies({"uniform": [1, 100]}, seed=3)
+    assert len(set(drawn)) == 4
+    assert all(1 <= d <= 100 for d in drawn)
+    assert await _latencies({"uniform": [1, 100]}, seed=3) == drawn
+    assert await _latencies({"uniform": [1, 100]}, seed=4) != drawn
+    # A scenario's draw for the place is the first call's; the calls after it draw their own.
+    first = await _latencies({"uniform": [1, 100], "first": 7.5}, seed=3)
+    assert first[0] == 7.5
+    assert first[1:] == drawn[1:]
+    # draw: per_run keeps one value for every call.
+    once = await _latencies({"uniform": [1, 100], "draw": "per_run"}, seed=3)
+    assert once == [drawn[0]] * 4
+
+
+def test_a_bad_latency_distribution_says_what_is_wrong() -> None:
+    for latency, message in [
+        ({"uniform": [5, 1]}, "low 5 is above high 1"),
+        ({"uniform": [-1, 1]}, "none below 0"),
+        ({"uniform": [1, 2], "draw": "always"}, "draw must be one of per_call, per_run"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            Behaviour.model_validate({"latency": latency})
+
+
 async def test_slow_start_delays_initialize() -> None:
     clock = RecordingClock()
     fake = build_server("ssh", script=ServerScript(slow_start=30.0), clock=clock)

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from fake_servers.anthropic import script as model_script
 from fake_servers.anthropic._conversation import _PLACEHOLDER
-from fake_servers.mcp import SERVER_NAMES
+from fake_servers.mcp import SERVER_NAMES, chat
 from fake_servers.mcp import _script as server_script
 from harness.faults import api_faults, plan
 from harness.faults.toxics import TOXIC_TYPES
@@ -51,6 +51,8 @@ MODELS: list[type[BaseModel]] = [
     server_script.ResultSpec,
     server_script.Crash,
     server_script.ProtocolError,
+    chat.ChatFixture,
+    chat._FixtureMessage,
     plan.FrameMatch,
 ]
 

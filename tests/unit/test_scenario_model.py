@@ -115,6 +115,19 @@ def test_a_policy_sets_a_servers_script_options_and_timeout_over_its_entry() -> 
     assert scenario.servers["index"].script == fixed.script  # the entry itself is unchanged
 
 
+def test_a_policys_latency_distribution_replaces_the_entrys_whole() -> None:
+    base = SERVED.replace("latency: 1,", "latency: {uniform: [60, 240]},")
+    assert base != SERVED
+    scenario = parse_scenario(
+        base + "policies:\n  buggy: {servers: {index: {script: {tools: {lookup: "
+        "{default: {latency: {lognormal: {mu: 0, sigma: 1}}}}}}}}}\n"
+    )
+    resolved, _ = scenario.resolve(0)
+    script = resolved.runtime_config("buggy").servers["index"].script
+    assert isinstance(script, dict)
+    assert script["tools"]["lookup"]["default"]["latency"] == {"lognormal": {"mu": 0, "sigma": 1}}
+
+
 @pytest.mark.parametrize(
     ("override", "field", "message"),
     [
@@ -292,3 +305,51 @@ def test_a_misspelt_oracle_is_located_and_the_close_name_offered(tmp_path: Path)
     )
     assert "s.yaml:10, field 'oracles.0'" in str(error)
     assert "did you mean 'agents_completed'?" in str(error)
+
+
+INLINE_CHAT = """\
+name: inline-chat
+description: The chat server's history is written in the scenario.
+runtime:
+  prompt: what was said?
+servers:
+  chat:
+    fake: chat
+    transport: {transport}
+    chat_fixture:
+      default_context: General
+      contexts:
+        General: [{{at: "2026-11-27T08:01:12Z", author: sam, text: "deploy train at nine"}}]
+model:
+  agents:
+    main:
+      turns:
+        - tool_use: [{{name: chat_list_messages, input: {{}}}}]
+        - text: "Heard: {{tool_results}}"
+oracles:
+  - answer_contains: {{text: deploy train at nine}}
+expect:
+  buggy: [answer_contains]
+  fixed: hold
+"""
+
+
+@pytest.mark.parametrize("transport", ["memory", "stdio"])
+def test_an_inline_chat_fixture_is_what_the_chat_server_serves(transport: str) -> None:
+    from harness.scenarios.run import run_scenario
+
+    scenario = parse_scenario(INLINE_CHAT.format(transport=transport))
+    outcome = run_scenario(scenario, policy="fixed")
+    assert outcome.met, outcome.verdicts
+
+
+def test_a_bad_inline_chat_fixture_names_the_scenario_file_line_and_field(
+    tmp_path: Path,
+) -> None:
+    text = INLINE_CHAT.format(transport="memory")
+    bad_time = _error(text.replace('"2026-11-27T08:01:12Z"', "soon"), tmp_path)
+    assert (bad_time.path, bad_time.line) == (str(tmp_path / "s.yaml"), 12)
+    assert bad_time.field == "servers.chat.chat_fixture.contexts.General.0.at"
+    unknown = _error(text.replace("default_context: General", "default_context: dev"), tmp_path)
+    assert (unknown.line, unknown.field) == (10, "servers.chat.chat_fixture.default_context")
+    assert "not one of the contexts" in str(unknown)

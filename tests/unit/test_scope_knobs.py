@@ -116,7 +116,7 @@ def test_a_resource_naming_an_unknown_context_names_the_field(tmp_path: Path) ->
     fixture.write_text(FIXTURE.replace("[a1, a2]", "[a1, a9]"), encoding="utf-8")
     with pytest.raises(ConfigError, match="'a9' is not one of the contexts") as info:
         build_server("chat", chat_fixture=fixture)
-    assert info.value.field == "resources.team-a"
+    assert info.value.field == "resources.team-a.1"
 
 
 def test_another_writer_of_a_session_keeps_the_open_turn_last() -> None:
