@@ -398,7 +398,9 @@ def drive_sim(
                 gc.collect()
     spans = exporter.get_finished_spans()
     if spans:
-        drive.trace = regroup_by_service(scrub_addresses(spans_to_otlp_json(spans)))
+        drive.trace = regroup_by_service(
+            scrub_addresses(spans_to_otlp_json(spans)), copy_spans=False
+        )
     stamp_resources(
         drive.trace,
         run_attributes(scenario.name, policy, seed, mode="sim", strategy=strategy)
