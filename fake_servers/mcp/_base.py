@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 import importlib
 import inspect
 import os
@@ -17,6 +18,7 @@ from typing import Any, Literal, Protocol
 
 import anyio
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult
 from opentelemetry.trace import TracerProvider
 
@@ -62,9 +64,27 @@ class ServerEnv:
         """Register ``fn`` as a tool. Tools return ``CallToolResult`` and declare no output
         schema, so a scripted result never fails the client's output validation."""
         # getdoc: the same description on every Python (3.13 dedents docstrings when compiling).
-        self.server.tool(description=inspect.getdoc(fn), structured_output=False)(fn)
+        description = inspect.getdoc(fn)
+        # A module defines its tools as closures: the same code, signature and description
+        # every time a server is built (every run). MCPServer derives a tool's argument model
+        # and JSON schema from the signature, ~1 ms a tool: done once, then the registration
+        # is copied with this closure in it.
+        key = (fn.__code__, description, repr(fn.__defaults__), repr(fn.__annotations__))
+        tools = self.server._tool_manager._tools
+        built = _TOOLS.get(key)
+        if built is not None and fn.__name__ not in tools:
+            update = {"fn": fn, "parameters": copy.deepcopy(built.parameters)}
+            tools[fn.__name__] = built.model_copy(update=update)
+        else:
+            self.server.tool(description=description, structured_output=False)(fn)
+            if built is None and tools[fn.__name__].fn is fn:
+                # Kept without the closure, which holds this run's server.
+                _TOOLS[key] = tools[fn.__name__].model_copy(update={"fn": None})
         self.tool_names.add(fn.__name__)
         return fn
+
+
+_TOOLS: dict[tuple[object, ...], Tool] = {}
 
 
 class _ServerModule(Protocol):
