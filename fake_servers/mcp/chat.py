@@ -20,6 +20,7 @@ caller's context (a memory written where its writer runs).
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -64,32 +65,38 @@ class ChatFixture(BaseModel):
 
     @classmethod
     def load(cls, path: str | Path) -> ChatFixture:
-        text = read_text(path, what="chat fixture")
-        data = parse_yaml(text, path=path, error=ConfigError)
-        try:
-            fixture = cls.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise ConfigError(
-                first["msg"], path=path, field=".".join(str(p) for p in first["loc"])
-            ) from None
-        if fixture.default_context not in fixture.contexts:
-            # The value is not quoted: the path may name any file (the field says where).
-            raise ConfigError(
-                "default_context is not one of the contexts", path=path, field="default_context"
-            )
-        seen: set[str] = set()
-        for resource, members in fixture.resources.items():
-            for member in members:
-                if member not in fixture.contexts or member in seen:
-                    why = "is not one of the contexts" if member not in seen else "is listed twice"
-                    raise ConfigError(
-                        f"resource context {member!r} {why}",
-                        path=path,
-                        field=f"resources.{resource}",
-                    )
-                seen.add(member)
-        return fixture
+        return _checked_fixture(read_text(path, what="chat fixture"), path)
+
+
+# Every run builds its chat server from the fixture file: parsed and checked once per text (the
+# store reads the fixture, never changes it).
+@functools.lru_cache(maxsize=16)
+def _checked_fixture(text: str, path: str | Path) -> ChatFixture:
+    data = parse_yaml(text, path=path, error=ConfigError)
+    try:
+        fixture = ChatFixture.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(
+            first["msg"], path=path, field=".".join(str(p) for p in first["loc"])
+        ) from None
+    if fixture.default_context not in fixture.contexts:
+        # The value is not quoted: the path may name any file (the field says where).
+        raise ConfigError(
+            "default_context is not one of the contexts", path=path, field="default_context"
+        )
+    seen: set[str] = set()
+    for resource, members in fixture.resources.items():
+        for member in members:
+            if member not in fixture.contexts or member in seen:
+                why = "is not one of the contexts" if member not in seen else "is listed twice"
+                raise ConfigError(
+                    f"resource context {member!r} {why}",
+                    path=path,
+                    field=f"resources.{resource}",
+                )
+            seen.add(member)
+    return fixture
 
 
 class ChatStore:
