@@ -16,10 +16,11 @@ import contextlib
 import json
 import tempfile
 from collections import deque
-from copy import deepcopy
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
+
+from harness._copy import json_copy
 
 __all__ = ["Journal", "JournalRecord"]
 
@@ -70,24 +71,12 @@ class JournalRecord:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        """The record as a JSON-ready dict of its own (``asdict``'s deep copy, made faster for
-        the JSON data a record holds: a run's record reads every request)."""
+        """The record as a JSON-ready dict of its own (a run's record reads every one)."""
         self.complete()
-        return {name: _copied(getattr(self, name)) for name in _PUBLIC_FIELDS}
+        return {name: json_copy(getattr(self, name)) for name in _PUBLIC_FIELDS}
 
 
 _PUBLIC_FIELDS = tuple(f.name for f in fields(JournalRecord) if not f.name.startswith("_"))
-
-
-def _copied(value: Any) -> Any:
-    kind = type(value)
-    if kind is dict:
-        return {key: _copied(item) for key, item in value.items()}
-    if kind is list:
-        return [_copied(item) for item in value]
-    if kind in (str, int, float, bool) or value is None:
-        return value
-    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else deepcopy(value)
 
 
 def summarize_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
