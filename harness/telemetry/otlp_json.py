@@ -145,6 +145,8 @@ def _flags(context: Any) -> int:
 
 def _span_json(span: ReadableSpan) -> dict[str, Any]:
     context = span.get_span_context()
+    if context is None:
+        raise _Unhandled
     out: dict[str, Any] = {
         "traceId": f"{context.trace_id:032x}",
         "spanId": f"{context.span_id:016x}",
