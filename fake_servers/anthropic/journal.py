@@ -16,9 +16,11 @@ import contextlib
 import json
 import tempfile
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
+
+from harness._copy import json_copy
 
 __all__ = ["Journal", "JournalRecord"]
 
@@ -69,11 +71,12 @@ class JournalRecord:
         return self
 
     def to_dict(self) -> dict[str, Any]:
+        """The record as a JSON-ready dict of its own (a run's record reads every one)."""
         self.complete()
-        data = asdict(self)
-        for private in ("_messages", "_capture", "_size", "_offset"):
-            del data[private]
-        return data
+        return {name: json_copy(getattr(self, name)) for name in _PUBLIC_FIELDS}
+
+
+_PUBLIC_FIELDS = tuple(f.name for f in fields(JournalRecord) if not f.name.startswith("_"))
 
 
 def summarize_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ caller's context (a memory written where its writer runs).
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -81,15 +82,21 @@ class ChatFixture(BaseModel):
 
     @classmethod
     def load(cls, path: str | Path) -> ChatFixture:
-        text = read_text(path, what="chat fixture")
-        data = parse_yaml(text, path=path, error=ConfigError)
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            # Values unquoted: the path may name any file.
-            raise validation_error(
-                exc, text=text, path=path, error=ConfigError, data=data, quote=False
-            ) from None
+        return _checked_fixture(read_text(path, what="chat fixture"), path)
+
+
+# Every run builds its chat server from the fixture file: parsed and checked once per text (the
+# store reads the fixture, never changes it).
+@functools.lru_cache(maxsize=16)
+def _checked_fixture(text: str, path: str | Path) -> ChatFixture:
+    data = parse_yaml(text, path=path, error=ConfigError)
+    try:
+        return ChatFixture.model_validate(data)
+    except ValidationError as exc:
+        # Values unquoted: the path may name any file.
+        raise validation_error(
+            exc, text=text, path=path, error=ConfigError, data=data, quote=False
+        ) from None
 
 
 class ChatStore:

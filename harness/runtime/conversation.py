@@ -15,12 +15,12 @@ runtime, so the orphaned ``tool_result`` reaches the API and the API's 400 is wh
 
 from __future__ import annotations
 
-import copy
 import enum
 import json
 from collections.abc import Sequence
 from typing import Any
 
+from harness._copy import json_copy
 from harness.errors import RuntimeFailure
 
 __all__ = ["Conversation", "ConversationState", "ConversationStateError"]
@@ -72,7 +72,7 @@ class Conversation:
     @property
     def messages(self) -> list[Message]:
         """A deep copy, safe to send while the conversation moves on."""
-        return copy.deepcopy(self._messages)
+        return json_copy(self._messages)
 
     def __len__(self) -> int:
         return len(self._messages)
@@ -85,7 +85,7 @@ class Conversation:
     def load(self, messages: Sequence[Message]) -> None:
         """Start from a persisted history (a thread the run continues)."""
         self._require(ConversationState.READY, "load a history")
-        self._messages = copy.deepcopy(list(messages))
+        self._messages = json_copy(list(messages))
 
     def add_assistant_text(self, text: str) -> None:
         """An assistant message the runtime writes itself (no request made for it)."""
@@ -137,7 +137,7 @@ class Conversation:
         """Start from a settled history kept elsewhere (a subagent that shares its parent's
         session starts from the parent's history)."""
         self._require(ConversationState.READY, "adopt a history")
-        self._messages.extend(copy.deepcopy(list(messages)))
+        self._messages.extend(json_copy(list(messages)))
 
     def replace_settled(self, summary: Message) -> int:
         """Another writer of this session (a subagent sharing it) puts its compaction summary in
@@ -151,7 +151,7 @@ class Conversation:
         """Another writer of this history (a background subagent whose calls are visible) adds
         whole tool rounds ahead of the open turn, so the pending results still fit."""
         end = len(self._messages) - (1 if self._open else 0)
-        self._messages[end:end] = copy.deepcopy(list(messages))
+        self._messages[end:end] = json_copy(list(messages))
 
     def replace_range_with_summary(self, end: int, summary: Message) -> None:
         """Compaction: messages ``[0, end)`` become the one ``summary`` message."""

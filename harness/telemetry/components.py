@@ -143,12 +143,14 @@ def merge_span_files(trace: dict[str, Any], files: list[Path]) -> None:
             trace.setdefault("resourceSpans", []).extend(data.get("resourceSpans", []))
 
 
-def regroup_by_service(traces_data: dict[str, Any]) -> dict[str, Any]:
+def regroup_by_service(traces_data: dict[str, Any], *, copy_spans: bool = True) -> dict[str, Any]:
     """A copy of an OTLP JSON ``TracesData`` dict with one ``resourceSpans`` per component.
 
     Each component's resource keeps the original resource's attributes (SDK name, version)
     with its own ``service.name``; scopes and spans keep their order. ``harness-runtime`` comes
     first, then the other services by name. Idempotent: regrouping twice changes nothing.
+    ``copy_spans=False`` puts the very span dicts of ``traces_data`` in the result instead of
+    copies (for a caller that drops ``traces_data`` or only reads them).
     """
     classifier = _Classifier(traces_data)
     # service -> (resource, scope key -> (scope dict, spans))
@@ -159,15 +161,15 @@ def regroup_by_service(traces_data: dict[str, Any]) -> dict[str, Any]:
         for scope_spans in resource_spans.get("scopeSpans", []):
             scope = scope_spans.get("scope", {})
             scope_name = str(scope.get("name", ""))
+            key = repr(sorted(scope.items()))
             for span in scope_spans.get("spans", []):
                 service = classifier.service(span, scope_name, resource_service)
                 if service not in groups:
                     groups[service] = (_set_service(copy.deepcopy(resource), service), {})
                 scopes = groups[service][1]
-                key = repr(sorted(scope.items()))
                 if key not in scopes:
                     scopes[key] = (copy.deepcopy(scope), [])
-                scopes[key][1].append(copy.deepcopy(span))
+                scopes[key][1].append(copy.deepcopy(span) if copy_spans else span)
     order = sorted(groups, key=lambda s: (s != SERVICE_RUNTIME, s))
     return {
         "resourceSpans": [

@@ -39,9 +39,6 @@ from opentelemetry.util.types import AttributeValue
 
 from harness.errors import ConfigError, ExportError
 from harness.telemetry.components import (
-    _Classifier,
-    _set_service,
-    _string_attr,
     merge_lines,
     regroup_by_service,
 )
@@ -50,8 +47,6 @@ from harness.telemetry.sdk_shim import TakesEncodedSpans, grpc_exporter_class, h
 from harness.telemetry.semconv import (
     ENV_ENDPOINT,
     ENV_TRACES_ENDPOINT,
-    SERVICE_NAME,
-    SERVICE_RUNTIME,
 )
 
 __all__ = [
@@ -429,36 +424,8 @@ class _EncodedSpan:
 
 
 def _regrouped(traces_data: Mapping[str, Any]) -> dict[str, Any]:
-    """``regroup_by_service`` without its deep copies: the spans are only read here."""
-    classifier = _Classifier(dict(traces_data))
-    groups: dict[str, tuple[dict[str, Any], dict[str, tuple[Any, list[Any]]]]] = {}
-    for resource_spans in traces_data.get("resourceSpans", []):
-        resource = resource_spans.get("resource", {})
-        resource_service = _string_attr(resource.get("attributes", []), SERVICE_NAME) or ""
-        for scope_spans in resource_spans.get("scopeSpans", []):
-            scope = scope_spans.get("scope", {})
-            scope_name = str(scope.get("name", ""))
-            key = repr(sorted(scope.items()))
-            for span in scope_spans.get("spans", []):
-                service = classifier.service(span, scope_name, resource_service)
-                if service not in groups:
-                    groups[service] = (_set_service(resource, service), {})
-                scopes = groups[service][1]
-                if key not in scopes:
-                    scopes[key] = (scope, [])
-                scopes[key][1].append(span)
-    order = sorted(groups, key=lambda s: (s != SERVICE_RUNTIME, s))
-    return {
-        "resourceSpans": [
-            {
-                "resource": groups[service][0],
-                "scopeSpans": [
-                    {"scope": scope, "spans": spans} for scope, spans in groups[service][1].values()
-                ],
-            }
-            for service in order
-        ]
-    }
+    """``regroup_by_service`` without copying the spans: they are only read here."""
+    return regroup_by_service(dict(traces_data), copy_spans=False)
 
 
 def _map_key(attributes: list[_PbDict]) -> str:

