@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.process_tree import with_env
+from harness.records import read_records
 
 _TAG = "HARNESS_PROBE_TAG"
 
@@ -47,12 +48,6 @@ def _server_entry(
         relay += ["--name", name, "--events", str(out / f"faults-{name}.jsonl"), "--"]
         args = [*relay, sys.executable, *args]
     return {"command": sys.executable, "args": args, "env": {_TAG: tag}}
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def journal_line(record: dict[str, Any]) -> str:
@@ -162,9 +157,9 @@ def main() -> int:
 
     (out / "stdout.txt").write_text(stdout)
     (out / "stderr.txt").write_text(stderr)
-    events = {name: _read_jsonl(out / f"events-{name}.jsonl") for name in servers}
-    faults = {name: _read_jsonl(out / f"faults-{name}.jsonl") for name in plans}
-    records = _read_jsonl(journal)
+    events = {name: read_records(out / f"events-{name}.jsonl") for name in servers}
+    faults = {name: read_records(out / f"faults-{name}.jsonl") for name in plans}
+    records = read_records(journal)
     summary = {
         "command": argv,
         "exit_status": None if hung else agent.returncode,

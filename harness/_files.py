@@ -21,6 +21,7 @@ from harness.errors import ConfigError
 __all__ = [
     "ARTEFACT_LIMIT",
     "INPUT_LIMIT",
+    "TOO_BIG_HINT",
     "check_writable_dir",
     "describe_size",
     "parse_json",
@@ -34,6 +35,11 @@ INPUT_LIMIT = 4 << 20
 # A run directory's files (run.json, trace.jsonl, events.jsonl, journal.jsonl): a long live
 # run writes a few MiB; past this a view would take minutes and gigabytes.
 ARTEFACT_LIMIT = 64 << 20
+# Past the artefact limit a run file's views would take minutes and gigabytes: say what to do.
+TOO_BIG_HINT = (
+    " (record less: a shorter run, content capture off; or send runs to a collector as they"
+    " finish with `harness run --otlp-endpoint URL`)"
+)
 
 
 def describe_size(size: int) -> str:

@@ -204,7 +204,7 @@ def main() -> int:
         )
     print("API journal:")
     for record in fake_api.journal.records:
-        print("  ", journal_line(record.to_dict()))
+        print("  ", journal_line(record.to_json()))
     for name, fake in fakes.items():
         print(f"server {name} events:")
         for event in fake.events.events:

@@ -1,13 +1,14 @@
 """The journal: every request the fake API answered, in order.
 
-Each record holds a sequence number, the injected clock's time, endpoint, agent, turn index, a
-request summary (model, message count, stream flag, ``x-stainless-retry-count``, per message the
-role and block types with tool_use / tool_result ids; the full messages and system prompt only
-when the journal is created with ``capture_content=True``), the validation verdict (``"ok"`` or
-the exact error), a response summary (id, stop_reason, tool_use ids, the type of each content
-block, usage; a count's ``input_tokens``) or the error
-answered, the injected fault if any, what server-side context management cleared, the
-``request-id`` and the request's ``traceparent``. API keys are never recorded.
+Each record (an ``api`` run record of kind ``request``, ``harness.records``) holds a sequence
+number, the injected clock's time, endpoint, agent, turn index, a request summary (model,
+message count, stream flag, ``x-stainless-retry-count``, per message the role and block types
+with tool_use / tool_result ids; the full messages and system prompt only when the journal is
+created with ``capture_content=True``), the validation verdict (``"ok"`` or the exact error), a
+response summary (id, stop_reason, tool_use ids, the type of each content block, usage; a
+count's ``input_tokens``) or the error answered, the injected fault if any, what server-side
+context management cleared, the ``request-id`` and the request's ``traceparent``. API keys are
+never recorded.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness._copy import json_copy
+from harness.records import Record
 
 __all__ = ["Journal", "JournalRecord"]
 
@@ -70,13 +72,24 @@ class JournalRecord:
                     self.request["messages"] = summarize_messages(messages)
         return self
 
-    def to_dict(self) -> dict[str, Any]:
-        """The record as a JSON-ready dict of its own (a run's record reads every one)."""
+    def to_json(self) -> dict[str, Any]:
+        """The record as a run record (source ``api``, kind ``request``): a JSON-ready dict of
+        its own (a run's record reads every one)."""
         self.complete()
-        return {name: json_copy(getattr(self, name)) for name in _PUBLIC_FIELDS}
+        payload = {name: json_copy(getattr(self, name)) for name in _PAYLOAD_FIELDS}
+        return Record("api", "request", self.time, seq=self.seq, payload=payload).to_json()
+
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> JournalRecord:
+        """The record ``to_json`` wrote."""
+        return cls(**{k: v for k, v in row.items() if k not in ("source", "kind")})
 
 
-_PUBLIC_FIELDS = tuple(f.name for f in fields(JournalRecord) if not f.name.startswith("_"))
+_PAYLOAD_FIELDS = tuple(
+    f.name
+    for f in fields(JournalRecord)
+    if not f.name.startswith("_") and f.name not in ("seq", "time")
+)
 
 
 def summarize_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -161,7 +174,7 @@ class Journal:
     def _append(self, out: IO[str], record: JournalRecord) -> int:
         out.seek(0, 2)
         offset = out.tell()
-        out.write(json.dumps(record.to_dict()) + "\n")
+        out.write(json.dumps(record.to_json()) + "\n")
         out.flush()
         return offset
 
@@ -182,13 +195,13 @@ class Journal:
         source.seek(offset if offset >= 0 else -1 - offset)
         line = source.readline()
         source.seek(0, 2)
-        return JournalRecord(**json.loads(line))
+        return JournalRecord.from_json(json.loads(line))
 
     def write_jsonl(self, path: str | Path) -> None:
         """Write every record as one JSON object per line."""
         with Path(path).open("w", encoding="utf-8") as out:
             for record in self.records:
-                out.write(json.dumps(record.to_dict()) + "\n")
+                out.write(json.dumps(record.to_json()) + "\n")
 
     def close(self) -> None:
         """Flush and close the mirror file, if any; records spilled out of memory can no

@@ -14,6 +14,8 @@ from typing import IO, Any, Literal
 
 import anyio
 
+from harness.records import Record
+
 __all__ = ["Event", "EventKind", "EventLog"]
 
 EventKind = Literal[
@@ -33,17 +35,18 @@ EventKind = Literal[
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One thing the server saw. ``time`` is the server's clock; ``duration`` is set on
-    ``finished`` / ``errored`` / ``cancelled``; ``call_index`` is the 1-based per-tool index.
-    ``connection`` numbers the client connections this server process served (1, 2, ...) and
-    ``process`` is its pid when it runs as a subprocess: request ids restart on every
-    connection, and a respawned server appends to the same log. ``wall`` (a subprocess's
-    events only) is the Unix time, the clock every process of a run shares.
-    ``cancel_notice`` records a client's ``notifications/cancelled`` for ``request_id`` (it
-    arrives after the handler was cancelled): a ``cancelled`` request without one was cut off
-    by its connection closing. ``store_write`` / ``store_read`` record a declared memory-like
-    tool's store operation (``detail``: key, scope, value or the writes read); a
-    ``sessions_forgotten`` event marks where an HTTP server dropped its session table."""
+    """One thing the server saw: a ``server`` run record (``harness.records``).
+
+    ``time`` is the server's clock; ``duration`` is set on ``finished`` / ``errored`` /
+    ``cancelled``; ``call_index`` is the 1-based per-tool index. ``connection`` numbers the client
+    connections this server process served (1, 2, ...) and ``process`` is its pid when it runs as a
+    subprocess: request ids restart on every connection, and a respawned server appends to the same
+    log. ``wall`` (a subprocess's events only) is the Unix time, the clock every process of a run
+    shares. ``cancel_notice`` records a client's ``notifications/cancelled`` for ``request_id`` (it
+    arrives after the handler was cancelled): a ``cancelled`` request without one was cut off by its
+    connection closing. ``store_write`` / ``store_read`` record a declared memory-like tool's store
+    operation (``detail``: key, scope, value or the writes read); a ``sessions_forgotten`` event
+    marks where an HTTP server dropped its session table."""
 
     seq: int
     time: float
@@ -62,8 +65,24 @@ class Event:
     detail: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        """The event as a JSON-ready dict, without empty fields."""
-        return {key: value for key, value in asdict(self).items() if value not in (None, {})}
+        """The event as a run record (``harness.records``), without empty fields."""
+        payload = {
+            key: value
+            for key, value in asdict(self).items()
+            if key not in _ENVELOPE and value not in (None, {})
+        }
+        return Record(
+            "server",
+            self.kind,
+            self.time,
+            seq=self.seq,
+            wall=self.wall,
+            process=self.process,
+            payload=payload,
+        ).to_json()
+
+
+_ENVELOPE = ("seq", "time", "kind", "wall", "process")
 
 
 class EventLog:

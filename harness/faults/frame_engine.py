@@ -447,7 +447,7 @@ class FrameEngine:
     ) -> None:
         if info is not None:
             details.setdefault("request_id", info.id)
-            details["kind"] = info.kind
+            details["frame"] = info.kind
         clean = {k: v for k, v in details.items() if v is not None}
         if isinstance(clean.get("request_id"), int | str):
             clean["request_id"] = str(clean["request_id"])

@@ -70,6 +70,9 @@ def _inject(
     details = {k: v for k, v in built.model_dump().items() if v is not None}
     if fault.agent is not None:
         details["agent"] = fault.agent
+    # A record's ``kind`` is what happened (injected): the API error's own kind is its ``fault``.
+    if "kind" in details:
+        details["fault"] = details.pop("kind")
     recorder.record(
         "injected",
         type="llm",

@@ -1,11 +1,12 @@
 """Fault records: every fault decision as a JSON line and as a ``harness.fault`` span.
 
-A record says what happened (``action``: added, removed, applied, reset, closed, holding,
-limit_reached, ...), to what (``type``, ``target`` proxy, ``name`` of the toxic, ``stream``,
-``connection``) and, for random decisions, the seeded draw that decided it (``draw``). A
-recorder in a process of its own (the stdio interposer) also stamps ``wall``, the Unix time
-every process of a run shares, and ``process``, the pid of the server it fronts, so the run
-puts its records on the run's clock beside the servers' (``harness._run_clock``).
+A record (a ``fault`` run record, ``harness.records``) says what happened (``kind``: added,
+removed, applied, reset, closed, holding, limit_reached, ...), to what (``type``, ``target``
+proxy, ``name`` of the toxic, ``stream``, ``connection``) and, for random decisions, the seeded
+draw that decided it (``draw``). A recorder in a process of its own (the stdio interposer) also
+stamps ``wall``, the Unix time every process of a run shares, and ``process``, the pid of the
+server it fronts, so the run puts its records on the run's clock beside the servers'
+(``harness._run_clock``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 
 from harness.clock import Clock, LoopClock
+from harness.records import Record
 from harness.telemetry import semconv
 
 __all__ = ["FaultRecord", "FaultRecorder"]
@@ -29,7 +31,7 @@ __all__ = ["FaultRecord", "FaultRecorder"]
 _log = logging.getLogger(__name__)
 
 _SPAN_KEYS = {
-    "action": semconv.HARNESS_FAULT_ACTION,
+    "kind": semconv.HARNESS_FAULT_ACTION,
     "type": semconv.HARNESS_FAULT_TYPE,
     "target": semconv.HARNESS_FAULT_TARGET,
     "name": semconv.HARNESS_FAULT_NAME,
@@ -45,7 +47,7 @@ class FaultRecord:
     """One fault decision; ``details`` holds toxic-specific values (e.g. ``timeout_ms``)."""
 
     time: float
-    action: str
+    kind: str
     type: str
     target: str
     name: str | None = None
@@ -58,13 +60,22 @@ class FaultRecord:
     process: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"t": round(self.time, 6), "event": semconv.HARNESS_FAULT}
-        for key in (*_SPAN_KEYS, "wall", "process"):
-            value = getattr(self, key)
-            if value is not None:
-                data[key] = value
-        data.update(self.details)
-        return data
+        """The record as a run record: the fields that are set, then ``details``."""
+        payload = {
+            key: getattr(self, key)
+            for key in _SPAN_KEYS
+            if key != "kind" and getattr(self, key) is not None
+        }
+        payload.update(self.details)
+        record = Record(
+            "fault",
+            self.kind,
+            round(self.time, 6),
+            wall=self.wall,
+            process=self.process,
+            payload=payload,
+        )
+        return record.to_json()
 
 
 class FaultRecorder:
@@ -101,7 +112,7 @@ class FaultRecorder:
 
     def record(
         self,
-        action: str,
+        kind: str,
         *,
         type: str,
         target: str,
@@ -117,7 +128,7 @@ class FaultRecorder:
         span of the request the fault hit."""
         entry = FaultRecord(
             time=self._clock.now(),
-            action=action,
+            kind=kind,
             type=type,
             target=target,
             name=name,
@@ -149,7 +160,7 @@ class FaultRecorder:
             _log.exception("could not emit a fault span")
         if self._file is not None:
             try:
-                self._file.write(json.dumps(entry.to_json(), sort_keys=True) + "\n")
+                self._file.write(json.dumps(entry.to_json()) + "\n")
                 self._file.flush()
             except (OSError, TypeError, ValueError):
                 _log.exception("could not write a fault event; events file disabled")

@@ -118,7 +118,7 @@ _LIVE_SLACK_S = 0.25
 def _terminating_faults(record: RunRecord, server: str) -> list[float]:
     """When the fault plan ended connections of ``server`` (their teardowns are the fault's)."""
     return [
-        float(e.get("t", 0.0)) + float(e.get("after") or 0.0)
+        float(e.get("time", 0.0)) + float(e.get("after") or 0.0)
         for e in record.fault_events
         if e.get("target") == server and e.get("type") in _TERMINATING
     ]
@@ -214,12 +214,12 @@ def _deaths(record: RunRecord, server: str) -> list[dict[str, Any]]:
     ]
     out += [
         {
-            "time": float(f.get("t", 0.0)) + float(f.get("after") or 0.0),
+            "time": float(f.get("time", 0.0)) + float(f.get("after") or 0.0),
             "how": f"killed by the fault plan ({f.get('signal', 'SIGKILL')})",
             "process": f.get("process"),
         }
         for f in record.fault_events
-        if f.get("target") == server and f.get("type") == "kill" and f.get("action") == "applied"
+        if f.get("target") == server and f.get("type") == "kill" and f.get("kind") == "applied"
     ]
     return sorted(out, key=lambda d: float(d["time"]))
 

@@ -251,6 +251,8 @@ def _journal(record: RunRecord, trace: _Trace) -> None:
             agent = parent["attributes"].get(sc.GEN_AI_AGENT_NAME)
         record.journal.append(
             {
+                "source": "api",
+                "kind": "request",
                 "seq": seq,
                 "time": trace.time(span),
                 "agent": agent,

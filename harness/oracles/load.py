@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.oracles.from_spans import record_from_trace
-from harness.oracles.record import BLACK_BOX_EVIDENCE, EVIDENCE, RunRecord, read_jsonl
+from harness.oracles.record import BLACK_BOX_EVIDENCE, EVIDENCE, RunRecord
+from harness.records import read_records
 from harness.run_file import read_run_file
 from harness.telemetry.otlp_json import read_trace_file
 
@@ -19,12 +20,11 @@ def load_record(run_dir: Path) -> RunRecord:
     then ``missing`` names them). A data file that is gone leaves its evidence missing, or
     rebuilt from the trace where the spans carry it."""
     meta = read_run_file(run_dir)
-    events = read_jsonl(run_dir / "events.jsonl")
+    events = read_records(run_dir / "events.jsonl")
     servers: dict[str, list[dict[str, Any]]] = {}
     for event in events:
-        source = str(event.get("source", "runtime"))
-        if source.startswith("mcp:"):
-            servers.setdefault(source[4:], []).append(event)
+        if event["source"] == "server":
+            servers.setdefault(str(event.get("server")), []).append(event)
     trace_path = run_dir / "trace.jsonl"
     record = RunRecord(
         scenario=meta.scenario,
@@ -32,10 +32,10 @@ def load_record(run_dir: Path) -> RunRecord:
         seed=meta.seed,
         mode=meta.mode,
         time_scale=_time_scale(meta.stats),
-        runtime_events=[e for e in events if e.get("source", "runtime") == "runtime"],
+        runtime_events=[e for e in events if e["source"] == "runtime"],
         server_events=servers,
-        fault_events=[e for e in events if e.get("source") == "faults"],
-        journal=read_jsonl(run_dir / "journal.jsonl"),
+        fault_events=[e for e in events if e["source"] == "fault"],
+        journal=read_records(run_dir / "journal.jsonl"),
         spans=read_trace_file(trace_path) if trace_path.exists() else [],
         result=dict(meta.result),
         hung=meta.hung,

@@ -12,12 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness._files import ARTEFACT_LIMIT, parse_json, read_text
-from harness.errors import ConfigError
 from harness.run_file import read_run_file
-from harness.telemetry.otlp_json import TOO_BIG_HINT, FlatSpan
+from harness.telemetry.otlp_json import FlatSpan
 
-__all__ = ["BLACK_BOX_EVIDENCE", "EVIDENCE", "RunRecord", "read_jsonl", "read_run_json"]
+__all__ = ["BLACK_BOX_EVIDENCE", "EVIDENCE", "RunRecord", "read_run_json"]
 
 # What a record may hold, by the name oracles declare in ``needs``.
 EVIDENCE: dict[str, str] = {
@@ -49,8 +47,9 @@ BLACK_BOX_EVIDENCE = (
 
 @dataclass(slots=True)
 class RunRecord:
-    """A run's record. Events are dicts with ``source``: ``runtime``, ``mcp:<server>`` or
-    ``faults`` (every fault decision of the run's fault plan)."""
+    """A run's record. Events and journal rows are run records (``harness.records``): JSON
+    objects with ``source`` (``runtime``, ``server``, ``fault``, ``api``), ``kind`` and
+    ``time`` on the run's clock; ``server_events`` groups the servers' by their ``server``."""
 
     scenario: str
     policy: str
@@ -76,23 +75,6 @@ class RunRecord:
 
     def runtime(self, kind: str | None = None) -> list[dict[str, Any]]:
         return [e for e in self.runtime_events if kind is None or e.get("kind") == kind]
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Objects of a JSON Lines file; a missing file is empty; a file that is not a regular
-    UTF-8 file within ``ARTEFACT_LIMIT`` or holds a bad line is a ``ConfigError``."""
-    if not path.exists():
-        return []
-    rows: list[dict[str, Any]] = []
-    text = read_text(path, what=path.name, limit=ARTEFACT_LIMIT, hint=TOO_BIG_HINT)
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        row = parse_json(line, path=path, line=number)
-        if not isinstance(row, dict):
-            raise ConfigError("each line must be a JSON object", path=path, line=number)
-        rows.append(row)
-    return rows
 
 
 def read_run_json(path: Path) -> dict[str, Any]:

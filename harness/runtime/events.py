@@ -13,6 +13,7 @@ from typing import Any
 import anyio
 
 from harness.clock import Clock
+from harness.records import Record
 
 __all__ = ["RuntimeEvent", "RuntimeEvents"]
 
@@ -30,8 +31,9 @@ class RuntimeEvent:
     kind: str
     data: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "time": self.time, "kind": self.kind, **self.data}
+    def to_json(self) -> dict[str, Any]:
+        """The event as a run record (``harness.records``), its data the payload."""
+        return Record("runtime", self.kind, self.time, seq=self.seq, payload=self.data).to_json()
 
 
 class RuntimeEvents:

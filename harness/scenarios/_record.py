@@ -33,9 +33,7 @@ def build_record(
         policy=policy,
         seed=seed,
         mode=mode,
-        runtime_events=[{"source": "runtime", **e.to_dict()} for e in rt.events.events]
-        if rt
-        else [],
+        runtime_events=[e.to_json() for e in rt.events.events] if rt else [],
         server_events=rig.server_events() if rig else {},
         fault_events=rig.fault_events() if rig else [],
         journal=rig.journal() if rig else [],

@@ -86,7 +86,7 @@ def run(config: Path, prompt: str | None, out: Path | None, seed: int) -> None:
         (out / "result.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
         with (out / "events.jsonl").open("w", encoding="utf-8") as fh:
             for event in rig.rt.events.events:
-                fh.write(json.dumps(event.to_dict(), default=str) + "\n")
+                fh.write(json.dumps(event.to_json(), default=str) + "\n")
         if rig.fake_api is not None:
             rig.fake_api.journal.write_jsonl(out / "journal.jsonl")
         (out / "trace.jsonl").write_text(json.dumps(trace, separators=(",", ":")) + "\n")

@@ -221,7 +221,7 @@ class RuntimeFaults:
         """Every fault record of the run: in process, then each interposer's (by server).
         With ``origin`` (live: the Unix time of the run clock's zero) every record is on the
         run's clock: the in-process ones are already, the interposers' are moved there from
-        their own (``process_t`` keeps it)."""
+        their own (``process_time`` keeps it)."""
         run = {"clock": "run"} if origin is not None else {}
         rows = [r.to_json() | run for r in self.recorder.records]
         for path in self._files.values():
@@ -232,5 +232,5 @@ class RuntimeFaults:
                     row = json.loads(line)
                 except ValueError:
                     continue  # a line cut short by a killed interposer
-                rows.append(on_run_clock(row, origin=origin, scale=self._time_scale, key="t"))
+                rows.append(on_run_clock(row, origin=origin, scale=self._time_scale))
         return rows

@@ -46,7 +46,7 @@ cannot judge it.
 Faults act where the mode puts each server: in sim on the in-process transport (a kill closes
 the connection), in live through the stdio interposer (real signals) or, for a streamable HTTP
 server with ``proxy: true``, the TCP proxy (toxics on real sockets); ``llm`` faults go into the
-fake API. Every fault is a ``harness.fault`` span and an event with ``"source": "faults"``.
+fake API. Every fault is a ``harness.fault`` span and a run record with ``"source": "fault"``.
 
 ``buggy`` maps to naive / eager / inherit / last_usage / drop, ``fixed`` to coordinated /
 between_turns / explicit / count_tokens / keep (``harness.runtime.config.PoliciesConfig``);

@@ -309,18 +309,13 @@ class Rig:
     def server_events(self) -> dict[str, list[dict[str, Any]]]:
         """Each fake server's own event log (in memory, or read back from a subprocess's
         file, on the run's clock when it has an origin)."""
-        out = {
-            name: [{"source": f"mcp:{name}", **e.to_json()} for e in fake.events.events]
-            for name, fake in self.fakes.items()
-        }
+        out = {name: [e.to_json() for e in fake.events.events] for name, fake in self.fakes.items()}
         for name, path in self.events_files.items():
             rows = []
             if path.exists():
                 for line in path.read_text(encoding="utf-8").splitlines():
                     try:
-                        rows.append(
-                            self._on_run_clock({"source": f"mcp:{name}", **json.loads(line)})
-                        )
+                        rows.append(self._on_run_clock(json.loads(line)))
                     except ValueError:
                         continue  # a line cut short by a killed process
             out[name] = rows
@@ -333,10 +328,10 @@ class Rig:
 
     def fault_events(self) -> list[dict[str, Any]]:
         """Every fault record, the interposers' put on the run's clock (live)."""
-        return [{"source": "faults", **e} for e in self.faults.events(origin=self.origin)]
+        return self.faults.events(origin=self.origin)
 
     def journal(self) -> list[dict[str, Any]]:
-        return [r.to_dict() for r in self.fake_api.journal.records] if self.fake_api else []
+        return [r.to_json() for r in self.fake_api.journal.records] if self.fake_api else []
 
     def secrets(self) -> list[str]:
         """Every value the fake vaults can hand out, and a real API key read for the run."""

@@ -22,7 +22,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
-from harness._files import ARTEFACT_LIMIT, parse_json, read_text
+from harness._files import ARTEFACT_LIMIT, TOO_BIG_HINT, parse_json, read_text
 from harness.errors import ConfigError
 
 __all__ = [
@@ -304,13 +304,6 @@ def flatten(traces_data: dict[str, Any]) -> list[FlatSpan]:
                 )
     flat.sort(key=lambda s: (s["start_ns"], s["span_id"]))
     return flat
-
-
-# Past the artefact limit a trace's views would take minutes and gigabytes: say what to do.
-TOO_BIG_HINT = (
-    " (record less: a shorter run, content capture off; or send runs to a collector as they"
-    " finish with `harness run --otlp-endpoint URL`)"
-)
 
 
 def read_trace_file(path: str | Path) -> list[FlatSpan]:

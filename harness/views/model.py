@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 LaneKind = Literal["agent", "server", "faults", "scheduler"]
-# An evidence reference: ("runtime" | "mcp:<server>" | "journal", seq).
+# An evidence reference: a run record's source ("server:<server>" for a server's) and seq.
 Ref = tuple[str, int]
 
 _STATUS_ERROR = 2
@@ -192,10 +192,18 @@ def _offset_ns(meta: dict[str, Any], record: RunRecord, scale: float) -> int:
 
 def _evidence_refs(item: dict[str, Any]) -> Ref | None:
     if isinstance(item.get("journal_seq"), int):
-        return ("journal", item["journal_seq"])
+        return ("api", item["journal_seq"])
     if isinstance(item.get("seq"), int):
-        return (str(item.get("source", "runtime")), item["seq"])
+        return _ref(item)
     return None
+
+
+def _ref(row: dict[str, Any]) -> Ref:
+    """A run record's reference: a server's ``seq`` counts that server's records only."""
+    source = str(row.get("source", "runtime"))
+    if source == "server":
+        source = f"server:{row.get('server')}"
+    return (source, int(row.get("seq", -1)))
 
 
 def _verdicts(meta: dict[str, Any]) -> list[VerdictView]:
@@ -404,7 +412,7 @@ class _Builder:
             seen = _Seen(
                 event=event,
                 time=float(event.get("time", 0.0)),
-                ref=("runtime", int(event.get("seq", -1))),
+                ref=_ref(event),
                 detail={k: v for k, v in event.items() if k != "source"},
                 connections=connections,
                 levels=levels,
@@ -443,7 +451,7 @@ class _Builder:
                         float(event.get("time", 0.0)),
                         f"server crashed ({how}) during {event.get('tool') or event.get('method')}",
                         error=True,
-                        ref=(f"mcp:{server}", int(event.get("seq", -1))),
+                        ref=_ref(event),
                         detail={k: v for k, v in event.items() if k != "arguments"},
                     )
                 )
@@ -473,7 +481,7 @@ class _Builder:
             if isinstance(fault, dict):
                 entry["fault"] = fault.get("kind") or fault.get("type") or "fault"
             errors.append(entry)
-            ref: Ref = ("journal", int(row.get("seq", -1)))
+            ref = _ref(row)
             lane = self.agent_lane_named(agent, time) if agent else self.lane("faults", "faults")
             lane.markers.append(
                 self.marker(
@@ -529,9 +537,7 @@ class _Builder:
 
     def _deciding_span_ids(self) -> set[str]:
         """Spans that stand for a deciding evidence event (same kind, place and values)."""
-        wanted = [
-            e for e in self.record.runtime_events if ("runtime", e.get("seq")) in self.deciding_refs
-        ]
+        wanted = [e for e in self.record.runtime_events if _ref(e) in self.deciding_refs]
         ids: set[str] = set()
         for event in wanted:
             for span in self.record.spans:
@@ -540,7 +546,7 @@ class _Builder:
                 if _span_matches_event(span, event):
                     ids.add(span["span_id"])
         for row in self.record.journal:
-            if ("journal", row.get("seq")) in self.deciding_refs:
+            if _ref(row) in self.deciding_refs:
                 parts = str(row.get("traceparent") or "").split("-")
                 if len(parts) == 4 and parts[2] in self.by_id:
                     ids.add(parts[2])

@@ -60,4 +60,4 @@ def test_a_one_shot_kill_fires_once_across_respawns() -> None:
     # reached the server's log) and before the new process's first call.
     first_run = [e["time"] for e in calls if e["process"] == processes[0]]
     respawned = min(e["time"] for e in calls if e["process"] == processes[1])
-    assert max(first_run) <= kill["t"] <= respawned, (kill, calls)
+    assert max(first_run) <= kill["time"] <= respawned, (kill, calls)

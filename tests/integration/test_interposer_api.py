@@ -77,7 +77,7 @@ async def test_toxics_are_added_changed_and_removed_live(api: Any) -> None:
     assert changed.json()["attributes"] == {"latency": 50, "jitter": 5}
     assert (await http.delete("/proxies/mcp/toxics/latency_downstream")).status_code == 204
     assert (await http.delete("/proxies/mcp/toxics/latency_downstream")).status_code == 404
-    assert [(r.action, r.trigger) for r in recorder.records] == [
+    assert [(r.kind, r.trigger) for r in recorder.records] == [
         ("added", "api"),
         ("updated", "api"),
         ("removed", "api"),

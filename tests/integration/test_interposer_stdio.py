@@ -126,7 +126,7 @@ async def test_plan_faults_and_control_api_in_front_of_a_fake_mcp_server(
     assert outcomes == ["ok", -32001, -32001, "ok", "ok", -32000, -32000]
 
     records = read_jsonl(faults)
-    applied = [(r["type"], r["action"]) for r in records]
+    applied = [(r["type"], r["kind"]) for r in records]
     assert applied == [
         ("delay", "applied"),
         ("drop", "applied"),
@@ -353,14 +353,14 @@ async def test_registered_on_a_running_proxy_api_it_mirrors_that_proxys_toxics(
                 "pipe-1", type="latency", stream="upstream", attributes={"latency": 300}
             )
             with anyio.fail_after(10):
-                await wait_for_record(events, action="added", name="latency_upstream")
+                await wait_for_record(events, kind="added", name="latency_upstream")
             start = anyio.current_time()
             await process.stdin.send(b'{"jsonrpc":"2.0","id":1,"method":"x"}\n')
             assert await process.stdout.receive() == b'{"jsonrpc":"2.0","id":1,"method":"x"}\n'
             assert anyio.current_time() - start >= 0.3
             await api.remove_toxic("pipe-1", "latency_upstream")
             with anyio.fail_after(10):
-                await wait_for_record(events, action="removed", name="latency_upstream")
+                await wait_for_record(events, kind="removed", name="latency_upstream")
             await process.stdin.aclose()
             assert await process.wait() == 0
         # Leaving deleted the proxy it had registered.

@@ -42,9 +42,9 @@ async def test_serve_with_config_and_events_then_sigterm(tmp_path: Path) -> None
             process.send_signal(signal.SIGTERM)
             assert await process.wait() == 0
     records = [json.loads(line) for line in events.read_text().splitlines()]
-    assert [record["action"] for record in records] == ["added", "applied", "removed"]
+    assert [record["kind"] for record in records] == ["added", "applied", "removed"]
     applied = records[1]
-    assert applied["event"] == "harness.fault"
+    assert applied["source"] == "fault"
     assert (applied["type"], applied["target"], applied["name"]) == (
         "latency",
         "echo",

@@ -113,12 +113,12 @@ async def read_to_end(reader: asyncio.StreamReader) -> bytes:
     return await reader.read(-1)
 
 
-def wait_for_record(server: ToxiproxyServer, action: str) -> anyio.Event:
-    """An event set when the server records a fault with this action."""
+def wait_for_record(server: ToxiproxyServer, kind: str) -> anyio.Event:
+    """An event set when the server records a fault of this kind."""
     seen = anyio.Event()
 
     def check(record: FaultRecord) -> None:
-        if record.action == action:
+        if record.kind == kind:
             seen.set()
 
     server.recorder.subscribe(check)

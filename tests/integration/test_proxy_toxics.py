@@ -55,14 +55,14 @@ async def test_latency_is_added_and_removed_on_a_live_connection() -> None:
         assert await roundtrip(reader, writer, b"slow") == b"slow"
         assert anyio.current_time() - started >= 0.15
 
-        assert [r.action for r in server.recorder.records] == ["added", "applied"]
+        assert [r.kind for r in server.recorder.records] == ["added", "applied"]
         applied = server.recorder.records[1]
         assert (applied.type, applied.target, applied.connection) == ("latency", "db", 1)
         assert applied.draw is not None
 
         await api(lambda t: t.get_proxy("db").destroy_toxic("latency_downstream"))
         assert await roundtrip(reader, writer, b"fast" * 1000) == b"fast" * 1000
-        assert server.recorder.records[-1].action == "removed"
+        assert server.recorder.records[-1].kind == "removed"
         spans = exporter.get_finished_spans()
         assert [span.name for span in spans] == ["harness.fault"] * 3
         assert [(span.attributes or {}).get("harness.fault.action") for span in spans] == [
@@ -89,7 +89,7 @@ async def test_slicer_and_bandwidth_keep_the_bytes_intact() -> None:
         )
         payload = bytes(range(256)) * 800
         assert await roundtrip(reader, writer, payload) == payload
-        applied = [r.name for r in server.recorder.records if r.action == "applied"]
+        applied = [r.name for r in server.recorder.records if r.kind == "applied"]
         assert sorted(applied) == ["bandwidth_upstream", "slicer_downstream"]
         await close(writer)
 
@@ -118,7 +118,7 @@ async def test_timeout_closes_the_connection_without_passing_data() -> None:
         await writer.drain()
         assert await read_to_end(reader) == b""
         assert anyio.current_time() - started >= 0.3
-        assert "closed" in [r.action for r in server.recorder.records]
+        assert "closed" in [r.kind for r in server.recorder.records]
         await close(writer)
 
 
@@ -147,7 +147,7 @@ async def test_limit_data_closes_after_the_limit() -> None:
         writer.write(b"hello world")
         await writer.drain()
         assert await read_to_end(reader) == b"hello"
-        assert "limit_reached" in [r.action for r in server.recorder.records]
+        assert "limit_reached" in [r.kind for r in server.recorder.records]
         await close(writer)
 
 
@@ -178,7 +178,7 @@ async def test_toxicity_zero_never_applies() -> None:
         )
         reader, writer = await connect(proxy.listen)
         assert await roundtrip(reader, writer, b"quick") == b"quick"
-        assert [r.action for r in server.recorder.records] == ["added"]
+        assert [r.kind for r in server.recorder.records] == ["added"]
         await close(writer)
 
 
@@ -199,7 +199,7 @@ async def test_disable_closes_listener_and_connections_enable_reopens() -> None:
         reader, writer = await connect(proxy.listen)  # same port as before
         assert await roundtrip(reader, writer, b"back") == b"back"
         await close(writer)
-        downs = [(r.action, r.type) for r in server.recorder.records]
+        downs = [(r.kind, r.type) for r in server.recorder.records]
         assert downs == [("disabled", "down"), ("enabled", "down")]
 
 

@@ -65,9 +65,9 @@ def test_fault_plan_acts_for_real(name: str, fault_type: str, service: str) -> N
     scenario, _ = resolve(name)
     outcome = run_scenario_live(scenario, policy="buggy", time_scale=0.01)
     assert outcome.outcome == "reproduced", [v.to_dict() for v in outcome.verdicts]
-    applied = [e for e in outcome.record.fault_events if e["action"] == "applied"]
+    applied = [e for e in outcome.record.fault_events if e["kind"] == "applied"]
     assert {e["type"] for e in applied} == {fault_type}
-    assert all(e["source"] == "faults" and e["target"] == "ssh" for e in applied)
+    assert all(e["source"] == "fault" and e["target"] == "ssh" for e in applied)
     assert service in {s["service"] for s in outcome.record.spans}
     assert outcome.record.leaked == []
 

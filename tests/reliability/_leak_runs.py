@@ -53,7 +53,7 @@ def injected(outcome: Any, scenarios: dict[str, Scenario]) -> Counter[str]:
     types = {f.label: f.type for f in scenarios[outcome.scenario].faults}
     count: Counter[str] = Counter()
     for event in outcome.record.fault_events:
-        if event.get("action") in acted:
+        if event.get("kind") in acted:
             count[types.get(str(event.get("name")), "other")] += 1
     return count
 

@@ -63,7 +63,7 @@ def test_a_kill_of_the_plan_then_two_replacements_races() -> None:
         _ev(7.5, "started", 1, process=102),
         _call(8, 1, "1", process=102),
     ]
-    kill = {"t": 4.0, "after": 1.0, "type": "kill", "target": "ssh", "action": "applied"}
+    kill = {"time": 4.0, "after": 1.0, "type": "kill", "target": "ssh", "kind": "applied"}
     record = _record(events, fault_events=[kill | {"process": 100}])
     assert _statuses(record) == {
         "one_reconnect_per_failure": "fails",
@@ -84,7 +84,7 @@ def test_one_replacement_after_a_kill_holds_and_a_runtime_per_call_is_its_own_ba
         _ev(7, "started", 1, process=101),
         _call(7, 1, "1", process=101),
     ]
-    kill = {"t": 5.0, "type": "kill", "target": "ssh", "action": "applied", "process": 100}
+    kill = {"time": 5.0, "type": "kill", "target": "ssh", "kind": "applied", "process": 100}
     assert _statuses(_record(events, fault_events=[kill])) == {
         "one_reconnect_per_failure": "holds",
         "no_duplicate_server_after_failure": "holds",
@@ -97,6 +97,6 @@ def test_live_records_off_the_run_clock_cannot_be_judged() -> None:
     live = _record(events, mode="live")
     assert set(_statuses(live).values()) == {"cannot judge"}
     on_clock = [e | {"clock": "run"} for e in events]
-    kill = {"t": 5.0, "type": "kill", "target": "ssh", "action": "applied"}
+    kill = {"time": 5.0, "type": "kill", "target": "ssh", "kind": "applied"}
     blind = _record(on_clock, mode="live", fault_events=[kill])
     assert "fault plan" in check(blind, ["one_reconnect_per_failure"])[0].explanation

@@ -221,11 +221,11 @@ async def test_a_refused_request_names_its_agent_and_its_turns_without_content(
         "role": "assistant",
         "blocks": [{"type": "tool_use", "id": "toolu_1", "name": "mem_ssh"}],
     }
-    assert secret not in json.dumps(record.to_dict())
+    assert secret not in json.dumps(record.to_json())
     # Messages that are not messages are left out, not guessed at.
     garbage = {"model": "claude-sonnet-4-6", "max_tokens": 5, "messages": [1, {"x": 2}]}
     assert (await client.post("/v1/messages", headers=HEADERS, json=garbage)).status_code == 400
-    assert "messages" not in fake.journal.records[1].to_dict()["request"]
+    assert "messages" not in fake.journal.records[1].to_json()["request"]
 
 
 async def test_journal_summarises_without_content_or_secrets(tmp_path: Path) -> None:

@@ -575,7 +575,7 @@ async def journal_of_a_run(seed: int) -> list[dict[str, Any]]:
             await client.messages.create(
                 **create_kwargs([{"role": "user", "content": "x"}], system=f"[agent:{name}]")
             )
-    return [record.to_dict() for record in fake.journal.records]
+    return [record.to_json() for record in fake.journal.records]
 
 
 async def test_same_seed_same_journal() -> None:

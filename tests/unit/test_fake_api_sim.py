@@ -41,7 +41,7 @@ async def scenario(seed: int) -> list[dict[str, Any]]:
             for name in ("parent", "sub1", "sub2"):
                 group.start_soon(ask, name)
     assert answers == {name: f"{name} done" for name in ("parent", "sub1", "sub2")}
-    return [record.to_dict() for record in fake.journal.records]
+    return [record.to_json() for record in fake.journal.records]
 
 
 @pytest.mark.parametrize("strategy", ["fifo", "random"])

@@ -82,7 +82,7 @@ def test_delay_drop_and_kill_land_at_exact_virtual_times() -> None:
     assert dropped[2] - dropped[1] == pytest.approx(150.0)
     # The dropped request never reached the server: it saw three calls, the 4th in flight.
     assert [e["kind"] for e in events if e.get("tool") == "mem_ssh"].count("request") == 3
-    assert [(r["type"], r["action"]) for r in records] == [
+    assert [(r["type"], r["kind"]) for r in records] == [
         ("delay", "applied"),
         ("drop", "applied"),
         ("kill", "applied"),
@@ -122,10 +122,10 @@ def test_late_response_arrives_after_the_cancel_and_the_session_survives() -> No
     outcomes, records, events = run_sim(lambda: _session(plan, calls), seed=0).value
     assert [o[0] for o in outcomes] == [-32001, "ok"]
     assert outcomes[0][2] - outcomes[0][1] == pytest.approx(10.0)
-    assert [r["action"] for r in records] == ["applied", "released"]
+    assert [r["kind"] for r in records] == ["applied", "released"]
     released = records[1]
     assert released["trigger"] == "cancelled"
-    assert released["t"] == pytest.approx(records[0]["t"] + 10.0, abs=0.01)
+    assert released["time"] == pytest.approx(records[0]["time"] + 10.0, abs=0.01)
     # The server never heard of the cancel: it finished the call and answered.
     assert not any(e["kind"] == "cancelled" for e in events)
     assert [e["kind"] for e in events if e.get("tool") == "mem_ssh"].count("finished") == 2
@@ -209,7 +209,7 @@ def test_closing_toxic_closes_the_connection() -> None:
     outcomes, records, _ = run_sim(lambda: _session(plan, [{}], script=script), seed=0).value
     assert outcomes[0][0] == -32000
     assert outcomes[0][2] == pytest.approx(5.0, abs=0.01)
-    assert [r["action"] for r in records] == ["applied", "reset"]
+    assert [r["kind"] for r in records] == ["applied", "reset"]
 
 
 def test_probability_draws_are_seeded_and_recorded() -> None:
@@ -316,11 +316,11 @@ async def _llm_session(seed: int) -> tuple[list[str], list[dict[str, Any]]]:
 def test_llm_faults_map_onto_the_fake_api() -> None:
     seen, records = run_sim(lambda: _llm_session(0), seed=0).value
     assert seen == ["RateLimitError@0", "ok@0", "OverloadedError"]
-    assert [(r["type"], r["kind"], r["trigger"]) for r in records] == [
+    assert [(r["type"], r["fault"], r["trigger"]) for r in records] == [
         ("llm", "rate_limit", "at=0"),
         ("llm", "overloaded", "at=100"),
     ]
-    assert records[1]["t"] == pytest.approx(100.0)
+    assert records[1]["time"] == pytest.approx(100.0)
 
 
 async def _reconnecting(

@@ -189,17 +189,17 @@ async def test_recorder_writes_json_lines_spans_and_subscribers(tmp_path: Path) 
     events = tmp_path / "events.jsonl"
     recorder = FaultRecorder(events_path=events, tracer_provider=provider)
     seen: list[str] = []
-    unsubscribe = recorder.subscribe(lambda record: seen.append(record.action))
+    unsubscribe = recorder.subscribe(lambda record: seen.append(record.kind))
     recorder.record("applied", type="latency", target="db", name="l", draw=0.25, connection=3)
     unsubscribe()
     recorder.record("removed", type="latency", target="db", name="l", trigger="api")
     recorder.close()
     lines = [json.loads(line) for line in events.read_text().splitlines()]
-    assert [line["action"] for line in lines] == ["applied", "removed"]
+    assert [line["kind"] for line in lines] == ["applied", "removed"]
     assert lines[0] == {
-        "t": pytest.approx(lines[0]["t"]),
-        "event": "harness.fault",
-        "action": "applied",
+        "source": "fault",
+        "kind": "applied",
+        "time": pytest.approx(lines[0]["time"]),
         "type": "latency",
         "target": "db",
         "name": "l",

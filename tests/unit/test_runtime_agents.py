@@ -411,7 +411,7 @@ async def test_vault_secrets_never_reach_spans_or_events(
             for s in spans.get_finished_spans()
         ]
     )
-    text += repr([e.to_dict() for e in events])
+    text += repr([e.to_json() for e in events])
     assert not [s for s in secrets if s in text]
 
 

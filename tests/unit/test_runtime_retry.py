@@ -124,7 +124,7 @@ def _run(config: RuntimeConfig, seed: int) -> dict[str, Any]:
             result = await rig.run("go")
             assert rig.fake_api is not None
             journal = [r.request.get("retry_count") for r in rig.fake_api.journal.records]
-            retries = [e.to_dict() for e in rt.events.of_kind("llm_retry")]
+            retries = [e.to_json() for e in rt.events.of_kind("llm_retry")]
         assert result.main is not None
         return {"main": result.main, "journal": journal, "retries": retries}
 

@@ -88,9 +88,7 @@ def test_a_dropped_response_times_the_call_out_and_is_recorded() -> None:
     )
     outcome = run_scenario(scenario, policy="fixed", seed=3)
     faults = outcome.record.fault_events
-    assert [(e["source"], e["action"], e["type"]) for e in faults] == [
-        ("faults", "applied", "drop")
-    ]
+    assert [(e["source"], e["kind"], e["type"]) for e in faults] == [("fault", "applied", "drop")]
     # The call outlived its timeout; the fixed runtime reconnected once and retried.
     reconnects = outcome.record.runtime("reconnect")
     assert [(e["server"], e["reason"]) for e in reconnects] == [("ssh", "timeout")]

@@ -140,7 +140,7 @@ def test_orphaned_tool_block_compaction_and_pairing_error(runs: dict[str, Path])
     (api_error,) = main.markers_of("api_error")
     assert api_error.time == 6.0
     assert api_error.deciding
-    assert api_error.ref == ("journal", 5)
+    assert api_error.ref == ("api", 5)
     (row,) = view.api_errors
     assert row["status"] == 400
     assert row["agent"] == "main"  # the journal row names no agent: found through traceparent
@@ -253,6 +253,8 @@ def test_fault_spans_and_injected_api_faults_are_marked(
     with (tmp_path / "trace.jsonl").open("a") as fh:
         fh.write(_fault_span_line(span["traceId"], root_start + 42 * 10**9) + "\n")
     fault_row = {
+        "source": "api",
+        "kind": "request",
         "seq": 99,
         "time": 120.0,
         "status": 529,
@@ -302,16 +304,20 @@ def test_live_run_spans_are_put_on_the_scenario_clock(
 
 
 @pytest.mark.parametrize(
-    "event",
+    ("event", "message"),
     [
-        {"seq": 0, "time": "soon", "kind": "call_started", "server": "s"},
-        {"seq": 0, "time": 1.0, "kind": "connecting", "server": "s", "generation": "one"},
+        ({"source": "runtime", "seq": 0, "time": "soon", "kind": "call_started"}, "'time'"),
+        ({"seq": 0, "time": 1.0, "kind": "call_started"}, "events.jsonl:1, field 'source'"),
+        (
+            {"source": "runtime", "seq": 0, "time": 1.0, "kind": "connecting", "generation": "x"},
+            "cannot read",
+        ),
     ],
 )
 def test_values_of_the_wrong_shape_are_a_config_error(
-    tmp_path: Path, event: dict[str, object]
+    tmp_path: Path, event: dict[str, object], message: str
 ) -> None:
     (tmp_path / "run.json").write_text(_minimal_run_json([]))
-    (tmp_path / "events.jsonl").write_text(json.dumps(event) + "\n")
-    with pytest.raises(ConfigError, match="cannot read"):
+    (tmp_path / "events.jsonl").write_text(json.dumps({"server": "s", **event}) + "\n")
+    with pytest.raises(ConfigError, match=message):
         build_view(tmp_path)
