@@ -448,16 +448,20 @@ class Scenario(_Strict):
         check_server_names(value)
         for name, server in value.items():
             if server.fake is not None and server.fake not in SERVER_NAMES:
-                raise ValueError(
-                    f"server {name!r}: unknown fake server {server.fake!r} "
-                    f"(choose from {', '.join(SERVER_NAMES)})"
+                raise LocatedError(
+                    f"unknown fake server {server.fake!r} (choose from {', '.join(SERVER_NAMES)})",
+                    loc=("servers", name, "fake"),
                 )
             if server.fake is not None and isinstance(server.script, dict):
                 try:
                     # Building the server checks that the script names only its own tools.
                     build_server(server.fake, script=ServerScript.model_validate(server.script))
                 except ScriptError as exc:
-                    raise ValueError(f"server {name!r}: {exc.message}") from None
+                    # The field is the script's own (tools.NAME, server): located in the file.
+                    where = tuple(exc.field.split(".", 1)) if exc.field else ()
+                    raise LocatedError(
+                        exc.message, loc=("servers", name, "script", *where)
+                    ) from None
         return value
 
     @model_validator(mode="after")

@@ -157,12 +157,12 @@ def test_a_bad_per_policy_server_setting_names_its_field(
             "model.agents.main.turns.0.latency",
             "valid number",
         ),
-        (GOOD + "servers:\n  ssh: {fake: telnet}\n", None, "servers", "unknown fake server"),
+        (GOOD + "servers:\n  ssh: {fake: telnet}\n", 14, "servers.ssh.fake", "unknown fake server"),
         (
-            GOOD + "servers:\n  ssh:\n    fake: ssh\n    script: {tools: {nope: {}}}\n",
-            None,
-            None,
-            "nope",
+            GOOD + "servers:\n  ssh:\n    fake: ssh\n    script:\n      tools: {nope: {}}\n",
+            17,
+            "servers.ssh.script.tools.nope",
+            "server 'ssh' has no tool 'nope'",
         ),
         (
             GOOD.replace("  buggy: [agents_completed]", "  buggy:\n    - tool_pairing_valid"),
