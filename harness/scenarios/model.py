@@ -513,7 +513,62 @@ class Scenario(_Strict):
                 )
         self._check_faults()
         self._check_server_overrides()
+        self._check_tool_names()
         return self
+
+    def _server_tools(self) -> dict[str, frozenset[str] | None]:
+        """Each server's tools under either policy (its preset's and those its inline script
+        adds); None for a server whose tools are known only once it runs (a command, a url,
+        a script file)."""
+        import importlib
+
+        out: dict[str, frozenset[str] | None] = {}
+        for policy in ("buggy", "fixed"):
+            for name, server in self.servers_under(policy).items():
+                known = out.get(name, frozenset())
+                if known is None or server.fake is None or isinstance(server.script, str):
+                    out[name] = None
+                    continue
+                module = importlib.import_module(f"fake_servers.mcp.{server.fake}")
+                scripted = (server.script or {}).get("tools") or {}
+                out[name] = known | set(getattr(module, "PRESET", {})) | set(scripted)
+        return out
+
+    def _check_tool_names(self) -> None:
+        """A tool named by runtime.approvals or a fault's match is one a server offers (or the
+        runtime's own spawn_subagent): a misspelt one never matches a call, and the approval
+        or the fault would silently never happen."""
+        from harness.runtime.agent import SPAWN_TOOL
+
+        tools = self._server_tools()
+
+        def unknown(tool: str, servers: list[str]) -> str | None:
+            known = [tools[s] for s in servers]
+            if tool == SPAWN_TOOL or None in known:
+                return None  # the runtime's own tool, or a server whose tools show at run time
+            offered = sorted(set().union(*known))  # type: ignore[arg-type]
+            if tool in offered:
+                return None
+            close = difflib.get_close_matches(tool, offered, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            what = f"server {servers[0]!r} has no" if len(servers) == 1 else "no server has a"
+            return f"{what} tool {tool!r}; {hint}tools: {', '.join(offered) or 'none'}"
+
+        approvals = self.runtime.approvals
+        for index, tool in enumerate(approvals.tools if approvals else []):
+            problem = unknown(tool, list(self.servers))
+            if problem is not None:
+                raise LocatedError(problem, loc=("runtime", "approvals", "tools", index))
+        for index, fault in enumerate(self.faults):
+            tool = getattr(getattr(fault, "match", None), "tool", None)
+            if tool is None:
+                continue
+            servers = [fault.target] if fault.target in self.servers else list(self.servers)
+            problem = unknown(tool, servers)
+            if problem is not None:
+                raise LocatedError(
+                    f"fault {fault.label}: {problem}", loc=("faults", index, "match", "tool")
+                )
 
     def _check_runtime_under_test(self) -> None:
         kind = self.runtime.under_test

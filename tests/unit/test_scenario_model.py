@@ -95,6 +95,52 @@ SERVED = (
 )
 
 
+@pytest.mark.parametrize(
+    ("runtime", "extra", "line", "field", "message"),
+    [
+        (
+            "  approvals: {tools: [lookup, lokup]}\n",
+            "",
+            5,
+            "runtime.approvals.tools.1",
+            "server 'index' has no tool 'lokup'; did you mean 'lookup'? tools: lookup",
+        ),
+        (
+            "",
+            "faults:\n  - {type: cancel, target: index, match: {tool: lokup}}\n",
+            21,
+            "faults.0.match.tool",
+            "fault cancel_0: server 'index' has no tool 'lokup'",
+        ),
+        (
+            "",
+            "  ssh: {fake: ssh}\nfaults:\n  - {type: delay, seconds: 1, match: {tool: x}}\n",
+            22,
+            "faults.0.match.tool",
+            "no server has a tool 'x'; tools: lookup, mem_ssh",
+        ),
+    ],
+)
+def test_a_tool_named_by_approvals_or_a_fault_must_be_offered(
+    tmp_path: Path, runtime: str, extra: str, line: int, field: str, message: str
+) -> None:
+    text = SERVED.replace("  prompt: hi\n", "  prompt: hi\n" + runtime) + extra
+    error = _error(text, tmp_path)
+    assert (error.line, error.field) == (line, field), str(error)
+    assert message in str(error)
+
+
+def test_tools_of_servers_known_only_at_run_time_and_the_runtimes_own_are_not_checked() -> None:
+    approvals = "  approvals: {tools: [spawn_subagent, browse]}\n"
+    scenario = parse_scenario(
+        SERVED.replace("  prompt: hi\n", "  prompt: hi\n" + approvals)
+        + "  web: {url: 'http://127.0.0.1:9/mcp'}\n"
+        + "faults:\n  - {type: cancel, target: index, match: {tool: lookup}}\n"
+        + "  - {type: cancel, match: {tool: browse}}\n"
+    )
+    assert scenario.runtime.approvals is not None
+
+
 def test_a_policy_sets_a_servers_script_options_and_timeout_over_its_entry() -> None:
     scenario = parse_scenario(
         SERVED
