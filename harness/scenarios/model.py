@@ -535,9 +535,9 @@ class Scenario(_Strict):
         return out
 
     def _check_tool_names(self) -> None:
-        """A tool named by runtime.approvals or a fault's match is one a server offers (or the
-        runtime's own spawn_subagent): a misspelt one never matches a call, and the approval
-        or the fault would silently never happen."""
+        """A tool named by a server's tool_timeouts, runtime.approvals or a fault's match is one
+        the server (any server) offers, or the runtime's own spawn_subagent: a misspelt one
+        never matches a call, and the timeout, approval or fault would silently never apply."""
         from harness.runtime.agent import SPAWN_TOOL
 
         tools = self._server_tools()
@@ -554,6 +554,11 @@ class Scenario(_Strict):
             what = f"server {servers[0]!r} has no" if len(servers) == 1 else "no server has a"
             return f"{what} tool {tool!r}; {hint}tools: {', '.join(offered) or 'none'}"
 
+        for name, server in self.servers.items():
+            for tool in server.tool_timeouts or {}:
+                problem = unknown(tool, [name])
+                if problem is not None:
+                    raise LocatedError(problem, loc=("servers", name, "tool_timeouts", tool))
         approvals = self.runtime.approvals
         for index, tool in enumerate(approvals.tools if approvals else []):
             problem = unknown(tool, list(self.servers))

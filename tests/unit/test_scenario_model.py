@@ -114,6 +114,13 @@ SERVED = (
         ),
         (
             "",
+            "    tool_timeouts: {lookup: 5, lookp: 1}\n",
+            20,
+            "servers.index.tool_timeouts.lookp",
+            "server 'index' has no tool 'lookp'; did you mean 'lookup'?",
+        ),
+        (
+            "",
             "  ssh: {fake: ssh}\nfaults:\n  - {type: delay, seconds: 1, match: {tool: x}}\n",
             22,
             "faults.0.match.tool",
