@@ -172,6 +172,15 @@ def test_the_readme_leads_to_the_guide() -> None:
     assert "(docs/scenarios.md)" in (ROOT / "README.md").read_text(encoding="utf-8")
 
 
+def test_the_readme_names_every_bug_file_and_their_number() -> None:
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    files = sorted((ROOT / "scenarios" / "bugs").glob("*.yaml"))
+    missing = [f.stem for f in files if f"#{f.stem.rsplit('_', 1)[1]}" not in readme]
+    assert not missing, f"README.md does not name the threads of {missing}"
+    words = {21: "Twenty-one", 22: "Twenty-two", 23: "Twenty-three", 24: "Twenty-four"}
+    assert f"{words.get(len(files), len(files))} public bugs" in readme
+
+
 DESCRIBED = (
     "Scenario",
     "RuntimeSection",
