@@ -926,8 +926,13 @@ def parse_scenario(text: str, *, path: str | Path = "<scenario>") -> Scenario:
     """Validate scenario YAML ``text``; errors name ``path``, line and field."""
     data = parse_yaml(text, path=path, error=ScenarioError)
     if not isinstance(data, dict):
+        # What the file holds in words, not a Python type name ('NoneType' for an empty file).
+        kinds = {type(None): "nothing", str: "plain text", list: "a list", bool: "true or false"}
+        held = kinds.get(type(data), "a number")
         raise ScenarioError(
-            "a scenario must be a YAML mapping", path=path, value=type(data).__name__
+            f"a scenario must be a YAML mapping of its fields (name, description, ...); "
+            f"this holds {held}",
+            path=path,
         )
     if isinstance(path, Path) or path != "<scenario>":
         _resolve_paths(data, Path(path).parent)

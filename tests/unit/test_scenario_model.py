@@ -223,7 +223,9 @@ def test_a_bad_per_policy_server_setting_names_its_field(
             "expect.buggy.0",
             "oracle 'tool_pairing_valid' is not listed in oracles (listed: agents_completed)",
         ),
-        ("- just\n- a list\n", None, None, "must be a YAML mapping"),
+        ("- just\n- a list\n", None, None, "must be a YAML mapping of its fields"),
+        ("", None, None, "(name, description, ...); this holds nothing"),
+        ("just words\n", None, None, "this holds plain text"),
         (
             GOOD.replace(
                 "oracles: [agents_completed]", "oracles:\n- agents_completed\n- agents_completed"
