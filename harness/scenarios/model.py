@@ -511,6 +511,14 @@ class Scenario(_Strict):
                     f"scheduled task {task.name!r} at {task.at} s is past the virtual budget "
                     f"({self.budget.virtual} s)"
                 )
+        approvals = self.runtime.approvals
+        if approvals is not None and approvals.after > self.budget.virtual:
+            raise LocatedError(
+                f"runtime.approvals: the user answers {approvals.after:g} s after a run parks, "
+                f"past the virtual budget ({self.budget.virtual:g} s): no parked call would "
+                "ever be answered",
+                loc=("runtime", "approvals", "after"),
+            )
         self._check_faults()
         self._check_server_overrides()
         self._check_tool_names()

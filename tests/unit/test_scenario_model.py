@@ -106,6 +106,13 @@ SERVED = (
             "server 'index' has no tool 'lokup'; did you mean 'lookup'? tools: lookup",
         ),
         (
+            "  approvals: {tools: [lookup], after: 4000}\n",
+            "budget: {virtual: 3600}\n",
+            5,
+            "runtime.approvals.after",
+            "answers 4000 s after a run parks, past the virtual budget (3600 s)",
+        ),
+        (
             "",
             "faults:\n  - {type: cancel, target: index, match: {tool: lokup}}\n",
             21,
@@ -128,7 +135,7 @@ SERVED = (
         ),
     ],
 )
-def test_a_tool_named_by_approvals_or_a_fault_must_be_offered(
+def test_approvals_timeouts_and_fault_matches_are_checked_at_load(
     tmp_path: Path, runtime: str, extra: str, line: int, field: str, message: str
 ) -> None:
     text = SERVED.replace("  prompt: hi\n", "  prompt: hi\n" + runtime) + extra
