@@ -645,11 +645,9 @@ class Scenario(_Strict):
                     script = ServerScript.from_data(merged.script)
                     build_server(merged.fake or "", script=script)
                 except ScriptError as exc:
-                    where = f"script.{exc.field}" if exc.field else "script"
-                    raise LocatedError(
-                        f"policies.{policy}.servers.{name}.{where}: {exc.message}",
-                        loc=(*loc, "script"),
-                    ) from None
+                    # The merged script's field, located in the policy's part where written.
+                    where = tuple(exc.field.split(".")) if exc.field else ()
+                    raise LocatedError(exc.message, loc=(*loc, "script", *where)) from None
 
     def user_options(self, policy: Policy) -> dict[str, Any]:
         """The adapter's ``ctx.options`` under ``policy``."""

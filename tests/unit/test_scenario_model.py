@@ -181,13 +181,13 @@ def test_a_policy_sets_a_servers_script_options_and_timeout_over_its_entry() -> 
         ("{nope: {timeout: 5}}", "policies.buggy.servers.nope", "names no server 'nope'"),
         (
             "{index: {script: {cancel_after_response: explode}}}",
-            "policies.buggy.servers.index.script",
-            "cancel_after_response",
+            "policies.buggy.servers.index.script.cancel_after_response",
+            "Input should be 'ignore' or 'crash'",
         ),
         (
             "{index: {script: {tools: {lookup: {default: {hang: true, result: {text: x}}}}}}}",
-            "policies.buggy.servers.index.script",
-            "choose one of hang, crash, error, result",
+            "policies.buggy.servers.index.script.tools.lookup.default",
+            "tool 'lookup': choose one of hang, crash, error, result",
         ),
     ],
 )
