@@ -573,11 +573,11 @@ class Scenario(_Strict):
             if problem is not None:
                 raise LocatedError(problem, loc=("runtime", "approvals", "tools", index))
         for index, fault in enumerate(self.faults):
-            tool = getattr(getattr(fault, "match", None), "tool", None)
-            if tool is None:
+            matched: str | None = getattr(getattr(fault, "match", None), "tool", None)
+            if matched is None:
                 continue
             servers = [fault.target] if fault.target in self.servers else list(self.servers)
-            problem = unknown(tool, servers)
+            problem = unknown(matched, servers)
             if problem is not None:
                 raise LocatedError(
                     f"fault {fault.label}: {problem}", loc=("faults", index, "match", "tool")
