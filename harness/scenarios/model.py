@@ -68,6 +68,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Optional
@@ -76,6 +77,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     create_model,
     field_validator,
@@ -332,6 +334,10 @@ class Expectation(_Strict):
 class Scenario(_Strict):
     """A scenario file: one reproducible run under a buggy and a fixed policy (the guide is
     docs/scenarios.md)."""
+
+    # The file and text it was read from: a seed's draws that do not fit are located there.
+    _source: str | None = PrivateAttr(default=None)
+    _text: str | None = PrivateAttr(default=None)
 
     name: str = Field(
         pattern=r"^[a-z0-9][a-z0-9_\-]*$",
@@ -717,18 +723,20 @@ class Scenario(_Strict):
         try:
             resolved, draws = resolve_data(data, specs, seed=seed, overrides=overrides)
         except DistributionError as exc:
-            raise ScenarioError(exc.message, field=".".join(map(str, exc.loc))) from None
-        try:
-            return Scenario.model_validate(resolved), draws
-        except ValidationError as exc:
-            raise validation_error(
-                exc,
-                text=None,
-                path=None,
-                error=ScenarioError,
-                data=resolved,
-                lead=lambda _: f"seed {seed} drew values that do not fit: ",
+            raise ScenarioError(
+                exc.message,
+                path=self._source,
+                line=line_of(self._text, exc.loc),
+                field=".".join(map(str, exc.loc)),
             ) from None
+        drawn = _validated(
+            resolved,
+            text=self._text,
+            path=self._source,
+            lead=lambda _: f"seed {seed} drew values that do not fit: ",
+        )
+        drawn._source, drawn._text = self._source, self._text
+        return drawn, draws
 
     def runtime_config(self, policy: Policy) -> RuntimeConfig:
         """The runtime config of this scenario under ``policy``."""
@@ -960,7 +968,21 @@ def parse_scenario(text: str, *, path: str | Path = "<scenario>") -> Scenario:
             **(given if isinstance(given, dict) else {}),
             **{p: s.to_json() for p, s in specs.items()},
         }
-    # The embedded scripts first, so an error points inside them (model.agents.A.turns.0...).
+    scenario = _validated(data, text=text, path=path)
+    if path != "<scenario>":
+        scenario._source, scenario._text = str(path), text
+    return scenario
+
+
+def _validated(
+    data: dict[str, Any],
+    *,
+    text: str | None,
+    path: str | Path | None,
+    lead: Callable[[tuple[int | str, ...]], str] | None = None,
+) -> Scenario:
+    """``data`` as a Scenario, or a located ScenarioError. The embedded scripts are validated
+    first, so an error points inside them (servers.ssh.script.tools..., model.agents.A...)."""
     from fake_servers.anthropic import ModelScript
     from fake_servers.mcp import ServerScript
 
@@ -982,7 +1004,13 @@ def parse_scenario(text: str, *, path: str | Path = "<scenario>") -> Scenario:
     except (ValidationError, _Located) as exc:
         prefix, error_set = (exc.prefix, exc.error) if isinstance(exc, _Located) else ((), exc)
         raise validation_error(
-            error_set, text=text, path=path, error=ScenarioError, prefix=prefix, data=data
+            error_set,
+            text=text,
+            path=path,
+            error=ScenarioError,
+            prefix=prefix,
+            data=data,
+            lead=lead,
         ) from None
 
 
