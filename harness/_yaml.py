@@ -321,6 +321,8 @@ def validation_error(
         # text: {tool_results} is a YAML mapping {tool_results: null}, not a placeholder.
         (key,) = first["input"]
         message += f' (a value starting with {{ is a YAML mapping: quote it, "{{{key}}}")'
+    elif isinstance(first.get("input"), bool) and parent is not None:
+        message += _boolean_hint(parent.value[index][1], first["input"])
     if lead is not None:
         message = lead(loc) + message
     kwargs: dict[str, Any] = {}
@@ -334,6 +336,17 @@ def validation_error(
         field=".".join(str(p) for p in loc) or None,
         **kwargs,
     )
+
+
+def _boolean_hint(node: yaml.Node, value: bool) -> str:
+    """A hint when YAML 1.1 read a plain word (``no``, ``off``, ``yes``, ``on``) as a boolean
+    where the field wanted a word: ``decision: no`` is ``decision: false``."""
+    if not isinstance(node, yaml.ScalarNode) or node.style or node.value.lower() in BOOLEANS:
+        return ""
+    return f' (YAML reads {node.value} as {str(value).lower()}: quote it, "{node.value}")'
+
+
+BOOLEANS = ("true", "false")
 
 
 def _bare_braces(value: Any) -> bool:

@@ -68,6 +68,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Optional
@@ -76,6 +77,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     create_model,
     field_validator,
@@ -333,6 +335,10 @@ class Scenario(_Strict):
     """A scenario file: one reproducible run under a buggy and a fixed policy (the guide is
     docs/scenarios.md)."""
 
+    # The file and text it was read from: a seed's draws that do not fit are located there.
+    _source: str | None = PrivateAttr(default=None)
+    _text: str | None = PrivateAttr(default=None)
+
     name: str = Field(
         pattern=r"^[a-z0-9][a-z0-9_\-]*$",
         max_length=80,
@@ -448,16 +454,20 @@ class Scenario(_Strict):
         check_server_names(value)
         for name, server in value.items():
             if server.fake is not None and server.fake not in SERVER_NAMES:
-                raise ValueError(
-                    f"server {name!r}: unknown fake server {server.fake!r} "
-                    f"(choose from {', '.join(SERVER_NAMES)})"
+                raise LocatedError(
+                    f"unknown fake server {server.fake!r} (choose from {', '.join(SERVER_NAMES)})",
+                    loc=("servers", name, "fake"),
                 )
             if server.fake is not None and isinstance(server.script, dict):
                 try:
                     # Building the server checks that the script names only its own tools.
                     build_server(server.fake, script=ServerScript.model_validate(server.script))
                 except ScriptError as exc:
-                    raise ValueError(f"server {name!r}: {exc.message}") from None
+                    # The field is the script's own (tools.NAME, server): located in the file.
+                    where = tuple(exc.field.split(".", 1)) if exc.field else ()
+                    raise LocatedError(
+                        exc.message, loc=("servers", name, "script", *where)
+                    ) from None
         return value
 
     @model_validator(mode="after")
@@ -507,9 +517,77 @@ class Scenario(_Strict):
                     f"scheduled task {task.name!r} at {task.at} s is past the virtual budget "
                     f"({self.budget.virtual} s)"
                 )
+        approvals = self.runtime.approvals
+        if approvals is not None and approvals.after > self.budget.virtual:
+            raise LocatedError(
+                f"runtime.approvals: the user answers {approvals.after:g} s after a run parks, "
+                f"past the virtual budget ({self.budget.virtual:g} s): no parked call would "
+                "ever be answered",
+                loc=("runtime", "approvals", "after"),
+            )
         self._check_faults()
         self._check_server_overrides()
+        self._check_tool_names()
         return self
+
+    def _server_tools(self) -> dict[str, frozenset[str] | None]:
+        """Each server's tools under either policy (its preset's and those its inline script
+        adds); None for a server whose tools are known only once it runs (a command, a url,
+        a script file)."""
+        import importlib
+
+        out: dict[str, frozenset[str] | None] = {}
+        for policy in ("buggy", "fixed"):
+            for name, server in self.servers_under(policy).items():
+                known = out.get(name, frozenset())
+                if known is None or server.fake is None or isinstance(server.script, str):
+                    out[name] = None
+                    continue
+                module = importlib.import_module(f"fake_servers.mcp.{server.fake}")
+                scripted = (server.script or {}).get("tools") or {}
+                out[name] = known | set(getattr(module, "PRESET", {})) | set(scripted)
+        return out
+
+    def _check_tool_names(self) -> None:
+        """A tool named by a server's tool_timeouts, runtime.approvals or a fault's match is one
+        the server (any server) offers, or the runtime's own spawn_subagent: a misspelt one
+        never matches a call, and the timeout, approval or fault would silently never apply."""
+        from harness.runtime.agent import SPAWN_TOOL
+
+        tools = self._server_tools()
+
+        def unknown(tool: str, servers: list[str]) -> str | None:
+            known = [tools[s] for s in servers]
+            if tool == SPAWN_TOOL or None in known:
+                return None  # the runtime's own tool, or a server whose tools show at run time
+            offered = sorted(set().union(*known))  # type: ignore[arg-type]
+            if tool in offered:
+                return None
+            close = difflib.get_close_matches(tool, offered, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            what = f"server {servers[0]!r} has no" if len(servers) == 1 else "no server has a"
+            return f"{what} tool {tool!r}; {hint}tools: {', '.join(offered) or 'none'}"
+
+        for name, server in self.servers.items():
+            for tool in server.tool_timeouts or {}:
+                problem = unknown(tool, [name])
+                if problem is not None:
+                    raise LocatedError(problem, loc=("servers", name, "tool_timeouts", tool))
+        approvals = self.runtime.approvals
+        for index, tool in enumerate(approvals.tools if approvals else []):
+            problem = unknown(tool, list(self.servers))
+            if problem is not None:
+                raise LocatedError(problem, loc=("runtime", "approvals", "tools", index))
+        for index, fault in enumerate(self.faults):
+            matched: str | None = getattr(getattr(fault, "match", None), "tool", None)
+            if matched is None:
+                continue
+            servers = [fault.target] if fault.target in self.servers else list(self.servers)
+            problem = unknown(matched, servers)
+            if problem is not None:
+                raise LocatedError(
+                    f"fault {fault.label}: {problem}", loc=("faults", index, "match", "tool")
+                )
 
     def _check_runtime_under_test(self) -> None:
         kind = self.runtime.under_test
@@ -573,11 +651,9 @@ class Scenario(_Strict):
                     script = ServerScript.from_data(merged.script)
                     build_server(merged.fake or "", script=script)
                 except ScriptError as exc:
-                    where = f"script.{exc.field}" if exc.field else "script"
-                    raise LocatedError(
-                        f"policies.{policy}.servers.{name}.{where}: {exc.message}",
-                        loc=(*loc, "script"),
-                    ) from None
+                    # The merged script's field, located in the policy's part where written.
+                    where = tuple(exc.field.split(".")) if exc.field else ()
+                    raise LocatedError(exc.message, loc=(*loc, "script", *where)) from None
 
     def user_options(self, policy: Policy) -> dict[str, Any]:
         """The adapter's ``ctx.options`` under ``policy``."""
@@ -647,18 +723,20 @@ class Scenario(_Strict):
         try:
             resolved, draws = resolve_data(data, specs, seed=seed, overrides=overrides)
         except DistributionError as exc:
-            raise ScenarioError(exc.message, field=".".join(map(str, exc.loc))) from None
-        try:
-            return Scenario.model_validate(resolved), draws
-        except ValidationError as exc:
-            raise validation_error(
-                exc,
-                text=None,
-                path=None,
-                error=ScenarioError,
-                data=resolved,
-                lead=lambda _: f"seed {seed} drew values that do not fit: ",
+            raise ScenarioError(
+                exc.message,
+                path=self._source,
+                line=line_of(self._text, exc.loc),
+                field=".".join(map(str, exc.loc)),
             ) from None
+        drawn = _validated(
+            resolved,
+            text=self._text,
+            path=self._source,
+            lead=lambda _: f"seed {seed} drew values that do not fit: ",
+        )
+        drawn._source, drawn._text = self._source, self._text
+        return drawn, draws
 
     def runtime_config(self, policy: Policy) -> RuntimeConfig:
         """The runtime config of this scenario under ``policy``."""
@@ -865,8 +943,13 @@ def parse_scenario(text: str, *, path: str | Path = "<scenario>") -> Scenario:
     """Validate scenario YAML ``text``; errors name ``path``, line and field."""
     data = parse_yaml(text, path=path, error=ScenarioError)
     if not isinstance(data, dict):
+        # What the file holds in words, not a Python type name ('NoneType' for an empty file).
+        kinds = {type(None): "nothing", str: "plain text", list: "a list", bool: "true or false"}
+        held = kinds.get(type(data), "a number")
         raise ScenarioError(
-            "a scenario must be a YAML mapping", path=path, value=type(data).__name__
+            f"a scenario must be a YAML mapping of its fields (name, description, ...); "
+            f"this holds {held}",
+            path=path,
         )
     if isinstance(path, Path) or path != "<scenario>":
         _resolve_paths(data, Path(path).parent)
@@ -888,7 +971,21 @@ def parse_scenario(text: str, *, path: str | Path = "<scenario>") -> Scenario:
             **(given if isinstance(given, dict) else {}),
             **{p: s.to_json() for p, s in specs.items()},
         }
-    # The embedded scripts first, so an error points inside them (model.agents.A.turns.0...).
+    scenario = _validated(data, text=text, path=path)
+    if path != "<scenario>":
+        scenario._source, scenario._text = str(path), text
+    return scenario
+
+
+def _validated(
+    data: dict[str, Any],
+    *,
+    text: str | None,
+    path: str | Path | None,
+    lead: Callable[[tuple[int | str, ...]], str] | None = None,
+) -> Scenario:
+    """``data`` as a Scenario, or a located ScenarioError. The embedded scripts are validated
+    first, so an error points inside them (servers.ssh.script.tools..., model.agents.A...)."""
     from fake_servers.anthropic import ModelScript
     from fake_servers.mcp import ServerScript
     from fake_servers.mcp.chat import ChatFixture
@@ -914,7 +1011,13 @@ def parse_scenario(text: str, *, path: str | Path = "<scenario>") -> Scenario:
     except (ValidationError, _Located) as exc:
         prefix, error_set = (exc.prefix, exc.error) if isinstance(exc, _Located) else ((), exc)
         raise validation_error(
-            error_set, text=text, path=path, error=ScenarioError, prefix=prefix, data=data
+            error_set,
+            text=text,
+            path=path,
+            error=ScenarioError,
+            prefix=prefix,
+            data=data,
+            lead=lead,
         ) from None
 
 

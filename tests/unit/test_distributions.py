@@ -182,6 +182,14 @@ def test_drawn_values_that_do_not_fit_are_a_scenario_error() -> None:
     assert info.value.field is not None
 
 
+def test_drawn_values_that_do_not_fit_name_the_file_and_line() -> None:
+    # Which file of a many-file run drew them: the error stops the whole run.
+    scenario = _scenario(latency="{normal: {mu: 0, sigma: 50}}")
+    with pytest.raises(ScenarioError) as info:
+        scenario.resolve(0, overrides={LATENCY: -1.0})
+    assert (info.value.path, info.value.line) == ("s.yaml", 14), str(info.value)
+
+
 def test_a_pointer_to_nowhere_is_a_scenario_error() -> None:
     data = _scenario().model_dump(mode="json")
     data["distributions"]["/model/agents/main/turns/7/latency"] = {"uniform": [1, 2]}

@@ -170,8 +170,25 @@ def test_the_guides_first_scenario_reproduces_under_buggy_and_holds_under_fixed(
     assert "mem_ssh (request 4) was cut off" in by_name["no_teardown_under_calls"].explanation
 
 
+def test_the_guide_names_the_required_fields() -> None:
+    required = [n for n, f in model.Scenario.model_fields.items() if f.is_required()]
+    sentence = re.search(r"((?:`\w+`, )*`\w+`) and `(\w+)` \(with at least one oracle", TEXT)
+    assert sentence is not None
+    shown = [*re.findall(r"`(\w+)`", sentence.group(1)), sentence.group(2)]
+    assert sorted(shown) == sorted(required)
+
+
 def test_the_readme_leads_to_the_guide() -> None:
     assert "(docs/scenarios.md)" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_readme_names_every_bug_file_and_their_number() -> None:
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    files = sorted((ROOT / "scenarios" / "bugs").glob("*.yaml"))
+    missing = [f.stem for f in files if f"#{f.stem.rsplit('_', 1)[1]}" not in readme]
+    assert not missing, f"README.md does not name the threads of {missing}"
+    words = {21: "Twenty-one", 22: "Twenty-two", 23: "Twenty-three", 24: "Twenty-four"}
+    assert f"{words.get(len(files), len(files))} public bugs" in readme
 
 
 DESCRIBED = (

@@ -95,6 +95,66 @@ SERVED = (
 )
 
 
+@pytest.mark.parametrize(
+    ("runtime", "extra", "line", "field", "message"),
+    [
+        (
+            "  approvals: {tools: [lookup, lokup]}\n",
+            "",
+            5,
+            "runtime.approvals.tools.1",
+            "server 'index' has no tool 'lokup'; did you mean 'lookup'? tools: lookup",
+        ),
+        (
+            "  approvals: {tools: [lookup], after: 4000}\n",
+            "budget: {virtual: 3600}\n",
+            5,
+            "runtime.approvals.after",
+            "answers 4000 s after a run parks, past the virtual budget (3600 s)",
+        ),
+        (
+            "",
+            "faults:\n  - {type: cancel, target: index, match: {tool: lokup}}\n",
+            21,
+            "faults.0.match.tool",
+            "fault cancel_0: server 'index' has no tool 'lokup'",
+        ),
+        (
+            "",
+            "    tool_timeouts: {lookup: 5, lookp: 1}\n",
+            20,
+            "servers.index.tool_timeouts.lookp",
+            "server 'index' has no tool 'lookp'; did you mean 'lookup'?",
+        ),
+        (
+            "",
+            "  ssh: {fake: ssh}\nfaults:\n  - {type: delay, seconds: 1, match: {tool: x}}\n",
+            22,
+            "faults.0.match.tool",
+            "no server has a tool 'x'; tools: lookup, mem_ssh",
+        ),
+    ],
+)
+def test_approvals_timeouts_and_fault_matches_are_checked_at_load(
+    tmp_path: Path, runtime: str, extra: str, line: int, field: str, message: str
+) -> None:
+    text = SERVED.replace("  prompt: hi\n", "  prompt: hi\n" + runtime) + extra
+    error = _error(text, tmp_path)
+    assert (error.line, error.field) == (line, field), str(error)
+    assert message in str(error)
+
+
+def test_tools_of_servers_known_only_at_run_time_and_the_runtimes_own_are_not_checked() -> None:
+    approvals = "  approvals: {tools: [spawn_subagent, browse]}\n"
+    scenario = parse_scenario(
+        SERVED.replace("  prompt: hi\n", "  prompt: hi\n" + approvals)
+        + "  web: {url: 'http://127.0.0.1:9/mcp'}\n"
+        + "faults:\n  - {type: cancel, target: index, match: {tool: lookup}}\n"
+        + "  - {type: cancel, match: {tool: browse}}\n"
+    )
+    assert scenario.runtime.approvals is not None
+
+
 def test_a_policy_sets_a_servers_script_options_and_timeout_over_its_entry() -> None:
     scenario = parse_scenario(
         SERVED
@@ -134,13 +194,13 @@ def test_a_policys_latency_distribution_replaces_the_entrys_whole() -> None:
         ("{nope: {timeout: 5}}", "policies.buggy.servers.nope", "names no server 'nope'"),
         (
             "{index: {script: {cancel_after_response: explode}}}",
-            "policies.buggy.servers.index.script",
-            "cancel_after_response",
+            "policies.buggy.servers.index.script.cancel_after_response",
+            "Input should be 'ignore' or 'crash'",
         ),
         (
             "{index: {script: {tools: {lookup: {default: {hang: true, result: {text: x}}}}}}}",
-            "policies.buggy.servers.index.script",
-            "choose one of hang, crash, error, result",
+            "policies.buggy.servers.index.script.tools.lookup.default",
+            "tool 'lookup': choose one of hang, crash, error, result",
         ),
     ],
 )
@@ -170,12 +230,12 @@ def test_a_bad_per_policy_server_setting_names_its_field(
             "model.agents.main.turns.0.latency",
             "valid number",
         ),
-        (GOOD + "servers:\n  ssh: {fake: telnet}\n", None, "servers", "unknown fake server"),
+        (GOOD + "servers:\n  ssh: {fake: telnet}\n", 14, "servers.ssh.fake", "unknown fake server"),
         (
-            GOOD + "servers:\n  ssh:\n    fake: ssh\n    script: {tools: {nope: {}}}\n",
-            None,
-            None,
-            "nope",
+            GOOD + "servers:\n  ssh:\n    fake: ssh\n    script:\n      tools: {nope: {}}\n",
+            17,
+            "servers.ssh.script.tools.nope",
+            "server 'ssh' has no tool 'nope'",
         ),
         (
             GOOD.replace("  buggy: [agents_completed]", "  buggy:\n    - tool_pairing_valid"),
@@ -183,7 +243,9 @@ def test_a_bad_per_policy_server_setting_names_its_field(
             "expect.buggy.0",
             "oracle 'tool_pairing_valid' is not listed in oracles (listed: agents_completed)",
         ),
-        ("- just\n- a list\n", None, None, "must be a YAML mapping"),
+        ("- just\n- a list\n", None, None, "must be a YAML mapping of its fields"),
+        ("", None, None, "(name, description, ...); this holds nothing"),
+        ("just words\n", None, None, "this holds plain text"),
         (
             GOOD.replace(
                 "oracles: [agents_completed]", "oracles:\n- agents_completed\n- agents_completed"

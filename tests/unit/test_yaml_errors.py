@@ -126,6 +126,41 @@ def test_an_unquoted_placeholder_says_to_quote_it(tmp_path: Path) -> None:
     assert 'quote it, "{tool_results}"' in str(error)
 
 
+WHOLE = """\
+name: tiny
+description: One answer.
+runtime: {prompt: hi}
+model: {agents: {main: {turns: [{text: hello}]}}}
+oracles: [agents_completed]
+expect: {buggy: [agents_completed]}
+"""
+
+
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [("off", 'YAML reads off as false: quote it, "off"'), ("yes", "YAML reads yes as true")],
+)
+def test_a_word_yaml_reads_as_a_boolean_says_to_quote_it(
+    tmp_path: Path, written: str, hint: str
+) -> None:
+    path = tmp_path / "bool.yaml"
+    path.write_text(WHOLE + f"policies:\n  buggy: {{history_checks: {written}}}\n")
+    error = _raised(ScenarioError, load_scenario, path)
+    assert "field 'policies.buggy.history_checks'" in str(error)
+    assert hint in str(error)
+
+
+@pytest.mark.parametrize("written", ["true", '"no"'])
+def test_a_boolean_written_as_one_or_a_quoted_word_gets_no_boolean_hint(
+    tmp_path: Path, written: str
+) -> None:
+    path = tmp_path / "bool.yaml"
+    path.write_text(WHOLE + f"policies:\n  buggy: {{history_checks: {written}}}\n")
+    error = _raised(ScenarioError, load_scenario, path)
+    assert "field 'policies.buggy.history_checks'" in str(error)
+    assert "YAML reads" not in str(error)
+
+
 def _proxy_config(path: Path) -> object:
     from harness.faults.cli import load_proxy_config
 
