@@ -30,18 +30,25 @@ _OUTCOME_STYLE = {
 
 @click.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per scenario.")
-def list_cmd(as_json: bool) -> None:
-    """List the built-in scenarios with one-line descriptions."""
-    from harness.scenarios.registry import BUILTIN_DIR, builtin_names
+@click.option(
+    "--bugs", is_flag=True, help="List the public bugs written as scenario files instead."
+)
+def list_cmd(as_json: bool, bugs: bool) -> None:
+    """List the built-in scenarios (or, with --bugs, the bug files) with one-line descriptions.
 
-    for name in builtin_names():
-        path = BUILTIN_DIR / f"{name}.yaml"
+    Either runs by name: harness run NAME."""
+    from harness.scenarios.registry import BUGS_DIR, BUILTIN_DIR, bug_names, builtin_names
+
+    directory, names = (BUGS_DIR, bug_names()) if bugs else (BUILTIN_DIR, builtin_names())
+    width = max((len(n) for n in names), default=0) + 2 if bugs else 28
+    for name in names:
+        path = directory / f"{name}.yaml"
         description = _description(path)
         if as_json:
             click.echo(json.dumps({"name": name, "description": description, "path": str(path)}))
         else:
             first = description.split(". ")[0].rstrip(".")
-            click.echo(f"{name:<28} {first}.")
+            click.echo(f"{name:<{width}} {first}.")
 
 
 @click.command("new")
@@ -49,27 +56,28 @@ def list_cmd(as_json: bool) -> None:
 @click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite DEST if it exists.")
 def new_cmd(builtin: str, dest: Path, force: bool) -> None:
-    """Copy the built-in scenario BUILTIN to DEST as a starting point of your own.
+    """Copy the built-in scenario (or bug file) BUILTIN to DEST as a starting point of your own.
 
     The copy keeps the file's comments; its name becomes DEST's (my_cascade.yaml names it
     my_cascade), so its runs and failure-database entries stay apart from the built-in's.
     """
     import re
 
-    from harness.scenarios.registry import BUILTIN_DIR, builtin_names
+    from harness.scenarios.registry import bug_names, builtin_names, builtin_path
 
-    names = builtin_names()
-    if builtin not in names:
-        hint = _did_you_mean(builtin, names)
+    source = builtin_path(builtin)
+    if source is None:
+        hint = _did_you_mean(builtin, [*builtin_names(), *bug_names()])
         raise click.BadParameter(
-            f"no built-in scenario {builtin!r}{hint} (see harness list)", param_hint="BUILTIN"
+            f"no built-in scenario {builtin!r}{hint} (see harness list, harness list --bugs)",
+            param_hint="BUILTIN",
         )
     if dest.suffix not in (".yaml", ".yml"):
         raise click.BadParameter(f"{dest} should end in .yaml", param_hint="DEST")
     if dest.exists() and not force:
         raise click.BadParameter(f"{dest} exists (--force overwrites it)", param_hint="DEST")
     name = re.sub(r"[^a-z0-9_\-]+", "_", dest.stem.lower()).strip("_-") or "my_scenario"
-    text = (BUILTIN_DIR / f"{builtin}.yaml").read_text(encoding="utf-8")
+    text = source.read_text(encoding="utf-8")
     text = re.sub(rf"^name: {re.escape(builtin)}$", f"name: {name}", text, count=1, flags=re.M)
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(text, encoding="utf-8")

@@ -10,13 +10,29 @@ from harness.errors import ScenarioError
 if TYPE_CHECKING:
     from harness.scenarios.model import Scenario
 
-__all__ = ["BUILTIN_DIR", "builtin_names", "resolve"]
+__all__ = ["BUGS_DIR", "BUILTIN_DIR", "bug_names", "builtin_names", "builtin_path", "resolve"]
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
+# The public bugs written as scenario files (``scenarios/bugs/``): by name like the built-ins,
+# but not in ``harness run --all``.
+BUGS_DIR = BUILTIN_DIR / "bugs"
 
 
 def builtin_names() -> list[str]:
     return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml"))
+
+
+def bug_names() -> list[str]:
+    return sorted(p.stem for p in BUGS_DIR.glob("*.yaml"))
+
+
+def builtin_path(name: str) -> Path | None:
+    """The file of a built-in scenario or bug file named ``name``, if there is one."""
+    for directory in (BUILTIN_DIR, BUGS_DIR):
+        candidate = directory / f"{name}.yaml"
+        if "/" not in name and candidate.is_file():
+            return candidate
+    return None
 
 
 def resolve(target: str) -> tuple[Scenario, str]:
@@ -26,14 +42,15 @@ def resolve(target: str) -> tuple[Scenario, str]:
     path = Path(target)
     if path.suffix in (".yaml", ".yml") or path.exists():
         return load_scenario(path), str(path)
-    candidate = BUILTIN_DIR / f"{target}.yaml"
-    if candidate.exists():
+    candidate = builtin_path(target)
+    if candidate is not None:
         return load_scenario(candidate), target
     import difflib
 
     names = builtin_names()
-    close = difflib.get_close_matches(target, names, n=1)
+    close = difflib.get_close_matches(target, [*names, *bug_names()], n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise ScenarioError(
-        f"no scenario named {target!r}; {hint}built-in scenarios: {', '.join(names)}"
+        f"no scenario named {target!r}; {hint}built-in scenarios: {', '.join(names)} "
+        "(and the bug files: harness list --bugs)"
     )
