@@ -243,7 +243,7 @@ def test_late_response_is_held_until_the_cancel_which_never_reaches_the_server()
     verdict = engine.on_frame(_cancel(7))
     assert verdict.drop
     assert verdict.release == [(7, 4.0)]
-    assert [r.action for r in recorder.records] == ["applied", "released"]
+    assert [r.kind for r in recorder.records] == ["applied", "released"]
     # Cancelled before the server answered: the answer goes out late, by ``delay``.
     engine, _ = _engine(entries)
     engine.on_frame(_call(8))
