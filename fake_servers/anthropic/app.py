@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fake_servers.anthropic._caching import PromptCache
 from fake_servers.anthropic._context_edits import apply_edits
@@ -59,6 +59,7 @@ from harness.telemetry import semconv
 
 if TYPE_CHECKING:
     import anthropic
+    import httpx2
 
     from fake_servers.anthropic._serve import ConnectionGuard
 
@@ -157,6 +158,11 @@ class FakeAnthropic:
             ],
             exception_handlers={HTTPException: self._http_exception},
         )
+        self._endpoints: dict[tuple[str, str], Callable[[Request], Awaitable[Response]]] = {
+            ("POST", "/v1/messages"): self._messages,
+            ("POST", "/v1/messages/count_tokens"): self._count_tokens,
+            ("GET", "/v1/models"): self._models,
+        }
 
     # -- public API ------------------------------------------------------------------------
 
@@ -184,11 +190,49 @@ class FakeAnthropic:
 
         kwargs.setdefault("api_key", "sk-ant-fake")
         kwargs.setdefault("base_url", _IN_PROCESS_BASE_URL)
-        transport = httpx2.ASGITransport(app=self.app, client=("in-process", 0))
-        http_client = httpx2.AsyncClient(transport=transport, base_url=kwargs["base_url"])
+        http_client = httpx2.AsyncClient(
+            transport=self.in_process_transport(), base_url=kwargs["base_url"]
+        )
         client = anthropic.AsyncAnthropic(http_client=http_client, **kwargs)
         _resolve_platform(client)
         return client
+
+    def in_process_transport(self) -> httpx2.ASGITransport:
+        """The ``httpx2`` transport that reaches this app in process (no socket)."""
+        import httpx2
+
+        return httpx2.ASGITransport(app=self._in_process_app, client=("in-process", 0))
+
+    async def _in_process_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``.app`` for an in-process client, without Starlette's layers where they do nothing.
+
+        A request to one of the three routes with its method goes straight to the endpoint,
+        as Starlette's route would send it (an ``HTTPException`` answered by the same handler
+        while no response has started); anything else (404, 405) takes the whole app. Starlette's
+        error middleware would only answer a 500 that the in-process transport drops while it
+        re-raises the error: here the error is raised as is.
+        """
+        endpoint = self._endpoints.get((scope["method"], scope["path"]))
+        if endpoint is None or scope["root_path"]:
+            await self.app(scope, receive, send)
+            return
+        scope["app"] = self.app
+        request = Request(scope, receive, send)
+        started = False
+
+        async def sender(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            response = await endpoint(request)
+            await response(scope, receive, sender)
+        except HTTPException as exc:
+            if started:
+                raise RuntimeError("an HTTPException after the response started") from exc
+            await (await self._http_exception(request, exc))(scope, receive, sender)
+            exc.__traceback__ = None
 
     @asynccontextmanager
     async def serve(

@@ -8,12 +8,13 @@ and flushed one JSON line at a time, so a server that SIGKILLs itself leaves a c
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any, Literal
 
 import anyio
 
+from harness._copy import json_copy
 from harness.records import Record
 
 __all__ = ["Event", "EventKind", "EventLog"]
@@ -66,11 +67,12 @@ class Event:
 
     def to_json(self) -> dict[str, Any]:
         """The event as a run record (``harness.records``), without empty fields."""
-        payload = {
-            key: value
-            for key, value in asdict(self).items()
-            if key not in _ENVELOPE and value not in (None, {})
-        }
+        # Copied as JSON data (what every field holds), not by ``asdict``'s generic walk.
+        payload = {}
+        for key in _PAYLOAD_FIELDS:
+            value = getattr(self, key)
+            if value is not None and value != {}:
+                payload[key] = json_copy(value)
         return Record(
             "server",
             self.kind,
@@ -83,6 +85,7 @@ class Event:
 
 
 _ENVELOPE = ("seq", "time", "kind", "wall", "process")
+_PAYLOAD_FIELDS = tuple(f.name for f in fields(Event) if f.name not in _ENVELOPE)
 
 
 class EventLog:

@@ -300,6 +300,11 @@ class StoreSpec(_Model):
     )
 
 
+# The input schemas that passed the metaschema check (their sorted JSON text), bounded.
+_VALID_SCHEMAS: set[str] = set()
+_VALID_SCHEMAS_MAX = 1024
+
+
 class ToolScript(_Model):
     """Behaviour of one tool: by call index, by argument match, else ``default``; with a
     declaration (``description``, ``input_schema``, ``store``) it is a declared tool."""
@@ -334,10 +339,22 @@ class ToolScript(_Model):
 
         if value.get("type", "object") != "object":
             raise ValueError("input_schema must describe an object (type: object)")
+        # Checking against the metaschema is pure and costs about a millisecond: a preset's
+        # schemas are checked again by every run's server build, so a valid one is remembered
+        # (by its JSON text: a schema is JSON data).
         try:
-            Draft202012Validator.check_schema(value)
-        except SchemaError as exc:
-            raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+            key: str | None = json.dumps(value, sort_keys=True)
+        except (TypeError, ValueError):  # not JSON data (e.g. a YAML date): checked every time
+            key = None
+        if key is None or key not in _VALID_SCHEMAS:
+            try:
+                Draft202012Validator.check_schema(value)
+            except SchemaError as exc:
+                raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+            if key is not None:
+                if len(_VALID_SCHEMAS) >= _VALID_SCHEMAS_MAX:
+                    _VALID_SCHEMAS.clear()
+                _VALID_SCHEMAS.add(key)
         # As given when it says its type (a preset's schema is listed byte for byte).
         return value if "type" in value else {"type": "object", **value}
 

@@ -42,6 +42,7 @@ from typing import Annotated, Any, ClassVar, Final, Literal, Self, cast, get_arg
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness._copy import json_copy
 from harness.chaos_random import ChaosRandom
 from harness.errors import ScenarioError
 
@@ -598,12 +599,12 @@ def resolve_data(
     seed: int,
     overrides: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Draw every distribution for ``seed`` into a copy of ``data``.
+    """Draw every distribution for ``seed`` into a copy of ``data`` (JSON data).
 
     Returns the data with plain values and the draws by pointer (for ``chance``: whether
     ``then`` was taken). ``overrides`` maps pointers to draws to use instead.
     """
-    out = copy.deepcopy(data)
+    out = json_copy(data)
     root = ChaosRandom(seed).fork("scenario")
     draws: dict[str, Any] = {}
     removed: list[tuple[int | str, ...]] = []

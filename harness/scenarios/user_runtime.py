@@ -434,8 +434,9 @@ def _in_process_http(fake_api: FakeAnthropic) -> Any:
 
     from fake_servers.anthropic.app import _IN_PROCESS_BASE_URL
 
-    transport = httpx2.ASGITransport(app=fake_api.app, client=("in-process", 0))
-    return httpx2.AsyncClient(transport=transport, base_url=_IN_PROCESS_BASE_URL)
+    return httpx2.AsyncClient(
+        transport=fake_api.in_process_transport(), base_url=_IN_PROCESS_BASE_URL
+    )
 
 
 @contextlib.contextmanager
