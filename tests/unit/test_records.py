@@ -14,7 +14,6 @@ from typing import get_args
 
 import pytest
 
-import harness
 from fake_servers.anthropic.journal import Journal, JournalRecord
 from fake_servers.mcp._events import EventKind, EventLog
 from harness.errors import ConfigError
@@ -22,7 +21,8 @@ from harness.faults.records import FaultRecorder
 from harness.records import ENVELOPE, SOURCES, Record, read_records
 from harness.runtime.events import RuntimeEvents
 
-ROOT = Path(harness.__file__).parent
+# The checkout's sources and docs (the package may be installed elsewhere, without docs/).
+ROOT = Path(__file__).resolve().parents[2] / "harness"
 DOC = ROOT.parent / "docs" / "records.md"
 
 
