@@ -262,6 +262,7 @@ def run_cmd(
     """
     if not targets and not run_all:
         raise click.UsageError("name a scenario (or a file), or pass --all")
+    from harness._text import printable
     from harness.errors import ScenarioError
     from harness.scenarios.registry import builtin_names, resolve
 
@@ -275,7 +276,6 @@ def run_cmd(
         click.echo("warning: --time-scale applies to --mode live only; sim ignores it", err=True)
     names = list(targets) + (builtin_names() if run_all else [])
     loaded = [resolve(name) for name in dict.fromkeys(names)]
-    from harness._text import printable
 
     for scenario, _ in loaded:
         if mode not in scenario.modes:
@@ -295,27 +295,34 @@ def run_cmd(
     policies: list[Any] = ["buggy", "fixed"] if policy == "both" else [policy]
     jobs = [(scenario, source, pol) for scenario, source in loaded for pol in policies]
     outcomes: list[RunOutcome] = []
+    refused: list[str] = []
     slow = mode == "live" or len(jobs) > 40  # sim runs take ~20 ms each
     stopped = False
     try:
         with _progress(len(jobs), enabled=slow and not as_json) as tick:
             for scenario, source, pol in jobs:
                 tick(f"{scenario.name} ({pol})")
-                for outcome in _runs(
-                    scenario,
-                    source,
-                    pol,
-                    seed=seed or 0,
-                    strategy=strategy,
-                    mode=mode,
-                    time_scale=time_scale,
-                    failure_db=replay_db,
-                ):
-                    _keep(outcome, scenario, out, exporter, as_json)
-                    outcomes.append(outcome)
-                    if outcome.interrupted:
-                        stopped = True
-                        break
+                try:
+                    for outcome in _runs(
+                        scenario,
+                        source,
+                        pol,
+                        seed=seed or 0,
+                        strategy=strategy,
+                        mode=mode,
+                        time_scale=time_scale,
+                        failure_db=replay_db,
+                    ):
+                        _keep(outcome, scenario, out, exporter, as_json)
+                        outcomes.append(outcome)
+                        if outcome.interrupted:
+                            stopped = True
+                            break
+                except ScenarioError as exc:
+                    # One scenario's bad draw for this seed (or its live setup) stops that
+                    # scenario only: the others still run, and the command exits 2 after them.
+                    refused.append(f"{scenario.name} ({pol})")
+                    click.echo(f"error: {printable(str(exc))}", err=True)
                 if stopped:
                     break
     except KeyboardInterrupt:
@@ -327,6 +334,9 @@ def run_cmd(
     if stopped or (outcomes and outcomes[-1].interrupted):
         click.echo("interrupted: the runs above were recorded", err=True)
         raise SystemExit(130)
+    if refused:
+        click.echo(f"not run, bad input (above): {', '.join(refused)}", err=True)
+        raise SystemExit(2)
     raise SystemExit(0 if all(o.met for o in outcomes) else 1)
 
 

@@ -92,6 +92,68 @@ def test_list_and_schema(tmp_path: Path) -> None:
     assert {"name", "model", "oracles", "expect"} <= set(schema["properties"])
 
 
+# Nearly every seed (all but 1 in 10**5) draws an approval answer past the budget, which is
+# refused for that seed (located); the load-time check passes, the smallest value fitting.
+_BAD_DRAW = """\
+name: qa_reject
+description: The user rejects a deploy; the model is told the call was rejected and says so.
+runtime:
+  prompt: Deploy web to prod.
+  capture_content: true
+  agents:
+    main: {thread: session}
+  approvals: {tools: [deploy], after: {uniform: [10, 100000000]}, decision: reject}
+  scheduled:
+    - {name: again, at: 300, agent: main, context_id: General, prompt: "Did it deploy?"}
+servers:
+  ops:
+    fake: declared
+    script:
+      tools:
+        deploy:
+          description: Deploy a service.
+          input_schema: {properties: {service: {type: string}}, required: [service]}
+          default: {latency: 5, result: {text: "deployed web"}}
+model:
+  agents:
+    main:
+      turns:
+        - tool_use: [{name: deploy, input: {service: web}}]
+        - text: "Result: {tool_results}"
+        - text: "No, it was rejected."
+oracles:
+  - tool_result_contains: {text: "The user rejected this tool call.", tool: deploy}
+  - tool_result_never_contains: {text: "deployed web"}
+  - answer_contains: {text: "rejected"}
+  - persisted_history_valid
+  - tool_pairing_valid
+  - tool_calls_at_most: {max: 0}
+  - agents_completed
+expect:
+  buggy: [persisted_history_valid]
+policies:
+  buggy: {approval_resume: write_results_only}
+  fixed: {approval_resume: write_turn}
+budget: {virtual: 1800, wall: 30}
+"""
+
+
+def test_one_scenarios_bad_draw_stops_only_that_scenario(tmp_path: Path) -> None:
+    bad = tmp_path / "bad_draw.yaml"
+    bad.write_text(_BAD_DRAW, encoding="utf-8")
+    proc = _harness("run", str(bad), "cascade", "--seed", "3", "--out", "out", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert f"{bad}:8, field 'runtime.approvals.after': seed 3 drew values" in proc.stderr
+    assert "not run, bad input (above): qa_reject (buggy), qa_reject (fixed)" in proc.stderr
+    # The other scenario ran under both policies and was recorded.
+    assert sorted(d.name.split("-")[1] for d in (tmp_path / "out").iterdir()) == [
+        "buggy",
+        "fixed",
+    ]
+    assert "cascade" in proc.stdout
+
+
 def test_bad_input_is_one_clear_line_and_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\ndescription: d\nmodel: {agents: {}}\noracles: [nope]\n")
