@@ -37,7 +37,15 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-__all__ = ["INTERRUPTED", "Stop", "check_stop", "is_interrupt", "signalled", "stop_signals"]
+__all__ = [
+    "INTERRUPTED",
+    "Stop",
+    "check_stop",
+    "deferred_interrupts",
+    "is_interrupt",
+    "signalled",
+    "stop_signals",
+]
 
 # The exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells report it.
 INTERRUPTED = 128 + signal.SIGINT
@@ -94,6 +102,33 @@ def check_stop() -> None:
     """Raise ``KeyboardInterrupt`` if a stop signal arrived and its interrupt was dropped (or
     it arrived at all, for SIGTERM / SIGHUP): called between units of work."""
     if _current is not None and (_current.dropped or _current.signum is not None):
+        raise KeyboardInterrupt
+
+
+@contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """While inside, a Ctrl-C (or a SIGTERM / SIGHUP, which arrive as one) waits: it is raised
+    as ``KeyboardInterrupt`` when the block ends. For the few steps a signal must not cut in
+    half, such as creating a run directory and renaming its files into place. Only where
+    Python's own SIGINT handler is in place, on the main thread; elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    pending: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        pending.append(signum)
+        if _current is not None:
+            _current.dropped = True  # if the block fails otherwise, check_stop() still stops
+
+    signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if pending:
         raise KeyboardInterrupt
 
 

@@ -30,6 +30,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
+from harness._signals import deferred_interrupts
 from harness.errors import ConfigError
 from harness.run_file import RunFile
 from harness.scenarios.model import ENV_REDACTED, Scenario
@@ -137,17 +138,20 @@ def _redact(value: Any, secrets: list[str]) -> Any:
 
 def write_run(outcome: RunOutcome, scenario: Scenario, root: Path) -> Path:
     """Write the run's artifacts under ``root`` and return the run directory."""
-    run_dir = _new_run_dir(root, run_id(outcome, scenario))
-    try:
-        staged = _stage_files(outcome, scenario, run_dir)
-    except BaseException:
-        # Nothing was renamed into place: the new directory goes too (it is ours alone).
-        with suppress(OSError):
-            run_dir.rmdir()
-        raise
-    # run.json last: a run directory whose run.json is new has every new data file.
-    for tmp, path in staged:
-        os.replace(tmp, path)
+    # A stop signal waits until the directory is whole: one that landed between creating it
+    # and renaming run.json into place would leave a directory without its run.json.
+    with deferred_interrupts():
+        run_dir = _new_run_dir(root, run_id(outcome, scenario))
+        try:
+            staged = _stage_files(outcome, scenario, run_dir)
+        except BaseException:
+            # Nothing was renamed into place: the new directory goes too (it is ours alone).
+            with suppress(OSError):
+                run_dir.rmdir()
+            raise
+        # run.json last: a run directory whose run.json is new has every new data file.
+        for tmp, path in staged:
+            os.replace(tmp, path)
     _write_report(run_dir)
     outcome.run_dir = run_dir
     return run_dir
